@@ -1,0 +1,33 @@
+//! Method names.
+#![allow(missing_docs)]
+
+pub const INITIALIZE: &str = "initialize";
+pub const PING: &str = "ping";
+pub const DISCOVER: &str = "server/discover";
+pub const TOOLS_LIST: &str = "tools/list";
+pub const TOOLS_CALL: &str = "tools/call";
+pub const RESOURCES_LIST: &str = "resources/list";
+pub const RESOURCES_TEMPLATES_LIST: &str = "resources/templates/list";
+pub const RESOURCES_READ: &str = "resources/read";
+pub const RESOURCES_SUBSCRIBE: &str = "resources/subscribe";
+pub const RESOURCES_UNSUBSCRIBE: &str = "resources/unsubscribe";
+pub const PROMPTS_LIST: &str = "prompts/list";
+pub const PROMPTS_GET: &str = "prompts/get";
+pub const COMPLETION_COMPLETE: &str = "completion/complete";
+pub const LOGGING_SET_LEVEL: &str = "logging/setLevel";
+pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
+pub const SAMPLING_CREATE_MESSAGE: &str = "sampling/createMessage";
+pub const ELICITATION_CREATE: &str = "elicitation/create";
+pub const ROOTS_LIST: &str = "roots/list";
+
+pub const NOTIF_INITIALIZED: &str = "notifications/initialized";
+pub const NOTIF_CANCELLED: &str = "notifications/cancelled";
+pub const NOTIF_PROGRESS: &str = "notifications/progress";
+pub const NOTIF_MESSAGE: &str = "notifications/message";
+pub const NOTIF_TOOLS_LIST_CHANGED: &str = "notifications/tools/list_changed";
+pub const NOTIF_PROMPTS_LIST_CHANGED: &str = "notifications/prompts/list_changed";
+pub const NOTIF_RESOURCES_LIST_CHANGED: &str = "notifications/resources/list_changed";
+pub const NOTIF_RESOURCES_UPDATED: &str = "notifications/resources/updated";
+pub const NOTIF_ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
+pub const NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
+pub const NOTIF_ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";

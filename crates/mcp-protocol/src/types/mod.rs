@@ -1,0 +1,35 @@
+//! Request, result and notification payloads for every revision.
+//!
+//! Each struct carries the union of the fields of every revision; fields added later are optional, so one type
+//! reads and writes every era. `_meta` is kept as an open object everywhere it may appear.
+
+mod capabilities;
+mod common;
+mod completion;
+mod content;
+mod elicitation;
+mod lifecycle;
+mod logging;
+pub mod methods;
+mod mrtr;
+mod notifications;
+mod prompts;
+mod resources;
+mod roots;
+mod sampling;
+mod tools;
+
+pub use capabilities::*;
+pub use common::*;
+pub use completion::*;
+pub use content::*;
+pub use elicitation::*;
+pub use lifecycle::*;
+pub use logging::*;
+pub use mrtr::*;
+pub use notifications::*;
+pub use prompts::*;
+pub use resources::*;
+pub use roots::*;
+pub use sampling::*;
+pub use tools::*;
