@@ -1,0 +1,116 @@
+//! Newline-delimited JSON framing (stdio and any byte stream), with a cap on message size.
+
+use mcp_protocol::Message;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Default cap on one message: 4 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// One framed line as read.
+#[derive(Debug)]
+pub enum Frame {
+    /// A line that parsed as JSON.
+    Json(serde_json::Value),
+    /// A line that is not valid JSON (answer -32700 and go on).
+    Malformed(String),
+    /// A line longer than the cap; it was skipped without being buffered.
+    TooLarge(usize),
+}
+
+/// Reads newline-delimited frames, never buffering more than the cap for one line.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    inner: R,
+    max: usize,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncBufRead + Unpin> FrameReader<R> {
+    /// Wrap a buffered reader.
+    pub fn new(inner: R, max: usize) -> Self {
+        Self {
+            inner,
+            max,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next frame, or `None` at end of input. Blank lines are skipped.
+    pub async fn next(&mut self) -> std::io::Result<Option<Frame>> {
+        loop {
+            self.buf.clear();
+            let mut oversized = 0usize;
+            loop {
+                let chunk = self.inner.fill_buf().await?;
+                if chunk.is_empty() {
+                    if self.buf.is_empty() && oversized == 0 {
+                        return Ok(None);
+                    }
+                    break;
+                }
+                let (take, found) = match chunk.iter().position(|b| *b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (chunk.len(), false),
+                };
+                if oversized > 0 || self.buf.len() + take > self.max + 1 {
+                    oversized += take;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(&chunk[..take]);
+                }
+                self.inner.consume(take);
+                if found {
+                    break;
+                }
+            }
+            if oversized > 0 {
+                return Ok(Some(Frame::TooLarge(oversized)));
+            }
+            let line = trim_line(&self.buf);
+            if line.is_empty() {
+                continue;
+            }
+            return Ok(Some(match serde_json::from_slice(line) {
+                Ok(v) => Frame::Json(v),
+                Err(e) => Frame::Malformed(e.to_string()),
+            }));
+        }
+    }
+}
+
+fn trim_line(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    let mut start = 0;
+    while start < end && matches!(b[start], b' ' | b'\t') {
+        start += 1;
+    }
+    &b[start..end]
+}
+
+/// Write one message as a line. JSON serialization escapes newlines inside strings, so the frame is one line.
+pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_lines_malformed_and_oversized() {
+        let big = "x".repeat(100);
+        let input = format!("{{\"a\":1}}\r\n\nnot json\n\"{big}\"\n{{\"b\":2}}");
+        let mut r = FrameReader::new(std::io::Cursor::new(input.into_bytes()), 50);
+        assert!(matches!(r.next().await.unwrap(), Some(Frame::Json(v)) if v["a"] == 1));
+        assert!(matches!(r.next().await.unwrap(), Some(Frame::Malformed(_))));
+        assert!(matches!(r.next().await.unwrap(), Some(Frame::TooLarge(n)) if n > 50));
+        assert!(matches!(r.next().await.unwrap(), Some(Frame::Json(v)) if v["b"] == 2));
+        assert!(r.next().await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,330 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_protocol::types::{methods, CancelledParams, ProgressParams};
+use mcp_protocol::{Message, Notification, Request, RequestId};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{PendingRequests, RpcError};
+
+/// Per-request options.
+#[derive(Debug, Clone)]
+pub struct RequestOptions {
+    /// Time allowed without any response or progress (default 60 s).
+    pub timeout: Duration,
+    /// Progress resets the timeout; this caps the total (default 10 min).
+    pub max_total: Duration,
+    /// Receives this request's progress notifications; a progress token is added to `_meta` when set.
+    pub progress: Option<mpsc::UnboundedSender<ProgressParams>>,
+    /// Cancels the request from outside.
+    pub cancel: Option<CancellationToken>,
+    /// Send `notifications/cancelled` when the request times out or is cancelled (default true).
+    pub notify_cancel: bool,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            max_total: Duration::from_secs(600),
+            progress: None,
+            cancel: None,
+            notify_cancel: true,
+        }
+    }
+}
+
+struct Shared {
+    outbound: mpsc::Sender<Message>,
+    pending: PendingRequests,
+    next_id: AtomicI64,
+    progress: Mutex<HashMap<String, ProgressRoute>>,
+}
+
+struct ProgressRoute {
+    tx: mpsc::UnboundedSender<ProgressParams>,
+    touched: Arc<tokio::sync::Notify>,
+}
+
+/// One side of a JSON-RPC connection: sends requests and notifications on an outbound channel and matches the
+/// responses handed to [`Peer::handle_response`].
+#[derive(Clone)]
+pub struct Peer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("pending", &self.shared.pending.len())
+            .finish()
+    }
+}
+
+/// Removes the pending entry and progress route when a request ends for any reason, including the caller
+/// dropping the future.
+struct InFlight<'a> {
+    peer: &'a Peer,
+    id: RequestId,
+    token: Option<String>,
+    done: bool,
+    notify_cancel: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let shared = &self.peer.shared;
+        let was_pending = shared.pending.remove(&self.id);
+        if let Some(t) = &self.token {
+            shared
+                .progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(t);
+        }
+        if !self.done && was_pending && self.notify_cancel {
+            let params = CancelledParams {
+                request_id: Some(self.id.clone()),
+                reason: Some("request cancelled by sender".into()),
+                meta: None,
+            };
+            let n = Notification::new(methods::NOTIF_CANCELLED, serde_json::to_value(params).ok());
+            let _ = shared.outbound.try_send(Message::Notification(n));
+        }
+    }
+}
+
+impl Peer {
+    /// A peer that writes to `outbound`.
+    pub fn new(outbound: mpsc::Sender<Message>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                outbound,
+                pending: PendingRequests::new(),
+                next_id: AtomicI64::new(1),
+                progress: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A fresh request id, never reused by this peer.
+    pub fn next_id(&self) -> RequestId {
+        RequestId::Number(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Send a notification.
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), RpcError> {
+        self.send(Message::Notification(Notification::new(method, params)))
+            .await
+    }
+
+    /// Send any message.
+    pub async fn send(&self, msg: Message) -> Result<(), RpcError> {
+        self.shared
+            .outbound
+            .send(msg)
+            .await
+            .map_err(|_| RpcError::Closed)
+    }
+
+    /// Send a request and wait for its result.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+    ) -> Result<Value, RpcError> {
+        let id = self.next_id();
+        self.request_with_id(id, method, params, opts).await
+    }
+
+    /// Send a request with a caller-chosen id and wait for its result.
+    pub async fn request_with_id(
+        &self,
+        id: RequestId,
+        method: &str,
+        mut params: Option<Value>,
+        opts: RequestOptions,
+    ) -> Result<Value, RpcError> {
+        let touched = Arc::new(tokio::sync::Notify::new());
+        let token = opts.progress.as_ref().map(|tx| {
+            let token = format!("p{id}");
+            let obj = params.get_or_insert_with(|| Value::Object(Default::default()));
+            if let Some(obj) = obj.as_object_mut() {
+                let meta = obj
+                    .entry("_meta")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert("progressToken".into(), Value::String(token.clone()));
+                }
+            }
+            self.shared
+                .progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    token.clone(),
+                    ProgressRoute {
+                        tx: tx.clone(),
+                        touched: touched.clone(),
+                    },
+                );
+            token
+        });
+        let rx = self.shared.pending.register(id.clone());
+        let mut guard = InFlight {
+            peer: self,
+            id: id.clone(),
+            token,
+            done: false,
+            notify_cancel: opts.notify_cancel,
+        };
+        self.send(Message::Request(Request::new(id, method, params)))
+            .await?;
+
+        let cancel = opts.cancel.unwrap_or_default();
+        let hard = tokio::time::sleep(opts.max_total);
+        tokio::pin!(hard, rx);
+        loop {
+            let idle = tokio::time::sleep(opts.timeout);
+            tokio::select! {
+                r = &mut rx => {
+                    guard.done = true;
+                    return r.unwrap_or(Err(RpcError::Closed));
+                }
+                _ = touched.notified() => continue,
+                _ = idle => return Err(RpcError::Timeout(opts.timeout)),
+                _ = &mut hard => return Err(RpcError::Timeout(opts.max_total)),
+                _ = cancel.cancelled() => return Err(RpcError::Cancelled),
+            }
+        }
+    }
+
+    /// Route an inbound response or error to its waiter. Returns false when no request waits for it.
+    pub fn handle_response(&self, msg: Message) -> bool {
+        self.shared.pending.resolve(msg)
+    }
+
+    /// Route an inbound `notifications/progress` to the request that asked for it. Returns false when no
+    /// request owns the token.
+    pub fn handle_progress(&self, params: &ProgressParams) -> bool {
+        let key = match &params.progress_token {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let routes = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match routes.get(&key) {
+            Some(route) => {
+                route.touched.notify_one();
+                let _ = route.tx.send(params.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fail every pending request (the connection closed).
+    pub fn close(&self) {
+        self.shared.pending.fail_all(RpcError::Closed);
+    }
+
+    /// Number of requests waiting for a response.
+    pub fn pending_len(&self) -> usize {
+        self.shared.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_protocol::{ErrorObject, ErrorResponse, Response};
+
+    fn pair() -> (Peer, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(16);
+        (Peer::new(tx), rx)
+    }
+
+    #[tokio::test]
+    async fn matches_responses_and_errors() {
+        let (peer, mut rx) = pair();
+        let p2 = peer.clone();
+        let task = tokio::spawn(async move {
+            let a = p2.request("a", None, RequestOptions::default()).await;
+            let b = p2.request("b", None, RequestOptions::default()).await;
+            (a, b)
+        });
+        let Some(Message::Request(r)) = rx.recv().await else { panic!() };
+        assert!(peer.handle_response(Message::Response(Response::new(r.id, serde_json::json!(1)))));
+        let Some(Message::Request(r)) = rx.recv().await else { panic!() };
+        peer.handle_response(Message::Error(ErrorResponse::new(Some(r.id), ErrorObject::new(-1, "no"))));
+        let (a, b) = task.await.unwrap();
+        assert_eq!(a.unwrap(), serde_json::json!(1));
+        assert!(matches!(b, Err(RpcError::Remote(e)) if e.code == -1));
+        assert!(!peer.handle_response(Message::Response(Response::new(99.into(), Value::Null))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out_and_sends_cancelled() {
+        let (peer, mut rx) = pair();
+        let opts = RequestOptions {
+            timeout: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let r = peer.request("slow", None, opts).await;
+        assert!(matches!(r, Err(RpcError::Timeout(_))));
+        assert!(matches!(rx.recv().await, Some(Message::Request(_))));
+        let Some(Message::Notification(n)) = rx.recv().await else { panic!() };
+        assert_eq!(n.method, "notifications/cancelled");
+        assert_eq!(peer.pending_len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_resets_timeout_until_hard_max() {
+        let (peer, mut rx) = pair();
+        let (ptx, mut prx) = mpsc::unbounded_channel();
+        let opts = RequestOptions {
+            timeout: Duration::from_secs(2),
+            max_total: Duration::from_secs(5),
+            progress: Some(ptx),
+            ..Default::default()
+        };
+        let p2 = peer.clone();
+        let task = tokio::spawn(async move { p2.request("long", None, opts).await });
+        let Some(Message::Request(r)) = rx.recv().await else { panic!() };
+        let token = r.params.unwrap()["_meta"]["progressToken"].clone();
+        // Progress every second keeps it alive past the 2 s idle timeout, until the 5 s hard cap.
+        for i in 0..6 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            peer.handle_progress(&ProgressParams {
+                progress_token: token.clone(),
+                progress: i as f64,
+                total: None,
+                message: None,
+                meta: None,
+            });
+        }
+        let r = task.await.unwrap();
+        assert!(matches!(r, Err(RpcError::Timeout(d)) if d == Duration::from_secs(5)));
+        assert!(prx.recv().await.is_some());
+    }
+
+    #[tokio::test]
+    async fn external_cancel() {
+        let (peer, _rx) = pair();
+        let cancel = CancellationToken::new();
+        let opts = RequestOptions {
+            cancel: Some(cancel.clone()),
+            ..Default::default()
+        };
+        cancel.cancel();
+        assert!(matches!(peer.request("x", None, opts).await, Err(RpcError::Cancelled)));
+    }
+}
