@@ -96,7 +96,20 @@ pub fn is_token(name: &str) -> bool {
             b.is_ascii_alphanumeric()
                 || matches!(
                     b,
-                    b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
                 )
         })
 }
@@ -139,10 +152,19 @@ pub fn header_params(input_schema: &Value) -> Result<Vec<HeaderParam>, HeaderAnn
                     return Err(HeaderAnnotationError::BadName(name.to_owned()));
                 }
                 let ty_ok = match prop.get("type") {
-                    Some(Value::String(t)) => matches!(t.as_str(), "string" | "integer" | "boolean"),
+                    Some(Value::String(t)) => {
+                        matches!(t.as_str(), "string" | "integer" | "boolean")
+                    }
                     Some(Value::Array(ts)) => {
-                        let ts: Vec<_> = ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect();
-                        !ts.is_empty() && ts.iter().all(|t| matches!(*t, "string" | "integer" | "boolean"))
+                        let ts: Vec<_> = ts
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .filter(|t| *t != "null")
+                            .collect();
+                        !ts.is_empty()
+                            && ts
+                                .iter()
+                                .all(|t| matches!(*t, "string" | "integer" | "boolean"))
                     }
                     _ => false,
                 };
@@ -187,13 +209,19 @@ mod tests {
     #[test]
     fn encodes_per_rules() {
         assert_eq!(encode_value(""), "");
-        assert_eq!(encode_value("Hello, 世界"), "=?base64?SGVsbG8sIOS4lueVjA==?=");
+        assert_eq!(
+            encode_value("Hello, 世界"),
+            "=?base64?SGVsbG8sIOS4lueVjA==?="
+        );
         assert!(encode_value("line1\nline2").starts_with("=?base64?"));
         assert!(encode_value("=?base64?abc?=").starts_with("=?base64?"));
         assert_eq!(param_value(&json!(42)), Some("42".into()));
         assert_eq!(param_value(&json!(false)), Some("false".into()));
         assert_eq!(param_value(&json!(null)), None);
-        assert_eq!(decode_value("=?base64?!!?="), Err(HeaderDecodeError::BadBase64));
+        assert_eq!(
+            decode_value("=?base64?!!?="),
+            Err(HeaderDecodeError::BadBase64)
+        );
         assert_eq!(decode_value("  toolname  ").unwrap(), "toolname");
     }
 

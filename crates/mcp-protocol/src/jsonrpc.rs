@@ -59,7 +59,9 @@ impl<'de> Deserialize<'de> for RequestId {
                 .as_i64()
                 .map(Self::Number)
                 .ok_or_else(|| D::Error::custom("request id must be an integer or a string")),
-            _ => Err(D::Error::custom("request id must be an integer or a string")),
+            _ => Err(D::Error::custom(
+                "request id must be an integer or a string",
+            )),
         }
     }
 }
@@ -212,7 +214,10 @@ impl ErrorObject {
     }
     /// -32600.
     pub fn invalid_request(msg: impl fmt::Display) -> Self {
-        Self::new(error_code::INVALID_REQUEST, format!("Invalid request: {msg}"))
+        Self::new(
+            error_code::INVALID_REQUEST,
+            format!("Invalid request: {msg}"),
+        )
     }
     /// -32601.
     pub fn method_not_found(method: &str) -> Self {
@@ -310,7 +315,9 @@ impl Message {
     /// one could be read (see [`Message::id_of`]).
     pub fn from_value(value: Value) -> Result<Self, ErrorObject> {
         let Value::Object(map) = &value else {
-            return Err(ErrorObject::invalid_request("a message must be a JSON object"));
+            return Err(ErrorObject::invalid_request(
+                "a message must be a JSON object",
+            ));
         };
         if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(ErrorObject::invalid_request("jsonrpc must be \"2.0\""));
@@ -362,14 +369,18 @@ mod tests {
 
     #[test]
     fn classifies_by_members() {
-        let m: Message = serde_json::from_value(json!({"jsonrpc":"2.0","id":1,"method":"ping"})).unwrap();
+        let m: Message =
+            serde_json::from_value(json!({"jsonrpc":"2.0","id":1,"method":"ping"})).unwrap();
         assert!(matches!(m, Message::Request(_)));
         let m: Message = serde_json::from_value(json!({"jsonrpc":"2.0","method":"x"})).unwrap();
         assert!(matches!(m, Message::Notification(_)));
-        let m: Message = serde_json::from_value(json!({"jsonrpc":"2.0","id":"a","result":{}})).unwrap();
-        assert!(matches!(m, Message::Response(_)));
         let m: Message =
-            serde_json::from_value(json!({"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"x"}})).unwrap();
+            serde_json::from_value(json!({"jsonrpc":"2.0","id":"a","result":{}})).unwrap();
+        assert!(matches!(m, Message::Response(_)));
+        let m: Message = serde_json::from_value(
+            json!({"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"x"}}),
+        )
+        .unwrap();
         assert!(matches!(m, Message::Error(ErrorResponse { id: None, .. })));
     }
 

@@ -29,7 +29,9 @@ pub mod meta;
 pub mod types;
 pub mod version;
 
-pub use jsonrpc::{ErrorObject, ErrorResponse, Message, Notification, Request, RequestId, Response};
+pub use jsonrpc::{
+    ErrorObject, ErrorResponse, Message, Notification, Request, RequestId, Response,
+};
 pub use version::{Era, ProtocolVersion};
 
 /// A `_meta` object or any other open JSON object.

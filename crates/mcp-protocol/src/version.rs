@@ -74,7 +74,10 @@ impl ProtocolVersion {
 
     /// Legacy revisions, newest first (for negotiation).
     pub fn legacy_newest_first() -> impl Iterator<Item = ProtocolVersion> {
-        Self::ALL.into_iter().rev().filter(|v| v.era() == Era::Legacy)
+        Self::ALL
+            .into_iter()
+            .rev()
+            .filter(|v| v.era() == Era::Legacy)
     }
 
     /// Legacy negotiation: echo the client's version if it is a legacy version we speak, else offer our newest

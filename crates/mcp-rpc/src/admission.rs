@@ -33,7 +33,10 @@ impl Admission {
             .map_err(|_| {
                 ErrorObject::new(
                     error_code::OVERLOADED,
-                    format!("Server overloaded: more than {} requests in flight", self.limit),
+                    format!(
+                        "Server overloaded: more than {} requests in flight",
+                        self.limit
+                    ),
                 )
             })
     }

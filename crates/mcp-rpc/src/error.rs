@@ -25,7 +25,9 @@ impl RpcError {
     pub fn to_error_object(&self) -> ErrorObject {
         match self {
             Self::Remote(e) => e.clone(),
-            Self::Timeout(_) => ErrorObject::new(mcp_protocol::error_code::REQUEST_TIMEOUT, self.to_string()),
+            Self::Timeout(_) => {
+                ErrorObject::new(mcp_protocol::error_code::REQUEST_TIMEOUT, self.to_string())
+            }
             _ => ErrorObject::internal(self),
         }
     }

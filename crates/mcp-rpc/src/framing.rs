@@ -98,6 +98,17 @@ pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> s
     w.flush().await
 }
 
+/// Write a batch reply (2025-03-26) as one line holding a JSON array.
+pub async fn write_batch<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    msgs: &[Message],
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(msgs).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    w.flush().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,10 +261,17 @@ mod tests {
             let b = p2.request("b", None, RequestOptions::default()).await;
             (a, b)
         });
-        let Some(Message::Request(r)) = rx.recv().await else { panic!() };
+        let Some(Message::Request(r)) = rx.recv().await else {
+            panic!()
+        };
         assert!(peer.handle_response(Message::Response(Response::new(r.id, serde_json::json!(1)))));
-        let Some(Message::Request(r)) = rx.recv().await else { panic!() };
-        peer.handle_response(Message::Error(ErrorResponse::new(Some(r.id), ErrorObject::new(-1, "no"))));
+        let Some(Message::Request(r)) = rx.recv().await else {
+            panic!()
+        };
+        peer.handle_response(Message::Error(ErrorResponse::new(
+            Some(r.id),
+            ErrorObject::new(-1, "no"),
+        )));
         let (a, b) = task.await.unwrap();
         assert_eq!(a.unwrap(), serde_json::json!(1));
         assert!(matches!(b, Err(RpcError::Remote(e)) if e.code == -1));
@@ -281,7 +288,9 @@ mod tests {
         let r = peer.request("slow", None, opts).await;
         assert!(matches!(r, Err(RpcError::Timeout(_))));
         assert!(matches!(rx.recv().await, Some(Message::Request(_))));
-        let Some(Message::Notification(n)) = rx.recv().await else { panic!() };
+        let Some(Message::Notification(n)) = rx.recv().await else {
+            panic!()
+        };
         assert_eq!(n.method, "notifications/cancelled");
         assert_eq!(peer.pending_len(), 0);
     }
@@ -298,7 +307,9 @@ mod tests {
         };
         let p2 = peer.clone();
         let task = tokio::spawn(async move { p2.request("long", None, opts).await });
-        let Some(Message::Request(r)) = rx.recv().await else { panic!() };
+        let Some(Message::Request(r)) = rx.recv().await else {
+            panic!()
+        };
         let token = r.params.unwrap()["_meta"]["progressToken"].clone();
         // Progress every second keeps it alive past the 2 s idle timeout, until the 5 s hard cap.
         for i in 0..6 {
@@ -325,6 +336,9 @@ mod tests {
             ..Default::default()
         };
         cancel.cancel();
-        assert!(matches!(peer.request("x", None, opts).await, Err(RpcError::Cancelled)));
+        assert!(matches!(
+            peer.request("x", None, opts).await,
+            Err(RpcError::Cancelled)
+        ));
     }
 }

@@ -74,4 +74,3 @@ impl PendingRequests {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
-

@@ -1,4 +1,5 @@
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 use crate::JsonObject;
 
@@ -70,7 +71,11 @@ pub struct Annotations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<Vec<Role>>,
     /// Importance from 0 to 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_f64"
+    )]
     pub priority: Option<f64>,
     /// ISO 8601 timestamp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,4 +110,137 @@ pub struct EmptyResult {
     /// Result metadata.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<JsonObject>,
+}
+
+/// Params that carry only `_meta`: `server/discover` and other requests without arguments (the schema's
+/// `RequestParams`; on 2026-07-28 `_meta` is required on every request).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestParams {
+    /// Request metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// Params of notifications that carry only `_meta`, such as the `list_changed` notifications (the schema's
+/// `NotificationParams`; on 2026-07-28 listen streams put `subscriptionId` here).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotificationParams {
+    /// Notification metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// A result with the 2026-07-28 caching fields (`ttlMs`, `cacheScope`; SEP-2549) around it: the schema's
+/// `CacheableResult` mixin, used by `tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`
+/// and `resources/read` ([`DiscoverResult`](super::DiscoverResult) has the fields itself).
+///
+/// `resultType` is not here: wrap this in [`Outcome`](super::Outcome) for that.
+///
+/// ```
+/// use mcp_protocol::types::{Cacheable, CacheScope, ListToolsResult, Outcome};
+/// let json = serde_json::json!({"resultType": "complete", "tools": [], "ttlMs": 1000, "cacheScope": "public"});
+/// let Outcome::Complete(page) = serde_json::from_value::<Outcome<Cacheable<ListToolsResult>>>(json).unwrap() else {
+///     panic!()
+/// };
+/// assert_eq!(page.ttl_ms, Some(1000));
+/// assert_eq!(page.cache_scope, Some(CacheScope::Public));
+/// assert!(page.result.tools.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cacheable<T> {
+    /// The result itself.
+    #[serde(flatten)]
+    pub result: T,
+    /// Freshness lifetime in milliseconds (absent or negative means 0: do not reuse).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_ttl_ms"
+    )]
+    pub ttl_ms: Option<u64>,
+    /// Cache sharing scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_scope: Option<CacheScope>,
+}
+
+impl<T> Cacheable<T> {
+    /// A result with no caching hints (legacy peers, or results that must not be cached).
+    pub fn new(result: T) -> Self {
+        Self {
+            result,
+            ttl_ms: None,
+            cache_scope: None,
+        }
+    }
+    /// A result with a lifetime and scope.
+    pub fn with_ttl(result: T, ttl_ms: u64, cache_scope: CacheScope) -> Self {
+        Self {
+            result,
+            ttl_ms: Some(ttl_ms),
+            cache_scope: Some(cache_scope),
+        }
+    }
+    /// The lifetime the spec says to use: absent means 0.
+    pub fn effective_ttl_ms(&self) -> u64 {
+        self.ttl_ms.unwrap_or(0)
+    }
+}
+
+impl<T> From<T> for Cacheable<T> {
+    fn from(result: T) -> Self {
+        Self::new(result)
+    }
+}
+
+impl<T> std::ops::Deref for Cacheable<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.result
+    }
+}
+
+impl<T> std::ops::DerefMut for Cacheable<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.result
+    }
+}
+
+/// Write an `f64` as a JSON integer when it is one (`50`, not `50.0`), as peers in other languages do.
+pub(crate) fn ser_f64<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+    if v.is_finite() && v.fract() == 0.0 && v.abs() <= MAX_SAFE {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+/// [`ser_f64`] for optional fields (used with `skip_serializing_if = "Option::is_none"`).
+pub(crate) fn ser_opt_f64<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => ser_f64(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Read `ttlMs` leniently: the spec says a negative value means 0, so it must not fail the whole result.
+pub(crate) fn de_ttl_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error as _;
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Ok(Some(u))
+            } else if n.as_i64().is_some() {
+                Ok(Some(0))
+            } else {
+                let f = n.as_f64().unwrap_or(0.0);
+                Ok(Some(if f > 0.0 { f as u64 } else { 0 }))
+            }
+        }
+        other => Err(D::Error::custom(format!(
+            "ttlMs must be a number, got {other}"
+        ))),
+    }
 }

@@ -170,7 +170,11 @@ pub enum ResourceContents {
 
 impl ResourceContents {
     /// Text contents.
-    pub fn text(uri: impl Into<String>, mime_type: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn text(
+        uri: impl Into<String>,
+        mime_type: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
         Self::Text {
             uri: uri.into(),
             mime_type: Some(mime_type.into()),
@@ -179,7 +183,11 @@ impl ResourceContents {
         }
     }
     /// Binary contents.
-    pub fn blob(uri: impl Into<String>, mime_type: impl Into<String>, blob: impl Into<String>) -> Self {
+    pub fn blob(
+        uri: impl Into<String>,
+        mime_type: impl Into<String>,
+        blob: impl Into<String>,
+    ) -> Self {
         Self::Blob {
             uri: uri.into(),
             mime_type: Some(mime_type.into()),
@@ -199,8 +207,18 @@ impl Serialize for ResourceContents {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = JsonObject::new();
         let (uri, mime, key, val, meta) = match self {
-            Self::Text { uri, mime_type, text, meta } => (uri, mime_type, "text", text, meta),
-            Self::Blob { uri, mime_type, blob, meta } => (uri, mime_type, "blob", blob, meta),
+            Self::Text {
+                uri,
+                mime_type,
+                text,
+                meta,
+            } => (uri, mime_type, "text", text, meta),
+            Self::Blob {
+                uri,
+                mime_type,
+                blob,
+                meta,
+            } => (uri, mime_type, "blob", blob, meta),
         };
         m.insert("uri".into(), Value::String(uri.clone()));
         if let Some(mt) = mime {
@@ -231,9 +249,21 @@ impl<'de> Deserialize<'de> for ResourceContents {
         }
         let r = Raw::deserialize(d)?;
         match (r.text, r.blob) {
-            (Some(text), None) => Ok(Self::Text { uri: r.uri, mime_type: r.mime_type, text, meta: r.meta }),
-            (None, Some(blob)) => Ok(Self::Blob { uri: r.uri, mime_type: r.mime_type, blob, meta: r.meta }),
-            _ => Err(D::Error::custom("resource contents need exactly one of `text` or `blob`")),
+            (Some(text), None) => Ok(Self::Text {
+                uri: r.uri,
+                mime_type: r.mime_type,
+                text,
+                meta: r.meta,
+            }),
+            (None, Some(blob)) => Ok(Self::Blob {
+                uri: r.uri,
+                mime_type: r.mime_type,
+                blob,
+                meta: r.meta,
+            }),
+            _ => Err(D::Error::custom(
+                "resource contents need exactly one of `text` or `blob`",
+            )),
         }
     }
 }

@@ -17,6 +17,10 @@ pub enum ElicitRequestParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ElicitFormParams {
+    /// Whether `"mode": "form"` is written on the wire. Absent means form (so 2025-06-18 peers, which predate
+    /// `mode`, read it the same); [`ElicitRequestParams::form`] sets it, and a parsed message keeps what it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<FormMode>,
     /// What to ask.
     pub message: String,
     /// A flat object schema of primitives.
@@ -24,6 +28,15 @@ pub struct ElicitFormParams {
     /// Metadata.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<JsonObject>,
+}
+
+/// The literal `"form"` elicitation mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormMode {
+    /// `"form"`.
+    #[default]
+    Form,
 }
 
 /// A URL elicitation.
@@ -46,6 +59,7 @@ impl ElicitRequestParams {
     /// A form elicitation.
     pub fn form(message: impl Into<String>, requested_schema: Value) -> Self {
         Self::Form(ElicitFormParams {
+            mode: Some(FormMode::Form),
             message: message.into(),
             requested_schema,
             meta: None,
@@ -64,29 +78,45 @@ impl ElicitRequestParams {
 
 impl Serialize for ElicitRequestParams {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (mode, value) = match self {
-            Self::Form(p) => ("form", serde_json::to_value(p)),
-            Self::Url(p) => ("url", serde_json::to_value(p)),
-        };
-        let mut value = value.map_err(serde::ser::Error::custom)?;
-        if let Value::Object(m) = &mut value {
-            m.insert("mode".into(), Value::String(mode.into()));
+        match self {
+            // The form params carry their own (optional) `mode`.
+            Self::Form(p) => p.serialize(s),
+            Self::Url(p) => {
+                let mut value = serde_json::to_value(p).map_err(serde::ser::Error::custom)?;
+                if let Value::Object(m) = &mut value {
+                    m.insert("mode".into(), Value::String("url".into()));
+                }
+                value.serialize(s)
+            }
         }
-        value.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for ElicitRequestParams {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut v = Value::deserialize(d)?;
-        let mode = match v.as_object_mut() {
-            Some(m) => m.remove("mode"),
-            None => return Err(D::Error::custom("elicitation params must be an object")),
+        let Some(obj) = v.as_object_mut() else {
+            return Err(D::Error::custom("elicitation params must be an object"));
         };
-        match mode.as_ref().and_then(Value::as_str) {
-            None | Some("form") => serde_json::from_value(v).map(Self::Form).map_err(D::Error::custom),
-            Some("url") => serde_json::from_value(v).map(Self::Url).map_err(D::Error::custom),
-            Some(other) => Err(D::Error::custom(format!("unknown elicitation mode {other:?}"))),
+        match obj.get("mode") {
+            None | Some(Value::Null) => {
+                obj.remove("mode");
+                serde_json::from_value(v)
+                    .map(Self::Form)
+                    .map_err(D::Error::custom)
+            }
+            Some(Value::String(m)) if m == "form" => serde_json::from_value(v)
+                .map(Self::Form)
+                .map_err(D::Error::custom),
+            Some(Value::String(m)) if m == "url" => {
+                obj.remove("mode");
+                serde_json::from_value(v)
+                    .map(Self::Url)
+                    .map_err(D::Error::custom)
+            }
+            Some(other) => Err(D::Error::custom(format!(
+                "unknown elicitation mode {other}"
+            ))),
         }
     }
 }
@@ -148,7 +178,9 @@ pub fn apply_schema_defaults(schema: &Value, content: &mut JsonObject) {
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         for (name, prop) in props {
             if let Some(default) = prop.get("default") {
-                content.entry(name.clone()).or_insert_with(|| default.clone());
+                content
+                    .entry(name.clone())
+                    .or_insert_with(|| default.clone());
             }
         }
     }

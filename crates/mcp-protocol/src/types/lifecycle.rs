@@ -48,8 +48,12 @@ pub struct DiscoverResult {
     /// Usage instructions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
-    /// Freshness lifetime in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Freshness lifetime in milliseconds (negative reads as 0).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::common::de_ttl_ms"
+    )]
     pub ttl_ms: Option<u64>,
     /// Cache sharing scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -17,20 +17,123 @@ pub enum ResultType {
     Task,
 }
 
-/// One question the server asks the client in an `input_required` result, tagged by `method`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", content = "params")]
+/// One question the server asks the client in an `input_required` result, tagged by `method`
+/// (`{"method": ..., "params": ...}`; `params` may be absent for `roots/list`, and is then not written).
+#[derive(Debug, Clone, PartialEq)]
 pub enum InputRequest {
     /// Ask the user.
-    #[serde(rename = "elicitation/create")]
     Elicit(super::ElicitRequestParams),
     /// Ask the client's model.
-    #[serde(rename = "sampling/createMessage")]
     Sample(super::CreateMessageParams),
-    /// Ask for the client's roots.
-    #[serde(rename = "roots/list")]
-    ListRoots(#[serde(default)] Option<JsonObject>),
+    /// Ask for the client's roots (the params hold only `_meta`, if anything).
+    ListRoots(Option<JsonObject>),
 }
+
+impl Serialize for InputRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("method", self.method())?;
+        match self {
+            Self::Elicit(p) => m.serialize_entry("params", p)?,
+            Self::Sample(p) => m.serialize_entry("params", p)?,
+            Self::ListRoots(Some(p)) => m.serialize_entry("params", p)?,
+            Self::ListRoots(None) => {}
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for InputRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut v = Value::deserialize(d)?;
+        let Some(obj) = v.as_object_mut() else {
+            return Err(D::Error::custom("an input request must be an object"));
+        };
+        let params = obj.remove("params").filter(|p| !p.is_null());
+        let method = match obj.get("method") {
+            Some(Value::String(m)) => m.as_str(),
+            _ => return Err(D::Error::custom("an input request needs a string `method`")),
+        };
+        let need = |p: Option<Value>| {
+            p.ok_or_else(|| D::Error::custom(format!("{method} needs `params`")))
+        };
+        match method {
+            methods::ELICITATION_CREATE => serde_json::from_value(need(params)?)
+                .map(Self::Elicit)
+                .map_err(D::Error::custom),
+            methods::SAMPLING_CREATE_MESSAGE => serde_json::from_value(need(params)?)
+                .map(Self::Sample)
+                .map_err(D::Error::custom),
+            methods::ROOTS_LIST => params
+                .map(serde_json::from_value)
+                .transpose()
+                .map(Self::ListRoots)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "unknown input request method {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The client's answer to one [`InputRequest`], sent back in `inputResponses` (2026-07-28).
+///
+/// The schema leaves these untagged; they are told apart by a member only one of them has (`action` for
+/// elicitation, `roots` for roots, `model` for sampling), never by trying shapes in turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum InputResponse {
+    /// The user's answer to an elicitation.
+    Elicit(super::ElicitResult),
+    /// The model's answer to a sampling request.
+    Sample(super::CreateMessageResult),
+    /// The client's roots.
+    ListRoots(super::ListRootsResult),
+}
+
+impl<'de> Deserialize<'de> for InputResponse {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let Some(obj) = v.as_object() else {
+            return Err(D::Error::custom("an input response must be an object"));
+        };
+        if obj.contains_key("action") {
+            serde_json::from_value(v)
+                .map(Self::Elicit)
+                .map_err(D::Error::custom)
+        } else if obj.contains_key("roots") {
+            serde_json::from_value(v)
+                .map(Self::ListRoots)
+                .map_err(D::Error::custom)
+        } else if obj.contains_key("model") {
+            serde_json::from_value(v)
+                .map(Self::Sample)
+                .map_err(D::Error::custom)
+        } else {
+            Err(D::Error::custom(
+                "an input response needs `action` (elicitation), `model` (sampling) or `roots` (roots)",
+            ))
+        }
+    }
+}
+
+impl InputResponse {
+    /// The method of the input request this answers.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Elicit(_) => methods::ELICITATION_CREATE,
+            Self::Sample(_) => methods::SAMPLING_CREATE_MESSAGE,
+            Self::ListRoots(_) => methods::ROOTS_LIST,
+        }
+    }
+}
+
+/// The `inputRequests` map of an `input_required` result, in the server's order.
+pub type InputRequests = indexmap_like::OrderedMap<InputRequest>;
+
+/// The `inputResponses` map of a retried request, keyed like the `inputRequests` it answers.
+pub type InputResponses = indexmap_like::OrderedMap<InputResponse>;
 
 impl InputRequest {
     /// The JSON-RPC method this input request corresponds to.
@@ -58,13 +161,21 @@ pub struct InputRequiredResult {
     pub meta: Option<JsonObject>,
 }
 
+pub use self::indexmap_like::OrderedMap;
+
 /// A small insertion-ordered map so input requests keep the server's order.
 pub mod indexmap_like {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     /// Key/value pairs in insertion order, serialized as a JSON object.
-    #[derive(Debug, Clone, PartialEq, Default)]
+    #[derive(Debug, Clone, PartialEq)]
     pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+    impl<V> Default for OrderedMap<V> {
+        fn default() -> Self {
+            Self(Vec::new())
+        }
+    }
 
     impl<V> OrderedMap<V> {
         /// Look a key up.
@@ -99,7 +210,10 @@ pub mod indexmap_like {
                 fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                     f.write_str("an object")
                 }
-                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut a: A,
+                ) -> Result<Self::Value, A::Error> {
                     let mut out = Vec::new();
                     while let Some((k, v)) = a.next_entry::<String, V>()? {
                         out.push((k, v));
@@ -124,6 +238,28 @@ pub enum Outcome<T> {
     Task(JsonObject),
 }
 
+impl<T> Outcome<T> {
+    /// The final result, if this is one.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Self::Complete(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// Whether the server asked for input.
+    pub fn is_input_required(&self) -> bool {
+        matches!(self, Self::InputRequired(_))
+    }
+    /// The wire `resultType` of this outcome.
+    pub fn result_type(&self) -> ResultType {
+        match self {
+            Self::Complete(_) => ResultType::Complete,
+            Self::InputRequired(_) => ResultType::InputRequired,
+            Self::Task(_) => ResultType::Task,
+        }
+    }
+}
+
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Outcome<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut v = Value::deserialize(d)?;
@@ -131,9 +267,13 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Outcome<T> {
             return Err(D::Error::custom("a result must be an object"));
         };
         match obj.remove("resultType") {
-            None => serde_json::from_value(v).map(Self::Complete).map_err(D::Error::custom),
+            None => serde_json::from_value(v)
+                .map(Self::Complete)
+                .map_err(D::Error::custom),
             Some(Value::String(t)) => match t.as_str() {
-                "complete" => serde_json::from_value(v).map(Self::Complete).map_err(D::Error::custom),
+                "complete" => serde_json::from_value(v)
+                    .map(Self::Complete)
+                    .map_err(D::Error::custom),
                 "input_required" => serde_json::from_value(v)
                     .map(Self::InputRequired)
                     .map_err(D::Error::custom),

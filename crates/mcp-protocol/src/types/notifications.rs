@@ -12,9 +12,14 @@ pub struct ProgressParams {
     #[serde(rename = "progressToken")]
     pub progress_token: ProgressToken,
     /// Progress so far (increasing).
+    #[serde(serialize_with = "super::common::ser_f64")]
     pub progress: f64,
     /// Total, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::common::ser_opt_f64"
+    )]
     pub total: Option<f64>,
     /// A message (2025-03-26+).
     #[serde(default, skip_serializing_if = "Option::is_none")]

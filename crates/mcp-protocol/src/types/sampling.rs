@@ -87,9 +87,13 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
         // Decided by the JSON type (array or not), not by trying shapes.
         let v = Value::deserialize(d)?;
         if v.is_array() {
-            serde_json::from_value(v).map(Self::Many).map_err(D::Error::custom)
+            serde_json::from_value(v)
+                .map(Self::Many)
+                .map_err(D::Error::custom)
         } else {
-            serde_json::from_value(v).map(Self::One).map_err(D::Error::custom)
+            serde_json::from_value(v)
+                .map(Self::One)
+                .map_err(D::Error::custom)
         }
     }
 }
@@ -135,13 +139,25 @@ pub struct ModelPreferences {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hints: Option<Vec<ModelHint>>,
     /// 0–1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::common::ser_opt_f64"
+    )]
     pub cost_priority: Option<f64>,
     /// 0–1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::common::ser_opt_f64"
+    )]
     pub speed_priority: Option<f64>,
     /// 0–1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::common::ser_opt_f64"
+    )]
     pub intelligence_priority: Option<f64>,
 }
 
@@ -171,7 +187,11 @@ pub struct CreateMessageParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_context: Option<String>,
     /// Temperature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::common::ser_opt_f64"
+    )]
     pub temperature: Option<f64>,
     /// Stop sequences.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,476 @@
+//! The stateless core: one request in, one outcome out. Knows tools, resources and prompts; knows nothing of
+//! sessions or transports.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use futures::FutureExt;
+use mcp_protocol::types::OrderedMap;
+use mcp_protocol::types::{
+    methods, CallToolParams, CallToolResult, CompleteParams, CompleteResult, DiscoverResult,
+    GetPromptParams, InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedParams, ReadResourceParams,
+};
+use mcp_protocol::{Era, ErrorObject, JsonObject, ProtocolVersion, Request};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::panic::AssertUnwindSafe;
+
+use crate::context::Envelope;
+use crate::request_state::request_digest;
+use crate::{Error, RequestContext, Server};
+
+/// What the core produced.
+#[derive(Debug)]
+pub(crate) enum CoreOutcome {
+    Complete(Value),
+    InputRequired(InputRequiredResult),
+    Error(ErrorObject),
+    /// Cancelled: send nothing.
+    Cancelled,
+}
+
+impl From<ErrorObject> for CoreOutcome {
+    fn from(e: ErrorObject) -> Self {
+        Self::Error(e)
+    }
+}
+
+fn parse<T: DeserializeOwned>(params: &Option<Value>) -> Result<T, ErrorObject> {
+    let v = params
+        .clone()
+        .unwrap_or_else(|| Value::Object(JsonObject::new()));
+    serde_json::from_value(v).map_err(ErrorObject::invalid_params)
+}
+
+fn to_value<T: Serialize>(t: &T) -> CoreOutcome {
+    match serde_json::to_value(t) {
+        Ok(v) => CoreOutcome::Complete(v),
+        Err(e) => CoreOutcome::Error(ErrorObject::internal(e)),
+    }
+}
+
+/// The methods whose complete modern results carry `ttlMs`/`cacheScope`.
+pub(crate) fn is_cacheable(m: &str) -> bool {
+    matches!(
+        m,
+        methods::DISCOVER
+            | methods::TOOLS_LIST
+            | methods::PROMPTS_LIST
+            | methods::RESOURCES_LIST
+            | methods::RESOURCES_TEMPLATES_LIST
+            | methods::RESOURCES_READ
+    )
+}
+
+/// A page of `items` starting at the cursor.
+fn page<T: Clone>(
+    items: impl ExactSizeIterator<Item = T>,
+    cursor: Option<&str>,
+    size: usize,
+) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+    let start = match cursor {
+        None | Some("") => 0,
+        Some(c) => B64
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
+            .ok_or_else(|| ErrorObject::invalid_params("invalid cursor"))?,
+    };
+    let total = items.len();
+    let out: Vec<T> = items.skip(start).take(size).collect();
+    let next = (start + out.len() < total).then(|| B64.encode(format!("o:{}", start + out.len())));
+    Ok((out, next))
+}
+
+impl Server {
+    /// Run a request through the core. `env` says which era and how to reach the client.
+    pub(crate) async fn run_core(&self, req: &Request, env: Envelope) -> CoreOutcome {
+        let cancel = env.cancel.clone();
+        let work = AssertUnwindSafe(self.dispatch(req, env)).catch_unwind();
+        tokio::select! {
+            r = work => match r {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "handler panicked".into());
+                    tracing::error!(method = %req.method, id = %req.id, panic = %msg, "handler panicked");
+                    CoreOutcome::Error(ErrorObject::internal("handler panicked"))
+                }
+            },
+            _ = cancel.cancelled() => CoreOutcome::Cancelled,
+        }
+    }
+
+    async fn dispatch(&self, req: &Request, env: Envelope) -> CoreOutcome {
+        let size = self.inner.options.page_size;
+        let reg = &self.inner.registry;
+        let caps = &self.inner.capabilities;
+        match req.method.as_str() {
+            methods::DISCOVER => to_value(&DiscoverResult {
+                supported_versions: ProtocolVersion::ALL
+                    .iter()
+                    .rev()
+                    .map(|v| v.to_string())
+                    .collect(),
+                capabilities: caps.clone(),
+                instructions: self.inner.instructions.clone(),
+                ttl_ms: None,
+                cache_scope: None,
+                meta: None,
+            }),
+            methods::TOOLS_LIST if caps.tools.is_some() => {
+                let p: PaginatedParams = match parse(&req.params) {
+                    Ok(p) => p,
+                    Err(e) => return e.into(),
+                };
+                let tools = reg.tools.load();
+                match page(
+                    tools.values().map(|e| e.tool.clone()),
+                    p.cursor.as_deref(),
+                    size,
+                ) {
+                    Ok((tools, next_cursor)) => to_value(&ListToolsResult {
+                        tools,
+                        next_cursor,
+                        meta: None,
+                    }),
+                    Err(e) => e.into(),
+                }
+            }
+            methods::PROMPTS_LIST if caps.prompts.is_some() => {
+                let p: PaginatedParams = match parse(&req.params) {
+                    Ok(p) => p,
+                    Err(e) => return e.into(),
+                };
+                let prompts = reg.prompts.load();
+                match page(
+                    prompts.values().map(|e| e.prompt.clone()),
+                    p.cursor.as_deref(),
+                    size,
+                ) {
+                    Ok((prompts, next_cursor)) => to_value(&ListPromptsResult {
+                        prompts,
+                        next_cursor,
+                        meta: None,
+                    }),
+                    Err(e) => e.into(),
+                }
+            }
+            methods::RESOURCES_LIST if caps.resources.is_some() => {
+                let p: PaginatedParams = match parse(&req.params) {
+                    Ok(p) => p,
+                    Err(e) => return e.into(),
+                };
+                let res = reg.resources.load();
+                match page(
+                    res.values().map(|e| e.resource.clone()),
+                    p.cursor.as_deref(),
+                    size,
+                ) {
+                    Ok((resources, next_cursor)) => to_value(&ListResourcesResult {
+                        resources,
+                        next_cursor,
+                        meta: None,
+                    }),
+                    Err(e) => e.into(),
+                }
+            }
+            methods::RESOURCES_TEMPLATES_LIST if caps.resources.is_some() => {
+                let p: PaginatedParams = match parse(&req.params) {
+                    Ok(p) => p,
+                    Err(e) => return e.into(),
+                };
+                let t = reg.templates.load();
+                match page(
+                    t.values().map(|e| e.template.clone()),
+                    p.cursor.as_deref(),
+                    size,
+                ) {
+                    Ok((resource_templates, next_cursor)) => {
+                        to_value(&ListResourceTemplatesResult {
+                            resource_templates,
+                            next_cursor,
+                            meta: None,
+                        })
+                    }
+                    Err(e) => e.into(),
+                }
+            }
+            methods::TOOLS_CALL if caps.tools.is_some() => self.call_tool(req, env).await,
+            methods::RESOURCES_READ if caps.resources.is_some() => {
+                self.read_resource(req, env).await
+            }
+            methods::PROMPTS_GET if caps.prompts.is_some() => self.get_prompt(req, env).await,
+            methods::COMPLETION_COMPLETE if caps.completions.is_some() => {
+                let p: CompleteParams = match parse(&req.params) {
+                    Ok(p) => p,
+                    Err(e) => return e.into(),
+                };
+                let Some(h) = reg.completion.clone() else {
+                    return to_value(&CompleteResult::default());
+                };
+                let ctx = RequestContext::new(
+                    req.id.clone(),
+                    &req.method,
+                    env,
+                    meta_of(&p.meta),
+                    JsonObject::new(),
+                    None,
+                );
+                match h.complete(ctx, p).await {
+                    Ok(mut r) => {
+                        if r.completion.values.len() > 100 {
+                            r.completion.values.truncate(100);
+                            r.completion.has_more = Some(true);
+                        }
+                        to_value(&r)
+                    }
+                    Err(e) => self.error_outcome(req, e),
+                }
+            }
+            other => ErrorObject::method_not_found(other).into(),
+        }
+    }
+
+    /// Build the context, opening a sealed `requestState` on the modern era.
+    fn mrtr_context(
+        &self,
+        req: &Request,
+        env: Envelope,
+        meta: &Option<JsonObject>,
+        input_responses: &Option<JsonObject>,
+        request_state: &Option<String>,
+        digest: &str,
+    ) -> Result<RequestContext, ErrorObject> {
+        let (mut responses, round_state) = match (env.version.era(), request_state) {
+            (Era::Modern, Some(state)) => {
+                let opened = self
+                    .state_key()
+                    .open(state, &req.method, digest)
+                    .map_err(|e| ErrorObject::invalid_params(e.to_string()))?;
+                (opened.responses, opened.round_state)
+            }
+            _ => (JsonObject::new(), None),
+        };
+        if env.version.era() == Era::Modern {
+            if let Some(new) = input_responses {
+                responses.extend(new.clone());
+            }
+        }
+        Ok(RequestContext::new(
+            req.id.clone(),
+            &req.method,
+            env,
+            meta_of(meta),
+            responses,
+            round_state,
+        ))
+    }
+
+    /// Turn a handler error into an outcome; `InputRequired` seals the state for the next round.
+    fn error_outcome(&self, req: &Request, e: Error) -> CoreOutcome {
+        match e {
+            Error::Rpc(e) => CoreOutcome::Error(e),
+            Error::Tool(msg) => CoreOutcome::Error(ErrorObject::internal(msg)),
+            Error::Cancelled => CoreOutcome::Cancelled,
+            Error::InputRequired(_) => CoreOutcome::Error(ErrorObject::internal(format!(
+                "{} asked for client input outside a round-trip-capable request",
+                req.method
+            ))),
+        }
+    }
+
+    fn input_required(
+        &self,
+        req: &Request,
+        ctx: &RequestContext,
+        digest: String,
+        asks: Vec<(String, mcp_protocol::types::InputRequest)>,
+    ) -> CoreOutcome {
+        if ctx.protocol_version().era() != Era::Modern {
+            return CoreOutcome::Error(ErrorObject::internal(
+                "input requests need the 2026-07-28 protocol",
+            ));
+        }
+        let (responses, state) = ctx.take_round();
+        let sealed = self.state_key().seal(
+            &req.method,
+            digest,
+            self.inner.options.request_state_ttl,
+            responses,
+            state,
+        );
+        CoreOutcome::InputRequired(InputRequiredResult {
+            input_requests: Some(OrderedMap(asks)),
+            request_state: Some(sealed),
+            meta: None,
+        })
+    }
+
+    async fn call_tool(&self, req: &Request, env: Envelope) -> CoreOutcome {
+        let p: CallToolParams = match parse(&req.params) {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let Some(entry) = self.inner.registry.tools.load().get(&p.name).cloned() else {
+            return ErrorObject::invalid_params(format!("Unknown tool: {}", p.name)).into();
+        };
+        let version = env.version;
+        let args = p.arguments.clone().unwrap_or_default();
+        let args_value = Value::Object(args.clone());
+        if let Some(v) = &entry.validator {
+            let errors: Vec<String> = v
+                .iter_errors(&args_value)
+                .take(5)
+                .map(|e| e.to_string())
+                .collect();
+            if !errors.is_empty() {
+                let msg = format!(
+                    "Invalid arguments for tool {}: {}",
+                    p.name,
+                    errors.join("; ")
+                );
+                return if version.input_errors_as_tool_results() {
+                    to_value(&CallToolResult::error(msg))
+                } else {
+                    ErrorObject::invalid_params(msg).into()
+                };
+            }
+        }
+        let digest = request_digest(&p.name, Some(&args_value));
+        let ctx = match self.mrtr_context(
+            req,
+            env,
+            &p.meta,
+            &p.input_responses,
+            &p.request_state,
+            &digest,
+        ) {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        };
+        match entry.handler.call(ctx.clone(), args).await {
+            Ok(result) => {
+                if let (Some(v), Some(sc)) = (&entry.output_validator, &result.structured_content) {
+                    if let Some(err) = v.iter_errors(sc).next() {
+                        tracing::error!(tool = %p.name, error = %err, "structuredContent does not match outputSchema");
+                        return ErrorObject::internal(format!(
+                            "tool {} produced output that does not match its outputSchema",
+                            p.name
+                        ))
+                        .into();
+                    }
+                }
+                to_value(&result)
+            }
+            Err(Error::Tool(msg)) => to_value(&CallToolResult::error(msg)),
+            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, digest, asks),
+            Err(e) => self.error_outcome(req, e),
+        }
+    }
+
+    async fn read_resource(&self, req: &Request, env: Envelope) -> CoreOutcome {
+        let p: ReadResourceParams = match parse(&req.params) {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let modern = env.version.era() == Era::Modern;
+        let digest = request_digest(&p.uri, None);
+        let ctx = match self.mrtr_context(
+            req,
+            env,
+            &p.meta,
+            &p.input_responses,
+            &p.request_state,
+            &digest,
+        ) {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        };
+        let reg = &self.inner.registry;
+        let fut = if let Some(e) = reg.resources.load().get(&p.uri).cloned() {
+            e.handler.read(ctx.clone(), p.uri.clone())
+        } else {
+            let templates = reg.templates.load();
+            let found = templates
+                .values()
+                .find_map(|t| t.matcher.matches(&p.uri).map(|vars| (t.clone(), vars)));
+            match found {
+                Some((t, vars)) => t.handler.read(ctx.clone(), p.uri.clone(), vars),
+                None => return self.error_outcome(req, Error::resource_not_found(&p.uri, modern)),
+            }
+        };
+        match fut.await {
+            Ok(r) if r.contents.is_empty() => {
+                self.error_outcome(req, Error::resource_not_found(&p.uri, modern))
+            }
+            Ok(r) => to_value(&r),
+            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, digest, asks),
+            Err(e) => self.error_outcome(req, e),
+        }
+    }
+
+    async fn get_prompt(&self, req: &Request, env: Envelope) -> CoreOutcome {
+        let p: GetPromptParams = match parse(&req.params) {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let Some(entry) = self.inner.registry.prompts.load().get(&p.name).cloned() else {
+            return ErrorObject::invalid_params(format!("Unknown prompt: {}", p.name)).into();
+        };
+        let args = p.arguments.clone().unwrap_or_default();
+        for a in entry.prompt.arguments.iter().flatten() {
+            if a.required == Some(true) && !args.contains_key(&a.name) {
+                return ErrorObject::invalid_params(format!(
+                    "Missing required argument: {}",
+                    a.name
+                ))
+                .into();
+            }
+        }
+        let args_value = serde_json::to_value(&args).unwrap_or_default();
+        let digest = request_digest(&p.name, Some(&args_value));
+        let ctx = match self.mrtr_context(
+            req,
+            env,
+            &p.meta,
+            &p.input_responses,
+            &p.request_state,
+            &digest,
+        ) {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        };
+        match entry.handler.get(ctx.clone(), args).await {
+            Ok(r) => to_value(&r),
+            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, digest, asks),
+            Err(Error::Tool(msg)) => ErrorObject::internal(msg).into(),
+            Err(e) => self.error_outcome(req, e),
+        }
+    }
+}
+
+fn meta_of(meta: &Option<JsonObject>) -> JsonObject {
+    meta.clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_with_opaque_cursors() {
+        let (p1, c1) = page(0..5, None, 2).unwrap();
+        assert_eq!(p1, vec![0, 1]);
+        let (p2, c2) = page(0..5, c1.as_deref(), 2).unwrap();
+        assert_eq!(p2, vec![2, 3]);
+        let (p3, c3) = page(0..5, c2.as_deref(), 2).unwrap();
+        assert_eq!((p3, c3), (vec![4], None));
+        assert!(page(0..5, Some("not-a-cursor"), 2).is_err());
+    }
+}

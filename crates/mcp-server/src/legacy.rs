@@ -1,0 +1,194 @@
+//! The legacy era (2024-11-05 … 2025-11-25): the adapter that owns session state around the stateless core.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mcp_protocol::types::{
+    methods, ClientCapabilities, Implementation, InitializeParams, InitializeResult, LoggingLevel,
+    ResourceUriParams, SetLevelParams,
+};
+use mcp_protocol::{ErrorObject, JsonObject, Notification, ProtocolVersion, Request};
+use serde_json::Value;
+
+use crate::context::{Asker, ClientRequester, Envelope};
+use crate::core::CoreOutcome;
+use crate::modern::TransportEnv;
+use crate::{Server, ServerEvent};
+
+/// What a legacy session remembers between requests. Kept small: an idle session is only this.
+#[derive(Debug)]
+pub struct LegacySession {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) client_caps: ClientCapabilities,
+    pub(crate) client_info: Implementation,
+    pub(crate) log_level: Mutex<Option<LoggingLevel>>,
+    pub(crate) subscriptions: Mutex<HashSet<String>>,
+    pub(crate) initialized: AtomicBool,
+}
+
+impl LegacySession {
+    /// The negotiated revision.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+    /// The client's info from `initialize`.
+    pub fn client_info(&self) -> &Implementation {
+        &self.client_info
+    }
+    /// The client's capabilities from `initialize`.
+    pub fn client_capabilities(&self) -> &ClientCapabilities {
+        &self.client_caps
+    }
+    /// Whether `notifications/initialized` arrived.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized.load(Ordering::Relaxed)
+    }
+    pub(crate) fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Relaxed);
+    }
+    /// The URIs this session subscribed to.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Server {
+    /// Answer `initialize`: negotiate the version and open a session.
+    pub(crate) fn initialize(&self, req: &Request) -> Result<(Value, LegacySession), ErrorObject> {
+        let p: InitializeParams = serde_json::from_value(req.params.clone().unwrap_or(Value::Null))
+            .map_err(ErrorObject::invalid_params)?;
+        let version = ProtocolVersion::negotiate_legacy(&p.protocol_version);
+        let result = InitializeResult {
+            protocol_version: version.to_string(),
+            capabilities: self.inner.capabilities.clone(),
+            server_info: self.inner.info.clone(),
+            instructions: self.inner.instructions.clone(),
+            meta: None,
+        };
+        let session = LegacySession {
+            version,
+            client_caps: p.capabilities,
+            client_info: p.client_info,
+            log_level: Mutex::new(None),
+            subscriptions: Mutex::new(HashSet::new()),
+            initialized: AtomicBool::new(false),
+        };
+        Ok((
+            serde_json::to_value(result).map_err(ErrorObject::internal)?,
+            session,
+        ))
+    }
+
+    /// Serve one request of an initialized legacy session. `None`: cancelled, send nothing.
+    pub(crate) async fn handle_legacy(
+        &self,
+        session: &LegacySession,
+        req: &Request,
+        t: TransportEnv,
+        requester: Option<Arc<dyn ClientRequester>>,
+    ) -> Option<Result<Value, ErrorObject>> {
+        let empty = || Some(Ok(Value::Object(JsonObject::new())));
+        match req.method.as_str() {
+            methods::INITIALIZE => {
+                return Some(Err(ErrorObject::invalid_request(
+                    "session already initialized",
+                )))
+            }
+            methods::PING => return empty(),
+            methods::LOGGING_SET_LEVEL => {
+                let p: SetLevelParams =
+                    match serde_json::from_value(req.params.clone().unwrap_or(Value::Null)) {
+                        Ok(p) => p,
+                        Err(e) => return Some(Err(ErrorObject::invalid_params(e))),
+                    };
+                *session.log_level.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.level);
+                return empty();
+            }
+            methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE => {
+                let p: ResourceUriParams =
+                    match serde_json::from_value(req.params.clone().unwrap_or(Value::Null)) {
+                        Ok(p) => p,
+                        Err(e) => return Some(Err(ErrorObject::invalid_params(e))),
+                    };
+                let mut subs = session
+                    .subscriptions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if req.method == methods::RESOURCES_SUBSCRIBE {
+                    subs.insert(p.uri);
+                } else {
+                    subs.remove(&p.uri);
+                }
+                return empty();
+            }
+            methods::SUBSCRIPTIONS_LISTEN => {
+                return Some(Err(ErrorObject::method_not_found(&req.method)))
+            }
+            _ => {}
+        }
+        let env = Envelope {
+            version: session.version,
+            client_caps: session.client_caps.clone(),
+            client_info: Some(session.client_info.clone()),
+            log_level: *session.log_level.lock().unwrap_or_else(|p| p.into_inner()),
+            notifier: t.notifier,
+            asker: requester.map(Asker::Legacy).unwrap_or(Asker::Unavailable),
+            cancel: t.cancel,
+            principal: t.principal,
+        };
+        match self.run_core(req, env).await {
+            CoreOutcome::Complete(v) => Some(Ok(v)),
+            CoreOutcome::Error(e) => Some(Err(e)),
+            CoreOutcome::InputRequired(_) => Some(Err(ErrorObject::internal(
+                "unexpected input_required on legacy era",
+            ))),
+            CoreOutcome::Cancelled => None,
+        }
+    }
+
+    /// The notification a legacy session should get for a server event, if any.
+    pub(crate) fn legacy_notification(
+        &self,
+        session: &LegacySession,
+        ev: &ServerEvent,
+    ) -> Option<Notification> {
+        let caps = &self.inner.capabilities;
+        let method = match ev {
+            ServerEvent::ToolsListChanged if caps.tools.as_ref()?.list_changed == Some(true) => {
+                methods::NOTIF_TOOLS_LIST_CHANGED
+            }
+            ServerEvent::PromptsListChanged
+                if caps.prompts.as_ref()?.list_changed == Some(true) =>
+            {
+                methods::NOTIF_PROMPTS_LIST_CHANGED
+            }
+            ServerEvent::ResourcesListChanged
+                if caps.resources.as_ref()?.list_changed == Some(true) =>
+            {
+                methods::NOTIF_RESOURCES_LIST_CHANGED
+            }
+            ServerEvent::ResourceUpdated(uri) => {
+                if !session
+                    .subscriptions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(uri)
+                {
+                    return None;
+                }
+                return Some(Notification::new(
+                    methods::NOTIF_RESOURCES_UPDATED,
+                    Some(serde_json::json!({ "uri": uri })),
+                ));
+            }
+            _ => return None,
+        };
+        Some(Notification::new(method, None))
+    }
+}

@@ -1,0 +1,307 @@
+//! The modern era (2026-07-28): every request carries its own `_meta`; no state between requests.
+
+use mcp_protocol::types::{
+    methods, CacheScope, ClientCapabilities, Implementation, ListenParams, LoggingLevel,
+    SubscriptionFilter,
+};
+use mcp_protocol::{
+    error_code, meta, ErrorObject, JsonObject, Message, Notification, ProtocolVersion, Request,
+};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Asker, Envelope, Principal};
+use crate::core::{is_cacheable, CoreOutcome};
+use crate::{Server, ServerEvent};
+
+/// What a transport supplies for one request, whatever the era.
+#[derive(Clone, Default)]
+pub(crate) struct TransportEnv {
+    /// Where request-related notifications go (progress, logs; legacy server requests too).
+    pub notifier: Option<mpsc::Sender<Message>>,
+    pub cancel: CancellationToken,
+    pub principal: Option<Principal>,
+}
+
+/// The per-request metadata of a modern request, validated.
+pub(crate) struct ModernMeta {
+    pub version: ProtocolVersion,
+    pub caps: ClientCapabilities,
+    pub info: Option<Implementation>,
+    pub log_level: Option<LoggingLevel>,
+}
+
+/// Methods that exist only on the legacy era; a modern request for them is "method not found".
+pub(crate) fn is_legacy_only(method: &str) -> bool {
+    matches!(
+        method,
+        methods::INITIALIZE
+            | methods::PING
+            | methods::LOGGING_SET_LEVEL
+            | methods::RESOURCES_SUBSCRIBE
+            | methods::RESOURCES_UNSUBSCRIBE
+    )
+}
+
+/// Whether a request speaks the modern era (its `_meta` names a protocol version).
+pub(crate) fn has_modern_meta(req: &Request) -> bool {
+    req.meta()
+        .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION))
+}
+
+/// The versions a modern request may name.
+pub(crate) fn modern_versions() -> Vec<String> {
+    ProtocolVersion::ALL
+        .iter()
+        .filter(|v| v.era() == mcp_protocol::Era::Modern)
+        .map(|v| v.to_string())
+        .collect()
+}
+
+/// -32022 for a version we do not serve statelessly.
+pub(crate) fn unsupported_version(requested: &str) -> ErrorObject {
+    ErrorObject::new(
+        error_code::UNSUPPORTED_PROTOCOL_VERSION,
+        format!("Unsupported protocol version: {requested}"),
+    )
+    .with_data(json!({ "supported": modern_versions(), "requested": requested }))
+}
+
+/// Validate the `_meta` of a modern request.
+pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
+    let Some(m) = req.meta() else {
+        return Err(ErrorObject::invalid_params(
+            "params._meta is required (2026-07-28); legacy clients must send initialize first",
+        ));
+    };
+    let version = match m.get(meta::PROTOCOL_VERSION) {
+        Some(Value::String(v)) => v,
+        Some(_) => {
+            return Err(ErrorObject::invalid_params(
+                "_meta protocolVersion must be a string",
+            ))
+        }
+        None => {
+            return Err(ErrorObject::invalid_params(format!(
+                "_meta[\"{}\"] is required",
+                meta::PROTOCOL_VERSION
+            )))
+        }
+    };
+    let caps = match m.get(meta::CLIENT_CAPABILITIES) {
+        Some(v @ Value::Object(_)) => serde_json::from_value(v.clone())
+            .map_err(|e| ErrorObject::invalid_params(format!("invalid clientCapabilities: {e}")))?,
+        Some(_) => {
+            return Err(ErrorObject::invalid_params(
+                "_meta clientCapabilities must be an object",
+            ))
+        }
+        None => {
+            return Err(ErrorObject::invalid_params(format!(
+                "_meta[\"{}\"] is required",
+                meta::CLIENT_CAPABILITIES
+            )))
+        }
+    };
+    let version = match version.parse::<ProtocolVersion>() {
+        Ok(v) if v.era() == mcp_protocol::Era::Modern => v,
+        _ => return Err(unsupported_version(version)),
+    };
+    let info = m
+        .get(meta::CLIENT_INFO)
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let log_level = m
+        .get(meta::LOG_LEVEL)
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    Ok(ModernMeta {
+        version,
+        caps,
+        info,
+        log_level,
+    })
+}
+
+impl Server {
+    /// Serve one modern request. `None` means the request was cancelled and nothing is to be sent.
+    pub(crate) async fn handle_modern(
+        &self,
+        req: &Request,
+        t: TransportEnv,
+    ) -> Option<Result<Value, ErrorObject>> {
+        if is_legacy_only(&req.method) {
+            return Some(Err(ErrorObject::method_not_found(&req.method)));
+        }
+        let m = match read_meta(req) {
+            Ok(m) => m,
+            Err(e) => return Some(Err(e)),
+        };
+        let scope = if t.principal.is_some() {
+            CacheScope::Private
+        } else {
+            CacheScope::Public
+        };
+        let env = Envelope {
+            version: m.version,
+            client_caps: m.caps,
+            client_info: m.info,
+            log_level: m.log_level,
+            notifier: t.notifier,
+            asker: Asker::Modern,
+            cancel: t.cancel,
+            principal: t.principal,
+        };
+        let outcome = self.run_core(req, env).await;
+        self.decorate_modern(&req.method, outcome, scope)
+    }
+
+    /// Add the modern result fields: `resultType`, `_meta.serverInfo`, and `ttlMs`/`cacheScope` on cacheable
+    /// complete results.
+    pub(crate) fn decorate_modern(
+        &self,
+        method: &str,
+        outcome: CoreOutcome,
+        scope: CacheScope,
+    ) -> Option<Result<Value, ErrorObject>> {
+        let (mut value, kind) = match outcome {
+            CoreOutcome::Complete(v) => (v, "complete"),
+            CoreOutcome::InputRequired(r) => (
+                serde_json::to_value(r).unwrap_or_default(),
+                "input_required",
+            ),
+            CoreOutcome::Error(e) => return Some(Err(e)),
+            CoreOutcome::Cancelled => return None,
+        };
+        if let Value::Object(obj) = &mut value {
+            obj.insert("resultType".into(), Value::String(kind.into()));
+            if kind == "complete" && is_cacheable(method) {
+                obj.insert(
+                    "ttlMs".into(),
+                    json!(self.inner.options.cache_ttl.as_millis() as u64),
+                );
+                obj.insert(
+                    "cacheScope".into(),
+                    serde_json::to_value(scope).unwrap_or_default(),
+                );
+            }
+            self.stamp_server_info(obj);
+        }
+        Some(Ok(value))
+    }
+
+    fn stamp_server_info(&self, obj: &mut JsonObject) {
+        let meta = obj
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(JsonObject::new()));
+        if let Value::Object(meta) = meta {
+            meta.insert(
+                mcp_protocol::meta::SERVER_INFO.into(),
+                serde_json::to_value(&self.inner.info).unwrap_or_default(),
+            );
+        }
+    }
+
+    /// The subset of a listen filter this server honours.
+    fn honoured(&self, f: &SubscriptionFilter) -> SubscriptionFilter {
+        let caps = &self.inner.capabilities;
+        let lc = |c: Option<bool>| c == Some(true);
+        SubscriptionFilter {
+            tools_list_changed: f
+                .tools_list_changed
+                .filter(|on| *on && lc(caps.tools.as_ref().and_then(|t| t.list_changed))),
+            prompts_list_changed: f
+                .prompts_list_changed
+                .filter(|on| *on && lc(caps.prompts.as_ref().and_then(|t| t.list_changed))),
+            resources_list_changed: f
+                .resources_list_changed
+                .filter(|on| *on && lc(caps.resources.as_ref().and_then(|t| t.list_changed))),
+            resource_subscriptions: f
+                .resource_subscriptions
+                .clone()
+                .filter(|_| lc(caps.resources.as_ref().and_then(|r| r.subscribe))),
+        }
+    }
+
+    /// Run a `subscriptions/listen` stream: acknowledge, then forward matching events, each tagged with the
+    /// subscription id, until `cancel`. Returns the final result to send if the transport can still send one.
+    /// The request's `_meta` must already have been validated.
+    pub(crate) async fn run_listen(
+        &self,
+        req: &Request,
+        out: mpsc::Sender<Message>,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let params: ListenParams = serde_json::from_value(req.params.clone().unwrap_or(json!({})))
+            .map_err(ErrorObject::invalid_params)?;
+        let filter = self.honoured(&params.notifications);
+        let sub_id = serde_json::to_value(&req.id).unwrap_or_default();
+        let tag = |mut params: JsonObject| {
+            let mut m = JsonObject::new();
+            m.insert(meta::SUBSCRIPTION_ID.into(), sub_id.clone());
+            params.insert("_meta".into(), Value::Object(m));
+            Some(Value::Object(params))
+        };
+        // Subscribe before acknowledging so no event between the two is lost.
+        let mut events = self.events();
+        let mut ack = JsonObject::new();
+        ack.insert(
+            "notifications".into(),
+            serde_json::to_value(&filter).unwrap_or_default(),
+        );
+        let ack = Notification::new(methods::NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED, tag(ack));
+        if out.send(Message::Notification(ack)).await.is_err() {
+            return Err(ErrorObject::internal("stream closed"));
+        }
+        loop {
+            let ev = tokio::select! {
+                ev = events.recv() => ev,
+                _ = cancel.cancelled() => break,
+                _ = out.closed() => break,
+            };
+            let n = match ev {
+                Ok(ServerEvent::ToolsListChanged) if filter.tools_list_changed == Some(true) => {
+                    Notification::new(methods::NOTIF_TOOLS_LIST_CHANGED, tag(JsonObject::new()))
+                }
+                Ok(ServerEvent::PromptsListChanged)
+                    if filter.prompts_list_changed == Some(true) =>
+                {
+                    Notification::new(methods::NOTIF_PROMPTS_LIST_CHANGED, tag(JsonObject::new()))
+                }
+                Ok(ServerEvent::ResourcesListChanged)
+                    if filter.resources_list_changed == Some(true) =>
+                {
+                    Notification::new(
+                        methods::NOTIF_RESOURCES_LIST_CHANGED,
+                        tag(JsonObject::new()),
+                    )
+                }
+                Ok(ServerEvent::ResourceUpdated(uri))
+                    if filter
+                        .resource_subscriptions
+                        .as_ref()
+                        .is_some_and(|s| s.contains(&uri)) =>
+                {
+                    let mut p = JsonObject::new();
+                    p.insert("uri".into(), Value::String(uri));
+                    Notification::new(methods::NOTIF_RESOURCES_UPDATED, tag(p))
+                }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "listen stream lagged behind server events");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            if out.send(Message::Notification(n)).await.is_err() {
+                break;
+            }
+        }
+        let mut result = JsonObject::new();
+        result.insert("resultType".into(), Value::String("complete".into()));
+        let mut m = JsonObject::new();
+        m.insert(meta::SUBSCRIPTION_ID.into(), sub_id);
+        result.insert("_meta".into(), Value::Object(m));
+        self.stamp_server_info(&mut result);
+        Ok(Value::Object(result))
+    }
+}

@@ -1,0 +1,438 @@
+//! The server: its identity, options, registries and change events. Cheap to clone; one instance serves every
+//! connection and session.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use indexmap::IndexMap;
+use mcp_protocol::types::{
+    CallToolResult, CompleteParams, CompleteResult, GetPromptResult, Implementation,
+    ListChangedCapability, Prompt, ReadResourceResult, Resource, ResourceTemplate,
+    ResourcesCapability, ServerCapabilities, Tool,
+};
+use mcp_protocol::JsonObject;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+
+use crate::handler::*;
+use crate::request_state::StateKey;
+use crate::uri_template::UriTemplate;
+use crate::{Error, RequestContext};
+
+/// Something changed that clients may want to hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// The tool list changed.
+    ToolsListChanged,
+    /// The prompt list changed.
+    PromptsListChanged,
+    /// The resource list changed.
+    ResourcesListChanged,
+    /// A resource's contents changed.
+    ResourceUpdated(String),
+}
+
+pub(crate) struct Registry {
+    pub tools: ArcSwap<IndexMap<String, Arc<ToolEntry>>>,
+    pub resources: ArcSwap<IndexMap<String, Arc<ResourceEntry>>>,
+    pub templates: ArcSwap<IndexMap<String, Arc<TemplateEntry>>>,
+    pub prompts: ArcSwap<IndexMap<String, Arc<PromptEntry>>>,
+    pub completion: Option<Arc<dyn CompletionHandler>>,
+}
+
+/// Tunables of a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Items per page of list results (default 100).
+    pub page_size: usize,
+    /// `ttlMs` on cacheable 2026-07-28 results (default 0: clients revalidate every time).
+    pub cache_ttl: Duration,
+    /// How long a sealed `requestState` stays valid (default 10 minutes).
+    pub request_state_ttl: Duration,
+    /// Cap on requests handled at once per connection (stdio) or server-wide (HTTP) (default 1024).
+    pub max_in_flight: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            page_size: 100,
+            cache_ttl: Duration::ZERO,
+            request_state_ttl: Duration::from_secs(600),
+            max_in_flight: 1024,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub info: Implementation,
+    pub instructions: Option<String>,
+    pub capabilities: ServerCapabilities,
+    pub options: ServerOptions,
+    pub registry: Registry,
+    pub events: broadcast::Sender<ServerEvent>,
+    pub state_key: StateKey,
+}
+
+/// An MCP server. Build it with [`Server::builder`], then serve it over stdio ([`crate::serve_stdio`]) or HTTP.
+///
+/// ```
+/// use mcp_server::{Server, Error};
+/// use mcp_protocol::types::CallToolResult;
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Add { a: f64, b: f64 }
+///
+/// let server = Server::builder("calculator", "1.0.0")
+///     .typed_tool("add", "Add two numbers", |_ctx, args: Add| async move {
+///         Ok::<_, Error>(format!("{}", args.a + args.b))
+///     })
+///     .build();
+/// assert_eq!(server.tools().len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("info", &self.inner.info)
+            .finish()
+    }
+}
+
+/// Builds a [`Server`].
+pub struct ServerBuilder {
+    info: Implementation,
+    instructions: Option<String>,
+    options: ServerOptions,
+    tools: IndexMap<String, Arc<ToolEntry>>,
+    resources: IndexMap<String, Arc<ResourceEntry>>,
+    templates: IndexMap<String, Arc<TemplateEntry>>,
+    prompts: IndexMap<String, Arc<PromptEntry>>,
+    completion: Option<Arc<dyn CompletionHandler>>,
+    logging: bool,
+    state_key: Option<StateKey>,
+    capabilities: Option<ServerCapabilities>,
+}
+
+impl Server {
+    /// Start building a server with a name and version.
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            info: Implementation::new(name, version),
+            instructions: None,
+            options: ServerOptions::default(),
+            tools: IndexMap::new(),
+            resources: IndexMap::new(),
+            templates: IndexMap::new(),
+            prompts: IndexMap::new(),
+            completion: None,
+            logging: true,
+            state_key: None,
+            capabilities: None,
+        }
+    }
+
+    /// The server's identity.
+    pub fn info(&self) -> &Implementation {
+        &self.inner.info
+    }
+    /// The capabilities it declares.
+    pub fn capabilities(&self) -> &ServerCapabilities {
+        &self.inner.capabilities
+    }
+    /// Its options.
+    pub fn options(&self) -> &ServerOptions {
+        &self.inner.options
+    }
+    /// The tools currently offered.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.inner
+            .registry
+            .tools
+            .load()
+            .values()
+            .map(|e| e.tool.clone())
+            .collect()
+    }
+    /// Subscribe to change events (list changes, resource updates).
+    pub fn events(&self) -> broadcast::Receiver<ServerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, e: ServerEvent) {
+        // No receivers just means nobody listens right now.
+        let _ = self.inner.events.send(e);
+    }
+
+    /// Add (or replace) a tool at runtime; clients that listen are told the list changed.
+    pub fn add_tool(&self, tool: Tool, handler: impl ToolHandler) {
+        let entry = Arc::new(ToolEntry::new(tool, Arc::new(handler)));
+        self.inner.registry.tools.rcu(|m| {
+            let mut m = IndexMap::clone(m);
+            m.insert(entry.tool.name.clone(), entry.clone());
+            m
+        });
+        self.emit(ServerEvent::ToolsListChanged);
+    }
+
+    /// Remove a tool at runtime. Returns whether it existed.
+    pub fn remove_tool(&self, name: &str) -> bool {
+        let mut removed = false;
+        self.inner.registry.tools.rcu(|m| {
+            let mut m = IndexMap::clone(m);
+            removed = m.shift_remove(name).is_some();
+            m
+        });
+        if removed {
+            self.emit(ServerEvent::ToolsListChanged);
+        }
+        removed
+    }
+
+    /// Add (or replace) a prompt at runtime.
+    pub fn add_prompt(&self, prompt: Prompt, handler: impl PromptHandler) {
+        let entry = Arc::new(PromptEntry {
+            prompt,
+            handler: Arc::new(handler),
+        });
+        self.inner.registry.prompts.rcu(|m| {
+            let mut m = IndexMap::clone(m);
+            m.insert(entry.prompt.name.clone(), entry.clone());
+            m
+        });
+        self.emit(ServerEvent::PromptsListChanged);
+    }
+
+    /// Remove a prompt at runtime.
+    pub fn remove_prompt(&self, name: &str) -> bool {
+        let mut removed = false;
+        self.inner.registry.prompts.rcu(|m| {
+            let mut m = IndexMap::clone(m);
+            removed = m.shift_remove(name).is_some();
+            m
+        });
+        if removed {
+            self.emit(ServerEvent::PromptsListChanged);
+        }
+        removed
+    }
+
+    /// Add (or replace) a static resource at runtime.
+    pub fn add_resource(&self, resource: Resource, handler: impl ResourceHandler) {
+        let entry = Arc::new(ResourceEntry {
+            resource,
+            handler: Arc::new(handler),
+        });
+        self.inner.registry.resources.rcu(|m| {
+            let mut m = IndexMap::clone(m);
+            m.insert(entry.resource.uri.clone(), entry.clone());
+            m
+        });
+        self.emit(ServerEvent::ResourcesListChanged);
+    }
+
+    /// Remove a static resource at runtime.
+    pub fn remove_resource(&self, uri: &str) -> bool {
+        let mut removed = false;
+        self.inner.registry.resources.rcu(|m| {
+            let mut m = IndexMap::clone(m);
+            removed = m.shift_remove(uri).is_some();
+            m
+        });
+        if removed {
+            self.emit(ServerEvent::ResourcesListChanged);
+        }
+        removed
+    }
+
+    /// Tell subscribers that a resource's contents changed.
+    pub fn notify_resource_updated(&self, uri: impl Into<String>) {
+        self.emit(ServerEvent::ResourceUpdated(uri.into()));
+    }
+
+    pub(crate) fn state_key(&self) -> &StateKey {
+        &self.inner.state_key
+    }
+}
+
+impl ServerBuilder {
+    /// Instructions for the client's model.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Some(text.into());
+        self
+    }
+    /// Set the server's full identity (title, description, icons…).
+    pub fn info(mut self, info: Implementation) -> Self {
+        self.info = info;
+        self
+    }
+    /// Options.
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// The key that seals `requestState`. Share one across every node of a deployment; defaults to a random key.
+    pub fn state_key(mut self, key: StateKey) -> Self {
+        self.state_key = Some(key);
+        self
+    }
+    /// Whether to declare the `logging` capability (default true).
+    pub fn logging(mut self, on: bool) -> Self {
+        self.logging = on;
+        self
+    }
+    /// Override the declared capabilities entirely.
+    pub fn capabilities(mut self, caps: ServerCapabilities) -> Self {
+        self.capabilities = Some(caps);
+        self
+    }
+
+    /// A tool from its definition and a raw handler taking the arguments object.
+    pub fn tool(mut self, tool: Tool, handler: impl ToolHandler) -> Self {
+        let entry = Arc::new(ToolEntry::new(tool, Arc::new(handler)));
+        self.tools.insert(entry.tool.name.clone(), entry);
+        self
+    }
+
+    /// A tool whose arguments deserialize into `A` (its JSON Schema becomes `inputSchema`) and whose return
+    /// value is anything [`IntoToolOutput`]; return [`Json`] to publish an `outputSchema` and
+    /// `structuredContent`.
+    pub fn typed_tool<A, R, F, Fut>(self, name: &str, description: &str, f: F) -> Self
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        R: IntoToolOutput + Send + 'static,
+        F: Fn(RequestContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Error>> + Send + 'static,
+    {
+        let tool = Tool {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            input_schema: schema_of::<A>(),
+            output_schema: R::output_schema(),
+            ..Default::default()
+        };
+        self.tool(tool, typed_tool(f))
+    }
+
+    /// A static resource.
+    pub fn resource(mut self, resource: Resource, handler: impl ResourceHandler) -> Self {
+        let entry = Arc::new(ResourceEntry {
+            resource,
+            handler: Arc::new(handler),
+        });
+        self.resources.insert(entry.resource.uri.clone(), entry);
+        self
+    }
+
+    /// A static text resource.
+    pub fn text_resource(self, uri: &str, name: &str, mime: &str, text: &str) -> Self {
+        let (u, m, t) = (uri.to_owned(), mime.to_owned(), text.to_owned());
+        let resource = Resource {
+            uri: uri.to_owned(),
+            name: name.to_owned(),
+            mime_type: Some(mime.to_owned()),
+            ..Default::default()
+        };
+        self.resource(resource, move |_ctx: RequestContext, _uri: String| {
+            let r = text_contents(&u, Some(&m), &t);
+            async move { Ok::<_, Error>(r) }
+        })
+    }
+
+    /// A resource template (RFC 6570). Panics if the template does not parse, since that is a programming
+    /// error found at startup.
+    pub fn resource_template(
+        mut self,
+        template: ResourceTemplate,
+        handler: impl TemplateHandler,
+    ) -> Self {
+        let matcher = UriTemplate::parse(&template.uri_template)
+            .unwrap_or_else(|| panic!("invalid URI template {:?}", template.uri_template));
+        let entry = Arc::new(TemplateEntry {
+            template,
+            matcher,
+            handler: Arc::new(handler),
+        });
+        self.templates
+            .insert(entry.template.uri_template.clone(), entry);
+        self
+    }
+
+    /// A prompt.
+    pub fn prompt(mut self, prompt: Prompt, handler: impl PromptHandler) -> Self {
+        let entry = Arc::new(PromptEntry {
+            prompt,
+            handler: Arc::new(handler),
+        });
+        self.prompts.insert(entry.prompt.name.clone(), entry);
+        self
+    }
+
+    /// The completion handler.
+    pub fn completion(mut self, handler: impl CompletionHandler) -> Self {
+        self.completion = Some(Arc::new(handler));
+        self
+    }
+
+    /// Finish.
+    pub fn build(self) -> Server {
+        let list_changed = Some(ListChangedCapability {
+            list_changed: Some(true),
+        });
+        let capabilities = self.capabilities.unwrap_or_else(|| ServerCapabilities {
+            tools: list_changed.clone(),
+            prompts: list_changed.clone(),
+            resources: Some(ResourcesCapability {
+                subscribe: Some(true),
+                list_changed: Some(true),
+            }),
+            logging: self.logging.then(JsonObject::new),
+            completions: Some(JsonObject::new()),
+            ..Default::default()
+        });
+        let (events, _) = broadcast::channel(256);
+        Server {
+            inner: Arc::new(Inner {
+                info: self.info,
+                instructions: self.instructions,
+                capabilities,
+                options: self.options,
+                registry: Registry {
+                    tools: ArcSwap::from_pointee(self.tools),
+                    resources: ArcSwap::from_pointee(self.resources),
+                    templates: ArcSwap::from_pointee(self.templates),
+                    prompts: ArcSwap::from_pointee(self.prompts),
+                    completion: self.completion,
+                },
+                events,
+                state_key: self.state_key.unwrap_or_else(StateKey::random),
+            }),
+        }
+    }
+}
+
+/// Re-exported so handlers can be written as closures with these argument types.
+pub type PromptArgs = BTreeMap<String, String>;
+
+#[allow(dead_code)]
+fn _assert_handler_types() {
+    fn tool(_: impl ToolHandler) {}
+    tool(|_c: RequestContext, _a: JsonObject| async { Ok::<_, Error>(CallToolResult::text("")) });
+    fn prompt(_: impl PromptHandler) {}
+    prompt(|_c: RequestContext, _a: PromptArgs| async {
+        Ok::<_, Error>(GetPromptResult::default())
+    });
+    fn res(_: impl ResourceHandler) {}
+    res(|_c: RequestContext, _u: String| async { Ok::<_, Error>(ReadResourceResult::default()) });
+    fn comp(_: impl CompletionHandler) {}
+    comp(|_c: RequestContext, _p: CompleteParams| async {
+        Ok::<_, Error>(CompleteResult::default())
+    });
+}
