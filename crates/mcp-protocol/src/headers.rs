@@ -34,7 +34,7 @@ pub fn encode_value(v: &str) -> String {
     let plain = v.bytes().all(|b| (0x20..0x7f).contains(&b))
         && !v.starts_with([' ', '\t'])
         && !v.ends_with([' ', '\t'])
-        && !(v.starts_with(SENTINEL_PREFIX) && v.ends_with(SENTINEL_SUFFIX));
+        && (!v.starts_with(SENTINEL_PREFIX) || !v.ends_with(SENTINEL_SUFFIX));
     if plain {
         v.to_owned()
     } else {

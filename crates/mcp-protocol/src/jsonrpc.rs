@@ -241,7 +241,8 @@ impl ErrorObject {
 pub struct ErrorResponse {
     /// Always "2.0".
     pub jsonrpc: JsonRpcVersion,
-    /// The id of the request answered (null when unknown).
+    /// The id of the request answered (absent when it could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<RequestId>,
     /// The error.
     pub error: ErrorObject,

@@ -76,6 +76,7 @@ impl Conn {
             notifier: Some(self.out.clone()),
             cancel: cancel.clone(),
             principal: None,
+            stream_control: None,
         };
         let result = if req.method == methods::INITIALIZE && !has_modern_meta(&req) {
             let mut slot = self.session.lock().unwrap_or_else(|p| p.into_inner());

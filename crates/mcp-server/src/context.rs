@@ -62,6 +62,7 @@ pub(crate) struct Envelope {
     pub asker: Asker,
     pub cancel: CancellationToken,
     pub principal: Option<Principal>,
+    pub stream_control: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 struct Round {
@@ -152,6 +153,15 @@ impl RequestContext {
     /// Whether the request was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.inner.env.cancel.is_cancelled()
+    }
+
+    /// Close this request's SSE stream now while the handler goes on (SEP-1699 polling on legacy Streamable
+    /// HTTP): the client reconnects after the server's `retry` delay and receives the rest. A no-op on other
+    /// transports.
+    pub fn close_sse_stream(&self) {
+        if let Some(close) = &self.inner.env.stream_control {
+            close();
+        }
     }
 
     async fn notify(&self, method: &str, params: Value) {

@@ -141,6 +141,7 @@ impl Server {
             asker: requester.map(Asker::Legacy).unwrap_or(Asker::Unavailable),
             cancel: t.cancel,
             principal: t.principal,
+            stream_control: t.stream_control,
         };
         match self.run_core(req, env).await {
             CoreOutcome::Complete(v) => Some(Ok(v)),

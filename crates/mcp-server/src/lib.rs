@@ -46,6 +46,7 @@ mod context;
 mod core;
 mod error;
 mod handler;
+pub mod http;
 mod legacy;
 mod modern;
 mod request_state;

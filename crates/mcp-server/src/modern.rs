@@ -22,6 +22,8 @@ pub(crate) struct TransportEnv {
     pub notifier: Option<mpsc::Sender<Message>>,
     pub cancel: CancellationToken,
     pub principal: Option<Principal>,
+    /// Lets the handler close its SSE stream for polling (legacy HTTP only).
+    pub stream_control: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// The per-request metadata of a modern request, validated.
@@ -150,6 +152,7 @@ impl Server {
             asker: Asker::Modern,
             cancel: t.cancel,
             principal: t.principal,
+            stream_control: None,
         };
         let outcome = self.run_core(req, env).await;
         self.decorate_modern(&req.method, outcome, scope)

@@ -244,3 +244,58 @@ pub(crate) fn de_ttl_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, 
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::types::{ListToolsResult, ProgressParams};
+
+    #[test]
+    fn ttl_is_read_leniently() {
+        let page = |ttl: Value| -> Cacheable<ListToolsResult> {
+            serde_json::from_value(json!({"tools": [], "ttlMs": ttl, "cacheScope": "private"}))
+                .unwrap()
+        };
+        assert_eq!(page(json!(5)).ttl_ms, Some(5));
+        assert_eq!(page(json!(-1)).ttl_ms, Some(0), "negative means 0");
+        assert_eq!(page(json!(1.5)).ttl_ms, Some(1));
+        let none: Cacheable<ListToolsResult> =
+            serde_json::from_value(json!({"tools": []})).unwrap();
+        assert_eq!(
+            (none.ttl_ms, none.cache_scope, none.effective_ttl_ms()),
+            (None, None, 0)
+        );
+        assert!(serde_json::from_value::<Cacheable<ListToolsResult>>(
+            json!({"tools": [], "ttlMs": "1"})
+        )
+        .is_err());
+        // Written back without the fields when absent.
+        assert_eq!(serde_json::to_value(&none).unwrap(), json!({"tools": []}));
+    }
+
+    #[test]
+    fn integral_floats_are_written_as_integers() {
+        let p = ProgressParams {
+            progress_token: json!(1),
+            progress: 50.0,
+            total: Some(100.0),
+            message: None,
+            meta: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"progressToken": 1, "progress": 50, "total": 100})
+        );
+        let p = ProgressParams {
+            progress: 0.5,
+            total: Some(1e300),
+            ..p
+        };
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"progressToken": 1, "progress": 0.5, "total": 1e300})
+        );
+    }
+}

@@ -402,3 +402,85 @@ impl RequestedSchema {
         Self::deserialize(v)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> PrimitiveSchemaDefinition {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn fields_are_decided_by_type_then_members() {
+        use PrimitiveSchemaDefinition as P;
+        assert!(matches!(parse(json!({"type": "string"})), P::String(_)));
+        assert!(matches!(
+            parse(json!({"type": "string", "enum": ["a"]})),
+            P::UntitledSingleSelect(_)
+        ));
+        assert!(matches!(
+            parse(json!({"type": "string", "enum": ["a"], "enumNames": ["A"]})),
+            P::LegacyTitled(_)
+        ));
+        assert!(matches!(
+            parse(json!({"type": "string", "oneOf": [{"const": "a", "title": "A"}]})),
+            P::TitledSingleSelect(_)
+        ));
+        assert!(
+            matches!(parse(json!({"type": "integer", "minimum": 1})), P::Number(n) if n.r#type == NumberType::Integer)
+        );
+        assert!(matches!(parse(json!({"type": "boolean"})), P::Boolean(_)));
+        assert!(matches!(
+            parse(json!({"type": "array", "items": {"type": "string", "enum": ["a"]}})),
+            P::UntitledMultiSelect(_)
+        ));
+        assert!(matches!(
+            parse(json!({"type": "array", "items": {"anyOf": [{"const": "a", "title": "A"}]}})),
+            P::TitledMultiSelect(_)
+        ));
+        for bad in [
+            json!({"type": "object"}),
+            json!({}),
+            json!({"type": "array"}),
+            json!({"type": "string", "enum": "a"}),
+        ] {
+            assert!(
+                serde_json::from_value::<PrimitiveSchemaDefinition>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_keep_their_integer_form() {
+        let n = NumberSchema {
+            minimum: Some(0.0),
+            maximum: Some(2.5),
+            default: Some(1.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&n).unwrap(),
+            json!({"type": "number", "minimum": 0, "maximum": 2.5, "default": 1})
+        );
+    }
+
+    #[test]
+    fn requested_schema_reads_a_flat_form() {
+        let raw = json!({
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name"]
+        });
+        let s = RequestedSchema::from_value(&raw).unwrap();
+        assert_eq!(s.properties.len(), 2);
+        assert_eq!(serde_json::to_value(&s).unwrap(), raw);
+        assert!(RequestedSchema::from_value(
+            &json!({"type": "object", "properties": {"x": {"type": "object"}}})
+        )
+        .is_err());
+    }
+}

@@ -20,6 +20,8 @@ pub enum ResultType {
 /// One question the server asks the client in an `input_required` result, tagged by `method`
 /// (`{"method": ..., "params": ...}`; `params` may be absent for `roots/list`, and is then not written).
 #[derive(Debug, Clone, PartialEq)]
+// Boxing `Sample` would change the variant's type under code written against it; these are short-lived.
+#[allow(clippy::large_enum_variant)]
 pub enum InputRequest {
     /// Ask the user.
     Elicit(super::ElicitRequestParams),
@@ -300,5 +302,143 @@ impl<T: Serialize> Serialize for Outcome<T> {
             m.insert("resultType".into(), Value::String(kind.into()));
         }
         value.serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::types::{CallToolResult, ContentBlock, ElicitRequestParams};
+
+    fn outcome(v: Value) -> Result<Outcome<CallToolResult>, serde_json::Error> {
+        serde_json::from_value(v)
+    }
+
+    #[test]
+    fn complete_tool_result_is_never_input_required() {
+        let wire = json!({
+            "resultType": "complete",
+            "content": [{"type": "text", "text": "72°F"}],
+            "isError": false
+        });
+        let Outcome::Complete(r) = outcome(wire.clone()).unwrap() else {
+            panic!("a complete result parsed as something else")
+        };
+        assert_eq!(r.content, vec![ContentBlock::text("72°F")]);
+        assert_eq!(r.is_error, Some(false));
+        assert_eq!(serde_json::to_value(Outcome::Complete(r)).unwrap(), wire);
+
+        // Even when it also carries members an input_required result has, `resultType` decides.
+        let tricky = json!({
+            "resultType": "complete",
+            "content": [],
+            "inputRequests": {"k": {"method": "roots/list"}},
+            "requestState": "s"
+        });
+        assert!(matches!(outcome(tricky).unwrap(), Outcome::Complete(_)));
+        // And an empty complete result is still complete.
+        assert!(matches!(
+            outcome(json!({"resultType": "complete", "content": []})).unwrap(),
+            Outcome::Complete(_)
+        ));
+    }
+
+    #[test]
+    fn absent_result_type_is_complete() {
+        let legacy = json!({"content": [{"type": "text", "text": "hi"}]});
+        let o = outcome(legacy).unwrap();
+        assert!(matches!(&o, Outcome::Complete(r) if r.text_content() == "hi"));
+        assert_eq!(o.result_type(), ResultType::Complete);
+        // A legacy result shaped like input_required but without the tag is still complete.
+        let o = outcome(json!({"content": [], "requestState": "s"})).unwrap();
+        assert!(matches!(o, Outcome::Complete(_)));
+    }
+
+    #[test]
+    fn unknown_or_malformed_result_type_is_an_error() {
+        for bad in [
+            json!("incomplete"),
+            json!("Complete"),
+            json!(""),
+            json!(1),
+            json!(null),
+            json!({}),
+        ] {
+            let err = outcome(json!({"resultType": bad, "content": []})).unwrap_err();
+            assert!(err.to_string().contains("resultType"), "{bad}: {err}");
+        }
+        assert!(outcome(json!([1])).is_err());
+    }
+
+    #[test]
+    fn input_required_is_read_by_tag() {
+        let wire = json!({
+            "resultType": "input_required",
+            "inputRequests": {
+                "login": {"method": "elicitation/create", "params": {"message": "Name?", "requestedSchema": {"type": "object", "properties": {}}}},
+                "roots": {"method": "roots/list"}
+            },
+            "requestState": "abc"
+        });
+        let o = outcome(wire.clone()).unwrap();
+        let Outcome::InputRequired(r) = &o else {
+            panic!()
+        };
+        let reqs = r.input_requests.as_ref().unwrap();
+        assert_eq!(
+            reqs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["login", "roots"]
+        );
+        assert!(
+            matches!(reqs.get("login"), Some(InputRequest::Elicit(ElicitRequestParams::Form(f))) if f.mode.is_none())
+        );
+        assert_eq!(reqs.get("roots"), Some(&InputRequest::ListRoots(None)));
+        // Round-trips exactly: no `"mode": "form"` added, no `"params": null` for roots.
+        assert_eq!(serde_json::to_value(&o).unwrap(), wire);
+        // A task result is kept raw.
+        let task = outcome(json!({"resultType": "task", "task": {"taskId": "t1"}})).unwrap();
+        assert!(matches!(task, Outcome::Task(m) if m["task"]["taskId"] == "t1"));
+    }
+
+    #[test]
+    fn input_requests_are_tagged_by_method() {
+        let e: Result<InputRequest, _> =
+            serde_json::from_value(json!({"method": "tools/call", "params": {}}));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("unknown input request method"));
+        let e: Result<InputRequest, _> =
+            serde_json::from_value(json!({"method": "sampling/createMessage"}));
+        assert!(e.is_err(), "sampling needs params");
+        let with_meta: InputRequest =
+            serde_json::from_value(json!({"method": "roots/list", "params": {"_meta": {"a": 1}}}))
+                .unwrap();
+        assert_eq!(
+            serde_json::to_value(&with_meta).unwrap()["params"]["_meta"]["a"],
+            1
+        );
+    }
+
+    #[test]
+    fn input_responses_are_told_apart_by_members() {
+        let map: InputResponses = serde_json::from_value(json!({
+            "a": {"action": "decline"},
+            "b": {"roots": []},
+            "c": {"role": "assistant", "content": {"type": "text", "text": "Paris"}, "model": "m"}
+        }))
+        .unwrap();
+        let methods: Vec<_> = map.iter().map(|(_, r)| r.method()).collect();
+        assert_eq!(
+            methods,
+            [
+                methods::ELICITATION_CREATE,
+                methods::ROOTS_LIST,
+                methods::SAMPLING_CREATE_MESSAGE
+            ]
+        );
+        assert!(serde_json::from_value::<InputResponse>(json!({"content": {}})).is_err());
     }
 }

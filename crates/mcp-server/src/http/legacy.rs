@@ -1,0 +1,546 @@
+//! The legacy era over HTTP (2025-03-26 … 2025-11-25): sessions, resumable SSE streams, GET, DELETE.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use mcp_protocol::types::{methods, CancelledParams};
+use mcp_protocol::{
+    error_code, headers, ErrorObject, ErrorResponse, Message, ProtocolVersion, Request,
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::session::{new_session_id, HttpSession, EVENTS_PER_STREAM, STANDALONE_STREAM};
+use super::sse::{self, parse_event_id, StreamLog};
+use super::{
+    accepts, error_response, header_str, json_response, sse_response, status_only, McpBody,
+    ResponseMode, State,
+};
+use crate::context::ClientRequester;
+use crate::modern::TransportEnv;
+use crate::requester::ChannelRequester;
+use crate::Principal;
+
+type Outcome = Option<Result<Value, ErrorObject>>;
+
+fn session_error(status: StatusCode, code: i64, msg: &str) -> Response<McpBody> {
+    error_response(status, None, ErrorObject::new(code, msg))
+}
+
+impl State {
+    /// Find the session a request names, or the response to send instead.
+    fn lookup(
+        &self,
+        h: &HeaderMap,
+        principal: &Option<Principal>,
+    ) -> Result<Arc<HttpSession>, Response<McpBody>> {
+        let Some(sid) = header_str(h, headers::SESSION_ID) else {
+            return Err(session_error(
+                StatusCode::BAD_REQUEST,
+                error_code::SERVER_ERROR,
+                "Bad Request: Mcp-Session-Id header is required",
+            ));
+        };
+        match self.store.get(sid.trim()) {
+            // A session is bound to the principal that opened it; anyone else is told it does not exist.
+            Some(s) if &s.principal == principal => {
+                s.touch(self.epoch);
+                Ok(s)
+            }
+            _ => Err(session_error(
+                StatusCode::NOT_FOUND,
+                error_code::SESSION_NOT_FOUND,
+                "Session not found",
+            )),
+        }
+    }
+
+    pub(crate) async fn legacy_post(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        value: Value,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        if let Value::Array(batch) = value {
+            return self.legacy_batch(h, batch, principal).await;
+        }
+        let id = Message::id_of(&value);
+        let msg = match Message::from_value(value) {
+            Ok(m) => m,
+            Err(e) => return error_response(StatusCode::BAD_REQUEST, id, e),
+        };
+        if let Message::Request(req) = &msg {
+            if req.method == methods::INITIALIZE {
+                return self.legacy_initialize(req, principal);
+            }
+        }
+        let session = match self.lookup(h, &principal) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if let Some(v) = header_str(h, headers::PROTOCOL_VERSION) {
+            if v.trim().parse::<ProtocolVersion>().is_err() {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    id,
+                    ErrorObject::invalid_request(format!("unsupported MCP-Protocol-Version: {v}")),
+                );
+            }
+        }
+        match msg {
+            Message::Request(req) => self.legacy_request(session, req, principal).await,
+            Message::Notification(n) => {
+                self.legacy_notification(&session, &n.method, n.params);
+                status_only(StatusCode::ACCEPTED)
+            }
+            m @ (Message::Response(_) | Message::Error(_)) => {
+                if !session.pending.resolve(m) {
+                    tracing::debug!(session = %session.id, "response for an unknown server request ignored");
+                }
+                status_only(StatusCode::ACCEPTED)
+            }
+        }
+    }
+
+    fn legacy_notification(&self, session: &HttpSession, method: &str, params: Option<Value>) {
+        match method {
+            methods::NOTIF_INITIALIZED => session.legacy.mark_initialized(),
+            methods::NOTIF_CANCELLED => {
+                if let Some(id) = params
+                    .and_then(|p| serde_json::from_value::<CancelledParams>(p).ok())
+                    .and_then(|p| p.request_id)
+                {
+                    if let Some(t) = session
+                        .cancels
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&id)
+                    {
+                        t.cancel();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn legacy_initialize(&self, req: &Request, principal: Option<Principal>) -> Response<McpBody> {
+        let (result, legacy) = match self.server.initialize(req) {
+            Ok(x) => x,
+            Err(e) => return error_response(StatusCode::BAD_REQUEST, Some(req.id.clone()), e),
+        };
+        let session = Arc::new(HttpSession::new(
+            new_session_id(),
+            legacy,
+            principal,
+            self.epoch,
+        ));
+        if self.store.insert(session.clone()).is_err() {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(req.id.clone()),
+                ErrorObject::new(
+                    error_code::SERVER_ERROR,
+                    "Too many sessions: try again later",
+                ),
+            );
+        }
+        if let Some(hook) = &self.config.on_session_open {
+            hook(&session.id);
+        }
+        tracing::debug!(session = %session.id, version = %session.legacy.version(), "session opened");
+        let mut r = json_response(
+            StatusCode::OK,
+            &Message::Response(mcp_protocol::Response::new(req.id.clone(), result)),
+        );
+        if let Ok(v) = HeaderValue::from_str(&session.id) {
+            r.headers_mut().insert(headers::SESSION_ID, v);
+        }
+        r
+    }
+
+    async fn legacy_request(
+        self: Arc<Self>,
+        session: Arc<HttpSession>,
+        req: Request,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        if session.in_flight.fetch_add(1, Ordering::AcqRel)
+            >= self.config.max_in_flight_per_session as u64
+        {
+            session.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(req.id),
+                ErrorObject::new(
+                    error_code::OVERLOADED,
+                    "Too many requests in flight for this session",
+                ),
+            );
+        }
+        let cancel = CancellationToken::new();
+        session
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(req.id.clone(), cancel.clone());
+        let (tx, rx) = mpsc::channel::<Message>(64);
+        let mode = self.config.response_mode;
+        let requester: Option<Arc<dyn ClientRequester>> = (mode != ResponseMode::Json).then(|| {
+            Arc::new(ChannelRequester {
+                out: tx.clone(),
+                pending: session.pending.clone(),
+                ids: session.ids.clone(),
+                timeout: self.config.client_request_timeout,
+            }) as Arc<dyn ClientRequester>
+        });
+        let close = Arc::new(Notify::new());
+        let close2 = close.clone();
+        let t = TransportEnv {
+            notifier: Some(tx),
+            cancel,
+            principal,
+            stream_control: Some(Arc::new(move || close2.notify_one())),
+        };
+        let server = self.server.clone();
+        let s2 = session.clone();
+        let id = req.id.clone();
+        let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, session = %session.id, era = "legacy");
+        let mut task: JoinHandle<Outcome> = tokio::spawn(tracing::Instrument::instrument(
+            async move { server.handle_legacy(&s2.legacy, &req, t, requester).await },
+            span,
+        ));
+        let mut rx = rx;
+        enum First {
+            Msg(Message),
+            Done(Outcome),
+            Stream,
+        }
+        let first = match mode {
+            ResponseMode::Sse => First::Stream,
+            ResponseMode::Auto => tokio::select! {
+                biased;
+                m = rx.recv() => match m {
+                    Some(m) => First::Msg(m),
+                    None => First::Done(joined((&mut task).await)),
+                },
+                _ = close.notified() => First::Stream,
+                r = &mut task => First::Done(joined(r)),
+            },
+            ResponseMode::Json => First::Done(loop {
+                tokio::select! {
+                    m = rx.recv() => if m.is_none() { break joined((&mut task).await) },
+                    r = &mut task => break joined(r),
+                }
+            }),
+        };
+        fn done(session: &HttpSession, id: &mcp_protocol::RequestId) {
+            session.in_flight.fetch_sub(1, Ordering::AcqRel);
+            session
+                .cancels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+        }
+        match first {
+            First::Done(outcome) => {
+                done(&session, &id);
+                match outcome {
+                    None => status_only(StatusCode::ACCEPTED),
+                    Some(Ok(v)) => json_response(
+                        StatusCode::OK,
+                        &Message::Response(mcp_protocol::Response::new(id, v)),
+                    ),
+                    Some(Err(e)) => json_response(
+                        StatusCode::OK,
+                        &Message::Error(ErrorResponse::new(Some(id), e)),
+                    ),
+                }
+            }
+            first => {
+                let first = match first {
+                    First::Msg(m) => Some(m),
+                    _ => None,
+                };
+                let log = session.new_stream();
+                let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
+                log.attach(None, body_tx);
+                let priming = (session.legacy.version() >= ProtocolVersion::V2025_11_25)
+                    .then_some(self.config.sse_retry.as_millis() as u64);
+                let keepalive = self.config.keepalive;
+                tokio::spawn(async move {
+                    pump(&log, id.clone(), rx, task, first, close, priming, keepalive).await;
+                    done(&session, &id);
+                });
+                sse_response(McpBody::stream(body_rx, None))
+            }
+        }
+    }
+
+    async fn legacy_batch(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        batch: Vec<Value>,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        let session = match self.lookup(h, &principal) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if session.legacy.version() != ProtocolVersion::V2025_03_26 || batch.is_empty() {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::invalid_request(
+                    "JSON-RPC batches are only accepted on protocol 2025-03-26",
+                ),
+            );
+        }
+        let mut replies = Vec::new();
+        for item in batch {
+            let id = Message::id_of(&item);
+            match Message::from_value(item) {
+                Err(e) => replies.push(Message::Error(ErrorResponse::new(id, e))),
+                Ok(Message::Request(req)) if req.method == methods::INITIALIZE => {
+                    replies.push(Message::Error(ErrorResponse::new(
+                        Some(req.id),
+                        ErrorObject::invalid_request("initialize cannot be batched"),
+                    )))
+                }
+                Ok(Message::Request(req)) => {
+                    let t = TransportEnv {
+                        principal: principal.clone(),
+                        ..Default::default()
+                    };
+                    let rid = req.id.clone();
+                    match self
+                        .server
+                        .handle_legacy(&session.legacy, &req, t, None)
+                        .await
+                    {
+                        Some(Ok(v)) => {
+                            replies.push(Message::Response(mcp_protocol::Response::new(rid, v)))
+                        }
+                        Some(Err(e)) => {
+                            replies.push(Message::Error(ErrorResponse::new(Some(rid), e)))
+                        }
+                        None => {}
+                    }
+                }
+                Ok(Message::Notification(n)) => {
+                    self.legacy_notification(&session, &n.method, n.params)
+                }
+                Ok(m) => {
+                    session.pending.resolve(m);
+                }
+            }
+        }
+        if replies.is_empty() {
+            status_only(StatusCode::ACCEPTED)
+        } else {
+            json_response(StatusCode::OK, &replies)
+        }
+    }
+
+    pub(crate) async fn legacy_get(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        if !accepts(h, "text/event-stream") {
+            return session_error(
+                StatusCode::NOT_ACCEPTABLE,
+                error_code::SERVER_ERROR,
+                "Not Acceptable: Accept must list text/event-stream",
+            );
+        }
+        let session = match self.lookup(h, &principal) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
+        if let Some(last) = header_str(h, headers::LAST_EVENT_ID) {
+            // Resume exactly the stream the id belongs to, replaying what came after it.
+            let Some((no, seq)) = parse_event_id(last) else {
+                return session_error(
+                    StatusCode::BAD_REQUEST,
+                    error_code::SERVER_ERROR,
+                    "Bad Last-Event-ID",
+                );
+            };
+            let Some(log) = session.stream(no) else {
+                return session_error(
+                    StatusCode::NOT_FOUND,
+                    error_code::SERVER_ERROR,
+                    "Unknown stream",
+                );
+            };
+            if no == STANDALONE_STREAM {
+                return self.standalone(&session, log, Some(seq), body_tx, body_rx);
+            }
+            log.attach(Some(seq), body_tx);
+            return sse_response(McpBody::stream(body_rx, None));
+        }
+        let log = session.stream(STANDALONE_STREAM).unwrap_or_else(|| {
+            session.add_stream(Arc::new(StreamLog::new(
+                STANDALONE_STREAM,
+                EVENTS_PER_STREAM,
+            )))
+        });
+        {
+            let open = session.standalone.lock().unwrap_or_else(|p| p.into_inner());
+            if open.as_ref().is_some_and(|tx| !tx.is_closed()) {
+                return session_error(
+                    StatusCode::CONFLICT,
+                    error_code::SERVER_ERROR,
+                    "Conflict: a GET stream is already open for this session",
+                );
+            }
+        }
+        if session.legacy.version() >= ProtocolVersion::V2025_11_25 {
+            let (seq, eid) = log.next_id();
+            log.push(
+                seq,
+                sse::priming(&eid, self.config.sse_retry.as_millis() as u64),
+                false,
+            );
+        }
+        self.standalone(&session, log, None, body_tx, body_rx)
+    }
+
+    /// Attach a standalone stream and forward server events to it while the client stays connected.
+    fn standalone(
+        &self,
+        session: &Arc<HttpSession>,
+        log: Arc<StreamLog>,
+        after: Option<u64>,
+        body_tx: mpsc::Sender<Bytes>,
+        body_rx: mpsc::Receiver<Bytes>,
+    ) -> Response<McpBody> {
+        *session.standalone.lock().unwrap_or_else(|p| p.into_inner()) = Some(body_tx.clone());
+        log.attach(after, body_tx.clone());
+        let server = self.server.clone();
+        let session = session.clone();
+        let keepalive = self.config.keepalive;
+        let mut events = server.events();
+        tokio::spawn(async move {
+            let mut tick = keepalive.map(tokio::time::interval);
+            if let Some(t) = tick.as_mut() {
+                t.tick().await;
+            }
+            loop {
+                tokio::select! {
+                    ev = events.recv() => match ev {
+                        Ok(ev) => {
+                            if let Some(n) = server.legacy_notification(&session.legacy, &ev) {
+                                let (seq, id) = log.next_id();
+                                log.push(seq, sse::event(Some(&id), &Message::Notification(n)), true);
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    },
+                    _ = body_tx.closed() => break,
+                    _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
+                        log.push(0, sse::keepalive(), false);
+                    }
+                }
+            }
+        });
+        sse_response(McpBody::stream(body_rx, None))
+    }
+
+    pub(crate) fn legacy_delete(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        let session = match self.lookup(h, &principal) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        self.store.remove(&session.id);
+        for t in session
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            t.cancel();
+        }
+        self.closed(&session);
+        tracing::debug!(session = %session.id, "session deleted");
+        let mut r = status_only(StatusCode::OK);
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        r
+    }
+}
+
+fn joined(r: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+    r.unwrap_or_else(|e| {
+        Some(Err(ErrorObject::internal(format!(
+            "handler task failed: {e}"
+        ))))
+    })
+}
+
+/// Feed a request's messages into its stream log (with event ids), then the response. The handler keeps
+/// running if the client disconnects: on the legacy era a disconnect is not a cancel, and the client can
+/// resume from the log.
+#[allow(clippy::too_many_arguments)]
+async fn pump(
+    log: &StreamLog,
+    id: mcp_protocol::RequestId,
+    mut rx: mpsc::Receiver<Message>,
+    mut task: JoinHandle<Outcome>,
+    first: Option<Message>,
+    close: Arc<Notify>,
+    priming: Option<u64>,
+    keepalive: Option<std::time::Duration>,
+) {
+    let push = |m: &Message| {
+        let (seq, eid) = log.next_id();
+        log.push(seq, sse::event(Some(&eid), m), true);
+    };
+    if let Some(retry) = priming {
+        let (seq, eid) = log.next_id();
+        log.push(seq, sse::priming(&eid, retry), true);
+    }
+    if let Some(m) = &first {
+        push(m);
+    }
+    let mut tick = keepalive.map(tokio::time::interval);
+    if let Some(t) = tick.as_mut() {
+        t.tick().await;
+    }
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            m = rx.recv() => match m {
+                Some(m) => push(&m),
+                None => break joined((&mut task).await),
+            },
+            r = &mut task => {
+                while let Ok(m) = rx.try_recv() {
+                    push(&m);
+                }
+                break joined(r);
+            }
+            _ = close.notified() => log.disconnect(),
+            _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
+                log.push(0, sse::keepalive(), false);
+            }
+        }
+    };
+    match outcome {
+        Some(Ok(v)) => push(&Message::Response(mcp_protocol::Response::new(id, v))),
+        Some(Err(e)) => push(&Message::Error(ErrorResponse::new(Some(id), e))),
+        None => {}
+    }
+    log.finish();
+}

@@ -1,0 +1,452 @@
+//! Streamable HTTP: one endpoint serving every revision, as a [`tower::Service`] over [`http::Request`].
+//!
+//! Mount [`McpService`] as an axum route, in a hyper server, or behind any tower stack; or call [`serve`] to
+//! bind one (127.0.0.1 by default, with `TCP_NODELAY`).
+//!
+//! Each POST is told apart by era: a request whose `_meta` names a protocol version, or that carries a modern
+//! `MCP-Protocol-Version` header and no session, is served statelessly (2026-07-28); everything else is the
+//! legacy session protocol (`initialize`, `Mcp-Session-Id`, GET stream, DELETE).
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use mcp_server::{Server, http::{HttpConfig, serve}};
+//! let server = Server::builder("demo", "1.0.0").build();
+//! serve(server, HttpConfig::default(), "127.0.0.1:3000".parse().unwrap()).await
+//! # }
+//! ```
+
+mod body;
+mod legacy;
+mod modern;
+mod security;
+mod serve;
+mod session;
+mod sse;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use mcp_protocol::{error_code, ErrorObject, ErrorResponse, Message, RequestId};
+use mcp_rpc::Admission;
+use serde_json::Value;
+
+pub use body::McpBody;
+pub use security::HostPolicy;
+pub use serve::{serve, serve_listener, Bound};
+pub use session::{HttpSession, MemorySessionStore, SessionStore, StoreFull};
+
+use crate::{Principal, Server};
+
+/// How a response to a request is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// JSON when the handler finishes before sending anything else; SSE as soon as it streams (progress, logs,
+    /// server requests). The default.
+    #[default]
+    Auto,
+    /// Always `application/json`; notifications sent during the request are dropped, server requests fail.
+    Json,
+    /// Always `text/event-stream`.
+    Sse,
+}
+
+/// A hook called with a session id.
+pub type SessionHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Settings of the HTTP endpoint. The defaults are safe for a local server.
+#[derive(Clone)]
+pub struct HttpConfig {
+    /// JSON or SSE responses.
+    pub response_mode: ResponseMode,
+    /// Which `Host`/`Origin` may reach the endpoint (default: loopback only).
+    pub host_policy: HostPolicy,
+    /// Largest request body (default 4 MiB); larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Legacy sessions idle this long are closed (default 30 minutes).
+    pub session_idle_timeout: Duration,
+    /// Most legacy sessions at once (default 10,000); past it `initialize` gets 503.
+    pub max_sessions: usize,
+    /// Most requests in flight across the endpoint (default 4096); past it 503.
+    pub max_in_flight: usize,
+    /// Most requests in flight per legacy session (default 64); past it 429.
+    pub max_in_flight_per_session: usize,
+    /// The `retry:` hint sent in priming events (default 1 s).
+    pub sse_retry: Duration,
+    /// Keep-alive comments on idle SSE streams (default every 15 s).
+    pub keepalive: Option<Duration>,
+    /// How long a server→client request waits for the client (default 5 minutes).
+    pub client_request_timeout: Duration,
+    /// Serve the legacy era (default true). When false, legacy requests get 400.
+    pub legacy: bool,
+    /// Called when a session opens.
+    pub on_session_open: Option<SessionHook>,
+    /// Called when a session closes (DELETE or expiry).
+    pub on_session_close: Option<SessionHook>,
+    /// Where sessions live (default: in memory, capped at `max_sessions`).
+    pub session_store: Option<Arc<dyn SessionStore>>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            response_mode: ResponseMode::Auto,
+            host_policy: HostPolicy::Loopback,
+            max_body_bytes: 4 * 1024 * 1024,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
+            max_in_flight: 4096,
+            max_in_flight_per_session: 64,
+            sse_retry: Duration::from_secs(1),
+            keepalive: Some(Duration::from_secs(15)),
+            client_request_timeout: Duration::from_secs(300),
+            legacy: true,
+            on_session_open: None,
+            on_session_close: None,
+            session_store: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("response_mode", &self.response_mode)
+            .field("host_policy", &self.host_policy)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_sessions", &self.max_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct State {
+    pub server: Server,
+    pub config: HttpConfig,
+    pub store: Arc<dyn SessionStore>,
+    pub epoch: Instant,
+    pub admission: Admission,
+    sweeper: OnceLock<()>,
+}
+
+/// The MCP endpoint as a tower service. Cheap to clone; all clones share sessions.
+#[derive(Clone)]
+pub struct McpService {
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for McpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpService").finish_non_exhaustive()
+    }
+}
+
+impl McpService {
+    /// The endpoint for `server`.
+    pub fn new(server: Server, config: HttpConfig) -> Self {
+        let store = config
+            .session_store
+            .clone()
+            .unwrap_or_else(|| Arc::new(MemorySessionStore::new(config.max_sessions)));
+        Self {
+            state: Arc::new(State {
+                admission: Admission::new(config.max_in_flight),
+                server,
+                config,
+                store,
+                epoch: Instant::now(),
+                sweeper: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Number of open legacy sessions.
+    pub fn session_count(&self) -> usize {
+        self.state.store.len()
+    }
+
+    /// Handle one request.
+    pub async fn handle<B>(&self, req: http::Request<B>) -> Response<McpBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.state.ensure_sweeper();
+        self.state.clone().route(req).await
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for McpService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<McpBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+/// A JSON body response.
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<McpBody> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut r = Response::new(McpBody::full(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// An error response with a JSON-RPC error body.
+pub(crate) fn error_response(
+    status: StatusCode,
+    id: Option<RequestId>,
+    e: ErrorObject,
+) -> Response<McpBody> {
+    json_response(status, &Message::Error(ErrorResponse::new(id, e)))
+}
+
+pub(crate) fn status_only(status: StatusCode) -> Response<McpBody> {
+    let mut r = Response::new(McpBody::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// The HTTP status for a JSON-RPC error on the modern era.
+pub(crate) fn modern_status(code: i64) -> StatusCode {
+    match code {
+        error_code::INVALID_PARAMS
+        | error_code::HEADER_MISMATCH
+        | error_code::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | error_code::UNSUPPORTED_PROTOCOL_VERSION
+        | error_code::INVALID_REQUEST
+        | error_code::PARSE_ERROR => StatusCode::BAD_REQUEST,
+        error_code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn accepts(h: &HeaderMap, mime: &str) -> bool {
+    h.get_all(header::ACCEPT).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',').any(|part| {
+                let m = part.split(';').next().unwrap_or("").trim();
+                m.eq_ignore_ascii_case(mime) || m == "*/*"
+            })
+        })
+    })
+}
+
+impl State {
+    fn ensure_sweeper(self: &Arc<Self>) {
+        self.sweeper.get_or_init(|| {
+            let weak = Arc::downgrade(self);
+            let every = (self.config.session_idle_timeout / 4)
+                .clamp(Duration::from_millis(100), Duration::from_secs(60));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(state) = weak.upgrade() else { break };
+                    for s in state
+                        .store
+                        .expire(state.config.session_idle_timeout, state.epoch)
+                    {
+                        tracing::debug!(session = %s.id, "session expired");
+                        state.closed(&s);
+                    }
+                }
+            });
+        });
+    }
+
+    /// A session ended: stop its work and tell the application.
+    pub(crate) fn closed(&self, s: &HttpSession) {
+        s.pending.fail_all(mcp_rpc::RpcError::Closed);
+        s.standalone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = &self.config.on_session_close {
+            h(&s.id);
+        }
+    }
+
+    async fn route<B>(self: Arc<Self>, req: http::Request<B>) -> Response<McpBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        if !self.config.host_policy.allows(&parts.headers) {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                None,
+                ErrorObject::new(
+                    error_code::SERVER_ERROR,
+                    "Forbidden: Host or Origin not allowed",
+                ),
+            );
+        }
+        let principal = parts.extensions.get::<Principal>().cloned();
+        match parts.method {
+            Method::POST => {
+                let _permit = match self.admission.try_admit() {
+                    Ok(p) => p,
+                    Err(e) => return error_response(StatusCode::SERVICE_UNAVAILABLE, None, e),
+                };
+                let body = match read_body(body, self.config.max_body_bytes).await {
+                    Ok(b) => b,
+                    Err(r) => return r,
+                };
+                self.post(&parts.headers, body, principal).await
+            }
+            Method::GET => self.get(&parts.headers, principal).await,
+            Method::DELETE => self.delete(&parts.headers, principal),
+            _ => {
+                let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+                r
+            }
+        }
+    }
+
+    async fn post(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        body: Bytes,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        let ct_ok = header_str(h, "content-type").is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+        if !ct_ok {
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                ErrorObject::new(
+                    error_code::SERVER_ERROR,
+                    "Unsupported Media Type: Content-Type must be application/json",
+                ),
+            );
+        }
+        if !(accepts(h, "application/json") && accepts(h, "text/event-stream")) {
+            return error_response(
+                StatusCode::NOT_ACCEPTABLE,
+                None,
+                ErrorObject::new(
+                    error_code::SERVER_ERROR,
+                    "Not Acceptable: Accept must list application/json and text/event-stream",
+                ),
+            );
+        }
+        let value: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error_response(StatusCode::BAD_REQUEST, None, ErrorObject::parse_error(e))
+            }
+        };
+        let session_id = header_str(h, mcp_protocol::headers::SESSION_ID);
+        if session_id.is_none() && modern::is_modern_post(h, &value) {
+            return self.modern_post(h, value, principal).await;
+        }
+        if !self.config.legacy {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::invalid_request("this endpoint serves protocol 2026-07-28 only"),
+            );
+        }
+        self.legacy_post(h, value, principal).await
+    }
+
+    async fn get(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        if header_str(h, mcp_protocol::headers::SESSION_ID).is_none() || !self.config.legacy {
+            // No session, or a modern client: there is no standalone stream.
+            let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return r;
+        }
+        self.legacy_get(h, principal).await
+    }
+
+    fn delete(self: Arc<Self>, h: &HeaderMap, principal: Option<Principal>) -> Response<McpBody> {
+        match header_str(h, mcp_protocol::headers::SESSION_ID) {
+            Some(_) if self.config.legacy => self.legacy_delete(h, principal),
+            _ => {
+                let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                r
+            }
+        }
+    }
+}
+
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Response<McpBody>>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                ErrorObject::invalid_request(format!("request body exceeds {limit} bytes")),
+            ))
+        }
+        Err(e) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorObject::invalid_request(format!("could not read body: {e}")),
+        )),
+    }
+}
+
+/// SSE response headers.
+pub(crate) fn sse_response(body: McpBody) -> Response<McpBody> {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}

@@ -1,0 +1,370 @@
+//! The modern era over HTTP (2026-07-28): POST only, headers mirrored from the body, no sessions.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode};
+use mcp_protocol::headers::{self, decode_value, header_params};
+use mcp_protocol::types::methods;
+use mcp_protocol::{
+    error_code, meta, ErrorObject, Message, ProtocolVersion, Request, Response as RpcResponse,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    error_response, header_str, modern_status, sse, sse_response, status_only, McpBody,
+    ResponseMode, State,
+};
+use crate::modern::{read_meta, TransportEnv};
+use crate::Principal;
+
+type Outcome = Option<Result<Value, ErrorObject>>;
+
+/// Whether a session-less POST speaks the modern era.
+pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {
+    if body.is_array() {
+        return false;
+    }
+    let meta_version = body
+        .pointer("/params/_meta")
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION));
+    if meta_version {
+        return true;
+    }
+    if body.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE) {
+        return false;
+    }
+    match header_str(h, headers::PROTOCOL_VERSION) {
+        // A legacy version header without `_meta` is legacy traffic; any other version is modern.
+        Some(v) => v
+            .trim()
+            .parse::<ProtocolVersion>()
+            .map_or(true, |v| v.era() == mcp_protocol::Era::Modern),
+        None => false,
+    }
+}
+
+fn mismatch(msg: impl Into<String>) -> ErrorObject {
+    ErrorObject::new(error_code::HEADER_MISMATCH, msg.into())
+}
+
+/// Whether a header value (already decoded) equals the body value it mirrors.
+fn same_value(header: &str, body: &Value) -> bool {
+    match body {
+        Value::String(s) => header == s,
+        Value::Bool(b) => header == if *b { "true" } else { "false" },
+        Value::Number(n) => match (n.as_i64(), header.parse::<i64>()) {
+            (Some(a), Ok(b)) => a == b,
+            _ => n
+                .as_f64()
+                .zip(header.parse::<f64>().ok())
+                .is_some_and(|(a, b)| a == b),
+        },
+        _ => false,
+    }
+}
+
+impl State {
+    /// Validate `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` against the body (-32020).
+    fn check_headers(&self, h: &HeaderMap, req: &Request) -> Result<(), ErrorObject> {
+        let meta_version = req
+            .meta()
+            .and_then(|m| m.get(meta::PROTOCOL_VERSION))
+            .and_then(Value::as_str);
+        if let (Some(hv), Some(mv)) = (header_str(h, headers::PROTOCOL_VERSION), meta_version) {
+            if hv.trim() != mv {
+                return Err(mismatch(format!(
+                    "MCP-Protocol-Version header {hv:?} does not match _meta protocolVersion {mv:?}"
+                )));
+            }
+        }
+        match header_str(h, headers::METHOD) {
+            None => return Err(mismatch("missing Mcp-Method header")),
+            Some(m) if m.trim() != req.method => {
+                return Err(mismatch(format!(
+                    "Mcp-Method header {m:?} does not match method {:?}",
+                    req.method
+                )))
+            }
+            Some(_) => {}
+        }
+        let params = req.params.as_ref();
+        let name_key = match req.method.as_str() {
+            methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
+            methods::RESOURCES_READ => Some("uri"),
+            _ => None,
+        };
+        if let Some(key) = name_key {
+            if let Some(expected) = params.and_then(|p| p.get(key)).and_then(Value::as_str) {
+                let got = header_str(h, headers::NAME)
+                    .ok_or_else(|| mismatch("missing Mcp-Name header"))?;
+                let got = decode_value(got).map_err(|e| mismatch(format!("Mcp-Name: {e}")))?;
+                if got != expected {
+                    return Err(mismatch(format!(
+                        "Mcp-Name header {got:?} does not match {key} {expected:?}"
+                    )));
+                }
+            }
+        }
+        if req.method == methods::TOOLS_CALL {
+            let name = params
+                .and_then(|p| p.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let tools = self.server.inner.registry.tools.load();
+            if let Some(entry) = tools.get(name) {
+                let args = params.and_then(|p| p.get("arguments"));
+                for p in header_params(&entry.tool.input_schema).unwrap_or_default() {
+                    let hname = format!("{}{}", headers::PARAM_PREFIX, p.header);
+                    let body_val = args
+                        .and_then(|a| a.get(&p.property))
+                        .filter(|v| !v.is_null());
+                    match (header_str(h, &hname), body_val) {
+                        (None, None) => {}
+                        (Some(_), None) => {
+                            return Err(mismatch(format!(
+                                "{hname} present but argument {} is absent",
+                                p.property
+                            )))
+                        }
+                        (None, Some(_)) => {
+                            return Err(mismatch(format!(
+                                "missing {hname} header for argument {}",
+                                p.property
+                            )))
+                        }
+                        (Some(hv), Some(bv)) => {
+                            let decoded =
+                                decode_value(hv).map_err(|e| mismatch(format!("{hname}: {e}")))?;
+                            if !same_value(&decoded, bv) {
+                                return Err(mismatch(format!(
+                                    "{hname} does not match argument {}",
+                                    p.property
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn modern_post(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        value: Value,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        let id = Message::id_of(&value);
+        let req = match Message::from_value(value) {
+            Ok(Message::Request(r)) => r,
+            Ok(Message::Notification(_)) => return status_only(StatusCode::ACCEPTED),
+            Ok(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    ErrorObject::invalid_request(
+                        "clients do not send responses on protocol 2026-07-28",
+                    ),
+                )
+            }
+            Err(e) => return error_response(StatusCode::BAD_REQUEST, id, e),
+        };
+        if let Err(e) = self.check_headers(h, &req) {
+            return error_response(StatusCode::BAD_REQUEST, Some(req.id), e);
+        }
+        if req.method == methods::SUBSCRIPTIONS_LISTEN {
+            return self.listen(req);
+        }
+        let (tx, rx) = mpsc::channel::<Message>(64);
+        let cancel = CancellationToken::new();
+        let t = TransportEnv {
+            notifier: Some(tx),
+            cancel: cancel.clone(),
+            principal,
+            stream_control: None,
+        };
+        let server = self.server.clone();
+        let req_id = req.id.clone();
+        let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, era = "modern");
+        let task: JoinHandle<Outcome> = tokio::spawn(tracing::Instrument::instrument(
+            async move { server.handle_modern(&req, t).await },
+            span,
+        ));
+        // If the client goes away while we wait, dropping this future cancels the handler.
+        let guard = cancel.clone().drop_guard();
+        respond(
+            self.config.response_mode,
+            self.config.keepalive,
+            req_id,
+            rx,
+            task,
+            guard,
+        )
+        .await
+    }
+
+    fn listen(self: Arc<Self>, req: Request) -> Response<McpBody> {
+        if let Err(e) = read_meta(&req) {
+            return error_response(modern_status(e.code), Some(req.id), e);
+        }
+        let (tx, rx) = mpsc::channel::<Message>(64);
+        let cancel = CancellationToken::new();
+        let server = self.server.clone();
+        let c2 = cancel.clone();
+        let id = req.id.clone();
+        let task: JoinHandle<Outcome> = tokio::spawn(async move {
+            // The final result is only sent if the stream is still open when the server ends it.
+            Some(server.run_listen(&req, tx, c2).await)
+        });
+        let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
+        tokio::spawn(pump(
+            id,
+            rx,
+            task,
+            None,
+            body_tx,
+            self.config.keepalive,
+            cancel.clone(),
+        ));
+        sse_response(McpBody::stream(body_rx, Some(cancel.drop_guard())))
+    }
+}
+
+enum First {
+    Msg(Message),
+    Done(Outcome),
+    Stream,
+}
+
+fn joined(r: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+    r.unwrap_or_else(|e| {
+        Some(Err(ErrorObject::internal(format!(
+            "handler task failed: {e}"
+        ))))
+    })
+}
+
+/// Send the outcome as JSON or SSE, per the response mode.
+async fn respond(
+    mode: ResponseMode,
+    keepalive: Option<std::time::Duration>,
+    id: mcp_protocol::RequestId,
+    mut rx: mpsc::Receiver<Message>,
+    mut task: JoinHandle<Outcome>,
+    guard: tokio_util::sync::DropGuard,
+) -> Response<McpBody> {
+    let first = match mode {
+        ResponseMode::Sse => First::Stream,
+        ResponseMode::Auto => tokio::select! {
+            biased;
+            m = rx.recv() => match m {
+                Some(m) => First::Msg(m),
+                None => First::Done(joined((&mut task).await)),
+            },
+            r = &mut task => First::Done(joined(r)),
+        },
+        ResponseMode::Json => {
+            // Notifications cannot be delivered on a JSON response; drain and drop them.
+            let r = loop {
+                tokio::select! {
+                    m = rx.recv() => if m.is_none() { break joined((&mut task).await) },
+                    r = &mut task => break joined(r),
+                }
+            };
+            First::Done(r)
+        }
+    };
+    match first {
+        First::Done(None) => {
+            drop(guard.disarm());
+            status_only(StatusCode::NO_CONTENT)
+        }
+        First::Done(Some(Ok(v))) => {
+            drop(guard.disarm());
+            super::json_response(StatusCode::OK, &Message::Response(RpcResponse::new(id, v)))
+        }
+        First::Done(Some(Err(e))) => {
+            drop(guard.disarm());
+            error_response(modern_status(e.code), Some(id), e)
+        }
+        First::Msg(m) => stream(id, rx, task, Some(m), keepalive, guard),
+        First::Stream => stream(id, rx, task, None, keepalive, guard),
+    }
+}
+
+fn stream(
+    id: mcp_protocol::RequestId,
+    rx: mpsc::Receiver<Message>,
+    task: JoinHandle<Outcome>,
+    first: Option<Message>,
+    keepalive: Option<std::time::Duration>,
+    guard: tokio_util::sync::DropGuard,
+) -> Response<McpBody> {
+    let cancel = guard.disarm();
+    let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(pump(
+        id,
+        rx,
+        task,
+        first,
+        body_tx,
+        keepalive,
+        cancel.clone(),
+    ));
+    sse_response(McpBody::stream(body_rx, Some(cancel.drop_guard())))
+}
+
+/// Copy a request's messages to its SSE body, then its final response. If the client goes away, the
+/// request is cancelled (on 2026-07-28 closing the stream is the cancel).
+async fn pump(
+    id: mcp_protocol::RequestId,
+    mut rx: mpsc::Receiver<Message>,
+    mut task: JoinHandle<Outcome>,
+    first: Option<Message>,
+    body: mpsc::Sender<Bytes>,
+    keepalive: Option<std::time::Duration>,
+    cancel: CancellationToken,
+) {
+    let send = |m: &Message| body.send(sse::event(None, m));
+    if let Some(m) = first {
+        if send(&m).await.is_err() {
+            cancel.cancel();
+            return;
+        }
+    }
+    let mut tick = keepalive.map(tokio::time::interval);
+    if let Some(t) = tick.as_mut() {
+        t.tick().await;
+    }
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            m = rx.recv() => match m {
+                Some(m) => if send(&m).await.is_err() { cancel.cancel(); return },
+                None => break joined((&mut task).await),
+            },
+            r = &mut task => {
+                while let Ok(m) = rx.try_recv() {
+                    if send(&m).await.is_err() { return }
+                }
+                break joined(r);
+            }
+            _ = body.closed() => { cancel.cancel(); return }
+            _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
+                if body.send(sse::keepalive()).await.is_err() { cancel.cancel(); return }
+            }
+        }
+    };
+    let final_msg = match outcome {
+        Some(Ok(v)) => Message::Response(RpcResponse::new(id, v)),
+        Some(Err(e)) => Message::Error(mcp_protocol::ErrorResponse::new(Some(id), e)),
+        None => return,
+    };
+    let _ = send(&final_msg).await;
+}
