@@ -33,6 +33,8 @@ fn session_error(status: StatusCode, code: i64, msg: &str) -> Response<McpBody> 
 
 impl State {
     /// Find the session a request names, or the response to send instead.
+    // The error is the response itself, returned at once; boxing it would only add an allocation.
+    #[allow(clippy::result_large_err)]
     fn lookup(
         &self,
         h: &HeaderMap,
@@ -219,6 +221,8 @@ impl State {
             Msg(Message),
             Done(Outcome),
             Stream,
+            /// The handler asked to close its stream before sending anything.
+            Closed,
         }
         let first = match mode {
             ResponseMode::Sse => First::Stream,
@@ -228,7 +232,7 @@ impl State {
                     Some(m) => First::Msg(m),
                     None => First::Done(joined((&mut task).await)),
                 },
-                _ = close.notified() => First::Stream,
+                _ = close.notified() => First::Closed,
                 r = &mut task => First::Done(joined(r)),
             },
             ResponseMode::Json => First::Done(loop {
@@ -262,6 +266,7 @@ impl State {
                 }
             }
             first => {
+                let closed_early = matches!(first, First::Closed);
                 let first = match first {
                     First::Msg(m) => Some(m),
                     _ => None,
@@ -273,6 +278,9 @@ impl State {
                     .then_some(self.config.sse_retry.as_millis() as u64);
                 let keepalive = self.config.keepalive;
                 tokio::spawn(async move {
+                    if closed_early {
+                        close.notify_one();
+                    }
                     pump(&log, id.clone(), rx, task, first, close, priming, keepalive).await;
                     done(&session, &id);
                 });

@@ -413,6 +413,8 @@ impl State {
     }
 }
 
+// The error is the response to send, returned at once; boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Response<McpBody>>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
