@@ -636,3 +636,56 @@ async fn ten_thousand_abandoned_sessions_leave_the_server_serving() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(f.svc.session_count(), 0);
 }
+
+#[tokio::test]
+async fn old_http_sse_transport_for_2024_11_05_clients() {
+    let f = fixture(HttpConfig::default());
+    let get = Request::get("http://localhost/sse")
+        .header("host", "localhost")
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut body = f.svc.handle(get).await.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(first.data_ref().unwrap()).into_owned();
+    assert!(text.starts_with("event: endpoint\n"), "{text}");
+    let endpoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap()
+        .to_owned();
+    let post_to = |v: Value| {
+        Request::post(format!("http://localhost{endpoint}"))
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(v.to_string())))
+            .unwrap()
+    };
+    assert_eq!(
+        send(&f, post_to(init_body("2024-11-05"))).await.0,
+        StatusCode::ACCEPTED
+    );
+    let got = read_until(&mut body, |v| v["id"] == 1).await;
+    assert_eq!(
+        got.last().unwrap()["result"]["protocolVersion"],
+        "2024-11-05"
+    );
+    send(
+        &f,
+        post_to(json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
+    )
+    .await;
+    send(&f, post_to(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"old"}}}))).await;
+    let got = read_until(&mut body, |v| v["id"] == 2).await;
+    assert_eq!(got.last().unwrap()["result"]["content"][0]["text"], "old");
+    let stale = Request::post("http://localhost/messages?sessionId=nope")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from("{}")))
+        .unwrap();
+    assert_eq!(send(&f, stale).await.0, StatusCode::NOT_FOUND);
+}

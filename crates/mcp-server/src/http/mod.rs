@@ -18,6 +18,7 @@
 mod body;
 mod legacy;
 mod modern;
+mod old_sse;
 mod security;
 mod serve;
 mod session;
@@ -38,6 +39,7 @@ use mcp_rpc::Admission;
 use serde_json::Value;
 
 pub use body::McpBody;
+pub use old_sse::OldSsePaths;
 pub use security::HostPolicy;
 pub use serve::{serve, serve_listener, Bound};
 pub use session::{HttpSession, MemorySessionStore, SessionStore, StoreFull};
@@ -91,6 +93,9 @@ pub struct HttpConfig {
     pub on_session_close: Option<SessionHook>,
     /// Where sessions live (default: in memory, capped at `max_sessions`).
     pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Serve 2024-11-05 clients on the old HTTP+SSE paths (default `/sse` and `/messages`); `None` turns it
+    /// off. When mounting the service under a router, route those paths to it too.
+    pub old_sse: Option<OldSsePaths>,
 }
 
 impl Default for HttpConfig {
@@ -110,6 +115,7 @@ impl Default for HttpConfig {
             on_session_open: None,
             on_session_close: None,
             session_store: None,
+            old_sse: Some(OldSsePaths::default()),
         }
     }
 }
@@ -131,6 +137,7 @@ pub(crate) struct State {
     pub store: Arc<dyn SessionStore>,
     pub epoch: Instant,
     pub admission: Admission,
+    pub old_sessions: old_sse::OldSessions,
     sweeper: OnceLock<()>,
 }
 
@@ -160,6 +167,7 @@ impl McpService {
                 config,
                 store,
                 epoch: Instant::now(),
+                old_sessions: Default::default(),
                 sweeper: OnceLock::new(),
             }),
         }
@@ -309,6 +317,25 @@ impl State {
             );
         }
         let principal = parts.extensions.get::<Principal>().cloned();
+        if let Some(paths) = self.config.old_sse.clone() {
+            let path = parts.uri.path();
+            if parts.method == Method::GET
+                && path == paths.stream
+                && parts
+                    .headers
+                    .get(mcp_protocol::headers::SESSION_ID)
+                    .is_none()
+            {
+                return self.old_sse_open(&paths);
+            }
+            if parts.method == Method::POST && path == paths.messages {
+                let body = match read_body(body, self.config.max_body_bytes).await {
+                    Ok(b) => b,
+                    Err(r) => return r,
+                };
+                return self.old_sse_post(parts.uri.query(), body).await;
+            }
+        }
         match parts.method {
             Method::POST => {
                 let _permit = match self.admission.try_admit() {

@@ -1,0 +1,132 @@
+//! The HTTP+SSE transport of 2024-11-05: `GET /sse` opens a stream whose first event names the URL to POST
+//! messages to; responses come back as `message` events. Each stream is one connection served exactly like
+//! stdio (through an in-memory duplex), so every era rule and handler works unchanged.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use http::{Response, StatusCode};
+use mcp_protocol::{error_code, ErrorObject};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, WriteHalf};
+use tokio::sync::{mpsc, Mutex};
+
+use super::session::new_session_id;
+use super::{error_response, sse_response, status_only, McpBody, State};
+use crate::connection::{serve_connection, ConnectionOptions};
+
+/// Where the 2024-11-05 transport lives (relative to the server root).
+#[derive(Debug, Clone)]
+pub struct OldSsePaths {
+    /// The path that opens a stream (default `/sse`).
+    pub stream: String,
+    /// The path messages are POSTed to (default `/messages`).
+    pub messages: String,
+}
+
+impl Default for OldSsePaths {
+    fn default() -> Self {
+        Self {
+            stream: "/sse".into(),
+            messages: "/messages".into(),
+        }
+    }
+}
+
+/// Open streams by id: the client-to-server side of each connection.
+pub(crate) type OldSessions = DashMap<Arc<str>, Arc<Mutex<WriteHalf<DuplexStream>>>>;
+
+impl State {
+    pub(crate) fn old_sse_open(self: &Arc<Self>, paths: &OldSsePaths) -> Response<McpBody> {
+        if self.old_sessions.len() >= self.config.max_sessions {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                ErrorObject::new(
+                    error_code::SERVER_ERROR,
+                    "Too many sessions: try again later",
+                ),
+            );
+        }
+        let id = new_session_id();
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (server_read, server_write) = tokio::io::split(theirs);
+        let opts = ConnectionOptions {
+            max_message_size: self.config.max_body_bytes,
+            client_request_timeout: self.config.client_request_timeout,
+        };
+        tokio::spawn(serve_connection(
+            self.server.clone(),
+            BufReader::new(server_read),
+            server_write,
+            opts,
+        ));
+        let (our_read, our_write) = tokio::io::split(ours);
+        self.old_sessions
+            .insert(id.clone(), Arc::new(Mutex::new(our_write)));
+        let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
+        let endpoint = format!(
+            "event: endpoint\ndata: {}?sessionId={id}\n\n",
+            paths.messages
+        );
+        let _ = body_tx.try_send(Bytes::from(endpoint));
+        // The connection's output lines become `message` events until the client goes away; then the
+        // write side is dropped, the connection sees end of input, and its work is cancelled.
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(our_read).lines();
+            loop {
+                tokio::select! {
+                    line = lines.next_line() => match line {
+                        Ok(Some(l)) => {
+                            let ev = format!("event: message\ndata: {l}\n\n");
+                            if body_tx.send(Bytes::from(ev)).await.is_err() {
+                                break;
+                            }
+                        }
+                        _ => break,
+                    },
+                    _ = body_tx.closed() => break,
+                }
+            }
+            state.old_sessions.remove(&id);
+        });
+        sse_response(McpBody::stream(body_rx, None))
+    }
+
+    pub(crate) async fn old_sse_post(&self, query: Option<&str>, body: Bytes) -> Response<McpBody> {
+        let id = query
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("sessionId="));
+        let Some(conn) = id.and_then(|id| self.old_sessions.get(id).map(|e| e.value().clone()))
+        else {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorObject::new(error_code::SESSION_NOT_FOUND, "Session not found"),
+            );
+        };
+        // Re-serialize so the message is exactly one line on the connection.
+        let line = match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => {
+                let mut s = v.to_string();
+                s.push('\n');
+                s
+            }
+            Err(e) => {
+                return error_response(StatusCode::BAD_REQUEST, None, ErrorObject::parse_error(e))
+            }
+        };
+        let mut w = conn.lock().await;
+        if w.write_all(line.as_bytes()).await.is_err() {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorObject::new(error_code::SESSION_NOT_FOUND, "Session closed"),
+            );
+        }
+        status_only(StatusCode::ACCEPTED)
+    }
+}
