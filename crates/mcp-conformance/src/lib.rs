@@ -1,1 +1,6 @@
-//! Placeholder.
+//! The fixtures the official MCP conformance suite expects from a server under test, for every revision.
+#![deny(missing_docs)]
+
+pub mod fixtures;
+
+pub use fixtures::fixtures_server;

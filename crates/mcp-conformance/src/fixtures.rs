@@ -1,0 +1,490 @@
+//! Tools, resources and prompts with exactly the names, texts and behaviour the conformance suite checks
+//! (notes/conformance.md §3). One server serves them on both eras.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use mcp_protocol::types::{
+    CallToolResult, CompleteResult, Completion, ContentBlock, CreateMessageParams, ElicitAction,
+    ElicitRequestParams, GetPromptResult, InputRequest, LoggingLevel, Prompt, PromptArgument,
+    PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, Tool,
+};
+use mcp_protocol::JsonObject;
+use mcp_server::{Error, RequestContext, Server, ServerOptions};
+use serde_json::{json, Value};
+
+/// A 1×1 PNG.
+pub const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+/// A tiny WAV file.
+pub const WAV: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
+
+type Args = JsonObject;
+
+fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
+    Tool {
+        name: name.into(),
+        description: Some(description.into()),
+        input_schema,
+        ..Default::default()
+    }
+}
+
+fn no_args() -> Value {
+    json!({"type": "object", "properties": {}})
+}
+
+fn text_of(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v.to_string())
+}
+
+async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+fn name_form() -> ElicitRequestParams {
+    ElicitRequestParams::form(
+        "What is your name?",
+        json!({"type": "object", "properties": {"name": {"type": "string", "description": "Your name"}}, "required": ["name"]}),
+    )
+}
+
+fn accepted(r: &mcp_protocol::types::ElicitResult) -> Option<&JsonObject> {
+    (r.action == ElicitAction::Accept)
+        .then_some(r.content.as_ref())
+        .flatten()
+}
+
+/// The 2020-12 schema the `json-schema-2020-12` scenario expects verbatim.
+pub fn json_schema_2020_12() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "$defs": {"address": {"$anchor": "addressDef", "type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+        "properties": {
+            "name": {"type": "string"},
+            "address": {"$ref": "#/$defs/address"},
+            "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+            "phone": {"type": "string"},
+            "email": {"type": "string"}
+        },
+        "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+        "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+        "then": {"required": ["phone"]},
+        "else": {"required": ["email"]},
+        "additionalProperties": false
+    })
+}
+
+/// Build the conformance server.
+pub fn fixtures_server() -> Server {
+    // The trigger tools change the server's own lists, so they need a handle to it once it is built.
+    let handle: Arc<OnceLock<Server>> = Arc::new(OnceLock::new());
+    let builder = Server::builder("mcp-rs-conformance-server", env!("CARGO_PKG_VERSION"))
+        .instructions("Conformance fixtures for the MCP conformance suite.")
+        .options(ServerOptions {
+            cache_ttl: Duration::from_secs(60),
+            ..Default::default()
+        });
+    let builder = content_tools(builder);
+    let builder = interactive_tools(builder);
+    let builder = diagnostic_tools(builder, handle.clone());
+    let builder = input_required_tools(builder);
+    let builder = resources(builder);
+    let server = prompts(builder).build();
+    let _ = handle.set(server.clone());
+    server
+}
+
+fn content_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+    b.tool(tool("test_simple_text", "Returns a simple text response", no_args()), |_c: RequestContext, _a: Args| async {
+        Ok::<_, Error>(CallToolResult::text("This is a simple text response for testing."))
+    })
+    .tool(tool("test_image_content", "Returns an image", no_args()), |_c: RequestContext, _a: Args| async {
+        Ok::<_, Error>(CallToolResult::from_content(vec![ContentBlock::image(PNG, "image/png")]))
+    })
+    .tool(tool("test_audio_content", "Returns audio", no_args()), |_c: RequestContext, _a: Args| async {
+        Ok::<_, Error>(CallToolResult::from_content(vec![ContentBlock::audio(WAV, "audio/wav")]))
+    })
+    .tool(tool("test_embedded_resource", "Returns an embedded resource", no_args()), |_c: RequestContext, _a: Args| async {
+        Ok::<_, Error>(CallToolResult::from_content(vec![ContentBlock::resource(ResourceContents::text(
+            "test://embedded-resource",
+            "text/plain",
+            "This is an embedded resource content.",
+        ))]))
+    })
+    .tool(tool("test_multiple_content_types", "Returns text, image and resource content", no_args()), |_c: RequestContext, _a: Args| async {
+        Ok::<_, Error>(CallToolResult::from_content(vec![
+            ContentBlock::text("Multiple content types test:"),
+            ContentBlock::image(PNG, "image/png"),
+            ContentBlock::resource(ResourceContents::text(
+                "test://mixed-content-resource",
+                "application/json",
+                r#"{"test":"data","value":123}"#,
+            )),
+        ]))
+    })
+    .tool(tool("test_error_handling", "Always fails with a tool error", no_args()), |_c: RequestContext, _a: Args| async {
+        Err::<CallToolResult, _>(Error::tool("This tool intentionally returns an error for testing"))
+    })
+    .tool(tool("json_schema_2020_12_tool", "Accepts a JSON Schema 2020-12 input", json_schema_2020_12()), |_c: RequestContext, a: Args| async move {
+        Ok::<_, Error>(CallToolResult::text(format!("Received: {}", Value::Object(a))))
+    })
+    .tool(
+        tool(
+            "test_custom_header",
+            "Echoes a region that is mirrored into the Mcp-Param-Region header",
+            json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}),
+        ),
+        |_c: RequestContext, a: Args| async move {
+            Ok::<_, Error>(CallToolResult::text(format!("region: {}", a.get("region").map(text_of).unwrap_or_default())))
+        },
+    )
+}
+
+fn interactive_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+    b.tool(tool("test_tool_with_logging", "Sends log messages while running", no_args()), |ctx: RequestContext, _a: Args| async move {
+        for (i, msg) in ["Tool execution started", "Tool processing data", "Tool execution completed"].iter().enumerate() {
+            if i > 0 {
+                sleep_ms(50).await;
+            }
+            ctx.log(LoggingLevel::Info, Some("conformance"), json!(msg)).await;
+        }
+        Ok::<_, Error>(CallToolResult::text("Logging test completed"))
+    })
+    .tool(tool("test_tool_with_progress", "Reports progress while running", no_args()), |ctx: RequestContext, _a: Args| async move {
+        for (i, p) in [0.0, 50.0, 100.0].into_iter().enumerate() {
+            if i > 0 {
+                sleep_ms(50).await;
+            }
+            ctx.progress(p, Some(100.0), Some(format!("Completed step {}", i + 1))).await;
+        }
+        Ok::<_, Error>(CallToolResult::text("Progress test completed"))
+    })
+    .tool(
+        tool("test_sampling", "Asks the client's model", json!({"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]})),
+        |ctx: RequestContext, a: Args| async move {
+            let prompt = a.get("prompt").map(text_of).unwrap_or_default();
+            let r = ctx.sample("sampling", CreateMessageParams::user_text(prompt, 100)).await?;
+            Ok::<_, Error>(CallToolResult::text(format!("LLM response: {}", r.text().unwrap_or_default())))
+        },
+    )
+    .tool(
+        tool("test_elicitation", "Asks the user for information", json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]})),
+        |ctx: RequestContext, a: Args| async move {
+            let message = a.get("message").map(text_of).unwrap_or_else(|| "Please provide your information".into());
+            let schema = json!({"type": "object", "properties": {
+                "username": {"type": "string", "description": "Your username"},
+                "email": {"type": "string", "description": "Your email", "format": "email"}
+            }, "required": ["username", "email"]});
+            let r = ctx.elicit("elicitation", ElicitRequestParams::form(message, schema)).await?;
+            Ok::<_, Error>(CallToolResult::text(format!("User response: {}", serde_json::to_string(&r).unwrap_or_default())))
+        },
+    )
+    .tool(tool("test_elicitation_sep1034_defaults", "Elicits a form whose fields have defaults", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string", "description": "User name", "default": "John Doe"},
+            "age": {"type": "integer", "description": "User age", "default": 30},
+            "score": {"type": "number", "description": "User score", "default": 95.5},
+            "status": {"type": "string", "description": "User status", "enum": ["active", "inactive", "pending"], "default": "active"},
+            "verified": {"type": "boolean", "description": "Verification status", "default": true}
+        }, "required": []});
+        let r = ctx.elicit("defaults", ElicitRequestParams::form("Please review and update the form fields with defaults", schema)).await?;
+        Ok::<_, Error>(CallToolResult::text(format!("Elicitation completed: {}", serde_json::to_string(&r).unwrap_or_default())))
+    })
+    .tool(tool("test_elicitation_sep1330_enums", "Elicits every enum form", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let schema = json!({"type": "object", "properties": {
+            "untitledSingle": {"type": "string", "description": "Choose an option", "enum": ["option1", "option2", "option3"]},
+            "titledSingle": {"type": "string", "description": "Choose a titled option", "oneOf": [
+                {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"}, {"const": "value3", "title": "Third Option"}]},
+            "legacyEnum": {"type": "string", "description": "Choose a legacy option", "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
+            "untitledMulti": {"type": "array", "description": "Choose multiple options", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+            "titledMulti": {"type": "array", "description": "Choose multiple titled options", "items": {"anyOf": [
+                {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"}, {"const": "value3", "title": "Third Choice"}]}}
+        }, "required": []});
+        let r = ctx.elicit("enums", ElicitRequestParams::form("Please select options from the enum fields", schema)).await?;
+        Ok::<_, Error>(CallToolResult::text(format!("Elicitation completed: {}", serde_json::to_string(&r).unwrap_or_default())))
+    })
+    .tool(tool("test_reconnection", "Closes its SSE stream mid-call; the result arrives after the client reconnects", no_args()), |ctx: RequestContext, _a: Args| async move {
+        sleep_ms(100).await;
+        ctx.close_sse_stream();
+        sleep_ms(200).await;
+        Ok::<_, Error>(CallToolResult::text("Reconnection test completed successfully"))
+    })
+}
+
+fn diagnostic_tools(
+    b: mcp_server::ServerBuilder,
+    handle: Arc<OnceLock<Server>>,
+) -> mcp_server::ServerBuilder {
+    let changes = Arc::new(AtomicU64::new(0));
+    let (c2, h2) = (changes.clone(), handle.clone());
+    b.tool(
+        tool(
+            "test_missing_capability",
+            "Needs the sampling capability",
+            no_args(),
+        ),
+        |ctx: RequestContext, _a: Args| async move {
+            let r = ctx
+                .sample("sample", CreateMessageParams::user_text("Say hello", 50))
+                .await?;
+            Ok::<_, Error>(CallToolResult::text(format!(
+                "Sampled: {}",
+                r.text().unwrap_or_default()
+            )))
+        },
+    )
+    .tool(
+        tool(
+            "test_streaming_elicitation",
+            "Asks the user through input_required, never a stream request",
+            no_args(),
+        ),
+        |ctx: RequestContext, _a: Args| async move {
+            ctx.progress(0.0, Some(1.0), Some("asking".into())).await;
+            let r = ctx.elicit("user_name", name_form()).await?;
+            let name = accepted(&r)
+                .and_then(|c| c.get("name"))
+                .map(text_of)
+                .unwrap_or_else(|| "stranger".into());
+            Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
+        },
+    )
+    .tool(
+        tool(
+            "test_logging_tool",
+            "Logs only when the request asks for logs",
+            no_args(),
+        ),
+        |ctx: RequestContext, _a: Args| async move {
+            ctx.log(
+                LoggingLevel::Info,
+                Some("conformance"),
+                json!("logging tool ran"),
+            )
+            .await;
+            Ok::<_, Error>(CallToolResult::text("Logging tool completed"))
+        },
+    )
+    .tool(
+        tool(
+            "test_trigger_tool_change",
+            "Adds a tool, which fires tools/list_changed",
+            no_args(),
+        ),
+        move |_c: RequestContext, _a: Args| {
+            let n = changes.fetch_add(1, Ordering::Relaxed);
+            if let Some(server) = handle.get() {
+                let name = format!("dynamic_tool_{n}");
+                server.add_tool(
+                    tool(&name, "A tool added at runtime", no_args()),
+                    |_c: RequestContext, _a: Args| async {
+                        Ok::<_, Error>(CallToolResult::text("dynamic"))
+                    },
+                );
+            }
+            async move { Ok::<_, Error>(CallToolResult::text(format!("dynamic tool {n} added"))) }
+        },
+    )
+    .tool(
+        tool(
+            "test_trigger_prompt_change",
+            "Adds a prompt, which fires prompts/list_changed",
+            no_args(),
+        ),
+        move |_c: RequestContext, _a: Args| {
+            let n = c2.fetch_add(1, Ordering::Relaxed);
+            if let Some(server) = h2.get() {
+                let prompt = Prompt {
+                    name: format!("dynamic_prompt_{n}"),
+                    description: Some("A prompt added at runtime".into()),
+                    ..Default::default()
+                };
+                server.add_prompt(
+                    prompt,
+                    |_c: RequestContext, _a: BTreeMap<String, String>| async {
+                        Ok::<_, Error>(GetPromptResult {
+                            description: None,
+                            messages: vec![PromptMessage::user("dynamic")],
+                            meta: None,
+                        })
+                    },
+                );
+            }
+            async move { Ok::<_, Error>(CallToolResult::text(format!("dynamic prompt {n} added"))) }
+        },
+    )
+}
+
+fn input_required_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+    b.tool(tool("test_input_required_result_elicitation", "Asks for the user's name, then greets them", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let r = ctx.elicit("user_name", name_form()).await?;
+        let name = accepted(&r).and_then(|c| c.get("name")).map(text_of).unwrap_or_else(|| "stranger".into());
+        Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
+    })
+    .tool(tool("test_input_required_result_sampling", "Asks the client's model a question", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let r = ctx.sample("capital", CreateMessageParams::user_text("What is the capital of France?", 100)).await?;
+        Ok::<_, Error>(CallToolResult::text(format!("Model answered: {}", r.text().unwrap_or_default())))
+    })
+    .tool(tool("test_input_required_result_list_roots", "Asks for the client's roots", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let r = ctx.list_roots("roots").await?;
+        let uris: Vec<_> = r.roots.iter().map(|r| r.uri.clone()).collect();
+        Ok::<_, Error>(CallToolResult::text(format!("Roots: {}", uris.join(", "))))
+    })
+    .tool(tool("test_input_required_result_request_state", "Carries state across rounds in requestState", no_args()), |ctx: RequestContext, _a: Args| async move {
+        // Round state must be set before asking, so it is sealed into requestState.
+        let carried: Option<String> = ctx.round_state();
+        if carried.is_none() {
+            ctx.set_round_state(&"state-ok");
+        }
+        let r = ctx
+            .elicit("confirm", ElicitRequestParams::form("Confirm?", json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})))
+            .await?;
+        let state = carried.unwrap_or_else(|| "state-missing".into());
+        Ok::<_, Error>(CallToolResult::text(format!("{state}: confirmed={}", accepted(&r).and_then(|c| c.get("ok")).map(text_of).unwrap_or_default())))
+    })
+    .tool(tool("test_input_required_result_multiple_inputs", "Asks for several inputs in one round", no_args()), |ctx: RequestContext, _a: Args| async move {
+        ctx.set_round_state(&"multi");
+        let answers = ctx
+            .ask(vec![
+                ("user_name".into(), InputRequest::Elicit(name_form())),
+                ("capital".into(), InputRequest::Sample(CreateMessageParams::user_text("What is the capital of France?", 100))),
+                ("roots".into(), InputRequest::ListRoots(None)),
+            ])
+            .await?;
+        Ok::<_, Error>(CallToolResult::text(format!("Received {} inputs", answers.len())))
+    })
+    .tool(tool("test_input_required_result_multi_round", "Needs two rounds of input", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let step1 = ctx.elicit("step1", ElicitRequestParams::form("Step 1: your name?", json!({"type": "object", "properties": {"name": {"type": "string"}}}))).await?;
+        let step2 = ctx.elicit("step2", ElicitRequestParams::form("Step 2: your city?", json!({"type": "object", "properties": {"city": {"type": "string"}}}))).await?;
+        Ok::<_, Error>(CallToolResult::text(format!(
+            "Completed both rounds: {} / {}",
+            serde_json::to_string(&step1.content).unwrap_or_default(),
+            serde_json::to_string(&step2.content).unwrap_or_default()
+        )))
+    })
+    .tool(tool("test_input_required_result_tampered_state", "Rejects a requestState that was altered", no_args()), |ctx: RequestContext, _a: Args| async move {
+        ctx.set_round_state(&json!({"step": 1}));
+        let r = ctx.elicit("user_name", name_form()).await?;
+        let name = accepted(&r).and_then(|c| c.get("name")).map(text_of).unwrap_or_default();
+        Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
+    })
+    .tool(tool("test_input_required_result_capabilities", "Asks only for what the client declared", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let caps = ctx.client_capabilities().clone();
+        if caps.elicitation.is_some() {
+            let r = ctx.elicit("user_name", name_form()).await?;
+            return Ok(CallToolResult::text(format!("Elicited: {}", serde_json::to_string(&r).unwrap_or_default())));
+        }
+        if caps.sampling.is_some() {
+            let r = ctx.sample("capital", CreateMessageParams::user_text("What is the capital of France?", 100)).await?;
+            return Ok(CallToolResult::text(format!("Sampled: {}", r.text().unwrap_or_default())));
+        }
+        Ok::<_, Error>(CallToolResult::text("No input capability declared"))
+    })
+}
+
+fn resources(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+    let resource = |uri: &str, name: &str, mime: &str| Resource {
+        uri: uri.into(),
+        name: name.into(),
+        description: Some(format!("{name} resource")),
+        mime_type: Some(mime.into()),
+        ..Default::default()
+    };
+    b.text_resource("test://static-text", "Static Text Resource", "text/plain", "This is the content of the static text resource.")
+        .resource(resource("test://static-binary", "Static Binary Resource", "image/png"), |_c: RequestContext, uri: String| async move {
+            Ok::<_, Error>(ReadResourceResult {
+                contents: vec![ResourceContents::blob(uri, "image/png", PNG)],
+                meta: None,
+            })
+        })
+        .text_resource("test://watched-resource", "Watched Resource", "text/plain", "This resource can be subscribed to.")
+        .resource_template(
+            ResourceTemplate {
+                uri_template: "test://template/{id}/data".into(),
+                name: "Template Resource".into(),
+                description: Some("A resource template with an id".into()),
+                mime_type: Some("application/json".into()),
+                ..Default::default()
+            },
+            |_c: RequestContext, uri: String, vars: std::collections::HashMap<String, String>| async move {
+                let id = vars.get("id").cloned().unwrap_or_default();
+                let body = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
+                Ok::<_, Error>(ReadResourceResult {
+                    contents: vec![ResourceContents::text(uri, "application/json", body.to_string())],
+                    meta: None,
+                })
+            },
+        )
+}
+
+fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+    let prompt = |name: &str, description: &str, args: &[(&str, bool)]| Prompt {
+        name: name.into(),
+        description: Some(description.into()),
+        arguments: (!args.is_empty()).then(|| {
+            args.iter()
+                .map(|(n, req)| PromptArgument {
+                    name: (*n).into(),
+                    description: Some(format!("The {n} argument")),
+                    required: Some(*req),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        ..Default::default()
+    };
+    let msgs = |messages: Vec<PromptMessage>| GetPromptResult {
+        description: None,
+        messages,
+        meta: None,
+    };
+    b.prompt(prompt("test_simple_prompt", "A simple prompt", &[]), move |_c: RequestContext, _a: BTreeMap<String, String>| async move {
+        Ok::<_, Error>(msgs(vec![PromptMessage::user("This is a simple prompt for testing.")]))
+    })
+    .prompt(prompt("test_prompt_with_arguments", "A prompt with two required arguments", &[("arg1", true), ("arg2", true)]), move |_c: RequestContext, a: BTreeMap<String, String>| async move {
+        let (a1, a2) = (a.get("arg1").cloned().unwrap_or_default(), a.get("arg2").cloned().unwrap_or_default());
+        Ok::<_, Error>(msgs(vec![PromptMessage::user(format!("Prompt with arguments: arg1='{a1}', arg2='{a2}'"))]))
+    })
+    .prompt(prompt("test_prompt_with_embedded_resource", "A prompt embedding a resource", &[("resourceUri", true)]), move |_c: RequestContext, a: BTreeMap<String, String>| async move {
+        let uri = a.get("resourceUri").cloned().unwrap_or_else(|| "test://example-resource".into());
+        Ok::<_, Error>(msgs(vec![
+            PromptMessage {
+                role: Role::User,
+                content: ContentBlock::resource(ResourceContents::text(uri, "text/plain", "Embedded resource content for testing.")),
+            },
+            PromptMessage::user("Please process the embedded resource above."),
+        ]))
+    })
+    .prompt(prompt("test_prompt_with_image", "A prompt with an image", &[]), move |_c: RequestContext, _a: BTreeMap<String, String>| async move {
+        Ok::<_, Error>(msgs(vec![
+            PromptMessage {
+                role: Role::User,
+                content: ContentBlock::image(PNG, "image/png"),
+            },
+            PromptMessage::user("Please analyze the image above."),
+        ]))
+    })
+    .prompt(prompt("test_input_required_result_prompt", "A prompt that asks for context first", &[]), move |ctx: RequestContext, _a: BTreeMap<String, String>| async move {
+        let r = ctx
+            .elicit("user_context", ElicitRequestParams::form("What context should the prompt use?", json!({"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]})))
+            .await?;
+        let context = accepted(&r).and_then(|c| c.get("context")).map(text_of).unwrap_or_else(|| "none".into());
+        Ok::<_, Error>(msgs(vec![PromptMessage::user(format!("Prompt using context: {context}"))]))
+    })
+    .completion(|_c: RequestContext, p: mcp_protocol::types::CompleteParams| async move {
+        let values: Vec<String> = ["test1", "test2", "test3"].iter().filter(|v| v.starts_with(&p.argument.value) || p.argument.value.is_empty()).map(|s| s.to_string()).collect();
+        Ok::<_, Error>(CompleteResult {
+            completion: Completion {
+                total: Some(values.len() as u64),
+                values,
+                has_more: Some(false),
+            },
+            meta: None,
+        })
+    })
+}
