@@ -240,6 +240,10 @@ impl<T: Serialize + schemars::JsonSchema> IntoToolOutput for Json<T> {
     }
 }
 
+/// The arguments of a tool that takes none: accepts `{}` (and any extra keys), schema `{"type":"object"}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+pub struct NoArgs {}
+
 /// The JSON Schema (2020-12) of a type, as a tool schema.
 pub fn schema_of<T: schemars::JsonSchema>() -> Value {
     let schema = schemars::schema_for!(T);

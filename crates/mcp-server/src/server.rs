@@ -294,6 +294,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Apply a registration function, such as the `<fn>_tool` functions that `#[mcp::tool]` generates:
+    /// `Server::builder("x", "1").with(add_tool).with(greet_prompt)`.
+    pub fn with(self, register: impl FnOnce(Self) -> Self) -> Self {
+        register(self)
+    }
+
     /// A tool from its definition and a raw handler taking the arguments object.
     pub fn tool(mut self, tool: Tool, handler: impl ToolHandler) -> Self {
         let entry = Arc::new(ToolEntry::new(tool, Arc::new(handler)));
