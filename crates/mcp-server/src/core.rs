@@ -88,7 +88,26 @@ impl Server {
     /// Run a request through the core. `env` says which era and how to reach the client.
     pub(crate) async fn run_core(&self, req: &Request, env: Envelope) -> CoreOutcome {
         let cancel = env.cancel.clone();
-        let work = AssertUnwindSafe(self.dispatch(req, env)).catch_unwind();
+        // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes.
+        let params = req.params.as_ref();
+        let target = params
+            .and_then(|p| p.get("name").or_else(|| p.get("uri")))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let traceparent = req
+            .meta()
+            .and_then(|m| m.get(mcp_protocol::meta::TRACEPARENT))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "mcp.request",
+            method = %req.method,
+            id = %req.id,
+            target,
+            traceparent,
+            version = %env.version,
+        );
+        let work = AssertUnwindSafe(tracing::Instrument::instrument(self.dispatch(req, env), span)).catch_unwind();
         tokio::select! {
             r = work => match r {
                 Ok(outcome) => outcome,
