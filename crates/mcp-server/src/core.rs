@@ -107,7 +107,11 @@ impl Server {
             traceparent,
             version = %env.version,
         );
-        let work = AssertUnwindSafe(tracing::Instrument::instrument(self.dispatch(req, env), span)).catch_unwind();
+        let work = AssertUnwindSafe(tracing::Instrument::instrument(
+            self.dispatch(req, env),
+            span,
+        ))
+        .catch_unwind();
         tokio::select! {
             r = work => match r {
                 Ok(outcome) => outcome,

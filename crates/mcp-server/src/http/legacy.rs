@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::session::{new_session_id, HttpSession, EVENTS_PER_STREAM, STANDALONE_STREAM};
+use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
     accepts, error_response, header_str, json_response, sse_response, status_only, McpBody,
@@ -271,7 +271,7 @@ impl State {
                     First::Msg(m) => Some(m),
                     _ => None,
                 };
-                let log = session.new_stream();
+                let log = session.new_stream(&self.event_store);
                 let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
                 log.attach(None, body_tx);
                 let priming = (session.legacy.version() >= ProtocolVersion::V2025_11_25)
@@ -396,7 +396,8 @@ impl State {
         let log = session.stream(STANDALONE_STREAM).unwrap_or_else(|| {
             session.add_stream(Arc::new(StreamLog::new(
                 STANDALONE_STREAM,
-                EVENTS_PER_STREAM,
+                session.id.clone(),
+                self.event_store.clone(),
             )))
         });
         {

@@ -43,6 +43,7 @@ pub use old_sse::OldSsePaths;
 pub use security::HostPolicy;
 pub use serve::{serve, serve_listener, Bound};
 pub use session::{HttpSession, MemorySessionStore, SessionStore, StoreFull};
+pub use sse::{EventStore, MemoryEventStore};
 
 use crate::{Principal, Server};
 
@@ -93,6 +94,8 @@ pub struct HttpConfig {
     pub on_session_close: Option<SessionHook>,
     /// Where sessions live (default: in memory, capped at `max_sessions`).
     pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Where resumable SSE events are kept (default: in memory, 256 events per stream, 16 streams per session).
+    pub event_store: Option<Arc<dyn EventStore>>,
     /// Serve 2024-11-05 clients on the old HTTP+SSE paths (default `/sse` and `/messages`); `None` turns it
     /// off. When mounting the service under a router, route those paths to it too.
     pub old_sse: Option<OldSsePaths>,
@@ -115,6 +118,7 @@ impl Default for HttpConfig {
             on_session_open: None,
             on_session_close: None,
             session_store: None,
+            event_store: None,
             old_sse: Some(OldSsePaths::default()),
         }
     }
@@ -135,6 +139,7 @@ pub(crate) struct State {
     pub server: Server,
     pub config: HttpConfig,
     pub store: Arc<dyn SessionStore>,
+    pub event_store: Arc<dyn EventStore>,
     pub epoch: Instant,
     pub admission: Admission,
     pub old_sessions: old_sse::OldSessions,
@@ -160,12 +165,17 @@ impl McpService {
             .session_store
             .clone()
             .unwrap_or_else(|| Arc::new(MemorySessionStore::new(config.max_sessions)));
+        let event_store = config
+            .event_store
+            .clone()
+            .unwrap_or_else(|| Arc::new(MemoryEventStore::default()));
         Self {
             state: Arc::new(State {
                 admission: Admission::new(config.max_in_flight),
                 server,
                 config,
                 store,
+                event_store,
                 epoch: Instant::now(),
                 old_sessions: Default::default(),
                 sweeper: OnceLock::new(),
@@ -291,6 +301,7 @@ impl State {
     /// A session ended: stop its work and tell the application.
     pub(crate) fn closed(&self, s: &HttpSession) {
         s.pending.fail_all(mcp_rpc::RpcError::Closed);
+        self.event_store.forget(&s.id);
         s.standalone
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use mcp_rpc::PendingRequests;
 use tokio::sync::mpsc;
 
-use super::sse::StreamLog;
+use super::sse::{EventStore, StreamLog};
 use crate::{LegacySession, Principal};
 
 /// One legacy session: the protocol state the adapter needs, plus this node's live streams.
@@ -42,8 +42,6 @@ impl std::fmt::Debug for HttpSession {
 
 /// Streams a session remembers for resumption.
 const MAX_STREAMS_KEPT: usize = 16;
-/// Events each stream keeps for replay.
-pub(crate) const EVENTS_PER_STREAM: usize = 256;
 /// Stream number 0 is the standalone GET stream.
 pub(crate) const STANDALONE_STREAM: u64 = 0;
 
@@ -89,9 +87,9 @@ impl HttpSession {
     }
 
     /// Open a new resumable stream log.
-    pub(crate) fn new_stream(&self) -> Arc<StreamLog> {
+    pub(crate) fn new_stream(&self, store: &Arc<dyn EventStore>) -> Arc<StreamLog> {
         let no = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        self.add_stream(Arc::new(StreamLog::new(no, EVENTS_PER_STREAM)))
+        self.add_stream(Arc::new(StreamLog::new(no, self.id.clone(), store.clone())))
     }
 
     pub(crate) fn add_stream(&self, log: Arc<StreamLog>) -> Arc<StreamLog> {

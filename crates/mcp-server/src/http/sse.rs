@@ -1,8 +1,8 @@
 //! SSE framing, and the per-stream event log that makes legacy streams resumable with `Last-Event-ID`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use mcp_protocol::Message;
@@ -33,51 +33,134 @@ pub(crate) fn keepalive() -> Bytes {
     Bytes::from_static(b": keepalive\n\n")
 }
 
-/// The events of one legacy SSE stream, kept (bounded) for replay, and the live subscriber if connected.
+/// Where the events of resumable (legacy) SSE streams are kept for `Last-Event-ID` replay. The in-memory
+/// default is [`MemoryEventStore`]; a shared store (Redis streams, say) implements the same three calls so a
+/// client can resume on any node.
+pub trait EventStore: Send + Sync + 'static {
+    /// Record event `seq` of `stream` in `session` (an SSE frame, ready to send).
+    fn append(&self, session: &str, stream: u64, seq: u64, frame: Bytes);
+    /// The frames of `stream` after `seq`, oldest first.
+    fn replay(&self, session: &str, stream: u64, after: u64) -> Vec<Bytes>;
+    /// Drop everything kept for a session (it ended).
+    fn forget(&self, session: &str);
+}
+
+type StreamEvents = VecDeque<(u64, Bytes)>;
+
+/// Events in memory, bounded per stream and per session.
+#[derive(Debug)]
+pub struct MemoryEventStore {
+    sessions: dashmap::DashMap<Arc<str>, Mutex<VecDeque<(u64, StreamEvents)>>>,
+    per_stream: usize,
+    streams_per_session: usize,
+}
+
+impl MemoryEventStore {
+    /// Keep at most `per_stream` events of each stream and `streams_per_session` streams of each session.
+    pub fn new(per_stream: usize, streams_per_session: usize) -> Self {
+        Self {
+            sessions: dashmap::DashMap::new(),
+            per_stream,
+            streams_per_session,
+        }
+    }
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        Self::new(256, 16)
+    }
+}
+
+impl EventStore for MemoryEventStore {
+    fn append(&self, session: &str, stream: u64, seq: u64, frame: Bytes) {
+        let entry = self
+            .sessions
+            .entry(Arc::from(session))
+            .or_insert_with(|| Mutex::new(VecDeque::new()));
+        let mut streams = entry.lock().unwrap_or_else(|p| p.into_inner());
+        let idx = match streams.iter().position(|(no, _)| *no == stream) {
+            Some(i) => i,
+            None => {
+                if streams.len() >= self.streams_per_session {
+                    streams.pop_front();
+                }
+                streams.push_back((stream, VecDeque::new()));
+                streams.len() - 1
+            }
+        };
+        let events = &mut streams[idx].1;
+        if events.len() >= self.per_stream {
+            events.pop_front();
+        }
+        events.push_back((seq, frame));
+    }
+
+    fn replay(&self, session: &str, stream: u64, after: u64) -> Vec<Bytes> {
+        let Some(entry) = self.sessions.get(session) else {
+            return Vec::new();
+        };
+        let streams = entry.lock().unwrap_or_else(|p| p.into_inner());
+        streams
+            .iter()
+            .find(|(no, _)| *no == stream)
+            .map(|(_, ev)| {
+                ev.iter()
+                    .filter(|(s, _)| *s > after)
+                    .map(|(_, f)| f.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn forget(&self, session: &str) {
+        self.sessions.remove(session);
+    }
+}
+
+/// One legacy SSE stream: its event numbering, and the live subscriber if one is connected. Replayable events
+/// go to the [`EventStore`].
 pub(crate) struct StreamLog {
     pub no: u64,
-    events: Mutex<VecDeque<(u64, Bytes)>>,
+    session: Arc<str>,
+    store: Arc<dyn EventStore>,
+    /// Guards delivery: an append and a (re)attach never interleave, so no event falls between a replay and
+    /// the live stream.
     live: Mutex<Option<mpsc::Sender<Bytes>>>,
-    next_seq: Mutex<u64>,
+    next_seq: AtomicU64,
     done: AtomicBool,
-    cap: usize,
 }
 
 impl StreamLog {
-    pub fn new(no: u64, cap: usize) -> Self {
+    pub fn new(no: u64, session: Arc<str>, store: Arc<dyn EventStore>) -> Self {
         Self {
             no,
-            events: Mutex::new(VecDeque::new()),
+            session,
+            store,
             live: Mutex::new(None),
-            next_seq: Mutex::new(0),
+            next_seq: AtomicU64::new(0),
             done: AtomicBool::new(false),
-            cap,
         }
     }
 
-    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-        m.lock().unwrap_or_else(|p| p.into_inner())
+    fn live(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Sender<Bytes>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The next event id of this stream. Ids encode the stream so a resume finds it.
     pub fn next_id(&self) -> (u64, String) {
-        let mut n = Self::lock(&self.next_seq);
-        let seq = *n;
-        *n += 1;
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         (seq, format!("{}-{}", self.no, seq))
     }
 
     /// Record an event and hand it to the live subscriber, if any. A subscriber that cannot keep up is
-    /// disconnected rather than buffered without bound; it can resume from the log.
+    /// disconnected rather than buffered without bound; it can resume from the store.
     pub fn push(&self, seq: u64, frame: Bytes, replayable: bool) {
+        let mut live = self.live();
         if replayable {
-            let mut ev = Self::lock(&self.events);
-            if ev.len() >= self.cap {
-                ev.pop_front();
-            }
-            ev.push_back((seq, frame.clone()));
+            self.store
+                .append(&self.session, self.no, seq, frame.clone());
         }
-        let mut live = Self::lock(&self.live);
         if let Some(tx) = live.as_ref() {
             if tx.try_send(frame).is_err() {
                 *live = None;
@@ -87,29 +170,29 @@ impl StreamLog {
 
     /// Attach a subscriber, first replaying what came after `after` (None: attach live only).
     pub fn attach(&self, after: Option<u64>, tx: mpsc::Sender<Bytes>) {
-        let ev = Self::lock(&self.events);
+        let mut live = self.live();
         if let Some(after) = after {
-            for (seq, frame) in ev.iter().filter(|(s, _)| *s > after) {
-                let _ = seq;
-                if tx.try_send(frame.clone()).is_err() {
+            for frame in self.store.replay(&self.session, self.no, after) {
+                if tx.try_send(frame).is_err() {
                     return;
                 }
             }
         }
         if !self.done.load(Ordering::Acquire) {
-            *Self::lock(&self.live) = Some(tx);
+            *live = Some(tx);
         }
     }
 
     /// Close the live connection now (polling, SEP-1699); the stream goes on and can be resumed.
     pub fn disconnect(&self) {
-        *Self::lock(&self.live) = None;
+        *self.live() = None;
     }
 
     /// The stream is over: end the live connection.
     pub fn finish(&self) {
+        let mut live = self.live();
         self.done.store(true, Ordering::Release);
-        *Self::lock(&self.live) = None;
+        *live = None;
     }
 
     pub fn is_done(&self) -> bool {
@@ -121,4 +204,36 @@ impl StreamLog {
 pub(crate) fn parse_event_id(id: &str) -> Option<(u64, u64)> {
     let (s, q) = id.trim().split_once('-')?;
     Some((s.parse().ok()?, q.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_is_bounded_and_replays_after_an_id() {
+        let store = MemoryEventStore::new(3, 2);
+        for seq in 0..5 {
+            store.append("s", 1, seq, Bytes::from(format!("e{seq}")));
+        }
+        assert_eq!(
+            store.replay("s", 1, 2),
+            vec![Bytes::from("e3"), Bytes::from("e4")]
+        );
+        assert_eq!(
+            store.replay("s", 1, 0).len(),
+            3,
+            "only the last 3 events are kept"
+        );
+        store.append("s", 2, 0, Bytes::from("x"));
+        store.append("s", 3, 0, Bytes::from("y"));
+        assert!(
+            store.replay("s", 1, 0).is_empty(),
+            "the oldest stream was dropped"
+        );
+        store.forget("s");
+        assert!(store.replay("s", 3, 0).is_empty());
+        assert_eq!(parse_event_id("7-42"), Some((7, 42)));
+        assert_eq!(parse_event_id("nope"), None);
+    }
 }
