@@ -1,1 +1,31 @@
-//! Placeholder.
+//! An MCP client that speaks both eras of the protocol, over stdio, child processes and Streamable HTTP.
+//!
+//! - **Era detection.** [`VersionMode::Auto`] probes with `server/discover`: a result or a modern error means
+//!   the stateless 2026-07-28 era; any other error (or no answer within a few seconds) falls back to the legacy
+//!   `initialize` handshake.
+//! - **Modern era.** Every request carries `_meta` (protocol version, client capabilities, client info);
+//!   `-32022` is retried once with a version both sides speak; `input_required` results run the multi
+//!   round-trip loop through the application's handlers; `subscriptions/listen` streams are demultiplexed by
+//!   subscription id ([`Client::listen`]); cacheable results are reused per their `ttlMs`/`cacheScope`.
+//! - **Legacy era.** The same handlers answer the server's real requests (elicitation, sampling, roots). On
+//!   HTTP a session that expires (404) is re-established without the application's involvement: one
+//!   re-`initialize` however many requests were refused, the event stream, subscriptions and log level
+//!   restored, then the refused requests re-sent. Requests that may have run are never re-sent.
+//! - **Transports.** One [`Transport`](transport::Transport) trait; see [`transport`].
+//!
+//! See [`Client`] for an example.
+#![deny(missing_docs)]
+
+mod cache;
+mod client;
+mod error;
+pub mod handlers;
+pub mod sse;
+pub mod transport;
+
+pub use client::{
+    CallOptions, Client, ClientBuilder, ClientEvent, ClientOptions, Subscription, VersionMode,
+};
+pub use error::{ClientError, TransportError};
+pub use handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
+pub use mcp_protocol;

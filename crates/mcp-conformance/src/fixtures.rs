@@ -2,7 +2,6 @@
 //! (notes/conformance.md §3). One server serves them on both eras.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,6 +18,10 @@ use serde_json::{json, Value};
 pub const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 /// A tiny WAV file.
 pub const WAV: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
+/// The tool `test_trigger_tool_change` adds, or removes when present.
+pub const DYNAMIC_TOOL: &str = "test_dynamic_tool";
+/// The prompt `test_trigger_prompt_change` adds, or removes when present.
+pub const DYNAMIC_PROMPT: &str = "test_dynamic_prompt";
 
 type Args = JsonObject;
 
@@ -220,8 +223,7 @@ fn diagnostic_tools(
     b: mcp_server::ServerBuilder,
     handle: Arc<OnceLock<Server>>,
 ) -> mcp_server::ServerBuilder {
-    let changes = Arc::new(AtomicU64::new(0));
-    let (c2, h2) = (changes.clone(), handle.clone());
+    let h2 = handle.clone();
     b.tool(
         tool(
             "test_missing_capability",
@@ -273,49 +275,61 @@ fn diagnostic_tools(
     .tool(
         tool(
             "test_trigger_tool_change",
-            "Adds a tool, which fires tools/list_changed",
+            "Adds or removes a dummy tool, which fires tools/list_changed",
             no_args(),
         ),
         move |_c: RequestContext, _a: Args| {
-            let n = changes.fetch_add(1, Ordering::Relaxed);
-            if let Some(server) = handle.get() {
-                let name = format!("dynamic_tool_{n}");
-                server.add_tool(
-                    tool(&name, "A tool added at runtime", no_args()),
-                    |_c: RequestContext, _a: Args| async {
-                        Ok::<_, Error>(CallToolResult::text("dynamic"))
-                    },
-                );
-            }
-            async move { Ok::<_, Error>(CallToolResult::text(format!("dynamic tool {n} added"))) }
+            // Toggle one dummy so repeated calls keep the list bounded; each call is one change.
+            let text = match handle.get() {
+                Some(server) if server.remove_tool(DYNAMIC_TOOL) => {
+                    format!("{DYNAMIC_TOOL} removed")
+                }
+                Some(server) => {
+                    server.add_tool(
+                        tool(DYNAMIC_TOOL, "A tool added at runtime", no_args()),
+                        |_c: RequestContext, _a: Args| async {
+                            Ok::<_, Error>(CallToolResult::text("dynamic"))
+                        },
+                    );
+                    format!("{DYNAMIC_TOOL} added")
+                }
+                None => "server not ready".into(),
+            };
+            async move { Ok::<_, Error>(CallToolResult::text(text)) }
         },
     )
     .tool(
         tool(
             "test_trigger_prompt_change",
-            "Adds a prompt, which fires prompts/list_changed",
+            "Adds or removes a dummy prompt, which fires prompts/list_changed",
             no_args(),
         ),
         move |_c: RequestContext, _a: Args| {
-            let n = c2.fetch_add(1, Ordering::Relaxed);
-            if let Some(server) = h2.get() {
-                let prompt = Prompt {
-                    name: format!("dynamic_prompt_{n}"),
-                    description: Some("A prompt added at runtime".into()),
-                    ..Default::default()
-                };
-                server.add_prompt(
-                    prompt,
-                    |_c: RequestContext, _a: BTreeMap<String, String>| async {
-                        Ok::<_, Error>(GetPromptResult {
-                            description: None,
-                            messages: vec![PromptMessage::user("dynamic")],
-                            meta: None,
-                        })
-                    },
-                );
-            }
-            async move { Ok::<_, Error>(CallToolResult::text(format!("dynamic prompt {n} added"))) }
+            let text = match h2.get() {
+                Some(server) if server.remove_prompt(DYNAMIC_PROMPT) => {
+                    format!("{DYNAMIC_PROMPT} removed")
+                }
+                Some(server) => {
+                    let prompt = Prompt {
+                        name: DYNAMIC_PROMPT.into(),
+                        description: Some("A prompt added at runtime".into()),
+                        ..Default::default()
+                    };
+                    server.add_prompt(
+                        prompt,
+                        |_c: RequestContext, _a: BTreeMap<String, String>| async {
+                            Ok::<_, Error>(GetPromptResult {
+                                description: None,
+                                messages: vec![PromptMessage::user("dynamic")],
+                                meta: None,
+                            })
+                        },
+                    );
+                    format!("{DYNAMIC_PROMPT} added")
+                }
+                None => "server not ready".into(),
+            };
+            async move { Ok::<_, Error>(CallToolResult::text(text)) }
         },
     )
 }

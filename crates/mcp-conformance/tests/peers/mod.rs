@@ -200,3 +200,87 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+impl Peers {
+    /// The interpreter and script path of a peer program, with its environment.
+    pub fn program(&self, script: &str) -> (String, PathBuf, Vec<(String, String)>) {
+        let path = workspace_root().join("peers").join(script);
+        let interp = if script.ends_with(".py") {
+            self.var("PEERS_PYTHON")
+        } else {
+            self.var("NODE22")
+        };
+        (
+            interp.to_owned(),
+            path,
+            self.env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// The installed `@modelcontextprotocol/server-everything` entry point.
+    pub fn everything(&self) -> PathBuf {
+        PathBuf::from(self.var("PEERS_NODE_MODULES"))
+            .join("@modelcontextprotocol/server-everything/dist/index.js")
+    }
+
+    /// Start a peer server script over HTTP on a free port and wait for its `{"listening": url}` line.
+    pub fn start_http_server(&self, script: &str) -> PeerServer {
+        let mut child = self
+            .command(script)
+            .args(["--http", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn peer server");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let url = lines
+            .find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(&l.ok()?).ok()?;
+                v["listening"].as_str().map(str::to_owned)
+            })
+            .expect("peer server never reported its URL");
+        PeerServer { child, url }
+    }
+
+    /// Start server-everything in streamable HTTP mode on a free port.
+    pub fn start_everything_http(&self) -> PeerServer {
+        let port = free_port();
+        let child = Command::new(self.var("NODE22"))
+            .arg(self.everything())
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server-everything");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "server-everything did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PeerServer {
+            child,
+            url: format!("http://localhost:{port}/mcp"),
+        }
+    }
+}
+
+/// A peer server process; killed and reaped on drop.
+pub struct PeerServer {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,106 @@
+//! Errors of the client and its transports.
+
+use std::time::Duration;
+
+use mcp_protocol::ErrorObject;
+
+/// Why a transport could not carry a message.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// Reading or writing the byte stream failed.
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// The HTTP request could not be made or its response could not be read (connection refused, reset, …).
+    /// The request may or may not have reached the server.
+    #[error("network error: {0}")]
+    Network(String),
+    /// The server answered with an HTTP status that carries no JSON-RPC error.
+    #[error("HTTP {status}: {body}")]
+    Http {
+        /// The status code.
+        status: u16,
+        /// The response body (truncated).
+        body: String,
+    },
+    /// The server answered 404 to a message that carried a session id: the session is gone and the message
+    /// never ran. The client re-initializes and re-sends it.
+    #[error("session {session_id:?} expired")]
+    SessionExpired {
+        /// The session id the message carried (`None` when it was refused locally because recovery failed).
+        session_id: Option<String>,
+        /// The transport's session generation when the message was sent.
+        generation: u64,
+    },
+    /// A response stream ended before the response arrived and could not be resumed.
+    #[error("response stream broken: {0}")]
+    StreamBroken(String),
+    /// The peer sent something that is not valid MCP.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The request was cancelled by the caller.
+    #[error("cancelled")]
+    Cancelled,
+    /// The transport is closed.
+    #[error("transport closed")]
+    Closed,
+}
+
+/// Why a client call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a JSON-RPC error.
+    #[error("server error: {0}")]
+    Rpc(ErrorObject),
+    /// The transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// No response in time.
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+    /// The legacy session expired and could not be re-established.
+    #[error("session expired and could not be recovered: {reason}")]
+    SessionExpired {
+        /// The id of the session that expired, if known.
+        session_id: Option<String>,
+        /// Why recovery failed.
+        reason: String,
+    },
+    /// The server's result does not have the expected shape (unknown `resultType`, `structuredContent` that
+    /// does not match the tool's `outputSchema`, …).
+    #[error("invalid result: {0}")]
+    InvalidResult(String),
+    /// The request was cancelled.
+    #[error("request cancelled")]
+    Cancelled,
+    /// The peer broke the protocol (unsupported version, too many input rounds, …).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The operation does not exist on the negotiated era (e.g. `ping` on 2026-07-28).
+    #[error("not supported on this protocol era: {0}")]
+    Unsupported(&'static str),
+    /// The connection is closed.
+    #[error("connection closed")]
+    Closed,
+}
+
+impl ClientError {
+    /// The JSON-RPC error code, when the server answered with an error.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+impl From<mcp_rpc::RpcError> for ClientError {
+    fn from(e: mcp_rpc::RpcError) -> Self {
+        match e {
+            mcp_rpc::RpcError::Remote(e) => Self::Rpc(e),
+            mcp_rpc::RpcError::Timeout(d) => Self::Timeout(d),
+            mcp_rpc::RpcError::Cancelled => Self::Cancelled,
+            mcp_rpc::RpcError::Closed => Self::Closed,
+            mcp_rpc::RpcError::Transport(s) => Self::Transport(TransportError::Io(s)),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Transports: how messages reach the server.
+//!
+//! One trait, [`Transport`], with three implementations:
+//! - [`StreamTransport`]: newline-delimited JSON over any byte stream (an in-memory duplex, a socket);
+//! - [`ChildProcessTransport`]: a server spawned as a child process, over its stdin/stdout;
+//! - [`HttpTransport`]: Streamable HTTP, both eras (sessions, SSE, resumption, `Mcp-*` headers).
+//!
+//! A transport knows messages and bytes, never tools or prompts. The [`Client`](crate::Client) owns ids,
+//! timeouts, the era and session recovery; the transport reports what it saw (a reply, a refused message, a
+//! closed connection) and carries out what it is told (send, open the event stream, mark the session ready).
+
+mod child;
+mod http;
+mod stream;
+
+use futures::future::BoxFuture;
+use mcp_protocol::{Message, ProtocolVersion};
+use tokio::sync::mpsc;
+
+pub use child::{ChildProcessBuilder, ChildProcessTransport, ShutdownReport, ShutdownStage, StderrMode};
+pub use http::{HttpOptions, HttpTransport, HttpTransportBuilder, StaticToken, TokenProvider};
+pub use stream::StreamTransport;
+
+use crate::TransportError;
+
+/// What a transport delivers to the client.
+#[derive(Debug, Clone)]
+pub enum TransportEvent {
+    /// A message from the server: a response, a notification, or (legacy era) a request.
+    Message(Message),
+    /// The connection ended; nothing more will arrive.
+    Closed(Option<String>),
+}
+
+/// Per-message extras the client computes and the transport applies.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// Extra HTTP headers for this message (`Mcp-Param-*` on 2026-07-28). Ignored by byte-stream transports.
+    pub headers: Vec<(String, String)>,
+}
+
+/// How a transport carries messages, which decides how the client drives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// One ordered byte stream in each direction (stdio, a socket, a duplex). Cancellation is a
+    /// `notifications/cancelled` message; messages are written one at a time, in order.
+    Stream,
+    /// Streamable HTTP: one POST per message, sent concurrently; on 2026-07-28 cancellation closes the
+    /// request's stream.
+    Http,
+}
+
+/// The view of a transport's legacy session that session recovery needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// The current session id, if one is active.
+    pub id: Option<String>,
+    /// Bumped every time a new session is established (an `initialize` succeeded).
+    pub generation: u64,
+}
+
+/// Carries JSON-RPC messages between the client and one server.
+///
+/// Contract:
+/// - [`start`](Transport::start) is called once, before anything is sent; every message from the server goes
+///   to `events`, and [`TransportEvent::Closed`] is sent when the connection ends.
+/// - [`send`](Transport::send) for a request may run until the reply has been delivered to `events` (HTTP does
+///   the whole exchange in it); for any other message it returns once the message is written or accepted.
+///   An `Err` for a request means no reply will come. [`TransportError::SessionExpired`] means the message never
+///   ran and may be re-sent once a new session exists.
+/// - The session methods are no-ops for transports without sessions.
+pub trait Transport: Send + Sync + 'static {
+    /// How this transport carries messages.
+    fn kind(&self) -> TransportKind;
+
+    /// Begin delivering inbound messages to `events`.
+    fn start(
+        &self,
+        events: mpsc::UnboundedSender<TransportEvent>,
+    ) -> BoxFuture<'_, Result<(), TransportError>>;
+
+    /// Send one message.
+    fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>>;
+
+    /// The legacy protocol version negotiated by `initialize` (sent as `MCP-Protocol-Version` on HTTP), or
+    /// `None` on the modern era, where each request names its own version.
+    fn set_legacy_version(&self, _version: Option<ProtocolVersion>) {}
+
+    /// The current legacy session.
+    fn session(&self) -> SessionStatus {
+        SessionStatus::default()
+    }
+
+    /// `notifications/initialized` was sent: messages held back while the session was being established may go.
+    fn session_ready(&self) {}
+
+    /// Session recovery failed: refuse messages that need a session until a new one exists.
+    fn session_lost(&self) {}
+
+    /// Legacy era: open the server's event stream (the HTTP GET stream), replacing any open one.
+    fn open_event_stream(&self) {}
+
+    /// A key naming the authorization context the next request runs under (e.g. a digest of the bearer token),
+    /// so results the server marks `private` are never shared across contexts.
+    fn auth_context(&self) -> Option<String> {
+        None
+    }
+
+    /// Close the connection: end the session (HTTP DELETE), or close stdin and stop the child process.
+    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>>;
+}

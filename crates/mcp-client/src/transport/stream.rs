@@ -1,0 +1,174 @@
+//! Newline-delimited JSON-RPC over any byte stream: an in-memory duplex, a socket, a child's stdio.
+
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use mcp_protocol::Message;
+use mcp_rpc::framing::{write_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{SendOptions, Transport, TransportEvent, TransportKind};
+use crate::TransportError;
+
+type BoxReader = Box<dyn AsyncBufRead + Send + Unpin>;
+type BoxWriter = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// JSON-RPC over a pair of byte streams, one message per line (the stdio framing of every revision).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (client_side, _server_side) = tokio::io::duplex(64 * 1024);
+/// let transport = mcp_client::transport::StreamTransport::from_duplex(client_side);
+/// # let _ = transport;
+/// # }
+/// ```
+pub struct StreamTransport {
+    reader: Mutex<Option<BoxReader>>,
+    writer: tokio::sync::Mutex<Option<BoxWriter>>,
+    reader_task: Mutex<Option<JoinHandle<()>>>,
+    max_message: usize,
+}
+
+impl std::fmt::Debug for StreamTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamTransport").finish_non_exhaustive()
+    }
+}
+
+impl StreamTransport {
+    /// Read messages from `reader`, write them to `writer`.
+    pub fn new<R, W>(reader: R, writer: W) -> Self
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        Self {
+            reader: Mutex::new(Some(Box::new(BufReader::new(reader)))),
+            writer: tokio::sync::Mutex::new(Some(Box::new(writer))),
+            reader_task: Mutex::new(None),
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
+
+    /// Both directions over one duplex stream (e.g. one end of [`tokio::io::duplex`]).
+    pub fn from_duplex<S>(stream: S) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (r, w) = tokio::io::split(stream);
+        Self::new(r, w)
+    }
+
+    /// Cap on one inbound message (default 4 MiB); longer lines are skipped with a warning.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// Close the writing half (the peer sees end of input) without waiting for anything.
+    pub(crate) async fn close_writer(&self) {
+        if let Some(mut w) = self.writer.lock().await.take() {
+            let _ = w.shutdown().await;
+        }
+    }
+
+    /// Stop reading.
+    pub(crate) fn stop_reader(&self) {
+        if let Some(t) = self
+            .reader_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            t.abort();
+        }
+    }
+
+    pub(crate) fn start_reader(
+        &self,
+        events: mpsc::UnboundedSender<TransportEvent>,
+    ) -> Result<(), TransportError> {
+        let Some(reader) = self
+            .reader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return Err(TransportError::Protocol("transport already started".into()));
+        };
+        let max = self.max_message;
+        let task = tokio::spawn(async move {
+            let mut frames = FrameReader::new(reader, max);
+            let reason = loop {
+                match frames.next().await {
+                    Ok(Some(Frame::Json(v))) => match Message::from_value(v) {
+                        Ok(m) => {
+                            if events.send(TransportEvent::Message(m)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e.message, "ignoring invalid message"),
+                    },
+                    Ok(Some(Frame::Malformed(e))) => {
+                        tracing::warn!(error = %e, "ignoring a line that is not JSON")
+                    }
+                    Ok(Some(Frame::TooLarge(n))) => {
+                        tracing::warn!(bytes = n, "ignoring an oversized message")
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            let _ = events.send(TransportEvent::Closed(reason));
+        });
+        *self
+            .reader_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(task);
+        Ok(())
+    }
+
+    pub(crate) async fn write(&self, msg: &Message) -> Result<(), TransportError> {
+        let mut w = self.writer.lock().await;
+        let Some(w) = w.as_mut() else {
+            return Err(TransportError::Closed);
+        };
+        write_message(w, msg)
+            .await
+            .map_err(|e| TransportError::Io(e.to_string()))
+    }
+}
+
+impl Drop for StreamTransport {
+    fn drop(&mut self) {
+        self.stop_reader();
+    }
+}
+
+impl Transport for StreamTransport {
+    fn kind(&self) -> TransportKind {
+        TransportKind::Stream
+    }
+
+    fn start(
+        &self,
+        events: mpsc::UnboundedSender<TransportEvent>,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        let r = self.start_reader(events);
+        Box::pin(async move { r })
+    }
+
+    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move { self.write(&msg).await })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            self.close_writer().await;
+            self.stop_reader();
+            Ok(())
+        })
+    }
+}
