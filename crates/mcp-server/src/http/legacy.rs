@@ -454,6 +454,10 @@ impl State {
                         Err(_) => break,
                     },
                     _ = body_tx.closed() => break,
+                    _ = session.ended.cancelled() => {
+                        log.finish();
+                        break;
+                    }
                     _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
                         log.push(0, sse::keepalive(), false);
                     }

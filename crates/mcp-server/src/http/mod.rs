@@ -300,6 +300,10 @@ impl State {
 
     /// A session ended: stop its work and tell the application.
     pub(crate) fn closed(&self, s: &HttpSession) {
+        s.ended.cancel();
+        for t in s.cancels.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            t.cancel();
+        }
         s.pending.fail_all(mcp_rpc::RpcError::Closed);
         self.event_store.forget(&s.id);
         s.standalone

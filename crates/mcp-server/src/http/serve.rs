@@ -33,7 +33,10 @@ impl Bound {
     /// Serve until `shutdown` completes; connections in progress are dropped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         tokio::pin!(shutdown);
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            // Reap finished connections so the set stays small on a long-running server.
+            while connections.try_join_next().is_some() {}
             let (stream, _) = tokio::select! {
                 r = self.listener.accept() => match r {
                     Ok(x) => x,
@@ -44,12 +47,15 @@ impl Bound {
                         continue;
                     }
                 },
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => {
+                    connections.abort_all();
+                    return Ok(());
+                }
             };
             // Without TCP_NODELAY small SSE writes wait for delayed ACKs (~40 ms per call).
             let _ = stream.set_nodelay(true);
             let svc = TowerToHyperService::new(self.service.clone());
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
                     tracing::debug!(error = %e, "connection ended with an error");

@@ -28,6 +28,8 @@ pub struct HttpSession {
     /// The standalone GET stream's sender, if one is open.
     pub(crate) standalone: Mutex<Option<mpsc::Sender<Bytes>>>,
     pub(crate) in_flight: AtomicU64,
+    /// Cancelled when the session ends (DELETE or expiry): its open streams close.
+    pub(crate) ended: tokio_util::sync::CancellationToken,
     /// Cancellation of this session's requests in flight, by id (for `notifications/cancelled` and DELETE).
     pub(crate) cancels: Mutex<
         std::collections::HashMap<mcp_protocol::RequestId, tokio_util::sync::CancellationToken>,
@@ -64,6 +66,7 @@ impl HttpSession {
             standalone: Mutex::new(None),
             in_flight: AtomicU64::new(0),
             cancels: Mutex::new(std::collections::HashMap::new()),
+            ended: tokio_util::sync::CancellationToken::new(),
         }
     }
 
