@@ -30,6 +30,9 @@ pub struct ConnectionOptions {
     pub max_message_size: usize,
     /// How long a server→client request waits for its answer (default 5 minutes: a human may be answering).
     pub client_request_timeout: Duration,
+    /// At end of input, how long requests still running may take to finish and be answered before they are
+    /// cancelled (default 2 s), so piped input (`printf … | server`) gets its answers.
+    pub eof_grace: Duration,
 }
 
 impl Default for ConnectionOptions {
@@ -37,6 +40,7 @@ impl Default for ConnectionOptions {
         Self {
             max_message_size: DEFAULT_MAX_MESSAGE,
             client_request_timeout: Duration::from_secs(300),
+            eof_grace: Duration::from_secs(2),
         }
     }
 }
@@ -295,7 +299,12 @@ where
         // Reap finished tasks so the set does not grow on long connections.
         while tasks.try_join_next().is_some() {}
     }
-    // End of input: cancel what runs, fail server→client requests, flush.
+    // End of input: let what runs finish for a moment (its answers still go out), then cancel the rest, fail
+    // server→client requests, and flush.
+    let _ = tokio::time::timeout(opts.eof_grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
     conn.closed.cancel();
     conn.pending.fail_all(RpcError::Closed);
     while tasks.join_next().await.is_some() {}

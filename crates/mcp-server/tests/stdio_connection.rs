@@ -295,3 +295,14 @@ async fn modern_era_on_the_same_connection_kind() {
     let end = p.recv().await;
     assert_eq!(end["id"], 6);
 }
+
+#[tokio::test]
+async fn requests_running_at_end_of_input_are_still_answered() {
+    let mut p = connect(server(16), 1 << 20);
+    legacy(&mut p, "2025-11-25").await;
+    p.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}))
+        .await;
+    p.w.shutdown().await.unwrap();
+    let r = p.until_id(json!(1)).await.pop().unwrap();
+    assert_eq!(r["result"]["content"][0]["text"], "slow done");
+}

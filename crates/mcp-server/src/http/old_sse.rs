@@ -55,6 +55,8 @@ impl State {
         let opts = ConnectionOptions {
             max_message_size: self.config.max_body_bytes,
             client_request_timeout: self.config.client_request_timeout,
+            // The stream is gone: nobody will read late answers.
+            eof_grace: std::time::Duration::ZERO,
         };
         tokio::spawn(serve_connection(
             self.server.clone(),
