@@ -82,6 +82,13 @@ fn server(max_in_flight: usize) -> Server {
             },
         )
         .tool(
+            tool("slow"),
+            |_c: RequestContext, _a: JsonObject| async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok::<_, Error>(CallToolResult::text("slow done"))
+            },
+        )
+        .tool(
             tool("hang"),
             |_c: RequestContext, _a: JsonObject| async move {
                 std::future::pending::<()>().await;
@@ -304,5 +311,5 @@ async fn requests_running_at_end_of_input_are_still_answered() {
         .await;
     p.w.shutdown().await.unwrap();
     let r = p.until_id(json!(1)).await.pop().unwrap();
-    assert_eq!(r["result"]["content"][0]["text"], "slow done");
+    assert_eq!(r["result"]["content"][0]["text"], "slow done", "{r}");
 }
