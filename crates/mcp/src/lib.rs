@@ -24,6 +24,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The README's examples are compiled as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use mcp_protocol as protocol;
 pub use mcp_protocol::types;
 
