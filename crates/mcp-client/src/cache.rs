@@ -73,7 +73,11 @@ impl ResultCache {
         if ttl == 0 {
             return;
         }
-        if value.get("resultType").and_then(Value::as_str).is_some_and(|t| t != "complete") {
+        if value
+            .get("resultType")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t != "complete")
+        {
             return;
         }
         let scope = match value
@@ -139,15 +143,30 @@ mod tests {
     #[test]
     fn honours_ttl_scope_and_invalidation() {
         let c = ResultCache::default();
-        let public = json!({"resultType": "complete", "tools": [], "ttlMs": 60_000, "cacheScope": "public"});
+        let public =
+            json!({"resultType": "complete", "tools": [], "ttlMs": 60_000, "cacheScope": "public"});
         c.put(methods::TOOLS_LIST, "", Some("alice"), &public);
-        assert_eq!(c.get(methods::TOOLS_LIST, "", Some("bob")), Some(public.clone()));
+        assert_eq!(
+            c.get(methods::TOOLS_LIST, "", Some("bob")),
+            Some(public.clone())
+        );
 
         let private = json!({"resultType": "complete", "contents": [], "ttlMs": 60_000, "cacheScope": "private"});
-        c.put(methods::RESOURCES_READ, "file:///a", Some("alice"), &private);
-        assert!(c.get(methods::RESOURCES_READ, "file:///a", Some("alice")).is_some());
-        assert!(c.get(methods::RESOURCES_READ, "file:///a", Some("bob")).is_none());
-        assert!(c.get(methods::RESOURCES_READ, "file:///b", Some("alice")).is_none());
+        c.put(
+            methods::RESOURCES_READ,
+            "file:///a",
+            Some("alice"),
+            &private,
+        );
+        assert!(c
+            .get(methods::RESOURCES_READ, "file:///a", Some("alice"))
+            .is_some());
+        assert!(c
+            .get(methods::RESOURCES_READ, "file:///a", Some("bob"))
+            .is_none());
+        assert!(c
+            .get(methods::RESOURCES_READ, "file:///b", Some("alice"))
+            .is_none());
 
         // Zero, absent or negative TTLs and input_required results are not stored.
         for v in [
@@ -160,8 +179,13 @@ mod tests {
             assert!(c.get(methods::PROMPTS_LIST, "", None).is_none(), "{v}");
         }
 
-        c.on_notification(methods::NOTIF_RESOURCES_UPDATED, Some(&json!({"uri": "file:///a"})));
-        assert!(c.get(methods::RESOURCES_READ, "file:///a", Some("alice")).is_none());
+        c.on_notification(
+            methods::NOTIF_RESOURCES_UPDATED,
+            Some(&json!({"uri": "file:///a"})),
+        );
+        assert!(c
+            .get(methods::RESOURCES_READ, "file:///a", Some("alice"))
+            .is_none());
         c.on_notification(methods::NOTIF_TOOLS_LIST_CHANGED, None);
         assert!(c.get(methods::TOOLS_LIST, "", None).is_none());
     }
@@ -169,7 +193,12 @@ mod tests {
     #[test]
     fn expires() {
         let c = ResultCache::default();
-        c.put(methods::TOOLS_LIST, "", None, &json!({"tools": [], "ttlMs": 1, "cacheScope": "public"}));
+        c.put(
+            methods::TOOLS_LIST,
+            "",
+            None,
+            &json!({"tools": [], "ttlMs": 1, "cacheScope": "public"}),
+        );
         std::thread::sleep(Duration::from_millis(5));
         assert!(c.get(methods::TOOLS_LIST, "", None).is_none());
     }

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use futures::Stream;
 use mcp_protocol::types::{
-    methods, CallToolResult, ClientCapabilities, CompleteParams, CompleteResult, CreateMessageParams,
-    DiscoverResult, ElicitAction, ElicitRequestParams, ElicitResult, ElicitationCapability,
-    GetPromptResult, Implementation, InitializeParams, InitializeResult, InputRequest,
-    InputRequiredResult, InputResponse, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, LoggingLevel, ProgressParams, Prompt, ReadResourceResult,
-    Resource, ResourceTemplate, RootsCapability, SamplingCapability, ServerCapabilities,
-    SubscriptionFilter, SubscriptionsAcknowledgedParams, Tool, UnsupportedProtocolVersionData,
+    methods, CallToolResult, ClientCapabilities, CompleteParams, CompleteResult,
+    CreateMessageParams, DiscoverResult, ElicitAction, ElicitRequestParams, ElicitResult,
+    ElicitationCapability, GetPromptResult, Implementation, InitializeParams, InitializeResult,
+    InputRequest, InputRequiredResult, InputResponse, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    ProgressParams, Prompt, ReadResourceResult, Resource, ResourceTemplate, RootsCapability,
+    SamplingCapability, ServerCapabilities, SubscriptionFilter, SubscriptionsAcknowledgedParams,
+    Tool, UnsupportedProtocolVersionData,
 };
 use mcp_protocol::{
     error_code, headers, meta, Era, ErrorObject, ErrorResponse, JsonObject, Message, Notification,
@@ -186,7 +187,10 @@ impl ClientBuilder {
     }
 
     /// [`connect`](Self::connect) with a transport the caller keeps a handle to.
-    pub async fn connect_shared(self, transport: Arc<dyn Transport>) -> Result<Client, ClientError> {
+    pub async fn connect_shared(
+        self,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Client, ClientError> {
         let mut caps = self.capabilities.unwrap_or_default();
         if self.elicitation.is_some() && caps.elicitation.is_none() {
             caps.elicitation = Some(ElicitationCapability::default());
@@ -240,6 +244,7 @@ impl ClientBuilder {
             server_requests: Mutex::new(HashMap::new()),
             events,
             closed: CancellationToken::new(),
+            disconnected: Default::default(),
             tasks: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&inner);
@@ -296,14 +301,27 @@ struct Inner {
     server_requests: Mutex<HashMap<RequestId, CancellationToken>>,
     events: broadcast::Sender<ClientEvent>,
     closed: CancellationToken,
+    /// The server side closed the connection (stdio EOF).
+    disconnected: std::sync::atomic::AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        let was_open = !self.closed.is_cancelled();
         self.closed.cancel();
         for t in lock(&self.tasks).drain(..) {
             t.abort();
+        }
+        // Dropped without `close()`: still shut down gracefully (DELETE the session, close the child's stdin
+        // and wait for it), in the background. `kill_on_drop` remains the backstop if the runtime is gone.
+        if was_open {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let transport = self.transport.clone();
+                rt.spawn(async move {
+                    let _ = transport.close().await;
+                });
+            }
         }
     }
 }
@@ -342,7 +360,9 @@ async fn writer_loop(
 ) {
     while let Some(msg) = rx.recv().await {
         let opts = match (&msg, weak.upgrade()) {
-            (Message::Request(r), Some(inner)) => lock(&inner.hints).remove(&r.id).unwrap_or_default(),
+            (Message::Request(r), Some(inner)) => {
+                lock(&inner.hints).remove(&r.id).unwrap_or_default()
+            }
             _ => SendOptions::default(),
         };
         let job = deliver(weak.clone(), transport.clone(), msg, opts);
@@ -358,7 +378,12 @@ async fn writer_loop(
 }
 
 /// Hand one message to the transport; on session expiry, recover and re-send it.
-async fn deliver(weak: Weak<Inner>, transport: Arc<dyn Transport>, msg: Message, opts: SendOptions) {
+async fn deliver(
+    weak: Weak<Inner>,
+    transport: Arc<dyn Transport>,
+    msg: Message,
+    opts: SendOptions,
+) {
     let mut resends = 0;
     loop {
         let err = match transport.send(msg.clone(), opts.clone()).await {
@@ -374,7 +399,8 @@ async fn deliver(weak: Weak<Inner>, transport: Arc<dyn Transport>, msg: Message,
                 let resendable = match &msg {
                     Message::Request(r) => !lock(&inner.internal).contains(&r.id),
                     Message::Notification(n) => {
-                        n.method != methods::NOTIF_CANCELLED && n.method != methods::NOTIF_INITIALIZED
+                        n.method != methods::NOTIF_CANCELLED
+                            && n.method != methods::NOTIF_INITIALIZED
                     }
                     // The server request this answers died with the session.
                     Message::Response(_) | Message::Error(_) => false,
@@ -384,7 +410,8 @@ async fn deliver(weak: Weak<Inner>, transport: Arc<dyn Transport>, msg: Message,
                         &msg,
                         ClientError::SessionExpired {
                             session_id,
-                            reason: "the server refused the message after its session expired".into(),
+                            reason: "the server refused the message after its session expired"
+                                .into(),
                         },
                     );
                     return;
@@ -413,6 +440,9 @@ async fn dispatch_loop(mut rx: mpsc::UnboundedReceiver<TransportEvent>, weak: We
             TransportEvent::Closed(reason) => {
                 if !inner.closed.is_cancelled() {
                     tracing::debug!(?reason, "connection closed by the server");
+                    inner
+                        .disconnected
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
                     inner.peer.close();
                     let _ = inner.events.send(ClientEvent::Closed { reason });
                 }
@@ -445,7 +475,11 @@ impl Inner {
             None => JsonObject::new(),
             Some(other) => return Some(other),
         };
-        let log_level = self.state.read().unwrap_or_else(|p| p.into_inner()).log_level;
+        let log_level = self
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .log_level;
         let meta = obj
             .entry("_meta")
             .or_insert_with(|| Value::Object(JsonObject::new()));
@@ -460,7 +494,10 @@ impl Inner {
                 serde_json::to_value(&self.info).unwrap_or_default(),
             );
             if let Some(level) = log_level {
-                m.insert(meta::LOG_LEVEL.into(), serde_json::to_value(level).unwrap_or_default());
+                m.insert(
+                    meta::LOG_LEVEL.into(),
+                    serde_json::to_value(level).unwrap_or_default(),
+                );
             }
         }
         Some(Value::Object(obj))
@@ -492,10 +529,10 @@ impl Inner {
         let text = err.to_string();
         lock(&self.failures).insert(id.clone(), err);
         let placeholder = ErrorObject::new(error_code::INTERNAL_ERROR, text);
-        if !self
-            .peer
-            .handle_response(Message::Error(ErrorResponse::new(Some(id.clone()), placeholder)))
-        {
+        if !self.peer.handle_response(Message::Error(ErrorResponse::new(
+            Some(id.clone()),
+            placeholder,
+        ))) {
             lock(&self.failures).remove(id);
         }
     }
@@ -503,7 +540,9 @@ impl Inner {
     fn fail_message(&self, msg: &Message, err: ClientError) {
         match msg {
             Message::Request(r) => self.fail_request(&r.id, err),
-            other => tracing::debug!(method = ?other.method(), error = %err, "could not send a message"),
+            other => {
+                tracing::debug!(method = ?other.method(), error = %err, "could not send a message")
+            }
         }
     }
 
@@ -514,7 +553,8 @@ impl Inner {
         params: Option<Value>,
         ctx: &ReqCtx,
     ) -> Result<Value, ClientError> {
-        if self.closed.is_cancelled() {
+        if self.closed.is_cancelled() || self.disconnected.load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Err(ClientError::Closed);
         }
         let mut version_retried = false;
@@ -594,7 +634,9 @@ impl Inner {
         let mut params = base.clone();
         let mut rounds = 0;
         loop {
-            let v = self.request(method, Some(Value::Object(params)), ctx).await?;
+            let v = self
+                .request(method, Some(Value::Object(params)), ctx)
+                .await?;
             match v.get("resultType") {
                 None => return Ok((v, rounds)),
                 Some(Value::String(t)) if t == "complete" => return Ok((v, rounds)),
@@ -638,7 +680,10 @@ impl Inner {
 
     // ----- handlers ------------------------------------------------------------------------------------
 
-    async fn answer_elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, ClientError> {
+    async fn answer_elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> Result<ElicitResult, ClientError> {
         let Some(h) = &self.elicitation else {
             return Err(ClientError::Protocol(
                 "the server asked for elicitation but no elicitation handler is configured".into(),
@@ -920,7 +965,10 @@ impl Inner {
             Err(ClientError::Transport(TransportError::Http { status, body }))
                 if status == 401 || status == 403 =>
             {
-                Err(ClientError::Transport(TransportError::Http { status, body }))
+                Err(ClientError::Transport(TransportError::Http {
+                    status,
+                    body,
+                }))
             }
             Err(ClientError::Transport(
                 e @ (TransportError::Http { .. } | TransportError::Protocol(_)),
@@ -984,7 +1032,8 @@ impl Inner {
             s.instructions = res.instructions.clone();
         }
         self.transport.set_legacy_version(Some(version));
-        let initialized = Message::Notification(Notification::new(methods::NOTIF_INITIALIZED, None));
+        let initialized =
+            Message::Notification(Notification::new(methods::NOTIF_INITIALIZED, None));
         self.transport
             .send(initialized, SendOptions::default())
             .await?;
@@ -1012,7 +1061,10 @@ impl Inner {
         }
         let (requested, strict) = {
             let s = self.state.read().unwrap_or_else(|p| p.into_inner());
-            (s.requested_legacy, matches!(self.mode, VersionMode::Pinned(_)))
+            (
+                s.requested_legacy,
+                matches!(self.mode, VersionMode::Pinned(_)),
+            )
         };
         let mut last_error = String::new();
         for attempt in 0..self.opts.recovery_attempts.max(1) {
@@ -1063,7 +1115,11 @@ impl Inner {
         };
         for uri in subs {
             if let Err(e) = self
-                .request(methods::RESOURCES_SUBSCRIBE, Some(json!({ "uri": uri })), &ctx)
+                .request(
+                    methods::RESOURCES_SUBSCRIBE,
+                    Some(json!({ "uri": uri })),
+                    &ctx,
+                )
                 .await
             {
                 tracing::warn!(%uri, error = %e, "could not restore a resource subscription");
@@ -1071,7 +1127,11 @@ impl Inner {
         }
         if let Some(level) = level {
             if let Err(e) = self
-                .request(methods::LOGGING_SET_LEVEL, Some(json!({ "level": level })), &ctx)
+                .request(
+                    methods::LOGGING_SET_LEVEL,
+                    Some(json!({ "level": level })),
+                    &ctx,
+                )
                 .await
             {
                 tracing::warn!(error = %e, "could not restore the log level");
@@ -1324,7 +1384,9 @@ impl Client {
     /// `server/discover` (2026-07-28), cached per its `ttlMs`.
     pub async fn discover(&self) -> Result<DiscoverResult, ClientError> {
         if self.era() != Era::Modern {
-            return Err(ClientError::Unsupported("server/discover is a 2026-07-28 method"));
+            return Err(ClientError::Unsupported(
+                "server/discover is a 2026-07-28 method",
+            ));
         }
         let v = self
             .inner
@@ -1377,7 +1439,11 @@ impl Client {
     /// legacy era the server asks through real requests instead, answered by the same handlers.
     ///
     /// `structuredContent` is checked against the tool's `outputSchema` when the tool was listed.
-    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<CallToolResult, ClientError> {
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Value,
+    ) -> Result<CallToolResult, ClientError> {
         self.call_tool_with(name, arguments, CallOptions::default())
             .await
     }
@@ -1443,7 +1509,10 @@ impl Client {
     // ----- resources -----------------------------------------------------------------------------------
 
     /// One page of `resources/list`.
-    pub async fn list_resources(&self, cursor: Option<String>) -> Result<ListResourcesResult, ClientError> {
+    pub async fn list_resources(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<ListResourcesResult, ClientError> {
         let key = cursor.clone().unwrap_or_default();
         let params = cursor.map(|c| json!({ "cursor": c }));
         parse(
@@ -1500,7 +1569,10 @@ impl Client {
         let cacheable = inner.opts.cache && inner.era() == Era::Modern;
         let auth = inner.transport.auth_context();
         if cacheable {
-            if let Some(v) = inner.cache.get(methods::RESOURCES_READ, uri, auth.as_deref()) {
+            if let Some(v) = inner
+                .cache
+                .get(methods::RESOURCES_READ, uri, auth.as_deref())
+            {
                 return parse(v);
             }
         }
@@ -1531,7 +1603,11 @@ impl Client {
             ));
         }
         self.inner
-            .request(methods::RESOURCES_SUBSCRIBE, Some(json!({ "uri": uri })), &ReqCtx::default())
+            .request(
+                methods::RESOURCES_SUBSCRIBE,
+                Some(json!({ "uri": uri })),
+                &ReqCtx::default(),
+            )
             .await?;
         self.inner.state_mut().subscriptions.insert(uri.to_owned());
         Ok(())
@@ -1546,7 +1622,11 @@ impl Client {
         }
         self.inner.state_mut().subscriptions.remove(uri);
         self.inner
-            .request(methods::RESOURCES_UNSUBSCRIBE, Some(json!({ "uri": uri })), &ReqCtx::default())
+            .request(
+                methods::RESOURCES_UNSUBSCRIBE,
+                Some(json!({ "uri": uri })),
+                &ReqCtx::default(),
+            )
             .await
             .map(drop)
     }
@@ -1554,7 +1634,10 @@ impl Client {
     // ----- prompts -------------------------------------------------------------------------------------
 
     /// One page of `prompts/list`.
-    pub async fn list_prompts(&self, cursor: Option<String>) -> Result<ListPromptsResult, ClientError> {
+    pub async fn list_prompts(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<ListPromptsResult, ClientError> {
         let key = cursor.clone().unwrap_or_default();
         let params = cursor.map(|c| json!({ "cursor": c }));
         parse(
@@ -1582,7 +1665,10 @@ impl Client {
         let mut base = JsonObject::new();
         base.insert("name".into(), Value::String(name.to_owned()));
         if let Some(a) = arguments {
-            base.insert("arguments".into(), serde_json::to_value(a).unwrap_or_default());
+            base.insert(
+                "arguments".into(),
+                serde_json::to_value(a).unwrap_or_default(),
+            );
         }
         let (v, _) = self
             .inner
@@ -1608,7 +1694,11 @@ impl Client {
     pub async fn set_log_level(&self, level: LoggingLevel) -> Result<(), ClientError> {
         if self.era() == Era::Legacy {
             self.inner
-                .request(methods::LOGGING_SET_LEVEL, Some(json!({ "level": level })), &ReqCtx::default())
+                .request(
+                    methods::LOGGING_SET_LEVEL,
+                    Some(json!({ "level": level })),
+                    &ReqCtx::default(),
+                )
                 .await?;
         }
         self.inner.state_mut().log_level = Some(level);
@@ -1809,7 +1899,9 @@ impl Stream for Subscription {
         loop {
             match self.rx.poll_recv(cx) {
                 // A re-issued listen is acknowledged again; that is not news for the application.
-                Poll::Ready(Some(n)) if n.method == methods::NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED => continue,
+                Poll::Ready(Some(n)) if n.method == methods::NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED => {
+                    continue
+                }
                 other => return other,
             }
         }

@@ -34,7 +34,10 @@ use mcp_protocol::ErrorObject;
 /// Answers elicitation: asks the user and returns their answer.
 pub trait ElicitationHandler: Send + Sync + 'static {
     /// Ask the user. Accepting a form with fields left out fills them from the schema's defaults.
-    fn elicit(&self, params: ElicitRequestParams) -> BoxFuture<'static, Result<ElicitResult, ErrorObject>>;
+    fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> BoxFuture<'static, Result<ElicitResult, ErrorObject>>;
 }
 
 impl<F, Fut> ElicitationHandler for F
@@ -42,7 +45,10 @@ where
     F: Fn(ElicitRequestParams) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<ElicitResult, ErrorObject>> + Send + 'static,
 {
-    fn elicit(&self, params: ElicitRequestParams) -> BoxFuture<'static, Result<ElicitResult, ErrorObject>> {
+    fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> BoxFuture<'static, Result<ElicitResult, ErrorObject>> {
         Box::pin(self(params))
     }
 }

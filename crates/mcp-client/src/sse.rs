@@ -118,15 +118,10 @@ impl SseParser {
                 self.has_data = true;
             }
             b"event" => self.event = Some(value.into_owned()),
-            b"id" => {
-                if !value.contains('\0') {
-                    self.last_event_id = Some(value.into_owned());
-                }
-            }
-            b"retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    self.retry = value.parse().ok();
-                }
+            // An id containing NUL is ignored, as the standard says.
+            b"id" if !value.contains('\0') => self.last_event_id = Some(value.into_owned()),
+            b"retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry = value.parse().ok();
             }
             _ => {}
         }
@@ -219,7 +214,9 @@ mod tests {
 
     #[test]
     fn byte_by_byte_feeding_gives_the_same_events() {
-        let input = "\u{feff}id: e-1\r\nretry: 250\r\ndata: {\"x\": \"é✓\"}\r\n\r\n: c\n\ndata: two\n\n".as_bytes();
+        let input =
+            "\u{feff}id: e-1\r\nretry: 250\r\ndata: {\"x\": \"é✓\"}\r\n\r\n: c\n\ndata: two\n\n"
+                .as_bytes();
         let mut whole = SseParser::new();
         let expected = whole.feed(input);
         let mut p = SseParser::new();
@@ -250,7 +247,10 @@ mod tests {
     #[test]
     fn invalid_retry_and_nul_ids_are_ignored() {
         let mut p = SseParser::new();
-        all(&mut p, b"retry: 100\nretry: 12a\nretry:\nid: a\0b\ndata: x\n\n");
+        all(
+            &mut p,
+            b"retry: 100\nretry: 12a\nretry:\nid: a\0b\ndata: x\n\n",
+        );
         assert_eq!(p.retry(), Some(Duration::from_millis(100)));
         assert_eq!(p.last_event_id(), None);
         // An empty id resets the last event id.

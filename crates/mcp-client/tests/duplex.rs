@@ -138,7 +138,9 @@ fn fixture(runs: Arc<AtomicUsize>) -> Server {
 }
 
 fn elicit_with_empty_form() -> impl mcp_client::ElicitationHandler {
-    |_p: ElicitRequestParams| async move { Ok::<_, ErrorObject>(ElicitResult::accept(Default::default())) }
+    |_p: ElicitRequestParams| async move {
+        Ok::<_, ErrorObject>(ElicitResult::accept(Default::default()))
+    }
 }
 
 fn sampler() -> impl mcp_client::SamplingHandler {
@@ -184,7 +186,11 @@ async fn connect(mode: VersionMode, runs: Arc<AtomicUsize>) -> (Client, Server) 
 async fn both_eras_list_paginate_call_prompts_resources() {
     for mode in [VersionMode::Auto, VersionMode::Legacy] {
         let (client, _server) = connect(mode, Arc::default()).await;
-        let expect = if mode == VersionMode::Auto { Era::Modern } else { Era::Legacy };
+        let expect = if mode == VersionMode::Auto {
+            Era::Modern
+        } else {
+            Era::Legacy
+        };
         assert_eq!(client.era(), expect, "{mode:?}");
         assert_eq!(client.server_info().unwrap().name, "fixture");
         assert!(client.server_capabilities().tools.is_some());
@@ -192,7 +198,10 @@ async fn both_eras_list_paginate_call_prompts_resources() {
             assert_eq!(client.protocol_version(), ProtocolVersion::V2025_11_25);
             client.ping().await.unwrap();
         } else {
-            assert!(matches!(client.ping().await, Err(ClientError::Unsupported(_))));
+            assert!(matches!(
+                client.ping().await,
+                Err(ClientError::Unsupported(_))
+            ));
         }
 
         // Page size 2: six tools over three pages.
@@ -203,7 +212,10 @@ async fn both_eras_list_paginate_call_prompts_resources() {
         let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["add", "whoami", "poet", "weather", "liar", "slow"]);
 
-        let r = client.call_tool("add", json!({"a": 2, "b": 3})).await.unwrap();
+        let r = client
+            .call_tool("add", json!({"a": 2, "b": 3}))
+            .await
+            .unwrap();
         assert_eq!(r.text_content(), "5");
         let p = client
             .get_prompt("greet", Some(str_map(&[("name", "Ada")])))
@@ -215,7 +227,11 @@ async fn both_eras_list_paginate_call_prompts_resources() {
         assert_eq!(res[0].uri, "file:///readme.txt");
         let read = client.read_resource("file:///readme.txt").await.unwrap();
         assert_eq!(read.contents.len(), 1);
-        assert!(client.list_all_resource_templates().await.unwrap().is_empty());
+        assert!(client
+            .list_all_resource_templates()
+            .await
+            .unwrap()
+            .is_empty());
         let unknown = client.call_tool("nope", json!({})).await.unwrap_err();
         assert_eq!(unknown.code(), Some(-32602));
         client.close().await;
@@ -262,16 +278,30 @@ async fn structured_content_is_validated_against_output_schema() {
             let id = &m["id"];
             let tool = json!({"name": "t", "inputSchema": {"type": "object"},
                 "outputSchema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}});
-            match (m["method"].as_str(), m["params"]["arguments"]["mode"].as_str()) {
+            match (
+                m["method"].as_str(),
+                m["params"]["arguments"]["mode"].as_str(),
+            ) {
                 (Some("server/discover"), _) if modern => vec![result(id, discover_result())],
                 (Some("server/discover"), _) => vec![error(id, -32601, "no", None)],
-                (Some("initialize"), _) => vec![result(id, json!({"protocolVersion": "2025-11-25",
-                    "capabilities": {"tools": {}}, "serverInfo": {"name": "s", "version": "1"}}))],
+                (Some("initialize"), _) => vec![result(
+                    id,
+                    json!({"protocolVersion": "2025-11-25",
+                    "capabilities": {"tools": {}}, "serverInfo": {"name": "s", "version": "1"}}),
+                )],
                 (Some("tools/list"), _) => vec![result(id, json!({"tools": [tool]}))],
-                (Some("tools/call"), Some("good")) => vec![result(id, json!({"content": [], "structuredContent": {"n": 1}}))],
-                (Some("tools/call"), Some("bad")) => vec![result(id, json!({"content": [], "structuredContent": {"n": "one"}}))],
+                (Some("tools/call"), Some("good")) => vec![result(
+                    id,
+                    json!({"content": [], "structuredContent": {"n": 1}}),
+                )],
+                (Some("tools/call"), Some("bad")) => vec![result(
+                    id,
+                    json!({"content": [], "structuredContent": {"n": "one"}}),
+                )],
                 (Some("tools/call"), Some("missing")) => vec![result(id, json!({"content": []}))],
-                (Some("tools/call"), Some("error")) => vec![result(id, json!({"content": [], "isError": true}))],
+                (Some("tools/call"), Some("error")) => {
+                    vec![result(id, json!({"content": [], "isError": true}))]
+                }
                 _ => vec![],
             }
         });
@@ -280,14 +310,27 @@ async fn structured_content_is_validated_against_output_schema() {
         // Before listing, the schema is unknown and nothing is checked.
         client.call_tool("t", json!({"mode": "bad"})).await.unwrap();
         client.list_all_tools().await.unwrap();
-        let ok = client.call_tool("t", json!({"mode": "good"})).await.unwrap();
+        let ok = client
+            .call_tool("t", json!({"mode": "good"}))
+            .await
+            .unwrap();
         assert_eq!(ok.structured_content.unwrap()["n"], 1);
         for mode in ["bad", "missing"] {
-            let err = client.call_tool("t", json!({"mode": mode})).await.unwrap_err();
-            assert!(matches!(err, ClientError::InvalidResult(ref m) if m.contains("outputSchema")), "{err}");
+            let err = client
+                .call_tool("t", json!({"mode": mode}))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ClientError::InvalidResult(ref m) if m.contains("outputSchema")),
+                "{err}"
+            );
         }
         // A tool error is not held to the schema.
-        assert!(client.call_tool("t", json!({"mode": "error"})).await.unwrap().is_error());
+        assert!(client
+            .call_tool("t", json!({"mode": "error"}))
+            .await
+            .unwrap()
+            .is_error());
     }
 }
 
@@ -300,7 +343,10 @@ async fn progress_reaches_the_caller() {
             progress: Some(tx),
             ..Default::default()
         };
-        let r = client.call_tool_with("slow", json!({}), opts).await.unwrap();
+        let r = client
+            .call_tool_with("slow", json!({}), opts)
+            .await
+            .unwrap();
         assert_eq!(r.text_content(), "done");
         let mut seen = Vec::new();
         while let Ok(p) = rx.try_recv() {
@@ -340,9 +386,15 @@ async fn listen_stream_is_demultiplexed_by_subscription() {
         |_c: RequestContext, _a| async { Ok::<_, Error>(CallToolResult::text("late")) },
     );
     server.notify_resource_updated("file:///readme.txt");
-    let n = tokio::time::timeout(Duration::from_secs(5), tools.next()).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), tools.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(n.method, "notifications/tools/list_changed");
-    let n = tokio::time::timeout(Duration::from_secs(5), res.next()).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), res.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(n.method, "notifications/resources/updated");
     assert_eq!(n.params.unwrap()["uri"], "file:///readme.txt");
     // Nothing leaked to the general notification channel.
@@ -351,18 +403,32 @@ async fn listen_stream_is_demultiplexed_by_subscription() {
     drop(tools);
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.notify_resource_updated("file:///readme.txt");
-    assert!(tokio::time::timeout(Duration::from_secs(5), res.next()).await.unwrap().is_some());
-    assert!(client.list_all_tools().await.unwrap().iter().any(|t| t.name == "late"));
+    assert!(tokio::time::timeout(Duration::from_secs(5), res.next())
+        .await
+        .unwrap()
+        .is_some());
+    assert!(client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.name == "late"));
 }
 
 #[tokio::test]
 async fn legacy_notifications_go_to_events_and_listen_is_refused() {
     let (client, server) = connect(VersionMode::Legacy, Arc::default()).await;
     let mut events = client.events();
-    client.subscribe_resource("file:///readme.txt").await.unwrap();
+    client
+        .subscribe_resource("file:///readme.txt")
+        .await
+        .unwrap();
     client.set_log_level(LoggingLevel::Info).await.unwrap();
     server.notify_resource_updated("file:///readme.txt");
-    let ev = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     match ev {
         ClientEvent::Notification(n) => assert_eq!(n.method, "notifications/resources/updated"),
         other => panic!("{other:?}"),
@@ -402,10 +468,19 @@ async fn modern_requests_carry_meta_and_mrtr_follows_the_wire_rules() {
                     id,
                     json!({"resultType": "input_required", "inputRequests": {"r": {"method": "roots/list"}}}),
                 )],
-                Some("no_state") => vec![result(id, json!({"content": [{"type": "text", "text": "ok"}]}))],
-                Some("no_result_type") => vec![result(id, json!({"content": [{"type": "text", "text": "plain"}]}))],
+                Some("no_state") => vec![result(
+                    id,
+                    json!({"content": [{"type": "text", "text": "ok"}]}),
+                )],
+                Some("no_result_type") => vec![result(
+                    id,
+                    json!({"content": [{"type": "text", "text": "plain"}]}),
+                )],
                 Some("weird") => vec![result(id, json!({"resultType": "mystery", "content": []}))],
-                Some("forever") => vec![result(id, json!({"resultType": "input_required", "requestState": "again"}))],
+                Some("forever") => vec![result(
+                    id,
+                    json!({"resultType": "input_required", "requestState": "again"}),
+                )],
                 _ => vec![error(id, -32602, "unknown tool", None)],
             },
             _ => vec![],
@@ -425,7 +500,10 @@ async fn modern_requests_carry_meta_and_mrtr_follows_the_wire_rules() {
     assert_eq!(client.era(), Era::Modern);
     assert_eq!(client.server_info().unwrap().name, "scripted");
 
-    let r = client.call_tool("echo_state", json!({"x": 1})).await.unwrap();
+    let r = client
+        .call_tool("echo_state", json!({"x": 1}))
+        .await
+        .unwrap();
     assert_eq!(r.text_content(), "confirmed");
     let r = client.call_tool("no_state", json!({})).await.unwrap();
     assert_eq!(r.text_content(), "ok");
@@ -434,19 +512,31 @@ async fn modern_requests_carry_meta_and_mrtr_follows_the_wire_rules() {
     let e = client.call_tool("weird", json!({})).await.unwrap_err();
     assert!(matches!(e, ClientError::InvalidResult(_)), "{e}");
     let e = client.call_tool("forever", json!({})).await.unwrap_err();
-    assert!(matches!(e, ClientError::Protocol(ref m) if m.contains("8 rounds")), "{e}");
+    assert!(
+        matches!(e, ClientError::Protocol(ref m) if m.contains("8 rounds")),
+        "{e}"
+    );
 
     let seen = seen.lock().unwrap().clone();
     // Every request carries the modern metadata.
     for m in seen.iter().filter(|m| m.get("id").is_some()) {
         let meta = meta_of(m);
-        assert_eq!(meta["io.modelcontextprotocol/protocolVersion"], "2026-07-28", "{m}");
+        assert_eq!(
+            meta["io.modelcontextprotocol/protocolVersion"], "2026-07-28",
+            "{m}"
+        );
         assert!(meta["io.modelcontextprotocol/clientCapabilities"]["elicitation"].is_object());
         assert!(meta["io.modelcontextprotocol/clientCapabilities"]["roots"].is_object());
-        assert_eq!(meta["io.modelcontextprotocol/clientInfo"]["name"], "wire-test");
+        assert_eq!(
+            meta["io.modelcontextprotocol/clientInfo"]["name"],
+            "wire-test"
+        );
     }
     assert_eq!(seen[0]["method"], "server/discover");
-    let calls: Vec<&Value> = seen.iter().filter(|m| m["method"] == "tools/call").collect();
+    let calls: Vec<&Value> = seen
+        .iter()
+        .filter(|m| m["method"] == "tools/call")
+        .collect();
     // echo_state: a retry with a new id, the same arguments, the answer, and the state echoed exactly.
     let (a, b) = (calls[0], calls[1]);
     assert_ne!(a["id"], b["id"]);
@@ -460,12 +550,21 @@ async fn modern_requests_carry_meta_and_mrtr_follows_the_wire_rules() {
     let (c, d) = (calls[2], calls[3]);
     assert!(c["params"].get("inputResponses").is_none());
     assert!(d["params"].get("requestState").is_none());
-    assert_eq!(d["params"]["inputResponses"]["r"]["roots"][0]["uri"], "file:///work");
+    assert_eq!(
+        d["params"]["inputResponses"]["r"]["roots"][0]["uri"],
+        "file:///work"
+    );
     // no_result_type: one request, no retry.
     assert_eq!(calls[4]["params"]["name"], "no_result_type");
     assert_eq!(calls[5]["params"]["name"], "weird");
     // forever: the first request plus 8 retries.
-    assert_eq!(calls.iter().filter(|m| m["params"]["name"] == "forever").count(), 9);
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|m| m["params"]["name"] == "forever")
+            .count(),
+        9
+    );
 }
 
 #[tokio::test]
@@ -522,11 +621,20 @@ async fn falls_back_to_initialize_when_discover_is_unknown() {
     // A legacy empty cursor ends pagination.
     assert!(client.list_all_tools().await.unwrap().is_empty());
     let seen = seen.lock().unwrap().clone();
-    let methods: Vec<&str> = seen.iter().map(|m| m["method"].as_str().unwrap_or("")).collect();
-    assert_eq!(methods[..3], ["server/discover", "initialize", "notifications/initialized"]);
+    let methods: Vec<&str> = seen
+        .iter()
+        .map(|m| m["method"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        methods[..3],
+        ["server/discover", "initialize", "notifications/initialized"]
+    );
     assert_eq!(seen[1]["params"]["protocolVersion"], "2025-11-25");
     assert!(seen[1]["params"].get("_meta").is_none());
-    assert!(seen[3]["params"].get("_meta").is_none(), "legacy requests carry no modern _meta");
+    assert!(
+        seen[3]["params"].get("_meta").is_none(),
+        "legacy requests carry no modern _meta"
+    );
 }
 
 #[tokio::test]
@@ -552,7 +660,11 @@ async fn falls_back_to_initialize_when_discover_times_out() {
         .unwrap();
     assert_eq!(client.era(), Era::Legacy);
     // The probe timing out is not a cancellation the server must hear about.
-    assert!(!seen.lock().unwrap().iter().any(|m| m["method"] == "notifications/cancelled"));
+    assert!(!seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|m| m["method"] == "notifications/cancelled"));
 }
 
 #[tokio::test]
@@ -569,7 +681,10 @@ async fn a_server_offering_an_unknown_legacy_version_is_refused() {
         .connect(transport)
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::Protocol(ref m) if m.contains("1999-01-01")), "{err}");
+    assert!(
+        matches!(err, ClientError::Protocol(ref m) if m.contains("1999-01-01")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -595,9 +710,14 @@ async fn cache_honours_ttl_and_list_changed_invalidates() {
             }
             Some("resources/read") => {
                 r2.fetch_add(1, Ordering::SeqCst);
-                if m["params"]["uri"] == "file:///mrtr" && m["params"].get("inputResponses").is_none() {
-                    out.push(result(id, json!({"resultType": "input_required",
-                        "inputRequests": {"r": {"method": "roots/list"}}, "ttlMs": 60000})));
+                if m["params"]["uri"] == "file:///mrtr"
+                    && m["params"].get("inputResponses").is_none()
+                {
+                    out.push(result(
+                        id,
+                        json!({"resultType": "input_required",
+                        "inputRequests": {"r": {"method": "roots/list"}}, "ttlMs": 60000}),
+                    ));
                 } else {
                     out.push(result(id, json!({"resultType": "complete",
                         "contents": [{"uri": m["params"]["uri"], "text": "x"}], "ttlMs": 60000, "cacheScope": "private"})));
@@ -606,22 +726,36 @@ async fn cache_honours_ttl_and_list_changed_invalidates() {
             Some("tools/call") => {
                 out.push(result(id, json!({"resultType": "complete", "content": []})));
                 if *push2.lock().unwrap() {
-                    out.push(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+                    out.push(
+                        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+                    );
                 }
             }
             _ => {}
         }
         out
     });
-    let client = Client::builder().roots_handler(rooter()).connect(transport).await.unwrap();
+    let client = Client::builder()
+        .roots_handler(rooter())
+        .connect(transport)
+        .await
+        .unwrap();
     client.list_tools(None).await.unwrap();
     client.list_tools(None).await.unwrap();
-    assert_eq!(lists.load(Ordering::SeqCst), 1, "second list served from the cache");
+    assert_eq!(
+        lists.load(Ordering::SeqCst),
+        1,
+        "second list served from the cache"
+    );
     *push.lock().unwrap() = true;
     client.call_tool("t", json!({})).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     client.list_tools(None).await.unwrap();
-    assert_eq!(lists.load(Ordering::SeqCst), 2, "list_changed invalidated the cache");
+    assert_eq!(
+        lists.load(Ordering::SeqCst),
+        2,
+        "list_changed invalidated the cache"
+    );
 
     client.read_resource("file:///a").await.unwrap();
     client.read_resource("file:///a").await.unwrap();
@@ -719,13 +853,21 @@ async fn a_closed_connection_fails_pending_requests() {
     client.close().await;
     let e = call.await.unwrap().unwrap_err();
     assert!(matches!(e, ClientError::Closed), "{e}");
-    assert!(matches!(client.list_tools(None).await, Err(ClientError::Closed)));
+    assert!(matches!(
+        client.list_tools(None).await,
+        Err(ClientError::Closed)
+    ));
 }
 
 #[tokio::test]
 async fn pinned_modern_does_not_fall_back() {
     let (transport, _seen) = scripted(|m| {
-        vec![error(&m["id"], -32022, "nope", Some(json!({"supported": ["2025-11-25"], "requested": "2026-07-28"})))]
+        vec![error(
+            &m["id"],
+            -32022,
+            "nope",
+            Some(json!({"supported": ["2025-11-25"], "requested": "2026-07-28"})),
+        )]
     });
     let err = Client::builder()
         .version_mode(VersionMode::Pinned(ProtocolVersion::V2026_07_28))
@@ -734,4 +876,37 @@ async fn pinned_modern_does_not_fall_back() {
         .unwrap_err();
     assert_eq!(err.code(), Some(-32022));
     let _ = ServerCapabilities::default();
+}
+
+#[tokio::test]
+async fn server_eof_fails_pending_requests_and_is_reported() {
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (r, mut w) = tokio::io::split(server_io);
+        let mut lines = tokio::io::BufReader::new(r).lines();
+        // Answer the probe, then die while the next request is pending.
+        let probe: Value =
+            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        let reply = format!("{}\n", result(&probe["id"], discover_result()));
+        w.write_all(reply.as_bytes()).await.unwrap();
+        let _pending = lines.next_line().await.unwrap();
+    });
+    let client = Client::builder()
+        .connect(mcp_client::transport::StreamTransport::from_duplex(
+            client_io,
+        ))
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let e = client.list_tools(None).await.unwrap_err();
+    assert!(matches!(e, ClientError::Closed), "{e}");
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        ClientEvent::Closed { .. }
+    ));
+    assert!(matches!(
+        client.list_tools(None).await,
+        Err(ClientError::Closed)
+    ));
 }

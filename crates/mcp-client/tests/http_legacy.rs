@@ -40,7 +40,14 @@ async fn server_restart_is_recovered_without_the_application_and_nothing_runs_tw
     let first_session = client.session_id().unwrap();
     client.subscribe_resource("file:///watched").await.unwrap();
     client.set_log_level(LoggingLevel::Warning).await.unwrap();
-    assert_eq!(client.call_tool("count", json!({})).await.unwrap().text_content(), "run 1");
+    assert_eq!(
+        client
+            .call_tool("count", json!({}))
+            .await
+            .unwrap()
+            .text_content(),
+        "run 1"
+    );
 
     mock.restart();
     let r = client.call_tool("count", json!({})).await.unwrap();
@@ -53,11 +60,14 @@ async fn server_restart_is_recovered_without_the_application_and_nothing_runs_tw
     // The new session got the subscription and the log level back, before the refused call was re-sent.
     let subs = mock.subscribes.lock().unwrap().clone();
     assert_eq!(subs.len(), 2);
-    assert_eq!(subs[1], (second_session.clone(), "file:///watched".to_owned()));
+    assert_eq!(
+        subs[1],
+        (second_session.clone(), "file:///watched".to_owned())
+    );
     let levels = mock.set_levels.lock().unwrap().clone();
     assert_eq!(levels[1], (second_session.clone(), "warning".to_owned()));
     let seen = http.seen();
-    let pos = |pred: &dyn Fn(&common::Seen) -> bool| seen.iter().rposition(|s| pred(s)).unwrap();
+    let pos = |pred: &dyn Fn(&common::Seen) -> bool| seen.iter().rposition(pred).unwrap();
     let resubscribe = pos(&|s| s.rpc_method() == Some("resources/subscribe"));
     let resent = pos(&|s| s.rpc_method() == Some("tools/call"));
     assert!(resubscribe < resent);
@@ -101,8 +111,16 @@ async fn concurrent_404s_share_one_reinitialize() {
     }
     texts.sort();
     assert_eq!(texts, ["run 2", "run 3", "run 4"]);
-    assert_eq!(mock.not_found.load(Ordering::SeqCst), 3, "all three were refused");
-    assert_eq!(mock.inits.load(Ordering::SeqCst), 2, "exactly one re-initialize");
+    assert_eq!(
+        mock.not_found.load(Ordering::SeqCst),
+        3,
+        "all three were refused"
+    );
+    assert_eq!(
+        mock.inits.load(Ordering::SeqCst),
+        2,
+        "exactly one re-initialize"
+    );
     assert_eq!(mock.runs("count"), 4, "no call ran twice");
     drop(http);
 }
@@ -114,12 +132,26 @@ async fn http_500_is_surfaced_and_the_session_kept() {
     let session = client.session_id();
     let err = client.call_tool("boom", json!({})).await.unwrap_err();
     assert!(
-        matches!(err, ClientError::Transport(TransportError::Http { status: 500, .. })),
+        matches!(
+            err,
+            ClientError::Transport(TransportError::Http { status: 500, .. })
+        ),
         "{err}"
     );
     assert_eq!(client.session_id(), session);
-    assert_eq!(client.call_tool("count", json!({})).await.unwrap().text_content(), "run 1");
-    assert_eq!(mock.runs("boom"), 1, "a request that may have run is never re-sent");
+    assert_eq!(
+        client
+            .call_tool("count", json!({}))
+            .await
+            .unwrap()
+            .text_content(),
+        "run 1"
+    );
+    assert_eq!(
+        mock.runs("boom"),
+        1,
+        "a request that may have run is never re-sent"
+    );
     assert_eq!(mock.inits.load(Ordering::SeqCst), 1);
     assert!(http
         .calls("tools/call")
@@ -133,10 +165,17 @@ async fn a_stream_broken_without_an_event_id_is_not_resent() {
     let client = connect(&http.url).await;
     let session = client.session_id();
     let err = client.call_tool("reset", json!({})).await.unwrap_err();
-    assert!(matches!(err, ClientError::Transport(TransportError::StreamBroken(_))), "{err}");
+    assert!(
+        matches!(err, ClientError::Transport(TransportError::StreamBroken(_))),
+        "{err}"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(mock.runs("reset"), 1);
-    assert_eq!(client.session_id(), session, "a network error never drops the session");
+    assert_eq!(
+        client.session_id(),
+        session,
+        "a network error never drops the session"
+    );
     assert_eq!(mock.inits.load(Ordering::SeqCst), 1);
     drop(http);
 }
@@ -151,7 +190,11 @@ async fn get_stream_404_or_405_is_not_expiry() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         client.call_tool("count", json!({})).await.unwrap();
         assert_eq!(mock.inits.load(Ordering::SeqCst), 1, "{mode:?}");
-        assert_eq!(http.seen().iter().filter(|s| s.method == "GET").count(), 1, "no retry loop");
+        assert_eq!(
+            http.seen().iter().filter(|s| s.method == "GET").count(),
+            1,
+            "no retry loop"
+        );
         assert!(client.session_id().is_some());
     }
 }
@@ -170,7 +213,10 @@ async fn the_get_stream_is_opened_after_initialized_with_the_session() {
     let get = seen.iter().position(|s| s.method == "GET").unwrap();
     assert!(initialized < get);
     assert_eq!(seen[get].header("accept"), Some("text/event-stream"));
-    assert_eq!(seen[get].header("mcp-session-id"), client.session_id().as_deref());
+    assert_eq!(
+        seen[get].header("mcp-session-id"),
+        client.session_id().as_deref()
+    );
     assert_eq!(seen[get].header("mcp-protocol-version"), Some("2025-11-25"));
     assert_eq!(
         seen[initialized].header("mcp-protocol-version"),
@@ -189,7 +235,10 @@ async fn a_cut_reply_stream_is_resumed_after_exactly_retry_ms_and_delivered_once
     let cut = mock.cut_at.lock().unwrap().unwrap();
     let resumed = mock.resumed.lock().unwrap().clone();
     assert_eq!(resumed.len(), 1);
-    assert_eq!(resumed[0].0, "ev-1", "Last-Event-ID is the priming event's id");
+    assert_eq!(
+        resumed[0].0, "ev-1",
+        "Last-Event-ID is the priming event's id"
+    );
     let waited = resumed[0].1.duration_since(cut);
     assert!(
         waited >= Duration::from_millis(450) && waited <= Duration::from_millis(700),
@@ -218,7 +267,10 @@ async fn server_requests_on_the_reply_stream_are_answered_by_post() {
         .find(|s| s.method == "POST" && s.body.get("result").is_some())
         .unwrap();
     assert_eq!(answer.body["id"], "srv-1");
-    assert_eq!(answer.header("mcp-session-id"), client.session_id().as_deref());
+    assert_eq!(
+        answer.header("mcp-session-id"),
+        client.session_id().as_deref()
+    );
     assert_eq!(mock.runs("ask"), 1);
 }
 
@@ -230,7 +282,11 @@ async fn close_deletes_the_session_and_405_is_tolerated() {
         let client = connect(&http.url).await;
         let session = client.session_id().unwrap();
         client.close().await;
-        let deletes: Vec<_> = http.seen().into_iter().filter(|s| s.method == "DELETE").collect();
+        let deletes: Vec<_> = http
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "DELETE")
+            .collect();
         assert_eq!(deletes.len(), 1);
         assert_eq!(deletes[0].header("mcp-session-id"), Some(session.as_str()));
         assert!(matches!(client.ping().await, Err(ClientError::Closed)));
@@ -257,12 +313,26 @@ async fn recovery_that_keeps_failing_ends_in_session_expired() {
     mock.refuse_init.store(true, Ordering::SeqCst);
     let err = client.call_tool("count", json!({})).await.unwrap_err();
     assert!(matches!(err, ClientError::SessionExpired { .. }), "{err}");
-    assert!(matches!(events.recv().await.unwrap(), ClientEvent::SessionLost { .. }));
-    assert_eq!(http.calls("initialize").len(), 3, "one initial + two recovery attempts");
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        ClientEvent::SessionLost { .. }
+    ));
+    assert_eq!(
+        http.calls("initialize").len(),
+        3,
+        "one initial + two recovery attempts"
+    );
     assert_eq!(mock.runs("count"), 0);
     // Once the server is back, the next call recovers.
     mock.refuse_init.store(false, Ordering::SeqCst);
-    assert_eq!(client.call_tool("count", json!({})).await.unwrap().text_content(), "run 1");
+    assert_eq!(
+        client
+            .call_tool("count", json!({}))
+            .await
+            .unwrap()
+            .text_content(),
+        "run 1"
+    );
 }
 
 #[tokio::test]
@@ -277,6 +347,42 @@ async fn ping_works_and_a_refused_notification_is_resent_after_recovery() {
     })
     .await;
     assert_eq!(mock.inits.load(Ordering::SeqCst), 2);
-    let last = http.calls("notifications/roots/list_changed").pop().unwrap();
-    assert_eq!(last.header("mcp-session-id"), client.session_id().as_deref());
+    let last = http
+        .calls("notifications/roots/list_changed")
+        .pop()
+        .unwrap();
+    assert_eq!(
+        last.header("mcp-session-id"),
+        client.session_id().as_deref()
+    );
+}
+
+#[tokio::test]
+async fn a_timed_out_legacy_call_closes_its_stream_and_posts_cancelled() {
+    let (mock, http) = LegacyMock::start().await;
+    *mock.count_delay.lock().unwrap() = Duration::from_secs(3);
+    let client = connect(&http.url).await;
+    let err = client
+        .call_tool_with(
+            "count",
+            json!({}),
+            mcp_client::CallOptions {
+                timeout: Some(Duration::from_millis(100)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Timeout(_)), "{err}");
+    common::eventually("notifications/cancelled", || {
+        !http.calls("notifications/cancelled").is_empty()
+    })
+    .await;
+    let call = &http.calls("tools/call")[0];
+    let cancelled = &http.calls("notifications/cancelled")[0];
+    assert_eq!(cancelled.body["params"]["requestId"], call.body["id"]);
+    assert_eq!(
+        cancelled.header("mcp-session-id"),
+        client.session_id().as_deref()
+    );
 }

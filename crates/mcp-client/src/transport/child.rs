@@ -149,7 +149,10 @@ impl ChildProcessBuilder {
             StderrMode::Lines(_) => Stdio::piped(),
         });
         let mut child = cmd.spawn()?;
-        let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdin"))?;
         let stdout = child
             .stdout
             .take()

@@ -125,6 +125,13 @@ impl HttpTransportBuilder {
             .map_err(|e| TransportError::Protocol(format!("invalid URL {:?}: {e}", self.url)))?;
         let mut headers = HeaderMap::new();
         for (k, v) in &self.headers {
+            let lower = k.to_ascii_lowercase();
+            if lower.starts_with("mcp-")
+                || matches!(lower.as_str(), "accept" | "content-type" | "last-event-id")
+            {
+                tracing::warn!(header = %k, "ignoring a custom header the protocol owns");
+                continue;
+            }
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|e| TransportError::Protocol(format!("invalid header name {k:?}: {e}")))?;
             let value = HeaderValue::from_str(v)
@@ -135,6 +142,7 @@ impl HttpTransportBuilder {
             Some(c) => c,
             None => reqwest::Client::builder()
                 .tcp_nodelay(true)
+                .connect_timeout(Duration::from_secs(10))
                 .pool_idle_timeout(Duration::from_secs(90))
                 .build()
                 .map_err(|e| TransportError::Network(e.to_string()))?,
@@ -613,7 +621,10 @@ impl Inner {
             .await
             .map_err(|e| TransportError::Network(e.to_string()))?;
         let value: Value = serde_json::from_slice(&body).map_err(|e| {
-            TransportError::Protocol(format!("reply is not JSON ({e}): {}", truncate(&String::from_utf8_lossy(&body))))
+            TransportError::Protocol(format!(
+                "reply is not JSON ({e}): {}",
+                truncate(&String::from_utf8_lossy(&body))
+            ))
         })?;
         let items = match value {
             Value::Array(items) => items,
@@ -623,7 +634,9 @@ impl Inner {
         for v in items {
             match Message::from_value(v) {
                 Ok(m) => replied |= self.deliver(m, Some((&wire.id, orig))),
-                Err(e) => tracing::warn!(error = %e.message, "ignoring an invalid message in a reply"),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "ignoring an invalid message in a reply")
+                }
             }
         }
         if !replied {
@@ -760,26 +773,41 @@ impl Inner {
                 _ = self.closed.cancelled() => return,
             };
             match resp {
-                Ok(r) if r.status() == StatusCode::NOT_FOUND
-                    || r.status() == StatusCode::METHOD_NOT_ALLOWED =>
+                Ok(r)
+                    if r.status() == StatusCode::NOT_FOUND
+                        || r.status() == StatusCode::METHOD_NOT_ALLOWED =>
                 {
                     // The server offers no event stream (a 404 here is not session expiry).
                     tracing::debug!(status = %r.status(), "no GET event stream");
                     return;
                 }
                 Ok(r) if r.status().is_success() && is_sse(&r) => {
-                    let mut next =
-                        SseParser::resuming(parser.last_event_id().map(str::to_owned), parser.retry());
+                    let mut next = SseParser::resuming(
+                        parser.last_event_id().map(str::to_owned),
+                        parser.retry(),
+                    );
                     let end = self.read_sse(r, &mut next, None).await;
+                    // Progress (a message, or a new event id as polling servers send) resets the count.
+                    let progressed =
+                        end.messages > 0 || next.last_event_id() != parser.last_event_id();
                     parser = next;
-                    if end.messages > 0 || end.broken.is_none() {
+                    if progressed {
                         failures = 0;
                     } else {
                         failures += 1;
                     }
                 }
-                Ok(r) => {
+                Ok(r)
+                    if r.status().is_client_error()
+                        && r.status() != StatusCode::REQUEST_TIMEOUT
+                        && r.status() != StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    // 400 and the like will not get better by asking again.
                     tracing::debug!(status = %r.status(), "GET event stream refused");
+                    return;
+                }
+                Ok(r) => {
+                    tracing::debug!(status = %r.status(), "GET event stream failed");
                     failures += 1;
                 }
                 Err(e) => {
@@ -820,9 +848,10 @@ impl Inner {
         }
         let rb = self.authorize(rb).await;
         match tokio::time::timeout(Duration::from_secs(5), rb.send()).await {
-            Ok(Ok(r)) if r.status().is_success()
-                || r.status() == StatusCode::METHOD_NOT_ALLOWED
-                || r.status() == StatusCode::NOT_FOUND => {}
+            Ok(Ok(r))
+                if r.status().is_success()
+                    || r.status() == StatusCode::METHOD_NOT_ALLOWED
+                    || r.status() == StatusCode::NOT_FOUND => {}
             Ok(Ok(r)) => tracing::debug!(status = %r.status(), "DELETE of the session refused"),
             Ok(Err(e)) => tracing::debug!(error = %e, "DELETE of the session failed"),
             Err(_) => tracing::debug!("DELETE of the session timed out"),

@@ -17,7 +17,9 @@ use futures::future::BoxFuture;
 use mcp_protocol::{Message, ProtocolVersion};
 use tokio::sync::mpsc;
 
-pub use child::{ChildProcessBuilder, ChildProcessTransport, ShutdownReport, ShutdownStage, StderrMode};
+pub use child::{
+    ChildProcessBuilder, ChildProcessTransport, ShutdownReport, ShutdownStage, StderrMode,
+};
 pub use http::{HttpOptions, HttpTransport, HttpTransportBuilder, StaticToken, TokenProvider};
 pub use stream::StreamTransport;
 

@@ -90,12 +90,7 @@ impl StreamTransport {
         &self,
         events: mpsc::UnboundedSender<TransportEvent>,
     ) -> Result<(), TransportError> {
-        let Some(reader) = self
-            .reader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        else {
+        let Some(reader) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Err(TransportError::Protocol("transport already started".into()));
         };
         let max = self.max_message;
@@ -123,10 +118,7 @@ impl StreamTransport {
             };
             let _ = events.send(TransportEvent::Closed(reason));
         });
-        *self
-            .reader_task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(task);
+        *self.reader_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(())
     }
 

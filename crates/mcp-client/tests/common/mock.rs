@@ -139,9 +139,15 @@ impl LegacyMock {
     async fn post(self: Arc<Self>, s: Seen) -> http::Response<Body> {
         let body = s.body.clone();
         let id = body.get("id").cloned();
-        let method = body.get("method").and_then(Value::as_str).map(str::to_owned);
+        let method = body
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if method.as_deref() == Some("initialize") {
-            assert!(s.header("mcp-session-id").is_none(), "initialize must not carry a session id");
+            assert!(
+                s.header("mcp-session-id").is_none(),
+                "initialize must not carry a session id"
+            );
             if self.refuse_init.load(Ordering::SeqCst) {
                 return full(503, None, "down");
             }
@@ -181,12 +187,18 @@ impl LegacyMock {
         match method.as_str() {
             "ping" => json(200, &ok(&id, json!({}))),
             "resources/subscribe" => {
-                let uri = body["params"]["uri"].as_str().unwrap_or_default().to_owned();
+                let uri = body["params"]["uri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 self.subscribes.lock().unwrap().push((sid, uri));
                 json(200, &ok(&id, json!({})))
             }
             "logging/setLevel" => {
-                let level = body["params"]["level"].as_str().unwrap_or_default().to_owned();
+                let level = body["params"]["level"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 self.set_levels.lock().unwrap().push((sid, level));
                 json(200, &ok(&id, json!({})))
             }
@@ -212,13 +224,22 @@ impl LegacyMock {
     }
 
     async fn call(self: Arc<Self>, _sid: String, id: Value, body: &Value) -> http::Response<Body> {
-        let name = body["params"]["name"].as_str().unwrap_or_default().to_owned();
+        let name = body["params"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         match name.as_str() {
             "count" => {
                 let delay = *self.count_delay.lock().unwrap();
                 tokio::time::sleep(delay).await;
                 let n = self.bump("count");
-                json(200, &ok(&id, json!({"content": [{"type": "text", "text": format!("run {n}")}]})))
+                json(
+                    200,
+                    &ok(
+                        &id,
+                        json!({"content": [{"type": "text", "text": format!("run {n}")}]}),
+                    ),
+                )
             }
             "boom" => {
                 self.bump("boom");
@@ -228,7 +249,10 @@ impl LegacyMock {
                 // SEP-1699: a priming event with an id and `retry`, then the connection closes; the reply is
                 // parked for the client's GET with Last-Event-ID.
                 let n = self.bump("cut");
-                let reply = ok(&id, json!({"content": [{"type": "text", "text": format!("cut run {n}")}]}));
+                let reply = ok(
+                    &id,
+                    json!({"content": [{"type": "text", "text": format!("cut run {n}")}]}),
+                );
                 self.parked
                     .lock()
                     .unwrap()
@@ -272,7 +296,10 @@ impl LegacyMock {
                     let _ = tx.send(Ok(sse_message(None, &ask)));
                     let Ok(answer) = answer_rx.await else { return };
                     let content = answer["result"]["content"].clone();
-                    let reply = ok(&id, json!({"content": [{"type": "text", "text": content.to_string()}]}));
+                    let reply = ok(
+                        &id,
+                        json!({"content": [{"type": "text", "text": content.to_string()}]}),
+                    );
                     let _ = tx.send(Ok(sse_message(None, &reply)));
                 });
                 resp

@@ -140,22 +140,28 @@ impl TestHttp {
                 let handler = handler.clone();
                 let log = log2.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let handler = handler.clone();
-                        let log = log.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let seen = Seen {
-                                method: parts.method.to_string(),
-                                headers: parts.headers,
-                                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                                at: Instant::now(),
-                            };
-                            log.lock().unwrap().push(seen.clone());
-                            Ok::<_, Infallible>(handler(seen).await)
-                        }
-                    });
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let handler = handler.clone();
+                            let log = log.clone();
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let bytes = body
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let seen = Seen {
+                                    method: parts.method.to_string(),
+                                    headers: parts.headers,
+                                    body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                                    at: Instant::now(),
+                                };
+                                log.lock().unwrap().push(seen.clone());
+                                Ok::<_, Infallible>(handler(seen).await)
+                            }
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                         .await;
@@ -182,13 +188,21 @@ impl TestHttp {
     }
 }
 
-pub fn full(status: u16, content_type: Option<&str>, body: impl Into<Bytes>) -> http::Response<Body> {
+pub fn full(
+    status: u16,
+    content_type: Option<&str>,
+    body: impl Into<Bytes>,
+) -> http::Response<Body> {
     let mut b = http::Response::builder().status(status);
     if let Some(ct) = content_type {
         b = b.header("content-type", ct);
     }
-    b.body(Full::new(body.into()).map_err(|never| match never {}).boxed())
-        .unwrap()
+    b.body(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed(),
+    )
+    .unwrap()
 }
 
 pub fn json(status: u16, v: &Value) -> http::Response<Body> {
@@ -202,7 +216,10 @@ pub fn with_header(mut r: http::Response<Body>, k: &'static str, v: &str) -> htt
 
 /// An SSE response whose body is fed through the returned sender; sending `Err` aborts the connection,
 /// dropping the sender ends the stream cleanly.
-pub fn sse_stream() -> (mpsc::UnboundedSender<Result<String, std::io::Error>>, http::Response<Body>) {
+pub fn sse_stream() -> (
+    mpsc::UnboundedSender<Result<String, std::io::Error>>,
+    http::Response<Body>,
+) {
     let (tx, rx) = mpsc::unbounded_channel::<Result<String, std::io::Error>>();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -234,7 +251,10 @@ pub fn sse_message(id: Option<&str>, v: &Value) -> String {
 pub async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < Duration::from_secs(5), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
