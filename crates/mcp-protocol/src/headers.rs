@@ -143,6 +143,18 @@ pub enum HeaderAnnotationError {
 /// Collect a tool's `x-mcp-header` annotations, checking every rule. Annotations are valid only on top-level
 /// `properties` of type string, integer or boolean.
 pub fn header_params(input_schema: &Value) -> Result<Vec<HeaderParam>, HeaderAnnotationError> {
+    // An annotation reachable other than through the root's `properties` (under `allOf`, `$defs`, `if`, …)
+    // makes the tool invalid rather than being ignored.
+    if let Some(root) = input_schema.as_object() {
+        if root.iter().any(|(k, v)| {
+            k != "properties"
+                && (k == X_MCP_HEADER
+                    || contains_annotation_below(v)
+                    || v.get(X_MCP_HEADER).is_some())
+        }) {
+            return Err(HeaderAnnotationError::NotTopLevel);
+        }
+    }
     let mut out: Vec<HeaderParam> = Vec::new();
     if let Some(props) = input_schema.get("properties").and_then(Value::as_object) {
         for (prop_name, prop) in props {
@@ -236,6 +248,9 @@ mod tests {
             json!({"properties":{"a":{"type":"string","x-mcp-header":"has space"}}}),
             json!({"properties":{"a":{"type":"string","x-mcp-header":"X"},"b":{"type":"string","x-mcp-header":"x"}}}),
             json!({"properties":{"a":{"type":"object","properties":{"b":{"type":"string","x-mcp-header":"B"}}}}}),
+            json!({"type":"object","allOf":[{"properties":{"a":{"type":"string","x-mcp-header":"A"}}}]}),
+            json!({"type":"object","$defs":{"d":{"type":"string","x-mcp-header":"D"}}}),
+            json!({"type":"object","if":{"properties":{"a":{"x-mcp-header":"A"}}}}),
         ] {
             assert!(header_params(&bad).is_err(), "{bad}");
         }
