@@ -1,0 +1,894 @@
+//! `mcp-bench`: throughput, latency and idle-session memory of the Streamable HTTP server in `mcp-server`,
+//! measured against a raw hyper "ceiling" server in the same process.
+//!
+//! Everything runs in one process on 127.0.0.1: the servers and the load generator share the machine's
+//! cores, which is why results are reported as a ratio to the ceiling measured the same way.
+//!
+//! ```text
+//! mcp-bench load --clients 16 --seconds 5 --era both   # C=1 is run too, for the latency comparison
+//! mcp-bench idle --sessions 10000
+//! mcp-bench all                                        # load C=1,16 x both eras, idle, PASS/MISS table
+//! ```
+//!
+//! Each load run connects C clients (one keep-alive HTTP/1.1 connection each, `TCP_NODELAY`) to both targets,
+//! warms each up, then measures in alternating slices (ceiling, mcp, mcp, ceiling, …) so background load on
+//! the machine hits both alike. Besides calls/s and latency it prints the process CPU time per call, which
+//! other load on the machine moves much less than calls/s.
+//!
+//! Every run is bounded (warm-up + duration, 5 s per request) and stops by itself. Always build with
+//! `--release` for measurements. The process exits with status 1 if any request failed.
+
+mod hist;
+mod targets;
+mod wire;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mcp_server::http::ResponseMode;
+
+use hist::Histogram;
+use targets::{start_ceiling, start_mcp, McpOpts};
+use wire::{check_call, close_session, open_session, open_session_raw, CallSpec, Conn, Era};
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-bench",
+    version,
+    about = "Benchmark the MCP Streamable HTTP server against a raw hyper ceiling (127.0.0.1 only)"
+)]
+struct Cli {
+    /// Tokio worker threads shared by the servers and the load generator (default: one per CPU).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// tools/call throughput and latency, ceiling vs MCP server, per era and client count.
+    Load(LoadArgs),
+    /// Open N idle legacy sessions: how fast, and how much RSS each one costs.
+    Idle(IdleArgs),
+    /// Load at C=1 and C=16 in both eras plus idle, then a PASS/MISS table against the targets.
+    All(AllArgs),
+}
+
+#[derive(Args, Clone, Copy)]
+struct ServerArgs {
+    /// Response mode of the MCP endpoint (`auto` is the default `HttpConfig`).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    response_mode: Mode,
+    /// Turn off SSE keep-alive ticks (`HttpConfig::keepalive = None`).
+    #[arg(long)]
+    no_keepalive: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Auto,
+    Json,
+    Sse,
+}
+
+impl ServerArgs {
+    fn opts(self, max_sessions: usize) -> McpOpts {
+        McpOpts {
+            response_mode: match self.response_mode {
+                Mode::Auto => ResponseMode::Auto,
+                Mode::Json => ResponseMode::Json,
+                Mode::Sse => ResponseMode::Sse,
+            },
+            keepalive: !self.no_keepalive,
+            max_sessions,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    Mcp,
+    Ceiling,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EraSel {
+    Legacy,
+    Modern,
+    Both,
+}
+
+impl EraSel {
+    fn eras(self) -> Vec<Era> {
+        match self {
+            EraSel::Legacy => vec![Era::Legacy],
+            EraSel::Modern => vec![Era::Modern],
+            EraSel::Both => vec![Era::Legacy, Era::Modern],
+        }
+    }
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Concurrent clients, each on its own keep-alive connection (comma-separated list allowed).
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    clients: Vec<usize>,
+    /// Measured seconds per run (after the warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Warm-up seconds per run (calls made but not recorded).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Which wire to drive.
+    #[arg(long, value_enum, default_value_t = EraSel::Both)]
+    era: EraSel,
+    /// Alternating measurement slices per run (ceiling and MCP server take turns, A B B A …).
+    #[arg(long, default_value_t = 5)]
+    slices: u32,
+    /// Do not add a C=1 run for the p50 comparison.
+    #[arg(long)]
+    no_c1: bool,
+    /// Drive only one target (no ratios): for profiling.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Args)]
+struct IdleArgs {
+    /// Legacy sessions to open.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// Connections opening sessions at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Args)]
+struct AllArgs {
+    /// Measured seconds per load run.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Warm-up seconds per load run.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Alternating measurement slices per run (ceiling and MCP server take turns, A B B A …).
+    #[arg(long, default_value_t = 5)]
+    slices: u32,
+    /// Legacy sessions for the idle test.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// Connections opening sessions at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = cli.threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.enable_all().build().expect("tokio runtime");
+    let errors = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Load(a) => load_cmd(a).await,
+            Cmd::Idle(a) => idle_cmd(a).await,
+            Cmd::All(a) => all_cmd(a).await,
+        }
+    });
+    if errors > 0 {
+        eprintln!("mcp-bench: {errors} request(s) failed; figures are not valid");
+        std::process::exit(1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Memory
+
+/// Resident set size of this process in KiB (`VmRSS`).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Give freed heap back to the OS so RSS deltas show live memory (glibc only).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim takes no pointers and is safe to call at any time.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
+
+/// CPU time used by this process's live threads, in nanoseconds (sum of `/proc/self/task/*/schedstat`).
+fn cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn fmt_d(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 10_000.0 {
+        format!("{us:.1}µs")
+    } else {
+        format!("{:.2}ms", us / 1000.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Load
+
+struct LoadResult {
+    target: &'static str,
+    era: Era,
+    clients: usize,
+    calls: u64,
+    secs: f64,
+    p50: Duration,
+    p99: Duration,
+    errors: u64,
+    first_error: Option<String>,
+    rss_before: u64,
+    rss_during: u64,
+    /// CPU time of the whole process (server, client, runtime) during the recorded slices.
+    cpu_ns: u64,
+}
+
+impl LoadResult {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.secs
+    }
+
+    /// Process CPU per call (client + server): unlike calls/s, barely moved by other load on the machine.
+    fn cpu_per_call(&self) -> Duration {
+        Duration::from_nanos(self.cpu_ns / self.calls.max(1))
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<8} {:<6} C={:<3} {:>9.0} calls/s  p50 {:>9}  p99 {:>9}  CPU {:>7}/call  errors {}  RSS {:.1} -> {:.1} MiB (+{:.1})",
+            self.target,
+            self.era.name(),
+            self.clients,
+            self.rate(),
+            fmt_d(self.p50),
+            fmt_d(self.p99),
+            fmt_d(self.cpu_per_call()),
+            self.errors,
+            mib(self.rss_before),
+            mib(self.rss_during),
+            mib(self.rss_during.saturating_sub(self.rss_before)),
+        );
+        if let Some(e) = &self.first_error {
+            println!("         first error: {e}");
+        }
+    }
+}
+
+struct Worker {
+    conn: Conn,
+    spec: CallSpec,
+    hist: Histogram,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// Call as fast as possible until `end`; record calls started at or after `record_from` that end by `end`.
+async fn worker(mut w: Worker, record_from: Instant, end: Instant) -> Worker {
+    let mut id = 1u64;
+    loop {
+        let start = Instant::now();
+        if start >= end {
+            break;
+        }
+        let body = w.spec.body(id);
+        id += 1;
+        let r = w.conn.post(&w.spec.headers, body).await;
+        let done = Instant::now();
+        match r.and_then(|r| check_call(&r)) {
+            Ok(()) => {
+                if start >= record_from && done <= end {
+                    w.hist.record(done - start);
+                }
+            }
+            Err(e) => {
+                w.errors += 1;
+                w.first_error.get_or_insert(e);
+                // The connection may be unusable; make a new one rather than spin on a dead one.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if let Ok(c) = w.conn.connect_like().await {
+                    w.conn = c;
+                }
+            }
+        }
+    }
+    w
+}
+
+/// The clients of one target in one run: `C` connections, kept open across slices.
+struct ClientSet {
+    target: &'static str,
+    era: Era,
+    workers: Vec<Worker>,
+    setup_errors: u64,
+    setup_error: Option<String>,
+    rss_peak: u64,
+    cpu_ns: u64,
+}
+
+impl ClientSet {
+    /// Connect `clients` times to `addr`. `sessions`: open a real legacy session per client (the MCP
+    /// server); otherwise legacy calls carry a dummy session id (the ceiling ignores it).
+    async fn connect(
+        target: &'static str,
+        addr: SocketAddr,
+        era: Era,
+        clients: usize,
+        sessions: bool,
+    ) -> ClientSet {
+        let setups: Vec<_> = (0..clients)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut conn = Conn::connect(addr).await?;
+                    let spec = match (era, sessions) {
+                        (Era::Modern, _) => CallSpec::modern(),
+                        (Era::Legacy, true) => CallSpec::legacy(&open_session(&mut conn).await?),
+                        (Era::Legacy, false) => CallSpec::legacy(&"A".repeat(32)),
+                    };
+                    Ok::<_, String>(Worker {
+                        conn,
+                        spec,
+                        hist: Histogram::default(),
+                        errors: 0,
+                        first_error: None,
+                    })
+                })
+            })
+            .collect();
+        let mut set = ClientSet {
+            target,
+            era,
+            workers: Vec::new(),
+            setup_errors: 0,
+            setup_error: None,
+            rss_peak: 0,
+            cpu_ns: 0,
+        };
+        for s in setups {
+            match s.await.map_err(|e| e.to_string()).and_then(|r| r) {
+                Ok(w) => set.workers.push(w),
+                Err(e) => {
+                    set.setup_errors += 1;
+                    set.setup_error.get_or_insert(format!("setup: {e}"));
+                }
+            }
+        }
+        set
+    }
+
+    /// All clients call for `dur`; recorded only if `record`.
+    async fn drive(&mut self, dur: Duration, record: bool) {
+        let start = Instant::now();
+        let end = start + dur;
+        let record_from = if record { start } else { end };
+        let cpu0 = cpu_ns();
+        let tasks: Vec<_> = self
+            .workers
+            .drain(..)
+            .map(|w| tokio::spawn(worker(w, record_from, end)))
+            .collect();
+        tokio::time::sleep_until((end - (dur / 10).min(Duration::from_millis(100))).into()).await;
+        self.rss_peak = self.rss_peak.max(rss_kib());
+        for t in tasks {
+            match t.await {
+                Ok(w) => self.workers.push(w),
+                Err(e) => {
+                    self.setup_errors += 1;
+                    self.setup_error.get_or_insert(format!("worker: {e}"));
+                }
+            }
+        }
+        if record {
+            self.cpu_ns += cpu_ns().saturating_sub(cpu0);
+        }
+    }
+
+    fn result(self, clients: usize, secs: f64, rss_before: u64) -> LoadResult {
+        let mut hist = Histogram::default();
+        let mut errors = self.setup_errors;
+        let mut first_error = self.setup_error;
+        for w in &self.workers {
+            hist.merge(&w.hist);
+            errors += w.errors;
+            if first_error.is_none() {
+                first_error.clone_from(&w.first_error);
+            }
+        }
+        LoadResult {
+            target: self.target,
+            era: self.era,
+            clients,
+            calls: hist.count(),
+            secs,
+            p50: hist.quantile(0.50),
+            p99: hist.quantile(0.99),
+            errors,
+            first_error,
+            rss_before,
+            rss_during: self.rss_peak,
+            cpu_ns: self.cpu_ns,
+        }
+    }
+}
+
+/// Load several targets with `clients` connections each, in alternating slices (A B B A A B …) so that
+/// drifting background load hits every target alike: after one warm-up per target, `slices` rounds of
+/// `dur / slices` each.
+async fn run_load(
+    targets: &[(&'static str, SocketAddr, bool)],
+    era: Era,
+    clients: usize,
+    warmup: Duration,
+    dur: Duration,
+    slices: u32,
+) -> Vec<LoadResult> {
+    trim_heap();
+    let rss_before = rss_kib();
+    let mut sets = Vec::new();
+    for &(name, addr, sessions) in targets {
+        sets.push(ClientSet::connect(name, addr, era, clients, sessions).await);
+    }
+    for s in &mut sets {
+        s.drive(warmup, false).await;
+    }
+    let slices = slices.max(1);
+    let slice = dur / slices;
+    for round in 0..slices {
+        if round % 2 == 0 {
+            for s in sets.iter_mut() {
+                s.drive(slice, true).await;
+            }
+        } else {
+            for s in sets.iter_mut().rev() {
+                s.drive(slice, true).await;
+            }
+        }
+    }
+    let secs = (slice * slices).as_secs_f64();
+    sets.into_iter()
+        .map(|s| s.result(clients, secs, rss_before))
+        .collect()
+}
+
+/// One call to the MCP server on `era`; its reply body is what the ceiling will send (same size).
+async fn probe(addr: SocketAddr, era: Era) -> Result<Bytes, String> {
+    let mut c = Conn::connect(addr).await?;
+    let sid = match era {
+        Era::Legacy => Some(open_session(&mut c).await?),
+        Era::Modern => None,
+    };
+    let spec = match &sid {
+        Some(s) => CallSpec::legacy(s),
+        None => CallSpec::modern(),
+    };
+    let r = c.post(&spec.headers, spec.body(1)).await?;
+    check_call(&r).map_err(|e| format!("probe {}: {e}", era.name()))?;
+    if let Some(s) = sid {
+        close_session(&mut c, &s).await?;
+    }
+    Ok(r.body)
+}
+
+/// Ceiling then MCP server, per era and client count. Returns all results in run order.
+async fn load_suite(
+    eras: &[Era],
+    clients: &[usize],
+    warmup: Duration,
+    dur: Duration,
+    server: ServerArgs,
+    only: Option<Only>,
+    slices: u32,
+) -> Result<Vec<LoadResult>, String> {
+    let mcp = start_mcp(server.opts(0)).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for &era in eras {
+        let body = probe(mcp.addr, era).await?;
+        let ceiling = start_ceiling(body.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "-- {} era: tool result body {} bytes (ceiling sends the same bytes)",
+            era.name(),
+            body.len()
+        );
+        for &c in clients {
+            let mut targets = Vec::new();
+            if only != Some(Only::Mcp) {
+                targets.push(("ceiling", ceiling.addr, false));
+            }
+            if only != Some(Only::Ceiling) {
+                targets.push(("mcp", mcp.addr, true));
+            }
+            let rs = run_load(&targets, era, c, warmup, dur, slices).await;
+            for r in &rs {
+                r.print();
+            }
+            if let [a, b] = &rs[..] {
+                println!(
+                    "         mcp/ceiling: throughput {:.2}, p50 {:.2}x, p99 {:.2}x; CPU/call ceiling/mcp {:.2}",
+                    b.rate() / a.rate().max(1e-9),
+                    b.p50.as_secs_f64() / a.p50.as_secs_f64().max(1e-12),
+                    b.p99.as_secs_f64() / a.p99.as_secs_f64().max(1e-12),
+                    a.cpu_per_call().as_secs_f64() / b.cpu_per_call().as_secs_f64().max(1e-12),
+                );
+            }
+            out.extend(rs);
+        }
+        ceiling.stop().await;
+    }
+    if let Some(svc) = &mcp.service {
+        println!(
+            "-- mcp sessions left open by legacy runs: {}",
+            svc.session_count()
+        );
+    }
+    mcp.stop().await;
+    Ok(out)
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.clamp(0.0, 600.0))
+}
+
+async fn load_cmd(a: LoadArgs) -> u64 {
+    let mut clients: Vec<usize> = a.clients.iter().map(|&c| c.clamp(1, 1024)).collect();
+    if !a.no_c1 && !clients.contains(&1) {
+        clients.insert(0, 1);
+    }
+    match load_suite(
+        &a.era.eras(),
+        &clients,
+        secs(a.warmup),
+        secs(a.seconds),
+        a.server,
+        a.only,
+        a.slices,
+    )
+    .await
+    {
+        Ok(r) => {
+            if let Some(lines) = p50_lines(&r) {
+                for l in lines {
+                    println!("{l}");
+                }
+            }
+            r.iter().map(|r| r.errors).sum()
+        }
+        Err(e) => {
+            eprintln!("load: {e}");
+            1
+        }
+    }
+}
+
+fn p50_lines(r: &[LoadResult]) -> Option<Vec<String>> {
+    let mut lines = Vec::new();
+    for era in [Era::Legacy, Era::Modern] {
+        let find = |t: &str| {
+            r.iter()
+                .find(|x| x.target == t && x.era == era && x.clients == 1)
+        };
+        if let (Some(c), Some(m)) = (find("ceiling"), find("mcp")) {
+            lines.push(format!(
+                "p50 at C=1 ({}): mcp {} vs ceiling {} = {:.2}x",
+                era.name(),
+                fmt_d(m.p50),
+                fmt_d(c.p50),
+                m.p50.as_secs_f64() / c.p50.as_secs_f64().max(1e-12)
+            ));
+        }
+    }
+    (!lines.is_empty()).then_some(lines)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Idle sessions
+
+struct IdleResult {
+    sessions: usize,
+    opened: u64,
+    errors: u64,
+    first_error: Option<String>,
+    secs: f64,
+    count: usize,
+    rss_before: u64,
+    rss_after: u64,
+    rss_after_trimmed: u64,
+    /// Seconds the ceiling takes for the same POSTs at the same concurrency.
+    ceiling_secs: f64,
+}
+
+impl IdleResult {
+    fn kib_per_session(&self, after: u64) -> f64 {
+        after.saturating_sub(self.rss_before) as f64 / self.opened.max(1) as f64
+    }
+
+    fn print(&self) {
+        println!(
+            "idle: opened {}/{} legacy sessions in {:.3} s ({:.0} sessions/s), errors {}, session_count() = {}",
+            self.opened,
+            self.sessions,
+            self.secs,
+            self.opened as f64 / self.secs.max(1e-9),
+            self.errors,
+            self.count
+        );
+        println!(
+            "idle: the ceiling takes {:.3} s for the same {} POSTs ({:.0} pairs/s)",
+            self.ceiling_secs,
+            2 * self.sessions,
+            self.sessions as f64 / self.ceiling_secs.max(1e-9)
+        );
+        println!(
+            "idle: RSS {:.1} -> {:.1} MiB = {:.2} KiB/session (after malloc_trim: {:.1} MiB = {:.2} KiB/session)",
+            mib(self.rss_before),
+            mib(self.rss_after),
+            self.kib_per_session(self.rss_after),
+            mib(self.rss_after_trimmed),
+            self.kib_per_session(self.rss_after_trimmed),
+        );
+        if let Some(e) = &self.first_error {
+            println!("idle: first error: {e}");
+        }
+    }
+}
+
+async fn run_idle(n: usize, conc: usize, server: ServerArgs) -> Result<IdleResult, String> {
+    let conc = conc.clamp(1, 256).min(n.max(1));
+    let srv = start_mcp(server.opts(n)).await.map_err(|e| e.to_string())?;
+    let svc = srv.service.clone().expect("mcp service");
+    // Connect and warm every connection (one session opened and deleted) so the baseline already holds
+    // the connections, their buffers and the runtime's allocator arenas.
+    let mut conns = Vec::new();
+    for _ in 0..conc {
+        let mut c = Conn::connect(srv.addr).await?;
+        let sid = open_session(&mut c).await?;
+        close_session(&mut c, &sid).await?;
+        conns.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    trim_heap();
+    let rss_before = rss_kib();
+    let t0 = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let share = n / conc + usize::from(i < n % conc);
+            tokio::spawn(async move {
+                let (mut opened, mut errors, mut first) = (0u64, 0u64, None);
+                for _ in 0..share {
+                    // The id is dropped at once: the client keeps no per-session state.
+                    match open_session(&mut c).await {
+                        Ok(_) => opened += 1,
+                        Err(e) => {
+                            errors += 1;
+                            first.get_or_insert(e);
+                        }
+                    }
+                }
+                (c, opened, errors, first)
+            })
+        })
+        .collect();
+    let mut conns = Vec::new();
+    let (mut opened, mut errors, mut first_error) = (0, 0, None);
+    for t in tasks {
+        let (c, o, e, f) = t.await.map_err(|e| e.to_string())?;
+        conns.push(c);
+        opened += o;
+        errors += e;
+        if first_error.is_none() {
+            first_error = f;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    // Sessions and connections stay open and idle; measure with the same connections as the baseline.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let count = svc.session_count();
+    let rss_after = rss_kib();
+    trim_heap();
+    let rss_after_trimmed = rss_kib();
+    drop(conns);
+    srv.stop().await;
+    let ceiling_secs = ceiling_opens(n, conc).await?;
+    Ok(IdleResult {
+        ceiling_secs,
+        sessions: n,
+        opened,
+        errors,
+        first_error,
+        secs,
+        count,
+        rss_before,
+        rss_after,
+        rss_after_trimmed,
+    })
+}
+
+/// Time `n` initialize + initialized POST pairs against the ceiling over `conc` connections.
+async fn ceiling_opens(n: usize, conc: usize) -> Result<f64, String> {
+    let srv = start_ceiling(Bytes::from_static(b"{}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut conns = Vec::new();
+    for _ in 0..conc {
+        let mut c = Conn::connect(srv.addr).await?;
+        open_session_raw(&mut c).await?;
+        conns.push(c);
+    }
+    let t0 = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let share = n / conc + usize::from(i < n % conc);
+            tokio::spawn(async move {
+                for _ in 0..share {
+                    open_session_raw(&mut c).await?;
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    srv.stop().await;
+    Ok(secs)
+}
+
+async fn idle_cmd(a: IdleArgs) -> u64 {
+    match run_idle(a.sessions.clamp(1, 1_000_000), a.concurrency, a.server).await {
+        Ok(r) => {
+            r.print();
+            r.errors
+        }
+        Err(e) => {
+            eprintln!("idle: {e}");
+            1
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// All
+
+/// `/proc/loadavg`'s first three fields: other work on the machine skews every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+async fn all_cmd(a: AllArgs) -> u64 {
+    let t0 = Instant::now();
+    println!("load average before: {}", loadavg());
+    // Idle first, while the heap is fresh: freed memory from the load runs would hide per-session growth.
+    println!("== idle ({} sessions) ==", a.sessions);
+    let idle = match run_idle(a.sessions.clamp(1, 1_000_000), a.concurrency, a.server).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("idle: {e}");
+            return 1;
+        }
+    };
+    idle.print();
+    println!("== load ==");
+    let loads = match load_suite(
+        &[Era::Legacy, Era::Modern],
+        &[1, 16],
+        secs(a.warmup),
+        secs(a.seconds),
+        a.server,
+        None,
+        a.slices,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("load: {e}");
+            return 1;
+        }
+    };
+    let find = |t: &str, era: Era, c: usize| {
+        loads
+            .iter()
+            .find(|x| x.target == t && x.era == era && x.clients == c)
+    };
+    let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    println!(
+        "== summary ({:.0} s; load average now {}) ==",
+        t0.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    println!("{:<46} {:<34} result", "target", "measured");
+    for era in [Era::Legacy, Era::Modern] {
+        if let (Some(c), Some(m)) = (find("ceiling", era, 16), find("mcp", era, 16)) {
+            let ratio = m.rate() / c.rate().max(1e-9);
+            println!(
+                "{:<46} {:<34} {}",
+                format!("{} C=16 throughput >= 0.60 x ceiling", era.name()),
+                format!("{ratio:.2} ({:.0} / {:.0} calls/s)", m.rate(), c.rate()),
+                verdict(ratio >= 0.6)
+            );
+        }
+    }
+    for era in [Era::Legacy, Era::Modern] {
+        if let (Some(c), Some(m)) = (find("ceiling", era, 1), find("mcp", era, 1)) {
+            let ratio = m.p50.as_secs_f64() / c.p50.as_secs_f64().max(1e-12);
+            println!(
+                "{:<46} {:<34} {}",
+                format!("{} C=1 p50 <= 2 x ceiling p50", era.name()),
+                format!("{ratio:.2}x ({} / {})", fmt_d(m.p50), fmt_d(c.p50)),
+                verdict(ratio <= 2.0)
+            );
+        }
+    }
+    let per = idle.kib_per_session(idle.rss_after);
+    println!(
+        "{:<46} {:<34} {}",
+        format!("idle legacy session <= 2 KiB @ {}", idle.sessions),
+        format!(
+            "{per:.2} KiB ({:.2} after trim)",
+            idle.kib_per_session(idle.rss_after_trimmed)
+        ),
+        verdict(per <= 2.0 && idle.opened as usize == idle.sessions)
+    );
+    println!(
+        "{:<46} {:<34} {}",
+        format!("open {} sessions in < 0.5 s", idle.sessions),
+        format!("{:.3} s (ceiling {:.3} s)", idle.secs, idle.ceiling_secs),
+        verdict(idle.secs < 0.5 && idle.opened as usize == idle.sessions)
+    );
+    let errors = idle.errors + loads.iter().map(|r| r.errors).sum::<u64>();
+    println!(
+        "{:<46} {:<34} {}",
+        "no request errors",
+        errors.to_string(),
+        verdict(errors == 0)
+    );
+    errors
+}

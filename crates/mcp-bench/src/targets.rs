@@ -1,0 +1,142 @@
+//! The two servers under test: a raw hyper "ceiling" and the MCP endpoint, both on 127.0.0.1:0.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use mcp_protocol::types::{CallToolResult, Tool};
+use mcp_server::http::{serve_listener, HttpConfig, McpService, ResponseMode};
+use mcp_server::{Error, RequestContext, Server};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running in this process until stopped.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// The MCP endpoint (None for the ceiling).
+    pub service: Option<McpService>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop accepting; connections end when their clients close them.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.task).await;
+    }
+}
+
+/// Answers every request with `body` (after reading the request body), over plain HTTP/1.1 with
+/// `TCP_NODELAY`: the least any HTTP server on this machine can do per call.
+pub async fn start_ceiling(body: Bytes) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((s, _)) => s,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stopped => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: http::Request<Incoming>| {
+                    let body = body.clone();
+                    async move {
+                        let _ = req.into_body().collect().await;
+                        let mut r = Response::new(Full::new(body));
+                        r.headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        Ok::<_, Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(Running {
+        addr,
+        service: None,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Knobs of the MCP endpoint, for experiments; the defaults are `HttpConfig::default()`.
+#[derive(Debug, Clone, Copy)]
+pub struct McpOpts {
+    pub response_mode: ResponseMode,
+    pub keepalive: bool,
+    pub max_sessions: usize,
+}
+
+/// The MCP server with one `echo` tool (returns `echo:<text>`), served by `serve_listener`.
+pub async fn start_mcp(opts: McpOpts) -> std::io::Result<Running> {
+    let tool = Tool {
+        name: "echo".into(),
+        description: Some("Echo the text back".into()),
+        input_schema: serde_json::json!({
+            "type": "object",
+            "properties": { "text": { "type": "string" } },
+            "required": ["text"]
+        }),
+        ..Default::default()
+    };
+    let server = Server::builder("mcp-bench", "0.1.0")
+        .tool(
+            tool,
+            |_ctx: RequestContext, args: mcp_protocol::JsonObject| async move {
+                let text = args.get("text").and_then(|v| v.as_str()).unwrap_or("");
+                Ok::<_, Error>(CallToolResult::text(format!("echo:{text}")))
+            },
+        )
+        .build();
+    let defaults = HttpConfig::default();
+    let config = HttpConfig {
+        response_mode: opts.response_mode,
+        keepalive: if opts.keepalive {
+            defaults.keepalive
+        } else {
+            None
+        },
+        max_sessions: opts.max_sessions.max(defaults.max_sessions),
+        ..defaults
+    };
+    let bound = serve_listener(server, config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = bound.local_addr()?;
+    let service = bound.service().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = bound
+            .run_until(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok(Running {
+        addr,
+        service: Some(service),
+        stop: Some(stop),
+        task,
+    })
+}
