@@ -37,10 +37,13 @@ impl From<ErrorObject> for CoreOutcome {
 }
 
 fn parse<T: DeserializeOwned>(params: &Option<Value>) -> Result<T, ErrorObject> {
-    let v = params
-        .clone()
-        .unwrap_or_else(|| Value::Object(JsonObject::new()));
-    serde_json::from_value(v).map_err(ErrorObject::invalid_params)
+    // Deserialize from the borrowed value: no deep copy of the params.
+    match params {
+        Some(v) => T::deserialize(v).map_err(ErrorObject::invalid_params),
+        None => {
+            T::deserialize(&Value::Object(JsonObject::new())).map_err(ErrorObject::invalid_params)
+        }
+    }
 }
 
 fn to_value<T: Serialize>(t: &T) -> CoreOutcome {
@@ -268,10 +271,10 @@ impl Server {
         meta: &Option<JsonObject>,
         input_responses: &Option<JsonObject>,
         request_state: &Option<String>,
-        digest: &str,
+        digest: Option<&str>,
     ) -> Result<RequestContext, ErrorObject> {
-        let (mut responses, round_state) = match (env.version.era(), request_state) {
-            (Era::Modern, Some(state)) => {
+        let (mut responses, round_state) = match (digest, request_state) {
+            (Some(digest), Some(state)) => {
                 let opened = self
                     .state_key()
                     .open(state, &req.method, digest)
@@ -336,7 +339,7 @@ impl Server {
     }
 
     async fn call_tool(&self, req: &Request, env: Envelope) -> CoreOutcome {
-        let p: CallToolParams = match parse(&req.params) {
+        let mut p: CallToolParams = match parse(&req.params) {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
@@ -344,8 +347,8 @@ impl Server {
             return ErrorObject::invalid_params(format!("Unknown tool: {}", p.name)).into();
         };
         let version = env.version;
-        let args = p.arguments.clone().unwrap_or_default();
-        let args_value = Value::Object(args.clone());
+        let modern = version.era() == Era::Modern;
+        let args_value = Value::Object(p.arguments.take().unwrap_or_default());
         if let Some(v) = &entry.validator {
             let errors: Vec<String> = v
                 .iter_errors(&args_value)
@@ -365,17 +368,21 @@ impl Server {
                 };
             }
         }
-        let digest = request_digest(&p.name, Some(&args_value));
+        // Only the modern era has rounds, so only it needs the digest that binds a requestState to this call.
+        let digest = modern.then(|| request_digest(&p.name, Some(&args_value)));
         let ctx = match self.mrtr_context(
             req,
             env,
             &p.meta,
             &p.input_responses,
             &p.request_state,
-            &digest,
+            digest.as_deref(),
         ) {
             Ok(c) => c,
             Err(e) => return e.into(),
+        };
+        let Value::Object(args) = args_value else {
+            unreachable!("built as an object above")
         };
         match entry.handler.call(ctx.clone(), args).await {
             Ok(result) => {
@@ -392,7 +399,9 @@ impl Server {
                 to_value(&result)
             }
             Err(Error::Tool(msg)) => to_value(&CallToolResult::error(msg)),
-            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, digest, asks),
+            Err(Error::InputRequired(asks)) => {
+                self.input_required(req, &ctx, digest.unwrap_or_default(), asks)
+            }
             Err(e) => self.error_outcome(req, e),
         }
     }
@@ -410,7 +419,7 @@ impl Server {
             &p.meta,
             &p.input_responses,
             &p.request_state,
-            &digest,
+            modern.then_some(digest.as_str()),
         ) {
             Ok(c) => c,
             Err(e) => return e.into(),
@@ -456,6 +465,7 @@ impl Server {
                 .into();
             }
         }
+        let modern = env.version.era() == Era::Modern;
         let args_value = serde_json::to_value(&args).unwrap_or_default();
         let digest = request_digest(&p.name, Some(&args_value));
         let ctx = match self.mrtr_context(
@@ -464,7 +474,7 @@ impl Server {
             &p.meta,
             &p.input_responses,
             &p.request_state,
-            &digest,
+            modern.then_some(digest.as_str()),
         ) {
             Ok(c) => c,
             Err(e) => return e.into(),

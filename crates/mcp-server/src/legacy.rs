@@ -9,6 +9,7 @@ use mcp_protocol::types::{
     ResourceUriParams, SetLevelParams,
 };
 use mcp_protocol::{ErrorObject, JsonObject, Notification, ProtocolVersion, Request};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::context::{Asker, ClientRequester, Envelope};
@@ -61,16 +62,30 @@ impl LegacySession {
 impl Server {
     /// Answer `initialize`: negotiate the version and open a session.
     pub(crate) fn initialize(&self, req: &Request) -> Result<(Value, LegacySession), ErrorObject> {
-        let p: InitializeParams = serde_json::from_value(req.params.clone().unwrap_or(Value::Null))
-            .map_err(ErrorObject::invalid_params)?;
+        let p = match &req.params {
+            Some(v) => InitializeParams::deserialize(v),
+            None => InitializeParams::deserialize(&Value::Null),
+        }
+        .map_err(ErrorObject::invalid_params)?;
         let version = ProtocolVersion::negotiate_legacy(&p.protocol_version);
-        let result = InitializeResult {
-            protocol_version: version.to_string(),
-            capabilities: self.inner.capabilities.clone(),
-            server_info: self.inner.info.clone(),
-            instructions: self.inner.instructions.clone(),
-            meta: None,
-        };
+        // The result is the same for every session but for the version: build it once.
+        let mut result = self
+            .inner
+            .initialize_template
+            .get_or_init(|| {
+                serde_json::to_value(InitializeResult {
+                    protocol_version: String::new(),
+                    capabilities: self.inner.capabilities.clone(),
+                    server_info: self.inner.info.clone(),
+                    instructions: self.inner.instructions.clone(),
+                    meta: None,
+                })
+                .unwrap_or_default()
+            })
+            .clone();
+        if let Value::Object(m) = &mut result {
+            m.insert("protocolVersion".into(), Value::String(version.to_string()));
+        }
         let session = LegacySession {
             version,
             client_caps: p.capabilities,

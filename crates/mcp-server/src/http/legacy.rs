@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
-    accepts, error_response, header_str, json_response, sse_response, status_only, McpBody,
+    accepts, error_response, header_str, json_response, names, sse_response, status_only, McpBody,
     ResponseMode, State,
 };
 use crate::context::ClientRequester;
@@ -40,7 +40,7 @@ impl State {
         h: &HeaderMap,
         principal: &Option<Principal>,
     ) -> Result<Arc<HttpSession>, Response<McpBody>> {
-        let Some(sid) = header_str(h, headers::SESSION_ID) else {
+        let Some(sid) = header_str(h, &names::SESSION_ID) else {
             return Err(session_error(
                 StatusCode::BAD_REQUEST,
                 error_code::SERVER_ERROR,
@@ -84,7 +84,7 @@ impl State {
             Ok(s) => s,
             Err(r) => return r,
         };
-        if let Some(v) = header_str(h, headers::PROTOCOL_VERSION) {
+        if let Some(v) = header_str(h, &names::PROTOCOL_VERSION) {
             if v.trim().parse::<ProtocolVersion>().is_err() {
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -371,7 +371,7 @@ impl State {
             Err(r) => return r,
         };
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
-        if let Some(last) = header_str(h, headers::LAST_EVENT_ID) {
+        if let Some(last) = header_str(h, &names::LAST_EVENT_ID) {
             // Resume exactly the stream the id belongs to, replaying what came after it.
             let Some((no, seq)) = parse_event_id(last) else {
                 return session_error(

@@ -259,8 +259,18 @@ pub(crate) fn modern_status(code: i64) -> StatusCode {
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str<'a>(h: &'a HeaderMap, name: impl http::header::AsHeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Header names used on every request, parsed once.
+pub(crate) mod names {
+    use http::HeaderName;
+    pub static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+    pub static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+    pub static METHOD: HeaderName = HeaderName::from_static("mcp-method");
+    pub static NAME: HeaderName = HeaderName::from_static("mcp-name");
+    pub static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 }
 
 fn accepts(h: &HeaderMap, mime: &str) -> bool {
@@ -380,7 +390,7 @@ impl State {
         body: Bytes,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        let ct_ok = header_str(h, "content-type").is_some_and(|ct| {
+        let ct_ok = header_str(h, &header::CONTENT_TYPE).is_some_and(|ct| {
             ct.split(';')
                 .next()
                 .unwrap_or("")
@@ -413,7 +423,7 @@ impl State {
                 return error_response(StatusCode::BAD_REQUEST, None, ErrorObject::parse_error(e))
             }
         };
-        let session_id = header_str(h, mcp_protocol::headers::SESSION_ID);
+        let session_id = header_str(h, &names::SESSION_ID);
         if session_id.is_none() && modern::is_modern_post(h, &value) {
             return self.modern_post(h, value, principal).await;
         }
@@ -432,7 +442,7 @@ impl State {
         h: &HeaderMap,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        if header_str(h, mcp_protocol::headers::SESSION_ID).is_none() || !self.config.legacy {
+        if header_str(h, &names::SESSION_ID).is_none() || !self.config.legacy {
             // No session, or a modern client: there is no standalone stream.
             let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
             r.headers_mut()
@@ -443,7 +453,7 @@ impl State {
     }
 
     fn delete(self: Arc<Self>, h: &HeaderMap, principal: Option<Principal>) -> Response<McpBody> {
-        match header_str(h, mcp_protocol::headers::SESSION_ID) {
+        match header_str(h, &names::SESSION_ID) {
             Some(_) if self.config.legacy => self.legacy_delete(h, principal),
             _ => {
                 let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);

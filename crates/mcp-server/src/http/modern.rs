@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    error_response, header_str, modern_status, sse, sse_response, status_only, McpBody,
+    error_response, header_str, modern_status, names, sse, sse_response, status_only, McpBody,
     ResponseMode, State,
 };
 use crate::modern::{read_meta, TransportEnv};
@@ -38,7 +38,7 @@ pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {
     if body.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE) {
         return false;
     }
-    match header_str(h, headers::PROTOCOL_VERSION) {
+    match header_str(h, &names::PROTOCOL_VERSION) {
         // A legacy version header without `_meta` is legacy traffic; any other version is modern.
         Some(v) => v
             .trim()
@@ -75,14 +75,14 @@ impl State {
             .meta()
             .and_then(|m| m.get(meta::PROTOCOL_VERSION))
             .and_then(Value::as_str);
-        if let (Some(hv), Some(mv)) = (header_str(h, headers::PROTOCOL_VERSION), meta_version) {
+        if let (Some(hv), Some(mv)) = (header_str(h, &names::PROTOCOL_VERSION), meta_version) {
             if hv.trim() != mv {
                 return Err(mismatch(format!(
                     "MCP-Protocol-Version header {hv:?} does not match _meta protocolVersion {mv:?}"
                 )));
             }
         }
-        match header_str(h, headers::METHOD) {
+        match header_str(h, &names::METHOD) {
             None => return Err(mismatch("missing Mcp-Method header")),
             Some(m) if m.trim() != req.method => {
                 return Err(mismatch(format!(
@@ -100,7 +100,7 @@ impl State {
         };
         if let Some(key) = name_key {
             if let Some(expected) = params.and_then(|p| p.get(key)).and_then(Value::as_str) {
-                let got = header_str(h, headers::NAME)
+                let got = header_str(h, &names::NAME)
                     .ok_or_else(|| mismatch("missing Mcp-Name header"))?;
                 let got = decode_value(got).map_err(|e| mismatch(format!("Mcp-Name: {e}")))?;
                 if got != expected {
@@ -123,7 +123,7 @@ impl State {
                     let body_val = args
                         .and_then(|a| a.get(&p.property))
                         .filter(|v| !v.is_null());
-                    match (header_str(h, &hname), body_val) {
+                    match (header_str(h, hname.as_str()), body_val) {
                         (None, None) => {}
                         (Some(_), None) => {
                             return Err(mismatch(format!(
