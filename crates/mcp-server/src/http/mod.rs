@@ -259,7 +259,7 @@ pub(crate) fn modern_status(code: i64) -> StatusCode {
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: impl http::header::AsHeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
