@@ -308,3 +308,48 @@ async fn a_500_is_surfaced_and_the_session_is_kept() {
     );
     accept.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_listen_stream_reconnects_after_the_server_restarts() {
+    use mcp_protocol::types::SubscriptionFilter;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (port, first) = start(server(runs.clone()), HttpConfig::default(), 0).await;
+    let client = Client::builder()
+        .client_info(Implementation::new("fault-test", "1.0.0"))
+        .connect(HttpTransport::new(format!("http://127.0.0.1:{port}/mcp")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(client.era(), mcp_protocol::Era::Modern);
+    let mut sub = client
+        .listen(SubscriptionFilter {
+            tools_list_changed: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    first.stop().await;
+    let second_server = server(runs.clone());
+    let (_, second) = start(second_server.clone(), HttpConfig::default(), port).await;
+    // Keep changing the tool list on the new server until the re-established stream delivers a change.
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut n = 0;
+        loop {
+            n += 1;
+            second_server.add_tool(
+                tool(&format!("late_{n}")),
+                |_c: RequestContext, _a: JsonObject| async {
+                    Ok::<_, Error>(CallToolResult::text("late"))
+                },
+            );
+            if let Ok(Some(n)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await
+            {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("the listen stream came back after the restart");
+    assert_eq!(got.method, "notifications/tools/list_changed");
+    client.close().await;
+    second.stop().await;
+}
