@@ -689,3 +689,126 @@ async fn old_http_sse_transport_for_2024_11_05_clients() {
         .unwrap();
     assert_eq!(send(&f, stale).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_costs_bounded_memory_and_blocks_nobody() {
+    use mcp_server::http::{EventStore, MemoryEventStore};
+    let store = Arc::new(MemoryEventStore::new(256, 16));
+    let done = Arc::new(AtomicBool::new(false));
+    let d2 = done.clone();
+    let server = Server::builder("flood", "1.0.0")
+        .tool(
+            tool("flood", json!({"type":"object"})),
+            move |ctx: RequestContext, _a| {
+                let d = d2.clone();
+                async move {
+                    for i in 0..5000 {
+                        ctx.log(mcp_protocol::types::LoggingLevel::Info, None, json!(i))
+                            .await;
+                    }
+                    d.store(true, Ordering::SeqCst);
+                    Ok::<_, Error>(CallToolResult::text("flooded"))
+                }
+            },
+        )
+        .tool(
+            tool("echo", json!({"type":"object"})),
+            |_c: RequestContext, _a| async { Ok::<_, Error>(CallToolResult::text("still here")) },
+        )
+        .build();
+    let f = Fixture {
+        svc: McpService::new(
+            server,
+            HttpConfig {
+                event_store: Some(store.clone()),
+                ..Default::default()
+            },
+        ),
+        runs: Arc::new(AtomicUsize::new(0)),
+        cancelled: Arc::new(AtomicBool::new(false)),
+    };
+    let sid = open_session(&f, LEGACY).await;
+    let hh = [
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", LEGACY),
+    ];
+    // Start the flood and never read the body.
+    let unread = f
+        .svc
+        .handle(post(
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"flood"}}),
+            &hh,
+        ))
+        .await;
+    let (st, _, body) = send(
+        &f,
+        post(
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo"}}),
+            &hh,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        messages(&body)[0]["result"]["content"][0]["text"],
+        "still here"
+    );
+    for _ in 0..200 {
+        if done.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        done.load(Ordering::SeqCst),
+        "the handler finished although nobody read its stream"
+    );
+    let kept = store.replay(&sid, 1, 0).len();
+    assert!(kept <= 256, "replay buffer bounded, kept {kept}");
+    drop(unread);
+}
+
+#[tokio::test]
+async fn a_legacy_client_that_disconnects_mid_stream_does_not_cancel_the_call() {
+    let f = fixture(HttpConfig::default());
+    let sid = open_session(&f, LEGACY).await;
+    let hh = [
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", LEGACY),
+    ];
+    // The poll tool streams a priming event, then finishes later; the client hangs up at once.
+    let resp = f
+        .svc
+        .handle(post(
+            json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"poll"}}),
+            &hh,
+        ))
+        .await;
+    let mut body = resp.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(first.data_ref().unwrap()).into_owned();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap()
+        .to_owned();
+    drop(body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // On the legacy era a disconnect is not a cancel: the result is there to resume.
+    let get = Request::get("http://localhost/mcp")
+        .header("host", "localhost")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .header("last-event-id", &id)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (_, _, body) = send(&f, get).await;
+    assert_eq!(
+        messages(&body).last().unwrap()["result"]["content"][0]["text"],
+        "polled result"
+    );
+}
