@@ -107,8 +107,11 @@ async fn server_restart_mid_session_is_invisible_to_the_application() {
         "1"
     );
 
-    // Restart: same port, every session forgotten.
+    // Restart: same port, every session forgotten. A real restart takes a moment, in which the client's pool
+    // sees its connections close; without it a request could be written to a dying connection, and a request
+    // that may have been sent is never re-sent.
     first.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, second) = start(server(runs.clone()), HttpConfig::default(), port).await;
     assert_eq!(
         client
@@ -154,6 +157,7 @@ async fn concurrent_calls_refused_by_a_restarted_server_cause_one_reinitialize()
     let (port, first) = start(server(runs.clone()), HttpConfig::default(), 0).await;
     let client = Arc::new(legacy_client(&format!("http://127.0.0.1:{port}/mcp")).await);
     first.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let opened = Arc::new(AtomicUsize::new(0));
     let o2 = opened.clone();
     let config = HttpConfig {
