@@ -166,6 +166,7 @@ impl HttpTransportBuilder {
                 reissue_seq: AtomicU64::new(1),
                 closed: CancellationToken::new(),
                 auth_key: Mutex::new(None),
+                get_ready: watch::channel(true).0,
             }),
         })
     }
@@ -231,6 +232,18 @@ struct Inner {
     reissue_seq: AtomicU64,
     closed: CancellationToken,
     auth_key: Mutex<Option<String>>,
+    /// False from the moment the legacy GET stream is requested until the server has answered it (or it
+    /// failed): requests wait for it (briefly), so messages the server sends on that stream are not lost.
+    get_ready: watch::Sender<bool>,
+}
+
+/// Marks the GET stream as settled when the loop ends, however it ends.
+struct ReadyOnExit<'a>(&'a watch::Sender<bool>);
+
+impl Drop for ReadyOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 /// How a reply stream ended.
@@ -760,6 +773,7 @@ impl Inner {
 
     /// The standalone GET stream of a legacy session: reconnects with `Last-Event-ID`, stops on 404/405.
     async fn get_loop(self: Arc<Self>) {
+        let _ready = ReadyOnExit(&self.get_ready);
         let mut parser = SseParser::new();
         let mut failures = 0u32;
         loop {
@@ -772,6 +786,8 @@ impl Inner {
                 r = self.get(sid.as_deref(), parser.last_event_id()) => r,
                 _ = self.closed.cancelled() => return,
             };
+            // The server has answered the GET (a stream, or a refusal): requests need not wait any longer.
+            self.get_ready.send_replace(true);
             match resp {
                 Ok(r)
                     if r.status() == StatusCode::NOT_FOUND
@@ -884,6 +900,14 @@ impl Transport for HttpTransport {
             }
             match msg {
                 Message::Request(req) => {
+                    if req.method != methods::INITIALIZE {
+                        // A server may send messages about this request on the GET stream (elicitation,
+                        // sampling): wait until that stream is open or refused, for at most 2 s.
+                        let mut ready = inner.get_ready.subscribe();
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(2), ready.wait_for(|r| *r))
+                                .await;
+                    }
                     let token = inner.closed.child_token();
                     lock(&inner.streams).insert(req.id.clone(), token.clone());
                     let id = req.id.clone();
@@ -952,6 +976,7 @@ impl Transport for HttpTransport {
     }
 
     fn open_event_stream(&self) {
+        self.inner.get_ready.send_replace(false);
         let inner = self.inner.clone();
         let task = tokio::spawn(inner.get_loop());
         if let Some(old) = lock(&self.inner.get_task).replace(task) {
