@@ -12,6 +12,10 @@
 //!   carried the current session id drops the session and reports [`TransportError::SessionExpired`]; messages
 //!   that need a session then wait until the client has re-initialized. A 500 or a network error never drops
 //!   the session. DELETE on close (405 tolerated).
+//! - **2024-11-05 fallback**: when `initialize` is refused with 400, 404 or 405 and no JSON-RPC error, the
+//!   server predates Streamable HTTP: the transport opens the old HTTP+SSE event stream (at the same URL, else
+//!   at the URL with its last segment replaced by `sse`) and carries every later message over it (see
+//!   [`LegacySseTransport`](super::LegacySseTransport)).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +34,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::legacy_sse::{sse_sibling, LegacySseTransport};
 use super::{SendOptions, SessionStatus, Transport, TransportEvent, TransportKind};
 use crate::sse::SseParser;
 use crate::TransportError;
@@ -167,6 +172,8 @@ impl HttpTransportBuilder {
                 closed: CancellationToken::new(),
                 auth_key: Mutex::new(None),
                 get_ready: watch::channel(true).0,
+                fallback: OnceLock::new(),
+                fallback_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -235,6 +242,9 @@ struct Inner {
     /// False from the moment the legacy GET stream is requested until the server has answered it (or it
     /// failed): requests wait for it (briefly), so messages the server sends on that stream are not lost.
     get_ready: watch::Sender<bool>,
+    /// Set once the server turned out to speak only the 2024-11-05 HTTP+SSE transport: everything goes there.
+    fallback: OnceLock<LegacySseTransport>,
+    fallback_lock: tokio::sync::Mutex<()>,
 }
 
 /// Marks the GET stream as settled when the loop ends, however it ends.
@@ -842,6 +852,30 @@ impl Inner {
         }
     }
 
+    /// `initialize` was refused as a 2024-11-05 server would: open its HTTP+SSE stream.
+    async fn fall_back_to_sse(&self) -> Result<&LegacySseTransport, TransportError> {
+        let _guard = self.fallback_lock.lock().await;
+        if let Some(fb) = self.fallback.get() {
+            return Ok(fb);
+        }
+        let mut candidates = vec![self.url.clone()];
+        candidates.extend(sse_sibling(&self.url));
+        let fb = LegacySseTransport::open(
+            self.http.clone(),
+            self.headers.clone(),
+            self.token.clone(),
+            &candidates,
+        )
+        .await?;
+        let events = self.events.get().cloned().ok_or(TransportError::Closed)?;
+        fb.start(events).await?;
+        tracing::info!(
+            endpoint = fb.endpoint(),
+            "falling back to the 2024-11-05 HTTP+SSE transport"
+        );
+        Ok(self.fallback.get_or_init(|| fb))
+    }
+
     async fn delete_session(&self) {
         let sid = {
             let mut sid = None;
@@ -898,25 +932,42 @@ impl Transport for HttpTransport {
             if inner.closed.is_cancelled() {
                 return Err(TransportError::Closed);
             }
+            if let Some(fb) = inner.fallback.get() {
+                return fb.send(msg, opts).await;
+            }
             match msg {
-                Message::Request(req) => {
-                    if req.method != methods::INITIALIZE {
-                        // A server may send messages about this request on the GET stream (elicitation,
-                        // sampling): wait until that stream is open or refused, for at most 2 s.
-                        let mut ready = inner.get_ready.subscribe();
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(2), ready.wait_for(|r| *r))
-                                .await;
+                Message::Request(req) if req.method == methods::INITIALIZE => {
+                    let fallback_req = req.clone();
+                    let fallback_opts = opts.clone();
+                    match self.exchange_tracked(req, opts).await {
+                        // No JSON-RPC error came with it (that would have been delivered as the answer).
+                        Err(TransportError::Http { status, body })
+                            if matches!(status, 400 | 404 | 405) =>
+                        {
+                            tracing::debug!(
+                                status,
+                                "initialize refused; trying the 2024-11-05 HTTP+SSE transport"
+                            );
+                            match inner.fall_back_to_sse().await {
+                                Ok(fb) => {
+                                    fb.send(Message::Request(fallback_req), fallback_opts).await
+                                }
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "no HTTP+SSE transport either");
+                                    Err(TransportError::Http { status, body })
+                                }
+                            }
+                        }
+                        r => r,
                     }
-                    let token = inner.closed.child_token();
-                    lock(&inner.streams).insert(req.id.clone(), token.clone());
-                    let id = req.id.clone();
-                    let r = tokio::select! {
-                        r = inner.exchange(req, opts) => r,
-                        _ = token.cancelled() => Err(TransportError::Cancelled),
-                    };
-                    lock(&inner.streams).remove(&id);
-                    r
+                }
+                Message::Request(req) => {
+                    // A server may send messages about this request on the GET stream (elicitation,
+                    // sampling): wait until that stream is open or refused, for at most 2 s.
+                    let mut ready = inner.get_ready.subscribe();
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(2), ready.wait_for(|r| *r)).await;
+                    self.exchange_tracked(req, opts).await
                 }
                 Message::Notification(n) if n.method == methods::NOTIF_CANCELLED => {
                     // Closing the request's stream is the cancellation on HTTP.
@@ -976,6 +1027,10 @@ impl Transport for HttpTransport {
     }
 
     fn open_event_stream(&self) {
+        if self.inner.fallback.get().is_some() {
+            // The HTTP+SSE stream is already open and carries everything.
+            return;
+        }
         self.inner.get_ready.send_replace(false);
         let inner = self.inner.clone();
         let task = tokio::spawn(inner.get_loop());
@@ -985,6 +1040,9 @@ impl Transport for HttpTransport {
     }
 
     fn auth_context(&self) -> Option<String> {
+        if let Some(fb) = self.inner.fallback.get() {
+            return fb.auth_context();
+        }
         lock(&self.inner.auth_key).clone()
     }
 
@@ -995,12 +1053,42 @@ impl Transport for HttpTransport {
             if let Some(t) = lock(&inner.get_task).take() {
                 t.abort();
             }
+            if let Some(fb) = inner.fallback.get() {
+                // It reports the end of the connection itself.
+                return fb.close().await;
+            }
             inner.delete_session().await;
             if let Some(tx) = inner.events.get() {
                 let _ = tx.send(TransportEvent::Closed(None));
             }
             Ok(())
         })
+    }
+}
+
+impl HttpTransport {
+    /// Run one request's exchange, cancellable through `notifications/cancelled`.
+    async fn exchange_tracked(
+        &self,
+        req: Request,
+        opts: SendOptions,
+    ) -> Result<(), TransportError> {
+        let inner = &self.inner;
+        let token = inner.closed.child_token();
+        lock(&inner.streams).insert(req.id.clone(), token.clone());
+        let id = req.id.clone();
+        let r = tokio::select! {
+            r = inner.exchange(req, opts) => r,
+            _ = token.cancelled() => Err(TransportError::Cancelled),
+        };
+        lock(&inner.streams).remove(&id);
+        r
+    }
+
+    /// Whether the server turned out to speak only the 2024-11-05 HTTP+SSE transport, which now carries
+    /// every message.
+    pub fn is_legacy_sse(&self) -> bool {
+        self.inner.fallback.get().is_some()
     }
 }
 

@@ -1,9 +1,12 @@
 //! Transports: how messages reach the server.
 //!
-//! One trait, [`Transport`], with three implementations:
+//! One trait, [`Transport`], with four implementations:
 //! - [`StreamTransport`]: newline-delimited JSON over any byte stream (an in-memory duplex, a socket);
 //! - [`ChildProcessTransport`]: a server spawned as a child process, over its stdin/stdout;
-//! - [`HttpTransport`]: Streamable HTTP, both eras (sessions, SSE, resumption, `Mcp-*` headers).
+//! - [`HttpTransport`]: Streamable HTTP, both eras (sessions, SSE, resumption, `Mcp-*` headers), falling back
+//!   to the 2024-11-05 HTTP+SSE transport when the server refuses the Streamable HTTP `initialize`;
+//! - [`LegacySseTransport`]: the 2024-11-05 HTTP+SSE transport (a GET event stream plus POSTs to the endpoint
+//!   it names).
 //!
 //! A transport knows messages and bytes, never tools or prompts. The [`Client`](crate::Client) owns ids,
 //! timeouts, the era and session recovery; the transport reports what it saw (a reply, a refused message, a
@@ -11,6 +14,7 @@
 
 mod child;
 mod http;
+mod legacy_sse;
 mod stream;
 
 use futures::future::BoxFuture;
@@ -21,6 +25,7 @@ pub use child::{
     ChildProcessBuilder, ChildProcessTransport, ShutdownReport, ShutdownStage, StderrMode,
 };
 pub use http::{HttpOptions, HttpTransport, HttpTransportBuilder, StaticToken, TokenProvider};
+pub use legacy_sse::LegacySseTransport;
 pub use stream::StreamTransport;
 
 use crate::TransportError;

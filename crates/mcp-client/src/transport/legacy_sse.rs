@@ -1,0 +1,426 @@
+//! The HTTP+SSE transport of 2024-11-05 (deprecated, superseded by Streamable HTTP).
+//!
+//! The client opens a `GET` event stream; its first event, `endpoint`, names the URL (possibly relative to
+//! the stream's URL) every client message is POSTed to (the server accepts each with 202). Everything the
+//! server sends (responses, notifications, requests) arrives as `message` events on the stream. The stream
+//! is the connection: when it ends, the connection is closed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use mcp_protocol::Message;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+use sha2::Digest;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::http::TokenProvider;
+use super::{SendOptions, Transport, TransportEvent, TransportKind};
+use crate::sse::SseParser;
+use crate::TransportError;
+
+/// How long the server has to send the `endpoint` event after the stream opens.
+const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client for a 2024-11-05 server's HTTP+SSE transport.
+///
+/// [`HttpTransport`](super::HttpTransport) falls back to it by itself when a server refuses the Streamable
+/// HTTP `initialize` with 400, 404 or 405; use it directly to talk to a server known to be that old.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use mcp_client::transport::LegacySseTransport;
+/// let transport = LegacySseTransport::connect("http://127.0.0.1:3000/sse").await?;
+/// let client = mcp_client::Client::builder().connect(transport).await?;
+/// # let _ = client; Ok(()) }
+/// ```
+pub struct LegacySseTransport {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LegacySseTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegacySseTransport")
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    headers: HeaderMap,
+    token: Option<Arc<dyn TokenProvider>>,
+    /// Where messages are POSTed.
+    endpoint: Url,
+    /// Messages read before `start`; taken by `start`.
+    pending: Mutex<Option<mpsc::UnboundedReceiver<TransportEvent>>>,
+    events: Mutex<Option<mpsc::UnboundedSender<TransportEvent>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    closed: CancellationToken,
+    auth_key: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn truncate(s: &str) -> String {
+    const MAX: usize = 512;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+async fn authorize(
+    token: &Option<Arc<dyn TokenProvider>>,
+    auth_key: &Mutex<Option<String>>,
+    rb: reqwest::RequestBuilder,
+) -> reqwest::RequestBuilder {
+    let Some(provider) = token else { return rb };
+    match provider.token().await {
+        Some(t) => {
+            let digest = sha2::Sha256::digest(t.as_bytes());
+            let key: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            *lock(auth_key) = Some(key);
+            rb.bearer_auth(t)
+        }
+        None => {
+            *lock(auth_key) = None;
+            rb
+        }
+    }
+}
+
+/// Why opening one candidate stream failed.
+enum OpenError {
+    /// 400, 404 or 405 (or not an event stream): nothing here; another candidate may work.
+    NotHere(TransportError),
+    /// Anything else.
+    Failed(TransportError),
+}
+
+impl LegacySseTransport {
+    /// Open the event stream at `url` and wait for the server to name its message endpoint.
+    pub async fn connect(url: impl AsRef<str>) -> Result<Self, TransportError> {
+        let url = Url::parse(url.as_ref()).map_err(|e| {
+            TransportError::Protocol(format!("invalid URL {:?}: {e}", url.as_ref()))
+        })?;
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+        Self::open(http, HeaderMap::new(), None, &[url]).await
+    }
+
+    /// Try each stream URL in turn (the next one only after a 400, 404 or 405) with these settings.
+    pub(crate) async fn open(
+        http: reqwest::Client,
+        headers: HeaderMap,
+        token: Option<Arc<dyn TokenProvider>>,
+        candidates: &[Url],
+    ) -> Result<Self, TransportError> {
+        let auth_key = Mutex::new(None);
+        let mut last = TransportError::Protocol("no URL to open an event stream at".into());
+        for url in candidates {
+            match Self::open_one(&http, &headers, &token, &auth_key, url).await {
+                Ok((endpoint, parser, resp)) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let closed = CancellationToken::new();
+                    let reader = tokio::spawn(read_stream(resp, parser, tx, closed.clone()));
+                    return Ok(Self {
+                        inner: Arc::new(Inner {
+                            http,
+                            headers,
+                            token,
+                            endpoint,
+                            pending: Mutex::new(Some(rx)),
+                            events: Mutex::new(None),
+                            tasks: Mutex::new(vec![reader]),
+                            closed,
+                            auth_key,
+                        }),
+                    });
+                }
+                Err(OpenError::NotHere(e)) => {
+                    tracing::debug!(%url, error = %e, "no HTTP+SSE stream here");
+                    last = e;
+                }
+                Err(OpenError::Failed(e)) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    async fn open_one(
+        http: &reqwest::Client,
+        headers: &HeaderMap,
+        token: &Option<Arc<dyn TokenProvider>>,
+        auth_key: &Mutex<Option<String>>,
+        url: &Url,
+    ) -> Result<(Url, SseParser, reqwest::Response), OpenError> {
+        let rb = http
+            .get(url.clone())
+            .headers(headers.clone())
+            .header(ACCEPT, "text/event-stream");
+        let resp = authorize(token, auth_key, rb)
+            .await
+            .send()
+            .await
+            .map_err(|e| OpenError::Failed(TransportError::Network(e.to_string())))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            let e = TransportError::Http {
+                status: status.as_u16(),
+                body: truncate(&body),
+            };
+            return Err(
+                if matches!(
+                    status,
+                    StatusCode::BAD_REQUEST
+                        | StatusCode::NOT_FOUND
+                        | StatusCode::METHOD_NOT_ALLOWED
+                ) {
+                    OpenError::NotHere(e)
+                } else {
+                    OpenError::Failed(e)
+                },
+            );
+        }
+        let is_sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if !is_sse {
+            return Err(OpenError::NotHere(TransportError::Protocol(
+                "the GET response is not an event stream".into(),
+            )));
+        }
+        // Read until the `endpoint` event; the rest of the stream stays with the response.
+        let mut parser = SseParser::new();
+        let mut body = resp;
+        let found = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
+            loop {
+                let chunk = body
+                    .chunk()
+                    .await
+                    .map_err(|e| TransportError::Network(e.to_string()))?;
+                let Some(chunk) = chunk else {
+                    return Err(TransportError::Protocol(
+                        "the event stream ended before the endpoint event".into(),
+                    ));
+                };
+                // The endpoint event comes first; anything else first is not a 2024-11-05 server.
+                if let Some(ev) = parser.feed(&chunk).into_iter().next() {
+                    if ev.event.as_deref() != Some("endpoint") {
+                        return Err(TransportError::Protocol(format!(
+                            "the first event is {:?}, not \"endpoint\"",
+                            ev.event.as_deref().unwrap_or("message")
+                        )));
+                    }
+                    return Ok(ev.data);
+                }
+            }
+        })
+        .await
+        .map_err(|_| {
+            OpenError::Failed(TransportError::Protocol("no endpoint event in time".into()))
+        })?
+        .map_err(OpenError::Failed)?;
+        let endpoint = url.join(found.trim()).map_err(|e| {
+            OpenError::Failed(TransportError::Protocol(format!(
+                "invalid endpoint {found:?}: {e}"
+            )))
+        })?;
+        // Never send messages (and credentials) to another origin than the one we connected to.
+        if endpoint.origin() != url.origin() {
+            return Err(OpenError::Failed(TransportError::Protocol(format!(
+                "the endpoint {endpoint} is not on the stream's origin"
+            ))));
+        }
+        Ok((endpoint, parser, body))
+    }
+
+    /// The URL messages are POSTed to, as the server named it.
+    pub fn endpoint(&self) -> &str {
+        self.inner.endpoint.as_str()
+    }
+}
+
+/// Deliver the stream's `message` events until it ends.
+async fn read_stream(
+    mut resp: reqwest::Response,
+    mut parser: SseParser,
+    tx: mpsc::UnboundedSender<TransportEvent>,
+    closed: CancellationToken,
+) {
+    let reason = loop {
+        let chunk = tokio::select! {
+            c = resp.chunk() => c,
+            _ = closed.cancelled() => return,
+        };
+        let bytes = match chunk {
+            Ok(Some(b)) => b,
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        };
+        for ev in parser.feed(&bytes) {
+            match ev.event.as_deref() {
+                None | Some("message") => {}
+                Some(other) => {
+                    tracing::debug!(event = other, "ignoring SSE event of another type");
+                    continue;
+                }
+            }
+            if ev.data.trim().is_empty() {
+                continue;
+            }
+            let msg = serde_json::from_str::<Value>(&ev.data)
+                .map_err(|e| e.to_string())
+                .and_then(|v| Message::from_value(v).map_err(|e| e.message));
+            match msg {
+                Ok(m) => {
+                    if tx.send(TransportEvent::Message(m)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ignoring an SSE event that is not a JSON-RPC message")
+                }
+            }
+        }
+    };
+    if !closed.is_cancelled() {
+        let _ = tx.send(TransportEvent::Closed(Some(
+            reason.unwrap_or_else(|| "the event stream ended".into()),
+        )));
+    }
+}
+
+impl Inner {
+    async fn post(&self, msg: &Message) -> Result<(), TransportError> {
+        let body = serde_json::to_vec(msg).map_err(|e| TransportError::Protocol(e.to_string()))?;
+        let rb = self
+            .http
+            .post(self.endpoint.clone())
+            .headers(self.headers.clone())
+            .header(CONTENT_TYPE, "application/json");
+        let rb = authorize(&self.token, &self.auth_key, rb).await;
+        let resp = tokio::select! {
+            r = rb.body(body).send() => r.map_err(|e| TransportError::Network(e.to_string()))?,
+            _ = self.closed.cancelled() => return Err(TransportError::Closed),
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(TransportError::Http {
+            status: status.as_u16(),
+            body: truncate(&body),
+        })
+    }
+}
+
+impl Drop for LegacySseTransport {
+    fn drop(&mut self) {
+        self.inner.closed.cancel();
+        for t in lock(&self.inner.tasks).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Transport for LegacySseTransport {
+    fn kind(&self) -> TransportKind {
+        // One POST per message, sent concurrently (a server may hold a POST while it asks the client something).
+        TransportKind::Http
+    }
+
+    fn start(
+        &self,
+        events: mpsc::UnboundedSender<TransportEvent>,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        let r = match lock(&self.inner.pending).take() {
+            Some(mut rx) => {
+                *lock(&self.inner.events) = Some(events.clone());
+                let forward = tokio::spawn(async move {
+                    while let Some(ev) = rx.recv().await {
+                        if events.send(ev).is_err() {
+                            return;
+                        }
+                    }
+                });
+                lock(&self.inner.tasks).push(forward);
+                Ok(())
+            }
+            None => Err(TransportError::Protocol("transport already started".into())),
+        };
+        Box::pin(async move { r })
+    }
+
+    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            if self.inner.closed.is_cancelled() {
+                return Err(TransportError::Closed);
+            }
+            self.inner.post(&msg).await
+        })
+    }
+
+    fn auth_context(&self) -> Option<String> {
+        lock(&self.inner.auth_key).clone()
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let first = !self.inner.closed.is_cancelled();
+            self.inner.closed.cancel();
+            for t in lock(&self.inner.tasks).drain(..) {
+                t.abort();
+            }
+            if first {
+                if let Some(tx) = lock(&self.inner.events).take() {
+                    let _ = tx.send(TransportEvent::Closed(None));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The URL with its last path segment replaced by `sse` (`/mcp` → `/sse`), if that is a different URL.
+pub(crate) fn sse_sibling(url: &Url) -> Option<Url> {
+    let mut u = url.clone();
+    {
+        let mut segs = u.path_segments_mut().ok()?;
+        segs.pop_if_empty().pop().push("sse");
+    }
+    (u != *url).then_some(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_candidate_replaces_the_last_segment() {
+        let u = Url::parse("http://h:1/a/mcp?k=v").unwrap();
+        assert_eq!(sse_sibling(&u).unwrap().as_str(), "http://h:1/a/sse?k=v");
+        let u = Url::parse("http://h:1/mcp/").unwrap();
+        assert_eq!(sse_sibling(&u).unwrap().as_str(), "http://h:1/sse");
+        let u = Url::parse("http://h:1/sse").unwrap();
+        assert!(sse_sibling(&u).is_none());
+    }
+}
