@@ -87,6 +87,23 @@ fn page<T: Clone>(
     Ok((out, next))
 }
 
+/// Answer a paginated list request: read the cursor, take one page of `items`, wrap it with `build`.
+fn list_page<T: Clone, R: Serialize>(
+    req: &Request,
+    size: usize,
+    items: impl ExactSizeIterator<Item = T>,
+    build: impl FnOnce(Vec<T>, Option<String>) -> R,
+) -> CoreOutcome {
+    let p: PaginatedParams = match parse(&req.params) {
+        Ok(p) => p,
+        Err(e) => return e.into(),
+    };
+    match page(items, p.cursor.as_deref(), size) {
+        Ok((items, next_cursor)) => to_value(&build(items, next_cursor)),
+        Err(e) => e.into(),
+    }
+}
+
 impl Server {
     /// Run a request through the core. `env` says which era and how to reach the client.
     pub(crate) async fn run_core(&self, req: &Request, env: Envelope) -> CoreOutcome {
@@ -149,84 +166,46 @@ impl Server {
                 cache_scope: None,
                 meta: None,
             }),
-            methods::TOOLS_LIST if caps.tools.is_some() => {
-                let p: PaginatedParams = match parse(&req.params) {
-                    Ok(p) => p,
-                    Err(e) => return e.into(),
-                };
-                let tools = reg.tools.load();
-                match page(
-                    tools.values().map(|e| e.tool.clone()),
-                    p.cursor.as_deref(),
-                    size,
-                ) {
-                    Ok((tools, next_cursor)) => to_value(&ListToolsResult {
-                        tools,
-                        next_cursor,
-                        meta: None,
-                    }),
-                    Err(e) => e.into(),
-                }
-            }
-            methods::PROMPTS_LIST if caps.prompts.is_some() => {
-                let p: PaginatedParams = match parse(&req.params) {
-                    Ok(p) => p,
-                    Err(e) => return e.into(),
-                };
-                let prompts = reg.prompts.load();
-                match page(
-                    prompts.values().map(|e| e.prompt.clone()),
-                    p.cursor.as_deref(),
-                    size,
-                ) {
-                    Ok((prompts, next_cursor)) => to_value(&ListPromptsResult {
-                        prompts,
-                        next_cursor,
-                        meta: None,
-                    }),
-                    Err(e) => e.into(),
-                }
-            }
-            methods::RESOURCES_LIST if caps.resources.is_some() => {
-                let p: PaginatedParams = match parse(&req.params) {
-                    Ok(p) => p,
-                    Err(e) => return e.into(),
-                };
-                let res = reg.resources.load();
-                match page(
-                    res.values().map(|e| e.resource.clone()),
-                    p.cursor.as_deref(),
-                    size,
-                ) {
-                    Ok((resources, next_cursor)) => to_value(&ListResourcesResult {
-                        resources,
-                        next_cursor,
-                        meta: None,
-                    }),
-                    Err(e) => e.into(),
-                }
-            }
-            methods::RESOURCES_TEMPLATES_LIST if caps.resources.is_some() => {
-                let p: PaginatedParams = match parse(&req.params) {
-                    Ok(p) => p,
-                    Err(e) => return e.into(),
-                };
-                let t = reg.templates.load();
-                match page(
-                    t.values().map(|e| e.template.clone()),
-                    p.cursor.as_deref(),
-                    size,
-                ) {
-                    Ok((resource_templates, next_cursor)) => {
-                        to_value(&ListResourceTemplatesResult {
-                            resource_templates,
-                            next_cursor,
-                            meta: None,
-                        })
-                    }
-                    Err(e) => e.into(),
-                }
-            }
+            methods::TOOLS_LIST if caps.tools.is_some() => list_page(
+                req,
+                size,
+                reg.tools.load().values().map(|e| e.tool.clone()),
+                |tools, next_cursor| ListToolsResult {
+                    tools,
+                    next_cursor,
+                    meta: None,
+                },
+            ),
+            methods::PROMPTS_LIST if caps.prompts.is_some() => list_page(
+                req,
+                size,
+                reg.prompts.load().values().map(|e| e.prompt.clone()),
+                |prompts, next_cursor| ListPromptsResult {
+                    prompts,
+                    next_cursor,
+                    meta: None,
+                },
+            ),
+            methods::RESOURCES_LIST if caps.resources.is_some() => list_page(
+                req,
+                size,
+                reg.resources.load().values().map(|e| e.resource.clone()),
+                |resources, next_cursor| ListResourcesResult {
+                    resources,
+                    next_cursor,
+                    meta: None,
+                },
+            ),
+            methods::RESOURCES_TEMPLATES_LIST if caps.resources.is_some() => list_page(
+                req,
+                size,
+                reg.templates.load().values().map(|e| e.template.clone()),
+                |resource_templates, next_cursor| ListResourceTemplatesResult {
+                    resource_templates,
+                    next_cursor,
+                    meta: None,
+                },
+            ),
             methods::TOOLS_CALL if caps.tools.is_some() => self.call_tool(req, env).await,
             methods::RESOURCES_READ if caps.resources.is_some() => {
                 self.read_resource(req, env).await
