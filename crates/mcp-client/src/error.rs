@@ -37,6 +37,9 @@ pub enum TransportError {
     /// The peer sent something that is not valid MCP.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The server refused the request's credentials and authorizing again failed or was not possible.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// The request was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,

@@ -16,6 +16,7 @@
 //! See [`Client`] for an example.
 #![deny(missing_docs)]
 
+pub mod auth;
 mod cache;
 mod client;
 mod error;

@@ -27,15 +27,15 @@ use futures::StreamExt;
 use mcp_protocol::types::{methods, CancelledParams};
 use mcp_protocol::{headers, meta, ErrorObject, Message, ProtocolVersion, Request, RequestId};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use sha2::Digest;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::legacy_sse::{sse_sibling, LegacySseTransport};
 use super::{SendOptions, SessionStatus, Transport, TransportEvent, TransportKind};
+use crate::auth::{apply_headers, retry_after_refusal, AuthProvider, BearerOnly};
 use crate::sse::SseParser;
 use crate::TransportError;
 
@@ -88,7 +88,7 @@ impl Default for HttpOptions {
 pub struct HttpTransportBuilder {
     url: String,
     headers: Vec<(String, String)>,
-    token: Option<Arc<dyn TokenProvider>>,
+    auth: Option<Arc<dyn AuthProvider>>,
     client: Option<reqwest::Client>,
     options: HttpOptions,
 }
@@ -108,9 +108,16 @@ impl HttpTransportBuilder {
         self.headers.push((name.into(), value.into()));
         self
     }
-    /// Where bearer tokens come from.
+    /// Where bearer tokens come from (a fixed token, or one your code refreshes). The server's refusals are
+    /// returned as errors; for the full OAuth flow use [`auth`](Self::auth).
     pub fn bearer_token(mut self, provider: impl TokenProvider) -> Self {
-        self.token = Some(Arc::new(provider));
+        self.auth = Some(Arc::new(BearerOnly(Arc::new(provider))));
+        self
+    }
+    /// Authorize requests with `provider` (e.g. an [`OAuthClient`](crate::auth::OAuthClient)): it supplies
+    /// the credentials of every request and decides what to do when the server answers 401 or 403.
+    pub fn auth(mut self, provider: impl AuthProvider) -> Self {
+        self.auth = Some(Arc::new(provider));
         self
     }
     /// Use this reqwest client (its pool, TLS and proxy settings) instead of a default one.
@@ -161,7 +168,7 @@ impl HttpTransportBuilder {
                 http,
                 url,
                 headers,
-                token: self.token,
+                auth: self.auth,
                 opts: self.options,
                 events: OnceLock::new(),
                 session,
@@ -229,7 +236,7 @@ struct Inner {
     http: reqwest::Client,
     url: reqwest::Url,
     headers: HeaderMap,
-    token: Option<Arc<dyn TokenProvider>>,
+    auth: Option<Arc<dyn AuthProvider>>,
     opts: HttpOptions,
     events: OnceLock<mpsc::UnboundedSender<TransportEvent>>,
     session: watch::Sender<SessionSlot>,
@@ -320,7 +327,7 @@ impl HttpTransport {
         HttpTransportBuilder {
             url: url.into(),
             headers: Vec::new(),
-            token: None,
+            auth: None,
             client: None,
             options: HttpOptions::default(),
         }
@@ -340,22 +347,12 @@ impl Inner {
         Duration::from_secs_f64(d.min(self.opts.max_backoff.as_secs_f64()))
     }
 
-    async fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let Some(provider) = &self.token else {
-            return rb;
-        };
-        match provider.token().await {
-            Some(t) => {
-                let digest = sha2::Sha256::digest(t.as_bytes());
-                let key: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-                *lock(&self.auth_key) = Some(key);
-                rb.bearer_auth(t)
-            }
-            None => {
-                *lock(&self.auth_key) = None;
-                rb
-            }
-        }
+    async fn authorize(
+        &self,
+        method: &Method,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::RequestBuilder, Option<String>), TransportError> {
+        apply_headers(self.auth.as_ref(), &self.auth_key, method, &self.url, rb).await
     }
 
     fn legacy_version(&self) -> Option<ProtocolVersion> {
@@ -390,24 +387,34 @@ impl Inner {
         sid: Option<&str>,
         extra: &[(String, String)],
     ) -> Result<reqwest::Response, TransportError> {
-        let body = serde_json::to_vec(msg).map_err(|e| TransportError::Protocol(e.to_string()))?;
-        let mut rb = self
-            .http
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json");
-        if let Some(sid) = sid {
-            rb = rb.header(headers::SESSION_ID, sid);
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(msg).map_err(|e| TransportError::Protocol(e.to_string()))?,
+        );
+        let mut attempt = 0;
+        loop {
+            let mut rb = self
+                .http
+                .post(self.url.clone())
+                .headers(self.headers.clone())
+                .header(ACCEPT, "application/json, text/event-stream")
+                .header(CONTENT_TYPE, "application/json");
+            if let Some(sid) = sid {
+                rb = rb.header(headers::SESSION_ID, sid);
+            }
+            for (k, v) in extra {
+                rb = rb.header(k.as_str(), v.as_str());
+            }
+            let (rb, token) = self.authorize(&Method::POST, rb).await?;
+            let resp = rb
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| TransportError::Network(e.to_string()))?;
+            if !retry_after_refusal(self.auth.as_ref(), &resp, token, attempt).await? {
+                return Ok(resp);
+            }
+            attempt += 1;
         }
-        for (k, v) in extra {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        let rb = self.authorize(rb).await;
-        rb.body(body)
-            .send()
-            .await
-            .map_err(|e| TransportError::Network(e.to_string()))
     }
 
     async fn get(
@@ -415,24 +422,32 @@ impl Inner {
         sid: Option<&str>,
         last_event_id: Option<&str>,
     ) -> Result<reqwest::Response, TransportError> {
-        let mut rb = self
-            .http
-            .get(self.url.clone())
-            .headers(self.headers.clone())
-            .header(ACCEPT, "text/event-stream");
-        if let Some(sid) = sid {
-            rb = rb.header(headers::SESSION_ID, sid);
+        let mut attempt = 0;
+        loop {
+            let mut rb = self
+                .http
+                .get(self.url.clone())
+                .headers(self.headers.clone())
+                .header(ACCEPT, "text/event-stream");
+            if let Some(sid) = sid {
+                rb = rb.header(headers::SESSION_ID, sid);
+            }
+            if let Some(v) = self.legacy_version() {
+                rb = rb.header(headers::PROTOCOL_VERSION, v.as_str());
+            }
+            if let Some(id) = last_event_id {
+                rb = rb.header(headers::LAST_EVENT_ID, id);
+            }
+            let (rb, token) = self.authorize(&Method::GET, rb).await?;
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| TransportError::Network(e.to_string()))?;
+            if !retry_after_refusal(self.auth.as_ref(), &resp, token, attempt).await? {
+                return Ok(resp);
+            }
+            attempt += 1;
         }
-        if let Some(v) = self.legacy_version() {
-            rb = rb.header(headers::PROTOCOL_VERSION, v.as_str());
-        }
-        if let Some(id) = last_event_id {
-            rb = rb.header(headers::LAST_EVENT_ID, id);
-        }
-        let rb = self.authorize(rb).await;
-        rb.send()
-            .await
-            .map_err(|e| TransportError::Network(e.to_string()))
     }
 
     /// The session id a message goes with, waiting while a session is being (re-)established.
@@ -863,7 +878,7 @@ impl Inner {
         let fb = LegacySseTransport::open(
             self.http.clone(),
             self.headers.clone(),
-            self.token.clone(),
+            self.auth.clone(),
             &candidates,
         )
         .await?;
@@ -896,7 +911,13 @@ impl Inner {
         if let Some(v) = self.legacy_version() {
             rb = rb.header(headers::PROTOCOL_VERSION, v.as_str());
         }
-        let rb = self.authorize(rb).await;
+        let rb = match self.authorize(&Method::DELETE, rb).await {
+            Ok((rb, _)) => rb,
+            Err(e) => {
+                tracing::debug!(error = %e, "no credentials for the session DELETE");
+                return;
+            }
+        };
         match tokio::time::timeout(Duration::from_secs(5), rb.send()).await {
             Ok(Ok(r))
                 if r.status().is_success()

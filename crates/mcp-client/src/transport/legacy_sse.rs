@@ -13,13 +13,12 @@ use mcp_protocol::Message;
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
-use sha2::Digest;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::http::TokenProvider;
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
+use crate::auth::{apply_headers, AuthProvider};
 use crate::sse::SseParser;
 use crate::TransportError;
 
@@ -53,7 +52,7 @@ impl std::fmt::Debug for LegacySseTransport {
 struct Inner {
     http: reqwest::Client,
     headers: HeaderMap,
-    token: Option<Arc<dyn TokenProvider>>,
+    auth: Option<Arc<dyn AuthProvider>>,
     /// Where messages are POSTed.
     endpoint: Url,
     /// Messages read before `start`; taken by `start`.
@@ -81,23 +80,15 @@ fn truncate(s: &str) -> String {
 }
 
 async fn authorize(
-    token: &Option<Arc<dyn TokenProvider>>,
+    auth: &Option<Arc<dyn AuthProvider>>,
     auth_key: &Mutex<Option<String>>,
+    method: &reqwest::Method,
+    url: &Url,
     rb: reqwest::RequestBuilder,
-) -> reqwest::RequestBuilder {
-    let Some(provider) = token else { return rb };
-    match provider.token().await {
-        Some(t) => {
-            let digest = sha2::Sha256::digest(t.as_bytes());
-            let key: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-            *lock(auth_key) = Some(key);
-            rb.bearer_auth(t)
-        }
-        None => {
-            *lock(auth_key) = None;
-            rb
-        }
-    }
+) -> Result<reqwest::RequestBuilder, TransportError> {
+    Ok(apply_headers(auth.as_ref(), auth_key, method, url, rb)
+        .await?
+        .0)
 }
 
 /// Why opening one candidate stream failed.
@@ -126,13 +117,13 @@ impl LegacySseTransport {
     pub(crate) async fn open(
         http: reqwest::Client,
         headers: HeaderMap,
-        token: Option<Arc<dyn TokenProvider>>,
+        auth: Option<Arc<dyn AuthProvider>>,
         candidates: &[Url],
     ) -> Result<Self, TransportError> {
         let auth_key = Mutex::new(None);
         let mut last = TransportError::Protocol("no URL to open an event stream at".into());
         for url in candidates {
-            match Self::open_one(&http, &headers, &token, &auth_key, url).await {
+            match Self::open_one(&http, &headers, &auth, &auth_key, url).await {
                 Ok((endpoint, parser, resp)) => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     let closed = CancellationToken::new();
@@ -141,7 +132,7 @@ impl LegacySseTransport {
                         inner: Arc::new(Inner {
                             http,
                             headers,
-                            token,
+                            auth,
                             endpoint,
                             pending: Mutex::new(Some(rx)),
                             events: Mutex::new(None),
@@ -164,7 +155,7 @@ impl LegacySseTransport {
     async fn open_one(
         http: &reqwest::Client,
         headers: &HeaderMap,
-        token: &Option<Arc<dyn TokenProvider>>,
+        auth: &Option<Arc<dyn AuthProvider>>,
         auth_key: &Mutex<Option<String>>,
         url: &Url,
     ) -> Result<(Url, SseParser, reqwest::Response), OpenError> {
@@ -172,8 +163,9 @@ impl LegacySseTransport {
             .get(url.clone())
             .headers(headers.clone())
             .header(ACCEPT, "text/event-stream");
-        let resp = authorize(token, auth_key, rb)
+        let resp = authorize(auth, auth_key, &reqwest::Method::GET, url, rb)
             .await
+            .map_err(OpenError::Failed)?
             .send()
             .await
             .map_err(|e| OpenError::Failed(TransportError::Network(e.to_string())))?;
@@ -316,7 +308,14 @@ impl Inner {
             .post(self.endpoint.clone())
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json");
-        let rb = authorize(&self.token, &self.auth_key, rb).await;
+        let rb = authorize(
+            &self.auth,
+            &self.auth_key,
+            &reqwest::Method::POST,
+            &self.endpoint,
+            rb,
+        )
+        .await?;
         let resp = tokio::select! {
             r = rb.body(body).send() => r.map_err(|e| TransportError::Network(e.to_string()))?,
             _ = self.closed.cancelled() => return Err(TransportError::Closed),

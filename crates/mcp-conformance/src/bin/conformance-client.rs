@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use mcp_client::auth::{HeadlessAuthorizer, OAuthClient, PreRegistered};
 use mcp_client::transport::HttpTransport;
 use mcp_client::{Client, ClientError, VersionMode};
 use mcp_protocol::types::{
@@ -47,8 +48,38 @@ fn version_mode(version: &str) -> VersionMode {
     }
 }
 
-async fn connect(url: &str, version: &str) -> Result<Client, ClientError> {
-    let transport = HttpTransport::new(url)?;
+/// The fixed Client ID Metadata Document URL the suite's authorization servers accept.
+const CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
+
+/// For `auth/*` scenarios: an OAuth client that approves headlessly (the suite's authorization server
+/// redirects at once), offers a CIMD URL, and uses the pre-registered credentials the context carries.
+fn oauth_for(url: &str, context: &Value) -> Result<OAuthClient, ClientError> {
+    let mut b = OAuthClient::builder(url)
+        .client_name("mcp-rs-conformance-client")
+        .authorizer(HeadlessAuthorizer::new("http://localhost:3000/callback"))
+        .client_metadata_url(CIMD_URL);
+    if let Some(id) = context["client_id"].as_str() {
+        b = b.pre_registered(PreRegistered {
+            client_id: id.to_owned(),
+            client_secret: context["client_secret"].as_str().map(str::to_owned),
+            ..Default::default()
+        });
+    }
+    b.build()
+        .map_err(|e| ClientError::Protocol(format!("OAuth client: {e}")))
+}
+
+async fn connect(
+    url: &str,
+    version: &str,
+    scenario: &str,
+    context: &Value,
+) -> Result<Client, ClientError> {
+    let mut transport = HttpTransport::builder(url);
+    if scenario.starts_with("auth/") {
+        transport = transport.auth(oauth_for(url, context)?);
+    }
+    let transport = transport.build()?;
     Client::builder()
         .client_info(Implementation::new(
             "mcp-rs-conformance-client",
@@ -135,7 +166,7 @@ fn sample_args(tool: &Tool) -> Value {
 }
 
 async fn run(url: &str, scenario: &str, version: &str, context: &Value) -> Result<(), ClientError> {
-    let client = connect(url, version).await?;
+    let client = connect(url, version, scenario, context).await?;
     let result = exercise(&client, scenario, context).await;
     client.close().await;
     result

@@ -1,0 +1,310 @@
+//! Where credentials live between runs: client registrations (keyed by issuer) and tokens.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::AuthError;
+
+/// A client registered at one authorization server.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    /// The issuer that issued (or accepts) these credentials. They are never presented to another.
+    pub issuer: String,
+    /// The client id (for a Client ID Metadata Document, its URL).
+    pub client_id: String,
+    /// The client secret, for confidential clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// How the client authenticates at the token endpoint (`none`, `client_secret_basic`,
+    /// `client_secret_post`, `private_key_jwt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+impl std::fmt::Debug for ClientRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRegistration")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .finish()
+    }
+}
+
+/// Tokens from one authorization server, for one resource.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSet {
+    /// The issuer that minted them.
+    pub issuer: String,
+    /// The access token.
+    pub access_token: String,
+    /// `Bearer` or `DPoP`.
+    pub token_type: String,
+    /// The refresh token, if one was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Expiry, in seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The scopes granted (as the server reported them, else as requested).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("issuer", &self.issuer)
+            .field("token_type", &self.token_type)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+impl TokenSet {
+    /// Whether the access token expires within `margin` (unknown expiry: never).
+    pub fn expires_within(&self, margin: Duration) -> bool {
+        self.expires_at
+            .is_some_and(|at| at <= unix_now().saturating_add(margin.as_secs()))
+    }
+}
+
+/// Everything kept for one protected resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCredentials {
+    /// Client registrations, one per issuer.
+    #[serde(default)]
+    pub registrations: Vec<ClientRegistration>,
+    /// The current tokens, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenSet>,
+}
+
+impl StoredCredentials {
+    /// The registration for `issuer`.
+    pub fn registration(&self, issuer: &str) -> Option<&ClientRegistration> {
+        self.registrations.iter().find(|r| r.issuer == issuer)
+    }
+
+    /// Replace the registration for its issuer.
+    pub fn set_registration(&mut self, reg: ClientRegistration) {
+        self.registrations.retain(|r| r.issuer != reg.issuer);
+        self.registrations.push(reg);
+    }
+}
+
+/// Storage of credentials, keyed by the protected resource's canonical URI. Implement it to keep tokens in a
+/// keychain, a database or a secret manager.
+pub trait TokenStore: Send + Sync + 'static {
+    /// What is stored for `resource`.
+    fn load<'a>(
+        &'a self,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, AuthError>>;
+    /// Store `creds` for `resource`, replacing what was there.
+    fn save<'a>(
+        &'a self,
+        resource: &'a str,
+        creds: &'a StoredCredentials,
+    ) -> BoxFuture<'a, Result<(), AuthError>>;
+}
+
+/// Credentials kept in memory for the life of the process (the default).
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    map: Mutex<HashMap<String, StoredCredentials>>,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl TokenStore for MemoryTokenStore {
+    fn load<'a>(
+        &'a self,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, AuthError>> {
+        let v = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(resource)
+            .cloned();
+        Box::pin(async move { Ok(v) })
+    }
+    fn save<'a>(
+        &'a self,
+        resource: &'a str,
+        creds: &'a StoredCredentials,
+    ) -> BoxFuture<'a, Result<(), AuthError>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(resource.to_owned(), creds.clone());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Credentials kept in a JSON file (one file, every resource), written atomically (a temporary file renamed
+/// over the old one) and, on Unix, readable by the owner only. Suits command-line programs that should not
+/// ask the user to log in on every run.
+#[derive(Debug)]
+pub struct FileTokenStore {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl FileTokenStore {
+    /// A store in `path` (created on first save).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    async fn read_all(&self) -> Result<HashMap<String, StoredCredentials>, AuthError> {
+        match tokio::fs::read(&self.path).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                AuthError::Storage(format!("{} is not a token file: {e}", self.path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
+            Err(e) => Err(AuthError::Storage(format!("{}: {e}", self.path.display()))),
+        }
+    }
+}
+
+impl TokenStore for FileTokenStore {
+    fn load<'a>(
+        &'a self,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, AuthError>> {
+        Box::pin(async move {
+            let _g = self.lock.lock().await;
+            Ok(self.read_all().await?.remove(resource))
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        resource: &'a str,
+        creds: &'a StoredCredentials,
+    ) -> BoxFuture<'a, Result<(), AuthError>> {
+        Box::pin(async move {
+            let _g = self.lock.lock().await;
+            let mut all = self.read_all().await?;
+            all.insert(resource.to_owned(), creds.clone());
+            let bytes =
+                serde_json::to_vec_pretty(&all).map_err(|e| AuthError::Storage(e.to_string()))?;
+            let tmp = self.path.with_extension("tmp");
+            let io = |e: std::io::Error| AuthError::Storage(format!("{}: {e}", tmp.display()));
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                tokio::fs::create_dir_all(dir).await.map_err(io)?;
+            }
+            let mut opts = tokio::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            opts.mode(0o600);
+            let mut f = opts.open(&tmp).await.map_err(io)?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, &bytes)
+                .await
+                .map_err(io)?;
+            f.sync_all().await.map_err(io)?;
+            drop(f);
+            tokio::fs::rename(&tmp, &self.path).await.map_err(io)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StoredCredentials {
+        let mut c = StoredCredentials::default();
+        c.set_registration(ClientRegistration {
+            issuer: "https://as".into(),
+            client_id: "id".into(),
+            client_secret: Some("s3cret".into()),
+            token_endpoint_auth_method: Some("client_secret_basic".into()),
+        });
+        c.tokens = Some(TokenSet {
+            issuer: "https://as".into(),
+            access_token: "at".into(),
+            token_type: "Bearer".into(),
+            refresh_token: Some("rt".into()),
+            expires_at: Some(unix_now() + 10),
+            scopes: vec!["a".into()],
+        });
+        c
+    }
+
+    #[tokio::test]
+    async fn file_store_round_trips_and_is_private() {
+        let dir = std::env::temp_dir().join(format!("mcp-token-store-{}", std::process::id()));
+        let path = dir.join("tokens.json");
+        let store = FileTokenStore::new(&path);
+        assert_eq!(store.load("https://r").await.unwrap(), None);
+        store.save("https://r", &sample()).await.unwrap();
+        store
+            .save("https://other", &StoredCredentials::default())
+            .await
+            .unwrap();
+        let again = FileTokenStore::new(&path);
+        assert_eq!(again.load("https://r").await.unwrap(), Some(sample()));
+        assert_eq!(
+            again.load("https://other").await.unwrap(),
+            Some(StoredCredentials::default())
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "token file must not be readable by others");
+        }
+        std::fs::write(&path, b"not json").unwrap();
+        assert!(matches!(
+            again.load("https://r").await,
+            Err(AuthError::Storage(_))
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let s = format!("{:?}", sample());
+        assert!(
+            !s.contains("s3cret") && !s.contains("\"at\"") && !s.contains("rt\""),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn expiry_margin() {
+        let t = sample().tokens.unwrap();
+        assert!(t.expires_within(Duration::from_secs(60)));
+        assert!(!t.expires_within(Duration::ZERO));
+    }
+}
