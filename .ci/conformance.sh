@@ -7,8 +7,10 @@
 #   server-2025-11-25  server --requirements 2025-11-25
 #   server-2026-07-28  server --requirements 2026-07-28
 #   server-pending     server --suite pending --expected-failures .ci/expected-failures-pending.yml
-#   client-2025-11-25  client scenarios at 2025-11-25 (see CONFORMANCE_CLIENT)
-#   client-2026-07-28  client scenarios at 2026-07-28
+#   client-2025-11-25  client --requirements 2025-11-25 (18 scored, incl. 14 auth/*; see CONFORMANCE_CLIENT)
+#   client-2026-07-28  client --requirements 2026-07-28 (32 scored, incl. 25 auth/*)
+#   client-backcompat  client --suite backcompat (the two 2025-03-26 auth scenarios)
+#   client-extensions  client --suite extensions (the six auth extensions: client credentials, DPoP, ...)
 #
 # Environment:
 #   CONFORMANCE_SERVER_BIN  default target/release/conformance-server (started as PORT=<port> BIN;
@@ -16,10 +18,11 @@
 #   CONFORMANCE_CLIENT_BIN  default target/release/conformance-client (the harness appends the URL)
 #   CONFORMANCE_PORT        default: a free port
 #   CONFORMANCE_SERVER      all (default) | none      - run the server suites?
-#   CONFORMANCE_CLIENT      nonauth (default) | all | none
+#   CONFORMANCE_CLIENT      all (default) | nonauth | none
+#       all:     client --requirements V (includes the auth/* scenarios), then the backcompat and
+#                extensions suites
 #       nonauth: the non-auth scenarios one by one (--scenario X --spec-version V); lists
 #                overridable with CONFORMANCE_CLIENT_SCENARIOS_2025 / _2026 (space-separated)
-#       all:     client --requirements V (includes the auth/* scenarios)
 #   CONFORMANCE_GATE        suites that must pass for exit 0, space/comma separated;
 #                           default: every suite that ran; "none" gates nothing
 #   CONFORMANCE_STRICT_BASELINE=1  also fail server-pending on stale baseline entries
@@ -44,7 +47,7 @@ if [[ -z "${NODE22:-}" || -z "${CONFORMANCE:-}" ]]; then
 fi
 SERVER_BIN="${CONFORMANCE_SERVER_BIN:-$REPO/target/release/conformance-server}"
 CLIENT_BIN="${CONFORMANCE_CLIENT_BIN:-$REPO/target/release/conformance-client}"
-CLIENT_MODE="${CONFORMANCE_CLIENT:-nonauth}"
+CLIENT_MODE="${CONFORMANCE_CLIENT:-all}"
 SERVER_MODE="${CONFORMANCE_SERVER:-all}"
 TIMEOUT_MS="${CONFORMANCE_TIMEOUT_MS:-30000}"
 BASELINE="$REPO/.ci/expected-failures-pending.yml"
@@ -218,6 +221,16 @@ run_client_suite() { # rev "scenarios..."
   summary "client-$rev" $((f > 0)) "conformance client $rev: $p passed, $f failed ($det)"
 }
 
+run_client_named_suite() { # suite
+  local suite=$1 out rc line
+  out="$LOGS/conformance-client-$suite.log"
+  conf client --command "$CLIENT_BIN" --suite "$suite" --timeout "$TIMEOUT_MS" \
+    -o "$LOGS/conformance-results/client-$suite" >"$out" 2>&1
+  rc=$?
+  line="$(parse "$out" "client $suite")"
+  summary "client-$suite" "$rc" "conformance client $suite: ${line%)}; exit $rc)"
+}
+
 SERVER_PID=
 trap '[[ -n "${SERVER_PID:-}" ]] && kill "$SERVER_PID" 2>/dev/null' EXIT
 
@@ -228,6 +241,10 @@ case "$CLIENT_MODE" in
   nonauth | all)
     run_client_suite 2025-11-25 "$SCEN_2025"
     run_client_suite 2026-07-28 "$SCEN_2026"
+    if [[ "$CLIENT_MODE" == all ]]; then
+      run_client_named_suite backcompat
+      run_client_named_suite extensions
+    fi
     ;;
   *) echo "conformance.sh: CONFORMANCE_CLIENT must be nonauth|all|none" >&2; exit 2 ;;
 esac
