@@ -334,7 +334,15 @@ impl AuthProvider for OAuthClient {
     }
 
     fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, AuthError>> {
-        Box::pin(async move { self.inner.refused(refusal).await })
+        // The flow runs in its own task: if the request that triggered it is dropped (its timeout, a user
+        // still signing in), the flow still completes and the next request finds the tokens.
+        let inner = self.inner.clone();
+        let refusal = refusal.clone();
+        let task = tokio::spawn(async move { inner.refused(&refusal).await });
+        Box::pin(async move {
+            task.await
+                .map_err(|e| AuthError::Authorization(format!("authorization task failed: {e}")))?
+        })
     }
 }
 
