@@ -93,7 +93,18 @@ impl Drop for InFlight<'_> {
                 meta: None,
             };
             let n = Notification::new(methods::NOTIF_CANCELLED, serde_json::to_value(params).ok());
-            let _ = shared.outbound.try_send(Message::Notification(n));
+            // Drop cannot wait; when the outbound queue is full, a task delivers the notification once there
+            // is room, so a busy connection does not leave the peer working on an abandoned request.
+            if let Err(mpsc::error::TrySendError::Full(msg)) =
+                shared.outbound.try_send(Message::Notification(n))
+            {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let tx = shared.outbound.clone();
+                    rt.spawn(async move {
+                        let _ = tx.send(msg).await;
+                    });
+                }
+            }
         }
     }
 }
@@ -325,6 +336,27 @@ mod tests {
         let r = task.await.unwrap();
         assert!(matches!(r, Err(RpcError::Timeout(d)) if d == Duration::from_secs(5)));
         assert!(prx.recv().await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_is_delivered_even_when_the_queue_is_full() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let peer = Peer::new(tx);
+        let opts = RequestOptions {
+            timeout: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let p2 = peer.clone();
+        let task = tokio::spawn(async move { p2.request("slow", None, opts).await });
+        // The request occupies the only slot; nobody reads until the request has timed out.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(matches!(task.await.unwrap(), Err(RpcError::Timeout(_))));
+        assert!(matches!(rx.recv().await, Some(Message::Request(_))));
+        let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        let Ok(Some(Message::Notification(n))) = next else {
+            panic!("the cancellation was lost")
+        };
+        assert_eq!(n.method, "notifications/cancelled");
     }
 
     #[tokio::test]
