@@ -250,19 +250,21 @@ impl Server {
         meta: &Option<JsonObject>,
         input_responses: &Option<JsonObject>,
         request_state: &Option<String>,
-        digest: Option<&str>,
+        digest: &dyn Fn() -> String,
     ) -> Result<RequestContext, ErrorObject> {
-        let (mut responses, round_state) = match (digest, request_state) {
-            (Some(digest), Some(state)) => {
+        // Only the modern era has rounds, so only a modern request with a state needs the digest.
+        let modern = env.version.era() == Era::Modern;
+        let (mut responses, round_state) = match request_state {
+            Some(state) if modern => {
                 let opened = self
                     .state_key()
-                    .open(state, &req.method, digest)
+                    .open(state, &req.method, &digest())
                     .map_err(|e| ErrorObject::invalid_params(e.to_string()))?;
                 (opened.responses, opened.round_state)
             }
             _ => (JsonObject::new(), None),
         };
-        if env.version.era() == Era::Modern {
+        if modern {
             if let Some(new) = input_responses {
                 responses.extend(new.clone());
             }
@@ -294,7 +296,7 @@ impl Server {
         &self,
         req: &Request,
         ctx: &RequestContext,
-        digest: String,
+        digest: &dyn Fn() -> String,
         asks: Vec<(String, mcp_protocol::types::InputRequest)>,
     ) -> CoreOutcome {
         if ctx.protocol_version().era() != Era::Modern {
@@ -305,7 +307,7 @@ impl Server {
         let (responses, state) = ctx.take_round();
         let sealed = self.state_key().seal(
             &req.method,
-            digest,
+            digest(),
             self.inner.options.request_state_ttl,
             responses,
             state,
@@ -326,7 +328,6 @@ impl Server {
             return ErrorObject::invalid_params(format!("Unknown tool: {}", p.name)).into();
         };
         let version = env.version;
-        let modern = version.era() == Era::Modern;
         let args_value = Value::Object(p.arguments.take().unwrap_or_default());
         if let Some(v) = &entry.validator {
             let errors: Vec<String> = v
@@ -347,15 +348,19 @@ impl Server {
                 };
             }
         }
-        // Only the modern era has rounds, so only it needs the digest that binds a requestState to this call.
-        let digest = modern.then(|| request_digest(&p.name, Some(&args_value)));
+        // The digest that binds a requestState to this call is computed only when a round needs it, from the
+        // arguments still in the request (the handler takes its own copy).
+        let digest = || {
+            let empty = Value::Object(JsonObject::new());
+            request_digest(&p.name, Some(call_arguments(req).unwrap_or(&empty)))
+        };
         let ctx = match self.mrtr_context(
             req,
             env,
             &p.meta,
             &p.input_responses,
             &p.request_state,
-            digest.as_deref(),
+            &digest,
         ) {
             Ok(c) => c,
             Err(e) => return e.into(),
@@ -378,9 +383,7 @@ impl Server {
                 to_value(&result)
             }
             Err(Error::Tool(msg)) => to_value(&CallToolResult::error(msg)),
-            Err(Error::InputRequired(asks)) => {
-                self.input_required(req, &ctx, digest.unwrap_or_default(), asks)
-            }
+            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
             Err(e) => self.error_outcome(req, e),
         }
     }
@@ -391,14 +394,14 @@ impl Server {
             Err(e) => return e.into(),
         };
         let modern = env.version.era() == Era::Modern;
-        let digest = request_digest(&p.uri, None);
+        let digest = || request_digest(&p.uri, None);
         let ctx = match self.mrtr_context(
             req,
             env,
             &p.meta,
             &p.input_responses,
             &p.request_state,
-            modern.then_some(digest.as_str()),
+            &digest,
         ) {
             Ok(c) => c,
             Err(e) => return e.into(),
@@ -421,7 +424,7 @@ impl Server {
                 self.error_outcome(req, Error::resource_not_found(&p.uri, modern))
             }
             Ok(r) => to_value(&r),
-            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, digest, asks),
+            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
             Err(e) => self.error_outcome(req, e),
         }
     }
@@ -444,27 +447,41 @@ impl Server {
                 .into();
             }
         }
-        let modern = env.version.era() == Era::Modern;
-        let args_value = serde_json::to_value(&args).unwrap_or_default();
-        let digest = request_digest(&p.name, Some(&args_value));
+        // `p.arguments` still holds what the handler gets a copy of.
+        let digest = || {
+            let args_value = match &p.arguments {
+                Some(a) => serde_json::to_value(a).unwrap_or_default(),
+                None => Value::Object(JsonObject::new()),
+            };
+            request_digest(&p.name, Some(&args_value))
+        };
         let ctx = match self.mrtr_context(
             req,
             env,
             &p.meta,
             &p.input_responses,
             &p.request_state,
-            modern.then_some(digest.as_str()),
+            &digest,
         ) {
             Ok(c) => c,
             Err(e) => return e.into(),
         };
         match entry.handler.get(ctx.clone(), args).await {
             Ok(r) => to_value(&r),
-            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, digest, asks),
+            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
             Err(Error::Tool(msg)) => ErrorObject::internal(msg).into(),
             Err(e) => self.error_outcome(req, e),
         }
     }
+}
+
+/// The arguments of a `tools/call` as the request carries them (`None` when absent or null, which the handler
+/// sees as an empty object). Must agree with how `CallToolParams::arguments` reads them.
+fn call_arguments(req: &Request) -> Option<&Value> {
+    req.params
+        .as_ref()
+        .and_then(|p| p.get("arguments"))
+        .filter(|v| !v.is_null())
 }
 
 fn meta_of(meta: &Option<JsonObject>) -> JsonObject {
