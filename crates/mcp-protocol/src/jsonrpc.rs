@@ -342,6 +342,65 @@ impl Message {
         parsed.map_err(ErrorObject::invalid_request)
     }
 
+    /// Parse one message straight from JSON bytes, without first building a [`Value`] of the whole message:
+    /// only `params` (and `result`) become values. On success the message is exactly what
+    /// `Message::from_value(serde_json::from_slice(bytes)?)` gives.
+    ///
+    /// `None` means "not one plain, well-formed message": not JSON, not an object (a batch), a duplicated
+    /// member, a wrong shape or type. Parse a [`Value`] then and use [`Message::from_value`] and
+    /// [`Message::id_of`], which say exactly what is wrong.
+    ///
+    /// ```
+    /// use mcp_protocol::Message;
+    /// let m = Message::from_slice_fast(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
+    /// assert_eq!(m.method(), Some("ping"));
+    /// assert!(Message::from_slice_fast(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).is_none());
+    /// assert!(Message::from_slice_fast(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).is_none());
+    /// ```
+    pub fn from_slice_fast(bytes: &[u8]) -> Option<Self> {
+        // A struct also deserializes from a JSON array (by position): only objects may take this path.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
+        let w: Wire<'_> = serde_json::from_slice(bytes).ok()?;
+        if w.jsonrpc != Some("2.0") {
+            return None;
+        }
+        // `id`: None = absent, Some(None) = null.
+        if let Some(method) = w.method {
+            let method = method.to_owned();
+            return Some(match w.id {
+                Some(id) => Message::Request(Request {
+                    jsonrpc: JsonRpcVersion,
+                    id: id?,
+                    method,
+                    params: w.params,
+                }),
+                None => Message::Notification(Notification {
+                    jsonrpc: JsonRpcVersion,
+                    method,
+                    params: w.params,
+                }),
+            });
+        }
+        // A response carrying `params` is odd enough to leave to the slow path (the HTTP server looks there).
+        if w.params.is_some() {
+            return None;
+        }
+        if let Some(result) = w.result {
+            return Some(Message::Response(Response {
+                jsonrpc: JsonRpcVersion,
+                id: w.id??,
+                result,
+            }));
+        }
+        Some(Message::Error(ErrorResponse {
+            jsonrpc: JsonRpcVersion,
+            id: w.id.flatten(),
+            error: w.error?,
+        }))
+    }
+
     /// The request id of a raw message, if it has a valid one (used to address errors for bad requests).
     pub fn id_of(value: &Value) -> Option<RequestId> {
         value.get("id").and_then(RequestId::from_value)
@@ -361,6 +420,30 @@ impl Message {
         // Serializing these types cannot fail: every map key is a string.
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// The members of a message, read straight from bytes by [`Message::from_slice_fast`]. A member that is
+/// present is `Some` even when it is `null` (except `params`, where `null` means none, as in [`Request`]).
+#[derive(Deserialize)]
+struct Wire<'a> {
+    // Borrowed strings: one with escapes fails here and takes the slow path.
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a str>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Option<RequestId>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a str>,
+    #[serde(default)]
+    params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<ErrorObject>,
+}
+
+/// A member that is present: `Some`, whatever its value (so a `null` is told from an absent member).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[cfg(test)]
@@ -383,6 +466,74 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(m, Message::Error(ErrorResponse { id: None, .. })));
+    }
+
+    /// Whatever the fast parser accepts, it reads exactly as the slow path does.
+    #[test]
+    fn fast_parse_agrees_with_from_value() {
+        let cases: &[(&str, bool)] = &[
+            (r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, true),
+            (
+                r#" {"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"x","arguments":{"b":[1,2.5,null]}}}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                true,
+            ),
+            (r#"{"jsonrpc":"2.0","method":"n","params":null}"#, true),
+            (r#"{"jsonrpc":"2.0","id":7,"result":{}}"#, true),
+            (r#"{"jsonrpc":"2.0","id":7,"result":null}"#, true),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"x"}}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","error":{"code":-1,"message":"x","data":[1]}}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"x"},"extra":true}"#,
+                true,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"m","result":5}"#, true),
+            (
+                r#"{"id":1,"method":"m","jsonrpc":"2.0","unknown":{"deep":[{}]}}"#,
+                true,
+            ),
+            // Not taken: the slow path decides (and explains).
+            (r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, false),
+            (r#"["2.0",1,"ping"]"#, false),
+            (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, false),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":null,"result":1}"#,
+                false,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"method":5}"#, false),
+            (r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, false),
+            (r#"{"id":1,"method":"ping"}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1}"#, false),
+            (r#"{"jsonrpc":"2.0","result":1}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"result":1,"params":{}}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"ping"} x"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"pi\u006eg"}"#, false),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]"#,
+                false,
+            ),
+            ("", false),
+            ("null", false),
+        ];
+        for (text, fast) in cases {
+            let got = Message::from_slice_fast(text.as_bytes());
+            assert_eq!(got.is_some(), *fast, "{text}");
+            if let Some(m) = got {
+                let slow = Message::from_value(serde_json::from_str(text).unwrap()).unwrap();
+                assert_eq!(m, slow, "{text}");
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
     accepts, error_response, header_str, json_response, names, sse_response, status_only, McpBody,
-    ResponseMode, State,
+    Parsed, ResponseMode, State,
 };
 use crate::context::ClientRequester;
 use crate::modern::TransportEnv;
@@ -64,16 +64,18 @@ impl State {
     pub(crate) async fn legacy_post(
         self: Arc<Self>,
         h: &HeaderMap,
-        value: Value,
+        msg: Parsed,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        if let Value::Array(batch) = value {
-            return self.legacy_batch(h, batch, principal).await;
-        }
-        let id = Message::id_of(&value);
-        let msg = match Message::from_value(value) {
+        let msg = match msg {
             Ok(m) => m,
-            Err(e) => return error_response(StatusCode::BAD_REQUEST, id, e),
+            Err((id, e)) => return error_response(StatusCode::BAD_REQUEST, id, e),
+        };
+        let id = match &msg {
+            Message::Request(r) => Some(r.id.clone()),
+            Message::Response(r) => Some(r.id.clone()),
+            Message::Error(e) => e.id.clone(),
+            Message::Notification(_) => None,
         };
         if let Message::Request(req) = &msg {
             if req.method == methods::INITIALIZE {
@@ -289,7 +291,7 @@ impl State {
         }
     }
 
-    async fn legacy_batch(
+    pub(crate) async fn legacy_batch(
         self: Arc<Self>,
         h: &HeaderMap,
         batch: Vec<Value>,

@@ -60,6 +60,9 @@ pub enum ResponseMode {
     Sse,
 }
 
+/// A POSTed message, or why it is not one (with the id to answer, when it could be read).
+pub(crate) type Parsed = Result<Message, (Option<RequestId>, ErrorObject)>;
+
 /// A hook called with a session id.
 pub type SessionHook = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -417,15 +420,39 @@ impl State {
                 ),
             );
         }
+        let session_id = header_str(h, &names::SESSION_ID);
+        // A plain message is read straight from the bytes; anything else (a batch, bad JSON, a wrong shape)
+        // goes through a parsed value, which also says exactly what is wrong.
+        if let Some(msg) = Message::from_slice_fast(&body) {
+            let modern = session_id.is_none() && modern::is_modern_message(h, &msg);
+            return self.post_message(h, Ok(msg), modern, principal).await;
+        }
         let value: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(e) => {
                 return error_response(StatusCode::BAD_REQUEST, None, ErrorObject::parse_error(e))
             }
         };
-        let session_id = header_str(h, &names::SESSION_ID);
-        if session_id.is_none() && modern::is_modern_post(h, &value) {
-            return self.modern_post(h, value, principal).await;
+        let modern = session_id.is_none() && modern::is_modern_post(h, &value);
+        if !modern && self.config.legacy {
+            if let Value::Array(batch) = value {
+                return self.legacy_batch(h, batch, principal).await;
+            }
+        }
+        let id = Message::id_of(&value);
+        let msg = Message::from_value(value).map_err(|e| (id, e));
+        self.post_message(h, msg, modern, principal).await
+    }
+
+    async fn post_message(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        msg: Parsed,
+        modern: bool,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
+        if modern {
+            return self.modern_post(h, msg, principal).await;
         }
         if !self.config.legacy {
             return error_response(
@@ -434,7 +461,7 @@ impl State {
                 ErrorObject::invalid_request("this endpoint serves protocol 2026-07-28 only"),
             );
         }
-        self.legacy_post(h, value, principal).await
+        self.legacy_post(h, msg, principal).await
     }
 
     async fn get(

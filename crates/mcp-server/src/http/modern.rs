@@ -16,14 +16,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     error_response, header_str, modern_status, names, sse, sse_response, status_only, McpBody,
-    ResponseMode, State,
+    Parsed, ResponseMode, State,
 };
 use crate::modern::{read_meta, TransportEnv};
 use crate::Principal;
 
 type Outcome = Option<Result<Value, ErrorObject>>;
 
-/// Whether a session-less POST speaks the modern era.
+/// Whether a session-less POST speaks the modern era (the body as a parsed value; see [`is_modern_message`]).
 pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {
     if body.is_array() {
         return false;
@@ -32,10 +32,29 @@ pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {
         .pointer("/params/_meta")
         .and_then(Value::as_object)
         .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION));
+    modern_by(h, meta_version, body.get("method").and_then(Value::as_str))
+}
+
+/// [`is_modern_post`] for a message read by `Message::from_slice_fast` (same answer, no value of the body).
+pub(crate) fn is_modern_message(h: &HeaderMap, msg: &Message) -> bool {
+    let (method, params) = match msg {
+        Message::Request(r) => (Some(r.method.as_str()), r.params.as_ref()),
+        Message::Notification(n) => (Some(n.method.as_str()), n.params.as_ref()),
+        // The fast parser leaves responses that carry `params` to the slow path.
+        Message::Response(_) | Message::Error(_) => (None, None),
+    };
+    let meta_version = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION));
+    modern_by(h, meta_version, method)
+}
+
+fn modern_by(h: &HeaderMap, meta_version: bool, method: Option<&str>) -> bool {
     if meta_version {
         return true;
     }
-    if body.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE) {
+    if method == Some(methods::INITIALIZE) {
         return false;
     }
     match header_str(h, &names::PROTOCOL_VERSION) {
@@ -157,11 +176,10 @@ impl State {
     pub(crate) async fn modern_post(
         self: Arc<Self>,
         h: &HeaderMap,
-        value: Value,
+        msg: Parsed,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        let id = Message::id_of(&value);
-        let req = match Message::from_value(value) {
+        let req = match msg {
             Ok(Message::Request(r)) => r,
             Ok(Message::Notification(_)) => return status_only(StatusCode::ACCEPTED),
             Ok(_) => {
@@ -173,7 +191,7 @@ impl State {
                     ),
                 )
             }
-            Err(e) => return error_response(StatusCode::BAD_REQUEST, id, e),
+            Err((id, e)) => return error_response(StatusCode::BAD_REQUEST, id, e),
         };
         if let Err(e) = self.check_headers(h, &req) {
             return error_response(StatusCode::BAD_REQUEST, Some(req.id), e);
