@@ -42,7 +42,9 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
+mod assertion;
 mod challenge;
+mod dpop;
 mod metadata;
 mod oauth;
 mod pkce;
@@ -54,6 +56,9 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
+pub use assertion::{
+    AssertionRequest, AssertionSource, ClientKey, FileAssertion, FixedAssertion, IdJagExchange,
+};
 pub use challenge::{parse_challenges, Challenge};
 pub use metadata::{
     canonical_resource, discover_authorization_server, discover_resource,

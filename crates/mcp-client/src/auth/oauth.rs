@@ -8,7 +8,9 @@ use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, Url};
 use serde_json::json;
 
+use super::assertion::{AssertionRequest, AssertionSource, ClientKey, JWT_BEARER_GRANT};
 use super::challenge::Challenge;
+use super::dpop::{DpopKey, DPOP_ALG};
 use super::metadata::{
     canonical_resource, discover_authorization_server, discover_resource, origin_string,
     AuthorizationServerMetadata, ProtectedResourceMetadata,
@@ -16,7 +18,7 @@ use super::metadata::{
 use super::pkce::{random_token, Pkce};
 use super::redirect::{Authorizer, HeadlessAuthorizer};
 use super::store::{ClientRegistration, MemoryTokenStore, StoredCredentials, TokenSet, TokenStore};
-use super::token::{self, TokenFailure};
+use super::token::{TokenEndpoint, TokenFailure};
 use super::{bearer_value, AuthError, AuthProvider, Refusal};
 
 /// Refresh access tokens this long before they expire.
@@ -32,9 +34,12 @@ pub struct PreRegistered {
     /// The issuer that issued them. `None`: they are bound to the first authorization server they are used
     /// with and never presented to another.
     pub issuer: Option<String>,
-    /// The token endpoint authentication method; by default `client_secret_basic` when there is a secret
-    /// (or `client_secret_post` if the server lists only that), else `none`.
+    /// The token endpoint authentication method; by default `private_key_jwt` when there is a private key,
+    /// `client_secret_basic` when there is a secret (or `client_secret_post` if the server lists only that),
+    /// else `none`.
     pub token_endpoint_auth_method: Option<String>,
+    /// The private key for `private_key_jwt` (RFC 7523 client assertions).
+    pub private_key: Option<ClientKey>,
 }
 
 impl std::fmt::Debug for PreRegistered {
@@ -58,6 +63,25 @@ pub struct OAuthClientBuilder {
     scopes: Option<Vec<String>>,
     offline_access: bool,
     application_type: Option<String>,
+    grant: Grant,
+    dpop: bool,
+}
+
+/// How tokens are obtained.
+#[derive(Clone)]
+enum Grant {
+    /// A user signs in: the authorization code flow.
+    AuthorizationCode,
+    /// The client acts on its own behalf (RFC 6749 §4.4).
+    ClientCredentials,
+    /// An assertion from elsewhere is traded for a token (RFC 7523 §2.1).
+    JwtBearer(Arc<dyn AssertionSource>),
+}
+
+impl Grant {
+    fn interactive(&self) -> bool {
+        matches!(self, Grant::AuthorizationCode)
+    }
 }
 
 impl std::fmt::Debug for OAuthClientBuilder {
@@ -119,6 +143,55 @@ impl OAuthClientBuilder {
         self
     }
 
+    /// Obtain tokens with the client credentials grant (no user; the client acts for itself), authenticating
+    /// with pre-registered credentials: a secret, or a [`ClientKey`] for `private_key_jwt`.
+    ///
+    /// ```
+    /// use mcp_client::auth::{OAuthClient, PreRegistered};
+    /// let oauth = OAuthClient::builder("https://mcp.example.com/mcp")
+    ///     .pre_registered(PreRegistered {
+    ///         client_id: "reporting-job".into(),
+    ///         client_secret: Some("s3cret".into()),
+    ///         ..Default::default()
+    ///     })
+    ///     .client_credentials()
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = oauth;
+    /// ```
+    pub fn client_credentials(mut self) -> Self {
+        self.grant = Grant::ClientCredentials;
+        self
+    }
+
+    /// Obtain tokens with the JWT-bearer grant (RFC 7523): the assertion comes from `source`, e.g. a
+    /// workload identity token ([`FixedAssertion`](super::FixedAssertion),
+    /// [`FileAssertion`](super::FileAssertion)) or an enterprise identity provider's ID-JAG
+    /// ([`IdJagExchange`](super::IdJagExchange)). The client authenticates with its pre-registered
+    /// credentials (or only names its `client_id` when it has no secret). A refused assertion is reported,
+    /// never retried with another grant.
+    ///
+    /// ```
+    /// use mcp_client::auth::{FileAssertion, OAuthClient, PreRegistered};
+    /// let oauth = OAuthClient::builder("https://mcp.example.com/mcp")
+    ///     .pre_registered(PreRegistered { client_id: "ci-workload".into(), ..Default::default() })
+    ///     .jwt_bearer(FileAssertion::new("/var/run/secrets/tokens/mcp"))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = oauth;
+    /// ```
+    pub fn jwt_bearer(mut self, source: impl AssertionSource) -> Self {
+        self.grant = Grant::JwtBearer(Arc::new(source));
+        self
+    }
+
+    /// Use DPoP sender-constrained tokens (RFC 9449) when the authorization server offers them with ES256
+    /// (default true). The proof key is kept with the tokens in the [`TokenStore`].
+    pub fn dpop(mut self, yes: bool) -> Self {
+        self.dpop = yes;
+        self
+    }
+
     /// Build the client.
     pub fn build(self) -> Result<OAuthClient, AuthError> {
         let server = Url::parse(&self.server).map_err(|e| {
@@ -150,6 +223,11 @@ impl OAuthClientBuilder {
                 scopes: self.scopes,
                 offline_access: self.offline_access,
                 application_type,
+                grant: self.grant,
+                dpop: self.dpop,
+                dpop_key: Mutex::new(None),
+                as_nonce: Mutex::new(None),
+                rs_nonce: Mutex::new(None),
                 current: Mutex::new(None),
                 loaded: std::sync::atomic::AtomicBool::new(false),
                 flow: tokio::sync::Mutex::new(FlowState::default()),
@@ -193,6 +271,15 @@ struct Inner {
     scopes: Option<Vec<String>>,
     offline_access: bool,
     application_type: String,
+    grant: Grant,
+    /// Whether DPoP may be used.
+    dpop: bool,
+    /// The DPoP key of the current tokens (set when they are DPoP-bound).
+    dpop_key: Mutex<Option<DpopKey>>,
+    /// The authorization server's latest DPoP nonce.
+    as_nonce: Mutex<Option<String>>,
+    /// The resource server's latest DPoP nonce.
+    rs_nonce: Mutex<Option<String>>,
     /// The tokens in use, readable without waiting for a flow.
     current: Mutex<Option<TokenSet>>,
     /// Whether the store has been read (until then requests wait for it).
@@ -235,6 +322,8 @@ impl OAuthClient {
             scopes: None,
             offline_access: true,
             application_type: None,
+            grant: Grant::AuthorizationCode,
+            dpop: true,
         }
     }
 
@@ -300,36 +389,60 @@ fn union(a: &[String], b: &[String]) -> Vec<String> {
 impl AuthProvider for OAuthClient {
     fn headers<'a>(
         &'a self,
-        _method: &'a Method,
-        _url: &'a Url,
+        method: &'a Method,
+        url: &'a Url,
     ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, AuthError>> {
         Box::pin(async move {
             let inner = &self.inner;
+            // Renewable: a refresh token, or a grant that needs no user and can simply run again.
+            let renewable = |t: &TokenSet| {
+                t.expires_within(REFRESH_MARGIN)
+                    && (t.refresh_token.is_some() || !inner.grant.interactive())
+            };
             let mut tokens = lock(&inner.current).clone();
-            let refreshable =
-                |t: &TokenSet| t.expires_within(REFRESH_MARGIN) && t.refresh_token.is_some();
             let stale = !inner.loaded.load(std::sync::atomic::Ordering::Acquire)
-                || tokens.as_ref().is_some_and(refreshable);
+                || tokens.as_ref().is_some_and(renewable);
             if stale {
                 let mut state = inner.flow.lock().await;
                 inner.load(&mut state).await?;
                 tokens = lock(&inner.current).clone();
-                if let Some(t) = tokens
-                    .as_ref()
-                    .filter(|t| t.expires_within(REFRESH_MARGIN) && t.refresh_token.is_some())
-                {
-                    let issuer = t.issuer.clone();
-                    if let Err(e) = inner.refresh(&mut state, &issuer).await {
+                if let Some(t) = tokens.as_ref().filter(|t| renewable(t)) {
+                    let renewed = match t.refresh_token {
+                        Some(_) => {
+                            let issuer = t.issuer.clone();
+                            inner.refresh(&mut state, &issuer).await
+                        }
+                        None => inner.full_flow(&mut state, None, &[]).await,
+                    };
+                    if let Err(e) = renewed {
                         // Not fatal: the request goes with the old token and a 401 starts a new flow.
-                        tracing::warn!(error = %e, "token refresh failed");
+                        tracing::warn!(error = %e, "token renewal failed");
                     }
                     tokens = lock(&inner.current).clone();
                 }
             }
-            Ok(match tokens {
-                Some(t) => vec![(AUTHORIZATION, bearer_value("Bearer", &t.access_token)?)],
-                None => Vec::new(),
-            })
+            let Some(t) = tokens else {
+                return Ok(Vec::new());
+            };
+            if !t.token_type.eq_ignore_ascii_case("DPoP") {
+                return Ok(vec![(
+                    AUTHORIZATION,
+                    bearer_value("Bearer", &t.access_token)?,
+                )]);
+            }
+            // A DPoP-bound token is worthless without its key: without one, go unauthenticated and let
+            // the server's challenge start a new flow.
+            let Some(key) = lock(&inner.dpop_key).clone() else {
+                return Ok(Vec::new());
+            };
+            let nonce = lock(&inner.rs_nonce).clone();
+            let proof = key.proof(method, url, Some(&t.access_token), nonce.as_deref());
+            let proof = HeaderValue::from_str(&proof)
+                .map_err(|_| AuthError::Token("unusable DPoP proof".into()))?;
+            Ok(vec![
+                (AUTHORIZATION, bearer_value("DPoP", &t.access_token)?),
+                (HeaderName::from_static("dpop"), proof),
+            ])
         })
     }
 
@@ -353,6 +466,14 @@ impl Inner {
         }
         if let Some(creds) = self.store.load(&self.key).await? {
             *lock(&self.current) = creds.tokens.clone();
+            *lock(&self.dpop_key) = match creds.dpop_key.as_deref().map(DpopKey::import) {
+                Some(Ok(k)) => Some(k),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "ignoring the stored DPoP key");
+                    None
+                }
+                None => None,
+            };
             state.creds = creds;
         }
         state.loaded = true;
@@ -367,6 +488,24 @@ impl Inner {
     }
 
     async fn refused(&self, refusal: &Refusal) -> Result<bool, AuthError> {
+        // RFC 9449 §9: the resource server wants DPoP proofs to carry its nonce. Nothing else is wrong:
+        // send the request again (a bounded number of times) with a proof that carries it.
+        if refusal.status == 401
+            && refusal
+                .challenges
+                .iter()
+                .any(|c| c.is("DPoP") && c.error() == Some("use_dpop_nonce"))
+        {
+            if let Some(nonce) = &refusal.dpop_nonce {
+                *lock(&self.rs_nonce) = Some(nonce.clone());
+                if refusal.attempt >= 3 {
+                    return Err(AuthError::RetriesExhausted(
+                        "the server keeps asking for a new DPoP nonce".into(),
+                    ));
+                }
+                return Ok(true);
+            }
+        }
         let sent = refusal.access_token.clone();
         let mut state = self.flow.lock().await;
         self.load(&mut state).await?;
@@ -511,6 +650,7 @@ impl Inner {
             scopes.to_vec()
         };
         if self.offline_access
+            && self.grant.interactive()
             && d.metadata.supports_scope("offline_access")
             && d.metadata.supports_grant("refresh_token")
             && !scopes.iter().any(|s| s == "offline_access")
@@ -528,9 +668,89 @@ impl Inner {
         }
         let client = self.client_for(state, &d).await?;
         state.requested = scopes.clone();
-        let tokens = self.authorization_code(&d, &client, &scopes).await?;
+        let dpop = self.dpop_key_for(state, &d.metadata);
+        let endpoint = self.token_endpoint(&d, &client, dpop.as_ref());
+        let tokens = match &self.grant {
+            Grant::AuthorizationCode => {
+                self.authorization_code(&d, &client, &endpoint, &scopes)
+                    .await?
+            }
+            Grant::ClientCredentials => {
+                let mut form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+                with_scope_and_resource(&mut form, &scopes, &d.resource);
+                let resp = endpoint.request(&form).await.map_err(AuthError::from)?;
+                tracing::info!(issuer = %d.metadata.issuer, "client credentials granted");
+                resp.into_token_set(&d.metadata.issuer, &scopes, None)
+            }
+            Grant::JwtBearer(source) => {
+                let request = AssertionRequest {
+                    issuer: d.metadata.issuer.clone(),
+                    token_endpoint: d.metadata.token_endpoint.clone(),
+                    resource: d.resource.clone(),
+                    scopes: scopes.clone(),
+                };
+                let assertion = source.assertion(&self.http, &request).await?;
+                let mut form = vec![
+                    ("grant_type".to_owned(), JWT_BEARER_GRANT.to_owned()),
+                    ("assertion".into(), assertion),
+                ];
+                with_scope_and_resource(&mut form, &scopes, &d.resource);
+                let resp = endpoint.request(&form).await.map_err(AuthError::from)?;
+                tracing::info!(issuer = %d.metadata.issuer, "JWT-bearer grant accepted");
+                resp.into_token_set(&d.metadata.issuer, &scopes, None)
+            }
+        };
+        // The key goes with the tokens it is bound to (and is stored with them).
+        let bound = tokens.token_type.eq_ignore_ascii_case("DPoP");
+        state.creds.dpop_key = dpop.as_ref().filter(|_| bound).map(DpopKey::export);
+        *lock(&self.dpop_key) = dpop.filter(|_| bound);
         state.creds.tokens = Some(tokens);
         self.save(state).await
+    }
+
+    /// The DPoP key to bind new tokens to, when DPoP is on and the authorization server supports ES256
+    /// proofs: the one already held (so stored tokens and new ones share it), else a fresh one.
+    fn dpop_key_for(
+        &self,
+        state: &FlowState,
+        metadata: &AuthorizationServerMetadata,
+    ) -> Option<DpopKey> {
+        let offered = metadata
+            .dpop_signing_alg_values_supported
+            .as_ref()
+            .is_some_and(|algs| algs.iter().any(|a| a == DPOP_ALG));
+        if !self.dpop || !offered {
+            return None;
+        }
+        let held = lock(&self.dpop_key).clone().or_else(|| {
+            state
+                .creds
+                .dpop_key
+                .as_deref()
+                .and_then(|k| DpopKey::import(k).ok())
+        });
+        Some(held.unwrap_or_else(DpopKey::generate))
+    }
+
+    fn token_endpoint<'a>(
+        &'a self,
+        d: &'a Discovered,
+        client: &'a ClientRegistration,
+        dpop: Option<&'a DpopKey>,
+    ) -> TokenEndpoint<'a> {
+        TokenEndpoint {
+            http: &self.http,
+            url: &d.metadata.token_endpoint,
+            issuer: &d.metadata.issuer,
+            client,
+            client_key: self
+                .pre_registered
+                .iter()
+                .find(|p| p.client_id == client.client_id)
+                .and_then(|p| p.private_key.as_ref()),
+            dpop,
+            dpop_nonce: &self.as_nonce,
+        }
     }
 
     /// The registration to use with `d`'s issuer, registering if there is none.
@@ -567,6 +787,11 @@ impl Inner {
             let reg = pre_registration(p, issuer, methods);
             state.creds.set_registration(reg.clone());
             return Ok(reg);
+        }
+        if !self.grant.interactive() {
+            return Err(AuthError::Unsupported(format!(
+                "the client credentials and JWT-bearer grants need credentials pre-registered with {issuer}"
+            )));
         }
         if let (Some(url), Some(true)) = (
             &self.client_metadata_url,
@@ -665,6 +890,7 @@ impl Inner {
         &self,
         d: &Discovered,
         client: &ClientRegistration,
+        endpoint: &TokenEndpoint<'_>,
         scopes: &[String],
     ) -> Result<TokenSet, AuthError> {
         let m = &d.metadata;
@@ -679,11 +905,11 @@ impl Inner {
                 m.issuer
             )));
         }
-        let endpoint = m.authorization_endpoint.as_deref().ok_or_else(|| {
+        let authorize_at = m.authorization_endpoint.as_deref().ok_or_else(|| {
             AuthError::Unsupported(format!("{} has no authorization endpoint", m.issuer))
         })?;
-        let mut url = Url::parse(endpoint).map_err(|e| {
-            AuthError::Metadata(format!("authorization endpoint {endpoint:?}: {e}"))
+        let mut url = Url::parse(authorize_at).map_err(|e| {
+            AuthError::Metadata(format!("authorization endpoint {authorize_at:?}: {e}"))
         })?;
         let pkce = Pkce::new();
         let state = random_token();
@@ -746,15 +972,14 @@ impl Inner {
                 AuthError::Authorization("the authorization response has no code".into())
             })?
             .to_owned();
-        let mut form = vec![
+        let form = vec![
             ("grant_type".to_owned(), "authorization_code".to_owned()),
             ("code".into(), code),
             ("redirect_uri".into(), redirect_uri),
             ("code_verifier".into(), pkce.verifier),
             ("resource".into(), d.resource.clone()),
         ];
-        let rb = token::authenticate(self.http.post(&m.token_endpoint), &mut form, client);
-        let resp = token::send(rb, &form).await.map_err(AuthError::from)?;
+        let resp = endpoint.request(&form).await.map_err(AuthError::from)?;
         tracing::info!(issuer = %m.issuer, "authorized");
         Ok(resp.into_token_set(&m.issuer, scopes, None))
     }
@@ -785,17 +1010,17 @@ impl Inner {
                 "the resource moved to another issuer".into(),
             ));
         }
-        let mut form = vec![
+        let form = vec![
             ("grant_type".to_owned(), "refresh_token".to_owned()),
             ("refresh_token".into(), refresh_token.clone()),
             ("resource".into(), d.resource.clone()),
         ];
-        let rb = token::authenticate(
-            self.http.post(&d.metadata.token_endpoint),
-            &mut form,
-            &client,
-        );
-        match token::send(rb, &form).await {
+        // A DPoP-bound refresh token must be presented with a proof of the same key (RFC 9449 §5).
+        let dpop = lock(&self.dpop_key)
+            .clone()
+            .filter(|_| old.token_type.eq_ignore_ascii_case("DPoP"));
+        let endpoint = self.token_endpoint(&d, &client, dpop.as_ref());
+        match endpoint.request(&form).await {
             Ok(resp) => {
                 state.creds.tokens =
                     Some(resp.into_token_set(issuer, &old.scopes, Some(refresh_token)));
@@ -825,6 +1050,7 @@ fn pre_registration(
         p.token_endpoint_auth_method
             .clone()
             .unwrap_or_else(|| match (&p.client_secret, methods) {
+                _ if p.private_key.is_some() => "private_key_jwt".into(),
                 (None, _) => "none".into(),
                 (Some(_), Some(m))
                     if !m.iter().any(|x| x == "client_secret_basic")
@@ -840,4 +1066,11 @@ fn pre_registration(
         client_secret: p.client_secret.clone(),
         token_endpoint_auth_method: Some(method),
     }
+}
+
+fn with_scope_and_resource(form: &mut Vec<(String, String)>, scopes: &[String], resource: &str) {
+    if !scopes.is_empty() {
+        form.push(("scope".into(), scopes.join(" ")));
+    }
+    form.push(("resource".into(), resource.to_owned()));
 }

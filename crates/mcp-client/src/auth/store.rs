@@ -88,7 +88,7 @@ impl TokenSet {
 }
 
 /// Everything kept for one protected resource.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredCredentials {
     /// Client registrations, one per issuer.
     #[serde(default)]
@@ -96,6 +96,19 @@ pub struct StoredCredentials {
     /// The current tokens, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<TokenSet>,
+    /// The private DPoP key (base64url P-256 scalar) the tokens are bound to, when they are DPoP-bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<String>,
+}
+
+impl std::fmt::Debug for StoredCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCredentials")
+            .field("registrations", &self.registrations)
+            .field("tokens", &self.tokens)
+            .field("has_dpop_key", &self.dpop_key.is_some())
+            .finish()
+    }
 }
 
 impl StoredCredentials {

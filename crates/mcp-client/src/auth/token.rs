@@ -4,6 +4,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
 
+use super::assertion::ClientKey;
+use super::dpop::DpopKey;
 use super::store::{unix_now, ClientRegistration, TokenSet};
 use super::AuthError;
 
@@ -70,7 +72,6 @@ pub(crate) enum TokenFailure {
         status: u16,
         error: OAuthErrorResponse,
         // The nonce a DPoP-enabled server demands with `use_dpop_nonce` (RFC 9449 §8).
-        #[allow(dead_code)]
         dpop_nonce: Option<String>,
     },
     Other(AuthError),
@@ -152,6 +153,17 @@ pub(crate) async fn send(
     rb: reqwest::RequestBuilder,
     form: &[(String, String)],
 ) -> Result<TokenResponse, TokenFailure> {
+    let bytes = send_raw(rb, form).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        TokenFailure::Other(AuthError::Token(format!("unreadable token response: {e}")))
+    })
+}
+
+/// POST a form to a token endpoint; the body of a successful answer.
+pub(crate) async fn send_raw(
+    rb: reqwest::RequestBuilder,
+    form: &[(String, String)],
+) -> Result<bytes::Bytes, TokenFailure> {
     let body = form
         .iter()
         .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
@@ -178,9 +190,7 @@ pub(crate) async fn send(
         .await
         .map_err(|e| TokenFailure::Other(AuthError::Network(format!("token endpoint: {e}"))))?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| {
-            TokenFailure::Other(AuthError::Token(format!("unreadable token response: {e}")))
-        });
+        return Ok(bytes);
     }
     let error =
         serde_json::from_slice::<OAuthErrorResponse>(&bytes).unwrap_or(OAuthErrorResponse {
@@ -192,6 +202,84 @@ pub(crate) async fn send(
         error,
         dpop_nonce,
     })
+}
+
+/// One authorization server's token endpoint, with everything a request to it needs: the client's
+/// authentication (including `private_key_jwt`) and, for sender-constrained tokens, a DPoP key and the
+/// server's latest nonce.
+pub(crate) struct TokenEndpoint<'a> {
+    pub http: &'a reqwest::Client,
+    pub url: &'a str,
+    /// The issuer identifier: the audience of client assertions.
+    pub issuer: &'a str,
+    pub client: &'a ClientRegistration,
+    pub client_key: Option<&'a ClientKey>,
+    pub dpop: Option<&'a DpopKey>,
+    /// The nonce the server last asked DPoP proofs to carry (RFC 9449 §8).
+    pub dpop_nonce: &'a std::sync::Mutex<Option<String>>,
+}
+
+impl TokenEndpoint<'_> {
+    /// Send a token request; retried once when a DPoP server asks for a (new) nonce.
+    pub async fn request(&self, form: &[(String, String)]) -> Result<TokenResponse, TokenFailure> {
+        let url = reqwest::Url::parse(self.url).map_err(|e| {
+            TokenFailure::Other(AuthError::Metadata(format!(
+                "token endpoint {:?}: {e}",
+                self.url
+            )))
+        })?;
+        let mut attempt = 0;
+        loop {
+            let mut form = form.to_vec();
+            let mut rb = self.authenticate(self.http.post(url.clone()), &mut form)?;
+            if let Some(key) = self.dpop {
+                let nonce = lock(self.dpop_nonce).clone();
+                let proof = key.proof(&reqwest::Method::POST, &url, None, nonce.as_deref());
+                rb = rb.header("DPoP", proof);
+            }
+            match send(rb, &form).await {
+                Err(TokenFailure::OAuth {
+                    error,
+                    dpop_nonce: Some(nonce),
+                    ..
+                }) if self.dpop.is_some() && error.error == "use_dpop_nonce" && attempt == 0 => {
+                    tracing::debug!("token endpoint asked for a DPoP nonce; retrying with it");
+                    *lock(self.dpop_nonce) = Some(nonce);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn authenticate(
+        &self,
+        rb: reqwest::RequestBuilder,
+        form: &mut Vec<(String, String)>,
+    ) -> Result<reqwest::RequestBuilder, TokenFailure> {
+        if self.client.token_endpoint_auth_method.as_deref() != Some("private_key_jwt") {
+            return Ok(authenticate(rb, form, self.client));
+        }
+        let key = self.client_key.ok_or_else(|| {
+            TokenFailure::Other(AuthError::Unsupported(
+                "private_key_jwt needs the client's private key".into(),
+            ))
+        })?;
+        let assertion = key
+            .client_assertion(&self.client.client_id, self.issuer)
+            .map_err(TokenFailure::Other)?;
+        form.push(("client_id".into(), self.client.client_id.clone()));
+        form.push((
+            "client_assertion_type".into(),
+            super::assertion::CLIENT_ASSERTION_TYPE.into(),
+        ));
+        form.push(("client_assertion".into(), assertion));
+        Ok(rb)
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

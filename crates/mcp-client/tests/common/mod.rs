@@ -91,8 +91,12 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub method: String,
+    /// The path and query.
+    pub path: String,
     pub headers: http::HeaderMap,
     pub body: Value,
+    /// The body as sent (forms are not JSON).
+    pub raw: Bytes,
     pub at: Instant,
 }
 
@@ -102,6 +106,12 @@ impl Seen {
     }
     pub fn rpc_method(&self) -> Option<&str> {
         self.body.get("method").and_then(Value::as_str)
+    }
+    /// The form fields of an `application/x-www-form-urlencoded` body.
+    pub fn form(&self) -> BTreeMap<String, String> {
+        url::form_urlencoded::parse(&self.raw)
+            .into_owned()
+            .collect()
     }
 }
 
@@ -153,8 +163,14 @@ impl TestHttp {
                                     .unwrap_or_default();
                                 let seen = Seen {
                                     method: parts.method.to_string(),
+                                    path: parts
+                                        .uri
+                                        .path_and_query()
+                                        .map(|p| p.to_string())
+                                        .unwrap_or_default(),
                                     headers: parts.headers,
                                     body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                                    raw: bytes.clone(),
                                     at: Instant::now(),
                                 };
                                 log.lock().unwrap().push(seen.clone());

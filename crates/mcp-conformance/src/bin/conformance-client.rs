@@ -4,7 +4,9 @@
 
 use std::process::ExitCode;
 
-use mcp_client::auth::{HeadlessAuthorizer, OAuthClient, PreRegistered};
+use mcp_client::auth::{
+    ClientKey, FixedAssertion, HeadlessAuthorizer, IdJagExchange, OAuthClient, PreRegistered,
+};
 use mcp_client::transport::HttpTransport;
 use mcp_client::{Client, ClientError, VersionMode};
 use mcp_protocol::types::{
@@ -53,20 +55,48 @@ const CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
 
 /// For `auth/*` scenarios: an OAuth client that approves headlessly (the suite's authorization server
 /// redirects at once), offers a CIMD URL, and uses the pre-registered credentials the context carries.
-fn oauth_for(url: &str, context: &Value) -> Result<OAuthClient, ClientError> {
+/// The extension scenarios pick their grant from what the context carries: a private key (client
+/// credentials with `private_key_jwt`), an IdP ID token (enterprise-managed authorization), a workload JWT
+/// (JWT-bearer); `client-credentials-basic` is named by the scenario. DPoP needs nothing here: the client
+/// uses it whenever the authorization server offers it.
+fn oauth_for(url: &str, scenario: &str, context: &Value) -> Result<OAuthClient, ClientError> {
+    let err = |e: mcp_client::auth::AuthError| ClientError::Protocol(format!("OAuth client: {e}"));
+    let text = |k: &str| context[k].as_str().map(str::to_owned);
     let mut b = OAuthClient::builder(url)
         .client_name("mcp-rs-conformance-client")
         .authorizer(HeadlessAuthorizer::new("http://localhost:3000/callback"))
         .client_metadata_url(CIMD_URL);
-    if let Some(id) = context["client_id"].as_str() {
+    if let Some(id) = text("client_id") {
+        let private_key = match text("private_key_pem") {
+            Some(pem) => {
+                let alg = text("signing_algorithm").unwrap_or_else(|| "ES256".into());
+                Some(ClientKey::from_pem(&pem, &alg).map_err(err)?)
+            }
+            None => None,
+        };
         b = b.pre_registered(PreRegistered {
-            client_id: id.to_owned(),
-            client_secret: context["client_secret"].as_str().map(str::to_owned),
+            client_id: id,
+            client_secret: text("client_secret"),
+            private_key,
             ..Default::default()
         });
     }
-    b.build()
-        .map_err(|e| ClientError::Protocol(format!("OAuth client: {e}")))
+    if context.get("private_key_pem").is_some() || scenario == "auth/client-credentials-basic" {
+        b = b.client_credentials();
+    } else if let (Some(endpoint), Some(idp_client), Some(id_token)) = (
+        text("idp_token_endpoint"),
+        text("idp_client_id"),
+        text("idp_id_token"),
+    ) {
+        b = b.jwt_bearer(IdJagExchange::new(
+            endpoint,
+            idp_client,
+            FixedAssertion::new(id_token),
+        ));
+    } else if let Some(jwt) = text("valid_jwt") {
+        b = b.jwt_bearer(FixedAssertion::new(jwt));
+    }
+    b.build().map_err(err)
 }
 
 async fn connect(
@@ -77,7 +107,7 @@ async fn connect(
 ) -> Result<Client, ClientError> {
     let mut transport = HttpTransport::builder(url);
     if scenario.starts_with("auth/") {
-        transport = transport.auth(oauth_for(url, context)?);
+        transport = transport.auth(oauth_for(url, scenario, context)?);
     }
     let transport = transport.build()?;
     Client::builder()
