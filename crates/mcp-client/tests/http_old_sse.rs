@@ -10,6 +10,7 @@ use mcp_protocol::{Era, JsonObject};
 use mcp_server::http::{serve_listener, HttpConfig, McpBody, McpService};
 use mcp_server::{Error, RequestContext, Server};
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 fn server() -> Server {
@@ -84,6 +85,15 @@ async fn explicit_legacy_sse_transport_against_our_server() {
 /// A front for our service that refuses every request under `refused` with `status`, as a 2024-11-05 server
 /// does, and passes the rest (`GET /sse`, `POST /messages`) through.
 async fn old_only_front(status: u16, refused: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
+    protected_old_only_front(status, refused, None).await
+}
+
+/// [`old_only_front`] that also answers 401 to any request without `Authorization: Bearer <accepted>`.
+async fn protected_old_only_front(
+    status: u16,
+    refused: &'static str,
+    accepted: Option<Arc<Mutex<String>>>,
+) -> (u16, tokio::task::JoinHandle<()>) {
     let svc = McpService::new(server(), HttpConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -93,11 +103,29 @@ async fn old_only_front(status: u16, refused: &'static str) -> (u16, tokio::task
                 return;
             };
             let svc = svc.clone();
+            let accepted = accepted.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let svc = svc.clone();
+                        let accepted = accepted.clone();
                         async move {
+                            if let Some(token) = accepted {
+                                let want = format!("Bearer {}", token.lock().unwrap());
+                                let sent = req.headers().get("authorization");
+                                if !req.uri().path().starts_with(refused)
+                                    && sent.and_then(|v| v.to_str().ok()) != Some(want.as_str())
+                                {
+                                    let mut r =
+                                        hyper::Response::new(McpBody::full(bytes::Bytes::new()));
+                                    *r.status_mut() = http::StatusCode::UNAUTHORIZED;
+                                    r.headers_mut().insert(
+                                        "www-authenticate",
+                                        http::HeaderValue::from_static("Bearer"),
+                                    );
+                                    return Ok::<_, std::convert::Infallible>(r);
+                                }
+                            }
                             if req.uri().path().starts_with(refused) {
                                 let mut r =
                                     hyper::Response::new(McpBody::full(bytes::Bytes::new()));
@@ -161,5 +189,76 @@ async fn a_server_without_either_transport_reports_the_original_refusal() {
         ),
         "{err}"
     );
+    accept.abort();
+}
+
+/// Hands out whatever token the "authorization server" (the test) currently issues, but only after a
+/// refusal: the transport must ask it to re-authorize and send the request again.
+struct Rotating {
+    issued: Arc<Mutex<String>>,
+    held: Mutex<String>,
+    refusals: Mutex<u32>,
+}
+
+impl mcp_client::auth::AuthProvider for Rotating {
+    fn headers<'a>(
+        &'a self,
+        _method: &'a reqwest::Method,
+        _url: &'a reqwest::Url,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<
+            Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+            mcp_client::auth::AuthError,
+        >,
+    > {
+        let v = format!("Bearer {}", self.held.lock().unwrap());
+        Box::pin(async move {
+            Ok(vec![(
+                reqwest::header::AUTHORIZATION,
+                reqwest::header::HeaderValue::from_str(&v).unwrap(),
+            )])
+        })
+    }
+
+    fn refused<'a>(
+        &'a self,
+        refusal: &'a mcp_client::auth::Refusal,
+    ) -> futures::future::BoxFuture<'a, Result<bool, mcp_client::auth::AuthError>> {
+        assert_eq!(refusal.status, 401);
+        *self.refusals.lock().unwrap() += 1;
+        *self.held.lock().unwrap() = self.issued.lock().unwrap().clone();
+        Box::pin(async move { Ok(refusal.attempt == 0) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_sse_transport_reauthorizes_when_refused() {
+    let issued = Arc::new(Mutex::new("token-1".to_owned()));
+    let (port, accept) = protected_old_only_front(405, "/mcp", Some(issued.clone())).await;
+    let provider = Arc::new(Rotating {
+        issued: issued.clone(),
+        held: Mutex::new("stale".into()),
+        refusals: Mutex::new(0),
+    });
+    let transport = Arc::new(
+        HttpTransport::builder(format!("http://127.0.0.1:{port}/mcp"))
+            .auth(provider.clone())
+            .build()
+            .unwrap(),
+    );
+    let client = Client::builder()
+        .connect_shared(transport.clone())
+        .await
+        .unwrap();
+    assert!(transport.is_legacy_sse());
+    // The stream's GET was refused once with the stale token, then opened with the new one.
+    assert_eq!(*provider.refusals.lock().unwrap(), 1);
+    exercise(&client).await;
+    // The token is revoked mid-session: the next POST is refused, re-authorized and re-sent.
+    *issued.lock().unwrap() = "token-2".into();
+    exercise(&client).await;
+    assert_eq!(*provider.refusals.lock().unwrap(), 2);
+    client.close().await;
     accept.abort();
 }

@@ -149,6 +149,21 @@ pub trait AuthProvider: Send + Sync + 'static {
     fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, AuthError>>;
 }
 
+/// A shared provider (so the caller can keep a handle to it).
+impl<T: AuthProvider> AuthProvider for std::sync::Arc<T> {
+    fn headers<'a>(
+        &'a self,
+        method: &'a Method,
+        url: &'a Url,
+    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, AuthError>> {
+        (**self).headers(method, url)
+    }
+
+    fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, AuthError>> {
+        (**self).refused(refusal)
+    }
+}
+
 /// Any [`TokenProvider`](crate::transport::TokenProvider) is a provider that never re-authorizes.
 pub(crate) struct BearerOnly(pub std::sync::Arc<dyn crate::transport::TokenProvider>);
 

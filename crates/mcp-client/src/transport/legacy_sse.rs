@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
-use crate::auth::{apply_headers, AuthProvider};
+use crate::auth::{apply_headers, retry_after_refusal, AuthProvider};
 use crate::sse::SseParser;
 use crate::TransportError;
 
@@ -79,16 +79,27 @@ fn truncate(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-async fn authorize(
+/// Send the request `build` makes with the provider's credentials; on 401/403 the provider may
+/// re-authorize, and the request is rebuilt and sent again.
+async fn send_authorized(
     auth: &Option<Arc<dyn AuthProvider>>,
     auth_key: &Mutex<Option<String>>,
     method: &reqwest::Method,
     url: &Url,
-    rb: reqwest::RequestBuilder,
-) -> Result<reqwest::RequestBuilder, TransportError> {
-    Ok(apply_headers(auth.as_ref(), auth_key, method, url, rb)
-        .await?
-        .0)
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, TransportError> {
+    let mut attempt = 0;
+    loop {
+        let (rb, token) = apply_headers(auth.as_ref(), auth_key, method, url, build()).await?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+        if !retry_after_refusal(auth.as_ref(), &resp, token, attempt).await? {
+            return Ok(resp);
+        }
+        attempt += 1;
+    }
 }
 
 /// Why opening one candidate stream failed.
@@ -159,16 +170,14 @@ impl LegacySseTransport {
         auth_key: &Mutex<Option<String>>,
         url: &Url,
     ) -> Result<(Url, SseParser, reqwest::Response), OpenError> {
-        let rb = http
-            .get(url.clone())
-            .headers(headers.clone())
-            .header(ACCEPT, "text/event-stream");
-        let resp = authorize(auth, auth_key, &reqwest::Method::GET, url, rb)
+        let build = || {
+            http.get(url.clone())
+                .headers(headers.clone())
+                .header(ACCEPT, "text/event-stream")
+        };
+        let resp = send_authorized(auth, auth_key, &reqwest::Method::GET, url, build)
             .await
-            .map_err(OpenError::Failed)?
-            .send()
-            .await
-            .map_err(|e| OpenError::Failed(TransportError::Network(e.to_string())))?;
+            .map_err(OpenError::Failed)?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
@@ -303,21 +312,22 @@ async fn read_stream(
 impl Inner {
     async fn post(&self, msg: &Message) -> Result<(), TransportError> {
         let body = serde_json::to_vec(msg).map_err(|e| TransportError::Protocol(e.to_string()))?;
-        let rb = self
-            .http
-            .post(self.endpoint.clone())
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, "application/json");
-        let rb = authorize(
+        let build = || {
+            self.http
+                .post(self.endpoint.clone())
+                .headers(self.headers.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        };
+        let send = send_authorized(
             &self.auth,
             &self.auth_key,
             &reqwest::Method::POST,
             &self.endpoint,
-            rb,
-        )
-        .await?;
+            build,
+        );
         let resp = tokio::select! {
-            r = rb.body(body).send() => r.map_err(|e| TransportError::Network(e.to_string()))?,
+            r = send => r?,
             _ = self.closed.cancelled() => return Err(TransportError::Closed),
         };
         let status = resp.status();
