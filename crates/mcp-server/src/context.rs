@@ -50,6 +50,14 @@ pub struct Principal {
     pub client_id: Option<String>,
 }
 
+impl Principal {
+    /// Whether `other` is the same caller: the same subject through the same client. Scopes may differ (a
+    /// refreshed or stepped-up token), the identity may not.
+    pub fn same_caller(&self, other: &Principal) -> bool {
+        self.subject == other.subject && self.client_id == other.client_id
+    }
+}
+
 /// Everything an adapter knows about a request before the core runs it.
 #[derive(Clone)]
 pub(crate) struct Envelope {

@@ -48,8 +48,9 @@ impl State {
             ));
         };
         match self.store.get(sid.trim()) {
-            // A session is bound to the principal that opened it; anyone else is told it does not exist.
-            Some(s) if &s.principal == principal => {
+            // A session is bound to the caller that opened it; anyone else is told it does not exist. The
+            // caller's token may change (refreshed, or stepped up to more scopes) without losing the session.
+            Some(s) if same_caller(&s.principal, principal) => {
                 s.touch(self.epoch);
                 Ok(s)
             }
@@ -558,4 +559,12 @@ async fn pump(
         None => {}
     }
     log.finish();
+}
+
+fn same_caller(bound: &Option<Principal>, now: &Option<Principal>) -> bool {
+    match (bound, now) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.same_caller(b),
+        _ => false,
+    }
 }
