@@ -310,3 +310,133 @@ async fn introspection_verifier_checks_activity_and_audience() {
         AuthError::InvalidToken(_)
     ));
 }
+
+/// A server whose scopes depend on the tool, resource or prompt.
+fn scoped_service() -> BearerAuth<McpService> {
+    let tool = |name: &str| Tool {
+        name: name.into(),
+        input_schema: json!({"type":"object"}),
+        ..Default::default()
+    };
+    let server = Server::builder("protected", "1.0.0")
+        .tool(
+            tool("whoami"),
+            |_c: RequestContext, _a: mcp_protocol::JsonObject| async move {
+                Ok::<_, Error>(CallToolResult::text("you"))
+            },
+        )
+        .tool(
+            tool("delete_all"),
+            |_c: RequestContext, _a: mcp_protocol::JsonObject| async move {
+                Ok::<_, Error>(CallToolResult::text("deleted"))
+            },
+        )
+        .build();
+    let config = AuthConfig::new(RESOURCE, vec!["https://auth.example.com".into()])
+        .required_scopes(&["mcp:tools"])
+        .tool_scopes("delete_all", &["files:write"])
+        .resource_scopes("secret://vault", &["secrets:read"])
+        .prompt_scopes("admin_report", &["admin"]);
+    BearerAuthLayer::new(Arc::new(fixed_verifier()), config)
+        .layer(McpService::new(server, HttpConfig::default()))
+}
+
+fn call(id: u64, tool: &str) -> Value {
+    json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{}}})
+}
+
+fn with_scopes(scope: &str) -> String {
+    let mut c = good_claims("alice");
+    c["scope"] = json!(scope);
+    token("a", KEY_A, c)
+}
+
+fn assert_insufficient(h: &http::HeaderMap, scopes: &str) {
+    let c = h["www-authenticate"].to_str().unwrap();
+    assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+    assert!(c.contains(&format!("scope=\"{scopes}\"")), "{c}");
+    assert!(c.contains("resource_metadata=\""), "{c}");
+}
+
+#[tokio::test]
+async fn per_tool_resource_and_prompt_scopes() {
+    let svc = scoped_service();
+    let narrow = with_scopes("mcp:tools profile");
+    let (st, h, _) = send(&svc, post(Some(&narrow), None, init())).await;
+    assert_eq!(st, StatusCode::OK);
+    let sid = h["mcp-session-id"].to_str().unwrap().to_owned();
+
+    // Tools that need nothing more stay callable.
+    let (st, _, r) = send(&svc, post(Some(&narrow), Some(&sid), call(2, "whoami"))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(r["result"]["content"][0]["text"], "you");
+
+    // The guarded tool, resource and prompt: 403 naming every scope the request needs.
+    let (st, h, _) = send(&svc, post(Some(&narrow), Some(&sid), call(3, "delete_all"))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_insufficient(&h, "mcp:tools files:write");
+    let read =
+        json!({"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"secret://vault"}});
+    let (st, h, _) = send(&svc, post(Some(&narrow), Some(&sid), read)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_insufficient(&h, "mcp:tools secrets:read");
+    let prompt =
+        json!({"jsonrpc":"2.0","id":5,"method":"prompts/get","params":{"name":"admin_report"}});
+    let (st, h, _) = send(&svc, post(Some(&narrow), Some(&sid), prompt)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_insufficient(&h, "mcp:tools admin");
+
+    // With the scope, the same session runs the tool.
+    let wide = with_scopes("mcp:tools files:write");
+    let (st, _, r) = send(&svc, post(Some(&wide), Some(&sid), call(6, "delete_all"))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(r["result"]["content"][0]["text"], "deleted");
+}
+
+#[tokio::test]
+async fn per_item_scopes_cover_batches_and_keep_bad_input_a_protocol_error() {
+    let svc = scoped_service();
+    let narrow = with_scopes("mcp:tools");
+    let init_0326 = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+    let (st, h, _) = send(&svc, post(Some(&narrow), None, init_0326)).await;
+    assert_eq!(st, StatusCode::OK);
+    let sid = h["mcp-session-id"].to_str().unwrap().to_owned();
+    let mut req = post(
+        Some(&narrow),
+        Some(&sid),
+        json!([call(2, "whoami"), call(3, "delete_all")]),
+    );
+    req.headers_mut()
+        .insert("mcp-protocol-version", "2025-03-26".parse().unwrap());
+    let (st, h, _) = send(&svc, req).await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "one guarded call refuses the batch"
+    );
+    assert_insufficient(&h, "mcp:tools files:write");
+
+    // Malformed and odd bodies reach the endpoint, which answers them as it always does.
+    let mut bad = post(Some(&narrow), Some(&sid), Value::Null);
+    *bad.body_mut() = Full::new(Bytes::from_static(b"{\"jsonrpc\":\"2.0\",\"id\":9,"));
+    let (st, _, r) = send(&svc, bad).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(r["error"]["code"], -32700);
+    let odd = json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":7}});
+    let (st, _, _) = send(&svc, post(Some(&narrow), Some(&sid), odd)).await;
+    assert_ne!(
+        st,
+        StatusCode::FORBIDDEN,
+        "a name that is not a string names no guarded tool"
+    );
+
+    // The metadata advertises every scope, per-item ones included.
+    let prm = Request::get("http://localhost/.well-known/oauth-protected-resource/mcp")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (_, _, doc) = send(&svc, prm).await;
+    assert_eq!(
+        doc["scopes_supported"],
+        json!(["mcp:tools", "files:write", "secrets:read", "admin"])
+    );
+}

@@ -1,5 +1,6 @@
 //! The bearer-token tower layer, and the Protected Resource Metadata endpoint.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{canonical_resource, AuthError, TokenVerifier};
 use crate::http::McpBody;
@@ -22,8 +23,14 @@ pub struct AuthConfig {
     pub authorization_servers: Vec<String>,
     /// Scopes every request needs.
     pub required_scopes: Vec<String>,
-    /// Scopes advertised in the metadata (defaults to the required ones).
+    /// Scopes advertised in the metadata (defaults to the required ones and every per-item scope).
     pub scopes_supported: Vec<String>,
+    /// Scopes a call of one tool needs, by tool name (on top of `required_scopes`).
+    pub tool_scopes: BTreeMap<String, Vec<String>>,
+    /// Scopes reading (or subscribing to) one resource needs, by URI.
+    pub resource_scopes: BTreeMap<String, Vec<String>>,
+    /// Scopes getting one prompt needs, by prompt name.
+    pub prompt_scopes: BTreeMap<String, Vec<String>>,
 }
 
 impl AuthConfig {
@@ -34,6 +41,9 @@ impl AuthConfig {
             authorization_servers,
             required_scopes: Vec::new(),
             scopes_supported: Vec::new(),
+            tool_scopes: BTreeMap::new(),
+            resource_scopes: BTreeMap::new(),
+            prompt_scopes: BTreeMap::new(),
         }
     }
 
@@ -41,6 +51,67 @@ impl AuthConfig {
     pub fn required_scopes(mut self, scopes: &[&str]) -> Self {
         self.required_scopes = scopes.iter().map(|s| s.to_string()).collect();
         self
+    }
+
+    /// Require `scopes` to call the tool `name` (other tools stay callable without them).
+    ///
+    /// ```
+    /// use mcp_server::auth::AuthConfig;
+    /// let config = AuthConfig::new("https://mcp.example.com/mcp", vec!["https://auth.example.com".into()])
+    ///     .required_scopes(&["mcp"])
+    ///     .tool_scopes("delete_file", &["files:write"])
+    ///     .resource_scopes("file:///etc/secrets", &["secrets:read"])
+    ///     .prompt_scopes("admin_report", &["admin"]);
+    /// let call = serde_json::json!({"name": "delete_file", "arguments": {}});
+    /// assert_eq!(config.scopes_for("tools/call", Some(&call)), ["mcp", "files:write"]);
+    /// assert_eq!(config.scopes_for("tools/list", None), ["mcp"]);
+    /// assert_eq!(
+    ///     config.metadata()["scopes_supported"],
+    ///     serde_json::json!(["mcp", "files:write", "secrets:read", "admin"])
+    /// );
+    /// ```
+    pub fn tool_scopes(mut self, name: impl Into<String>, scopes: &[&str]) -> Self {
+        self.tool_scopes.insert(name.into(), owned(scopes));
+        self
+    }
+
+    /// Require `scopes` to read or subscribe to the resource `uri`.
+    pub fn resource_scopes(mut self, uri: impl Into<String>, scopes: &[&str]) -> Self {
+        self.resource_scopes.insert(uri.into(), owned(scopes));
+        self
+    }
+
+    /// Require `scopes` to get the prompt `name`.
+    pub fn prompt_scopes(mut self, name: impl Into<String>, scopes: &[&str]) -> Self {
+        self.prompt_scopes.insert(name.into(), owned(scopes));
+        self
+    }
+
+    /// Every scope a request with this method and params needs: the ones every request needs, then the
+    /// item's own (tool, resource or prompt).
+    pub fn scopes_for(&self, method: &str, params: Option<&Value>) -> Vec<String> {
+        let field = |name: &str| params.and_then(|p| p.get(name)).and_then(Value::as_str);
+        let item = match method {
+            "tools/call" => field("name").and_then(|n| self.tool_scopes.get(n)),
+            "resources/read" | "resources/subscribe" => {
+                field("uri").and_then(|u| self.resource_scopes.get(u))
+            }
+            "prompts/get" => field("name").and_then(|n| self.prompt_scopes.get(n)),
+            _ => None,
+        };
+        let mut all = self.required_scopes.clone();
+        for s in item.into_iter().flatten() {
+            if !all.contains(s) {
+                all.push(s.clone());
+            }
+        }
+        all
+    }
+
+    fn has_item_scopes(&self) -> bool {
+        !(self.tool_scopes.is_empty()
+            && self.resource_scopes.is_empty()
+            && self.prompt_scopes.is_empty())
     }
 
     /// The path of the metadata document: `/.well-known/oauth-protected-resource` plus the resource's path.
@@ -60,17 +131,67 @@ impl AuthConfig {
 
     /// The RFC 9728 metadata document.
     pub fn metadata(&self) -> serde_json::Value {
-        let scopes = if self.scopes_supported.is_empty() {
-            &self.required_scopes
-        } else {
-            &self.scopes_supported
-        };
+        let mut scopes = self.scopes_supported.clone();
+        if scopes.is_empty() {
+            let items = self
+                .tool_scopes
+                .values()
+                .chain(self.resource_scopes.values())
+                .chain(self.prompt_scopes.values());
+            for s in self.required_scopes.iter().chain(items.flatten()) {
+                if !scopes.contains(s) {
+                    scopes.push(s.clone());
+                }
+            }
+        }
         json!({
             "resource": self.resource,
             "authorization_servers": self.authorization_servers,
             "scopes_supported": scopes,
             "bearer_methods_supported": ["header"],
         })
+    }
+}
+
+fn owned(scopes: &[&str]) -> Vec<String> {
+    scopes.iter().map(|s| s.to_string()).collect()
+}
+
+/// Put in a request's extensions by [`BearerAuth`] when scopes depend on the tool, resource or prompt: the
+/// HTTP endpoint, which parses the body anyway, asks it about each message before running it.
+#[derive(Clone)]
+pub(crate) struct ScopeGuard {
+    config: Arc<AuthConfig>,
+    granted: Vec<String>,
+}
+
+impl ScopeGuard {
+    /// The 403 to answer if the token lacks a scope this message needs.
+    pub(crate) fn refuse(&self, method: &str, params: Option<&Value>) -> Option<Response<McpBody>> {
+        let needed = self.config.scopes_for(method, params);
+        if needed.iter().all(|s| self.granted.contains(s)) {
+            return None;
+        }
+        tracing::debug!(method, needed = %needed.join(" "), "insufficient scope");
+        Some(challenge(
+            &self.config,
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            "the token lacks a scope this request needs",
+            &needed,
+        ))
+    }
+
+    /// [`refuse`](Self::refuse) for a raw message (or each message of a batch).
+    pub(crate) fn refuse_value(&self, value: &Value) -> Option<Response<McpBody>> {
+        match value {
+            Value::Array(batch) => batch.iter().find_map(|m| self.refuse_value(m)),
+            Value::Object(m) => {
+                let method = m.get("method").and_then(Value::as_str)?;
+                self.refuse(method, m.get("params"))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -141,16 +262,14 @@ fn challenge(
     status: StatusCode,
     error: Option<&str>,
     description: &str,
+    scopes: &[String],
 ) -> Response<McpBody> {
     let mut value = format!(
         "Bearer resource_metadata=\"{}\"",
         quote(&config.metadata_url())
     );
-    if !config.required_scopes.is_empty() {
-        value.push_str(&format!(
-            ", scope=\"{}\"",
-            quote(&config.required_scopes.join(" "))
-        ));
+    if !scopes.is_empty() {
+        value.push_str(&format!(", scope=\"{}\"", quote(&scopes.join(" "))));
     }
     if let Some(e) = error {
         value.push_str(&format!(
@@ -220,6 +339,7 @@ where
                     StatusCode::UNAUTHORIZED,
                     None,
                     "an access token is required",
+                    &config.required_scopes,
                 ));
             };
             let verified = match verifier.verify(token).await {
@@ -236,6 +356,7 @@ where
                         StatusCode::UNAUTHORIZED,
                         Some("invalid_token"),
                         &e.to_string(),
+                        &config.required_scopes,
                     ))
                 }
             };
@@ -251,6 +372,7 @@ where
                     StatusCode::UNAUTHORIZED,
                     Some("invalid_token"),
                     &msg,
+                    &config.required_scopes,
                 ));
             }
             if config
@@ -263,7 +385,14 @@ where
                     StatusCode::FORBIDDEN,
                     Some("insufficient_scope"),
                     "the token lacks a required scope",
+                    &config.required_scopes,
                 ));
+            }
+            if config.has_item_scopes() {
+                req.extensions_mut().insert(ScopeGuard {
+                    config: config.clone(),
+                    granted: verified.scopes.clone(),
+                });
             }
             req.extensions_mut().insert(Principal {
                 subject: verified.subject,

@@ -5,7 +5,8 @@
 //! - [`TokenVerifier`] checks a token: [`JwtVerifier`] against a JWKS (fetched, cached, refetched when a key id
 //!   is unknown, so key rotation just works), or [`IntrospectionVerifier`] with RFC 7662.
 //! - [`BearerAuthLayer`] reads `Authorization: Bearer` (and nowhere else), verifies, checks the audience against
-//!   the canonical server URI and the required scopes, answers 401/403 with `WWW-Authenticate` naming the
+//!   the canonical server URI and the required scopes (for every request, and per tool, resource or prompt:
+//!   [`AuthConfig::tool_scopes`]), answers 401/403 with `WWW-Authenticate` naming the
 //!   metadata and every scope needed, serves `/.well-known/oauth-protected-resource[/path]`, and hands the
 //!   verified [`Principal`](crate::Principal) to handlers (and binds legacy sessions to it).
 //!
@@ -29,6 +30,7 @@ use futures::future::BoxFuture;
 
 pub use introspection::IntrospectionVerifier;
 pub use jwt::{HttpJwks, JwksSource, JwtVerifier};
+pub(crate) use layer::ScopeGuard;
 pub use layer::{AuthConfig, BearerAuth, BearerAuthLayer};
 
 /// What a verified token says.

@@ -45,6 +45,7 @@ pub use serve::{serve, serve_listener, Bound};
 pub use session::{HttpSession, MemorySessionStore, SessionStore, StoreFull};
 pub use sse::{EventStore, MemoryEventStore};
 
+use crate::auth::ScopeGuard;
 use crate::{Principal, Server};
 
 /// How a response to a request is sent.
@@ -345,6 +346,7 @@ impl State {
             );
         }
         let principal = parts.extensions.get::<Principal>().cloned();
+        let guard = parts.extensions.get::<ScopeGuard>();
         if let Some(paths) = self.config.old_sse.clone() {
             let path = parts.uri.path();
             if parts.method == Method::GET
@@ -361,7 +363,7 @@ impl State {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-                return self.old_sse_post(parts.uri.query(), body).await;
+                return self.old_sse_post(parts.uri.query(), body, guard).await;
             }
         }
         match parts.method {
@@ -374,7 +376,7 @@ impl State {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-                self.post(&parts.headers, body, principal).await
+                self.post(&parts.headers, body, principal, guard).await
             }
             Method::GET => self.get(&parts.headers, principal).await,
             Method::DELETE => self.delete(&parts.headers, principal),
@@ -392,6 +394,7 @@ impl State {
         h: &HeaderMap,
         body: Bytes,
         principal: Option<Principal>,
+        guard: Option<&ScopeGuard>,
     ) -> Response<McpBody> {
         let ct_ok = header_str(h, &header::CONTENT_TYPE).is_some_and(|ct| {
             ct.split(';')
@@ -424,6 +427,14 @@ impl State {
         // A plain message is read straight from the bytes; anything else (a batch, bad JSON, a wrong shape)
         // goes through a parsed value, which also says exactly what is wrong.
         if let Some(msg) = Message::from_slice_fast(&body) {
+            let refused = match (&msg, guard) {
+                (Message::Request(r), Some(g)) => g.refuse(&r.method, r.params.as_ref()),
+                (Message::Notification(n), Some(g)) => g.refuse(&n.method, n.params.as_ref()),
+                _ => None,
+            };
+            if let Some(r) = refused {
+                return r;
+            }
             let modern = session_id.is_none() && modern::is_modern_message(h, &msg);
             return self.post_message(h, Ok(msg), modern, principal).await;
         }
@@ -433,6 +444,9 @@ impl State {
                 return error_response(StatusCode::BAD_REQUEST, None, ErrorObject::parse_error(e))
             }
         };
+        if let Some(r) = guard.and_then(|g| g.refuse_value(&value)) {
+            return r;
+        }
         let modern = session_id.is_none() && modern::is_modern_post(h, &value);
         if !modern && self.config.legacy {
             if let Value::Array(batch) = value {

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use super::session::new_session_id;
 use super::{error_response, sse_response, status_only, McpBody, State};
+use crate::auth::ScopeGuard;
 use crate::connection::{serve_connection, ConnectionOptions};
 
 /// Where the 2024-11-05 transport lives (relative to the server root).
@@ -97,7 +98,12 @@ impl State {
         sse_response(McpBody::stream(body_rx, None))
     }
 
-    pub(crate) async fn old_sse_post(&self, query: Option<&str>, body: Bytes) -> Response<McpBody> {
+    pub(crate) async fn old_sse_post(
+        &self,
+        query: Option<&str>,
+        body: Bytes,
+        guard: Option<&ScopeGuard>,
+    ) -> Response<McpBody> {
         let id = query
             .unwrap_or_default()
             .split('&')
@@ -113,6 +119,9 @@ impl State {
         // Re-serialize so the message is exactly one line on the connection.
         let line = match serde_json::from_slice::<Value>(&body) {
             Ok(v) => {
+                if let Some(r) = guard.and_then(|g| g.refuse_value(&v)) {
+                    return r;
+                }
                 let mut s = v.to_string();
                 s.push('\n');
                 s
