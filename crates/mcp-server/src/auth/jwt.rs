@@ -85,6 +85,7 @@ pub struct JwtVerifier {
     issuer: Option<String>,
     last_fetch: RwLock<Option<Instant>>,
     refetch_interval: Duration,
+    leeway: Duration,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -105,6 +106,7 @@ impl JwtVerifier {
             issuer: None,
             last_fetch: RwLock::new(None),
             refetch_interval: Duration::from_secs(30),
+            leeway: Duration::from_secs(60),
         }
     }
 
@@ -124,6 +126,12 @@ impl JwtVerifier {
     /// The least time between two refetches of the key set (default 30 s), so bad tokens cannot hammer it.
     pub fn refetch_interval(mut self, d: Duration) -> Self {
         self.refetch_interval = d;
+        self
+    }
+
+    /// The clock skew tolerated on `exp` and `nbf` (default 60 s, as is usual between separate machines).
+    pub fn leeway(mut self, d: Duration) -> Self {
+        self.leeway = d;
         self
     }
 
@@ -164,6 +172,7 @@ impl JwtVerifier {
         alg: jsonwebtoken::Algorithm,
     ) -> Result<VerifiedToken, AuthError> {
         let mut validation = Validation::new(alg);
+        validation.leeway = self.leeway.as_secs();
         validation.set_audience(&[&self.audience]);
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
