@@ -146,6 +146,8 @@ pub(crate) struct ToolEntry {
     pub handler: Arc<dyn ToolHandler>,
     pub validator: Option<jsonschema::Validator>,
     pub output_validator: Option<jsonschema::Validator>,
+    /// The `Mcp-Param-*` headers its arguments mirror (read from the schema once, checked on every call).
+    pub header_params: Vec<mcp_protocol::headers::HeaderParam>,
 }
 
 impl ToolEntry {
@@ -155,11 +157,14 @@ impl ToolEntry {
             .output_schema
             .as_ref()
             .and_then(|s| compile(s, &tool.name));
+        let header_params =
+            mcp_protocol::headers::header_params(&tool.input_schema).unwrap_or_default();
         Self {
             tool,
             handler,
             validator,
             output_validator,
+            header_params,
         }
     }
 }

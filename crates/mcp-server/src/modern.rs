@@ -199,7 +199,7 @@ impl Server {
         if let Value::Object(meta) = meta {
             meta.insert(
                 mcp_protocol::meta::SERVER_INFO.into(),
-                serde_json::to_value(&self.inner.info).unwrap_or_default(),
+                self.inner.info_value.clone(),
             );
         }
     }

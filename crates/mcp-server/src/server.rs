@@ -69,6 +69,8 @@ impl Default for ServerOptions {
 
 pub(crate) struct Inner {
     pub info: Implementation,
+    /// `info` as JSON, stamped on every modern result.
+    pub info_value: serde_json::Value,
     pub instructions: Option<String>,
     pub capabilities: ServerCapabilities,
     pub options: ServerOptions,
@@ -408,6 +410,7 @@ impl ServerBuilder {
         let (events, _) = broadcast::channel(256);
         Server {
             inner: Arc::new(Inner {
+                info_value: serde_json::to_value(&self.info).unwrap_or_default(),
                 info: self.info,
                 instructions: self.instructions,
                 capabilities,

@@ -347,7 +347,7 @@ impl State {
         }
         let principal = parts.extensions.get::<Principal>().cloned();
         let guard = parts.extensions.get::<ScopeGuard>();
-        if let Some(paths) = self.config.old_sse.clone() {
+        if let Some(paths) = &self.config.old_sse {
             let path = parts.uri.path();
             if parts.method == Method::GET
                 && path == paths.stream

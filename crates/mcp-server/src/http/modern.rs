@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
-use mcp_protocol::headers::{self, decode_value, header_params};
+use mcp_protocol::headers::{self, decode_value};
 use mcp_protocol::types::methods;
 use mcp_protocol::{
     error_code, meta, ErrorObject, Message, ProtocolVersion, Request, Response as RpcResponse,
@@ -137,7 +137,7 @@ impl State {
             let tools = self.server.inner.registry.tools.load();
             if let Some(entry) = tools.get(name) {
                 let args = params.and_then(|p| p.get("arguments"));
-                for p in header_params(&entry.tool.input_schema).unwrap_or_default() {
+                for p in &entry.header_params {
                     let hname = format!("{}{}", headers::PARAM_PREFIX, p.header);
                     let body_val = args
                         .and_then(|a| a.get(&p.property))
@@ -210,18 +210,20 @@ impl State {
         let server = self.server.clone();
         let req_id = req.id.clone();
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, era = "modern");
-        let task: JoinHandle<Outcome> = tokio::spawn(tracing::Instrument::instrument(
+        // The handler runs inside this request's future until it answers or starts streaming: no task to
+        // spawn and no hop to another worker for the common single-answer call. If the client goes away
+        // meanwhile, dropping this future drops the handler, which on 2026-07-28 is the cancel.
+        let handler: Handler = Box::pin(tracing::Instrument::instrument(
             async move { server.handle_modern(&req, t).await },
             span,
         ));
-        // If the client goes away while we wait, dropping this future cancels the handler.
         let guard = cancel.clone().drop_guard();
         respond(
             self.config.response_mode,
             self.config.keepalive,
             req_id,
             rx,
-            task,
+            handler,
             guard,
         )
         .await
@@ -254,6 +256,9 @@ impl State {
     }
 }
 
+/// A handler still running in the request's own future.
+type Handler = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
+
 enum First {
     Msg(Message),
     Done(Outcome),
@@ -274,25 +279,25 @@ async fn respond(
     keepalive: Option<std::time::Duration>,
     id: mcp_protocol::RequestId,
     mut rx: mpsc::Receiver<Message>,
-    mut task: JoinHandle<Outcome>,
+    mut handler: Handler,
     guard: tokio_util::sync::DropGuard,
 ) -> Response<McpBody> {
     let first = match mode {
         ResponseMode::Sse => First::Stream,
         ResponseMode::Auto => tokio::select! {
             biased;
+            r = &mut handler => First::Done(r),
             m = rx.recv() => match m {
                 Some(m) => First::Msg(m),
-                None => First::Done(joined((&mut task).await)),
+                None => First::Done((&mut handler).await),
             },
-            r = &mut task => First::Done(joined(r)),
         },
         ResponseMode::Json => {
             // Notifications cannot be delivered on a JSON response; drain and drop them.
             let r = loop {
                 tokio::select! {
-                    m = rx.recv() => if m.is_none() { break joined((&mut task).await) },
-                    r = &mut task => break joined(r),
+                    m = rx.recv() => if m.is_none() { break (&mut handler).await },
+                    r = &mut handler => break r,
                 }
             };
             First::Done(r)
@@ -311,8 +316,9 @@ async fn respond(
             drop(guard.disarm());
             error_response(modern_status(e.code), Some(id), e)
         }
-        First::Msg(m) => stream(id, rx, task, Some(m), keepalive, guard),
-        First::Stream => stream(id, rx, task, None, keepalive, guard),
+        // From here the handler outlives this future: it feeds a stream.
+        First::Msg(m) => stream(id, rx, tokio::spawn(handler), Some(m), keepalive, guard),
+        First::Stream => stream(id, rx, tokio::spawn(handler), None, keepalive, guard),
     }
 }
 
