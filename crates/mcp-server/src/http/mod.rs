@@ -356,7 +356,7 @@ impl State {
                     .get(mcp_protocol::headers::SESSION_ID)
                     .is_none()
             {
-                return self.old_sse_open(&paths);
+                return self.old_sse_open(paths);
             }
             if parts.method == Method::POST && path == paths.messages {
                 let body = match read_body(body, self.config.max_body_bytes).await {
