@@ -812,3 +812,55 @@ async fn a_legacy_client_that_disconnects_mid_stream_does_not_cancel_the_call() 
         "polled result"
     );
 }
+
+/// A legacy call still running when its client hangs up (before anything was sent) runs to the end, and
+/// its session's in-flight slot is given back: the next call on a session allowing one at a time works.
+#[tokio::test]
+async fn a_legacy_call_whose_client_leaves_before_the_answer_still_finishes() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let f2 = finished.clone();
+    let server = Server::builder("test", "1.0.0")
+        .tool(
+            tool("slow", json!({"type":"object"})),
+            move |_c: RequestContext, _a: mcp_protocol::JsonObject| {
+                let f = f2.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    f.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Error>(CallToolResult::text("done"))
+                }
+            },
+        )
+        .build();
+    let f = Fixture {
+        svc: McpService::new(
+            server,
+            HttpConfig {
+                max_in_flight_per_session: 1,
+                ..HttpConfig::default()
+            },
+        ),
+        runs: Arc::default(),
+        cancelled: Arc::default(),
+    };
+    let sid = open_session(&f, LEGACY).await;
+    let hh = [
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", LEGACY),
+    ];
+    let call =
+        |id: u64| json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"slow"}});
+    // The client gives up after 30 ms: the request future is dropped mid-handler.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(30), f.svc.handle(post(call(2), &hh))).await;
+    assert!(gave_up.is_err());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "a disconnect is not a cancel"
+    );
+    let (st, _, body) = send(&f, post(call(3), &hh)).await;
+    assert_eq!(st, StatusCode::OK, "the slot was given back: {body}");
+    assert_eq!(messages(&body)[0]["result"]["content"][0]["text"], "done");
+}

@@ -215,10 +215,17 @@ impl State {
         let s2 = session.clone();
         let id = req.id.clone();
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, session = %session.id, era = "legacy");
-        let mut task: JoinHandle<Outcome> = tokio::spawn(tracing::Instrument::instrument(
-            async move { server.handle_legacy(&s2.legacy, &req, t, requester).await },
-            span,
-        ));
+        // The handler runs in this request's future until it answers or streams (no spawn, no hop to
+        // another worker). On the legacy era a disconnect is not a cancel: if this future is dropped first,
+        // the handler is detached and finishes on its own.
+        let mut handler = Detached::new(
+            Box::pin(tracing::Instrument::instrument(
+                async move { server.handle_legacy(&s2.legacy, &req, t, requester).await },
+                span,
+            )),
+            session.clone(),
+            id.clone(),
+        );
         let mut rx = rx;
         enum First {
             Msg(Message),
@@ -231,17 +238,17 @@ impl State {
             ResponseMode::Sse => First::Stream,
             ResponseMode::Auto => tokio::select! {
                 biased;
+                r = handler.run() => First::Done(r),
                 m = rx.recv() => match m {
                     Some(m) => First::Msg(m),
-                    None => First::Done(joined((&mut task).await)),
+                    None => First::Done(handler.run().await),
                 },
                 _ = close.notified() => First::Closed,
-                r = &mut task => First::Done(joined(r)),
             },
             ResponseMode::Json => First::Done(loop {
                 tokio::select! {
-                    m = rx.recv() => if m.is_none() { break joined((&mut task).await) },
-                    r = &mut task => break joined(r),
+                    m = rx.recv() => if m.is_none() { break handler.run().await },
+                    r = handler.run() => break r,
                 }
             }),
         };
@@ -255,6 +262,7 @@ impl State {
         }
         match first {
             First::Done(outcome) => {
+                handler.finished();
                 done(&session, &id);
                 match outcome {
                     None => status_only(StatusCode::ACCEPTED),
@@ -280,6 +288,7 @@ impl State {
                 let priming = (session.legacy.version() >= ProtocolVersion::V2025_11_25)
                     .then_some(self.config.sse_retry.as_millis() as u64);
                 let keepalive = self.config.keepalive;
+                let task = handler.spawn();
                 tokio::spawn(async move {
                     if closed_early {
                         close.notify_one();
@@ -566,5 +575,71 @@ fn same_caller(bound: &Option<Principal>, now: &Option<Principal>) -> bool {
         (None, None) => true,
         (Some(a), Some(b)) => a.same_caller(b),
         _ => false,
+    }
+}
+
+/// A legacy handler running inline in its request's future. Dropped before it finished (the client went
+/// away), it is spawned to finish on its own, and its session bookkeeping is done when it does.
+struct Detached {
+    fut: Option<HandlerFuture>,
+    session: Arc<HttpSession>,
+    id: mcp_protocol::RequestId,
+}
+
+type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
+
+impl Detached {
+    fn new(fut: HandlerFuture, session: Arc<HttpSession>, id: mcp_protocol::RequestId) -> Self {
+        Self {
+            fut: Some(fut),
+            session,
+            id,
+        }
+    }
+
+    /// Drive the handler (pending forever once it has been taken).
+    async fn run(&mut self) -> Outcome {
+        match self.fut.as_mut() {
+            Some(f) => f.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// It completed here; nothing to detach.
+    fn finished(&mut self) {
+        self.fut = None;
+    }
+
+    /// It goes on feeding a stream: hand it to a task of its own.
+    fn spawn(&mut self) -> JoinHandle<Outcome> {
+        let fut = self.fut.take();
+        tokio::spawn(async move {
+            match fut {
+                Some(f) => f.await,
+                None => None,
+            }
+        })
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        let Some(fut) = self.fut.take() else {
+            return;
+        };
+        let (session, id) = (self.session.clone(), self.id.clone());
+        let finish = async move {
+            let _ = fut.await;
+            session.in_flight.fetch_sub(1, Ordering::AcqRel);
+            session
+                .cancels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        };
+        // Outside a runtime (the server is shutting down) there is nowhere to finish: it is dropped.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(finish);
+        }
     }
 }
