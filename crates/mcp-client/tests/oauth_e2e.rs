@@ -386,11 +386,20 @@ async fn expired_tokens_are_replaced_by_one_flow_for_many_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_refreshed_before_expiry_with_rotation() {
-    // 32 s tokens: within the client's 30 s refresh margin once 2 s have passed.
-    let (auth, _as_http) = AuthServer::start(32).await;
+    // 4 s tokens: renewed once half their lifetime is left (not before every request, although 4 s is
+    // inside the client's usual 30 s margin).
+    let (auth, _as_http) = AuthServer::start(4).await;
     let (url, server) = protected_server(auth.base()).await;
     let oauth = OAuthClient::builder(&url).build().unwrap();
     let client = connect(&url, oauth.clone(), VersionMode::Auto).await;
+    for _ in 0..3 {
+        call(&client, "whoami").await;
+    }
+    assert_eq!(
+        auth.refreshes.load(Ordering::Relaxed),
+        0,
+        "a fresh token is used as is"
+    );
     let first = oauth.tokens().unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(call(&client, "whoami").await.starts_with("user-1"));

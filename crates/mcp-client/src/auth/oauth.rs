@@ -396,7 +396,7 @@ impl AuthProvider for OAuthClient {
             let inner = &self.inner;
             // Renewable: a refresh token, or a grant that needs no user and can simply run again.
             let renewable = |t: &TokenSet| {
-                t.expires_within(REFRESH_MARGIN)
+                t.needs_renewal(REFRESH_MARGIN)
                     && (t.refresh_token.is_some() || !inner.grant.interactive())
             };
             let mut tokens = lock(&inner.current).clone();

@@ -55,6 +55,9 @@ pub struct TokenSet {
     /// Expiry, in seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// When they were issued, in seconds since the Unix epoch (to scale the refresh margin to the lifetime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<u64>,
     /// The scopes granted (as the server reported them, else as requested).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -80,6 +83,16 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 impl TokenSet {
+    /// Whether it is time to renew: the access token expires within `margin`, or within half its lifetime
+    /// when that is shorter (so a 10-second token is not renewed before every request).
+    pub fn needs_renewal(&self, margin: Duration) -> bool {
+        let margin = match (self.issued_at, self.expires_at) {
+            (Some(at), Some(exp)) => margin.min(Duration::from_secs(exp.saturating_sub(at) / 2)),
+            _ => margin,
+        };
+        self.expires_within(margin)
+    }
+
     /// Whether the access token expires within `margin` (unknown expiry: never).
     pub fn expires_within(&self, margin: Duration) -> bool {
         self.expires_at
@@ -269,6 +282,7 @@ mod tests {
             token_type: "Bearer".into(),
             refresh_token: Some("rt".into()),
             expires_at: Some(unix_now() + 10),
+            issued_at: Some(unix_now()),
             scopes: vec!["a".into()],
         });
         c
@@ -319,5 +333,21 @@ mod tests {
         let t = sample().tokens.unwrap();
         assert!(t.expires_within(Duration::from_secs(60)));
         assert!(!t.expires_within(Duration::ZERO));
+        // A 10 s token just issued: a 60 s margin would renew it at once; half its lifetime does not.
+        assert!(!t.needs_renewal(Duration::from_secs(60)));
+        let old = TokenSet {
+            issued_at: Some(unix_now() - 6),
+            expires_at: Some(unix_now() + 4),
+            ..t.clone()
+        };
+        assert!(old.needs_renewal(Duration::from_secs(60)));
+        let unknown = TokenSet {
+            issued_at: None,
+            ..t
+        };
+        assert!(
+            unknown.needs_renewal(Duration::from_secs(60)),
+            "no issue time: the plain margin"
+        );
     }
 }

@@ -57,6 +57,7 @@ impl TokenResponse {
             token_type: self.token_type.unwrap_or_else(|| "Bearer".into()),
             refresh_token: self.refresh_token.or(previous_refresh),
             expires_at: self.expires_in.map(|s| unix_now().saturating_add(s)),
+            issued_at: Some(unix_now()),
             scopes: match self.scope {
                 Some(s) => super::challenge::split_scopes(&s),
                 None => requested.to_vec(),
