@@ -864,3 +864,52 @@ async fn a_legacy_call_whose_client_leaves_before_the_answer_still_finishes() {
     assert_eq!(st, StatusCode::OK, "the slot was given back: {body}");
     assert_eq!(messages(&body)[0]["result"]["content"][0]["text"], "done");
 }
+
+/// A handler that sends a notification and returns at once: in `auto` mode the notification is not lost,
+/// the answer becomes a stream carrying it and then the result (both eras).
+#[tokio::test]
+async fn a_notification_sent_just_before_returning_is_delivered() {
+    let server = Server::builder("test", "1.0.0")
+        .tool(
+            tool("chatty", json!({"type":"object"})),
+            |ctx: RequestContext, _a: mcp_protocol::JsonObject| async move {
+                ctx.progress(0.5, Some(1.0), None).await;
+                Ok::<_, Error>(CallToolResult::text("done"))
+            },
+        )
+        .build();
+    let f = Fixture {
+        svc: McpService::new(server, HttpConfig::default()),
+        runs: Arc::default(),
+        cancelled: Arc::default(),
+    };
+    let check = |what: &str, headers: http::HeaderMap, body: &str| {
+        let ct = headers["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/event-stream"), "{what}: {ct} {body}");
+        let msgs = messages(body);
+        assert_eq!(msgs.len(), 2, "{what}: {body}");
+        assert_eq!(msgs[0]["method"], "notifications/progress", "{what}");
+        assert_eq!(msgs[1]["result"]["content"][0]["text"], "done", "{what}");
+    };
+    // Modern.
+    let mut call = modern_call(1, "tools/call", json!({"name":"chatty"}));
+    call["params"]["_meta"]["progressToken"] = json!("p1");
+    let hh = [
+        ("mcp-protocol-version", MODERN),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "chatty"),
+    ];
+    let (st, h, body) = send(&f, post(call, &hh)).await;
+    assert_eq!(st, StatusCode::OK);
+    check("modern", h, &body);
+    // Legacy.
+    let sid = open_session(&f, LEGACY).await;
+    let hh = [
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", LEGACY),
+    ];
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"chatty","_meta":{"progressToken":"p2"}}});
+    let (st, h, body) = send(&f, post(call, &hh)).await;
+    assert_eq!(st, StatusCode::OK);
+    check("legacy", h, &body);
+}

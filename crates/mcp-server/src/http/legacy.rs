@@ -252,6 +252,22 @@ impl State {
                 }
             }),
         };
+        // The handler may have sent a notification just before returning: then the answer is a stream after
+        // all (in `auto` mode; `json` drops notifications by design).
+        let mut finished = None;
+        let first = match first {
+            First::Done(outcome) => {
+                handler.finished();
+                match rx.try_recv() {
+                    Ok(m) if mode == ResponseMode::Auto => {
+                        finished = Some(outcome);
+                        First::Msg(m)
+                    }
+                    _ => First::Done(outcome),
+                }
+            }
+            other => other,
+        };
         fn done(session: &HttpSession, id: &mcp_protocol::RequestId) {
             session.in_flight.fetch_sub(1, Ordering::AcqRel);
             session
@@ -262,7 +278,6 @@ impl State {
         }
         match first {
             First::Done(outcome) => {
-                handler.finished();
                 done(&session, &id);
                 match outcome {
                     None => status_only(StatusCode::ACCEPTED),
@@ -288,7 +303,10 @@ impl State {
                 let priming = (session.legacy.version() >= ProtocolVersion::V2025_11_25)
                     .then_some(self.config.sse_retry.as_millis() as u64);
                 let keepalive = self.config.keepalive;
-                let task = handler.spawn();
+                let task = match finished.take() {
+                    Some(outcome) => tokio::spawn(async move { outcome }),
+                    None => handler.spawn(),
+                };
                 tokio::spawn(async move {
                     if closed_early {
                         close.notify_one();

@@ -303,6 +303,18 @@ async fn respond(
             First::Done(r)
         }
     };
+    // The handler may have sent a notification just before returning: then the answer is a stream after all
+    // (in `auto` mode; `json` drops notifications by design).
+    let first = match first {
+        First::Done(outcome) if mode == ResponseMode::Auto => match rx.try_recv() {
+            Ok(m) => {
+                let task = tokio::spawn(async move { outcome });
+                return stream(id, rx, task, Some(m), keepalive, guard);
+            }
+            Err(_) => First::Done(outcome),
+        },
+        other => other,
+    };
     match first {
         First::Done(None) => {
             drop(guard.disarm());
