@@ -247,8 +247,8 @@ impl Server {
         &self,
         req: &Request,
         env: Envelope,
-        meta: &Option<JsonObject>,
-        input_responses: &Option<JsonObject>,
+        meta: Option<JsonObject>,
+        input_responses: Option<JsonObject>,
         request_state: &Option<String>,
         digest: &dyn Fn() -> String,
     ) -> Result<RequestContext, ErrorObject> {
@@ -266,14 +266,14 @@ impl Server {
         };
         if modern {
             if let Some(new) = input_responses {
-                responses.extend(new.clone());
+                responses.extend(new);
             }
         }
         Ok(RequestContext::new(
             req.id.clone(),
             &req.method,
             env,
-            meta_of(meta),
+            meta.unwrap_or_default(),
             responses,
             round_state,
         ))
@@ -357,8 +357,8 @@ impl Server {
         let ctx = match self.mrtr_context(
             req,
             env,
-            &p.meta,
-            &p.input_responses,
+            p.meta.take(),
+            p.input_responses.take(),
             &p.request_state,
             &digest,
         ) {
@@ -389,7 +389,7 @@ impl Server {
     }
 
     async fn read_resource(&self, req: &Request, env: Envelope) -> CoreOutcome {
-        let p: ReadResourceParams = match parse(&req.params) {
+        let mut p: ReadResourceParams = match parse(&req.params) {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
@@ -398,8 +398,8 @@ impl Server {
         let ctx = match self.mrtr_context(
             req,
             env,
-            &p.meta,
-            &p.input_responses,
+            p.meta.take(),
+            p.input_responses.take(),
             &p.request_state,
             &digest,
         ) {
@@ -430,7 +430,7 @@ impl Server {
     }
 
     async fn get_prompt(&self, req: &Request, env: Envelope) -> CoreOutcome {
-        let p: GetPromptParams = match parse(&req.params) {
+        let mut p: GetPromptParams = match parse(&req.params) {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
@@ -458,8 +458,8 @@ impl Server {
         let ctx = match self.mrtr_context(
             req,
             env,
-            &p.meta,
-            &p.input_responses,
+            p.meta.take(),
+            p.input_responses.take(),
             &p.request_state,
             &digest,
         ) {

@@ -7,6 +7,7 @@ use mcp_protocol::types::{
 use mcp_protocol::{
     error_code, meta, ErrorObject, JsonObject, Message, Notification, ProtocolVersion, Request,
 };
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -92,7 +93,7 @@ pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
         }
     };
     let caps = match m.get(meta::CLIENT_CAPABILITIES) {
-        Some(v @ Value::Object(_)) => serde_json::from_value(v.clone())
+        Some(v @ Value::Object(_)) => ClientCapabilities::deserialize(v)
             .map_err(|e| ErrorObject::invalid_params(format!("invalid clientCapabilities: {e}")))?,
         Some(_) => {
             return Err(ErrorObject::invalid_params(
@@ -112,10 +113,10 @@ pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
     };
     let info = m
         .get(meta::CLIENT_INFO)
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
+        .and_then(|v| Implementation::deserialize(v).ok());
     let log_level = m
         .get(meta::LOG_LEVEL)
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
+        .and_then(|v| LoggingLevel::deserialize(v).ok());
     Ok(ModernMeta {
         version,
         caps,

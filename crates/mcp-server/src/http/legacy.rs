@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
-    accepts, error_response, header_str, json_response, names, sse_response, status_only, McpBody,
+    accepted, error_response, header_str, json_response, names, sse_response, status_only, McpBody,
     Parsed, ResponseMode, State,
 };
 use crate::context::ClientRequester;
@@ -389,7 +389,7 @@ impl State {
         h: &HeaderMap,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        if !accepts(h, "text/event-stream") {
+        if !accepted(h).1 {
             return session_error(
                 StatusCode::NOT_ACCEPTABLE,
                 error_code::SERVER_ERROR,

@@ -277,15 +277,22 @@ pub(crate) mod names {
     pub static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 }
 
-fn accepts(h: &HeaderMap, mime: &str) -> bool {
-    h.get_all(header::ACCEPT).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',').any(|part| {
-                let m = part.split(';').next().unwrap_or("").trim();
-                m.eq_ignore_ascii_case(mime) || m == "*/*"
-            })
-        })
-    })
+/// Which of the two media types the `Accept` header admits: `(application/json, text/event-stream)`.
+/// One pass over the bytes (this runs on every POST); `*/*` admits both, parameters such as `;q=` are ignored.
+fn accepted(h: &HeaderMap) -> (bool, bool) {
+    let (mut json, mut sse) = (false, false);
+    for v in h.get_all(header::ACCEPT) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let media = part.split(|&b| b == b';').next().unwrap_or_default();
+            let media = media.trim_ascii();
+            if media == b"*/*" {
+                return (true, true);
+            }
+            json |= media.eq_ignore_ascii_case(b"application/json");
+            sse |= media.eq_ignore_ascii_case(b"text/event-stream");
+        }
+    }
+    (json, sse)
 }
 
 impl State {
@@ -413,7 +420,7 @@ impl State {
                 ),
             );
         }
-        if !(accepts(h, "application/json") && accepts(h, "text/event-stream")) {
+        if accepted(h) != (true, true) {
             return error_response(
                 StatusCode::NOT_ACCEPTABLE,
                 None,
@@ -544,4 +551,38 @@ pub(crate) fn sse_response(body: McpBody) -> Response<McpBody> {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(values: &[&str]) -> (bool, bool) {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        }
+        accepted(&h)
+    }
+
+    #[test]
+    fn accept_header_is_read_per_media_type() {
+        assert_eq!(
+            accept(&["application/json, text/event-stream"]),
+            (true, true)
+        );
+        assert_eq!(
+            accept(&["Application/JSON;q=0.9 ,TEXT/EVENT-STREAM"]),
+            (true, true)
+        );
+        assert_eq!(
+            accept(&["application/json", "text/event-stream"]),
+            (true, true)
+        );
+        assert_eq!(accept(&["*/*"]), (true, true));
+        assert_eq!(accept(&["text/event-stream"]), (false, true));
+        assert_eq!(accept(&["application/jsonx, text/event"]), (false, false));
+        assert_eq!(accept(&["text/*"]), (false, false));
+        assert_eq!(accept(&[]), (false, false));
+    }
 }
