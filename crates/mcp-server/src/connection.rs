@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_protocol::types::{methods, CancelledParams};
-use mcp_protocol::{
-    ErrorObject, ErrorResponse, Message, ProtocolVersion, Request, RequestId, Response,
-};
+use mcp_protocol::{ErrorObject, ErrorResponse, Message, ProtocolVersion, Request, RequestId};
 use mcp_rpc::framing::{write_batch, write_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
 use mcp_rpc::{Admission, PendingRequests, RpcError};
 use serde_json::Value;
@@ -20,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::ClientRequester;
 use crate::legacy::LegacySession;
 use crate::modern::{has_modern_meta, read_meta, TransportEnv};
+use crate::reply::{Outcome, Reply, ResultJson};
 use crate::requester::ChannelRequester;
 use crate::Server;
 
@@ -70,7 +69,7 @@ impl Conn {
     }
 
     /// Handle one request to completion; returns the response to send, if any.
-    async fn handle_request(self: &Arc<Self>, req: Request) -> Option<Result<Value, ErrorObject>> {
+    async fn handle_request(self: &Arc<Self>, req: Request) -> Outcome {
         let cancel = self.closed.child_token();
         self.in_flight
             .lock()
@@ -92,7 +91,7 @@ impl Conn {
                 match self.server.initialize(&req) {
                     Ok((v, s)) => {
                         *slot = Some(Arc::new(s));
-                        Some(Ok(v))
+                        Some(Ok(ResultJson::from(v)))
                     }
                     Err(e) => Some(Err(e)),
                 }
@@ -100,16 +99,13 @@ impl Conn {
         } else if has_modern_meta(&req) {
             if req.method == methods::SUBSCRIPTIONS_LISTEN {
                 match read_meta(&req) {
-                    Ok(_) => match self
-                        .server
-                        .run_listen(&req, self.out.clone(), cancel.clone())
-                        .await
-                    {
-                        // The stream ended because the client cancelled it or the server stops: send the
-                        // final result so the client sees a clean end.
-                        Ok(v) => Some(Ok(v)),
-                        Err(e) => Some(Err(e)),
-                    },
+                    // The stream ended because the client cancelled it or the server stops: send the final
+                    // result so the client sees a clean end.
+                    Ok(_) => Some(
+                        self.server
+                            .run_listen(&req, self.out.clone(), cancel.clone())
+                            .await,
+                    ),
                     Err(e) => Some(Err(e)),
                 }
             } else {
@@ -120,7 +116,7 @@ impl Conn {
                 .handle_legacy(&session, &req, t, Some(self.requester.clone()))
                 .await
         } else if req.method == methods::PING {
-            Some(Ok(serde_json::json!({})))
+            Some(Ok(ResultJson::empty()))
         } else {
             // Neither an initialized legacy session nor a modern `_meta`: the modern path explains what is missing.
             self.server.handle_modern(&req, t).await
@@ -327,10 +323,7 @@ async fn process(conn: &Arc<Conn>, v: Value) -> Option<Message> {
             };
             let id = req.id.clone();
             let r = conn.handle_request(req).await?;
-            Some(match r {
-                Ok(v) => Message::Response(Response::new(id, v)),
-                Err(e) => Message::Error(ErrorResponse::new(Some(id), e)),
-            })
+            Some(Reply::new(id, r).into_message())
         }
         Ok(Message::Notification(n)) => {
             conn.handle_notification(&n.method, n.params);

@@ -58,12 +58,20 @@ impl Principal {
     }
 }
 
-/// Everything an adapter knows about a request before the core runs it.
+/// What a client said about itself: its capabilities and, when it said, its implementation. Shared, not
+/// copied: a legacy session hands the same one to each of its requests.
+#[derive(Debug, Default)]
+pub(crate) struct ClientDescription {
+    pub caps: ClientCapabilities,
+    pub info: Option<Implementation>,
+}
+
+/// Everything an adapter knows about a request before the core runs it. Kept small: it travels by value
+/// through every layer of the request's future.
 #[derive(Clone)]
 pub(crate) struct Envelope {
     pub version: ProtocolVersion,
-    pub client_caps: ClientCapabilities,
-    pub client_info: Option<Implementation>,
+    pub client: Arc<ClientDescription>,
     /// The minimum level to send; `None` on legacy means "everything", on modern "nothing".
     pub log_level: Option<LoggingLevel>,
     pub notifier: Option<mpsc::Sender<Message>>,
@@ -140,11 +148,11 @@ impl RequestContext {
     }
     /// The client's declared capabilities.
     pub fn client_capabilities(&self) -> &ClientCapabilities {
-        &self.inner.env.client_caps
+        &self.inner.env.client.caps
     }
     /// The client's self-reported info (never use it for security decisions).
     pub fn client_info(&self) -> Option<&Implementation> {
-        self.inner.env.client_info.as_ref()
+        self.inner.env.client.info.as_ref()
     }
     /// The authenticated caller, when an auth layer ran.
     pub fn principal(&self) -> Option<&Principal> {
@@ -343,7 +351,7 @@ impl RequestContext {
     }
 
     fn check_capability(&self, q: &InputRequest) -> Result<(), Error> {
-        let caps = &self.inner.env.client_caps;
+        let caps = &self.inner.env.client.caps;
         let (ok, needed) = match q {
             InputRequest::Elicit(ElicitRequestParams::Form(_)) => (
                 caps.elicitation.as_ref().is_some_and(|e| e.supports_form()),

@@ -17,13 +17,15 @@ use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 
 use crate::context::Envelope;
+use crate::reply::ResultJson;
 use crate::request_state::request_digest;
 use crate::{Error, RequestContext, Server};
 
 /// What the core produced.
 #[derive(Debug)]
 pub(crate) enum CoreOutcome {
-    Complete(Value),
+    /// A complete result, already serialized.
+    Complete(ResultJson),
     InputRequired(InputRequiredResult),
     Error(ErrorObject),
     /// Cancelled: send nothing.
@@ -46,10 +48,10 @@ fn parse<T: DeserializeOwned>(params: &Option<Value>) -> Result<T, ErrorObject> 
     }
 }
 
-fn to_value<T: Serialize>(t: &T) -> CoreOutcome {
-    match serde_json::to_value(t) {
-        Ok(v) => CoreOutcome::Complete(v),
-        Err(e) => CoreOutcome::Error(ErrorObject::internal(e)),
+fn complete<T: Serialize>(t: &T) -> CoreOutcome {
+    match ResultJson::of(t) {
+        Ok(r) => CoreOutcome::Complete(r),
+        Err(e) => CoreOutcome::Error(e),
     }
 }
 
@@ -99,7 +101,7 @@ fn list_page<T: Clone, R: Serialize>(
         Err(e) => return e.into(),
     };
     match page(items, p.cursor.as_deref(), size) {
-        Ok((items, next_cursor)) => to_value(&build(items, next_cursor)),
+        Ok((items, next_cursor)) => complete(&build(items, next_cursor)),
         Err(e) => e.into(),
     }
 }
@@ -154,7 +156,7 @@ impl Server {
         let reg = &self.inner.registry;
         let caps = &self.inner.capabilities;
         match req.method.as_str() {
-            methods::DISCOVER => to_value(&DiscoverResult {
+            methods::DISCOVER => complete(&DiscoverResult {
                 supported_versions: ProtocolVersion::ALL
                     .iter()
                     .rev()
@@ -217,7 +219,7 @@ impl Server {
                     Err(e) => return e.into(),
                 };
                 let Some(h) = reg.completion.clone() else {
-                    return to_value(&CompleteResult::default());
+                    return complete(&CompleteResult::default());
                 };
                 let ctx = RequestContext::new(
                     req.id.clone(),
@@ -233,7 +235,7 @@ impl Server {
                             r.completion.values.truncate(100);
                             r.completion.has_more = Some(true);
                         }
-                        to_value(&r)
+                        complete(&r)
                     }
                     Err(e) => self.error_outcome(req, e),
                 }
@@ -342,7 +344,7 @@ impl Server {
                     errors.join("; ")
                 );
                 return if version.input_errors_as_tool_results() {
-                    to_value(&CallToolResult::error(msg))
+                    complete(&CallToolResult::error(msg))
                 } else {
                     ErrorObject::invalid_params(msg).into()
                 };
@@ -380,9 +382,9 @@ impl Server {
                         .into();
                     }
                 }
-                to_value(&result)
+                complete(&result)
             }
-            Err(Error::Tool(msg)) => to_value(&CallToolResult::error(msg)),
+            Err(Error::Tool(msg)) => complete(&CallToolResult::error(msg)),
             Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
             Err(e) => self.error_outcome(req, e),
         }
@@ -423,7 +425,7 @@ impl Server {
             Ok(r) if r.contents.is_empty() => {
                 self.error_outcome(req, Error::resource_not_found(&p.uri, modern))
             }
-            Ok(r) => to_value(&r),
+            Ok(r) => complete(&r),
             Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
             Err(e) => self.error_outcome(req, e),
         }
@@ -467,7 +469,7 @@ impl Server {
             Err(e) => return e.into(),
         };
         match entry.handler.get(ctx.clone(), args).await {
-            Ok(r) => to_value(&r),
+            Ok(r) => complete(&r),
             Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
             Err(Error::Tool(msg)) => ErrorObject::internal(msg).into(),
             Err(e) => self.error_outcome(req, e),

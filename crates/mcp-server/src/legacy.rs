@@ -8,21 +8,21 @@ use mcp_protocol::types::{
     methods, ClientCapabilities, Implementation, InitializeParams, InitializeResult, LoggingLevel,
     ResourceUriParams, SetLevelParams,
 };
-use mcp_protocol::{ErrorObject, JsonObject, Notification, ProtocolVersion, Request};
+use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::context::{Asker, ClientRequester, Envelope};
+use crate::context::{Asker, ClientDescription, ClientRequester, Envelope};
 use crate::core::CoreOutcome;
 use crate::modern::TransportEnv;
+use crate::reply::{Outcome, ResultJson};
 use crate::{Server, ServerEvent};
 
 /// What a legacy session remembers between requests. Kept small: an idle session is only this.
 #[derive(Debug)]
 pub struct LegacySession {
     pub(crate) version: ProtocolVersion,
-    pub(crate) client_caps: ClientCapabilities,
-    pub(crate) client_info: Implementation,
+    pub(crate) client: Arc<ClientDescription>,
     pub(crate) log_level: Mutex<Option<LoggingLevel>>,
     pub(crate) subscriptions: Mutex<HashSet<String>>,
     pub(crate) initialized: AtomicBool,
@@ -35,11 +35,20 @@ impl LegacySession {
     }
     /// The client's info from `initialize`.
     pub fn client_info(&self) -> &Implementation {
-        &self.client_info
+        // `initialize` always records the client's info; the fallback only keeps this total.
+        static UNKNOWN: Implementation = Implementation {
+            name: String::new(),
+            version: String::new(),
+            title: None,
+            description: None,
+            website_url: None,
+            icons: None,
+        };
+        self.client.info.as_ref().unwrap_or(&UNKNOWN)
     }
     /// The client's capabilities from `initialize`.
     pub fn client_capabilities(&self) -> &ClientCapabilities {
-        &self.client_caps
+        &self.client.caps
     }
     /// Whether `notifications/initialized` arrived.
     pub fn is_initialized(&self) -> bool {
@@ -88,8 +97,10 @@ impl Server {
         }
         let session = LegacySession {
             version,
-            client_caps: p.capabilities,
-            client_info: p.client_info,
+            client: Arc::new(ClientDescription {
+                caps: p.capabilities,
+                info: Some(p.client_info),
+            }),
             log_level: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
             initialized: AtomicBool::new(false),
@@ -107,8 +118,8 @@ impl Server {
         req: &Request,
         t: TransportEnv,
         requester: Option<Arc<dyn ClientRequester>>,
-    ) -> Option<Result<Value, ErrorObject>> {
-        let empty = || Some(Ok(Value::Object(JsonObject::new())));
+    ) -> Outcome {
+        let empty = || Some(Ok(ResultJson::empty()));
         match req.method.as_str() {
             methods::INITIALIZE => {
                 return Some(Err(ErrorObject::invalid_request(
@@ -149,8 +160,7 @@ impl Server {
         }
         let env = Envelope {
             version: session.version,
-            client_caps: session.client_caps.clone(),
-            client_info: Some(session.client_info.clone()),
+            client: session.client.clone(),
             log_level: *session.log_level.lock().unwrap_or_else(|p| p.into_inner()),
             notifier: t.notifier,
             asker: requester.map(Asker::Legacy).unwrap_or(Asker::Unavailable),
@@ -159,7 +169,7 @@ impl Server {
             stream_control: t.stream_control,
         };
         match self.run_core(req, env).await {
-            CoreOutcome::Complete(v) => Some(Ok(v)),
+            CoreOutcome::Complete(r) => Some(Ok(r)),
             CoreOutcome::Error(e) => Some(Err(e)),
             CoreOutcome::InputRequired(_) => Some(Err(ErrorObject::internal(
                 "unexpected input_required on legacy era",

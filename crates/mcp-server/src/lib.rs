@@ -50,6 +50,7 @@ mod handler;
 pub mod http;
 mod legacy;
 mod modern;
+mod reply;
 mod request_state;
 mod requester;
 mod server;

@@ -9,11 +9,13 @@ use mcp_protocol::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Asker, Envelope, Principal};
+use crate::context::{Asker, ClientDescription, Envelope, Principal};
 use crate::core::{is_cacheable, CoreOutcome};
+use crate::reply::{Outcome, ResultJson};
 use crate::{Server, ServerEvent};
 
 /// What a transport supplies for one request, whatever the era.
@@ -127,11 +129,7 @@ pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
 
 impl Server {
     /// Serve one modern request. `None` means the request was cancelled and nothing is to be sent.
-    pub(crate) async fn handle_modern(
-        &self,
-        req: &Request,
-        t: TransportEnv,
-    ) -> Option<Result<Value, ErrorObject>> {
+    pub(crate) async fn handle_modern(&self, req: &Request, t: TransportEnv) -> Outcome {
         if is_legacy_only(&req.method) {
             return Some(Err(ErrorObject::method_not_found(&req.method)));
         }
@@ -146,8 +144,10 @@ impl Server {
         };
         let env = Envelope {
             version: m.version,
-            client_caps: m.caps,
-            client_info: m.info,
+            client: Arc::new(ClientDescription {
+                caps: m.caps,
+                info: m.info,
+            }),
             log_level: m.log_level,
             notifier: t.notifier,
             asker: Asker::Modern,
@@ -166,31 +166,79 @@ impl Server {
         method: &str,
         outcome: CoreOutcome,
         scope: CacheScope,
-    ) -> Option<Result<Value, ErrorObject>> {
-        let (mut value, kind) = match outcome {
-            CoreOutcome::Complete(v) => (v, "complete"),
+    ) -> Outcome {
+        let (result, kind) = match outcome {
+            CoreOutcome::Complete(r) => (r, "complete"),
             CoreOutcome::InputRequired(r) => (
-                serde_json::to_value(r).unwrap_or_default(),
+                match ResultJson::of(&r) {
+                    Ok(r) => r,
+                    Err(e) => return Some(Err(e)),
+                },
                 "input_required",
             ),
             CoreOutcome::Error(e) => return Some(Err(e)),
             CoreOutcome::Cancelled => return None,
         };
-        if let Value::Object(obj) = &mut value {
-            obj.insert("resultType".into(), Value::String(kind.into()));
-            if kind == "complete" && is_cacheable(method) {
-                obj.insert(
-                    "ttlMs".into(),
-                    json!(self.inner.options.cache_ttl.as_millis() as u64),
-                );
-                obj.insert(
-                    "cacheScope".into(),
-                    serde_json::to_value(scope).unwrap_or_default(),
-                );
+        let cache = (kind == "complete" && is_cacheable(method)).then_some(scope);
+        Some(self.modern_fields(result, kind, cache))
+    }
+
+    /// `result` with the modern fields added. The common case, a result without `_meta`, is spliced as text;
+    /// a result with its own `_meta` gets `serverInfo` merged into it.
+    fn modern_fields(
+        &self,
+        result: ResultJson,
+        kind: &str,
+        cache: Option<CacheScope>,
+    ) -> Result<ResultJson, ErrorObject> {
+        let ttl_ms = self.inner.options.cache_ttl.as_millis() as u64;
+        let scope_text = |scope: CacheScope| match scope {
+            CacheScope::Public => "public",
+            CacheScope::Private => "private",
+        };
+        let text = result.text();
+        // Serialized result structs are compact objects with fixed keys, so `"_meta":` can only be a key here
+        // (inside a string the quote would be escaped); a nested `_meta` also takes the merging path, which is
+        // always right, only slower.
+        let inner = match text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            Some(inner) if !text.contains("\"_meta\":") => inner,
+            _ => {
+                let mut value = result.into_value();
+                let Value::Object(obj) = &mut value else {
+                    return Err(ErrorObject::internal("a result must be a JSON object"));
+                };
+                obj.insert("resultType".into(), Value::String(kind.into()));
+                if let Some(scope) = cache {
+                    obj.insert("ttlMs".into(), json!(ttl_ms));
+                    obj.insert("cacheScope".into(), json!(scope_text(scope)));
+                }
+                self.stamp_server_info(obj);
+                return ResultJson::of(&value);
             }
-            self.stamp_server_info(obj);
+        };
+        let info = &self.inner.info_json;
+        let mut s = String::with_capacity(text.len() + info.len() + 112);
+        s.push_str("{\"resultType\":\"");
+        s.push_str(kind);
+        s.push('"');
+        if let Some(scope) = cache {
+            use std::fmt::Write as _;
+            let _ = write!(
+                s,
+                ",\"ttlMs\":{ttl_ms},\"cacheScope\":\"{}\"",
+                scope_text(scope)
+            );
         }
-        Some(Ok(value))
+        if !inner.is_empty() {
+            s.push(',');
+            s.push_str(inner);
+        }
+        s.push_str(",\"_meta\":{\"");
+        s.push_str(meta::SERVER_INFO);
+        s.push_str("\":");
+        s.push_str(info);
+        s.push_str("}}");
+        Ok(ResultJson::from_spliced(s))
     }
 
     fn stamp_server_info(&self, obj: &mut JsonObject) {
@@ -234,7 +282,7 @@ impl Server {
         req: &Request,
         out: mpsc::Sender<Message>,
         cancel: CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<ResultJson, ErrorObject> {
         let params: ListenParams = serde_json::from_value(req.params.clone().unwrap_or(json!({})))
             .map_err(ErrorObject::invalid_params)?;
         let filter = self.honoured(&params.notifications);
@@ -306,6 +354,76 @@ impl Server {
         m.insert(meta::SUBSCRIPTION_ID.into(), sub_id);
         result.insert("_meta".into(), Value::Object(m));
         self.stamp_server_info(&mut result);
-        Ok(Value::Object(result))
+        ResultJson::of(&result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_protocol::types::CallToolResult;
+
+    /// The modern fields the slow, merging path would give: the reference for the spliced text.
+    fn merged(server: &Server, result: Value, kind: &str, cache: Option<CacheScope>) -> Value {
+        let mut obj = match result {
+            Value::Object(o) => o,
+            _ => unreachable!(),
+        };
+        obj.insert("resultType".into(), json!(kind));
+        if let Some(scope) = cache {
+            obj.insert(
+                "ttlMs".into(),
+                json!(server.inner.options.cache_ttl.as_millis() as u64),
+            );
+            obj.insert("cacheScope".into(), serde_json::to_value(scope).unwrap());
+        }
+        server.stamp_server_info(&mut obj);
+        Value::Object(obj)
+    }
+
+    #[test]
+    fn spliced_modern_fields_equal_merged_ones() {
+        let server = Server::builder("splice", "1.0.0").build();
+        let mut with_meta = CallToolResult::text("x");
+        with_meta.meta = Some(JsonObject::from_iter([("mine".to_owned(), json!(1))]));
+        let cases = [
+            (json!({}), "complete", None),
+            (json!({}), "complete", Some(CacheScope::Public)),
+            (
+                serde_json::to_value(CallToolResult::text("a \"_meta\": b")).unwrap(),
+                "complete",
+                None,
+            ),
+            (
+                json!({"tools": [], "nextCursor": "b2"}),
+                "complete",
+                Some(CacheScope::Private),
+            ),
+            (serde_json::to_value(&with_meta).unwrap(), "complete", None),
+            (
+                json!({"content": [{"type": "text", "text": "t", "_meta": {"k": true}}]}),
+                "complete",
+                None,
+            ),
+            (json!({"requestState": "s"}), "input_required", None),
+        ];
+        for (result, kind, cache) in cases {
+            let spliced = server
+                .modern_fields(ResultJson::of(&result).unwrap(), kind, cache)
+                .unwrap();
+            let spliced: Value = serde_json::from_str(spliced.text()).unwrap();
+            assert_eq!(
+                spliced,
+                merged(&server, result.clone(), kind, cache),
+                "{result}"
+            );
+        }
+        // The handler's own `_meta` keeps its entries next to serverInfo.
+        let r = server
+            .modern_fields(ResultJson::of(&with_meta).unwrap(), "complete", None)
+            .unwrap()
+            .into_value();
+        assert_eq!(r["_meta"]["mine"], json!(1));
+        assert!(r["_meta"][meta::SERVER_INFO]["name"] == "splice");
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub info: Implementation,
     /// `info` as JSON, stamped on every modern result.
     pub info_value: serde_json::Value,
+    /// `info_value` as JSON text, spliced into modern results.
+    pub info_json: String,
     pub instructions: Option<String>,
     pub capabilities: ServerCapabilities,
     pub options: ServerOptions,
@@ -411,6 +413,7 @@ impl ServerBuilder {
         Server {
             inner: Arc::new(Inner {
                 info_value: serde_json::to_value(&self.info).unwrap_or_default(),
+                info_json: serde_json::to_string(&self.info).unwrap_or_else(|_| "{}".into()),
                 info: self.info,
                 instructions: self.instructions,
                 capabilities,

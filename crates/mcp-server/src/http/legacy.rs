@@ -17,15 +17,14 @@ use tokio_util::sync::CancellationToken;
 use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
-    accepted, error_response, header_str, json_response, names, sse_response, status_only, McpBody,
-    Parsed, ResponseMode, State,
+    accepted, error_response, header_str, json_bytes_response, json_response, names, sse_response,
+    status_only, McpBody, Parsed, ResponseMode, State,
 };
 use crate::context::ClientRequester;
 use crate::modern::TransportEnv;
+use crate::reply::{Outcome, Reply};
 use crate::requester::ChannelRequester;
 use crate::Principal;
-
-type Outcome = Option<Result<Value, ErrorObject>>;
 
 fn session_error(status: StatusCode, code: i64, msg: &str) -> Response<McpBody> {
     error_response(status, None, ErrorObject::new(code, msg))
@@ -281,14 +280,9 @@ impl State {
                 done(&session, &id);
                 match outcome {
                     None => status_only(StatusCode::ACCEPTED),
-                    Some(Ok(v)) => json_response(
-                        StatusCode::OK,
-                        &Message::Response(mcp_protocol::Response::new(id, v)),
-                    ),
-                    Some(Err(e)) => json_response(
-                        StatusCode::OK,
-                        &Message::Error(ErrorResponse::new(Some(id), e)),
-                    ),
+                    Some(outcome) => {
+                        json_bytes_response(StatusCode::OK, Reply::new(id, outcome).to_json())
+                    }
                 }
             }
             first => {
@@ -342,9 +336,9 @@ impl State {
         for item in batch {
             let id = Message::id_of(&item);
             match Message::from_value(item) {
-                Err(e) => replies.push(Message::Error(ErrorResponse::new(id, e))),
+                Err(e) => replies.push(Reply::Error(ErrorResponse::new(id, e))),
                 Ok(Message::Request(req)) if req.method == methods::INITIALIZE => {
-                    replies.push(Message::Error(ErrorResponse::new(
+                    replies.push(Reply::Error(ErrorResponse::new(
                         Some(req.id),
                         ErrorObject::invalid_request("initialize cannot be batched"),
                     )))
@@ -355,18 +349,12 @@ impl State {
                         ..Default::default()
                     };
                     let rid = req.id.clone();
-                    match self
+                    if let Some(outcome) = self
                         .server
                         .handle_legacy(&session.legacy, &req, t, None)
                         .await
                     {
-                        Some(Ok(v)) => {
-                            replies.push(Message::Response(mcp_protocol::Response::new(rid, v)))
-                        }
-                        Some(Err(e)) => {
-                            replies.push(Message::Error(ErrorResponse::new(Some(rid), e)))
-                        }
-                        None => {}
+                        replies.push(Reply::new(rid, outcome));
                     }
                 }
                 Ok(Message::Notification(n)) => {
@@ -380,7 +368,7 @@ impl State {
         if replies.is_empty() {
             status_only(StatusCode::ACCEPTED)
         } else {
-            json_response(StatusCode::OK, &replies)
+            json_bytes_response(StatusCode::OK, Reply::batch_json(&replies))
         }
     }
 
@@ -580,10 +568,13 @@ async fn pump(
             }
         }
     };
-    match outcome {
-        Some(Ok(v)) => push(&Message::Response(mcp_protocol::Response::new(id, v))),
-        Some(Err(e)) => push(&Message::Error(ErrorResponse::new(Some(id), e))),
-        None => {}
+    if let Some(outcome) = outcome {
+        let (seq, eid) = log.next_id();
+        log.push(
+            seq,
+            sse::event_json(Some(&eid), &Reply::new(id, outcome).to_json()),
+            true,
+        );
     }
     log.finish();
 }

@@ -224,7 +224,11 @@ where
 
 /// A JSON body response.
 pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<McpBody> {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    json_bytes_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response with a body already written as JSON.
+pub(crate) fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response<McpBody> {
     let mut r = Response::new(McpBody::full(bytes));
     *r.status_mut() = status;
     r.headers_mut().insert(

@@ -6,9 +6,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use mcp_protocol::headers::{self, decode_value};
 use mcp_protocol::types::methods;
-use mcp_protocol::{
-    error_code, meta, ErrorObject, Message, ProtocolVersion, Request, Response as RpcResponse,
-};
+use mcp_protocol::{error_code, meta, ErrorObject, Message, ProtocolVersion, Request};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -19,9 +17,8 @@ use super::{
     Parsed, ResponseMode, State,
 };
 use crate::modern::{read_meta, TransportEnv};
+use crate::reply::{Outcome, Reply};
 use crate::Principal;
-
-type Outcome = Option<Result<Value, ErrorObject>>;
 
 /// Whether a session-less POST speaks the modern era (the body as a parsed value; see [`is_modern_message`]).
 pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {
@@ -320,9 +317,9 @@ async fn respond(
             drop(guard.disarm());
             status_only(StatusCode::NO_CONTENT)
         }
-        First::Done(Some(Ok(v))) => {
+        First::Done(Some(Ok(r))) => {
             drop(guard.disarm());
-            super::json_response(StatusCode::OK, &Message::Response(RpcResponse::new(id, v)))
+            super::json_bytes_response(StatusCode::OK, Reply::new(id, Ok(r)).to_json())
         }
         First::Done(Some(Err(e))) => {
             drop(guard.disarm());
@@ -397,10 +394,9 @@ async fn pump(
             }
         }
     };
-    let final_msg = match outcome {
-        Some(Ok(v)) => Message::Response(RpcResponse::new(id, v)),
-        Some(Err(e)) => Message::Error(mcp_protocol::ErrorResponse::new(Some(id), e)),
-        None => return,
-    };
-    let _ = send(&final_msg).await;
+    if let Some(outcome) = outcome {
+        let _ = body
+            .send(sse::event_json(None, &Reply::new(id, outcome).to_json()))
+            .await;
+    }
 }

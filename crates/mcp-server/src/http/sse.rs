@@ -10,16 +10,20 @@ use tokio::sync::mpsc;
 
 /// One SSE event carrying a message, written as one buffer.
 pub(crate) fn event(id: Option<&str>, msg: &Message) -> Bytes {
-    let json = serde_json::to_string(msg).unwrap_or_default();
-    let mut s = String::with_capacity(json.len() + 32);
+    event_json(id, &serde_json::to_vec(msg).unwrap_or_default())
+}
+
+/// One SSE event carrying a message already written as JSON (one line: serde_json writes no raw newlines).
+pub(crate) fn event_json(id: Option<&str>, json: &[u8]) -> Bytes {
+    let mut s = Vec::with_capacity(json.len() + 48);
     if let Some(id) = id {
-        s.push_str("id: ");
-        s.push_str(id);
-        s.push('\n');
+        s.extend_from_slice(b"id: ");
+        s.extend_from_slice(id.as_bytes());
+        s.push(b'\n');
     }
-    s.push_str("event: message\ndata: ");
-    s.push_str(&json);
-    s.push_str("\n\n");
+    s.extend_from_slice(b"event: message\ndata: ");
+    s.extend_from_slice(json);
+    s.extend_from_slice(b"\n\n");
     Bytes::from(s)
 }
 
