@@ -91,7 +91,7 @@ impl Conn {
                 match self.server.initialize(&req) {
                     Ok((v, s)) => {
                         *slot = Some(Arc::new(s));
-                        Some(Ok(ResultJson::from(v)))
+                        Some(Ok(v))
                     }
                     Err(e) => Some(Err(e)),
                 }

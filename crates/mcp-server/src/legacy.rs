@@ -8,7 +8,7 @@ use mcp_protocol::types::{
     methods, ClientCapabilities, Implementation, InitializeParams, InitializeResult, LoggingLevel,
     ResourceUriParams, SetLevelParams,
 };
-use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request};
+use mcp_protocol::{Era, ErrorObject, Notification, ProtocolVersion, Request};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -70,31 +70,39 @@ impl LegacySession {
 
 impl Server {
     /// Answer `initialize`: negotiate the version and open a session.
-    pub(crate) fn initialize(&self, req: &Request) -> Result<(Value, LegacySession), ErrorObject> {
+    pub(crate) fn initialize(
+        &self,
+        req: &Request,
+    ) -> Result<(ResultJson, LegacySession), ErrorObject> {
         let p = match &req.params {
             Some(v) => InitializeParams::deserialize(v),
             None => InitializeParams::deserialize(&Value::Null),
         }
         .map_err(ErrorObject::invalid_params)?;
         let version = ProtocolVersion::negotiate_legacy(&p.protocol_version);
-        // The result is the same for every session but for the version: build it once.
-        let mut result = self
-            .inner
-            .initialize_template
-            .get_or_init(|| {
-                serde_json::to_value(InitializeResult {
-                    protocol_version: String::new(),
-                    capabilities: self.inner.capabilities.clone(),
-                    server_info: self.inner.info.clone(),
-                    instructions: self.inner.instructions.clone(),
-                    meta: None,
+        // The result is the same for every session but for the version: written once per version.
+        let results = self.inner.initialize_results.get_or_init(|| {
+            ProtocolVersion::ALL
+                .iter()
+                .filter(|v| v.era() == Era::Legacy)
+                .map(|&v| {
+                    let text = serde_json::to_string(&InitializeResult {
+                        protocol_version: v.to_string(),
+                        capabilities: self.inner.capabilities.clone(),
+                        server_info: self.inner.info.clone(),
+                        instructions: self.inner.instructions.clone(),
+                        meta: None,
+                    })
+                    .unwrap_or_else(|_| "{}".into());
+                    (v, text)
                 })
-                .unwrap_or_default()
-            })
-            .clone();
-        if let Value::Object(m) = &mut result {
-            m.insert("protocolVersion".into(), Value::String(version.to_string()));
-        }
+                .collect()
+        });
+        let result = results
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, text)| ResultJson::from_spliced(text.clone()))
+            .ok_or_else(|| ErrorObject::internal("no initialize result for the version"))?;
         let session = LegacySession {
             version,
             client: Arc::new(ClientDescription {
@@ -105,10 +113,7 @@ impl Server {
             subscriptions: Mutex::new(HashSet::new()),
             initialized: AtomicBool::new(false),
         };
-        Ok((
-            serde_json::to_value(result).map_err(ErrorObject::internal)?,
-            session,
-        ))
+        Ok((result, session))
     }
 
     /// Serve one request of an initialized legacy session. `None`: cancelled, send nothing.

@@ -18,8 +18,8 @@ impl ResultJson {
             .map_err(ErrorObject::internal)
     }
 
-    /// Text built from [`ResultJson::text`] of another result by adding complete members: still one valid
-    /// object. Not checked again; that is the point.
+    /// Text that `serde_json` wrote (kept from an earlier [`ResultJson::of`]-like serialization, or spliced
+    /// from one by adding complete members): one valid object. Not checked again; that is the point.
     pub(crate) fn from_spliced(text: String) -> Self {
         Self(text)
     }

@@ -79,8 +79,8 @@ pub(crate) struct Inner {
     pub registry: Registry,
     pub events: broadcast::Sender<ServerEvent>,
     pub state_key: StateKey,
-    /// The `initialize` result, built on first use (only `protocolVersion` varies per session).
-    pub initialize_template: std::sync::OnceLock<serde_json::Value>,
+    /// The `initialize` result as JSON text for each legacy version, written on first use.
+    pub initialize_results: std::sync::OnceLock<Vec<(mcp_protocol::ProtocolVersion, String)>>,
 }
 
 /// An MCP server. Build it with [`Server::builder`], then serve it over stdio ([`crate::serve_stdio`]) or HTTP.
@@ -427,7 +427,7 @@ impl ServerBuilder {
                 },
                 events,
                 state_key: self.state_key.unwrap_or_else(StateKey::random),
-                initialize_template: std::sync::OnceLock::new(),
+                initialize_results: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use mcp_protocol::types::{methods, CancelledParams};
-use mcp_protocol::{
-    error_code, headers, ErrorObject, ErrorResponse, Message, ProtocolVersion, Request,
-};
+use mcp_protocol::{error_code, ErrorObject, ErrorResponse, Message, ProtocolVersion, Request};
 use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
@@ -17,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
-    accepted, error_response, header_str, json_bytes_response, json_response, names, sse_response,
-    status_only, McpBody, Parsed, ResponseMode, State,
+    accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
+    McpBody, Parsed, ResponseMode, State,
 };
 use crate::context::ClientRequester;
 use crate::modern::TransportEnv;
@@ -157,12 +155,12 @@ impl State {
             hook(&session.id);
         }
         tracing::debug!(session = %session.id, version = %session.legacy.version(), "session opened");
-        let mut r = json_response(
+        let mut r = json_bytes_response(
             StatusCode::OK,
-            &Message::Response(mcp_protocol::Response::new(req.id.clone(), result)),
+            Reply::new(req.id.clone(), Ok(result)).to_json(),
         );
         if let Ok(v) = HeaderValue::from_str(&session.id) {
-            r.headers_mut().insert(headers::SESSION_ID, v);
+            r.headers_mut().insert(names::SESSION_ID.clone(), v);
         }
         r
     }

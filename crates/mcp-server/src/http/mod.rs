@@ -286,6 +286,10 @@ pub(crate) mod names {
 fn accepted(h: &HeaderMap) -> (bool, bool) {
     let (mut json, mut sse) = (false, false);
     for v in h.get_all(header::ACCEPT) {
+        // What the SDK clients send, byte for byte: no need to take it apart.
+        if v.as_bytes() == b"application/json, text/event-stream" {
+            return (true, true);
+        }
         for part in v.as_bytes().split(|&b| b == b',') {
             let media = part.split(|&b| b == b';').next().unwrap_or_default();
             let media = media.trim_ascii();
@@ -362,10 +366,7 @@ impl State {
             let path = parts.uri.path();
             if parts.method == Method::GET
                 && path == paths.stream
-                && parts
-                    .headers
-                    .get(mcp_protocol::headers::SESSION_ID)
-                    .is_none()
+                && parts.headers.get(&names::SESSION_ID).is_none()
             {
                 return self.old_sse_open(paths);
             }
