@@ -71,10 +71,11 @@ impl Conn {
     /// Handle one request to completion; returns the response to send, if any.
     async fn handle_request(self: &Arc<Self>, req: Request) -> Outcome {
         let cancel = self.closed.child_token();
+        let id = req.id.clone();
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(req.id.clone(), cancel.clone());
+            .insert(id.clone(), cancel.clone());
         let t = TransportEnv {
             notifier: Some(self.out.clone()),
             cancel: cancel.clone(),
@@ -109,22 +110,22 @@ impl Conn {
                     Err(e) => Some(Err(e)),
                 }
             } else {
-                self.server.handle_modern(&req, t).await
+                self.server.handle_modern(req, t).await
             }
         } else if let Some(session) = self.session() {
             self.server
-                .handle_legacy(&session, &req, t, Some(self.requester.clone()))
+                .handle_legacy(&session, req, t, Some(self.requester.clone()))
                 .await
         } else if req.method == methods::PING {
             Some(Ok(ResultJson::empty()))
         } else {
             // Neither an initialized legacy session nor a modern `_meta`: the modern path explains what is missing.
-            self.server.handle_modern(&req, t).await
+            self.server.handle_modern(req, t).await
         };
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&req.id);
+            .remove(&id);
         result
     }
 

@@ -48,6 +48,12 @@ fn parse<T: DeserializeOwned>(params: &Option<Value>) -> Result<T, ErrorObject> 
     }
 }
 
+/// [`parse`] for params the caller owns: strings and maps move into `T` instead of being copied.
+fn parse_owned<T: DeserializeOwned>(params: Option<Value>) -> Result<T, ErrorObject> {
+    T::deserialize(params.unwrap_or_else(|| Value::Object(JsonObject::new())))
+        .map_err(ErrorObject::invalid_params)
+}
+
 fn complete<T: Serialize>(t: &T) -> CoreOutcome {
     match ResultJson::of(t) {
         Ok(r) => CoreOutcome::Complete(r),
@@ -108,7 +114,7 @@ fn list_page<T: Clone, R: Serialize>(
 
 impl Server {
     /// Run a request through the core. `env` says which era and how to reach the client.
-    pub(crate) async fn run_core(&self, req: &Request, env: Envelope) -> CoreOutcome {
+    pub(crate) async fn run_core(&self, req: &mut Request, env: Envelope) -> CoreOutcome {
         let cancel = env.cancel.clone();
         // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes.
         let params = req.params.as_ref();
@@ -151,7 +157,7 @@ impl Server {
         }
     }
 
-    async fn dispatch(&self, req: &Request, env: Envelope) -> CoreOutcome {
+    async fn dispatch(&self, req: &mut Request, env: Envelope) -> CoreOutcome {
         let size = self.inner.options.page_size;
         let reg = &self.inner.registry;
         let caps = &self.inner.capabilities;
@@ -321,8 +327,10 @@ impl Server {
         })
     }
 
-    async fn call_tool(&self, req: &Request, env: Envelope) -> CoreOutcome {
-        let mut p: CallToolParams = match parse(&req.params) {
+    /// `tools/call` takes the params out of the request: the arguments and `_meta` move into the call instead
+    /// of being copied, and what is left of the request drops cheaply.
+    async fn call_tool(&self, req: &mut Request, env: Envelope) -> CoreOutcome {
+        let mut p: CallToolParams = match parse_owned(req.params.take()) {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
@@ -350,12 +358,11 @@ impl Server {
                 };
             }
         }
-        // The digest that binds a requestState to this call is computed only when a round needs it, from the
-        // arguments still in the request (the handler takes its own copy).
-        let digest = || {
-            let empty = Value::Object(JsonObject::new());
-            request_digest(&p.name, Some(call_arguments(req).unwrap_or(&empty)))
-        };
+        // The digest that binds a requestState to this call is computed only when a round needs it. Only the
+        // modern era has rounds, and only there is a copy of the arguments kept for it (the handler takes
+        // them).
+        let round_args = (version.era() == Era::Modern).then(|| args_value.clone());
+        let digest = || request_digest(&p.name, round_args.as_ref());
         let ctx = match self.mrtr_context(
             req,
             env,
@@ -475,15 +482,6 @@ impl Server {
             Err(e) => self.error_outcome(req, e),
         }
     }
-}
-
-/// The arguments of a `tools/call` as the request carries them (`None` when absent or null, which the handler
-/// sees as an empty object). Must agree with how `CallToolParams::arguments` reads them.
-fn call_arguments(req: &Request) -> Option<&Value> {
-    req.params
-        .as_ref()
-        .and_then(|p| p.get("arguments"))
-        .filter(|v| !v.is_null())
 }
 
 fn meta_of(meta: &Option<JsonObject>) -> JsonObject {

@@ -120,7 +120,7 @@ impl Server {
     pub(crate) async fn handle_legacy(
         &self,
         session: &LegacySession,
-        req: &Request,
+        mut req: Request,
         t: TransportEnv,
         requester: Option<Arc<dyn ClientRequester>>,
     ) -> Outcome {
@@ -173,7 +173,7 @@ impl Server {
             principal: t.principal,
             stream_control: t.stream_control,
         };
-        match self.run_core(req, env).await {
+        match self.run_core(&mut req, env).await {
             CoreOutcome::Complete(r) => Some(Ok(r)),
             CoreOutcome::Error(e) => Some(Err(e)),
             CoreOutcome::InputRequired(_) => Some(Err(ErrorObject::internal(

@@ -129,11 +129,11 @@ pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
 
 impl Server {
     /// Serve one modern request. `None` means the request was cancelled and nothing is to be sent.
-    pub(crate) async fn handle_modern(&self, req: &Request, t: TransportEnv) -> Outcome {
+    pub(crate) async fn handle_modern(&self, mut req: Request, t: TransportEnv) -> Outcome {
         if is_legacy_only(&req.method) {
             return Some(Err(ErrorObject::method_not_found(&req.method)));
         }
-        let m = match read_meta(req) {
+        let m = match read_meta(&req) {
             Ok(m) => m,
             Err(e) => return Some(Err(e)),
         };
@@ -155,7 +155,7 @@ impl Server {
             principal: t.principal,
             stream_control: None,
         };
-        let outcome = self.run_core(req, env).await;
+        let outcome = self.run_core(&mut req, env).await;
         self.decorate_modern(&req.method, outcome, scope)
     }
 

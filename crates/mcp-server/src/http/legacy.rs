@@ -217,7 +217,7 @@ impl State {
         // the handler is detached and finishes on its own.
         let mut handler = Detached::new(
             Box::pin(tracing::Instrument::instrument(
-                async move { server.handle_legacy(&s2.legacy, &req, t, requester).await },
+                async move { server.handle_legacy(&s2.legacy, req, t, requester).await },
                 span,
             )),
             session.clone(),
@@ -349,7 +349,7 @@ impl State {
                     let rid = req.id.clone();
                     if let Some(outcome) = self
                         .server
-                        .handle_legacy(&session.legacy, &req, t, None)
+                        .handle_legacy(&session.legacy, req, t, None)
                         .await
                     {
                         replies.push(Reply::new(rid, outcome));

@@ -211,7 +211,7 @@ impl State {
         // spawn and no hop to another worker for the common single-answer call. If the client goes away
         // meanwhile, dropping this future drops the handler, which on 2026-07-28 is the cancel.
         let handler: Handler = Box::pin(tracing::Instrument::instrument(
-            async move { server.handle_modern(&req, t).await },
+            async move { server.handle_modern(req, t).await },
             span,
         ));
         let guard = cancel.clone().drop_guard();
