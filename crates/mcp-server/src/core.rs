@@ -54,6 +54,42 @@ fn parse_owned<T: DeserializeOwned>(params: Option<Value>) -> Result<T, ErrorObj
         .map_err(ErrorObject::invalid_params)
 }
 
+/// `tools/call` params from the request's own value. The object-valued fields (arguments, `_meta`, input
+/// responses, task) are moved out whole: deserializing them would rebuild each map entry by entry. Anything
+/// that is not an object or null goes through serde unchanged, so the errors are serde's.
+fn call_params(params: Option<Value>) -> Result<CallToolParams, ErrorObject> {
+    let Some(Value::Object(mut m)) = params else {
+        return parse_owned(params);
+    };
+    let mut take = |key: &str| match m.remove(key) {
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(Value::Null) | None => Ok(None),
+        Some(other) => Err((key.to_owned(), other)),
+    };
+    let moved = (|| {
+        Ok((
+            take("arguments")?,
+            take("_meta")?,
+            take("inputResponses")?,
+            take("task")?,
+        ))
+    })();
+    match moved {
+        Ok((arguments, meta, input_responses, task)) => {
+            let mut p: CallToolParams = parse_owned(Some(Value::Object(m)))?;
+            p.arguments = arguments;
+            p.meta = meta;
+            p.input_responses = input_responses;
+            p.task = task;
+            Ok(p)
+        }
+        Err((key, other)) => {
+            m.insert(key, other);
+            parse_owned(Some(Value::Object(m)))
+        }
+    }
+}
+
 fn complete<T: Serialize>(t: &T) -> CoreOutcome {
     match ResultJson::of(t) {
         Ok(r) => CoreOutcome::Complete(r),
@@ -330,7 +366,7 @@ impl Server {
     /// `tools/call` takes the params out of the request: the arguments and `_meta` move into the call instead
     /// of being copied, and what is left of the request drops cheaply.
     async fn call_tool(&self, req: &mut Request, env: Envelope) -> CoreOutcome {
-        let mut p: CallToolParams = match parse_owned(req.params.take()) {
+        let mut p: CallToolParams = match call_params(req.params.take()) {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
@@ -491,6 +527,29 @@ fn meta_of(meta: &Option<JsonObject>) -> JsonObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_params_moved_out_equal_deserialized_ones() {
+        let cases = [
+            serde_json::json!({"name": "t", "arguments": {"a": [1, {"b": null}]}, "_meta": {"k": "v"}}),
+            serde_json::json!({"name": "t", "arguments": null, "requestState": "s", "inputResponses": {"x": {}}}),
+            serde_json::json!({"name": "t", "task": {"ttl": 5}, "extra": true}),
+            serde_json::json!({"name": "t", "arguments": "not an object"}),
+            serde_json::json!({"name": "t", "arguments": {}, "_meta": 5}),
+            serde_json::json!({"arguments": {}}),
+            serde_json::json!({"name": 7}),
+            serde_json::json!([1, 2]),
+        ];
+        for c in cases {
+            let fast = call_params(Some(c.clone())).map_err(|e| e.message);
+            let serde = parse_owned::<CallToolParams>(Some(c.clone())).map_err(|e| e.message);
+            assert_eq!(fast, serde, "{c}");
+        }
+        assert_eq!(
+            call_params(None).map_err(|e| e.message),
+            parse_owned::<CallToolParams>(None).map_err(|e| e.message)
+        );
+    }
 
     #[test]
     fn pages_with_opaque_cursors() {
