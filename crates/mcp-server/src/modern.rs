@@ -203,17 +203,10 @@ impl Server {
         let inner = match text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
             Some(inner) if !text.contains("\"_meta\":") => inner,
             _ => {
-                let mut value = result.into_value();
-                let Value::Object(obj) = &mut value else {
+                let Value::Object(obj) = result.into_value() else {
                     return Err(ErrorObject::internal("a result must be a JSON object"));
                 };
-                obj.insert("resultType".into(), Value::String(kind.into()));
-                if let Some(scope) = cache {
-                    obj.insert("ttlMs".into(), json!(ttl_ms));
-                    obj.insert("cacheScope".into(), json!(scope_text(scope)));
-                }
-                self.stamp_server_info(obj);
-                return ResultJson::of(&value);
+                return ResultJson::of(&self.merge_modern_fields(obj, kind, cache));
             }
         };
         let info = &self.inner.info_json;
@@ -239,6 +232,24 @@ impl Server {
         s.push_str(info);
         s.push_str("}}");
         Ok(ResultJson::from_spliced(s))
+    }
+
+    /// The modern fields merged into a result object: the general path, and the reference the spliced text is
+    /// tested against.
+    fn merge_modern_fields(
+        &self,
+        mut obj: JsonObject,
+        kind: &str,
+        cache: Option<CacheScope>,
+    ) -> JsonObject {
+        obj.insert("resultType".into(), Value::String(kind.into()));
+        if let Some(scope) = cache {
+            let ttl_ms = self.inner.options.cache_ttl.as_millis() as u64;
+            obj.insert("ttlMs".into(), json!(ttl_ms));
+            obj.insert("cacheScope".into(), json!(scope));
+        }
+        self.stamp_server_info(&mut obj);
+        obj
     }
 
     fn stamp_server_info(&self, obj: &mut JsonObject) {
@@ -363,24 +374,6 @@ mod tests {
     use super::*;
     use mcp_protocol::types::CallToolResult;
 
-    /// The modern fields the slow, merging path would give: the reference for the spliced text.
-    fn merged(server: &Server, result: Value, kind: &str, cache: Option<CacheScope>) -> Value {
-        let mut obj = match result {
-            Value::Object(o) => o,
-            _ => unreachable!(),
-        };
-        obj.insert("resultType".into(), json!(kind));
-        if let Some(scope) = cache {
-            obj.insert(
-                "ttlMs".into(),
-                json!(server.inner.options.cache_ttl.as_millis() as u64),
-            );
-            obj.insert("cacheScope".into(), serde_json::to_value(scope).unwrap());
-        }
-        server.stamp_server_info(&mut obj);
-        Value::Object(obj)
-    }
-
     #[test]
     fn spliced_modern_fields_equal_merged_ones() {
         let server = Server::builder("splice", "1.0.0").build();
@@ -412,11 +405,11 @@ mod tests {
                 .modern_fields(ResultJson::of(&result).unwrap(), kind, cache)
                 .unwrap();
             let spliced: Value = serde_json::from_str(spliced.text()).unwrap();
-            assert_eq!(
-                spliced,
-                merged(&server, result.clone(), kind, cache),
-                "{result}"
-            );
+            let Value::Object(obj) = result.clone() else {
+                unreachable!("every case is an object")
+            };
+            let merged = Value::Object(server.merge_modern_fields(obj, kind, cache));
+            assert_eq!(spliced, merged, "{result}");
         }
         // The handler's own `_meta` keeps its entries next to serverInfo.
         let r = server

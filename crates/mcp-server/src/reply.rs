@@ -40,13 +40,6 @@ impl ResultJson {
     }
 }
 
-impl From<Value> for ResultJson {
-    fn from(v: Value) -> Self {
-        // Serializing a `Value` cannot fail (its map keys are strings).
-        Self::of(&v).unwrap_or_else(|_| Self::empty())
-    }
-}
-
 /// What a request produced: `None` when it was cancelled and nothing is to be sent.
 pub(crate) type Outcome = Option<Result<ResultJson, ErrorObject>>;
 

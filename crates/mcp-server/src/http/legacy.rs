@@ -532,10 +532,11 @@ async fn pump(
     priming: Option<u64>,
     keepalive: Option<std::time::Duration>,
 ) {
-    let push = |m: &Message| {
+    let push_json = |json: &[u8]| {
         let (seq, eid) = log.next_id();
-        log.push(seq, sse::event(Some(&eid), m), true);
+        log.push(seq, sse::event_json(Some(&eid), json), true);
     };
+    let push = |m: &Message| push_json(&serde_json::to_vec(m).unwrap_or_default());
     if let Some(retry) = priming {
         let (seq, eid) = log.next_id();
         log.push(seq, sse::priming(&eid, retry), true);
@@ -567,12 +568,7 @@ async fn pump(
         }
     };
     if let Some(outcome) = outcome {
-        let (seq, eid) = log.next_id();
-        log.push(
-            seq,
-            sse::event_json(Some(&eid), &Reply::new(id, outcome).to_json()),
-            true,
-        );
+        push_json(&Reply::new(id, outcome).to_json());
     }
     log.finish();
 }
