@@ -4,6 +4,13 @@
 //! Everything runs in one process on 127.0.0.1: the servers and the load generator share the machine's
 //! cores, which is why results are reported as a ratio to the ceiling measured the same way.
 //!
+//! The C=1 runs, which exist to compare latency, run on a one-thread runtime of their own shared by the
+//! client and the server, so a call's latency is the CPU time of its round trip. On the multi-thread
+//! runtime (`--c1-runtime shared`) the p50 at C=1 measures the scheduler instead: one worker can run the
+//! client and the ceiling back to back without ever sleeping, but only while the server's work per call
+//! stays tiny. On a 2-vCPU VM a 2 µs busy loop added to the ceiling's handler doubles its p50 there (the
+//! two workers start handing each call to each other, and each hand-off wakes a sleeping vCPU).
+//!
 //! ```text
 //! mcp-bench load --clients 16 --seconds 5 --era both   # C=1 is run too, for the latency comparison
 //! mcp-bench idle --sessions 10000
@@ -40,7 +47,8 @@ use wire::{check_call, close_session, open_session, open_session_raw, CallSpec, 
     about = "Benchmark the MCP Streamable HTTP server against a raw hyper ceiling (127.0.0.1 only)"
 )]
 struct Cli {
-    /// Tokio worker threads shared by the servers and the load generator (default: one per CPU).
+    /// Tokio worker threads shared by the servers and the load generator in the C>1 runs (default: one per
+    /// CPU).
     #[arg(long, global = true)]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -134,8 +142,20 @@ struct LoadArgs {
     /// Drive only one target (no ratios): for profiling.
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Where the C=1 runs happen.
+    #[arg(long, value_enum, default_value_t = C1Runtime::OneThread)]
+    c1_runtime: C1Runtime,
     #[command(flatten)]
     server: ServerArgs,
+}
+
+/// Where the C=1 (latency) runs happen.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum C1Runtime {
+    /// A one-thread runtime shared by client and server: latency is the CPU time of a round trip.
+    OneThread,
+    /// The multi-thread runtime of the other runs: latency includes hand-offs between workers.
+    Shared,
 }
 
 #[derive(Args)]
@@ -167,6 +187,9 @@ struct AllArgs {
     /// Connections opening sessions at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Where the C=1 runs happen.
+    #[arg(long, value_enum, default_value_t = C1Runtime::OneThread)]
+    c1_runtime: C1Runtime,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -566,6 +589,44 @@ async fn load_suite(
     Ok(out)
 }
 
+/// `load_suite`, with the C=1 runs on the runtime `c1` asks for (see the crate docs for why).
+#[allow(clippy::too_many_arguments)]
+async fn load_runs(
+    eras: &[Era],
+    clients: &[usize],
+    warmup: Duration,
+    dur: Duration,
+    server: ServerArgs,
+    only: Option<Only>,
+    slices: u32,
+    c1: C1Runtime,
+) -> Result<Vec<LoadResult>, String> {
+    let (single, many): (Vec<usize>, Vec<usize>) = clients.iter().partition(|&&c| c == 1);
+    let mut out = Vec::new();
+    if !single.is_empty() {
+        out.extend(match c1 {
+            C1Runtime::Shared => load_suite(eras, &[1], warmup, dur, server, only, slices).await?,
+            C1Runtime::OneThread => {
+                println!("(C=1 runs: client and servers on a one-thread runtime of their own)");
+                let eras = eras.to_vec();
+                tokio::task::spawn_blocking(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?
+                        .block_on(load_suite(&eras, &[1], warmup, dur, server, only, slices))
+                })
+                .await
+                .map_err(|e| e.to_string())??
+            }
+        });
+    }
+    if !many.is_empty() {
+        out.extend(load_suite(eras, &many, warmup, dur, server, only, slices).await?);
+    }
+    Ok(out)
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.clamp(0.0, 600.0))
 }
@@ -575,7 +636,7 @@ async fn load_cmd(a: LoadArgs) -> u64 {
     if !a.no_c1 && !clients.contains(&1) {
         clients.insert(0, 1);
     }
-    match load_suite(
+    match load_runs(
         &a.era.eras(),
         &clients,
         secs(a.warmup),
@@ -583,6 +644,7 @@ async fn load_cmd(a: LoadArgs) -> u64 {
         a.server,
         a.only,
         a.slices,
+        a.c1_runtime,
     )
     .await
     {
@@ -816,7 +878,7 @@ async fn all_cmd(a: AllArgs) -> u64 {
     };
     idle.print();
     println!("== load ==");
-    let loads = match load_suite(
+    let loads = match load_runs(
         &[Era::Legacy, Era::Modern],
         &[1, 16],
         secs(a.warmup),
@@ -824,6 +886,7 @@ async fn all_cmd(a: AllArgs) -> u64 {
         a.server,
         None,
         a.slices,
+        a.c1_runtime,
     )
     .await
     {
