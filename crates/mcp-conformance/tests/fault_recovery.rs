@@ -332,6 +332,9 @@ async fn a_modern_listen_stream_reconnects_after_the_server_restarts() {
         .await
         .unwrap();
     first.stop().await;
+    // The server stays down long enough for the client's first re-issue to find the port closed: the
+    // client must keep trying instead of ending the subscription.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let second_server = server(runs.clone());
     let (_, second) = start(second_server.clone(), HttpConfig::default(), port).await;
     // Keep changing the tool list on the new server until the re-established stream delivers a change.

@@ -60,7 +60,8 @@ impl TokenProvider for StaticToken {
 /// Tunables of the HTTP transport.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
-    /// Reconnection attempts (without progress) before a resumable stream is given up (default 5).
+    /// Reconnection attempts (without progress) before a resumable stream is given up, and attempts to reach
+    /// the server with a re-issued request (default 5).
     pub max_reconnects: u32,
     /// First reconnection delay when the server gave no `retry:` (default 1 s).
     pub initial_backoff: Duration,
@@ -747,9 +748,28 @@ impl Inner {
         let orig = req.id.clone();
         let mut wire = req;
         let mut reissues = 0;
+        let mut unreachable = 0u32;
         loop {
             let mut parser = SseParser::new();
-            let (end, sid) = self.post_request(&wire, &orig, &opts, &mut parser).await?;
+            let (end, sid) = match self.post_request(&wire, &orig, &opts, &mut parser).await {
+                Ok(x) => x,
+                // A stream usually breaks because the server went away (a restart, a deploy): the re-issue
+                // then meets a closed port for a moment. Wait and try again, as a resumption GET would,
+                // rather than fail a request the restarted server has not seen.
+                Err(TransportError::Network(e))
+                    if reissues > 0 && unreachable < self.opts.max_reconnects =>
+                {
+                    let delay = self.backoff(unreachable);
+                    unreachable += 1;
+                    tracing::debug!(error = %e, ?delay, "the re-issued request did not reach the server; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.closed.cancelled() => return Err(TransportError::Closed),
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if end.replied {
                 return Ok(());
             }
