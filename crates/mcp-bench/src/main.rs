@@ -532,16 +532,29 @@ async fn probe(addr: SocketAddr, era: Era) -> Result<Bytes, String> {
     Ok(r.body)
 }
 
-/// Ceiling then MCP server, per era and client count. Returns all results in run order.
-async fn load_suite(
-    eras: &[Era],
-    clients: &[usize],
+/// How each load run is driven, whatever its era and client count.
+#[derive(Clone, Copy)]
+struct RunOpts {
     warmup: Duration,
     dur: Duration,
     server: ServerArgs,
     only: Option<Only>,
     slices: u32,
+}
+
+/// Ceiling then MCP server, per era and client count. Returns all results in run order.
+async fn load_suite(
+    eras: &[Era],
+    clients: &[usize],
+    opts: RunOpts,
 ) -> Result<Vec<LoadResult>, String> {
+    let RunOpts {
+        warmup,
+        dur,
+        server,
+        only,
+        slices,
+    } = opts;
     let mcp = start_mcp(server.opts(0)).await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for &era in eras {
@@ -590,22 +603,17 @@ async fn load_suite(
 }
 
 /// `load_suite`, with the C=1 runs on the runtime `c1` asks for (see the crate docs for why).
-#[allow(clippy::too_many_arguments)]
 async fn load_runs(
     eras: &[Era],
     clients: &[usize],
-    warmup: Duration,
-    dur: Duration,
-    server: ServerArgs,
-    only: Option<Only>,
-    slices: u32,
+    opts: RunOpts,
     c1: C1Runtime,
 ) -> Result<Vec<LoadResult>, String> {
     let (single, many): (Vec<usize>, Vec<usize>) = clients.iter().partition(|&&c| c == 1);
     let mut out = Vec::new();
     if !single.is_empty() {
         out.extend(match c1 {
-            C1Runtime::Shared => load_suite(eras, &[1], warmup, dur, server, only, slices).await?,
+            C1Runtime::Shared => load_suite(eras, &[1], opts).await?,
             C1Runtime::OneThread => {
                 println!("(C=1 runs: client and servers on a one-thread runtime of their own)");
                 let eras = eras.to_vec();
@@ -614,7 +622,7 @@ async fn load_runs(
                         .enable_all()
                         .build()
                         .map_err(|e| e.to_string())?
-                        .block_on(load_suite(&eras, &[1], warmup, dur, server, only, slices))
+                        .block_on(load_suite(&eras, &[1], opts))
                 })
                 .await
                 .map_err(|e| e.to_string())??
@@ -622,7 +630,7 @@ async fn load_runs(
         });
     }
     if !many.is_empty() {
-        out.extend(load_suite(eras, &many, warmup, dur, server, only, slices).await?);
+        out.extend(load_suite(eras, &many, opts).await?);
     }
     Ok(out)
 }
@@ -639,11 +647,13 @@ async fn load_cmd(a: LoadArgs) -> u64 {
     match load_runs(
         &a.era.eras(),
         &clients,
-        secs(a.warmup),
-        secs(a.seconds),
-        a.server,
-        a.only,
-        a.slices,
+        RunOpts {
+            warmup: secs(a.warmup),
+            dur: secs(a.seconds),
+            server: a.server,
+            only: a.only,
+            slices: a.slices,
+        },
         a.c1_runtime,
     )
     .await
@@ -881,11 +891,13 @@ async fn all_cmd(a: AllArgs) -> u64 {
     let loads = match load_runs(
         &[Era::Legacy, Era::Modern],
         &[1, 16],
-        secs(a.warmup),
-        secs(a.seconds),
-        a.server,
-        None,
-        a.slices,
+        RunOpts {
+            warmup: secs(a.warmup),
+            dur: secs(a.seconds),
+            server: a.server,
+            only: None,
+            slices: a.slices,
+        },
         a.c1_runtime,
     )
     .await

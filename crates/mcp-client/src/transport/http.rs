@@ -342,6 +342,14 @@ impl Inner {
         }
     }
 
+    /// Sleep for `delay` unless the transport closes first; returns whether it closed.
+    async fn closed_during(&self, delay: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            _ = self.closed.cancelled() => true,
+        }
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let base = self.opts.initial_backoff.as_secs_f64();
         let d = base * self.opts.backoff_factor.powi(attempt.min(64) as i32);
@@ -708,9 +716,8 @@ impl Inner {
             }
             let delay = parser.retry().unwrap_or_else(|| self.backoff(attempts));
             attempts += 1;
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = self.closed.cancelled() => return Err(TransportError::Closed),
+            if self.closed_during(delay).await {
+                return Err(TransportError::Closed);
             }
             tracing::debug!(last_event_id = %last, ?delay, "resuming the reply stream");
             let resp = match self.get(sid.as_deref(), Some(&last)).await {
@@ -762,9 +769,8 @@ impl Inner {
                     let delay = self.backoff(unreachable);
                     unreachable += 1;
                     tracing::debug!(error = %e, ?delay, "the re-issued request did not reach the server; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.closed.cancelled() => return Err(TransportError::Closed),
+                    if self.closed_during(delay).await {
+                        return Err(TransportError::Closed);
                     }
                     continue;
                 }
@@ -880,9 +886,8 @@ impl Inner {
                 return;
             }
             let delay = parser.retry().unwrap_or_else(|| self.backoff(failures));
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = self.closed.cancelled() => return,
+            if self.closed_during(delay).await {
+                return;
             }
         }
     }
