@@ -7,11 +7,19 @@ use mcp_client::transport::{HttpTransport, LegacySseTransport};
 use mcp_client::{Client, ClientError, TransportError, VersionMode};
 use mcp_protocol::types::{CallToolResult, Tool};
 use mcp_protocol::{Era, JsonObject};
-use mcp_server::http::{serve_listener, HttpConfig, McpBody, McpService};
+use mcp_server::http::{serve_listener, HttpConfig, McpBody, McpService, OldSsePaths};
 use mcp_server::{Error, RequestContext, Server};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
+
+/// The deprecated transport is off by default; these tests turn it on.
+fn old_sse_config() -> HttpConfig {
+    HttpConfig {
+        old_sse: Some(OldSsePaths::default()),
+        ..HttpConfig::default()
+    }
+}
 
 fn server() -> Server {
     Server::builder("old-sse-server", "1.0.0")
@@ -51,7 +59,7 @@ async fn exercise(client: &Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explicit_legacy_sse_transport_against_our_server() {
-    let bound = serve_listener(server(), HttpConfig::default(), ([127, 0, 0, 1], 0).into())
+    let bound = serve_listener(server(), old_sse_config(), ([127, 0, 0, 1], 0).into())
         .await
         .unwrap();
     let port = bound.local_addr().unwrap().port();
@@ -94,7 +102,7 @@ async fn protected_old_only_front(
     refused: &'static str,
     accepted: Option<Arc<Mutex<String>>>,
 ) -> (u16, tokio::task::JoinHandle<()>) {
-    let svc = McpService::new(server(), HttpConfig::default());
+    let svc = McpService::new(server(), old_sse_config());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let accept = tokio::spawn(async move {

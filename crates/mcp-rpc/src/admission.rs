@@ -24,6 +24,11 @@ impl Admission {
         }
     }
 
+    /// Slots taken now.
+    pub fn in_use(&self) -> usize {
+        self.limit.saturating_sub(self.slots.available_permits())
+    }
+
     /// Take a slot, or the error to answer with.
     pub fn try_admit(&self) -> Result<AdmissionPermit, ErrorObject> {
         self.slots

@@ -639,7 +639,10 @@ async fn ten_thousand_abandoned_sessions_leave_the_server_serving() {
 
 #[tokio::test]
 async fn old_http_sse_transport_for_2024_11_05_clients() {
-    let f = fixture(HttpConfig::default());
+    let f = fixture(HttpConfig {
+        old_sse: Some(mcp_server::http::OldSsePaths::default()),
+        ..HttpConfig::default()
+    });
     let get = Request::get("http://localhost/sse")
         .header("host", "localhost")
         .header("accept", "text/event-stream")

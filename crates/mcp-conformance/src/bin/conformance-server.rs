@@ -2,7 +2,7 @@
 //! `http://localhost:$PORT/mcp` (PORT defaults to 3000), or over stdio with `--stdio`.
 
 use clap::Parser;
-use mcp_server::http::{serve, HttpConfig};
+use mcp_server::http::{serve, HttpConfig, OldSsePaths};
 
 /// Serve the conformance fixtures.
 #[derive(Debug, Parser)]
@@ -33,5 +33,10 @@ async fn main() -> std::io::Result<()> {
         .or_else(|| std::env::var("PORT").ok().and_then(|p| p.parse().ok()))
         .unwrap_or(3000);
     eprintln!("conformance-server listening on http://localhost:{port}/mcp");
-    serve(server, HttpConfig::default(), ([127, 0, 0, 1], port).into()).await
+    // The fixture server also speaks the deprecated 2024-11-05 HTTP+SSE transport, for old clients' tests.
+    let config = HttpConfig {
+        old_sse: Some(OldSsePaths::default()),
+        ..HttpConfig::default()
+    };
+    serve(server, config, ([127, 0, 0, 1], port).into()).await
 }

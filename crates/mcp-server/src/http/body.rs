@@ -11,6 +11,17 @@ use tokio_util::sync::DropGuard;
 /// The body of every response the MCP service sends.
 pub struct McpBody {
     kind: Kind,
+    /// Kept alive until the body is finished or dropped: the request's admission permit (so the in-flight cap
+    /// counts a stream for as long as it is open) and the connection's activity mark (so an open stream is
+    /// never taken for an idle connection).
+    held: Held,
+}
+
+/// What a body keeps alive; each slot is filled at most once, so no allocation beyond the guards themselves.
+#[derive(Default)]
+pub(crate) struct Held {
+    pub permit: Option<std::sync::Arc<mcp_rpc::AdmissionPermit>>,
+    pub activity: Option<super::limits::ActiveGuard>,
 }
 
 enum Kind {
@@ -36,12 +47,14 @@ impl McpBody {
     pub fn full(b: impl Into<Bytes>) -> Self {
         Self {
             kind: Kind::Full(Some(b.into())),
+            held: Held::default(),
         }
     }
     /// No body.
     pub fn empty() -> Self {
         Self {
             kind: Kind::Full(None),
+            held: Held::default(),
         }
     }
     pub(crate) fn stream(rx: mpsc::Receiver<Bytes>, on_drop: Option<DropGuard>) -> Self {
@@ -50,7 +63,18 @@ impl McpBody {
                 rx,
                 _on_drop: on_drop,
             },
+            held: Held::default(),
         }
+    }
+
+    /// Keep the request's admission permit until this body ends.
+    pub(crate) fn hold_permit(&mut self, permit: std::sync::Arc<mcp_rpc::AdmissionPermit>) {
+        self.held.permit = Some(permit);
+    }
+
+    /// Keep the connection marked active until this body ends.
+    pub(crate) fn hold_activity(&mut self, guard: super::limits::ActiveGuard) {
+        self.held.activity = Some(guard);
     }
 }
 
@@ -62,10 +86,16 @@ impl Body for McpBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match &mut self.kind {
+        let polled = match &mut self.kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Kind::Stream { rx, .. } => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        };
+        if let Poll::Ready(None) = polled {
+            // The response is complete: release the permit and the activity mark now rather than when
+            // hyper gets around to dropping the body.
+            self.held = Held::default();
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -16,7 +16,7 @@ use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
-    McpBody, Parsed, ResponseMode, State,
+    McpBody, Parsed, Permit, ResponseMode, State,
 };
 use crate::context::ClientRequester;
 use crate::modern::TransportEnv;
@@ -64,6 +64,7 @@ impl State {
         h: &HeaderMap,
         msg: Parsed,
         principal: Option<Principal>,
+        permit: &Permit,
     ) -> Response<McpBody> {
         let msg = match msg {
             Ok(m) => m,
@@ -94,7 +95,7 @@ impl State {
             }
         }
         match msg {
-            Message::Request(req) => self.legacy_request(session, req, principal).await,
+            Message::Request(req) => self.legacy_request(session, req, principal, permit).await,
             Message::Notification(n) => {
                 self.legacy_notification(&session, &n.method, n.params);
                 status_only(StatusCode::ACCEPTED)
@@ -170,6 +171,7 @@ impl State {
         session: Arc<HttpSession>,
         req: Request,
         principal: Option<Principal>,
+        permit: &Permit,
     ) -> Response<McpBody> {
         if session.in_flight.fetch_add(1, Ordering::AcqRel)
             >= self.config.max_in_flight_per_session as u64
@@ -222,6 +224,7 @@ impl State {
             )),
             session.clone(),
             id.clone(),
+            permit.clone(),
         );
         let mut rx = rx;
         enum First {
@@ -299,7 +302,11 @@ impl State {
                     Some(outcome) => tokio::spawn(async move { outcome }),
                     None => handler.spawn(),
                 };
+                // The request counts against the in-flight cap until its handler is done, whether or not the
+                // client stays to read the stream.
+                let permit = permit.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     if closed_early {
                         close.notify_one();
                     }
@@ -451,6 +458,7 @@ impl State {
         let server = self.server.clone();
         let session = session.clone();
         let keepalive = self.config.keepalive;
+        let closing = self.closing.clone();
         let mut events = server.events();
         tokio::spawn(async move {
             let mut tick = keepalive.map(tokio::time::interval);
@@ -471,6 +479,12 @@ impl State {
                     },
                     _ = body_tx.closed() => break,
                     _ = session.ended.cancelled() => {
+                        log.finish();
+                        break;
+                    }
+                    // Shutting down: end the stream so the connection can drain; the client reconnects
+                    // (elsewhere, or here once the server is back) and resumes from its last event id.
+                    _ = closing.cancelled() => {
                         log.finish();
                         break;
                     }
@@ -573,7 +587,7 @@ async fn pump(
     log.finish();
 }
 
-fn same_caller(bound: &Option<Principal>, now: &Option<Principal>) -> bool {
+pub(crate) fn same_caller(bound: &Option<Principal>, now: &Option<Principal>) -> bool {
     match (bound, now) {
         (None, None) => true,
         (Some(a), Some(b)) => a.same_caller(b),
@@ -587,16 +601,23 @@ struct Detached {
     fut: Option<HandlerFuture>,
     session: Arc<HttpSession>,
     id: mcp_protocol::RequestId,
+    permit: Permit,
 }
 
 type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
 
 impl Detached {
-    fn new(fut: HandlerFuture, session: Arc<HttpSession>, id: mcp_protocol::RequestId) -> Self {
+    fn new(
+        fut: HandlerFuture,
+        session: Arc<HttpSession>,
+        id: mcp_protocol::RequestId,
+        permit: Permit,
+    ) -> Self {
         Self {
             fut: Some(fut),
             session,
             id,
+            permit,
         }
     }
 
@@ -630,8 +651,9 @@ impl Drop for Detached {
         let Some(fut) = self.fut.take() else {
             return;
         };
-        let (session, id) = (self.session.clone(), self.id.clone());
+        let (session, id, permit) = (self.session.clone(), self.id.clone(), self.permit.clone());
         let finish = async move {
+            let _permit = permit;
             let _ = fut.await;
             session.in_flight.fetch_sub(1, Ordering::AcqRel);
             session

@@ -17,6 +17,7 @@
 
 mod body;
 mod legacy;
+mod limits;
 mod modern;
 mod old_sse;
 mod security;
@@ -33,10 +34,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use mcp_protocol::{error_code, ErrorObject, ErrorResponse, Message, RequestId};
 use mcp_rpc::Admission;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use limits::read_body;
 
 pub use body::McpBody;
 pub use old_sse::OldSsePaths;
@@ -100,9 +103,29 @@ pub struct HttpConfig {
     pub session_store: Option<Arc<dyn SessionStore>>,
     /// Where resumable SSE events are kept (default: in memory, 256 events per stream, 16 streams per session).
     pub event_store: Option<Arc<dyn EventStore>>,
-    /// Serve 2024-11-05 clients on the old HTTP+SSE paths (default `/sse` and `/messages`); `None` turns it
-    /// off. When mounting the service under a router, route those paths to it too.
+    /// Serve 2024-11-05 clients on the deprecated HTTP+SSE transport, on these paths (`Some(OldSsePaths::default())`
+    /// is `/sse` and `/messages`). Off by default. Its streams and messages count against `max_in_flight` and
+    /// `max_sessions` like the rest, and each stream is bound to the principal that opened it. When mounting
+    /// the service under a router, route those paths to it too.
     pub old_sse: Option<OldSsePaths>,
+    /// The whole request body must arrive within this long after its head (default 30 s); past it 408.
+    pub body_read_timeout: Duration,
+    /// The longest pause allowed between two pieces of a request body (default 10 s); past it 408. With
+    /// `body_read_timeout` this is the minimum rate a body must keep.
+    pub body_stall_timeout: Duration,
+    /// [`serve`] only: a request head must arrive within this long of its first byte (default 10 s); a
+    /// connection that stalls mid-head is dropped.
+    pub header_read_timeout: Duration,
+    /// [`serve`] only: a keep-alive connection with no request in flight and no stream open is closed after
+    /// this long (default 60 s).
+    pub idle_timeout: Duration,
+    /// [`serve`] only: most open connections (default 8192). At the cap the server stops accepting until one
+    /// closes; the kernel's backlog holds the rest.
+    pub max_connections: usize,
+    /// [`serve`] only: on shutdown, how long requests in flight may take to finish before their connections are
+    /// dropped (default 10 s). Streams that would never finish (GET streams, `subscriptions/listen`) are ended
+    /// at once (see [`McpService::shutdown`]).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpConfig {
@@ -123,7 +146,13 @@ impl Default for HttpConfig {
             on_session_close: None,
             session_store: None,
             event_store: None,
-            old_sse: Some(OldSsePaths::default()),
+            old_sse: None,
+            body_read_timeout: Duration::from_secs(30),
+            body_stall_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 8192,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -135,6 +164,9 @@ impl std::fmt::Debug for HttpConfig {
             .field("host_policy", &self.host_policy)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_sessions", &self.max_sessions)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_connections", &self.max_connections)
+            .field("old_sse", &self.old_sse)
             .finish_non_exhaustive()
     }
 }
@@ -147,8 +179,14 @@ pub(crate) struct State {
     pub epoch: Instant,
     pub admission: Admission,
     pub old_sessions: old_sse::OldSessions,
+    /// Cancelled when the endpoint shuts down: open-ended streams end.
+    pub closing: CancellationToken,
     sweeper: OnceLock<()>,
 }
+
+/// An admission permit shared by a request's response body and whatever outlives it (a streamed or
+/// detached handler), so the in-flight cap counts the request until the last of them ends.
+pub(crate) type Permit = Arc<mcp_rpc::AdmissionPermit>;
 
 /// The MCP endpoint as a tower service. Cheap to clone; all clones share sessions.
 #[derive(Clone)]
@@ -182,6 +220,7 @@ impl McpService {
                 event_store,
                 epoch: Instant::now(),
                 old_sessions: Default::default(),
+                closing: CancellationToken::new(),
                 sweeper: OnceLock::new(),
             }),
         }
@@ -190,6 +229,42 @@ impl McpService {
     /// Number of open legacy sessions.
     pub fn session_count(&self) -> usize {
         self.state.store.len()
+    }
+
+    /// Requests in flight, streams included (what [`HttpConfig::max_in_flight`] caps).
+    pub fn in_flight(&self) -> usize {
+        self.state.admission.in_use()
+    }
+
+    /// Begin a graceful shutdown: end every open-ended stream (legacy GET streams, 2026-07-28
+    /// `subscriptions/listen` streams, 2024-11-05 HTTP+SSE streams), so that a server draining its connections
+    /// (hyper's or axum's graceful shutdown) is not held open by them. Requests in flight run on.
+    ///
+    /// The streams end without a final message on purpose: a listen's final `complete` result would tell the
+    /// client its subscription is over, while a shutdown is most often a restart or a deploy. A stream that
+    /// just ends is reopened by the client (a legacy one resuming from its last event id), here once the
+    /// server is back or on another node.
+    /// [`Bound::run_until`] calls this itself.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    /// use mcp_server::{Server, http::{HttpConfig, McpService}};
+    /// let mcp = McpService::new(Server::builder("demo", "1.0.0").build(), HttpConfig::default());
+    /// let app = axum::Router::new().route_service("/mcp", mcp.clone());
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async move {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///         mcp.shutdown();
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub fn shutdown(&self) {
+        self.state.closing.cancel();
+    }
+
+    pub(crate) fn state(&self) -> &Arc<State> {
+        &self.state
     }
 
     /// Handle one request.
@@ -368,29 +443,54 @@ impl State {
                 && path == paths.stream
                 && parts.headers.get(&names::SESSION_ID).is_none()
             {
-                return self.old_sse_open(paths);
+                let permit = match self.admit() {
+                    Ok(p) => p,
+                    Err(r) => return r,
+                };
+                return self.old_sse_open(paths, principal, permit);
             }
             if parts.method == Method::POST && path == paths.messages {
-                let body = match read_body(body, self.config.max_body_bytes).await {
+                let body = match read_body(body, self.body_limits()).await {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-                return self.old_sse_post(parts.uri.query(), body, guard).await;
+                let _permit = match self.admit() {
+                    Ok(p) => p,
+                    Err(r) => return r,
+                };
+                return self
+                    .old_sse_post(parts.uri.query(), body, guard, &principal)
+                    .await;
             }
         }
         match parts.method {
             Method::POST => {
-                let _permit = match self.admission.try_admit() {
-                    Ok(p) => p,
-                    Err(e) => return error_response(StatusCode::SERVICE_UNAVAILABLE, None, e),
-                };
-                let body = match read_body(body, self.config.max_body_bytes).await {
+                // The body is read before a permit is taken, so a client that sends it slowly holds only its
+                // own connection (bounded by `max_connections` and the body deadlines), never a slot of
+                // `max_in_flight` that well-behaved requests need.
+                let body = match read_body(body, self.body_limits()).await {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-                self.post(&parts.headers, body, principal, guard).await
+                let permit = match self.admit() {
+                    Ok(p) => p,
+                    Err(r) => return r,
+                };
+                let mut r = self
+                    .post(&parts.headers, body, principal, guard, &permit)
+                    .await;
+                r.body_mut().hold_permit(permit);
+                r
             }
-            Method::GET => self.get(&parts.headers, principal).await,
+            Method::GET => {
+                let permit = match self.admit() {
+                    Ok(p) => p,
+                    Err(r) => return r,
+                };
+                let mut r = self.get(&parts.headers, principal).await;
+                r.body_mut().hold_permit(permit);
+                r
+            }
             Method::DELETE => self.delete(&parts.headers, principal),
             _ => {
                 let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
@@ -401,12 +501,30 @@ impl State {
         }
     }
 
+    // The error is the response to send, returned at once.
+    #[allow(clippy::result_large_err)]
+    fn admit(&self) -> Result<Permit, Response<McpBody>> {
+        self.admission
+            .try_admit()
+            .map(Arc::new)
+            .map_err(|e| error_response(StatusCode::SERVICE_UNAVAILABLE, None, e))
+    }
+
+    fn body_limits(&self) -> limits::BodyLimits {
+        limits::BodyLimits {
+            max_bytes: self.config.max_body_bytes,
+            total: self.config.body_read_timeout,
+            stall: self.config.body_stall_timeout,
+        }
+    }
+
     async fn post(
         self: Arc<Self>,
         h: &HeaderMap,
         body: Bytes,
         principal: Option<Principal>,
         guard: Option<&ScopeGuard>,
+        permit: &Permit,
     ) -> Response<McpBody> {
         let ct_ok = header_str(h, &header::CONTENT_TYPE).is_some_and(|ct| {
             ct.split(';')
@@ -448,7 +566,9 @@ impl State {
                 return r;
             }
             let modern = session_id.is_none() && modern::is_modern_message(h, &msg);
-            return self.post_message(h, Ok(msg), modern, principal).await;
+            return self
+                .post_message(h, Ok(msg), modern, principal, permit)
+                .await;
         }
         let value: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
@@ -467,7 +587,7 @@ impl State {
         }
         let id = Message::id_of(&value);
         let msg = Message::from_value(value).map_err(|e| (id, e));
-        self.post_message(h, msg, modern, principal).await
+        self.post_message(h, msg, modern, principal, permit).await
     }
 
     async fn post_message(
@@ -476,9 +596,10 @@ impl State {
         msg: Parsed,
         modern: bool,
         principal: Option<Principal>,
+        permit: &Permit,
     ) -> Response<McpBody> {
         if modern {
-            return self.modern_post(h, msg, principal).await;
+            return self.modern_post(h, msg, principal, permit).await;
         }
         if !self.config.legacy {
             return error_response(
@@ -487,7 +608,7 @@ impl State {
                 ErrorObject::invalid_request("this endpoint serves protocol 2026-07-28 only"),
             );
         }
-        self.legacy_post(h, msg, principal).await
+        self.legacy_post(h, msg, principal, permit).await
     }
 
     async fn get(
@@ -515,33 +636,6 @@ impl State {
                 r
             }
         }
-    }
-}
-
-// The error is the response to send, returned at once; boxing it would only add an allocation.
-#[allow(clippy::result_large_err)]
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Response<McpBody>>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                ErrorObject::invalid_request(format!("request body exceeds {limit} bytes")),
-            ))
-        }
-        Err(e) => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorObject::invalid_request(format!("could not read body: {e}")),
-        )),
     }
 }
 

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     error_response, header_str, modern_status, names, sse, sse_response, status_only, McpBody,
-    Parsed, ResponseMode, State,
+    Parsed, Permit, ResponseMode, State,
 };
 use crate::modern::{read_meta, TransportEnv};
 use crate::reply::{Outcome, Reply};
@@ -175,6 +175,7 @@ impl State {
         h: &HeaderMap,
         msg: Parsed,
         principal: Option<Principal>,
+        permit: &Permit,
     ) -> Response<McpBody> {
         let req = match msg {
             Ok(Message::Request(r)) => r,
@@ -222,6 +223,7 @@ impl State {
             rx,
             handler,
             guard,
+            permit,
         )
         .await
     }
@@ -240,7 +242,7 @@ impl State {
             Some(server.run_listen(&req, tx, c2).await)
         });
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
-        tokio::spawn(pump(
+        let pumped = pump(
             id,
             rx,
             task,
@@ -248,7 +250,18 @@ impl State {
             body_tx,
             self.config.keepalive,
             cancel.clone(),
-        ));
+        );
+        // On shutdown the stream ends WITHOUT the listen's final result: that result tells a client the
+        // subscription is over, while a shutdown is most often a restart or a deploy. A stream that just ends
+        // is re-listened by the client (here once the server is back, or on another node of a fleet).
+        let closing = self.closing.clone();
+        let c3 = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = pumped => {}
+                _ = closing.cancelled() => c3.cancel(),
+            }
+        });
         sse_response(McpBody::stream(body_rx, Some(cancel.drop_guard())))
     }
 }
@@ -278,6 +291,7 @@ async fn respond(
     mut rx: mpsc::Receiver<Message>,
     mut handler: Handler,
     guard: tokio_util::sync::DropGuard,
+    permit: &Permit,
 ) -> Response<McpBody> {
     let first = match mode {
         ResponseMode::Sse => First::Stream,
@@ -326,9 +340,25 @@ async fn respond(
             error_response(modern_status(e.code), Some(id), e)
         }
         // From here the handler outlives this future: it feeds a stream.
-        First::Msg(m) => stream(id, rx, tokio::spawn(handler), Some(m), keepalive, guard),
-        First::Stream => stream(id, rx, tokio::spawn(handler), None, keepalive, guard),
+        First::Msg(m) => stream(
+            id,
+            rx,
+            spawn_held(handler, permit),
+            Some(m),
+            keepalive,
+            guard,
+        ),
+        First::Stream => stream(id, rx, spawn_held(handler, permit), None, keepalive, guard),
     }
+}
+
+/// Run a handler in a task of its own that keeps the request's admission permit until it ends.
+fn spawn_held(handler: Handler, permit: &Permit) -> JoinHandle<Outcome> {
+    let permit = permit.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        handler.await
+    })
 }
 
 fn stream(

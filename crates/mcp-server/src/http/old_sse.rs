@@ -13,9 +13,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, WriteHa
 use tokio::sync::{mpsc, Mutex};
 
 use super::session::new_session_id;
-use super::{error_response, sse_response, status_only, McpBody, State};
+use super::{error_response, sse_response, status_only, McpBody, Permit, State};
 use crate::auth::ScopeGuard;
 use crate::connection::{serve_connection, ConnectionOptions};
+use crate::Principal;
 
 /// Where the 2024-11-05 transport lives (relative to the server root).
 #[derive(Debug, Clone)]
@@ -35,11 +36,22 @@ impl Default for OldSsePaths {
     }
 }
 
-/// Open streams by id: the client-to-server side of each connection.
-pub(crate) type OldSessions = DashMap<Arc<str>, Arc<Mutex<WriteHalf<DuplexStream>>>>;
+/// One open stream: the client-to-server side of its connection, and the caller it is bound to.
+pub(crate) struct OldSession {
+    input: Arc<Mutex<WriteHalf<DuplexStream>>>,
+    principal: Option<Principal>,
+}
+
+/// Open streams by id.
+pub(crate) type OldSessions = DashMap<Arc<str>, OldSession>;
 
 impl State {
-    pub(crate) fn old_sse_open(self: &Arc<Self>, paths: &OldSsePaths) -> Response<McpBody> {
+    pub(crate) fn old_sse_open(
+        self: &Arc<Self>,
+        paths: &OldSsePaths,
+        principal: Option<Principal>,
+        permit: Permit,
+    ) -> Response<McpBody> {
         if self.old_sessions.len() >= self.config.max_sessions {
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -66,8 +78,13 @@ impl State {
             opts,
         ));
         let (our_read, our_write) = tokio::io::split(ours);
-        self.old_sessions
-            .insert(id.clone(), Arc::new(Mutex::new(our_write)));
+        self.old_sessions.insert(
+            id.clone(),
+            OldSession {
+                input: Arc::new(Mutex::new(our_write)),
+                principal,
+            },
+        );
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
         let endpoint = format!(
             "event: endpoint\ndata: {}?sessionId={id}\n\n",
@@ -77,6 +94,7 @@ impl State {
         // The connection's output lines become `message` events until the client goes away; then the
         // write side is dropped, the connection sees end of input, and its work is cancelled.
         let state = self.clone();
+        let closing = self.closing.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(our_read).lines();
             loop {
@@ -91,11 +109,15 @@ impl State {
                         _ => break,
                     },
                     _ = body_tx.closed() => break,
+                    _ = closing.cancelled() => break,
                 }
             }
             state.old_sessions.remove(&id);
         });
-        sse_response(McpBody::stream(body_rx, None))
+        let mut body = McpBody::stream(body_rx, None);
+        // The stream is one long request: it counts against the in-flight cap while it is open.
+        body.hold_permit(permit);
+        sse_response(body)
     }
 
     pub(crate) async fn old_sse_post(
@@ -103,13 +125,20 @@ impl State {
         query: Option<&str>,
         body: Bytes,
         guard: Option<&ScopeGuard>,
+        principal: &Option<Principal>,
     ) -> Response<McpBody> {
         let id = query
             .unwrap_or_default()
             .split('&')
             .find_map(|kv| kv.strip_prefix("sessionId="));
-        let Some(conn) = id.and_then(|id| self.old_sessions.get(id).map(|e| e.value().clone()))
-        else {
+        // A stream is bound to the caller that opened it; anyone else is told it does not exist.
+        let conn = id.and_then(|id| {
+            self.old_sessions
+                .get(id)
+                .filter(|e| super::legacy::same_caller(&e.principal, principal))
+                .map(|e| e.input.clone())
+        });
+        let Some(conn) = conn else {
             return error_response(
                 StatusCode::NOT_FOUND,
                 None,

@@ -1,12 +1,18 @@
-//! Binding a TCP listener and serving the endpoint with hyper.
+//! Binding a TCP listener and serving the endpoint with hyper: connection cap, stalled-head and idle
+//! timeouts, graceful shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
+use super::limits::{ConnWatch, Verdict, WatchedIo};
 use super::{HttpConfig, McpService};
 use crate::Server;
 
@@ -30,37 +36,156 @@ impl Bound {
     pub async fn run(self) -> std::io::Result<()> {
         self.run_until(std::future::pending()).await
     }
-    /// Serve until `shutdown` completes; connections in progress are dropped.
+
+    /// Serve until `shutdown` completes, then shut down gracefully: stop accepting, end open-ended streams
+    /// ([`McpService::shutdown`]), let requests in flight finish and their connections close, and after
+    /// [`HttpConfig::shutdown_grace`] drop whatever is still open.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use mcp_server::{Server, http::{serve_listener, HttpConfig}};
+    /// let bound = serve_listener(
+    ///     Server::builder("demo", "1.0.0").build(),
+    ///     HttpConfig::default(),
+    ///     "127.0.0.1:3000".parse().unwrap(),
+    /// )
+    /// .await?;
+    /// bound.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await
+    /// # }
+    /// ```
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Bound { listener, service } = self;
+        let config = service.state().config.clone();
+        let limits = ConnLimits::from(&config);
+        let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+        let draining = CancellationToken::new();
         tokio::pin!(shutdown);
         let mut connections = tokio::task::JoinSet::new();
         loop {
             // Reap finished connections so the set stays small on a long-running server.
             while connections.try_join_next().is_some() {}
+            // At the cap, stop accepting until a connection closes: the kernel's backlog holds the rest.
+            let slot = tokio::select! {
+                s = slots.clone().acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+                _ = &mut shutdown => break,
+            };
             let (stream, _) = tokio::select! {
-                r = self.listener.accept() => match r {
+                r = listener.accept() => match r {
                     Ok(x) => x,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
-                _ = &mut shutdown => {
-                    connections.abort_all();
-                    return Ok(());
-                }
+                _ = &mut shutdown => break,
             };
-            // Without TCP_NODELAY small SSE writes wait for delayed ACKs (~40 ms per call).
-            let _ = stream.set_nodelay(true);
-            let svc = TowerToHyperService::new(self.service.clone());
+            let service = service.clone();
+            let draining = draining.clone();
             connections.spawn(async move {
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
+                let _slot = slot;
+                serve_one(stream, service, limits, draining).await;
+            });
+        }
+        drop(listener);
+        tracing::debug!(
+            connections = connections.len(),
+            "shutting down: draining connections"
+        );
+        service.shutdown();
+        draining.cancel();
+        let drained = tokio::time::timeout(config.shutdown_grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = connections.len(),
+                "shutdown grace elapsed: dropping open connections"
+            );
+            connections.abort_all();
+        }
+        Ok(())
+    }
+}
+
+/// The per-connection limits `serve` enforces.
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    header: Duration,
+    idle: Duration,
+    /// How often a connection's watch is read.
+    tick: Duration,
+}
+
+impl From<&HttpConfig> for ConnLimits {
+    fn from(c: &HttpConfig) -> Self {
+        let tick = (c.header_read_timeout.min(c.idle_timeout) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        Self {
+            header: c.header_read_timeout,
+            idle: c.idle_timeout,
+            tick,
+        }
+    }
+}
+
+/// Serve one connection until it ends, is idle or stalled too long, or the server drains.
+async fn serve_one(
+    stream: TcpStream,
+    service: McpService,
+    limits: ConnLimits,
+    draining: CancellationToken,
+) {
+    // Without TCP_NODELAY small SSE writes wait for delayed ACKs (~40 ms per call).
+    let _ = stream.set_nodelay(true);
+    let watch = ConnWatch::new();
+    let io = TokioIo::new(WatchedIo::new(stream, watch.clone()));
+    let w = watch.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        // Busy from the moment a request is read until its response body (a stream included) ends.
+        let active = w.begin();
+        let service = service.clone();
+        async move {
+            let mut r = service.handle(req).await;
+            r.body_mut().hold_activity(active);
+            Ok::<_, Infallible>(r)
+        }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let mut tick = tokio::time::interval(limits.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
-            });
+                return;
+            }
+            _ = draining.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tick.tick(), if !closing => match watch.verdict(limits.header, limits.idle) {
+                Verdict::Keep => {}
+                Verdict::Idle => {
+                    tracing::trace!("closing an idle connection");
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                Verdict::StalledHead => {
+                    tracing::debug!("dropping a connection whose request head stalled");
+                    return;
+                }
+            },
         }
     }
 }
