@@ -546,3 +546,31 @@ async fn an_old_http_sse_stream_takes_messages_only_from_the_caller_that_opened_
     assert_eq!(svc.handle(post(who("bob"))).await.status(), 404);
     assert_eq!(svc.handle(post(who("alice"))).await.status(), 202);
 }
+
+#[tokio::test]
+async fn at_the_session_cap_an_abandoned_session_makes_room_but_a_busy_one_does_not() {
+    let r = start(HttpConfig {
+        max_sessions: 2,
+        ..HttpConfig::default()
+    })
+    .await;
+    let abandoned = session(r.port).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let busy = session(r.port).await;
+    let _stream = get_stream(r.port, &busy).await;
+    // Full; the abandoned session (no stream, nothing in flight) is closed to let a new client in.
+    let newcomer = session(r.port).await;
+    assert_eq!(r.service.session_count(), 2);
+    let ping = |sid: &str| {
+        post_bytes(
+            &json!({"jsonrpc":"2.0","id":2,"method":"ping"}),
+            &[("Mcp-Session-Id", sid), ("MCP-Protocol-Version", LEGACY)],
+        )
+    };
+    assert_eq!(status_of(r.port, &ping(&abandoned)).await.0, 404);
+    assert_eq!(status_of(r.port, &ping(&busy)).await.0, 200);
+    // Now the newcomer is the only unused session: it goes next; with both busy, initialize gets 503.
+    let _second_stream = get_stream(r.port, &newcomer).await;
+    let (status, head) = status_of(r.port, &post_bytes(&initialize(), &[])).await;
+    assert_eq!(status, 503, "{head}");
+}

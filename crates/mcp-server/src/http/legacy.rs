@@ -142,7 +142,18 @@ impl State {
             principal,
             self.epoch,
         ));
-        if self.store.insert(session.clone()).is_err() {
+        let mut inserted = self.store.insert(session.clone());
+        if inserted.is_err() {
+            // Full: make room by closing a session nobody is using (abandoned ones first), so that clients
+            // that opened sessions and walked away cannot lock new ones out until they expire. Its client, if
+            // it comes back, gets 404 and re-initializes.
+            if let Some(victim) = self.store.evict_idle(self.epoch) {
+                tracing::debug!(session = %victim.id, "session evicted to make room");
+                self.closed(&victim);
+                inserted = self.store.insert(session.clone());
+            }
+        }
+        if inserted.is_err() {
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(req.id.clone()),

@@ -81,7 +81,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Legacy sessions idle this long are closed (default 30 minutes).
     pub session_idle_timeout: Duration,
-    /// Most legacy sessions at once (default 10,000); past it `initialize` gets 503.
+    /// Most legacy sessions at once (default 10,000). At the cap a new `initialize` closes the session idle
+    /// longest among those with nothing in flight and no stream open (its client gets 404 and re-initializes);
+    /// only when every session is busy does it get 503.
     pub max_sessions: usize,
     /// Most requests in flight across the endpoint (default 4096); past it 503.
     pub max_in_flight: usize,

@@ -84,6 +84,17 @@ impl HttpSession {
             .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Nothing in flight and no GET stream open: evicting it costs its client only a re-initialize.
+    fn unused(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && self
+                .standalone
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_none_or(|tx| tx.is_closed())
+    }
+
     fn idle_for(&self, epoch: Instant) -> Duration {
         let now = epoch.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_seen.load(Ordering::Relaxed)))
@@ -129,6 +140,13 @@ pub trait SessionStore: Send + Sync + 'static {
     }
     /// Remove sessions idle longer than `idle` (measured from `epoch`) and return them.
     fn expire(&self, idle: Duration, epoch: Instant) -> Vec<Arc<HttpSession>>;
+    /// The store is full and a new session wants in: remove a session nobody is using (no request in flight,
+    /// no stream open), preferably the one idle longest, and return it. `None` (the default) refuses the new
+    /// session instead.
+    fn evict_idle(&self, epoch: Instant) -> Option<Arc<HttpSession>> {
+        let _ = epoch;
+        None
+    }
 }
 
 /// The store is at its session cap.
@@ -169,6 +187,22 @@ impl SessionStore for MemorySessionStore {
     }
     fn len(&self) -> usize {
         self.map.len()
+    }
+    fn evict_idle(&self, epoch: Instant) -> Option<Arc<HttpSession>> {
+        // The idlest of a sample, not of all: a full scan would make every `initialize` at the cap cost
+        // O(sessions). Ids are random, so the map's order is a random sample.
+        const SAMPLE: usize = 64;
+        let victim = self
+            .map
+            .iter()
+            .filter(|e| e.value().unused())
+            .take(SAMPLE)
+            .max_by_key(|e| e.value().idle_for(epoch))
+            .map(|e| e.key().clone())?;
+        // It may have become busy meanwhile; then nothing is evicted this time.
+        self.map
+            .remove_if(&victim, |_, s| s.unused())
+            .map(|(_, s)| s)
     }
     fn expire(&self, idle: Duration, epoch: Instant) -> Vec<Arc<HttpSession>> {
         let mut gone = Vec::new();
