@@ -88,8 +88,9 @@ impl Default for ClientOptions {
 pub struct CallOptions {
     /// Overrides [`ClientOptions::request_timeout`] for this call (each round of a multi-round call).
     pub timeout: Option<Duration>,
-    /// Receives the call's progress notifications (a progress token is added to `_meta`).
-    pub progress: Option<mpsc::UnboundedSender<ProgressParams>>,
+    /// Receives the call's progress notifications (a progress token is added to `_meta`). Bounded: when it is
+    /// full a notification is dropped rather than queued or waited for (see [`mcp_rpc::RequestOptions::progress`]).
+    pub progress: Option<mpsc::Sender<ProgressParams>>,
     /// Cancels the call (stdio: `notifications/cancelled`; HTTP: the request's stream is closed).
     pub cancel: Option<CancellationToken>,
 }

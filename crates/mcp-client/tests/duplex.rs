@@ -338,7 +338,7 @@ async fn structured_content_is_validated_against_output_schema() {
 async fn progress_reaches_the_caller() {
     for mode in [VersionMode::Auto, VersionMode::Legacy] {
         let (client, _s) = connect(mode, Arc::default()).await;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let opts = CallOptions {
             progress: Some(tx),
             ..Default::default()

@@ -2,7 +2,8 @@
 //!
 //! - [`Peer`]: sends requests and awaits their responses, with per-request timeouts (reset on progress, with a
 //!   hard maximum), cancellation, and progress routing by token.
-//! - [`PendingRequests`]: the table of requests awaiting a response, usable on its own when responses arrive on
+//! - [`PendingRequests`]: the engine under [`Peer`]: requests awaiting a response, with a drop guard that
+//!   cancels on the wire what nobody waits for any more; usable on its own when responses arrive on
 //!   another channel than requests leave on (as on legacy Streamable HTTP).
 //! - [`framing`]: newline-delimited JSON over any byte stream, with a cap on message size.
 //! - [`Admission`]: a cap on concurrent inbound requests.

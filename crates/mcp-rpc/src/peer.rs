@@ -1,6 +1,5 @@
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_protocol::types::{methods, CancelledParams, ProgressParams};
@@ -9,6 +8,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::pending::ProgressRoute;
 use crate::{PendingRequests, RpcError};
 
 /// Per-request options.
@@ -19,7 +19,12 @@ pub struct RequestOptions {
     /// Progress resets the timeout; this caps the total (default 10 min).
     pub max_total: Duration,
     /// Receives this request's progress notifications; a progress token is added to `_meta` when set.
-    pub progress: Option<mpsc::UnboundedSender<ProgressParams>>,
+    ///
+    /// The channel is bounded by its creator, and the engine never waits on it: when it is full (its reader
+    /// is behind) a notification is dropped rather than stalling the connection's reader or queueing without
+    /// end. Progress is advisory, each notification supersedes the last, and a dropped one still resets the
+    /// request's idle timeout.
+    pub progress: Option<mpsc::Sender<ProgressParams>>,
     /// Cancels the request from outside.
     pub cancel: Option<CancellationToken>,
     /// Send `notifications/cancelled` when the request times out or is cancelled (default true).
@@ -42,12 +47,6 @@ struct Shared {
     outbound: mpsc::Sender<Message>,
     pending: PendingRequests,
     next_id: AtomicI64,
-    progress: Mutex<HashMap<String, ProgressRoute>>,
-}
-
-struct ProgressRoute {
-    tx: mpsc::UnboundedSender<ProgressParams>,
-    touched: Arc<tokio::sync::Notify>,
 }
 
 /// One side of a JSON-RPC connection: sends requests and notifications on an outbound channel and matches the
@@ -66,27 +65,30 @@ impl std::fmt::Debug for Peer {
 }
 
 /// Removes the pending entry and progress route when a request ends for any reason, including the caller
-/// dropping the future.
+/// dropping the future; a request that was sent and not answered is cancelled on the wire.
 struct InFlight<'a> {
-    peer: &'a Peer,
+    pending: &'a PendingRequests,
+    outbound: &'a mpsc::Sender<Message>,
     id: RequestId,
     token: Option<String>,
+    sent: bool,
     done: bool,
     notify_cancel: bool,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let shared = &self.peer.shared;
-        let was_pending = shared.pending.remove(&self.id);
+        let was_pending = self.pending.remove(&self.id);
         if let Some(t) = &self.token {
-            shared
+            self.pending
                 .progress
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(t);
         }
-        if !self.done && was_pending && self.notify_cancel {
+        // Not sent: the peer never saw it, so there is nothing to cancel. Not pending: it was answered (or the
+        // connection failed every request) just before the caller stopped waiting.
+        if !self.done && self.sent && was_pending && self.notify_cancel {
             let params = CancelledParams {
                 request_id: Some(self.id.clone()),
                 reason: Some("request cancelled by sender".into()),
@@ -96,10 +98,10 @@ impl Drop for InFlight<'_> {
             // Drop cannot wait; when the outbound queue is full, a task delivers the notification once there
             // is room, so a busy connection does not leave the peer working on an abandoned request.
             if let Err(mpsc::error::TrySendError::Full(msg)) =
-                shared.outbound.try_send(Message::Notification(n))
+                self.outbound.try_send(Message::Notification(n))
             {
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    let tx = shared.outbound.clone();
+                    let tx = self.outbound.clone();
                     rt.spawn(async move {
                         let _ = tx.send(msg).await;
                     });
@@ -117,7 +119,6 @@ impl Peer {
                 outbound,
                 pending: PendingRequests::new(),
                 next_id: AtomicI64::new(1),
-                progress: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -158,6 +159,69 @@ impl Peer {
         &self,
         id: RequestId,
         method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+    ) -> Result<Value, RpcError> {
+        let shared = &self.shared;
+        shared
+            .pending
+            .request(&shared.outbound, id, method, params, opts)
+            .await
+    }
+
+    /// Route an inbound response or error to its waiter. Returns false when no request waits for it.
+    pub fn handle_response(&self, msg: Message) -> bool {
+        self.shared.pending.resolve(msg)
+    }
+
+    /// Route an inbound `notifications/progress` to the request that asked for it. Returns false when no
+    /// request owns the token.
+    pub fn handle_progress(&self, params: &ProgressParams) -> bool {
+        self.shared.pending.handle_progress(params)
+    }
+
+    /// Fail every pending request (the connection closed).
+    pub fn close(&self) {
+        self.shared.pending.fail_all(RpcError::Closed);
+    }
+
+    /// Number of requests waiting for a response.
+    pub fn pending_len(&self) -> usize {
+        self.shared.pending.len()
+    }
+}
+
+impl PendingRequests {
+    /// Send a request with the id `id` on `outbound` and wait for the response that [`resolve`](Self::resolve)
+    /// routes to it, with the timeouts, cancellation and progress of `opts`.
+    ///
+    /// However the wait ends (answer, timeout, cancellation, or the caller dropping this future) the entry
+    /// leaves the table; a request that was sent and not answered is cancelled on the wire with
+    /// `notifications/cancelled` on `outbound` (unless `opts.notify_cancel` is false).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use mcp_protocol::Message;
+    /// use mcp_rpc::{PendingRequests, RequestOptions, RpcError};
+    ///
+    /// let pending = PendingRequests::new();
+    /// let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    /// let opts = RequestOptions { timeout: Duration::from_millis(10), ..Default::default() };
+    /// // Nobody answers: the request times out, leaves the table, and is cancelled on the wire.
+    /// let r = pending.request(&tx, "s1".into(), "elicitation/create", None, opts).await;
+    /// assert!(matches!(r, Err(RpcError::Timeout(_))));
+    /// assert!(pending.is_empty());
+    /// assert!(matches!(rx.recv().await, Some(Message::Request(_))));
+    /// let Some(Message::Notification(n)) = rx.recv().await else { panic!() };
+    /// assert_eq!(n.method, "notifications/cancelled");
+    /// # }
+    /// ```
+    pub async fn request(
+        &self,
+        outbound: &mpsc::Sender<Message>,
+        id: RequestId,
+        method: &str,
         mut params: Option<Value>,
         opts: RequestOptions,
     ) -> Result<Value, RpcError> {
@@ -173,8 +237,7 @@ impl Peer {
                     meta.insert("progressToken".into(), Value::String(token.clone()));
                 }
             }
-            self.shared
-                .progress
+            self.progress
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(
@@ -186,16 +249,21 @@ impl Peer {
                 );
             token
         });
-        let rx = self.shared.pending.register(id.clone());
+        let rx = self.register(id.clone());
         let mut guard = InFlight {
-            peer: self,
+            pending: self,
+            outbound,
             id: id.clone(),
             token,
+            sent: false,
             done: false,
             notify_cancel: opts.notify_cancel,
         };
-        self.send(Message::Request(Request::new(id, method, params)))
-            .await?;
+        outbound
+            .send(Message::Request(Request::new(id, method, params)))
+            .await
+            .map_err(|_| RpcError::Closed)?;
+        guard.sent = true;
 
         let cancel = opts.cancel.unwrap_or_default();
         let hard = tokio::time::sleep(opts.max_total);
@@ -215,41 +283,24 @@ impl Peer {
         }
     }
 
-    /// Route an inbound response or error to its waiter. Returns false when no request waits for it.
-    pub fn handle_response(&self, msg: Message) -> bool {
-        self.shared.pending.resolve(msg)
-    }
-
     /// Route an inbound `notifications/progress` to the request that asked for it. Returns false when no
-    /// request owns the token.
+    /// request owns the token. Never waits: see [`RequestOptions::progress`].
     pub fn handle_progress(&self, params: &ProgressParams) -> bool {
         let key = match &params.progress_token {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        let routes = self
-            .shared
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let routes = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         match routes.get(&key) {
             Some(route) => {
                 route.touched.notify_one();
-                let _ = route.tx.send(params.clone());
+                if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(params.clone()) {
+                    tracing::debug!(token = %key, "progress reader is behind; notification dropped");
+                }
                 true
             }
             None => false,
         }
-    }
-
-    /// Fail every pending request (the connection closed).
-    pub fn close(&self) {
-        self.shared.pending.fail_all(RpcError::Closed);
-    }
-
-    /// Number of requests waiting for a response.
-    pub fn pending_len(&self) -> usize {
-        self.shared.pending.len()
     }
 }
 
@@ -309,7 +360,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn progress_resets_timeout_until_hard_max() {
         let (peer, mut rx) = pair();
-        let (ptx, mut prx) = mpsc::unbounded_channel();
+        let (ptx, mut prx) = mpsc::channel(16);
         let opts = RequestOptions {
             timeout: Duration::from_secs(2),
             max_total: Duration::from_secs(5),
@@ -357,6 +408,112 @@ mod tests {
             panic!("the cancellation was lost")
         };
         assert_eq!(n.method, "notifications/cancelled");
+    }
+
+    #[tokio::test]
+    async fn a_request_nobody_waits_for_leaves_the_table_and_is_cancelled_on_the_wire() {
+        // Two outbound channels share one table, as legacy HTTP streams do.
+        let pending = PendingRequests::new();
+        let (tx_a, mut rx_a) = mpsc::channel(4);
+        let (tx_b, mut rx_b) = mpsc::channel(4);
+        let mut fut = Box::pin(pending.request(
+            &tx_a,
+            "s1".into(),
+            "elicitation/create",
+            None,
+            RequestOptions::default(),
+        ));
+        let answered = pending.request(
+            &tx_b,
+            "s2".into(),
+            "sampling/createMessage",
+            None,
+            RequestOptions::default(),
+        );
+        tokio::pin!(answered);
+        // Poll both until their requests are out, then stop waiting for the first.
+        tokio::select! { biased; _ = &mut fut => panic!(), _ = &mut answered => panic!(), _ = async {} => {} }
+        assert_eq!(pending.len(), 2);
+        let Some(Message::Request(r)) = rx_a.recv().await else {
+            panic!()
+        };
+        assert_eq!(r.id, RequestId::from("s1"));
+        drop(fut);
+        assert_eq!(pending.len(), 1);
+        let Some(Message::Notification(n)) = rx_a.recv().await else {
+            panic!()
+        };
+        assert_eq!(n.method, "notifications/cancelled");
+        assert_eq!(n.params.unwrap()["requestId"], "s1");
+        // A late answer finds nothing; the other request still gets its own.
+        assert!(!pending.resolve(Message::Response(Response::new("s1".into(), Value::Null))));
+        assert!(matches!(rx_b.recv().await, Some(Message::Request(_))));
+        assert!(pending.resolve(Message::Response(Response::new(
+            "s2".into(),
+            serde_json::json!(7)
+        ))));
+        assert_eq!(answered.await.unwrap(), serde_json::json!(7));
+        assert!(pending.is_empty());
+        // Answered requests are not cancelled.
+        assert!(rx_b.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_before_it_was_sent_is_not_cancelled() {
+        let pending = PendingRequests::new();
+        let (tx, mut rx) = mpsc::channel(1);
+        tx.send(Message::Notification(Notification::new("filler", None)))
+            .await
+            .unwrap();
+        let mut fut =
+            Box::pin(pending.request(&tx, 1.into(), "x", None, RequestOptions::default()));
+        // The queue is full, so the request is still waiting to be sent.
+        tokio::select! { biased; _ = &mut fut => panic!(), _ = async {} => {} }
+        assert_eq!(pending.len(), 1);
+        drop(fut);
+        assert!(pending.is_empty());
+        assert!(matches!(rx.recv().await, Some(Message::Notification(n)) if n.method == "filler"));
+        tokio::task::yield_now().await;
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing was sent, so nothing is cancelled"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_to_a_reader_that_is_behind_is_dropped_not_queued() {
+        let (peer, mut rx) = pair();
+        let (ptx, mut prx) = mpsc::channel(2);
+        let opts = RequestOptions {
+            timeout: Duration::from_secs(2),
+            progress: Some(ptx),
+            ..Default::default()
+        };
+        let p2 = peer.clone();
+        let task = tokio::spawn(async move { p2.request("long", None, opts).await });
+        let Some(Message::Request(r)) = rx.recv().await else {
+            panic!()
+        };
+        let token = r.params.unwrap()["_meta"]["progressToken"].clone();
+        let progress = |i: usize| ProgressParams {
+            progress_token: token.clone(),
+            progress: i as f64,
+            total: None,
+            message: None,
+            meta: None,
+        };
+        // Nobody reads: the reader of the connection is never held up, and the channel holds only its 2.
+        for i in 0..1000 {
+            assert!(peer.handle_progress(&progress(i)));
+        }
+        assert_eq!(prx.recv().await.unwrap().progress, 0.0);
+        assert_eq!(prx.recv().await.unwrap().progress, 1.0);
+        assert!(prx.try_recv().is_err());
+        // Once there is room again, the next notification gets through.
+        assert!(peer.handle_progress(&progress(1000)));
+        assert_eq!(prx.recv().await.unwrap().progress, 1000.0);
+        // Dropped or not, progress kept the request alive; it still times out once progress stops.
+        assert!(matches!(task.await.unwrap(), Err(RpcError::Timeout(_))));
     }
 
     #[tokio::test]

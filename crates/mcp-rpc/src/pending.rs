@@ -1,18 +1,38 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use mcp_protocol::types::ProgressParams;
 use mcp_protocol::{Message, RequestId};
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::RpcError;
 
 type Slot = oneshot::Sender<Result<Value, RpcError>>;
 
-/// Requests awaiting a response, keyed by id.
-#[derive(Debug, Default)]
+pub(crate) struct ProgressRoute {
+    pub(crate) tx: mpsc::Sender<ProgressParams>,
+    pub(crate) touched: Arc<tokio::sync::Notify>,
+}
+
+/// Requests awaiting a response, keyed by id, and the progress routes of those that asked for progress.
+///
+/// This is the engine behind [`Peer`](crate::Peer); use it on its own (with
+/// [`PendingRequests::request`]) when requests leave on more than one channel and their responses come back
+/// on another, as on legacy Streamable HTTP, where each server→client request goes out on the stream of the
+/// client request that caused it.
+#[derive(Default)]
 pub struct PendingRequests {
     slots: Mutex<HashMap<RequestId, Slot>>,
+    pub(crate) progress: Mutex<HashMap<String, ProgressRoute>>,
+}
+
+impl std::fmt::Debug for PendingRequests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRequests")
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl PendingRequests {

@@ -1,4 +1,6 @@
-//! Server→client requests over a channel, with responses routed back through a pending table (legacy era).
+//! Server→client requests on legacy sessions: sent on the channel of the request that caused them, answered
+//! through the session's pending table. The engine is `mcp_rpc`'s, so a request the handler stops waiting for
+//! (cancelled, timed out, session closed) leaves the table and is cancelled on the wire at once.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -6,8 +8,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use mcp_protocol::{Message, Request, RequestId};
-use mcp_rpc::{PendingRequests, RpcError};
+use mcp_protocol::{Message, RequestId};
+use mcp_rpc::{PendingRequests, RequestOptions, RpcError};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -27,25 +29,87 @@ impl ClientRequester for ChannelRequester {
         method: &'static str,
         params: Value,
     ) -> BoxFuture<'_, Result<Value, RpcError>> {
-        async move {
-            // Server-chosen ids are strings so they never collide with the client's numeric ids in logs.
-            let id =
-                RequestId::String(format!("s{}", self.ids.fetch_add(1, Ordering::Relaxed)).into());
-            let rx = self.pending.register(id.clone());
-            let msg = Message::Request(Request::new(id.clone(), method, Some(params)));
-            if self.out.send(msg).await.is_err() {
-                self.pending.remove(&id);
-                return Err(RpcError::Closed);
-            }
-            match tokio::time::timeout(self.timeout, rx).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(_)) => Err(RpcError::Closed),
-                Err(_) => {
-                    self.pending.remove(&id);
-                    Err(RpcError::Timeout(self.timeout))
-                }
-            }
-        }
-        .boxed()
+        // Server-chosen ids are strings so they never collide with the client's numeric ids in logs.
+        let id = RequestId::String(format!("s{}", self.ids.fetch_add(1, Ordering::Relaxed)).into());
+        // One deadline for the whole wait: a human may be answering, and the client sends no progress.
+        let opts = RequestOptions {
+            timeout: self.timeout,
+            max_total: self.timeout,
+            ..Default::default()
+        };
+        self.pending
+            .request(&self.out, id, method, Some(params), opts)
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_protocol::Response;
+
+    fn requester(timeout: Duration) -> (ChannelRequester, mpsc::Receiver<Message>) {
+        let (out, rx) = mpsc::channel(8);
+        let r = ChannelRequester {
+            out,
+            pending: Arc::new(PendingRequests::new()),
+            ids: Arc::new(AtomicI64::new(1)),
+            timeout,
+        };
+        (r, rx)
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_request_leaves_the_table_and_is_cancelled() {
+        let (r, mut rx) = requester(Duration::from_secs(300));
+        let mut fut = r.request("elicitation/create", serde_json::json!({}));
+        tokio::select! { biased; _ = &mut fut => panic!(), _ = async {} => {} }
+        let Some(Message::Request(req)) = rx.recv().await else {
+            panic!()
+        };
+        assert_eq!(req.id, RequestId::from("s1"));
+        assert_eq!(r.pending.len(), 1);
+        drop(fut);
+        assert_eq!(r.pending.len(), 0);
+        let Some(Message::Notification(n)) = rx.recv().await else {
+            panic!("no cancellation")
+        };
+        assert_eq!(n.method, "notifications/cancelled");
+        assert_eq!(n.params.unwrap()["requestId"], "s1");
+        assert!(!r
+            .pending
+            .resolve(Message::Response(Response::new(req.id, Value::Null))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timed_out_request_is_cancelled_and_answers_go_to_the_right_request() {
+        let (r, mut rx) = requester(Duration::from_secs(5));
+        let res = r.request("sampling/createMessage", Value::Null).await;
+        assert!(matches!(res, Err(RpcError::Timeout(_))));
+        assert!(matches!(rx.recv().await, Some(Message::Request(_))));
+        assert!(
+            matches!(rx.recv().await, Some(Message::Notification(n)) if n.method == "notifications/cancelled")
+        );
+        assert!(r.pending.is_empty());
+
+        let fut = r.request("roots/list", Value::Null);
+        let pending = r.pending.clone();
+        let answer = async move {
+            let Some(Message::Request(req)) = rx.recv().await else {
+                panic!()
+            };
+            assert_eq!(req.id, RequestId::from("s2"));
+            pending.resolve(Message::Response(Response::new(
+                req.id,
+                serde_json::json!({"roots": []}),
+            )));
+            rx
+        };
+        let (res, mut rx) = tokio::join!(fut, answer);
+        assert_eq!(res.unwrap(), serde_json::json!({"roots": []}));
+        assert!(
+            rx.try_recv().is_err(),
+            "an answered request is not cancelled"
+        );
     }
 }

@@ -3,6 +3,8 @@
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use super::fetch;
+
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use jsonwebtoken::jwk::JwkSet;
@@ -18,41 +20,73 @@ pub trait JwksSource: Send + Sync + 'static {
     fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>>;
 }
 
-/// A JWKS served over HTTPS (the authorization server's `jwks_uri`).
+/// A JWKS served over HTTPS (the authorization server's `jwks_uri`), fetched with connect and total timeouts
+/// (defaults 5 s and 10 s) and a cap on the document's size (default 1 MiB); a fetch that fails or exceeds
+/// them makes verification [`Unavailable`](AuthError::Unavailable) (503), never a hang.
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_server::auth::{HttpJwks, JwtVerifier};
+///
+/// let jwks = HttpJwks::new("https://auth.example.com/jwks.json")
+///     .connect_timeout(Duration::from_secs(2))
+///     .timeout(Duration::from_secs(5))
+///     .max_body_size(256 * 1024);
+/// let verifier = JwtVerifier::with_source(jwks, "https://mcp.example.com/mcp");
+/// # let _ = verifier;
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpJwks {
     url: String,
     client: reqwest::Client,
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_body: usize,
 }
+
+/// Default cap on a JWKS document: room for hundreds of keys with certificate chains.
+const DEFAULT_MAX_JWKS: usize = 1024 * 1024;
 
 impl HttpJwks {
     /// Keys from `url`.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            client: reqwest::Client::new(),
+            client: fetch::client(fetch::DEFAULT_CONNECT_TIMEOUT, fetch::DEFAULT_TIMEOUT),
+            connect_timeout: fetch::DEFAULT_CONNECT_TIMEOUT,
+            timeout: fetch::DEFAULT_TIMEOUT,
+            max_body: DEFAULT_MAX_JWKS,
         }
+    }
+
+    /// Time allowed to connect (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self.client = fetch::client(self.connect_timeout, self.timeout);
+        self
+    }
+
+    /// Time allowed for the whole fetch, body included (default 10 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self.client = fetch::client(self.connect_timeout, self.timeout);
+        self
+    }
+
+    /// Largest key set document accepted, in bytes (default 1 MiB).
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
     }
 }
 
 impl JwksSource for HttpJwks {
     fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>> {
         async move {
-            let r = self
-                .client
-                .get(&self.url)
-                .send()
-                .await
-                .map_err(|e| AuthError::Unavailable(e.to_string()))?;
-            if !r.status().is_success() {
-                return Err(AuthError::Unavailable(format!(
-                    "JWKS answered {}",
-                    r.status()
-                )));
-            }
-            r.json::<JwkSet>()
-                .await
-                .map_err(|e| AuthError::Unavailable(e.to_string()))
+            let body =
+                fetch::send_capped("JWKS", self.client.get(&self.url), self.max_body).await?;
+            serde_json::from_slice::<JwkSet>(&body)
+                .map_err(|e| AuthError::Unavailable(format!("JWKS is not a key set: {e}")))
         }
         .boxed()
     }
@@ -78,14 +112,28 @@ struct Claims {
 /// Verifies JWT access tokens: signature by a key of the set (by `kid`), expiry, issuer (when set), and
 /// audience = this server's canonical URI. An unknown `kid` triggers one refetch of the key set (at most every
 /// `refetch_interval`), which is how key rotation is picked up.
+///
+/// Concurrent verifications that need the key set share one fetch. A fetch that fails or takes longer than
+/// [`fetch_timeout`](Self::fetch_timeout) makes verification [`Unavailable`](AuthError::Unavailable) (503),
+/// and so does an unknown key while the last fetch failed: the token may well be good, the keys are what is
+/// missing.
 pub struct JwtVerifier {
     keys: RwLock<JwkSet>,
     source: Option<Box<dyn JwksSource>>,
     audience: String,
     issuer: Option<String>,
-    last_fetch: RwLock<Option<Instant>>,
+    /// Serialises fetches, so callers arriving during one wait for it instead of starting their own.
+    fetch_state: tokio::sync::Mutex<FetchState>,
     refetch_interval: Duration,
+    fetch_timeout: Duration,
     leeway: Duration,
+}
+
+#[derive(Default)]
+struct FetchState {
+    last: Option<Instant>,
+    /// Why the last fetch failed, while that is the freshest news about the keys.
+    failed: Option<AuthError>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -104,8 +152,9 @@ impl JwtVerifier {
             source: None,
             audience: canonical_resource(&audience.into()),
             issuer: None,
-            last_fetch: RwLock::new(None),
+            fetch_state: tokio::sync::Mutex::new(FetchState::default()),
             refetch_interval: Duration::from_secs(30),
+            fetch_timeout: fetch::DEFAULT_TIMEOUT,
             leeway: Duration::from_secs(60),
         }
     }
@@ -129,6 +178,12 @@ impl JwtVerifier {
         self
     }
 
+    /// The longest a key set fetch may take, whatever the source (default 10 s).
+    pub fn fetch_timeout(mut self, d: Duration) -> Self {
+        self.fetch_timeout = d;
+        self
+    }
+
     /// The clock skew tolerated on `exp` and `nbf` (default 60 s, as is usual between separate machines).
     pub fn leeway(mut self, d: Duration) -> Self {
         self.leeway = d;
@@ -149,20 +204,39 @@ impl JwtVerifier {
         DecodingKey::from_jwk(jwk).ok().map(|k| (k, alg))
     }
 
-    async fn refetch(&self) -> Result<bool, AuthError> {
+    /// Fetch the key set again unless that was done less than `refetch_interval` ago. Errs when the keys
+    /// cannot be had (this fetch failed, or the last one did and it is too soon to retry).
+    async fn refetch(&self) -> Result<(), AuthError> {
         let Some(source) = &self.source else {
-            return Ok(false);
+            return Ok(());
         };
+        let mut state = self.fetch_state.lock().await;
+        if state
+            .last
+            .is_some_and(|t| t.elapsed() < self.refetch_interval)
         {
-            let last = self.last_fetch.read().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < self.refetch_interval) {
-                return Ok(false);
+            return state.failed.clone().map_or(Ok(()), Err);
+        }
+        state.last = Some(Instant::now());
+        let fetched = match tokio::time::timeout(self.fetch_timeout, source.fetch()).await {
+            Ok(r) => r,
+            Err(_) => Err(AuthError::Unavailable(format!(
+                "JWKS fetch took longer than {:?}",
+                self.fetch_timeout
+            ))),
+        };
+        match fetched {
+            Ok(set) => {
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = set;
+                state.failed = None;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fetching the JWKS failed");
+                state.failed = Some(e.clone());
+                Err(e)
             }
         }
-        *self.last_fetch.write().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        let set = source.fetch().await?;
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = set;
-        Ok(true)
     }
 
     fn check(

@@ -22,6 +22,7 @@
 //! # let _ = service;
 //! ```
 
+mod fetch;
 mod introspection;
 mod jwt;
 mod layer;
