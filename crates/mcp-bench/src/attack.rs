@@ -47,7 +47,7 @@ use mcp_server::http::{serve_listener, HttpConfig};
 use mcp_server::{Error, RequestContext, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::hist::Histogram;
 use crate::wire::{check_call, open_session, CallSpec, Conn, LEGACY_VERSION, MODERN_VERSION};
@@ -389,7 +389,7 @@ async fn hold(
     payload: Bytes,
     gate: Arc<Semaphore>,
     ready: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Fate {
     let sent = {
         // Connect in bounded waves: a burst of SYNs past the listen backlog only adds 1 s retransmits.
@@ -412,22 +412,22 @@ async fn hold(
     let mut first: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        if stop.load(Ordering::Relaxed) {
-            return Fate::Open;
-        }
-        match tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await {
-            Err(_) => continue,
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                return Fate::Closed {
-                    after: t0.elapsed(),
-                    status: status_of(&first),
+        tokio::select! {
+            // Set once, at the end of the trial (or dropped: either way the trial is over).
+            _ = stop.wait_for(|s| *s) => return Fate::Open,
+            r = s.read(&mut buf) => match r {
+                Ok(0) | Err(_) => {
+                    return Fate::Closed {
+                        after: t0.elapsed(),
+                        status: status_of(&first),
+                    }
                 }
-            }
-            Ok(Ok(n)) => {
-                if first.len() < 16 {
-                    first.extend_from_slice(&buf[..n]);
+                Ok(n) => {
+                    if first.len() < 16 {
+                        first.extend_from_slice(&buf[..n]);
+                    }
                 }
-            }
+            },
         }
     }
 }
@@ -435,9 +435,9 @@ async fn hold(
 /// Open `n` connections that each send `payload` and stall; hold them `dur` after all are in place (or
 /// after 15 s of trying). Returns the fates and how long setting up took.
 async fn stall(addr: SocketAddr, n: usize, payload: Bytes, dur: Duration) -> (Vec<Fate>, Duration) {
-    let gate = Arc::new(Semaphore::new(128));
+    let gate = Arc::new(Semaphore::new(64));
     let ready = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = watch::channel(false);
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
@@ -446,7 +446,7 @@ async fn stall(addr: SocketAddr, n: usize, payload: Bytes, dur: Duration) -> (Ve
                 payload.clone(),
                 gate.clone(),
                 ready.clone(),
-                stop.clone(),
+                stopped.clone(),
             ))
         })
         .collect();
@@ -459,7 +459,7 @@ async fn stall(addr: SocketAddr, n: usize, payload: Bytes, dur: Duration) -> (Ve
     }
     let setup = t0.elapsed();
     tokio::time::sleep(dur).await;
-    stop.store(true, Ordering::Relaxed);
+    let _ = stop.send(true);
     let mut fates = Vec::with_capacity(n);
     for t in tasks {
         fates.push(t.await.unwrap_or_else(|e| Fate::Failed(e.to_string())));
@@ -912,9 +912,20 @@ async fn never_readers(target: &Target, n: usize, dur: Duration) -> (String, Opt
         f.modern_done.load(Ordering::Relaxed),
     );
     // Only now read what the server managed to push into each socket, and whether it had closed it.
+    let drains: Vec<_> = socks
+        .into_iter()
+        .map(|(kind, mut s)| {
+            tokio::spawn(async move {
+                let (bytes, closed) = drain(&mut s, 64 << 20).await;
+                (kind, bytes, closed)
+            })
+        })
+        .collect();
     let mut per_kind: std::collections::BTreeMap<&str, (usize, usize, usize)> = Default::default();
-    for (kind, mut s) in socks {
-        let (bytes, closed) = drain(&mut s, 256 << 20).await;
+    for d in drains {
+        let Ok((kind, bytes, closed)) = d.await else {
+            continue;
+        };
         let e = per_kind.entry(kind).or_default();
         e.0 += 1;
         e.1 += usize::from(closed);
@@ -959,13 +970,14 @@ async fn listens(target: &Target, n: usize, dur: Duration) -> (String, Option<St
         ],
         body.as_bytes(),
     ));
-    let gate = Arc::new(Semaphore::new(128));
+    let gate = Arc::new(Semaphore::new(64));
     let acked = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = watch::channel(false);
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let (req, gate, acked, stop) = (req.clone(), gate.clone(), acked.clone(), stop.clone());
+            let (req, gate, acked, stop) =
+                (req.clone(), gate.clone(), acked.clone(), stopped.clone());
             tokio::spawn(async move { listen_one(addr, req, gate, acked, stop).await })
         })
         .collect();
@@ -996,7 +1008,7 @@ async fn listens(target: &Target, n: usize, dur: Duration) -> (String, Option<St
     }
     tokio::time::sleep(dur).await;
     pushing.store(false, Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
+    let _ = stop.send(true);
     let mut events = Vec::new();
     let mut closed = 0;
     let mut statuses: std::collections::BTreeMap<String, usize> = Default::default();
@@ -1052,7 +1064,7 @@ async fn listen_one(
     req: Bytes,
     gate: Arc<Semaphore>,
     acked: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<ListenFate, String> {
     let mut s = {
         let _p = gate.acquire().await;
@@ -1074,14 +1086,17 @@ async fn listen_one(
     // What was read so far, minus what was already counted (a needle may span two reads).
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 8192];
-    while !stop.load(Ordering::Relaxed) {
-        match tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await {
-            Err(_) => continue,
-            Ok(Ok(0)) | Ok(Err(_)) => {
+    loop {
+        let r = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            r = s.read(&mut buf) => r,
+        };
+        match r {
+            Ok(0) | Err(_) => {
                 fate.closed = true;
                 break;
             }
-            Ok(Ok(n)) => {
+            Ok(n) => {
                 pending.extend_from_slice(&buf[..n]);
                 if fate.status.is_none() {
                     fate.status = status_of(&pending);
@@ -1334,6 +1349,9 @@ pub async fn attack_cmd(a: AttackArgs) -> u64 {
             r.server_did.replace('|', "\\|"),
             if *ok { "pass" } else { "FAIL" }
         );
+    }
+    if failed > 0 {
+        println!("\nattack: {failed} trial(s) failed");
     }
     failed
 }
