@@ -151,6 +151,9 @@ struct FloodStats {
     modern_done: AtomicU64,
 }
 
+/// The name of the server runtimes' threads (under 16 bytes: Linux truncates thread names).
+const SERVER_THREAD: &str = "attack-server";
+
 /// One server under attack, on a runtime of its own.
 struct Target {
     addr: SocketAddr,
@@ -168,7 +171,7 @@ impl Target {
             b.worker_threads(t.max(1));
         }
         let rt = b
-            .thread_name("attack-server")
+            .thread_name(SERVER_THREAD)
             .enable_all()
             .build()
             .map_err(|e| format!("server runtime: {e}"))?;
@@ -550,6 +553,8 @@ struct TrialResult {
     secs: f64,
     server_did: String,
     rss_delta_kib: i64,
+    /// CPU time the server's threads used during the trial (its well-behaved calls included).
+    server_cpu: Duration,
     /// Set when the harness could not run the trial as described.
     setup_error: Option<String>,
 }
@@ -576,6 +581,22 @@ impl Ctx {
             want
         }
     }
+}
+
+/// CPU time of the server runtimes' threads so far, in nanoseconds (`/proc/self/task/*/schedstat` of the
+/// threads named `attack-server`).
+fn server_cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| c.trim_end() == SERVER_THREAD)
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// `RLIMIT_NOFILE`'s soft limit, from `/proc/self/limits` (1024 when unreadable).
@@ -610,6 +631,7 @@ async fn run_trial(kind: TrialKind, ctx: &Ctx) -> Result<TrialResult, String> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let rss0 = rss_kib() as i64;
+    let cpu0 = server_cpu_ns();
     let t0 = Instant::now();
     let running = client.run(stop.clone());
     let addr = target.addr;
@@ -707,6 +729,7 @@ async fn run_trial(kind: TrialKind, ctx: &Ctx) -> Result<TrialResult, String> {
     stop.store(true, Ordering::Relaxed);
     let secs = t0.elapsed().as_secs_f64();
     let rss_delta_kib = rss_kib() as i64 - rss0;
+    let server_cpu = Duration::from_nanos(server_cpu_ns().saturating_sub(cpu0));
     let client = running.await.map_err(|e| format!("client task: {e}"))?;
     target.shutdown();
     // Let the sockets of this trial close before the next one starts.
@@ -718,6 +741,7 @@ async fn run_trial(kind: TrialKind, ctx: &Ctx) -> Result<TrialResult, String> {
         secs,
         server_did,
         rss_delta_kib,
+        server_cpu,
         setup_error,
     })
 }
@@ -1315,7 +1339,9 @@ pub async fn attack_cmd(a: AttackArgs) -> u64 {
         );
         println!("   server: {}", r.server_did);
         println!(
-            "   RSS of this process (client + server) {:+.1} MiB during the trial",
+            "   server threads used {:.2} s of CPU in {:.1} s; RSS of this process (client + server) {:+.1} MiB during the trial",
+            r.server_cpu.as_secs_f64(),
+            r.secs,
             r.rss_delta_kib as f64 / 1024.0
         );
         if let Some(e) = &r.setup_error {
@@ -1335,17 +1361,19 @@ pub async fn attack_cmd(a: AttackArgs) -> u64 {
         loadavg()
     );
     println!();
-    println!("| Trial | Attack | Client p50 / p99 (idle {} / {}) | Calls (failed) | What the server did to the attackers | Result |", fmt_d(ip50), fmt_d(ip99));
-    println!("|---|---|---|---|---|---|");
+    println!("| Trial | Attack | Client p50 / p99 (idle {} / {}) | Calls (failed) | Server CPU / trial time | What the server did to the attackers | Result |", fmt_d(ip50), fmt_d(ip99));
+    println!("|---|---|---|---|---|---|---|");
     for (r, p50, p99, ok) in &rows {
         println!(
-            "| {} | {} | {} / {} | {} ({}) | {} | {} |",
+            "| {} | {} | {} / {} | {} ({}) | {:.1} s / {:.1} s | {} | {} |",
             r.name,
             r.attack,
             fmt_d(*p50),
             fmt_d(*p99),
             r.client.calls,
             r.client.failed,
+            r.server_cpu.as_secs_f64(),
+            r.secs,
             r.server_did.replace('|', "\\|"),
             if *ok { "pass" } else { "FAIL" }
         );
