@@ -15,6 +15,7 @@
 //! mcp-bench load --clients 16 --seconds 5 --era both   # C=1 is run too, for the latency comparison
 //! mcp-bench idle --sessions 10000
 //! mcp-bench all                                        # load C=1,16 x both eras, idle, PASS/MISS table
+//! mcp-bench attack [--quick]                           # hostile traffic vs a well-behaved client
 //! ```
 //!
 //! Each load run connects C clients (one keep-alive HTTP/1.1 connection each, `TCP_NODELAY`) to both targets,
@@ -25,6 +26,7 @@
 //! Every run is bounded (warm-up + duration, 5 s per request) and stops by itself. Always build with
 //! `--release` for measurements. The process exits with status 1 if any request failed.
 
+mod attack;
 mod hist;
 mod targets;
 mod wire;
@@ -63,6 +65,9 @@ enum Cmd {
     Idle(IdleArgs),
     /// Load at C=1 and C=16 in both eras plus idle, then a PASS/MISS table against the targets.
     All(AllArgs),
+    /// Hostile traffic (stalled connections, abandoned sessions, never-readers, listens, huge URIs) while a
+    /// well-behaved client calls; exits non-zero if the client failed or slowed past the bound.
+    Attack(attack::AttackArgs),
 }
 
 #[derive(Args, Clone, Copy)]
@@ -206,6 +211,7 @@ fn main() {
             Cmd::Load(a) => load_cmd(a).await,
             Cmd::Idle(a) => idle_cmd(a).await,
             Cmd::All(a) => all_cmd(a).await,
+            Cmd::Attack(a) => attack::attack_cmd(a).await,
         }
     });
     if errors > 0 {

@@ -17,8 +17,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The text the `echo` tool returns for the arguments the bench sends; every tool result must contain it.
 pub const EXPECTED: &[u8] = b"echo:ok";
 
-const LEGACY_VERSION: &str = "2025-11-25";
-const MODERN_VERSION: &str = "2026-07-28";
+pub const LEGACY_VERSION: &str = "2025-11-25";
+pub const MODERN_VERSION: &str = "2026-07-28";
 const SESSION_ID: &str = "mcp-session-id";
 const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 
@@ -79,6 +79,18 @@ impl Conn {
         tokio::time::timeout(REQUEST_TIMEOUT, self.send(Method::POST, extra, body))
             .await
             .map_err(|_| format!("timed out after {REQUEST_TIMEOUT:?}"))?
+    }
+
+    /// POST like [`Conn::post`], waiting up to `limit` instead of [`REQUEST_TIMEOUT`].
+    pub async fn post_within(
+        &mut self,
+        limit: Duration,
+        extra: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Reply, String> {
+        tokio::time::timeout(limit, self.send(Method::POST, extra, body))
+            .await
+            .map_err(|_| format!("timed out after {limit:?}"))?
     }
 
     /// A fresh connection to the same address.
