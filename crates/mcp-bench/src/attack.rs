@@ -79,12 +79,19 @@ pub struct AttackArgs {
 /// One kind of attack.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
 pub enum TrialKind {
+    /// Connections that send half a header block, then nothing.
     StalledHeaders,
+    /// POSTs that announce 1,000 body bytes, send 10, then nothing.
     StalledBodies,
+    /// As many stalled bodies as `max_in_flight`, plus 100.
     StalledBodiesPastCap,
+    /// Legacy sessions opened and abandoned.
     Sessions,
+    /// Streams (legacy GET, legacy and modern POST) whose clients never read.
     NeverReaders,
+    /// `subscriptions/listen` streams held open.
     Listens,
+    /// Concurrent reads of a 1 MB URI that a resource template almost matches.
     HugeUris,
 }
 
