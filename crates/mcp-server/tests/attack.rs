@@ -6,9 +6,6 @@
 //! must not also stop the test's timers, which is what turns a regression into a failure instead of a hang.
 //! Bounds are generous on purpose (these tests share a loaded 2-core CI machine with others); the latency
 //! figures live in `mcp-bench attack`.
-//!
-//! Tests marked `// needs: <limit>` check a limit of issue 13 that the HTTP layer does not have yet; they
-//! are written against its documented default so they pass once it lands, and fail until then.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -417,15 +414,19 @@ async fn stalled_headers_leave_the_server_answering() {
     assert_served("200 stalled headers", &seen);
 }
 
-// needs: header_read_timeout (default 10 s)
+/// `header_read_timeout` (default 10 s; 1 s here to keep the test short).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_headers_are_closed_by_the_server() {
-    let t = start(HttpConfig::default()).await;
+    let t = start(HttpConfig {
+        header_read_timeout: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
     let socks = stalled(t.addr, 100, HALF_HEADER).await;
-    let closed = count_closed(socks, Instant::now() + Duration::from_secs(10 + 3)).await;
+    let closed = count_closed(socks, Instant::now() + Duration::from_secs(1 + 3)).await;
     assert_eq!(
         closed, 100,
-        "stalled header blocks closed by the server within 13 s"
+        "stalled header blocks closed by the server within 4 s"
     );
 }
 
@@ -442,24 +443,27 @@ async fn stalled_bodies_leave_the_server_answering() {
     assert_served("200 stalled bodies", &seen);
 }
 
-// needs: body_stall_timeout (default 5 s)
-/// More stalled bodies than `max_in_flight`: each may hold an admission permit while its body is read, but
-/// only until the body deadline cuts it off; then the server answers other POSTs again.
+/// More stalled bodies than `max_in_flight`: a body is read before its request takes an in-flight slot, so
+/// they starve nobody while they stall, and `body_stall_timeout` (default 10 s; 1 s here) cuts them off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_bodies_past_the_in_flight_cap_are_cut_off_and_free_their_permits() {
+async fn stalled_bodies_past_the_in_flight_cap_starve_nobody_and_are_cut_off() {
     let t = start(HttpConfig {
         max_in_flight: 32,
+        body_stall_timeout: Duration::from_secs(1),
         ..Default::default()
     })
     .await;
     let socks = stalled(t.addr, 64, SHORT_BODY).await;
-    let closed = count_closed(socks, Instant::now() + Duration::from_secs(5 + 3)).await;
-    assert_eq!(closed, 64, "stalled bodies closed by the server within 8 s");
-    let ((), seen) = while_under(t.addr, async {}).await;
-    assert_served("after 64 stalled bodies against max_in_flight 32", &seen);
+    let ((), seen) = while_under(t.addr, async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await;
+    assert_served("64 stalled bodies against max_in_flight 32", &seen);
+    let closed = count_closed(socks, Instant::now() + Duration::from_secs(1 + 3)).await;
+    assert_eq!(closed, 64, "stalled bodies closed by the server within 4 s");
 }
 
-// needs: URI length cap (default 8 KiB, -32602)
+/// The URI length cap (default 8 KiB, -32602).
 /// 20 concurrent reads of a 1 MB URI that the template almost matches (`/dat`, not `/data`): refused
 /// quickly with -32602, while the well-behaved client is served. Without a cap each read costs seconds of
 /// CPU on a server worker.

@@ -38,6 +38,26 @@ fn server(finished: Arc<AtomicUsize>) -> Server {
         )
         .tool(
             Tool {
+                name: "flood".into(),
+                description: Some("logs 16 KiB messages until cancelled".into()),
+                input_schema: json!({"type": "object"}),
+                ..Default::default()
+            },
+            |ctx: RequestContext, _a: mcp_protocol::JsonObject| async move {
+                let payload = "x".repeat(16 * 1024);
+                for _ in 0..100_000 {
+                    ctx.log(
+                        mcp_protocol::types::LoggingLevel::Info,
+                        None,
+                        payload.as_str(),
+                    )
+                    .await;
+                }
+                Ok::<_, Error>(CallToolResult::text("flooded"))
+            },
+        )
+        .tool(
+            Tool {
                 name: "forever".into(),
                 description: Some("never answers".into()),
                 input_schema: json!({"type": "object"}),
@@ -573,4 +593,93 @@ async fn at_the_session_cap_an_abandoned_session_makes_room_but_a_busy_one_does_
     let _second_stream = get_stream(r.port, &newcomer).await;
     let (status, head) = status_of(r.port, &post_bytes(&initialize(), &[])).await;
     assert_eq!(status, 503, "{head}");
+}
+
+#[tokio::test]
+async fn a_modern_stream_nobody_reads_is_ended_and_frees_its_slot() {
+    let r = start(HttpConfig {
+        stream_write_timeout: Duration::from_millis(300),
+        ..quick()
+    })
+    .await;
+    let mut s = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
+    let mut headers = modern_headers("tools/call");
+    headers.push(("Mcp-Name", "flood"));
+    let mut call = modern(1, "tools/call", json!({"name": "flood", "arguments": {}}));
+    call["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = json!("info");
+    s.write_all(&post_bytes(&call, &headers)).await.unwrap();
+    // Wait for the stream to start, then read nothing more.
+    let t = Instant::now();
+    while r.service.in_flight() == 0 && t.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(r.service.in_flight(), 1);
+    // The stream is given up (the request cancelled) and its slot freed, though the peer never reads.
+    let t = Instant::now();
+    while r.service.in_flight() > 0 && t.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        r.service.in_flight(),
+        0,
+        "the unread stream still holds its slot"
+    );
+    // And the connection, stuck writing to a peer that reads nothing, is dropped.
+    let dropped = async {
+        // Drain what the kernel buffered until the server's close shows as end of stream.
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    timeout(Duration::from_secs(10), dropped)
+        .await
+        .expect("the connection was closed by the server");
+}
+
+#[tokio::test]
+async fn a_legacy_stream_nobody_reads_is_cut_off_and_its_connection_dropped() {
+    let r = start(HttpConfig {
+        stream_write_timeout: Duration::from_millis(300),
+        ..quick()
+    })
+    .await;
+    let sid = session(r.port).await;
+    let mut s = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"flood","arguments":{}}});
+    s.write_all(&post_bytes(
+        &call,
+        &[("Mcp-Session-Id", &sid), ("MCP-Protocol-Version", LEGACY)],
+    ))
+    .await
+    .unwrap();
+    // The handler is not held back by the reader (a legacy stream that cannot keep up is cut from its
+    // connection and kept for resumption), so it finishes and frees its slot...
+    let t = Instant::now();
+    while (r.service.in_flight() > 0 || t.elapsed() < Duration::from_millis(50))
+        && t.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        r.service.in_flight(),
+        0,
+        "the unread stream still holds its slot"
+    );
+    // ...and the connection, stuck writing to a peer that reads nothing, is dropped.
+    let dropped = async {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    timeout(Duration::from_secs(10), dropped)
+        .await
+        .expect("the connection was closed by the server");
 }

@@ -483,6 +483,11 @@ impl State {
                             if let Some(n) = server.legacy_notification(&session.legacy, &ev) {
                                 let (seq, id) = log.next_id();
                                 log.push(seq, sse::event(Some(&id), &Message::Notification(n)), true);
+                                if !log.is_live() {
+                                    // The reader could not keep up and was cut off: end the response so
+                                    // the connection is freed; the client resumes from its last event id.
+                                    break;
+                                }
                             }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -501,8 +506,16 @@ impl State {
                     }
                     _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
                         log.push(0, sse::keepalive(), false);
+                        if !log.is_live() {
+                            break;
+                        }
                     }
                 }
+            }
+            // Release this stream's sender so the response ends (unless a newer GET took its place).
+            let mut open = session.standalone.lock().unwrap_or_else(|p| p.into_inner());
+            if open.as_ref().is_some_and(|tx| tx.same_channel(&body_tx)) {
+                *open = None;
             }
         });
         sse_response(McpBody::stream(body_rx, None))

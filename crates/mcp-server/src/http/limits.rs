@@ -143,6 +143,9 @@ pub(crate) struct ConnWatch {
     idle_since: AtomicU64,
     /// Milliseconds since `epoch` of the first byte read while no request was in flight, or [`NEVER`].
     head_started: AtomicU64,
+    /// Milliseconds since `epoch` when a write found the socket full and has made no progress since, or
+    /// [`NEVER`].
+    write_blocked: AtomicU64,
 }
 
 /// Marks its connection busy while it lives (held by the response body, so an open stream counts).
@@ -167,6 +170,8 @@ pub(crate) enum Verdict {
     Idle,
     /// A request head started and did not finish in time: drop it.
     StalledHead,
+    /// The peer has taken no bytes for too long while the server had some to send: drop it.
+    StalledWrite,
 }
 
 impl ConnWatch {
@@ -176,7 +181,23 @@ impl ConnWatch {
             active: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(NEVER),
+            write_blocked: AtomicU64::new(NEVER),
         })
+    }
+
+    fn write_polled<T>(&self, r: &Poll<io::Result<T>>) {
+        match r {
+            Poll::Pending => {
+                if self.write_blocked.load(Ordering::Relaxed) == NEVER {
+                    self.write_blocked.store(self.now(), Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(_) => {
+                if self.write_blocked.load(Ordering::Relaxed) != NEVER {
+                    self.write_blocked.store(NEVER, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     fn now(&self) -> u64 {
@@ -198,11 +219,20 @@ impl ConnWatch {
         }
     }
 
-    pub(crate) fn verdict(&self, header_timeout: Duration, idle_timeout: Duration) -> Verdict {
+    pub(crate) fn verdict(
+        &self,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+        write_timeout: Duration,
+    ) -> Verdict {
+        let now = self.now();
+        let blocked = self.write_blocked.load(Ordering::Relaxed);
+        if blocked != NEVER && now.saturating_sub(blocked) >= write_timeout.as_millis() as u64 {
+            return Verdict::StalledWrite;
+        }
         if self.active.load(Ordering::Acquire) > 0 {
             return Verdict::Keep;
         }
-        let now = self.now();
         let head = self.head_started.load(Ordering::Acquire);
         if head != NEVER {
             if now.saturating_sub(head) >= header_timeout.as_millis() as u64 {
@@ -252,14 +282,18 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch.write_polled(&r);
+        r
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch.write_polled(&r);
+        r
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
@@ -279,15 +313,30 @@ mod tests {
     #[test]
     fn a_connection_is_idle_only_without_requests_and_stalled_only_mid_head() {
         let w = ConnWatch::new();
-        let (head, idle) = (Duration::ZERO, Duration::from_secs(3600));
-        assert_eq!(w.verdict(head, idle), Verdict::Keep);
+        let (head, idle, never) = (Duration::ZERO, Duration::from_secs(3600), Duration::MAX);
+        assert_eq!(w.verdict(head, idle, never), Verdict::Keep);
         w.bytes_read();
-        assert_eq!(w.verdict(head, idle), Verdict::StalledHead);
+        assert_eq!(w.verdict(head, idle, never), Verdict::StalledHead);
         let g = w.begin();
         w.bytes_read(); // body bytes of a request in flight: not a new head
-        assert_eq!(w.verdict(head, Duration::ZERO), Verdict::Keep);
+        assert_eq!(w.verdict(head, Duration::ZERO, never), Verdict::Keep);
         drop(g);
-        assert_eq!(w.verdict(head, Duration::ZERO), Verdict::Idle);
-        assert_eq!(w.verdict(head, idle), Verdict::Keep);
+        assert_eq!(w.verdict(head, Duration::ZERO, never), Verdict::Idle);
+        assert_eq!(w.verdict(head, idle, never), Verdict::Keep);
+    }
+
+    #[test]
+    fn a_write_stall_counts_even_with_a_request_in_flight() {
+        let w = ConnWatch::new();
+        let _busy = w.begin();
+        let (head, idle) = (Duration::from_secs(3600), Duration::from_secs(3600));
+        w.write_polled::<usize>(&Poll::Pending);
+        assert_eq!(w.verdict(head, idle, Duration::ZERO), Verdict::StalledWrite);
+        assert_eq!(
+            w.verdict(head, idle, Duration::from_secs(60)),
+            Verdict::Keep
+        );
+        w.write_polled(&Poll::Ready(Ok(1usize)));
+        assert_eq!(w.verdict(head, idle, Duration::ZERO), Verdict::Keep);
     }
 }

@@ -115,6 +115,12 @@ pub struct HttpConfig {
     /// The longest pause allowed between two pieces of a request body (default 10 s); past it 408. With
     /// `body_read_timeout` this is the minimum rate a body must keep.
     pub body_stall_timeout: Duration,
+    /// A peer that takes no bytes for this long while a response waits to be written is given up (default
+    /// 30 s): [`serve`] drops its connection, and a 2026-07-28 stream that cannot take its next event for
+    /// this long is ended, which cancels its request, wherever the service is mounted. Legacy streams never
+    /// wait on a reader: one that cannot keep up is cut from its connection at once and resumed with
+    /// `Last-Event-ID`.
+    pub stream_write_timeout: Duration,
     /// [`serve`] only: a request head must arrive within this long of its first byte (default 10 s); a
     /// connection that stalls mid-head is dropped.
     pub header_read_timeout: Duration,
@@ -151,6 +157,7 @@ impl Default for HttpConfig {
             old_sse: None,
             body_read_timeout: Duration::from_secs(30),
             body_stall_timeout: Duration::from_secs(10),
+            stream_write_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 8192,

@@ -85,6 +85,13 @@ fn same_value(header: &str, body: &Value) -> bool {
 }
 
 impl State {
+    pub(crate) fn stream_opts(&self) -> StreamOpts {
+        StreamOpts {
+            keepalive: self.config.keepalive,
+            write_timeout: self.config.stream_write_timeout,
+        }
+    }
+
     /// Validate `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` against the body (-32020).
     fn check_headers(&self, h: &HeaderMap, req: &Request) -> Result<(), ErrorObject> {
         let meta_version = req
@@ -218,7 +225,7 @@ impl State {
         let guard = cancel.clone().drop_guard();
         respond(
             self.config.response_mode,
-            self.config.keepalive,
+            self.stream_opts(),
             req_id,
             rx,
             handler,
@@ -248,7 +255,7 @@ impl State {
             task,
             None,
             body_tx,
-            self.config.keepalive,
+            self.stream_opts(),
             cancel.clone(),
         );
         // On shutdown the stream ends WITHOUT the listen's final result: that result tells a client the
@@ -286,7 +293,7 @@ fn joined(r: Result<Outcome, tokio::task::JoinError>) -> Outcome {
 /// Send the outcome as JSON or SSE, per the response mode.
 async fn respond(
     mode: ResponseMode,
-    keepalive: Option<std::time::Duration>,
+    opts: StreamOpts,
     id: mcp_protocol::RequestId,
     mut rx: mpsc::Receiver<Message>,
     mut handler: Handler,
@@ -320,7 +327,7 @@ async fn respond(
         First::Done(outcome) if mode == ResponseMode::Auto => match rx.try_recv() {
             Ok(m) => {
                 let task = tokio::spawn(async move { outcome });
-                return stream(id, rx, task, Some(m), keepalive, guard);
+                return stream(id, rx, task, Some(m), opts, guard);
             }
             Err(_) => First::Done(outcome),
         },
@@ -340,15 +347,8 @@ async fn respond(
             error_response(modern_status(e.code), Some(id), e)
         }
         // From here the handler outlives this future: it feeds a stream.
-        First::Msg(m) => stream(
-            id,
-            rx,
-            spawn_held(handler, permit),
-            Some(m),
-            keepalive,
-            guard,
-        ),
-        First::Stream => stream(id, rx, spawn_held(handler, permit), None, keepalive, guard),
+        First::Msg(m) => stream(id, rx, spawn_held(handler, permit), Some(m), opts, guard),
+        First::Stream => stream(id, rx, spawn_held(handler, permit), None, opts, guard),
     }
 }
 
@@ -366,20 +366,12 @@ fn stream(
     rx: mpsc::Receiver<Message>,
     task: JoinHandle<Outcome>,
     first: Option<Message>,
-    keepalive: Option<std::time::Duration>,
+    opts: StreamOpts,
     guard: tokio_util::sync::DropGuard,
 ) -> Response<McpBody> {
     let cancel = guard.disarm();
     let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
-    tokio::spawn(pump(
-        id,
-        rx,
-        task,
-        first,
-        body_tx,
-        keepalive,
-        cancel.clone(),
-    ));
+    tokio::spawn(pump(id, rx, task, first, body_tx, opts, cancel.clone()));
     sse_response(McpBody::stream(body_rx, Some(cancel.drop_guard())))
 }
 
@@ -391,17 +383,19 @@ async fn pump(
     mut task: JoinHandle<Outcome>,
     first: Option<Message>,
     body: mpsc::Sender<Bytes>,
-    keepalive: Option<std::time::Duration>,
+    opts: StreamOpts,
     cancel: CancellationToken,
 ) {
-    let send = |m: &Message| body.send(sse::event(None, m));
+    // A reader that takes nothing for `write_timeout` is gone as far as this request is concerned: ending
+    // the stream is the cancel on 2026-07-28, and frees the handler and its permit.
+    let send = |m: &Message| send_within(&body, sse::event(None, m), opts.write_timeout);
     if let Some(m) = first {
         if send(&m).await.is_err() {
             cancel.cancel();
             return;
         }
     }
-    let mut tick = keepalive.map(tokio::time::interval);
+    let mut tick = opts.keepalive.map(tokio::time::interval);
     if let Some(t) = tick.as_mut() {
         t.tick().await;
     }
@@ -420,13 +414,42 @@ async fn pump(
             }
             _ = body.closed() => { cancel.cancel(); return }
             _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
-                if body.send(sse::keepalive()).await.is_err() { cancel.cancel(); return }
+                if send_within(&body, sse::keepalive(), opts.write_timeout).await.is_err() { cancel.cancel(); return }
             }
         }
     };
     if let Some(outcome) = outcome {
-        let _ = body
-            .send(sse::event_json(None, &Reply::new(id, outcome).to_json()))
-            .await;
+        let reply = sse::event_json(None, &Reply::new(id, outcome).to_json());
+        let _ = send_within(&body, reply, opts.write_timeout).await;
+    }
+}
+
+/// How a request's SSE stream is fed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamOpts {
+    pub keepalive: Option<std::time::Duration>,
+    /// How long the stream may refuse its next event before it is given up.
+    pub write_timeout: std::time::Duration,
+}
+
+/// Send one event, or fail if the reader has gone or has taken nothing for `limit`.
+async fn send_within(
+    body: &mpsc::Sender<Bytes>,
+    event: Bytes,
+    limit: std::time::Duration,
+) -> Result<(), ()> {
+    // Room in the channel (the usual case): no timer.
+    let event = match body.try_send(event) {
+        Ok(()) => return Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
+        Err(mpsc::error::TrySendError::Full(event)) => event,
+    };
+    match tokio::time::timeout(limit, body.send(event)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(()),
+        Err(_) => {
+            tracing::debug!(?limit, "a stream's reader took nothing: ending the stream");
+            Err(())
+        }
     }
 }

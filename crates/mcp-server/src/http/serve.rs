@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -118,17 +118,23 @@ impl Bound {
 struct ConnLimits {
     header: Duration,
     idle: Duration,
+    write: Duration,
     /// How often a connection's watch is read.
     tick: Duration,
 }
 
 impl From<&HttpConfig> for ConnLimits {
     fn from(c: &HttpConfig) -> Self {
-        let tick = (c.header_read_timeout.min(c.idle_timeout) / 4)
-            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let tick = (c
+            .header_read_timeout
+            .min(c.idle_timeout)
+            .min(c.stream_write_timeout)
+            / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
         Self {
             header: c.header_read_timeout,
             idle: c.idle_timeout,
+            write: c.stream_write_timeout,
             tick,
         }
     }
@@ -161,7 +167,9 @@ async fn serve_one(
     tokio::pin!(conn);
     let mut tick = tokio::time::interval(limits.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut closing = false;
+    // Set once the connection is asked to close politely because it is idle.
+    let mut closing_idle: Option<tokio::time::Instant> = None;
+    let mut draining_now = false;
     loop {
         tokio::select! {
             r = conn.as_mut() => {
@@ -170,25 +178,40 @@ async fn serve_one(
                 }
                 return;
             }
-            _ = draining.cancelled(), if !closing => {
-                closing = true;
+            _ = draining.cancelled(), if !draining_now => {
+                draining_now = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = tick.tick(), if !closing => match watch.verdict(limits.header, limits.idle) {
-                Verdict::Keep => {}
-                Verdict::Idle => {
-                    tracing::trace!("closing an idle connection");
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-                Verdict::StalledHead => {
-                    tracing::debug!("dropping a connection whose request head stalled");
+            _ = tick.tick(), if !draining_now => match closing_idle {
+                // An idle connection that does not close within the head timeout is stuck writing to a
+                // peer that reads nothing: drop it.
+                Some(since) => if since.elapsed() >= limits.header {
+                    tracing::debug!("dropping an idle connection whose peer does not read");
                     return;
-                }
+                },
+                None => match watch.verdict(limits.header, limits.idle, limits.write) {
+                    Verdict::Keep => {}
+                    Verdict::Idle => {
+                        tracing::trace!("closing an idle connection");
+                        closing_idle = Some(tokio::time::Instant::now());
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    Verdict::StalledHead => {
+                        tracing::debug!("dropping a connection whose request head stalled");
+                        return;
+                    }
+                    Verdict::StalledWrite => {
+                        tracing::debug!("dropping a connection whose peer reads nothing");
+                        return;
+                    }
+                },
             },
         }
     }
 }
+
+/// Pending connections the kernel queues for `accept` (it caps this at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// Bind `addr` and return the endpoint without running it.
 pub async fn serve_listener(
@@ -196,7 +219,16 @@ pub async fn serve_listener(
     config: HttpConfig,
     addr: SocketAddr,
 ) -> std::io::Result<Bound> {
-    let listener = TcpListener::bind(addr).await?;
+    // The default backlog (128) overflows under a burst of connects, and each overflow costs the client a
+    // SYN retry of a second or more.
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     Ok(Bound {
         listener,
         service: McpService::new(server, config),

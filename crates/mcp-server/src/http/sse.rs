@@ -187,6 +187,11 @@ impl StreamLog {
         }
     }
 
+    /// Whether a live connection still takes this stream's events (a reader too slow to keep up is cut off).
+    pub fn is_live(&self) -> bool {
+        self.live().is_some()
+    }
+
     /// Close the live connection now (polling, SEP-1699); the stream goes on and can be resumed.
     pub fn disconnect(&self) {
         *self.live() = None;
