@@ -3,13 +3,14 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{full, json, sse_message, sse_stream, with_header, Seen, TestHttp};
 use mcp_client::transport::{HttpTransport, StaticToken};
-use mcp_client::{CallOptions, Client, ClientError, VersionMode};
+use mcp_client::{CallOptions, Client, ClientError, ReissuePolicy, ReissueRequest, VersionMode};
 use mcp_protocol::types::{ElicitRequestParams, ElicitResult, SubscriptionFilter, Tool};
 use mcp_protocol::{Era, ErrorObject};
 use serde_json::{json, Value};
@@ -217,48 +218,208 @@ async fn header_mismatch_relists_tools_and_retries_once() {
     assert_eq!(http.calls("tools/list").len(), 2);
 }
 
-#[tokio::test]
-async fn a_broken_modern_stream_is_reissued_with_a_new_id() {
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let a2 = attempts.clone();
+// ----- a reply stream that breaks: re-issue only what is safe to repeat ---------------------------------
+
+/// How many times the cutting server ran each request (`method` or `method:name`).
+type Runs = Arc<Mutex<HashMap<String, usize>>>;
+
+fn runs_of(runs: &Runs, key: &str) -> usize {
+    runs.lock().unwrap().get(key).copied().unwrap_or(0)
+}
+
+/// A modern server that lists `charge` (side-effecting: no annotations), `lookup` (`readOnlyHint`), `upsert`
+/// (`idempotentHint`) and `tagged` (annotated, neither hint). Every request it runs is counted; the FIRST run
+/// of each key in `cut` does its work and then loses its SSE stream (the connection is aborted) before the
+/// result is written. Later runs answer `run N`.
+async fn cutting_server(cut: &'static [&'static str]) -> (TestHttp, Runs) {
+    let runs: Runs = Arc::default();
+    let r2 = runs.clone();
     let http = TestHttp::start(move |s: Seen| {
-        let a = a2.clone();
+        let runs = r2.clone();
         async move {
             let id = s.body["id"].clone();
-            match s.rpc_method() {
-                Some("server/discover") => json(200, &discover(&id)),
-                Some("tools/call") => {
-                    let (tx, resp) = sse_stream();
-                    let first = a.fetch_add(1, Ordering::SeqCst) == 0;
-                    tokio::spawn(async move {
-                        let _ = tx.send(Ok(": working\n\n".into()));
-                        if first {
-                            let _ = tx.send(Err(std::io::Error::other("cut")));
-                        } else {
-                            let reply = ok(&id, json!({"resultType": "complete", "content": [{"type": "text", "text": "second try"}]}));
-                            let _ = tx.send(Ok(sse_message(None, &reply)));
-                        }
-                    });
-                    resp
-                }
-                _ => full(404, None, ""),
+            let method = s.rpc_method().unwrap_or_default().to_owned();
+            if method == "server/discover" {
+                return json(200, &discover(&id));
             }
+            let key = match s.body["params"]["name"].as_str() {
+                Some(name) => format!("{method}:{name}"),
+                None => method.clone(),
+            };
+            // The work happens here, before any reply.
+            let n = {
+                let mut runs = runs.lock().unwrap();
+                let n = runs.entry(key.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let result = match method.as_str() {
+                "tools/list" => json!({"resultType": "complete", "tools": [
+                    {"name": "charge", "inputSchema": {"type": "object"}},
+                    {"name": "lookup", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}},
+                    {"name": "upsert", "inputSchema": {"type": "object"}, "annotations": {"idempotentHint": true}},
+                    {"name": "tagged", "inputSchema": {"type": "object"},
+                     "annotations": {"readOnlyHint": false, "idempotentHint": false, "title": "Tagged"}}
+                ]}),
+                "tools/call" => json!({"resultType": "complete", "content": [{"type": "text", "text": format!("run {n}")}]}),
+                _ => return full(404, None, ""),
+            };
+            let (tx, resp) = sse_stream();
+            let cut_now = n == 1 && cut.contains(&key.as_str());
+            tokio::spawn(async move {
+                let _ = tx.send(Ok(": working\n\n".into()));
+                if cut_now {
+                    let _ = tx.send(Err(std::io::Error::other("cut")));
+                } else {
+                    let _ = tx.send(Ok(sse_message(None, &ok(&id, result))));
+                }
+            });
+            resp
         }
     })
     .await;
-    let client = Client::builder()
-        .connect(HttpTransport::new(&http.url).unwrap())
+    (http, runs)
+}
+
+async fn connect_with(url: &str, policy: Option<ReissuePolicy>) -> Client {
+    let mut b = Client::builder();
+    if let Some(p) = policy {
+        b = b.reissue_policy(p);
+    }
+    let client = b.connect(HttpTransport::new(url).unwrap()).await.unwrap();
+    assert_eq!(client.era(), Era::Modern);
+    client
+}
+
+fn assert_outcome_unknown(err: &ClientError, expected_method: &str) {
+    match err {
+        ClientError::OutcomeUnknown { method, .. } => assert_eq!(method, expected_method),
+        other => panic!("expected OutcomeUnknown for {expected_method}, got {other:?}"),
+    }
+    assert!(err.to_string().contains("may or may not have run"), "{err}");
+}
+
+#[tokio::test]
+async fn a_side_effecting_call_whose_stream_broke_runs_once_and_its_outcome_is_unknown() {
+    let (http, runs) = cutting_server(&["tools/call:charge"]).await;
+    let client = connect_with(&http.url, None).await;
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("charge", json!({"amount": 5})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap_err();
+    assert_outcome_unknown(&err, "tools/call");
+    // The transport has given the request up: nothing can re-send it later.
+    assert_eq!(runs_of(&runs, "tools/call:charge"), 1, "the tool ran twice");
+    assert_eq!(http.calls("tools/call").len(), 1);
+}
+
+#[tokio::test]
+async fn a_tool_never_listed_or_without_the_hints_is_not_reissued() {
+    let (http, runs) = cutting_server(&["tools/call:ghost", "tools/call:tagged"]).await;
+    let client = connect_with(&http.url, None).await;
+    for tool in ["ghost", "tagged"] {
+        let err = tokio::time::timeout(Duration::from_secs(10), client.call_tool(tool, json!({})))
+            .await
+            .expect("the call ends")
+            .unwrap_err();
+        assert_outcome_unknown(&err, "tools/call");
+        assert_eq!(runs_of(&runs, &format!("tools/call:{tool}")), 1, "{tool}");
+    }
+}
+
+#[tokio::test]
+async fn read_only_and_idempotent_calls_and_lists_are_reissued_with_a_new_id() {
+    let (http, runs) =
+        cutting_server(&["tools/list", "tools/call:lookup", "tools/call:upsert"]).await;
+    let client = connect_with(&http.url, None).await;
+    // The listing (cut once, re-issued) teaches the client the annotations.
+    let tools = tokio::time::timeout(Duration::from_secs(10), client.list_all_tools())
         .await
+        .expect("the list ends")
         .unwrap();
-    let r = client.call_tool("t", json!({"k": 1})).await.unwrap();
-    assert_eq!(r.text_content(), "second try");
-    let calls = http.calls("tools/call");
-    assert_eq!(calls.len(), 2);
-    assert_ne!(
-        calls[0].body["id"], calls[1].body["id"],
-        "re-issued with a new id"
-    );
-    assert_eq!(calls[0].body["params"], calls[1].body["params"]);
+    assert_eq!(tools.len(), 4);
+    assert_eq!(runs_of(&runs, "tools/list"), 2);
+    for tool in ["lookup", "upsert"] {
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.call_tool(tool, json!({"k": 1})),
+        )
+        .await
+        .expect("the call ends")
+        .unwrap();
+        assert_eq!(r.text_content(), "run 2", "{tool}");
+        let calls: Vec<_> = http
+            .calls("tools/call")
+            .into_iter()
+            .filter(|c| c.body["params"]["name"] == tool)
+            .collect();
+        assert_eq!(calls.len(), 2, "{tool}");
+        assert_ne!(
+            calls[0].body["id"], calls[1].body["id"],
+            "re-issued with a new id"
+        );
+        assert_eq!(calls[0].body["params"], calls[1].body["params"]);
+    }
+}
+
+#[tokio::test]
+async fn the_reissue_policy_can_be_changed() {
+    // Always: even the side-effecting tool is re-issued (and runs twice, as asked).
+    let (http, runs) = cutting_server(&["tools/call:charge"]).await;
+    let client = connect_with(&http.url, Some(ReissuePolicy::Always)).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("charge", json!({})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap();
+    assert_eq!(r.text_content(), "run 2");
+    assert_eq!(runs_of(&runs, "tools/call:charge"), 2);
+
+    // Never: not even a list.
+    let (http, runs) = cutting_server(&["tools/list"]).await;
+    let client = connect_with(&http.url, Some(ReissuePolicy::Never)).await;
+    let err = tokio::time::timeout(Duration::from_secs(10), client.list_tools(None))
+        .await
+        .expect("the list ends")
+        .unwrap_err();
+    assert_outcome_unknown(&err, "tools/list");
+    assert_eq!(runs_of(&runs, "tools/list"), 1);
+
+    // Custom: the default rule plus one tool the application knows to be safe; it sees the annotations.
+    let (http, runs) = cutting_server(&["tools/call:charge", "tools/call:lookup"]).await;
+    let seen_hint = Arc::new(AtomicUsize::new(0));
+    let s2 = seen_hint.clone();
+    let policy = ReissuePolicy::custom(move |r: &ReissueRequest<'_>| {
+        if r.tool_annotations.and_then(|a| a.read_only_hint) == Some(true) {
+            s2.fetch_add(1, Ordering::SeqCst);
+            return false;
+        }
+        r.is_safe() || r.tool_name() == Some("charge")
+    });
+    let client = connect_with(&http.url, Some(policy)).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("charge", json!({})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap();
+    assert_eq!(r.text_content(), "run 2");
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("lookup", json!({})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap_err();
+    assert_outcome_unknown(&err, "tools/call");
+    assert_eq!(runs_of(&runs, "tools/call:lookup"), 1);
+    assert_eq!(seen_hint.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
