@@ -1797,6 +1797,7 @@ impl Client {
                     .await;
                 let r = inner.map_result(&id, r);
                 lock(&inner.listens).remove(&id);
+                lock(&inner.hints).remove(&id);
                 let _ = done_tx.send(r);
             })
         };

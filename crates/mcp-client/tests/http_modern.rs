@@ -422,6 +422,88 @@ async fn the_reissue_policy_can_be_changed() {
     assert_eq!(seen_hint.load(Ordering::SeqCst), 1);
 }
 
+/// A modern server whose first `subscriptions/listen` stream is acknowledged and then cut; later streams
+/// are acknowledged, carry one `tools/list_changed`, and stay open.
+async fn cutting_listen_server() -> (TestHttp, Arc<AtomicUsize>) {
+    let listens = Arc::new(AtomicUsize::new(0));
+    let l2 = listens.clone();
+    let http = TestHttp::start(move |s: Seen| {
+        let listens = l2.clone();
+        async move {
+            let id = s.body["id"].clone();
+            match s.rpc_method() {
+                Some("server/discover") => json(200, &discover(&id)),
+                Some("subscriptions/listen") => {
+                    let first = listens.fetch_add(1, Ordering::SeqCst) == 0;
+                    let tagged = |method: &str, mut params: Value| {
+                        params["_meta"] = json!({"io.modelcontextprotocol/subscriptionId": id});
+                        json!({"jsonrpc": "2.0", "method": method, "params": params})
+                    };
+                    let ack = tagged(
+                        "notifications/subscriptions/acknowledged",
+                        json!({"notifications": {"toolsListChanged": true}}),
+                    );
+                    let changed = tagged("notifications/tools/list_changed", json!({}));
+                    let (tx, resp) = sse_stream();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Ok(sse_message(None, &ack)));
+                        if first {
+                            let _ = tx.send(Err(std::io::Error::other("cut")));
+                            return;
+                        }
+                        let _ = tx.send(Ok(sse_message(None, &changed)));
+                        tx.closed().await;
+                    });
+                    resp
+                }
+                _ => full(404, None, ""),
+            }
+        }
+    })
+    .await;
+    (http, listens)
+}
+
+/// The next notification of `sub` that is not an acknowledgement (a re-issued listen is acknowledged again).
+async fn next_change(sub: &mut mcp_client::Subscription) -> Option<String> {
+    loop {
+        let n = sub.next().await?;
+        if n.method != "notifications/subscriptions/acknowledged" {
+            return Some(n.method);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listen_stream_that_breaks_is_reissued_unless_the_policy_says_never() {
+    let filter = SubscriptionFilter {
+        tools_list_changed: Some(true),
+        ..Default::default()
+    };
+    let (http, listens) = cutting_listen_server().await;
+    let client = connect_with(&http.url, None).await;
+    let mut sub = client.listen(filter.clone()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), next_change(&mut sub))
+        .await
+        .expect("a change arrives on the re-issued stream");
+    assert_eq!(got.as_deref(), Some("notifications/tools/list_changed"));
+    assert_eq!(listens.load(Ordering::SeqCst), 2);
+
+    let (http, listens) = cutting_listen_server().await;
+    let client = connect_with(&http.url, Some(ReissuePolicy::Never)).await;
+    // The stream breaks right after its acknowledgement: `listen` itself may see the failure first.
+    match client.listen(filter).await {
+        Ok(mut sub) => {
+            let got = tokio::time::timeout(Duration::from_secs(10), next_change(&mut sub))
+                .await
+                .expect("the subscription ends");
+            assert_eq!(got, None, "the subscription ends with its stream");
+        }
+        Err(e) => assert_outcome_unknown(&e, "subscriptions/listen"),
+    }
+    assert_eq!(listens.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn cancelling_a_modern_call_closes_its_stream() {
     let closed = Arc::new(tokio::sync::Notify::new());
