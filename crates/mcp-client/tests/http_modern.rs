@@ -645,6 +645,123 @@ async fn an_auth_failure_on_the_probe_is_an_error_not_a_legacy_server() {
     assert!(http.calls("initialize").is_empty());
 }
 
+// ----- against mcp-server, through a proxy that cuts the connection ---------------------------------------
+
+/// A loopback TCP proxy to `upstream`; [`Proxy::cut`] aborts every connection open at that moment (new ones
+/// are still accepted), as a restart, a deploy or a load balancer would.
+struct Proxy {
+    url: String,
+    cut: Arc<Mutex<tokio_util::sync::CancellationToken>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let cut = Arc::new(Mutex::new(tokio_util::sync::CancellationToken::new()));
+        let c2 = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let token = c2.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = token.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Self { url, cut, task }
+    }
+
+    fn cut(&self) {
+        let old = std::mem::take(&mut *self.cut.lock().unwrap());
+        old.cancel();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+/// mcp-server answering every request on an SSE stream, with `charge` (side-effecting) and `lookup`
+/// (`readOnlyHint`): each counts its runs in `runs`, and its first run blocks after doing its work until the
+/// test cuts the connection.
+async fn real_cutting_server(runs: Arc<AtomicUsize>) -> std::net::SocketAddr {
+    let tool = |name: &str, read_only: bool| Tool {
+        name: name.into(),
+        input_schema: json!({"type": "object"}),
+        annotations: read_only.then(|| mcp_protocol::types::ToolAnnotations {
+            read_only_hint: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let handler = move |runs: Arc<AtomicUsize>| {
+        move |_ctx: mcp_server::RequestContext, _a: serde_json::Map<String, Value>| {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    // The work is done; the reply never gets out.
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, mcp_server::Error>(mcp_protocol::types::CallToolResult::text(format!(
+                    "run {n}"
+                )))
+            }
+        }
+    };
+    let server = mcp_server::Server::builder("cutting", "1.0.0")
+        .tool(tool("charge", false), handler(runs.clone()))
+        .tool(tool("lookup", true), handler(runs))
+        .build();
+    // The reply stream is open before the tool runs, so a cut breaks a stream rather than a request.
+    let config = mcp_server::http::HttpConfig {
+        response_mode: mcp_server::http::ResponseMode::Sse,
+        ..Default::default()
+    };
+    let bound = mcp_server::http::serve_listener(server, config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = bound.local_addr().unwrap();
+    tokio::spawn(bound.run());
+    addr
+}
+
+#[tokio::test]
+async fn against_mcp_server_a_cut_side_effecting_call_runs_once_and_a_read_only_one_is_reissued() {
+    for (tool, reissued) in [("charge", false), ("lookup", true)] {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let proxy = Proxy::start(real_cutting_server(runs.clone()).await).await;
+        let client = connect_with(&proxy.url, None).await;
+        client.list_all_tools().await.unwrap();
+        let call = {
+            let client = client.clone();
+            tokio::spawn(async move { client.call_tool(tool, json!({})).await })
+        };
+        common::eventually("the tool ran", || runs.load(Ordering::SeqCst) == 1).await;
+        proxy.cut();
+        let r = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("the call ends")
+            .unwrap();
+        if reissued {
+            assert_eq!(r.unwrap().text_content(), "run 2");
+            assert_eq!(runs.load(Ordering::SeqCst), 2);
+        } else {
+            assert_outcome_unknown(&r.unwrap_err(), "tools/call");
+            assert_eq!(runs.load(Ordering::SeqCst), 1, "the tool ran twice");
+        }
+    }
+}
+
 // ----- against mcp-server's Streamable HTTP endpoint -------------------------------------------------------
 
 async fn real_server() -> (String, mcp_server::Server) {
