@@ -16,7 +16,7 @@ use mcp_protocol::types::{
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
     ProgressParams, Prompt, ReadResourceResult, Resource, ResourceTemplate, RootsCapability,
     SamplingCapability, ServerCapabilities, SubscriptionFilter, SubscriptionsAcknowledgedParams,
-    Tool, UnsupportedProtocolVersionData,
+    Tool, ToolAnnotations, UnsupportedProtocolVersionData,
 };
 use mcp_protocol::{
     error_code, headers, meta, Era, ErrorObject, ErrorResponse, JsonObject, Message, Notification,
@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::ResultCache;
 use crate::handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
 use crate::transport::{SendOptions, Transport, TransportEvent, TransportKind};
-use crate::{ClientError, TransportError};
+use crate::{ClientError, ReissuePolicy, ReissueRequest, TransportError};
 
 /// How the client chooses the protocol revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,6 +133,7 @@ pub struct ClientBuilder {
     sampling: Option<Arc<dyn SamplingHandler>>,
     roots: Option<Arc<dyn RootsHandler>>,
     mode: VersionMode,
+    reissue: ReissuePolicy,
     options: ClientOptions,
 }
 
@@ -174,6 +175,12 @@ impl ClientBuilder {
     /// How to choose the protocol revision (default [`VersionMode::Auto`]).
     pub fn version_mode(mut self, mode: VersionMode) -> Self {
         self.mode = mode;
+        self
+    }
+    /// Which 2026-07-28 requests are sent again when their HTTP reply stream breaks (default
+    /// [`ReissuePolicy::Safe`]); the others fail with [`ClientError::OutcomeUnknown`].
+    pub fn reissue_policy(mut self, policy: ReissuePolicy) -> Self {
+        self.reissue = policy;
         self
     }
     /// Tunables.
@@ -224,6 +231,7 @@ impl ClientBuilder {
             sampling: self.sampling,
             roots: self.roots,
             mode: self.mode,
+            reissue: self.reissue,
             opts: self.options,
             state: RwLock::new(ConnState {
                 era: initial_version.era(),
@@ -261,9 +269,11 @@ impl ClientBuilder {
     }
 }
 
-/// What the client keeps about one tool: the headers its arguments are mirrored into and its output schema.
+/// What the client keeps about one tool: the headers its arguments are mirrored into, its output schema, and
+/// its annotations (whether a call may be re-issued).
 struct ToolMeta {
     header_params: Vec<headers::HeaderParam>,
+    annotations: Option<ToolAnnotations>,
     output_validator: Option<jsonschema::Validator>,
     has_output_schema: bool,
 }
@@ -289,6 +299,7 @@ struct Inner {
     sampling: Option<Arc<dyn SamplingHandler>>,
     roots: Option<Arc<dyn RootsHandler>>,
     mode: VersionMode,
+    reissue: ReissuePolicy,
     opts: ClientOptions,
     state: RwLock<ConnState>,
     tools: RwLock<HashMap<String, Arc<ToolMeta>>>,
@@ -425,6 +436,12 @@ async fn deliver(
                 }
             }
             TransportError::Cancelled => return,
+            TransportError::StreamBroken(reason) if inner.era() == Era::Modern => {
+                // Not re-issued (or re-issued to no avail): the server may have run it.
+                let method = msg.method().unwrap_or_default().to_owned();
+                inner.fail_message(&msg, ClientError::OutcomeUnknown { method, reason });
+                return;
+            }
             other => {
                 inner.fail_message(&msg, ClientError::Transport(other));
                 return;
@@ -515,6 +532,23 @@ impl Inner {
         }
     }
 
+    /// Whether the transport may send this request again when its reply stream breaks (modern HTTP only:
+    /// nothing else re-issues).
+    fn may_reissue(&self, era: Era, method: &str, params: Option<&Value>) -> bool {
+        if era != Era::Modern || self.kind != TransportKind::Http {
+            return false;
+        }
+        let tool = (method == methods::TOOLS_CALL)
+            .then(|| params?.get("name")?.as_str())
+            .flatten()
+            .and_then(|name| self.tool_meta(name));
+        self.reissue.allows(&ReissueRequest {
+            method,
+            params,
+            tool_annotations: tool.as_ref().and_then(|t| t.annotations.as_ref()),
+        })
+    }
+
     /// The outcome of a request, with transport failures recorded for its id put back in place.
     fn map_result(&self, id: &RequestId, r: Result<Value, RpcError>) -> Result<Value, ClientError> {
         let local = lock(&self.failures).remove(id);
@@ -566,8 +600,10 @@ impl Inner {
                 Era::Legacy => params.clone(),
             };
             let id = self.peer.next_id();
-            if !ctx.hints.headers.is_empty() {
-                lock(&self.hints).insert(id.clone(), ctx.hints.clone());
+            let mut hints = ctx.hints.clone();
+            hints.reissue = self.may_reissue(era, method, p.as_ref());
+            if !hints.headers.is_empty() || hints.reissue {
+                lock(&self.hints).insert(id.clone(), hints);
             }
             if ctx.internal {
                 lock(&self.internal).insert(id.clone());
@@ -1167,6 +1203,7 @@ impl Inner {
                 t.name.clone(),
                 Arc::new(ToolMeta {
                     header_params,
+                    annotations: t.annotations.clone(),
                     has_output_schema: output_validator.is_some(),
                     output_validator,
                 }),
@@ -1312,6 +1349,7 @@ impl Client {
             sampling: None,
             roots: None,
             mode: VersionMode::Auto,
+            reissue: ReissuePolicy::default(),
             options: ClientOptions::default(),
         }
     }
@@ -1735,6 +1773,13 @@ impl Client {
         lock(&inner.listens).insert(id.clone(), tx);
         let cancel = CancellationToken::new();
         let params = inner.decorate(Some(json!({ "notifications": filter })), version);
+        if inner.may_reissue(era, methods::SUBSCRIPTIONS_LISTEN, params.as_ref()) {
+            let hints = SendOptions {
+                reissue: true,
+                ..Default::default()
+            };
+            lock(&inner.hints).insert(id.clone(), hints);
+        }
         let (done_tx, done_rx) = oneshot::channel();
         let opts = RequestOptions {
             timeout: FOREVER,
@@ -1753,6 +1798,7 @@ impl Client {
                     .await;
                 let r = inner.map_result(&id, r);
                 lock(&inner.listens).remove(&id);
+                lock(&inner.hints).remove(&id);
                 let _ = done_tx.send(r);
             })
         };

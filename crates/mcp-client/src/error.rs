@@ -31,7 +31,9 @@ pub enum TransportError {
         /// The transport's session generation when the message was sent.
         generation: u64,
     },
-    /// A response stream ended before the response arrived and could not be resumed.
+    /// A response stream ended before the response arrived and could not be resumed (legacy era) or was not
+    /// re-issued (2026-07-28; the client reports that as
+    /// [`ClientError::OutcomeUnknown`](crate::ClientError::OutcomeUnknown)). The request may have run.
     #[error("response stream broken: {0}")]
     StreamBroken(String),
     /// The peer sent something that is not valid MCP.
@@ -72,6 +74,33 @@ pub enum ClientError {
     /// does not match the tool's `outputSchema`, …).
     #[error("invalid result: {0}")]
     InvalidResult(String),
+    /// The request reached the server but its reply was lost: a 2026-07-28 reply stream broke before the
+    /// result, and the request was not re-issued because repeating it may not be safe (see
+    /// [`ReissuePolicy`](crate::ReissuePolicy)), or its re-issues ran out
+    /// ([`HttpOptions::max_reissues`](crate::transport::HttpOptions::max_reissues)). The request may or may
+    /// not have run on the server: check the server's state before repeating it, or use the tasks extension
+    /// for work that must survive a broken stream.
+    ///
+    /// ```
+    /// # async fn run(client: mcp_client::Client) {
+    /// use mcp_client::ClientError;
+    /// match client.call_tool("charge", serde_json::json!({"amount": 5})).await {
+    ///     Ok(result) => println!("{}", result.text_content()),
+    ///     Err(ClientError::OutcomeUnknown { method, .. }) => {
+    ///         eprintln!("{method}: the charge may or may not have happened; check before retrying")
+    ///     }
+    ///     Err(e) => eprintln!("failed: {e}"),
+    /// }
+    /// # }
+    /// ```
+    #[error("the reply to {method} was lost ({reason}); the request may or may not have run on the server")]
+    #[non_exhaustive]
+    OutcomeUnknown {
+        /// The request's method (e.g. `tools/call`).
+        method: String,
+        /// How the reply was lost.
+        reason: String,
+    },
     /// The request was cancelled.
     #[error("request cancelled")]
     Cancelled,

@@ -6,7 +6,9 @@
 //! - **Modern era.** Every request carries `_meta` (protocol version, client capabilities, client info);
 //!   `-32022` is retried once with a version both sides speak; `input_required` results run the multi
 //!   round-trip loop through the application's handlers; `subscriptions/listen` streams are demultiplexed by
-//!   subscription id ([`Client::listen`]); cacheable results are reused per their `ttlMs`/`cacheScope`.
+//!   subscription id ([`Client::listen`]); cacheable results are reused per their `ttlMs`/`cacheScope`. On
+//!   HTTP a reply stream that breaks before the result is re-issued only when repeating the request is safe
+//!   ([`ReissuePolicy`]); otherwise the call fails with [`ClientError::OutcomeUnknown`].
 //! - **Legacy era.** The same handlers answer the server's real requests (elicitation, sampling, roots). On
 //!   HTTP a session that expires (404) is re-established without the application's involvement: one
 //!   re-`initialize` however many requests were refused, the event stream, subscriptions and log level
@@ -21,6 +23,7 @@ mod cache;
 mod client;
 mod error;
 pub mod handlers;
+mod reissue;
 pub mod sse;
 pub mod transport;
 
@@ -30,3 +33,4 @@ pub use client::{
 pub use error::{ClientError, TransportError};
 pub use handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
 pub use mcp_protocol;
+pub use reissue::{ReissuePolicy, ReissueRequest};

@@ -3,13 +3,14 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{full, json, sse_message, sse_stream, with_header, Seen, TestHttp};
 use mcp_client::transport::{HttpTransport, StaticToken};
-use mcp_client::{CallOptions, Client, ClientError, VersionMode};
+use mcp_client::{CallOptions, Client, ClientError, ReissuePolicy, ReissueRequest, VersionMode};
 use mcp_protocol::types::{ElicitRequestParams, ElicitResult, SubscriptionFilter, Tool};
 use mcp_protocol::{Era, ErrorObject};
 use serde_json::{json, Value};
@@ -217,27 +218,241 @@ async fn header_mismatch_relists_tools_and_retries_once() {
     assert_eq!(http.calls("tools/list").len(), 2);
 }
 
-#[tokio::test]
-async fn a_broken_modern_stream_is_reissued_with_a_new_id() {
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let a2 = attempts.clone();
+// ----- a reply stream that breaks: re-issue only what is safe to repeat ---------------------------------
+
+/// How many times the cutting server ran each request (`method` or `method:name`).
+type Runs = Arc<Mutex<HashMap<String, usize>>>;
+
+fn runs_of(runs: &Runs, key: &str) -> usize {
+    runs.lock().unwrap().get(key).copied().unwrap_or(0)
+}
+
+/// A modern server that lists `charge` (side-effecting: no annotations), `lookup` (`readOnlyHint`), `upsert`
+/// (`idempotentHint`) and `tagged` (annotated, neither hint). Every request it runs is counted; the FIRST run
+/// of each key in `cut` does its work and then loses its SSE stream (the connection is aborted) before the
+/// result is written. Later runs answer `run N`.
+async fn cutting_server(cut: &'static [&'static str]) -> (TestHttp, Runs) {
+    let runs: Runs = Arc::default();
+    let r2 = runs.clone();
     let http = TestHttp::start(move |s: Seen| {
-        let a = a2.clone();
+        let runs = r2.clone();
+        async move {
+            let id = s.body["id"].clone();
+            let method = s.rpc_method().unwrap_or_default().to_owned();
+            if method == "server/discover" {
+                return json(200, &discover(&id));
+            }
+            let key = match s.body["params"]["name"].as_str() {
+                Some(name) => format!("{method}:{name}"),
+                None => method.clone(),
+            };
+            // The work happens here, before any reply.
+            let n = {
+                let mut runs = runs.lock().unwrap();
+                let n = runs.entry(key.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let result = match method.as_str() {
+                "tools/list" => json!({"resultType": "complete", "tools": [
+                    {"name": "charge", "inputSchema": {"type": "object"}},
+                    {"name": "lookup", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}},
+                    {"name": "upsert", "inputSchema": {"type": "object"}, "annotations": {"idempotentHint": true}},
+                    {"name": "tagged", "inputSchema": {"type": "object"},
+                     "annotations": {"readOnlyHint": false, "idempotentHint": false, "title": "Tagged"}}
+                ]}),
+                "tools/call" => json!({"resultType": "complete", "content": [{"type": "text", "text": format!("run {n}")}]}),
+                _ => return full(404, None, ""),
+            };
+            let (tx, resp) = sse_stream();
+            let cut_now = n == 1 && cut.contains(&key.as_str());
+            tokio::spawn(async move {
+                let _ = tx.send(Ok(": working\n\n".into()));
+                if cut_now {
+                    let _ = tx.send(Err(std::io::Error::other("cut")));
+                } else {
+                    let _ = tx.send(Ok(sse_message(None, &ok(&id, result))));
+                }
+            });
+            resp
+        }
+    })
+    .await;
+    (http, runs)
+}
+
+async fn connect_with(url: &str, policy: Option<ReissuePolicy>) -> Client {
+    let mut b = Client::builder();
+    if let Some(p) = policy {
+        b = b.reissue_policy(p);
+    }
+    let client = b.connect(HttpTransport::new(url).unwrap()).await.unwrap();
+    assert_eq!(client.era(), Era::Modern);
+    client
+}
+
+fn assert_outcome_unknown(err: &ClientError, expected_method: &str) {
+    match err {
+        ClientError::OutcomeUnknown { method, .. } => assert_eq!(method, expected_method),
+        other => panic!("expected OutcomeUnknown for {expected_method}, got {other:?}"),
+    }
+    assert!(err.to_string().contains("may or may not have run"), "{err}");
+}
+
+#[tokio::test]
+async fn a_side_effecting_call_whose_stream_broke_runs_once_and_its_outcome_is_unknown() {
+    let (http, runs) = cutting_server(&["tools/call:charge"]).await;
+    let client = connect_with(&http.url, None).await;
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("charge", json!({"amount": 5})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap_err();
+    assert_outcome_unknown(&err, "tools/call");
+    // The transport has given the request up: nothing can re-send it later.
+    assert_eq!(runs_of(&runs, "tools/call:charge"), 1, "the tool ran twice");
+    assert_eq!(http.calls("tools/call").len(), 1);
+}
+
+#[tokio::test]
+async fn a_tool_never_listed_or_without_the_hints_is_not_reissued() {
+    let (http, runs) = cutting_server(&["tools/call:ghost", "tools/call:tagged"]).await;
+    let client = connect_with(&http.url, None).await;
+    for tool in ["ghost", "tagged"] {
+        let err = tokio::time::timeout(Duration::from_secs(10), client.call_tool(tool, json!({})))
+            .await
+            .expect("the call ends")
+            .unwrap_err();
+        assert_outcome_unknown(&err, "tools/call");
+        assert_eq!(runs_of(&runs, &format!("tools/call:{tool}")), 1, "{tool}");
+    }
+}
+
+#[tokio::test]
+async fn read_only_and_idempotent_calls_and_lists_are_reissued_with_a_new_id() {
+    let (http, runs) =
+        cutting_server(&["tools/list", "tools/call:lookup", "tools/call:upsert"]).await;
+    let client = connect_with(&http.url, None).await;
+    // The listing (cut once, re-issued) teaches the client the annotations.
+    let tools = tokio::time::timeout(Duration::from_secs(10), client.list_all_tools())
+        .await
+        .expect("the list ends")
+        .unwrap();
+    assert_eq!(tools.len(), 4);
+    assert_eq!(runs_of(&runs, "tools/list"), 2);
+    for tool in ["lookup", "upsert"] {
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.call_tool(tool, json!({"k": 1})),
+        )
+        .await
+        .expect("the call ends")
+        .unwrap();
+        assert_eq!(r.text_content(), "run 2", "{tool}");
+        let calls: Vec<_> = http
+            .calls("tools/call")
+            .into_iter()
+            .filter(|c| c.body["params"]["name"] == tool)
+            .collect();
+        assert_eq!(calls.len(), 2, "{tool}");
+        assert_ne!(
+            calls[0].body["id"], calls[1].body["id"],
+            "re-issued with a new id"
+        );
+        assert_eq!(calls[0].body["params"], calls[1].body["params"]);
+    }
+}
+
+#[tokio::test]
+async fn the_reissue_policy_can_be_changed() {
+    // Always: even the side-effecting tool is re-issued (and runs twice, as asked).
+    let (http, runs) = cutting_server(&["tools/call:charge"]).await;
+    let client = connect_with(&http.url, Some(ReissuePolicy::Always)).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("charge", json!({})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap();
+    assert_eq!(r.text_content(), "run 2");
+    assert_eq!(runs_of(&runs, "tools/call:charge"), 2);
+
+    // Never: not even a list.
+    let (http, runs) = cutting_server(&["tools/list"]).await;
+    let client = connect_with(&http.url, Some(ReissuePolicy::Never)).await;
+    let err = tokio::time::timeout(Duration::from_secs(10), client.list_tools(None))
+        .await
+        .expect("the list ends")
+        .unwrap_err();
+    assert_outcome_unknown(&err, "tools/list");
+    assert_eq!(runs_of(&runs, "tools/list"), 1);
+
+    // Custom: the default rule plus one tool the application knows to be safe; it sees the annotations.
+    let (http, runs) = cutting_server(&["tools/call:charge", "tools/call:lookup"]).await;
+    let seen_hint = Arc::new(AtomicUsize::new(0));
+    let s2 = seen_hint.clone();
+    let policy = ReissuePolicy::custom(move |r: &ReissueRequest<'_>| {
+        if r.tool_annotations.and_then(|a| a.read_only_hint) == Some(true) {
+            s2.fetch_add(1, Ordering::SeqCst);
+            return false;
+        }
+        r.is_safe() || r.tool_name() == Some("charge")
+    });
+    let client = connect_with(&http.url, Some(policy)).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("charge", json!({})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap();
+    assert_eq!(r.text_content(), "run 2");
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_tool("lookup", json!({})),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap_err();
+    assert_outcome_unknown(&err, "tools/call");
+    assert_eq!(runs_of(&runs, "tools/call:lookup"), 1);
+    assert_eq!(seen_hint.load(Ordering::SeqCst), 1);
+}
+
+/// A modern server whose first `subscriptions/listen` stream is acknowledged and then cut; later streams
+/// are acknowledged, carry one `tools/list_changed`, and stay open.
+async fn cutting_listen_server() -> (TestHttp, Arc<AtomicUsize>) {
+    let listens = Arc::new(AtomicUsize::new(0));
+    let l2 = listens.clone();
+    let http = TestHttp::start(move |s: Seen| {
+        let listens = l2.clone();
         async move {
             let id = s.body["id"].clone();
             match s.rpc_method() {
                 Some("server/discover") => json(200, &discover(&id)),
-                Some("tools/call") => {
+                Some("subscriptions/listen") => {
+                    let first = listens.fetch_add(1, Ordering::SeqCst) == 0;
+                    let tagged = |method: &str, mut params: Value| {
+                        params["_meta"] = json!({"io.modelcontextprotocol/subscriptionId": id});
+                        json!({"jsonrpc": "2.0", "method": method, "params": params})
+                    };
+                    let ack = tagged(
+                        "notifications/subscriptions/acknowledged",
+                        json!({"notifications": {"toolsListChanged": true}}),
+                    );
+                    let changed = tagged("notifications/tools/list_changed", json!({}));
                     let (tx, resp) = sse_stream();
-                    let first = a.fetch_add(1, Ordering::SeqCst) == 0;
                     tokio::spawn(async move {
-                        let _ = tx.send(Ok(": working\n\n".into()));
+                        let _ = tx.send(Ok(sse_message(None, &ack)));
                         if first {
                             let _ = tx.send(Err(std::io::Error::other("cut")));
-                        } else {
-                            let reply = ok(&id, json!({"resultType": "complete", "content": [{"type": "text", "text": "second try"}]}));
-                            let _ = tx.send(Ok(sse_message(None, &reply)));
+                            return;
                         }
+                        let _ = tx.send(Ok(sse_message(None, &changed)));
+                        tx.closed().await;
                     });
                     resp
                 }
@@ -246,19 +461,47 @@ async fn a_broken_modern_stream_is_reissued_with_a_new_id() {
         }
     })
     .await;
-    let client = Client::builder()
-        .connect(HttpTransport::new(&http.url).unwrap())
+    (http, listens)
+}
+
+/// The next notification of `sub` that is not an acknowledgement (a re-issued listen is acknowledged again).
+async fn next_change(sub: &mut mcp_client::Subscription) -> Option<String> {
+    loop {
+        let n = sub.next().await?;
+        if n.method != "notifications/subscriptions/acknowledged" {
+            return Some(n.method);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listen_stream_that_breaks_is_reissued_unless_the_policy_says_never() {
+    let filter = SubscriptionFilter {
+        tools_list_changed: Some(true),
+        ..Default::default()
+    };
+    let (http, listens) = cutting_listen_server().await;
+    let client = connect_with(&http.url, None).await;
+    let mut sub = client.listen(filter.clone()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), next_change(&mut sub))
         .await
-        .unwrap();
-    let r = client.call_tool("t", json!({"k": 1})).await.unwrap();
-    assert_eq!(r.text_content(), "second try");
-    let calls = http.calls("tools/call");
-    assert_eq!(calls.len(), 2);
-    assert_ne!(
-        calls[0].body["id"], calls[1].body["id"],
-        "re-issued with a new id"
-    );
-    assert_eq!(calls[0].body["params"], calls[1].body["params"]);
+        .expect("a change arrives on the re-issued stream");
+    assert_eq!(got.as_deref(), Some("notifications/tools/list_changed"));
+    assert_eq!(listens.load(Ordering::SeqCst), 2);
+
+    let (http, listens) = cutting_listen_server().await;
+    let client = connect_with(&http.url, Some(ReissuePolicy::Never)).await;
+    // The stream breaks right after its acknowledgement: `listen` itself may see the failure first.
+    match client.listen(filter).await {
+        Ok(mut sub) => {
+            let got = tokio::time::timeout(Duration::from_secs(10), next_change(&mut sub))
+                .await
+                .expect("the subscription ends");
+            assert_eq!(got, None, "the subscription ends with its stream");
+        }
+        Err(e) => assert_outcome_unknown(&e, "subscriptions/listen"),
+    }
+    assert_eq!(listens.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -400,6 +643,123 @@ async fn an_auth_failure_on_the_probe_is_an_error_not_a_legacy_server() {
         "{err}"
     );
     assert!(http.calls("initialize").is_empty());
+}
+
+// ----- against mcp-server, through a proxy that cuts the connection ---------------------------------------
+
+/// A loopback TCP proxy to `upstream`; [`Proxy::cut`] aborts every connection open at that moment (new ones
+/// are still accepted), as a restart, a deploy or a load balancer would.
+struct Proxy {
+    url: String,
+    cut: Arc<Mutex<tokio_util::sync::CancellationToken>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let cut = Arc::new(Mutex::new(tokio_util::sync::CancellationToken::new()));
+        let c2 = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let token = c2.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = token.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Self { url, cut, task }
+    }
+
+    fn cut(&self) {
+        let old = std::mem::take(&mut *self.cut.lock().unwrap());
+        old.cancel();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+/// mcp-server answering every request on an SSE stream, with `charge` (side-effecting) and `lookup`
+/// (`readOnlyHint`): each counts its runs in `runs`, and its first run blocks after doing its work until the
+/// test cuts the connection.
+async fn real_cutting_server(runs: Arc<AtomicUsize>) -> std::net::SocketAddr {
+    let tool = |name: &str, read_only: bool| Tool {
+        name: name.into(),
+        input_schema: json!({"type": "object"}),
+        annotations: read_only.then(|| mcp_protocol::types::ToolAnnotations {
+            read_only_hint: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let handler = move |runs: Arc<AtomicUsize>| {
+        move |_ctx: mcp_server::RequestContext, _a: serde_json::Map<String, Value>| {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    // The work is done; the reply never gets out.
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, mcp_server::Error>(mcp_protocol::types::CallToolResult::text(format!(
+                    "run {n}"
+                )))
+            }
+        }
+    };
+    let server = mcp_server::Server::builder("cutting", "1.0.0")
+        .tool(tool("charge", false), handler(runs.clone()))
+        .tool(tool("lookup", true), handler(runs))
+        .build();
+    // The reply stream is open before the tool runs, so a cut breaks a stream rather than a request.
+    let config = mcp_server::http::HttpConfig {
+        response_mode: mcp_server::http::ResponseMode::Sse,
+        ..Default::default()
+    };
+    let bound = mcp_server::http::serve_listener(server, config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = bound.local_addr().unwrap();
+    tokio::spawn(bound.run());
+    addr
+}
+
+#[tokio::test]
+async fn against_mcp_server_a_cut_side_effecting_call_runs_once_and_a_read_only_one_is_reissued() {
+    for (tool, reissued) in [("charge", false), ("lookup", true)] {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let proxy = Proxy::start(real_cutting_server(runs.clone()).await).await;
+        let client = connect_with(&proxy.url, None).await;
+        client.list_all_tools().await.unwrap();
+        let call = {
+            let client = client.clone();
+            tokio::spawn(async move { client.call_tool(tool, json!({})).await })
+        };
+        common::eventually("the tool ran", || runs.load(Ordering::SeqCst) == 1).await;
+        proxy.cut();
+        let r = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("the call ends")
+            .unwrap();
+        if reissued {
+            assert_eq!(r.unwrap().text_content(), "run 2");
+            assert_eq!(runs.load(Ordering::SeqCst), 2);
+        } else {
+            assert_outcome_unknown(&r.unwrap_err(), "tools/call");
+            assert_eq!(runs.load(Ordering::SeqCst), 1, "the tool ran twice");
+        }
+    }
 }
 
 // ----- against mcp-server's Streamable HTTP endpoint -------------------------------------------------------

@@ -3,8 +3,13 @@
 //! - Every message is one POST with `Accept: application/json, text/event-stream`; replies come back as JSON or
 //!   as an SSE stream, which may also carry notifications and (legacy) server requests.
 //! - **Modern** (2026-07-28) requests carry `MCP-Protocol-Version` (from the body's `_meta`), `Mcp-Method`,
-//!   `Mcp-Name` and the `Mcp-Param-*` headers the client computed. Cancelling a request closes its stream; a
-//!   stream that breaks before the reply is re-issued with a new id (the reply is mapped back to the original).
+//!   `Mcp-Name` and the `Mcp-Param-*` headers the client computed. Cancelling a request closes its stream.
+//!   Streams cannot be resumed, and the server may already have run a request whose stream broke before the
+//!   reply: only a request the client marked repeatable ([`SendOptions::reissue`], from its
+//!   [`ReissuePolicy`](crate::ReissuePolicy)) is re-issued with a new id (the reply is mapped back to the
+//!   original id), retrying while the server is unreachable (a restart); any other fails with
+//!   [`TransportError::StreamBroken`], which the client reports as
+//!   [`ClientError::OutcomeUnknown`](crate::ClientError::OutcomeUnknown).
 //! - **Legacy** (≤ 2025-11-25): the session id is taken only from a successful `initialize` response and sent on
 //!   every later message with `MCP-Protocol-Version`. A reply stream that breaks after an event id is resumed
 //!   with `GET` + `Last-Event-ID`, after exactly the server's `retry:` delay (else a capped exponential
@@ -69,7 +74,8 @@ pub struct HttpOptions {
     pub max_backoff: Duration,
     /// Growth of the delay per attempt (default 1.5).
     pub backoff_factor: f64,
-    /// Modern era: how many times a request whose stream broke is re-issued with a new id (default 2).
+    /// Modern era: how many times a request whose stream broke is re-issued with a new id (default 2), when
+    /// the client marked it repeatable ([`SendOptions::reissue`]).
     pub max_reissues: u32,
 }
 
@@ -781,6 +787,12 @@ impl Inner {
             }
             let reason = end.broken.unwrap_or_default();
             if modern {
+                // No resumption on this era, and the server may have run the request: repeat it only when
+                // the client said that is harmless.
+                if !opts.reissue {
+                    tracing::debug!(%reason, method = %wire.method, "reply stream broke; not re-issuing");
+                    return Err(TransportError::StreamBroken(reason));
+                }
                 if reissues >= self.opts.max_reissues {
                     return Err(TransportError::StreamBroken(reason));
                 }

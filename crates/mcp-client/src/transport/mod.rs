@@ -44,6 +44,11 @@ pub enum TransportEvent {
 pub struct SendOptions {
     /// Extra HTTP headers for this message (`Mcp-Param-*` on 2026-07-28). Ignored by byte-stream transports.
     pub headers: Vec<(String, String)>,
+    /// Modern era over HTTP: the request may be sent again, with a new id, when its reply stream breaks
+    /// before the reply (the client sets this from its [`ReissuePolicy`](crate::ReissuePolicy)). When false
+    /// (the default) a broken stream fails the request with [`TransportError::StreamBroken`]: it may or may
+    /// not have run.
+    pub reissue: bool,
 }
 
 /// How a transport carries messages, which decides how the client drives it.
