@@ -162,7 +162,37 @@ impl RequestContext {
     pub fn meta(&self) -> &JsonObject {
         &self.inner.meta
     }
-    /// Cancelled when the client cancels the request or goes away.
+    /// Cancelled when the request is cancelled: a legacy client's `notifications/cancelled`, a 2026-07-28
+    /// client closing the request's stream or connection, its session being deleted or expiring, or the
+    /// connection ending.
+    ///
+    /// The rule: the server cancels this token first, then lets the handler run for the server's grace
+    /// period ([`crate::ServerBuilder::cancel_grace`], 2 s by default) so it can notice, clean up and
+    /// return; a handler still running after that is dropped. Nothing the handler returns after a cancel is
+    /// sent to the client. So cleanup that must happen (a temporary file, a lock, a transaction) belongs in a
+    /// branch on this token, and it should be quick. [`RequestContext::elicit`] and the other questions end
+    /// with [`Error::Cancelled`] on their own when the token is cancelled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_server::{Error, RequestContext};
+    /// use mcp_protocol::types::CallToolResult;
+    ///
+    /// async fn long_job(ctx: RequestContext) -> Result<CallToolResult, Error> {
+    ///     let scratch = std::env::temp_dir().join(format!("job-{}", ctx.request_id()));
+    ///     tokio::select! {
+    ///         _ = tokio::time::sleep(Duration::from_secs(30)) => {
+    ///             Ok(CallToolResult::text("done"))
+    ///         }
+    ///         _ = ctx.cancellation().cancelled() => {
+    ///             // Runs within the grace period after a cancel.
+    ///             let _ = std::fs::remove_file(&scratch);
+    ///             Err(Error::Cancelled)
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = long_job;
+    /// ```
     pub fn cancellation(&self) -> &CancellationToken {
         &self.inner.env.cancel
     }

@@ -14,7 +14,11 @@ use mcp_protocol::{Era, ErrorObject, JsonObject, ProtocolVersion, Request};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use crate::context::Envelope;
 use crate::reply::ResultJson;
@@ -148,15 +152,92 @@ fn list_page<T: Clone, R: Serialize>(
     }
 }
 
+/// A handler's future that a cancel never simply drops.
+type Work = Pin<Box<dyn Future<Output = CoreOutcome> + Send>>;
+
+/// A request's work, run so that a cancel reaches the handler: the request's token is cancelled first, then the
+/// handler has [`crate::ServerOptions::cancel_grace`] to notice and return before it is dropped. What it returns
+/// after the cancel is not sent (a receiver of a cancel should not answer).
+struct Graceful {
+    work: Option<Work>,
+    cancel: CancellationToken,
+    grace: Duration,
+}
+
+impl Graceful {
+    async fn run(&mut self) -> CoreOutcome {
+        let Self {
+            work: Some(work),
+            cancel,
+            grace,
+        } = self
+        else {
+            return CoreOutcome::Cancelled;
+        };
+        let finished = tokio::select! {
+            r = work.as_mut() => Some(r),
+            _ = cancel.cancelled() => None,
+        };
+        let outcome = match finished {
+            Some(outcome) => outcome,
+            None => {
+                if tokio::time::timeout(*grace, work.as_mut()).await.is_err() {
+                    tracing::debug!(grace = ?*grace, "cancelled handler still running after its grace period: dropped");
+                }
+                CoreOutcome::Cancelled
+            }
+        };
+        self.work = None;
+        outcome
+    }
+}
+
+impl Drop for Graceful {
+    /// Dropped while the handler runs: the transport stopped waiting for this request (a 2026-07-28 client
+    /// closed its stream or connection, a connection was torn down). That is a cancel too, under the same rule,
+    /// so the rest of the handler moves to a task of its own for the grace period.
+    fn drop(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        self.cancel.cancel();
+        let grace = self.grace;
+        // Outside a runtime (it is shutting down) there is nowhere to run it: it is dropped here.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if tokio::time::timeout(grace, work).await.is_err() {
+                    tracing::debug!(grace = ?grace, "cancelled handler still running after its grace period: dropped");
+                }
+            });
+        }
+    }
+}
+
+/// At most this many bytes of a tool name or URI go into the request's span.
+const SPAN_TARGET_MAX: usize = 256;
+
+fn span_target(s: &str) -> &str {
+    if s.len() <= SPAN_TARGET_MAX {
+        return s;
+    }
+    let mut end = SPAN_TARGET_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 impl Server {
-    /// Run a request through the core. `env` says which era and how to reach the client.
-    pub(crate) async fn run_core(&self, req: &mut Request, env: Envelope) -> CoreOutcome {
+    /// Run a request through the core. `env` says which era and how to reach the client. A cancel of
+    /// `env.cancel`, or dropping this future, cancels the handler under the grace rule (see [`Graceful`]).
+    pub(crate) async fn run_core(&self, req: Request, env: Envelope) -> CoreOutcome {
         let cancel = env.cancel.clone();
         // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes.
         let params = req.params.as_ref();
         let target = params
             .and_then(|p| p.get("name").or_else(|| p.get("uri")))
             .and_then(Value::as_str)
+            .map(span_target)
             .unwrap_or_default();
         let traceparent = req
             .meta()
@@ -171,13 +252,14 @@ impl Server {
             traceparent,
             version = %env.version,
         );
-        let work = AssertUnwindSafe(tracing::Instrument::instrument(
-            self.dispatch(req, env),
-            span,
-        ))
-        .catch_unwind();
-        tokio::select! {
-            r = work => match r {
+        // The work owns the request and a handle on the server, so it can outlive this future (see Graceful).
+        let server = self.clone();
+        let work = async move {
+            let mut req = req;
+            match AssertUnwindSafe(server.dispatch(&mut req, env))
+                .catch_unwind()
+                .await
+            {
                 Ok(outcome) => outcome,
                 Err(panic) => {
                     let msg = panic
@@ -188,8 +270,42 @@ impl Server {
                     tracing::error!(method = %req.method, id = %req.id, panic = %msg, "handler panicked");
                     CoreOutcome::Error(ErrorObject::internal("handler panicked"))
                 }
-            },
-            _ = cancel.cancelled() => CoreOutcome::Cancelled,
+            }
+        };
+        let mut work = Graceful {
+            work: Some(Box::pin(tracing::Instrument::instrument(work, span))),
+            cancel,
+            grace: self.inner.options.cancel_grace,
+        };
+        work.run().await
+    }
+
+    /// -32602 when a URI is longer than [`crate::ServerOptions::max_uri_length`]. Called before anything
+    /// else looks at the URI (template matching is linear, but a cap keeps every request small).
+    pub(crate) fn check_uri_length(&self, uri: &str) -> Result<(), ErrorObject> {
+        let max = self.inner.options.max_uri_length;
+        if uri.len() <= max {
+            return Ok(());
+        }
+        Err(ErrorObject::invalid_params(format!(
+            "URI of {} bytes exceeds this server's limit of {max} bytes (the max_uri_length setting: \
+             ServerBuilder::max_uri_length or ServerOptions::max_uri_length)",
+            uri.len()
+        ))
+        .with_data(serde_json::json!({ "uriLength": uri.len(), "maxUriLength": max })))
+    }
+
+    /// [`Server::check_uri_length`] on the string at `pointer` in the params, if there is one: before the
+    /// params are deserialized, which would copy it.
+    fn check_uri_at(&self, req: &Request, pointer: &str) -> Result<(), ErrorObject> {
+        match req
+            .params
+            .as_ref()
+            .and_then(|p| p.pointer(pointer))
+            .and_then(Value::as_str)
+        {
+            Some(uri) => self.check_uri_length(uri),
+            None => Ok(()),
         }
     }
 
@@ -256,6 +372,10 @@ impl Server {
             }
             methods::PROMPTS_GET if caps.prompts.is_some() => self.get_prompt(req, env).await,
             methods::COMPLETION_COMPLETE if caps.completions.is_some() => {
+                // A resource reference names a URI or template a handler may match: capped like reads.
+                if let Err(e) = self.check_uri_at(req, "/ref/uri") {
+                    return e.into();
+                }
                 let p: CompleteParams = match parse(&req.params) {
                     Ok(p) => p,
                     Err(e) => return e.into(),
@@ -434,6 +554,9 @@ impl Server {
     }
 
     async fn read_resource(&self, req: &Request, env: Envelope) -> CoreOutcome {
+        if let Err(e) = self.check_uri_at(req, "/uri") {
+            return e.into();
+        }
         let mut p: ReadResourceParams = match parse(&req.params) {
             Ok(p) => p,
             Err(e) => return e.into(),

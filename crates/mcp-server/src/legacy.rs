@@ -120,7 +120,7 @@ impl Server {
     pub(crate) async fn handle_legacy(
         &self,
         session: &LegacySession,
-        mut req: Request,
+        req: Request,
         t: TransportEnv,
         requester: Option<Arc<dyn ClientRequester>>,
     ) -> Outcome {
@@ -142,6 +142,17 @@ impl Server {
                 return empty();
             }
             methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE => {
+                // Checked before the params are copied: a session keeps the URIs it subscribed to.
+                if let Some(uri) = req
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("uri"))
+                    .and_then(Value::as_str)
+                {
+                    if let Err(e) = self.check_uri_length(uri) {
+                        return Some(Err(e));
+                    }
+                }
                 let p: ResourceUriParams =
                     match serde_json::from_value(req.params.clone().unwrap_or(Value::Null)) {
                         Ok(p) => p,
@@ -173,7 +184,7 @@ impl Server {
             principal: t.principal,
             stream_control: t.stream_control,
         };
-        match self.run_core(&mut req, env).await {
+        match self.run_core(req, env).await {
             CoreOutcome::Complete(r) => Some(Ok(r)),
             CoreOutcome::Error(e) => Some(Err(e)),
             CoreOutcome::InputRequired(_) => Some(Err(ErrorObject::internal(

@@ -129,7 +129,7 @@ pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
 
 impl Server {
     /// Serve one modern request. `None` means the request was cancelled and nothing is to be sent.
-    pub(crate) async fn handle_modern(&self, mut req: Request, t: TransportEnv) -> Outcome {
+    pub(crate) async fn handle_modern(&self, req: Request, t: TransportEnv) -> Outcome {
         if is_legacy_only(&req.method) {
             return Some(Err(ErrorObject::method_not_found(&req.method)));
         }
@@ -155,15 +155,16 @@ impl Server {
             principal: t.principal,
             stream_control: None,
         };
-        let outcome = self.run_core(&mut req, env).await;
-        self.decorate_modern(&req.method, outcome, scope)
+        let cacheable = is_cacheable(&req.method);
+        let outcome = self.run_core(req, env).await;
+        self.decorate_modern(cacheable, outcome, scope)
     }
 
     /// Add the modern result fields: `resultType`, `_meta.serverInfo`, and `ttlMs`/`cacheScope` on cacheable
     /// complete results.
     pub(crate) fn decorate_modern(
         &self,
-        method: &str,
+        cacheable: bool,
         outcome: CoreOutcome,
         scope: CacheScope,
     ) -> Outcome {
@@ -179,7 +180,7 @@ impl Server {
             CoreOutcome::Error(e) => return Some(Err(e)),
             CoreOutcome::Cancelled => return None,
         };
-        let cache = (kind == "complete" && is_cacheable(method)).then_some(scope);
+        let cache = (kind == "complete" && cacheable).then_some(scope);
         Some(self.modern_fields(result, kind, cache))
     }
 
@@ -294,6 +295,16 @@ impl Server {
         out: mpsc::Sender<Message>,
         cancel: CancellationToken,
     ) -> Result<ResultJson, ErrorObject> {
+        // Each subscribed URI is capped like a read, before the params are copied.
+        if let Some(Value::Array(uris)) = req
+            .params
+            .as_ref()
+            .and_then(|p| p.pointer("/notifications/resourceSubscriptions"))
+        {
+            for uri in uris.iter().filter_map(Value::as_str) {
+                self.check_uri_length(uri)?;
+            }
+        }
         let params: ListenParams = serde_json::from_value(req.params.clone().unwrap_or(json!({})))
             .map_err(ErrorObject::invalid_params)?;
         let filter = self.honoured(&params.notifications);

@@ -54,6 +54,24 @@ pub struct ServerOptions {
     pub request_state_ttl: Duration,
     /// Cap on requests handled at once per connection (stdio) or server-wide (HTTP) (default 1024).
     pub max_in_flight: usize,
+    /// Longest resource URI accepted, in bytes (default [`ServerOptions::DEFAULT_MAX_URI_LENGTH`], 8 KiB).
+    /// Checked before any work on the URI by `resources/read`, `resources/subscribe` and `unsubscribe`,
+    /// the resource subscriptions of `subscriptions/listen`, and `completion/complete` on a resource
+    /// reference; a longer URI is answered with invalid params (-32602) naming this setting. Also settable
+    /// with [`ServerBuilder::max_uri_length`].
+    pub max_uri_length: usize,
+    /// How long a cancelled handler may go on to clean up before it is dropped (default
+    /// [`ServerOptions::DEFAULT_CANCEL_GRACE`], 2 s). See [`ServerBuilder::cancel_grace`] for the rule.
+    pub cancel_grace: Duration,
+}
+
+impl ServerOptions {
+    /// The default of [`ServerOptions::max_uri_length`]: 8 KiB, the request-line length most HTTP servers
+    /// and proxies accept, well above any real resource URI.
+    pub const DEFAULT_MAX_URI_LENGTH: usize = 8192;
+    /// The default of [`ServerOptions::cancel_grace`]: 2 s, time to close a file or roll back a transaction,
+    /// short enough that a handler that ignores cancellation does not hold resources for long.
+    pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(2);
 }
 
 impl Default for ServerOptions {
@@ -63,6 +81,8 @@ impl Default for ServerOptions {
             cache_ttl: Duration::ZERO,
             request_state_ttl: Duration::from_secs(600),
             max_in_flight: 1024,
+            max_uri_length: Self::DEFAULT_MAX_URI_LENGTH,
+            cancel_grace: Self::DEFAULT_CANCEL_GRACE,
         }
     }
 }
@@ -284,6 +304,59 @@ impl ServerBuilder {
         self.options = options;
         self
     }
+    /// The longest resource URI accepted, in bytes (default 8 KiB; see [`ServerOptions::max_uri_length`]).
+    /// Raise it only if your resources really have longer URIs: the limit keeps a request from making the
+    /// server match megabytes against its templates.
+    ///
+    /// ```
+    /// let server = mcp_server::Server::builder("files", "1.0.0")
+    ///     .max_uri_length(64 * 1024)
+    ///     .build();
+    /// assert_eq!(server.options().max_uri_length, 65536);
+    /// ```
+    pub fn max_uri_length(mut self, bytes: usize) -> Self {
+        self.options.max_uri_length = bytes;
+        self
+    }
+
+    /// How long a cancelled handler may go on before it is dropped (default 2 s).
+    ///
+    /// When a request is cancelled (a legacy client's `notifications/cancelled`, a 2026-07-28 client closing
+    /// the request's stream or connection, the session being deleted or expiring, the connection ending),
+    /// the server first cancels the request's token, [`RequestContext::cancellation`], then lets the
+    /// handler run for up to this long so it can notice, clean up and return. A handler still running then
+    /// is dropped. Either way nothing is sent for a cancelled request: the client stopped waiting. With
+    /// `Duration::ZERO` handlers are dropped as soon as they next yield after the cancel.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_server::{Error, RequestContext, Server};
+    /// use mcp_protocol::types::CallToolResult;
+    ///
+    /// let server = Server::builder("jobs", "1.0.0")
+    ///     .cancel_grace(Duration::from_millis(500))
+    ///     .tool(
+    ///         mcp_protocol::types::Tool { name: "export".into(), ..Default::default() },
+    ///         |ctx: RequestContext, _args| async move {
+    ///             tokio::select! {
+    ///                 _ = tokio::time::sleep(Duration::from_secs(60)) => {
+    ///                     Ok::<_, Error>(CallToolResult::text("exported"))
+    ///                 }
+    ///                 _ = ctx.cancellation().cancelled() => {
+    ///                     // Within the grace period: remove the half-written file, then stop.
+    ///                     Err(Error::Cancelled)
+    ///                 }
+    ///             }
+    ///         },
+    ///     )
+    ///     .build();
+    /// assert_eq!(server.options().cancel_grace, Duration::from_millis(500));
+    /// ```
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.options.cancel_grace = grace;
+        self
+    }
+
     /// The key that seals `requestState`. Share one across every node of a deployment; defaults to a random key.
     pub fn state_key(mut self, key: StateKey) -> Self {
         self.state_key = Some(key);

@@ -35,6 +35,9 @@ fn fixture(config: HttpConfig) -> Fixture {
     let cancelled = Arc::new(AtomicBool::new(false));
     let (r2, c2) = (runs.clone(), cancelled.clone());
     let server = Server::builder("test", "1.0.0")
+        // The hang tool ignores cancellation: with no grace period it is dropped at once when cancelled
+        // (tests/cancellation.rs covers the grace period).
+        .cancel_grace(Duration::ZERO)
         .tool(tool("echo", json!({"type":"object","properties":{"text":{"type":"string","x-mcp-header":"Text"}}})), move |_c: RequestContext, a: mcp_protocol::JsonObject| {
             r2.fetch_add(1, Ordering::SeqCst);
             async move { Ok::<_, Error>(CallToolResult::text(a.get("text").and_then(Value::as_str).unwrap_or("").to_owned())) }

@@ -64,6 +64,9 @@ fn server(max_in_flight: usize) -> Server {
     Server::builder("stdio-test", "1.0.0")
         .options(ServerOptions {
             max_in_flight,
+            // The hang tool ignores cancellation: with no grace period it is dropped (and its slot freed) at
+            // once when cancelled (tests/cancellation.rs covers the grace period).
+            cancel_grace: Duration::ZERO,
             ..Default::default()
         })
         .tool(
