@@ -217,7 +217,8 @@ impl State {
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, era = "modern");
         // The handler runs inside this request's future until it answers or starts streaming: no task to
         // spawn and no hop to another worker for the common single-answer call. If the client goes away
-        // meanwhile, dropping this future drops the handler, which on 2026-07-28 is the cancel.
+        // meanwhile, dropping this future cancels the handler (on 2026-07-28 that is the cancel), which then
+        // has the server's cancel grace to clean up.
         let handler: Handler = Box::pin(tracing::Instrument::instrument(
             async move { server.handle_modern(req, t).await },
             span,
