@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
 use crate::auth::{apply_headers, retry_after_refusal, AuthProvider};
-use crate::sse::SseParser;
+use crate::sse::{SseEvent, SseParser};
 use crate::TransportError;
 
 /// Messages read from the stream before the transport is started that are held; the reader waits for
@@ -158,11 +158,11 @@ impl LegacySseTransport {
         let mut last = TransportError::Protocol("no URL to open an event stream at".into());
         for url in candidates {
             match Self::open_one(&http, &headers, &auth, &auth_key, url, limits).await {
-                Ok((endpoint, parser, resp)) => {
+                Ok((endpoint, parser, rest, resp)) => {
                     // Until `start`, the reader waits once this holds a few messages: nothing reads them yet.
                     let (tx, rx) = mpsc::channel(PENDING_EVENTS);
                     let closed = CancellationToken::new();
-                    let reader = tokio::spawn(read_stream(resp, parser, tx, closed.clone()));
+                    let reader = tokio::spawn(read_stream(resp, parser, rest, tx, closed.clone()));
                     return Ok(Self {
                         inner: Arc::new(Inner {
                             http,
@@ -194,7 +194,7 @@ impl LegacySseTransport {
         auth_key: &Mutex<Option<String>>,
         url: &Url,
         limits: SseLimits,
-    ) -> Result<(Url, SseParser, reqwest::Response), OpenError> {
+    ) -> Result<(Url, SseParser, Vec<SseEvent>, reqwest::Response), OpenError> {
         let build = || {
             http.get(url.clone())
                 .headers(headers.clone())
@@ -249,14 +249,16 @@ impl LegacySseTransport {
                     ));
                 };
                 // The endpoint event comes first; anything else first is not a 2024-11-05 server.
-                if let Some(ev) = parser.feed(&chunk).into_iter().next() {
+                let mut events = parser.feed(&chunk).into_iter();
+                if let Some(ev) = events.next() {
                     if ev.event.as_deref() != Some("endpoint") {
                         return Err(TransportError::Protocol(format!(
                             "the first event is {:?}, not \"endpoint\"",
                             ev.event.as_deref().unwrap_or("message")
                         )));
                     }
-                    return Ok(ev.data);
+                    // Events that came in the same chunk are the stream's first messages.
+                    return Ok((ev.data, events.collect::<Vec<_>>()));
                 }
                 if let Some(e) = parser.error() {
                     return Err(TransportError::Protocol(e.to_string()));
@@ -268,6 +270,7 @@ impl LegacySseTransport {
             OpenError::Failed(TransportError::Protocol("no endpoint event in time".into()))
         })?
         .map_err(OpenError::Failed)?;
+        let (found, rest) = found;
         let endpoint = url.join(found.trim()).map_err(|e| {
             OpenError::Failed(TransportError::Protocol(format!(
                 "invalid endpoint {found:?}: {e}"
@@ -279,7 +282,7 @@ impl LegacySseTransport {
                 "the endpoint {endpoint} is not on the stream's origin"
             ))));
         }
-        Ok((endpoint, parser, body))
+        Ok((endpoint, parser, rest, body))
     }
 
     /// The URL messages are POSTed to, as the server named it.
@@ -292,20 +295,13 @@ impl LegacySseTransport {
 async fn read_stream(
     mut resp: reqwest::Response,
     mut parser: SseParser,
+    first: Vec<SseEvent>,
     tx: mpsc::Sender<TransportEvent>,
     closed: CancellationToken,
 ) {
+    let mut events = first;
     let reason = loop {
-        let chunk = tokio::select! {
-            c = resp.chunk() => c,
-            _ = closed.cancelled() => return,
-        };
-        let bytes = match chunk {
-            Ok(Some(b)) => b,
-            Ok(None) => break None,
-            Err(e) => break Some(e.to_string()),
-        };
-        for ev in parser.feed(&bytes) {
+        for ev in events.drain(..) {
             match ev.event.as_deref() {
                 None | Some("message") => {}
                 Some(other) => {
@@ -332,6 +328,15 @@ async fn read_stream(
         }
         if let Some(e) = parser.error() {
             break Some(e.to_string());
+        }
+        let chunk = tokio::select! {
+            c = resp.chunk() => c,
+            _ = closed.cancelled() => return,
+        };
+        match chunk {
+            Ok(Some(b)) => events = parser.feed(&b),
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
         }
     };
     if !closed.is_cancelled() {
