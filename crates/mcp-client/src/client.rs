@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -54,6 +54,13 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Hard cap on one request, progress or not (default 10 minutes).
     pub max_request_time: Duration,
+    /// Notifications a [`Subscription`] holds for the application (default 1024). When one more arrives
+    /// while it is full, the subscription is ended (see [`Client::listen`]).
+    pub subscription_buffer: usize,
+    /// Most results the result cache holds (default 1024); the least recently used go first.
+    pub cache_max_entries: usize,
+    /// Most bytes (of JSON, roughly) the result cache holds (default 32 MiB); a larger result is not stored.
+    pub cache_max_bytes: usize,
     /// How long the `server/discover` era probe waits before falling back to legacy (default 5 s).
     pub probe_timeout: Duration,
     /// Most `input_required` rounds one call may take (default 8).
@@ -73,6 +80,9 @@ impl Default for ClientOptions {
         Self {
             request_timeout: Duration::from_secs(60),
             max_request_time: Duration::from_secs(600),
+            subscription_buffer: 1024,
+            cache_max_entries: 1024,
+            cache_max_bytes: 32 * 1024 * 1024,
             probe_timeout: Duration::from_secs(5),
             max_input_rounds: 8,
             recovery_attempts: 3,
@@ -211,11 +221,12 @@ impl ClientBuilder {
                 list_changed: Some(true),
             });
         }
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::channel(TRANSPORT_EVENTS);
         transport.start(ev_tx).await?;
         let (out_tx, out_rx) = mpsc::channel(256);
         let (events, _) = broadcast::channel(256);
         let kind = transport.kind();
+        let cache = ResultCache::new(self.options.cache_max_entries, self.options.cache_max_bytes);
         let initial_version = match self.mode {
             VersionMode::Pinned(v) => v,
             VersionMode::Legacy => ProtocolVersion::LATEST_LEGACY,
@@ -244,7 +255,7 @@ impl ClientBuilder {
                 subscriptions: BTreeSet::new(),
             }),
             tools: RwLock::new(HashMap::new()),
-            cache: ResultCache::default(),
+            cache,
             listens: Mutex::new(HashMap::new()),
             hints: Mutex::new(HashMap::new()),
             internal: Mutex::new(HashSet::new()),
@@ -304,7 +315,7 @@ struct Inner {
     state: RwLock<ConnState>,
     tools: RwLock<HashMap<String, Arc<ToolMeta>>>,
     cache: ResultCache,
-    listens: Mutex<HashMap<RequestId, mpsc::UnboundedSender<Notification>>>,
+    listens: Mutex<HashMap<RequestId, ListenRoute>>,
     hints: Mutex<HashMap<RequestId, SendOptions>>,
     /// Requests of session recovery itself: a refusal of these is not recovered (it would wait on itself).
     internal: Mutex<HashSet<RequestId>>,
@@ -344,6 +355,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn parse<T: DeserializeOwned>(v: Value) -> Result<T, ClientError> {
     serde_json::from_value(v).map_err(|e| ClientError::InvalidResult(e.to_string()))
+}
+
+/// Messages from the transport waiting for the dispatcher. The dispatcher never waits on the application,
+/// so this only absorbs bursts; a transport that finds it full waits (and stops reading the connection).
+const TRANSPORT_EVENTS: usize = 1024;
+
+/// Where the dispatcher puts the notifications of one listen stream.
+struct ListenRoute {
+    tx: mpsc::Sender<Notification>,
+    /// Ends the listen request.
+    cancel: CancellationToken,
+    /// Why the subscription ended, for [`Subscription::error`].
+    end: Arc<OnceLock<ClientError>>,
 }
 
 /// A far-away deadline for requests that may legitimately run for a long time (listen streams).
@@ -450,7 +474,7 @@ async fn deliver(
     }
 }
 
-async fn dispatch_loop(mut rx: mpsc::UnboundedReceiver<TransportEvent>, weak: Weak<Inner>) {
+async fn dispatch_loop(mut rx: mpsc::Receiver<TransportEvent>, weak: Weak<Inner>) {
     while let Some(ev) = rx.recv().await {
         let Some(inner) = weak.upgrade() else { return };
         match ev {
@@ -855,8 +879,23 @@ impl Inner {
             .and_then(|m| m.get(meta::SUBSCRIPTION_ID))
             .and_then(RequestId::from_value);
         if let Some(sub) = sub {
-            if let Some(tx) = lock(&self.listens).get(&sub) {
-                let _ = tx.send(n);
+            let mut listens = lock(&self.listens);
+            if let Some(route) = listens.get(&sub) {
+                // Never wait here: this is the reader of every response. An application that does not read
+                // its subscription loses it (with an error it can see) rather than stalling the connection.
+                if let Err(mpsc::error::TrySendError::Full(n)) = route.tx.try_send(n) {
+                    let buffer = self.opts.subscription_buffer.max(1);
+                    tracing::warn!(
+                        subscription = %sub,
+                        buffer,
+                        dropped = %n.method,
+                        "the application does not read a subscription; ending it"
+                    );
+                    let _ = route.end.set(ClientError::SubscriptionOverflow { buffer });
+                    route.cancel.cancel();
+                    // Dropping the sender lets the subscription yield what it holds, then end.
+                    listens.remove(&sub);
+                }
                 return;
             }
             tracing::debug!(subscription = %sub, method = %n.method, "notification for an unknown subscription");
@@ -1760,6 +1799,15 @@ impl Client {
     ///
     /// The returned [`Subscription`] yields the notifications tagged with its id (demultiplexed from any
     /// other traffic); dropping it closes the stream (HTTP) or sends `notifications/cancelled` (stdio).
+    ///
+    /// - The acknowledgement must come within [`ClientOptions::request_timeout`], else this fails with
+    ///   [`ClientError::Timeout`] and the stream is closed. After it the stream is open-ended.
+    /// - The subscription holds at most [`ClientOptions::subscription_buffer`] unread notifications. One more
+    ///   ends it: the listen stream is closed, the subscription yields what it holds and then `None`, and
+    ///   [`Subscription::error`] is [`ClientError::SubscriptionOverflow`] (with a warning in the log). It is
+    ///   never left to block the connection (every other request's replies come through the same reader) nor
+    ///   to grow without bound; and ending it, rather than silently dropping notifications, tells the
+    ///   application that what it knows may be stale (listen again and re-read).
     pub async fn listen(&self, filter: SubscriptionFilter) -> Result<Subscription, ClientError> {
         let inner = self.inner.clone();
         let (era, version) = inner.era_version();
@@ -1769,9 +1817,17 @@ impl Client {
             ));
         }
         let id = inner.peer.next_id();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        lock(&inner.listens).insert(id.clone(), tx);
+        let (tx, mut rx) = mpsc::channel(inner.opts.subscription_buffer.max(1));
         let cancel = CancellationToken::new();
+        let end = Arc::new(OnceLock::new());
+        lock(&inner.listens).insert(
+            id.clone(),
+            ListenRoute {
+                tx,
+                cancel: cancel.clone(),
+                end: end.clone(),
+            },
+        );
         let params = inner.decorate(Some(json!({ "notifications": filter })), version);
         if inner.may_reissue(era, methods::SUBSCRIPTIONS_LISTEN, params.as_ref()) {
             let hints = SendOptions {
@@ -1791,19 +1847,28 @@ impl Client {
         let task = {
             let inner = inner.clone();
             let id = id.clone();
+            let end = end.clone();
             tokio::spawn(async move {
                 let r = inner
                     .peer
                     .request_with_id(id.clone(), methods::SUBSCRIPTIONS_LISTEN, params, opts)
                     .await;
                 let r = inner.map_result(&id, r);
+                if let Err(e) = &r {
+                    // Before the route goes: the subscription ends when it does, and then says why.
+                    let _ = end.set(e.clone());
+                }
                 lock(&inner.listens).remove(&id);
                 lock(&inner.hints).remove(&id);
                 let _ = done_tx.send(r);
             })
         };
         let mut guard = CancelOnDrop(Some(cancel.clone()));
-        let acknowledged = match rx.recv().await {
+        let ack_timeout = inner.opts.request_timeout;
+        let first = tokio::time::timeout(ack_timeout, rx.recv())
+            .await
+            .map_err(|_| ClientError::Timeout(ack_timeout))?;
+        let acknowledged = match first {
             Some(n) if n.method == methods::NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED => n
                 .params
                 .and_then(|p| serde_json::from_value::<SubscriptionsAcknowledgedParams>(p).ok())
@@ -1830,6 +1895,7 @@ impl Client {
             acknowledged,
             rx,
             cancel,
+            end,
             _task: task,
         })
     }
@@ -1900,8 +1966,9 @@ impl Drop for CancelOnDrop {
 pub struct Subscription {
     id: RequestId,
     acknowledged: SubscriptionFilter,
-    rx: mpsc::UnboundedReceiver<Notification>,
+    rx: mpsc::Receiver<Notification>,
     cancel: CancellationToken,
+    end: Arc<OnceLock<ClientError>>,
     _task: JoinHandle<()>,
 }
 
@@ -1930,6 +1997,24 @@ impl Subscription {
     /// End the subscription.
     pub fn close(self) {
         drop(self)
+    }
+    /// Why the subscription ended, once it has ended with an error: [`ClientError::SubscriptionOverflow`]
+    /// when the application did not keep up, or the listen request's failure (the connection closed, …).
+    /// `None` while it runs, and after the server ended it normally.
+    ///
+    /// ```no_run
+    /// # async fn run(client: mcp_client::Client) -> Result<(), mcp_client::ClientError> {
+    /// let mut sub = client.listen(Default::default()).await?;
+    /// while let Some(n) = sub.next().await {
+    ///     println!("{}", n.method);
+    /// }
+    /// if let Some(e) = sub.error() {
+    ///     eprintln!("the subscription ended: {e}; listening again");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn error(&self) -> Option<&ClientError> {
+        self.end.get()
     }
 }
 

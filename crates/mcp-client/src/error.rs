@@ -62,6 +62,13 @@ pub enum ClientError {
     /// No response in time.
     #[error("request timed out after {0:?}")]
     Timeout(Duration),
+    /// A [`Subscription`](crate::Subscription) was ended because the application did not read it: `buffer`
+    /// notifications were waiting when another arrived ([`ClientOptions::subscription_buffer`](crate::ClientOptions::subscription_buffer)).
+    #[error("subscription ended: {buffer} notifications were waiting unread")]
+    SubscriptionOverflow {
+        /// The buffer size that was exceeded.
+        buffer: usize,
+    },
     /// The legacy session expired and could not be re-established.
     #[error("session expired and could not be recovered: {reason}")]
     SessionExpired {

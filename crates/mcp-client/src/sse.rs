@@ -5,6 +5,11 @@
 //! `id` (remembered as the last event id, also by events without data, as MCP's priming events are),
 //! `retry`, `event`, a leading byte-order mark, and UTF-8 split across chunks.
 //!
+//! It never buffers without end: a line other than a `data` line may be at most
+//! [`DEFAULT_MAX_LINE`] bytes, and the data of one event at most [`DEFAULT_MAX_EVENT`] bytes (both
+//! adjustable with [`SseParser::set_limits`]). A stream that exceeds a cap fails: [`SseParser::feed`]
+//! returns nothing more and [`SseParser::error`] says which cap was exceeded; the caller ends the stream.
+//!
 //! ```
 //! use mcp_client::sse::SseParser;
 //! let mut p = SseParser::new();
@@ -18,6 +23,32 @@
 
 use std::time::Duration;
 
+/// Default cap on one line that is not a `data` line (comments, `id`, `event`, `retry`, unknown fields):
+/// 64 KiB. No legitimate field needs more.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+
+/// Default cap on the data of one event (all its `data` lines together, so also on one `data` line):
+/// 16 MiB. An MCP message travels as one event, so this is the largest message a stream can carry.
+pub const DEFAULT_MAX_EVENT: usize = 16 * 1024 * 1024;
+
+/// A stream exceeded one of the parser's caps; the stream cannot be read any further.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SseError {
+    /// A line that is not a `data` line grew past the cap.
+    #[error("an SSE line exceeds {limit} bytes")]
+    LineTooLong {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The data of one event grew past the cap.
+    #[error("an SSE event exceeds {limit} bytes")]
+    EventTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+}
+
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
@@ -30,7 +61,7 @@ pub struct SseEvent {
 }
 
 /// The incremental parser.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
     line: Vec<u8>,
     skip_lf: bool,
@@ -40,6 +71,27 @@ pub struct SseParser {
     event: Option<String>,
     last_event_id: Option<String>,
     retry: Option<u64>,
+    max_line: usize,
+    max_event: usize,
+    error: Option<SseError>,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        Self {
+            line: Vec::new(),
+            skip_lf: false,
+            started: false,
+            data: String::new(),
+            has_data: false,
+            event: None,
+            last_event_id: None,
+            retry: None,
+            max_line: DEFAULT_MAX_LINE,
+            max_event: DEFAULT_MAX_EVENT,
+            error: None,
+        }
+    }
 }
 
 impl SseParser {
@@ -67,9 +119,33 @@ impl SseParser {
         self.retry.map(Duration::from_millis)
     }
 
-    /// Feed bytes; returns the events completed by them.
+    /// Set the caps: `max_line` bytes for a line that is not a `data` line, `max_event` bytes for the data
+    /// of one event (defaults [`DEFAULT_MAX_LINE`] and [`DEFAULT_MAX_EVENT`]).
+    ///
+    /// ```
+    /// use mcp_client::sse::{SseError, SseParser};
+    /// let mut p = SseParser::new();
+    /// p.set_limits(16, 8);
+    /// assert!(p.feed(b"data: 0123456789\n\n").is_empty());
+    /// assert_eq!(p.error(), Some(&SseError::EventTooLarge { limit: 8 }));
+    /// ```
+    pub fn set_limits(&mut self, max_line: usize, max_event: usize) {
+        self.max_line = max_line;
+        self.max_event = max_event;
+    }
+
+    /// Why the stream cannot be read any further (a cap was exceeded), if it cannot.
+    pub fn error(&self) -> Option<&SseError> {
+        self.error.as_ref()
+    }
+
+    /// Feed bytes; returns the events completed by them. Once a cap is exceeded ([`error`](Self::error)
+    /// is set) the partial line and event are dropped and nothing more is parsed.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
+        if self.error.is_some() {
+            return out;
+        }
         for &b in chunk {
             if self.skip_lf {
                 self.skip_lf = false;
@@ -83,10 +159,50 @@ impl SseParser {
                     self.end_line(&mut out);
                     self.skip_lf = true;
                 }
-                _ => self.line.push(b),
+                _ => {
+                    self.line.push(b);
+                    if self.line.len() > self.max_line && !self.within_data_cap() {
+                        self.fail(SseError::LineTooLong {
+                            limit: self.max_line,
+                        });
+                    }
+                }
+            }
+            if self.error.is_some() {
+                break;
             }
         }
         out
+    }
+
+    /// Whether the long line being read is a `data` line whose value still fits the event's cap.
+    fn within_data_cap(&mut self) -> bool {
+        let mut line: &[u8] = &self.line;
+        if !self.started {
+            line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
+        }
+        let Some(value) = line.strip_prefix(b"data:") else {
+            return false;
+        };
+        // A value over the cap can never be part of an acceptable event: fail now rather than buffer it.
+        if self.data.len() + value.len() > self.max_event {
+            self.fail(SseError::EventTooLarge {
+                limit: self.max_event,
+            });
+        }
+        true
+    }
+
+    fn fail(&mut self, e: SseError) {
+        if self.error.is_none() {
+            tracing::warn!(error = %e, "failing an SSE stream");
+            self.error = Some(e);
+        }
+        // Nothing more will be parsed: free what was buffered.
+        self.line = Vec::new();
+        self.data = String::new();
+        self.has_data = false;
+        self.event = None;
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) {
@@ -113,6 +229,12 @@ impl SseParser {
         let value = String::from_utf8_lossy(value);
         match field {
             b"data" => {
+                if self.data.len() + value.len() > self.max_event {
+                    self.fail(SseError::EventTooLarge {
+                        limit: self.max_event,
+                    });
+                    return;
+                }
                 self.data.push_str(&value);
                 self.data.push('\n');
                 self.has_data = true;
@@ -263,6 +385,71 @@ mod tests {
         let mut p = SseParser::new();
         let ev = all(&mut p, b"foo: bar\ndata:no-space\ndata:  two-spaces\n\n");
         assert_eq!(ev[0].data, "no-space\n two-spaces");
+    }
+
+    #[test]
+    fn an_endless_line_fails_at_the_cap_instead_of_buffering() {
+        let mut p = SseParser::new();
+        p.set_limits(1024, 1 << 20);
+        assert!(p.feed(b"data: ok\n\n").len() == 1);
+        // A comment that never ends: the parser must give up once it passed the cap, without a newline.
+        let chunk = [b'x'; 100];
+        p.feed(b":");
+        for _ in 0..11 {
+            assert!(p.feed(&chunk).is_empty());
+        }
+        assert_eq!(p.error(), Some(&SseError::LineTooLong { limit: 1024 }));
+        assert!(p.line.capacity() == 0, "the partial line is freed");
+        // Nothing more is parsed, even well-formed events.
+        assert!(p.feed(b"\n\ndata: later\n\n").is_empty());
+    }
+
+    #[test]
+    fn a_long_data_line_is_bounded_by_the_event_cap_not_the_line_cap() {
+        let mut p = SseParser::new();
+        p.set_limits(16, 64);
+        let ev = p.feed(format!("data: {}\n\n", "a".repeat(60)).as_bytes());
+        assert_eq!(ev.len(), 1, "{:?}", p.error());
+        assert_eq!(ev[0].data.len(), 60);
+        // Past the event cap, a data line fails before its end arrives.
+        assert!(p
+            .feed(format!("data: {}", "b".repeat(70)).as_bytes())
+            .is_empty());
+        assert_eq!(p.error(), Some(&SseError::EventTooLarge { limit: 64 }));
+    }
+
+    #[test]
+    fn many_data_lines_fail_at_the_event_cap() {
+        let mut p = SseParser::new();
+        p.set_limits(1024, 100);
+        for _ in 0..10 {
+            assert!(p.feed(b"data: 0123456789\n").is_empty());
+            if p.error().is_some() {
+                break;
+            }
+        }
+        assert_eq!(p.error(), Some(&SseError::EventTooLarge { limit: 100 }));
+        assert!(p.data.capacity() == 0, "the partial event is freed");
+        // Exactly at the cap is fine: 9 lines of 10 bytes plus 8 separators = 98 bytes.
+        let mut p = SseParser::new();
+        p.set_limits(1024, 98);
+        let ev = p.feed("data: 0123456789\n".repeat(9).as_bytes());
+        assert!(ev.is_empty() && p.error().is_none());
+        assert_eq!(p.feed(b"\n")[0].data.len(), 98);
+    }
+
+    #[test]
+    fn default_caps_apply_without_configuration() {
+        let mut p = SseParser::new();
+        p.feed(b"id: ");
+        let big = vec![b'7'; DEFAULT_MAX_LINE];
+        p.feed(&big);
+        assert_eq!(
+            p.error(),
+            Some(&SseError::LineTooLong {
+                limit: DEFAULT_MAX_LINE
+            })
+        );
     }
 
     #[test]

@@ -259,24 +259,33 @@ impl PendingRequests {
             done: false,
             notify_cancel: opts.notify_cancel,
         };
-        outbound
-            .send(Message::Request(Request::new(id, method, params)))
-            .await
-            .map_err(|_| RpcError::Closed)?;
-        guard.sent = true;
-
         let cancel = opts.cancel.unwrap_or_default();
         let hard = tokio::time::sleep(opts.max_total);
-        tokio::pin!(hard, rx);
+        // The deadlines run from the call, not from the hand-over: a peer that stops reading (a full outbound
+        // queue behind a blocked write) must time the request out, not hang it.
+        let idle = tokio::time::sleep(opts.timeout);
+        tokio::pin!(hard, rx, idle);
+        tokio::select! {
+            r = outbound.send(Message::Request(Request::new(id, method, params))) => {
+                r.map_err(|_| RpcError::Closed)?
+            }
+            _ = &mut idle => return Err(RpcError::Timeout(opts.timeout)),
+            _ = &mut hard => return Err(RpcError::Timeout(opts.max_total)),
+            _ = cancel.cancelled() => return Err(RpcError::Cancelled),
+        }
+        // From here the peer may be working on it: stopping early is cancelled on the wire.
+        guard.sent = true;
         loop {
-            let idle = tokio::time::sleep(opts.timeout);
             tokio::select! {
                 r = &mut rx => {
                     guard.done = true;
                     return r.unwrap_or(Err(RpcError::Closed));
                 }
-                _ = touched.notified() => continue,
-                _ = idle => return Err(RpcError::Timeout(opts.timeout)),
+                _ = touched.notified() => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + opts.timeout);
+                    continue;
+                }
+                _ = &mut idle => return Err(RpcError::Timeout(opts.timeout)),
                 _ = &mut hard => return Err(RpcError::Timeout(opts.max_total)),
                 _ = cancel.cancelled() => return Err(RpcError::Cancelled),
             }
@@ -408,6 +417,24 @@ mod tests {
             panic!("the cancellation was lost")
         };
         assert_eq!(n.method, "notifications/cancelled");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_covers_handing_the_request_over() {
+        // Nobody drains the queue (a writer blocked on a peer that stopped reading): the one slot is taken.
+        let (tx, _rx) = mpsc::channel(1);
+        tx.try_send(Message::Notification(Notification::new("filler", None)))
+            .unwrap();
+        let peer = Peer::new(tx);
+        let opts = RequestOptions {
+            timeout: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let r = tokio::time::timeout(Duration::from_secs(5), peer.request("stuck", None, opts))
+            .await
+            .expect("the request hung instead of timing out");
+        assert!(matches!(r, Err(RpcError::Timeout(d)) if d == Duration::from_secs(1)));
+        assert_eq!(peer.pending_len(), 0);
     }
 
     #[tokio::test]

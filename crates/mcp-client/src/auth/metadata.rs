@@ -180,10 +180,7 @@ pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
     if !status.is_success() {
         return Err(AuthError::Network(format!("GET {url}: HTTP {status}")));
     }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| AuthError::Network(format!("GET {url}: {e}")))?;
+    let bytes = super::read_auth_body(resp, &format!("GET {url}")).await?;
     match serde_json::from_slice(&bytes) {
         Ok(v) => Ok(Some(v)),
         Err(e) => {
@@ -251,6 +248,48 @@ mod tests {
 
     fn u(s: &str) -> Url {
         Url::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_endless_metadata_document_is_refused_at_the_cap() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = sock.read(&mut head).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"x\": \"")
+                .await;
+            let chunk = vec![b'a'; 64 * 1024];
+            // At most 256 MiB, and only as fast as the client reads.
+            while counter.load(Ordering::SeqCst) < 256 << 20 {
+                if sock.write_all(&chunk).await.is_err() {
+                    return;
+                }
+                counter.fetch_add(chunk.len(), Ordering::SeqCst);
+            }
+        });
+        let url = u(&format!(
+            "http://{addr}/.well-known/oauth-protected-resource"
+        ));
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            fetch_json::<serde_json::Value>(&reqwest::Client::new(), &url),
+        )
+        .await
+        .expect("the client kept reading an endless document");
+        assert!(
+            matches!(&r, Err(AuthError::Network(m)) if m.contains("larger than 1048576 bytes")),
+            "{r:?}"
+        );
+        let n = sent.load(Ordering::SeqCst);
+        assert!(n < 32 << 20, "{n} bytes read");
     }
 
     #[test]

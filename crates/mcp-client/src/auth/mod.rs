@@ -269,3 +269,23 @@ pub(crate) fn bearer_value(scheme: &str, token: &str) -> Result<HeaderValue, Aut
     v.set_sensitive(true);
     Ok(v)
 }
+
+/// Most bytes read of a metadata document or a registration or token response (1 MiB; real ones are a few
+/// KiB): an authorization server cannot make the client buffer without end.
+pub(crate) const MAX_AUTH_RESPONSE: usize = 1024 * 1024;
+
+/// The body of an authorization response, at most [`MAX_AUTH_RESPONSE`] bytes; a longer one is an error.
+pub(crate) async fn read_auth_body(
+    resp: reqwest::Response,
+    what: &str,
+) -> Result<bytes::Bytes, AuthError> {
+    let body = crate::transport::read_capped(resp, MAX_AUTH_RESPONSE)
+        .await
+        .map_err(|e| AuthError::Network(format!("{what}: {e}")))?;
+    if body.truncated {
+        return Err(AuthError::Network(format!(
+            "{what}: the response is larger than {MAX_AUTH_RESPONSE} bytes"
+        )));
+    }
+    Ok(body.bytes)
+}

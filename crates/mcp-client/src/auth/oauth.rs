@@ -852,10 +852,7 @@ impl Inner {
             .await
             .map_err(|e| AuthError::Network(format!("registration: {e}")))?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| AuthError::Network(format!("registration: {e}")))?;
+        let bytes = super::read_auth_body(resp, "registration").await?;
         if !status.is_success() {
             let detail = serde_json::from_slice::<super::OAuthErrorResponse>(&bytes)
                 .map(|e| e.to_string())

@@ -186,10 +186,9 @@ pub(crate) async fn send_raw(
         .get("dpop-nonce")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let bytes = resp
-        .bytes()
+    let bytes = super::read_auth_body(resp, "token endpoint")
         .await
-        .map_err(|e| TokenFailure::Other(AuthError::Network(format!("token endpoint: {e}"))))?;
+        .map_err(TokenFailure::Other)?;
     if status.is_success() {
         return Ok(bytes);
     }

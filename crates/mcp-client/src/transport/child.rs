@@ -272,15 +272,18 @@ async fn stop_child(
     eof_grace: Duration,
     term_grace: Duration,
 ) -> ShutdownReport {
+    // A write blocked on a child that stopped reading holds the writer: closing stdin then waits for the
+    // grace period at most, and the signals that follow unblock the write.
     if let Ok(Some(status)) = child.try_wait() {
-        stream.close_writer().await;
+        let _ = tokio::time::timeout(eof_grace, stream.close_writer()).await;
         return ShutdownReport {
             stage: ShutdownStage::AlreadyExited,
             status: Some(status),
         };
     }
-    stream.close_writer().await;
-    if let Ok(Ok(status)) = tokio::time::timeout(eof_grace, child.wait()).await {
+    let started = tokio::time::Instant::now();
+    let _ = tokio::time::timeout(eof_grace, stream.close_writer()).await;
+    if let Ok(Ok(status)) = tokio::time::timeout_at(started + eof_grace, child.wait()).await {
         return ShutdownReport {
             stage: ShutdownStage::ExitedOnEof,
             status: Some(status),
@@ -328,7 +331,7 @@ impl Transport for ChildProcessTransport {
 
     fn start(
         &self,
-        events: mpsc::UnboundedSender<TransportEvent>,
+        events: mpsc::Sender<TransportEvent>,
     ) -> BoxFuture<'_, Result<(), TransportError>> {
         let r = self.stream.start_reader(events);
         Box::pin(async move { r })

@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::legacy_sse::{sse_sibling, LegacySseTransport};
+use super::legacy_sse::{sse_sibling, LegacySseTransport, SseLimits};
 use super::{SendOptions, SessionStatus, Transport, TransportEvent, TransportKind};
 use crate::auth::{apply_headers, retry_after_refusal, AuthProvider, BearerOnly};
 use crate::sse::SseParser;
@@ -74,6 +74,13 @@ pub struct HttpOptions {
     pub max_backoff: Duration,
     /// Growth of the delay per attempt (default 1.5).
     pub backoff_factor: f64,
+    /// Largest message the server may send: one JSON reply body, or the data of one SSE event (default
+    /// 16 MiB, [`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)). A larger one fails its request (or
+    /// ends the event stream) with an error instead of being buffered.
+    pub max_message_size: usize,
+    /// Largest SSE line other than a `data` line (comments, `id`, `event`; default 64 KiB,
+    /// [`DEFAULT_MAX_LINE`](crate::sse::DEFAULT_MAX_LINE)). A longer one fails the stream.
+    pub max_sse_line: usize,
     /// Modern era: how many times a request whose stream broke is re-issued with a new id (default 2), when
     /// the client marked it repeatable ([`SendOptions::reissue`]).
     pub max_reissues: u32,
@@ -86,6 +93,8 @@ impl Default for HttpOptions {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
             backoff_factor: 1.5,
+            max_message_size: crate::sse::DEFAULT_MAX_EVENT,
+            max_sse_line: crate::sse::DEFAULT_MAX_LINE,
             max_reissues: 2,
         }
     }
@@ -245,7 +254,7 @@ struct Inner {
     headers: HeaderMap,
     auth: Option<Arc<dyn AuthProvider>>,
     opts: HttpOptions,
-    events: OnceLock<mpsc::UnboundedSender<TransportEvent>>,
+    events: OnceLock<mpsc::Sender<TransportEvent>>,
     session: watch::Sender<SessionSlot>,
     legacy_version: Mutex<Option<ProtocolVersion>>,
     streams: Mutex<HashMap<RequestId, CancellationToken>>,
@@ -342,9 +351,9 @@ impl HttpTransport {
 }
 
 impl Inner {
-    fn emit(&self, msg: Message) {
+    async fn emit(&self, msg: Message) {
         if let Some(tx) = self.events.get() {
-            let _ = tx.send(TransportEvent::Message(msg));
+            let _ = tx.send(TransportEvent::Message(msg)).await;
         }
     }
 
@@ -522,7 +531,7 @@ impl Inner {
     }
 
     /// Deliver a message from a reply stream, mapping a re-issued id back. Returns whether it is the reply.
-    fn deliver(&self, mut msg: Message, reply_to: Option<(&RequestId, &RequestId)>) -> bool {
+    async fn deliver(&self, mut msg: Message, reply_to: Option<(&RequestId, &RequestId)>) -> bool {
         let mut ours = false;
         if let Some((wire, orig)) = reply_to {
             match &mut msg {
@@ -551,7 +560,7 @@ impl Inner {
                 _ => {}
             }
         }
-        self.emit(msg);
+        self.emit(msg).await;
         ours
     }
 
@@ -562,6 +571,7 @@ impl Inner {
         parser: &mut SseParser,
         reply_to: Option<(&RequestId, &RequestId)>,
     ) -> StreamEnd {
+        parser.set_limits(self.opts.max_sse_line, self.opts.max_message_size);
         let mut stream = resp.bytes_stream();
         let mut end = StreamEnd {
             replied: false,
@@ -597,10 +607,14 @@ impl Inner {
                             }
                         };
                         end.messages += 1;
-                        if self.deliver(msg, reply_to) {
+                        if self.deliver(msg, reply_to).await {
                             end.replied = true;
                             return end;
                         }
+                    }
+                    if let Some(e) = parser.error() {
+                        end.broken = Some(e.to_string());
+                        return end;
                     }
                 }
                 Some(Err(e)) => {
@@ -646,13 +660,14 @@ impl Inner {
             broken: None,
         };
         if !status.is_success() {
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = super::error_body(resp).await;
             if let Some(e) = jsonrpc_error_of(&body) {
                 // E.g. a modern server's 400 with -32022/-32020, or 404 with -32601: the request's answer.
                 self.deliver(
                     Message::Error(mcp_protocol::ErrorResponse::new(None, e)),
                     Some((&wire.id, orig)),
-                );
+                )
+                .await;
                 return Ok((done(true), sid));
             }
             return Err(TransportError::Http {
@@ -667,12 +682,22 @@ impl Inner {
         }
         if is_sse(&resp) {
             let end = self.read_sse(resp, parser, Some((&wire.id, orig))).await;
+            if let Some(e) = parser.error().filter(|_| !end.replied) {
+                // The same oversized event would come again: neither resume nor re-issue.
+                return Err(TransportError::Protocol(e.to_string()));
+            }
             return Ok((end, sid));
         }
-        let body = resp
-            .bytes()
+        let body = super::read_capped(resp, self.opts.max_message_size)
             .await
             .map_err(|e| TransportError::Network(e.to_string()))?;
+        if body.truncated {
+            return Err(TransportError::Protocol(format!(
+                "the reply is larger than {} bytes (HttpOptions::max_message_size)",
+                self.opts.max_message_size
+            )));
+        }
+        let body = body.bytes;
         let value: Value = serde_json::from_slice(&body).map_err(|e| {
             TransportError::Protocol(format!(
                 "reply is not JSON ({e}): {}",
@@ -686,7 +711,7 @@ impl Inner {
         let mut replied = false;
         for v in items {
             match Message::from_value(v) {
-                Ok(m) => replied |= self.deliver(m, Some((&wire.id, orig))),
+                Ok(m) => replied |= self.deliver(m, Some((&wire.id, orig))).await,
                 Err(e) => {
                     tracing::warn!(error = %e.message, "ignoring an invalid message in a reply")
                 }
@@ -749,6 +774,9 @@ impl Inner {
             parser = next;
             if end.replied {
                 return Ok(());
+            }
+            if let Some(e) = parser.error() {
+                return Err(TransportError::Protocol(e.to_string()));
             }
             if end.messages > 0 {
                 attempts = 0;
@@ -827,7 +855,7 @@ impl Inner {
         if status.is_success() {
             return Ok(());
         }
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = super::error_body(resp).await;
         Err(TransportError::Http {
             status: status.as_u16(),
             body: truncate(&String::from_utf8_lossy(&body)),
@@ -866,6 +894,10 @@ impl Inner {
                         parser.retry(),
                     );
                     let end = self.read_sse(r, &mut next, None).await;
+                    if next.error().is_some() {
+                        // Reconnecting would replay the same oversized event.
+                        return;
+                    }
                     // Progress (a message, or a new event id as polling servers send) resets the count.
                     let progressed =
                         end.messages > 0 || next.last_event_id() != parser.last_event_id();
@@ -917,6 +949,10 @@ impl Inner {
             self.headers.clone(),
             self.auth.clone(),
             &candidates,
+            SseLimits {
+                line: self.opts.max_sse_line,
+                event: self.opts.max_message_size,
+            },
         )
         .await?;
         let events = self.events.get().cloned().ok_or(TransportError::Closed)?;
@@ -974,7 +1010,7 @@ impl Transport for HttpTransport {
 
     fn start(
         &self,
-        events: mpsc::UnboundedSender<TransportEvent>,
+        events: mpsc::Sender<TransportEvent>,
     ) -> BoxFuture<'_, Result<(), TransportError>> {
         let r = self
             .inner
@@ -1117,7 +1153,7 @@ impl Transport for HttpTransport {
             }
             inner.delete_session().await;
             if let Some(tx) = inner.events.get() {
-                let _ = tx.send(TransportEvent::Closed(None));
+                let _ = tx.send(TransportEvent::Closed(None)).await;
             }
             Ok(())
         })

@@ -19,8 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
 use crate::auth::{apply_headers, retry_after_refusal, AuthProvider};
-use crate::sse::SseParser;
+use crate::sse::{SseEvent, SseParser};
 use crate::TransportError;
+
+/// Messages read from the stream before the transport is started that are held; the reader waits for
+/// `start` beyond that.
+const PENDING_EVENTS: usize = 64;
 
 /// How long the server has to send the `endpoint` event after the stream opens.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,8 +60,8 @@ struct Inner {
     /// Where messages are POSTed.
     endpoint: Url,
     /// Messages read before `start`; taken by `start`.
-    pending: Mutex<Option<mpsc::UnboundedReceiver<TransportEvent>>>,
-    events: Mutex<Option<mpsc::UnboundedSender<TransportEvent>>>,
+    pending: Mutex<Option<mpsc::Receiver<TransportEvent>>>,
+    events: Mutex<Option<mpsc::Sender<TransportEvent>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     closed: CancellationToken,
     auth_key: Mutex<Option<String>>,
@@ -102,6 +106,24 @@ async fn send_authorized(
     }
 }
 
+/// The caps of the event stream's parser.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SseLimits {
+    /// A line other than a `data` line.
+    pub line: usize,
+    /// The data of one event (one message).
+    pub event: usize,
+}
+
+impl Default for SseLimits {
+    fn default() -> Self {
+        Self {
+            line: crate::sse::DEFAULT_MAX_LINE,
+            event: crate::sse::DEFAULT_MAX_EVENT,
+        }
+    }
+}
+
 /// Why opening one candidate stream failed.
 enum OpenError {
     /// 400, 404 or 405 (or not an event stream): nothing here; another candidate may work.
@@ -121,7 +143,7 @@ impl LegacySseTransport {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| TransportError::Network(e.to_string()))?;
-        Self::open(http, HeaderMap::new(), None, &[url]).await
+        Self::open(http, HeaderMap::new(), None, &[url], SseLimits::default()).await
     }
 
     /// Try each stream URL in turn (the next one only after a 400, 404 or 405) with these settings.
@@ -130,15 +152,17 @@ impl LegacySseTransport {
         headers: HeaderMap,
         auth: Option<Arc<dyn AuthProvider>>,
         candidates: &[Url],
+        limits: SseLimits,
     ) -> Result<Self, TransportError> {
         let auth_key = Mutex::new(None);
         let mut last = TransportError::Protocol("no URL to open an event stream at".into());
         for url in candidates {
-            match Self::open_one(&http, &headers, &auth, &auth_key, url).await {
-                Ok((endpoint, parser, resp)) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
+            match Self::open_one(&http, &headers, &auth, &auth_key, url, limits).await {
+                Ok((endpoint, parser, rest, resp)) => {
+                    // Until `start`, the reader waits once this holds a few messages: nothing reads them yet.
+                    let (tx, rx) = mpsc::channel(PENDING_EVENTS);
                     let closed = CancellationToken::new();
-                    let reader = tokio::spawn(read_stream(resp, parser, tx, closed.clone()));
+                    let reader = tokio::spawn(read_stream(resp, parser, rest, tx, closed.clone()));
                     return Ok(Self {
                         inner: Arc::new(Inner {
                             http,
@@ -169,7 +193,8 @@ impl LegacySseTransport {
         auth: &Option<Arc<dyn AuthProvider>>,
         auth_key: &Mutex<Option<String>>,
         url: &Url,
-    ) -> Result<(Url, SseParser, reqwest::Response), OpenError> {
+        limits: SseLimits,
+    ) -> Result<(Url, SseParser, Vec<SseEvent>, reqwest::Response), OpenError> {
         let build = || {
             http.get(url.clone())
                 .headers(headers.clone())
@@ -180,10 +205,10 @@ impl LegacySseTransport {
             .map_err(OpenError::Failed)?;
         let status = resp.status();
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
+            let body = super::error_body(resp).await;
             let e = TransportError::Http {
                 status: status.as_u16(),
-                body: truncate(&body),
+                body: truncate(&String::from_utf8_lossy(&body)),
             };
             return Err(
                 if matches!(
@@ -210,6 +235,7 @@ impl LegacySseTransport {
         }
         // Read until the `endpoint` event; the rest of the stream stays with the response.
         let mut parser = SseParser::new();
+        parser.set_limits(limits.line, limits.event);
         let mut body = resp;
         let found = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
             loop {
@@ -223,14 +249,19 @@ impl LegacySseTransport {
                     ));
                 };
                 // The endpoint event comes first; anything else first is not a 2024-11-05 server.
-                if let Some(ev) = parser.feed(&chunk).into_iter().next() {
+                let mut events = parser.feed(&chunk).into_iter();
+                if let Some(ev) = events.next() {
                     if ev.event.as_deref() != Some("endpoint") {
                         return Err(TransportError::Protocol(format!(
                             "the first event is {:?}, not \"endpoint\"",
                             ev.event.as_deref().unwrap_or("message")
                         )));
                     }
-                    return Ok(ev.data);
+                    // Events that came in the same chunk are the stream's first messages.
+                    return Ok((ev.data, events.collect::<Vec<_>>()));
+                }
+                if let Some(e) = parser.error() {
+                    return Err(TransportError::Protocol(e.to_string()));
                 }
             }
         })
@@ -239,6 +270,7 @@ impl LegacySseTransport {
             OpenError::Failed(TransportError::Protocol("no endpoint event in time".into()))
         })?
         .map_err(OpenError::Failed)?;
+        let (found, rest) = found;
         let endpoint = url.join(found.trim()).map_err(|e| {
             OpenError::Failed(TransportError::Protocol(format!(
                 "invalid endpoint {found:?}: {e}"
@@ -250,7 +282,7 @@ impl LegacySseTransport {
                 "the endpoint {endpoint} is not on the stream's origin"
             ))));
         }
-        Ok((endpoint, parser, body))
+        Ok((endpoint, parser, rest, body))
     }
 
     /// The URL messages are POSTed to, as the server named it.
@@ -263,20 +295,13 @@ impl LegacySseTransport {
 async fn read_stream(
     mut resp: reqwest::Response,
     mut parser: SseParser,
-    tx: mpsc::UnboundedSender<TransportEvent>,
+    first: Vec<SseEvent>,
+    tx: mpsc::Sender<TransportEvent>,
     closed: CancellationToken,
 ) {
+    let mut events = first;
     let reason = loop {
-        let chunk = tokio::select! {
-            c = resp.chunk() => c,
-            _ = closed.cancelled() => return,
-        };
-        let bytes = match chunk {
-            Ok(Some(b)) => b,
-            Ok(None) => break None,
-            Err(e) => break Some(e.to_string()),
-        };
-        for ev in parser.feed(&bytes) {
+        for ev in events.drain(..) {
             match ev.event.as_deref() {
                 None | Some("message") => {}
                 Some(other) => {
@@ -292,7 +317,7 @@ async fn read_stream(
                 .and_then(|v| Message::from_value(v).map_err(|e| e.message));
             match msg {
                 Ok(m) => {
-                    if tx.send(TransportEvent::Message(m)).is_err() {
+                    if tx.send(TransportEvent::Message(m)).await.is_err() {
                         return;
                     }
                 }
@@ -301,11 +326,25 @@ async fn read_stream(
                 }
             }
         }
+        if let Some(e) = parser.error() {
+            break Some(e.to_string());
+        }
+        let chunk = tokio::select! {
+            c = resp.chunk() => c,
+            _ = closed.cancelled() => return,
+        };
+        match chunk {
+            Ok(Some(b)) => events = parser.feed(&b),
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
     };
     if !closed.is_cancelled() {
-        let _ = tx.send(TransportEvent::Closed(Some(
-            reason.unwrap_or_else(|| "the event stream ended".into()),
-        )));
+        let _ = tx
+            .send(TransportEvent::Closed(Some(
+                reason.unwrap_or_else(|| "the event stream ended".into()),
+            )))
+            .await;
     }
 }
 
@@ -334,10 +373,10 @@ impl Inner {
         if status.is_success() {
             return Ok(());
         }
-        let body = resp.text().await.unwrap_or_default();
+        let body = super::error_body(resp).await;
         Err(TransportError::Http {
             status: status.as_u16(),
-            body: truncate(&body),
+            body: truncate(&String::from_utf8_lossy(&body)),
         })
     }
 }
@@ -359,14 +398,14 @@ impl Transport for LegacySseTransport {
 
     fn start(
         &self,
-        events: mpsc::UnboundedSender<TransportEvent>,
+        events: mpsc::Sender<TransportEvent>,
     ) -> BoxFuture<'_, Result<(), TransportError>> {
         let r = match lock(&self.inner.pending).take() {
             Some(mut rx) => {
                 *lock(&self.inner.events) = Some(events.clone());
                 let forward = tokio::spawn(async move {
                     while let Some(ev) = rx.recv().await {
-                        if events.send(ev).is_err() {
+                        if events.send(ev).await.is_err() {
                             return;
                         }
                     }
@@ -400,8 +439,9 @@ impl Transport for LegacySseTransport {
                 t.abort();
             }
             if first {
-                if let Some(tx) = lock(&self.inner.events).take() {
-                    let _ = tx.send(TransportEvent::Closed(None));
+                let tx = lock(&self.inner.events).take();
+                if let Some(tx) = tx {
+                    let _ = tx.send(TransportEvent::Closed(None)).await;
                 }
             }
             Ok(())
@@ -422,6 +462,74 @@ pub(crate) fn sse_sibling(url: &Url) -> Option<Url> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn messages_before_start_are_held_up_to_a_cap_and_none_is_lost() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // ~30 MiB of events: far more than the socket buffers hold, so a reader that waits for `start`
+        // keeps the server from writing them all.
+        const N: usize = 30_000;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let written = Arc::new(AtomicUsize::new(0));
+        let counter = written.clone();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = sock.read(&mut head).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\nevent: endpoint\ndata: /messages\n\n")
+                .await;
+            let pad = "x".repeat(1000);
+            for i in 0..N {
+                let ev = format!(
+                    "data: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{{\"i\":{i},\"pad\":\"{pad}\"}}}}\n\n"
+                );
+                if sock.write_all(ev.as_bytes()).await.is_err() {
+                    return;
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let url = Url::parse(&format!("http://{addr}/sse")).unwrap();
+        let t = LegacySseTransport::open(
+            reqwest::Client::new(),
+            HeaderMap::new(),
+            None,
+            &[url],
+            SseLimits::default(),
+        )
+        .await
+        .unwrap();
+        // Nothing reads the transport yet: give its reader every chance to run ahead.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let held = lock(&t.inner.pending).as_ref().unwrap().len();
+        assert!(held <= PENDING_EVENTS, "{held} messages held before start");
+        assert!(
+            written.load(Ordering::SeqCst) < N,
+            "the reader did not wait"
+        );
+        // Once started, every message arrives, in order.
+        let (tx, mut rx) = mpsc::channel(16);
+        t.start(tx).await.unwrap();
+        let mut next = 0;
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+                .await
+                .expect("the stream stalled after start")
+                .unwrap();
+            match ev {
+                TransportEvent::Message(Message::Notification(n)) => {
+                    assert_eq!(n.params.unwrap()["i"], next);
+                    next += 1;
+                }
+                TransportEvent::Closed(_) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(next, N);
+    }
 
     #[test]
     fn sse_candidate_replaces_the_last_segment() {

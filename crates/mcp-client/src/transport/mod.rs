@@ -30,6 +30,49 @@ pub use stream::StreamTransport;
 
 use crate::TransportError;
 
+/// Most of an error response's body that is read (64 KiB): enough for any JSON-RPC or OAuth error, and a
+/// server cannot make the client buffer more by answering an error with an endless body.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A response body read up to a cap.
+pub(crate) struct CappedBody {
+    /// The first bytes of the body, at most the cap.
+    pub bytes: bytes::Bytes,
+    /// The body was longer than the cap (the rest was not read; the connection is dropped with it).
+    pub truncated: bool,
+}
+
+/// Read at most `cap` bytes of `resp`'s body.
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<CappedBody, reqwest::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok(CappedBody {
+                bytes: buf.freeze(),
+                truncated: true,
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(CappedBody {
+        bytes: buf.freeze(),
+        truncated: false,
+    })
+}
+
+/// An error response's body (at most [`MAX_ERROR_BODY`]), or nothing if it could not be read.
+pub(crate) async fn error_body(resp: reqwest::Response) -> bytes::Bytes {
+    read_capped(resp, MAX_ERROR_BODY)
+        .await
+        .map(|b| b.bytes)
+        .unwrap_or_default()
+}
+
 /// What a transport delivers to the client.
 #[derive(Debug, Clone)]
 pub enum TransportEvent {
@@ -75,7 +118,10 @@ pub struct SessionStatus {
 ///
 /// Contract:
 /// - [`start`](Transport::start) is called once, before anything is sent; every message from the server goes
-///   to `events`, and [`TransportEvent::Closed`] is sent when the connection ends.
+///   to `events`, and [`TransportEvent::Closed`] is sent when the connection ends. The channel is bounded:
+///   a transport waits for room (`events.send(..).await`), so a burst from the server slows the reading of
+///   the connection instead of queueing without bound. The client empties it without ever waiting on the
+///   application, so the wait is short.
 /// - [`send`](Transport::send) for a request may run until the reply has been delivered to `events` (HTTP does
 ///   the whole exchange in it); for any other message it returns once the message is written or accepted.
 ///   An `Err` for a request means no reply will come. [`TransportError::SessionExpired`] means the message never
@@ -88,7 +134,7 @@ pub trait Transport: Send + Sync + 'static {
     /// Begin delivering inbound messages to `events`.
     fn start(
         &self,
-        events: mpsc::UnboundedSender<TransportEvent>,
+        events: mpsc::Sender<TransportEvent>,
     ) -> BoxFuture<'_, Result<(), TransportError>>;
 
     /// Send one message.

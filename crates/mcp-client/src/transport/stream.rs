@@ -88,7 +88,7 @@ impl StreamTransport {
 
     pub(crate) fn start_reader(
         &self,
-        events: mpsc::UnboundedSender<TransportEvent>,
+        events: mpsc::Sender<TransportEvent>,
     ) -> Result<(), TransportError> {
         let Some(reader) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Err(TransportError::Protocol("transport already started".into()));
@@ -100,7 +100,7 @@ impl StreamTransport {
                 match frames.next().await {
                     Ok(Some(Frame::Json(v))) => match Message::from_value(v) {
                         Ok(m) => {
-                            if events.send(TransportEvent::Message(m)).is_err() {
+                            if events.send(TransportEvent::Message(m)).await.is_err() {
                                 return;
                             }
                         }
@@ -116,7 +116,7 @@ impl StreamTransport {
                     Err(e) => break Some(e.to_string()),
                 }
             };
-            let _ = events.send(TransportEvent::Closed(reason));
+            let _ = events.send(TransportEvent::Closed(reason)).await;
         });
         *self.reader_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(())
@@ -146,7 +146,7 @@ impl Transport for StreamTransport {
 
     fn start(
         &self,
-        events: mpsc::UnboundedSender<TransportEvent>,
+        events: mpsc::Sender<TransportEvent>,
     ) -> BoxFuture<'_, Result<(), TransportError>> {
         let r = self.start_reader(events);
         Box::pin(async move { r })
