@@ -256,16 +256,17 @@ impl McpService {
     /// [`Bound::run_until`] calls this itself.
     ///
     /// ```no_run
-    /// # async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    /// # async fn run() {
     /// use mcp_server::{Server, http::{HttpConfig, McpService}};
     /// let mcp = McpService::new(Server::builder("demo", "1.0.0").build(), HttpConfig::default());
-    /// let app = axum::Router::new().route_service("/mcp", mcp.clone());
-    /// axum::serve(listener, app)
-    ///     .with_graceful_shutdown(async move {
-    ///         let _ = tokio::signal::ctrl_c().await;
-    ///         mcp.shutdown();
-    ///     })
-    ///     .await
+    /// // Mount `mcp` in your server (e.g. axum's `Router::route_service("/mcp", mcp.clone())`) and, in the
+    /// // future that starts its graceful shutdown, end the MCP streams too:
+    /// let handle = mcp.clone();
+    /// let shutdown_signal = async move {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    ///     handle.shutdown();
+    /// };
+    /// # drop(shutdown_signal);
     /// # }
     /// ```
     pub fn shutdown(&self) {
