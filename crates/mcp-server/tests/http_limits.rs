@@ -208,6 +208,35 @@ async fn get_stream(port: u16, sid: &str) -> TcpStream {
     s
 }
 
+/// Wait (at most `limit`) until the service's in-flight count satisfies `done`; the count then.
+async fn wait_in_flight(
+    service: &McpService,
+    done: impl Fn(usize) -> bool,
+    limit: Duration,
+) -> usize {
+    let t = Instant::now();
+    while !done(service.in_flight()) && t.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    service.in_flight()
+}
+
+/// Read and discard until the server closes the connection; fails the test if it has not within `limit`.
+async fn assert_closed_by_server(s: &mut TcpStream, limit: Duration) {
+    let drained = async {
+        // What the kernel buffered comes first; the server's close then shows as end of stream.
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(n) = s.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    timeout(limit, drained)
+        .await
+        .expect("the connection was closed by the server");
+}
+
 fn quick() -> HttpConfig {
     HttpConfig {
         header_read_timeout: Duration::from_millis(300),
@@ -338,10 +367,7 @@ async fn streams_count_against_the_in_flight_cap_while_open() {
     assert_eq!(status, 503, "{head}");
     // The client leaves one stream: its slot comes back.
     drop(first);
-    let t = Instant::now();
-    while r.service.in_flight() > 1 && t.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_in_flight(&r.service, |n| n <= 1, Duration::from_secs(5)).await;
     let (status, head) = status_of(r.port, &post_bytes(&initialize(), &[])).await;
     assert_eq!(status, 200, "{head}");
 }
@@ -609,35 +635,13 @@ async fn a_modern_stream_nobody_reads_is_ended_and_frees_its_slot() {
     call["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = json!("info");
     s.write_all(&post_bytes(&call, &headers)).await.unwrap();
     // Wait for the stream to start, then read nothing more.
-    let t = Instant::now();
-    while r.service.in_flight() == 0 && t.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(r.service.in_flight(), 1);
+    let started = wait_in_flight(&r.service, |n| n > 0, Duration::from_secs(5)).await;
+    assert_eq!(started, 1);
     // The stream is given up (the request cancelled) and its slot freed, though the peer never reads.
-    let t = Instant::now();
-    while r.service.in_flight() > 0 && t.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        r.service.in_flight(),
-        0,
-        "the unread stream still holds its slot"
-    );
+    let left = wait_in_flight(&r.service, |n| n == 0, Duration::from_secs(10)).await;
+    assert_eq!(left, 0, "the unread stream still holds its slot");
     // And the connection, stuck writing to a peer that reads nothing, is dropped.
-    let dropped = async {
-        // Drain what the kernel buffered until the server's close shows as end of stream.
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
-    timeout(Duration::from_secs(10), dropped)
-        .await
-        .expect("the connection was closed by the server");
+    assert_closed_by_server(&mut s, Duration::from_secs(10)).await;
 }
 
 #[tokio::test]
@@ -658,28 +662,9 @@ async fn a_legacy_stream_nobody_reads_is_cut_off_and_its_connection_dropped() {
     .unwrap();
     // The handler is not held back by the reader (a legacy stream that cannot keep up is cut from its
     // connection and kept for resumption), so it finishes and frees its slot...
-    let t = Instant::now();
-    while (r.service.in_flight() > 0 || t.elapsed() < Duration::from_millis(50))
-        && t.elapsed() < Duration::from_secs(20)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        r.service.in_flight(),
-        0,
-        "the unread stream still holds its slot"
-    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let left = wait_in_flight(&r.service, |n| n == 0, Duration::from_secs(20)).await;
+    assert_eq!(left, 0, "the unread stream still holds its slot");
     // ...and the connection, stuck writing to a peer that reads nothing, is dropped.
-    let dropped = async {
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
-    timeout(Duration::from_secs(10), dropped)
-        .await
-        .expect("the connection was closed by the server");
+    assert_closed_by_server(&mut s, Duration::from_secs(10)).await;
 }
