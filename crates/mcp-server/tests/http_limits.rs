@@ -18,15 +18,19 @@ use tokio::time::timeout;
 const LEGACY: &str = "2025-11-25";
 const MODERN: &str = "2026-07-28";
 
+fn tool(name: &str, description: &str) -> Tool {
+    Tool {
+        name: name.into(),
+        description: Some(description.into()),
+        input_schema: json!({"type": "object"}),
+        ..Default::default()
+    }
+}
+
 fn server(finished: Arc<AtomicUsize>) -> Server {
     Server::builder("limits", "1.0.0")
         .tool(
-            Tool {
-                name: "slow".into(),
-                description: Some("answers after 300 ms".into()),
-                input_schema: json!({"type": "object"}),
-                ..Default::default()
-            },
+            tool("slow", "answers after 300 ms"),
             move |_c: RequestContext, _a: mcp_protocol::JsonObject| {
                 let finished = finished.clone();
                 async move {
@@ -37,12 +41,7 @@ fn server(finished: Arc<AtomicUsize>) -> Server {
             },
         )
         .tool(
-            Tool {
-                name: "flood".into(),
-                description: Some("logs 16 KiB messages until cancelled".into()),
-                input_schema: json!({"type": "object"}),
-                ..Default::default()
-            },
+            tool("flood", "logs 16 KiB messages until cancelled"),
             |ctx: RequestContext, _a: mcp_protocol::JsonObject| async move {
                 let payload = "x".repeat(16 * 1024);
                 for _ in 0..100_000 {
@@ -57,12 +56,7 @@ fn server(finished: Arc<AtomicUsize>) -> Server {
             },
         )
         .tool(
-            Tool {
-                name: "forever".into(),
-                description: Some("never answers".into()),
-                input_schema: json!({"type": "object"}),
-                ..Default::default()
-            },
+            tool("forever", "never answers"),
             |_c: RequestContext, _a: mcp_protocol::JsonObject| async move {
                 std::future::pending::<()>().await;
                 Ok::<_, Error>(CallToolResult::text("never"))
@@ -79,7 +73,7 @@ struct Running {
 }
 
 impl Running {
-    /// Begin a graceful shutdown; the returned handle ends when `run_until` returns.
+    /// Begin a graceful shutdown; `task` ends when `run_until` returns.
     fn shut_down(&mut self) {
         let _ = self.stop.take().expect("running").send(());
     }
