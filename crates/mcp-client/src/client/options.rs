@@ -1,0 +1,109 @@
+//! Options of a client and of one call, and the events it reports.
+
+use std::time::Duration;
+
+use mcp_protocol::types::{Implementation, ProgressParams};
+use mcp_protocol::{Notification, ProtocolVersion};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How the client chooses the protocol revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VersionMode {
+    /// Probe with `server/discover` (modern); fall back to legacy `initialize` when the server does not speak
+    /// the modern era. The default.
+    #[default]
+    Auto,
+    /// Skip the probe: legacy `initialize` with 2025-11-25, accepting any older revision the server offers.
+    Legacy,
+    /// Speak exactly this revision, with no fallback.
+    Pinned(ProtocolVersion),
+}
+
+/// Tunables of a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Time a request may go without any response or progress (default 60 s).
+    pub request_timeout: Duration,
+    /// Hard cap on one request, progress or not (default 10 minutes).
+    pub max_request_time: Duration,
+    /// Notifications a [`Subscription`](crate::Subscription) holds for the application (default 1024). When one more arrives
+    /// while it is full, the subscription is ended (see [`Client::listen`](crate::Client::listen)).
+    pub subscription_buffer: usize,
+    /// Most results the result cache holds (default 1024); the least recently used go first.
+    pub cache_max_entries: usize,
+    /// Most bytes (of JSON, roughly) the result cache holds (default 32 MiB); a larger result is not stored.
+    pub cache_max_bytes: usize,
+    /// How long the `server/discover` era probe waits before falling back to legacy (default 5 s).
+    pub probe_timeout: Duration,
+    /// Most `input_required` rounds one call may take (default 8).
+    pub max_input_rounds: usize,
+    /// Attempts to re-initialize an expired legacy session before giving up (default 3).
+    pub recovery_attempts: u32,
+    /// Delay before the second recovery attempt; doubles after each (default 200 ms).
+    pub recovery_backoff: Duration,
+    /// Reuse results the server marks cacheable (`ttlMs`/`cacheScope`, 2026-07-28; default true).
+    pub cache: bool,
+    /// Check `structuredContent` against the tool's `outputSchema` (default true).
+    pub validate_structured_content: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(60),
+            max_request_time: Duration::from_secs(600),
+            subscription_buffer: 1024,
+            cache_max_entries: 1024,
+            cache_max_bytes: 32 * 1024 * 1024,
+            probe_timeout: Duration::from_secs(5),
+            max_input_rounds: 8,
+            recovery_attempts: 3,
+            recovery_backoff: Duration::from_millis(200),
+            cache: true,
+            validate_structured_content: true,
+        }
+    }
+}
+
+/// Options of one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Overrides [`ClientOptions::request_timeout`] for this call (each round of a multi-round call).
+    pub timeout: Option<Duration>,
+    /// Receives the call's progress notifications (a progress token is added to `_meta`). Bounded: when it is
+    /// full a notification is dropped rather than queued or waited for (see [`mcp_rpc::RequestOptions::progress`]).
+    pub progress: Option<mpsc::Sender<ProgressParams>>,
+    /// Cancels the call (stdio: `notifications/cancelled`; HTTP: the request's stream is closed).
+    pub cancel: Option<CancellationToken>,
+}
+
+/// Something the application may want to know about.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    /// A notification from the server (logs, list changes, resource updates, …). Progress goes to the call
+    /// that asked for it and listen notifications to their [`Subscription`](crate::Subscription).
+    Notification(Notification),
+    /// The legacy session expired and a new one was established; per-session state on the server (other than
+    /// the subscriptions and log level the client restores) is gone.
+    SessionRecovered {
+        /// The session that expired.
+        old_session_id: Option<String>,
+        /// The new session.
+        new_session_id: Option<String>,
+        /// The server, as the new `initialize` described it.
+        server_info: Implementation,
+    },
+    /// The legacy session expired and could not be re-established.
+    SessionLost {
+        /// The session that expired.
+        session_id: Option<String>,
+        /// Why recovery failed.
+        reason: String,
+    },
+    /// The connection closed.
+    Closed {
+        /// Why, if known.
+        reason: Option<String>,
+    },
+}

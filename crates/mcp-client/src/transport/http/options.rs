@@ -1,0 +1,61 @@
+//! Bearer-token providers and the HTTP transport's tunables.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+/// Supplies the bearer token for each request (`Authorization: Bearer <token>`), or none.
+///
+/// Called before every HTTP request, so a provider can refresh tokens as they expire.
+pub trait TokenProvider: Send + Sync + 'static {
+    /// The token to send now, if any.
+    fn token(&self) -> BoxFuture<'_, Option<String>>;
+}
+
+/// A fixed bearer token.
+#[derive(Debug, Clone)]
+pub struct StaticToken(pub String);
+
+impl TokenProvider for StaticToken {
+    fn token(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move { Some(self.0.clone()) })
+    }
+}
+
+/// Tunables of the HTTP transport.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Reconnection attempts (without progress) before a resumable stream is given up, and attempts to reach
+    /// the server with a re-issued request (default 5).
+    pub max_reconnects: u32,
+    /// First reconnection delay when the server gave no `retry:` (default 1 s).
+    pub initial_backoff: Duration,
+    /// Cap on the reconnection delay (default 30 s).
+    pub max_backoff: Duration,
+    /// Growth of the delay per attempt (default 1.5).
+    pub backoff_factor: f64,
+    /// Largest message the server may send: one JSON reply body, or the data of one SSE event (default
+    /// 16 MiB, [`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)). A larger one fails its request (or
+    /// ends the event stream) with an error instead of being buffered.
+    pub max_message_size: usize,
+    /// Largest SSE line other than a `data` line (comments, `id`, `event`; default 64 KiB,
+    /// [`DEFAULT_MAX_LINE`](crate::sse::DEFAULT_MAX_LINE)). A longer one fails the stream.
+    pub max_sse_line: usize,
+    /// Modern era: how many times a request whose stream broke is re-issued with a new id (default 2), when
+    /// the client marked it repeatable ([`SendOptions::reissue`](crate::transport::SendOptions::reissue)).
+    pub max_reissues: u32,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            max_reconnects: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            backoff_factor: 1.5,
+            max_message_size: crate::sse::DEFAULT_MAX_EVENT,
+            max_sse_line: crate::sse::DEFAULT_MAX_LINE,
+            max_reissues: 2,
+        }
+    }
+}
