@@ -3,19 +3,19 @@
 //!
 //! One job per module:
 //!
-//! - [`options`]: [`VersionMode`], [`ClientOptions`], [`CallOptions`] and the [`ClientEvent`]s a client reports.
-//! - [`builder`]: [`ClientBuilder`]; `connect` spawns the background tasks and negotiates the era.
-//! - [`handle`]: the public [`Client`] handle: accessors, generic requests, close, pagination.
-//! - [`calls`]: typed calls on [`Client`]: tools, resources, prompts, completion, logging.
-//! - [`listen`]: `subscriptions/listen` streams and [`Subscription`].
-//! - [`inner`]: the engine shared by every clone: connection state, per-era request decoration, the request
+//! - `options`: [`VersionMode`], [`ClientOptions`], [`CallOptions`] and the [`ClientEvent`]s a client reports.
+//! - `builder`: [`ClientBuilder`]; `connect` spawns the background tasks and negotiates the era.
+//! - `handle`: the public [`Client`] handle: accessors, generic requests, close, pagination.
+//! - `calls`: typed calls on [`Client`]: tools, resources, prompts, completion, logging.
+//! - `listen`: `subscriptions/listen` streams and [`Subscription`].
+//! - `inner`: the engine shared by every clone: connection state, per-era request decoration, the request
 //!   path and the result cache.
-//! - [`tasks`]: the writer and dispatcher tasks between the engine and the transport.
-//! - [`negotiate`]: `server/discover` probing, the legacy `initialize` handshake, version fallback.
-//! - [`mrtr`]: the modern multi round-trip loop and the handlers' answers to server requests.
-//! - [`inbound`]: routing what the server sends (responses, notifications, requests).
-//! - [`recovery`]: legacy session recovery after a 404.
-//! - [`tools`]: what the client learns about tools (header mirroring, output-schema validation, reissue).
+//! - `tasks`: the writer and dispatcher tasks between the engine and the transport.
+//! - `negotiate`: `server/discover` probing, the legacy `initialize` handshake, version fallback.
+//! - `mrtr`: the modern multi round-trip loop and the handlers' answers to server requests.
+//! - `inbound`: routing what the server sends (responses, notifications, requests).
+//! - `recovery`: legacy session recovery after a 404.
+//! - `tools`: what the client learns about tools (header mirroring, output-schema validation, reissue).
 
 mod builder;
 mod calls;

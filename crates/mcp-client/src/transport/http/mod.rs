@@ -24,15 +24,15 @@
 //!
 //! One job per module:
 //!
-//! - [`options`]: [`TokenProvider`], [`StaticToken`] and [`HttpOptions`].
-//! - [`builder`]: [`HttpTransportBuilder`].
-//! - [`handle`]: [`HttpTransport`] and its [`Transport`](super::Transport) implementation.
-//! - [`inner`]: shared state and the HTTP plumbing (headers, authorization, POST, GET).
-//! - [`session`]: the legacy session id: capture, wait, expiry, DELETE.
-//! - [`exchange`]: one request's POST exchange, re-issue, one-way POSTs.
-//! - [`reply`]: reading SSE reply streams and resuming them.
-//! - [`events`]: the standalone GET event stream.
-//! - [`fallback`]: the 2024-11-05 HTTP+SSE fallback.
+//! - `options`: [`TokenProvider`], [`StaticToken`] and [`HttpOptions`].
+//! - `builder`: [`HttpTransportBuilder`].
+//! - `handle`: [`HttpTransport`] and its [`Transport`](super::Transport) implementation.
+//! - `inner`: shared state and the HTTP plumbing (headers, authorization, POST, GET).
+//! - `session`: the legacy session id: capture, wait, expiry, DELETE.
+//! - `exchange`: one request's POST exchange, re-issue, one-way POSTs.
+//! - `reply`: reading SSE reply streams and resuming them.
+//! - `events`: the standalone GET event stream.
+//! - `fallback`: the 2024-11-05 HTTP+SSE fallback.
 
 mod builder;
 mod events;
