@@ -24,3 +24,6 @@ mod tokens;
 
 pub use builder::{OAuthClientBuilder, PreRegistered};
 pub use handle::OAuthClient;
+
+#[cfg(test)]
+mod tests;
