@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use mcp_protocol::types::{
-    methods, ClientCapabilities, CreateMessageParams, CreateMessageResult, ElicitRequestParams,
-    ElicitResult, Implementation, InputRequest, ListRootsResult, LoggingLevel,
-    LoggingMessageParams, ProgressParams,
+    apply_schema_defaults, methods, ClientCapabilities, CreateMessageParams, CreateMessageResult,
+    ElicitAction, ElicitRequestParams, ElicitResult, Implementation, InputRequest, ListRootsResult,
+    LoggingLevel, LoggingMessageParams, ProgressParams,
 };
 use mcp_protocol::{JsonObject, Message, Notification, ProtocolVersion, RequestId};
 use serde::de::DeserializeOwned;
@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::form::{ElicitForm, Elicitation};
 use crate::Error;
 
 /// Sends a request to the client and awaits the answer (legacy era: real server→client requests).
@@ -94,6 +95,8 @@ pub(crate) struct Inner {
     pub meta: JsonObject,
     round: Mutex<Round>,
     last_progress: Mutex<Option<f64>>,
+    /// Keys this run asked through `elicit_as`, to catch a form type asked twice under one key.
+    typed_keys: Mutex<Vec<String>>,
 }
 
 /// The context of one request, handed to every handler. Cheap to clone.
@@ -134,6 +137,7 @@ impl RequestContext {
                     state: round_state,
                 }),
                 last_progress: Mutex::new(None),
+                typed_keys: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -312,6 +316,120 @@ impl RequestContext {
         Ok(serde_json::from_value(
             v.into_iter().next().unwrap_or_default(),
         )?)
+    }
+
+    /// Ask the user to fill the form `T` and get the answer as a `T`.
+    ///
+    /// The form's `requestedSchema` is derived from `T` (see [`ElicitForm`]; derive it with
+    /// `#[derive(mcp_macros::ElicitForm)]`, which checks at compile time that `T` is a flat form). The question's
+    /// key is `T`'s schema name (its type name), so ask each form type once per handler, or use
+    /// [`RequestContext::elicit_as_keyed`] to ask the same type twice. Fields the user left empty take the
+    /// schema's `default`s before the answer is parsed. Both eras work as for [`RequestContext::elicit`]: a
+    /// real `elicitation/create` on a legacy session; on 2026-07-28 the answer from the client's retry, else
+    /// `input_required` (through `?`).
+    ///
+    /// ```
+    /// use mcp_server::{Elicitation, Error, RequestContext, Server};
+    /// use mcp_protocol::types::{CallToolResult, Tool};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::ElicitForm)]
+    /// struct Confirm {
+    ///     /// Really delete everything?
+    ///     sure: bool,
+    /// }
+    ///
+    /// let server = Server::builder("files", "1.0.0")
+    ///     .tool(Tool::new("wipe", serde_json::json!({"type": "object"})), |ctx: RequestContext, _args| async move {
+    ///         match ctx.elicit_as::<Confirm>("Delete every file?").await? {
+    ///             Elicitation::Accept(Confirm { sure: true }) => Ok(CallToolResult::text("deleted")),
+    ///             Elicitation::Accept(_) | Elicitation::Decline | Elicitation::Cancel => {
+    ///                 Ok::<_, Error>(CallToolResult::text("kept"))
+    ///             }
+    ///         }
+    ///     })
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InputRequired`] on 2026-07-28 when the answer is not there yet: pass it on with `?`.
+    /// - -32021 (missing capability) when the client did not declare form elicitation.
+    /// - An internal error when `T`'s schema is not a flat form (only possible without the derive), or when
+    ///   this handler already asked a form under the same key.
+    /// - Invalid params when the client's answer does not parse as a `T`.
+    /// - [`Error::Cancelled`] when the request is cancelled while waiting, and the errors of
+    ///   [`RequestContext::elicit`] otherwise.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future on a legacy session abandons the `elicitation/create` request; the client's late
+    /// answer is discarded. Nothing is recorded, so asking again sends a new request.
+    pub async fn elicit_as<T: ElicitForm>(
+        &self,
+        message: impl Into<String>,
+    ) -> Result<Elicitation<T>, Error> {
+        self.elicit_as_keyed(&T::schema_name(), message).await
+    }
+
+    /// [`RequestContext::elicit_as`] with the question's key given: use it to ask the same form type more than
+    /// once in a handler (each key names one question, and must be stable from one round to the next).
+    ///
+    /// # Errors
+    ///
+    /// As for [`RequestContext::elicit_as`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`RequestContext::elicit_as`].
+    pub async fn elicit_as_keyed<T: ElicitForm>(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Result<Elicitation<T>, Error> {
+        {
+            let mut asked = self
+                .inner
+                .typed_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if asked.iter().any(|k| k == key) {
+                // On 2026-07-28 the second question would silently get the first one's answer.
+                return Err(Error::internal(format!(
+                    "this handler already asked a form under the key {key:?}; use elicit_as_keyed with a distinct key"
+                )));
+            }
+            asked.push(key.to_owned());
+        }
+        let schema = T::requested_schema()?;
+        let wire = crate::form::for_version(&schema, self.protocol_version());
+        let answer = self
+            .elicit(key, ElicitRequestParams::form(message, wire.clone()))
+            .await?;
+        match answer.action {
+            ElicitAction::Accept => {
+                let mut content = answer.content.unwrap_or_default();
+                apply_schema_defaults(&wire, &mut content);
+                let content = Value::Object(content);
+                // The form's own rules first (bounds, choices), with the field's path in the message.
+                let misfit = jsonschema::validator_for(&wire).ok().and_then(|v| {
+                    v.iter_errors(&content)
+                        .next()
+                        .map(|e| format!("{e} (at `{}`)", e.instance_path))
+                });
+                let parsed = match misfit {
+                    Some(why) => Err(why),
+                    None => serde_json::from_value(content).map_err(|e| e.to_string()),
+                };
+                parsed.map(Elicitation::Accept).map_err(|why| {
+                    Error::invalid_params(format!(
+                        "the client's answer to the form {key:?} does not fit it: {why}"
+                    ))
+                })
+            }
+            ElicitAction::Decline => Ok(Elicitation::Decline),
+            ElicitAction::Cancel => Ok(Elicitation::Cancel),
+        }
     }
 
     /// Ask the client's model (sampling). See [`RequestContext::elicit`] for how the eras differ.

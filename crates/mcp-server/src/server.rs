@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
 use crate::handler::*;
+use crate::prompt_args::{typed_prompt, TypedArgs};
 use crate::request_state::StateKey;
 use crate::uri_template::UriTemplate;
 use crate::{Error, RequestContext};
@@ -185,6 +186,16 @@ impl Server {
             .load()
             .values()
             .map(|e| e.tool.clone())
+            .collect()
+    }
+    /// The prompts currently offered.
+    pub fn prompts(&self) -> Vec<Prompt> {
+        self.inner
+            .registry
+            .prompts
+            .load()
+            .values()
+            .map(|e| e.prompt.clone())
             .collect()
     }
     /// Subscribe to change events (list changes, resource updates).
@@ -458,6 +469,62 @@ impl ServerBuilder {
         });
         self.prompts.insert(entry.prompt.name.clone(), entry);
         self
+    }
+
+    /// A prompt whose arguments are the fields of `A`: the declared `arguments` (name, description from the
+    /// field's doc comment, title from `#[schemars(title = ..)]`, required unless the field is an `Option` or
+    /// has a serde default) come from `A`'s JSON Schema, and each request's string arguments are parsed into
+    /// an `A` (fields typed as integers, numbers or booleans are parsed from their text). A missing required
+    /// argument or one that does not parse is answered with invalid params (-32602) naming it.
+    ///
+    /// ```
+    /// use mcp_server::{Error, Server};
+    /// use mcp_protocol::types::{GetPromptResult, PromptMessage};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Haiku {
+    ///     /// What the haiku is about.
+    ///     topic: String,
+    ///     /// How many haiku to write.
+    ///     count: Option<u8>,
+    /// }
+    ///
+    /// let server = Server::builder("poet", "1.0.0")
+    ///     .typed_prompt("haiku", "Write haiku", |_ctx, args: Haiku| async move {
+    ///         let n = args.count.unwrap_or(1);
+    ///         Ok::<_, Error>(GetPromptResult::new(vec![PromptMessage::user(format!(
+    ///             "Write {n} haiku about {}", args.topic
+    ///         ))]))
+    ///     })
+    ///     .build();
+    /// let prompt = &server.prompts()[0];
+    /// let arg = |name: &str| prompt.arguments.iter().flatten().find(|a| a.name == name).unwrap();
+    /// assert_eq!(arg("topic").required, Some(true));
+    /// assert_eq!(arg("topic").description.as_deref(), Some("What the haiku is about."));
+    /// assert_eq!(arg("count").required, Some(false));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `A` is not a struct of string, number, integer, boolean or string-enum fields (a nested struct, a
+    /// list, a map): prompt arguments are strings on the wire. This is a programming error, found when the
+    /// server is built at startup, never while serving.
+    pub fn typed_prompt<A, F, Fut>(self, name: &str, description: &str, f: F) -> Self
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(RequestContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<GetPromptResult, Error>> + Send + 'static,
+    {
+        let args = TypedArgs::of::<A>().unwrap_or_else(|why| {
+            panic!(
+                "prompt {name:?}: `{}` cannot be prompt arguments: {why}",
+                A::schema_name()
+            )
+        });
+        let prompt = Prompt::new(name)
+            .with_description(description)
+            .with_arguments(args.declared.clone());
+        self.prompt(prompt, typed_prompt(Arc::new(args), f))
     }
 
     /// The completion handler.
