@@ -316,3 +316,147 @@ pub(crate) fn for_version(schema: &RequestedSchema, version: ProtocolVersion) ->
     }
     serde_json::to_value(&schema).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema, PartialEq, Eq, Hash)]
+    #[serde(rename_all = "lowercase")]
+    enum Color {
+        /// Like the sky
+        Blue,
+        #[schemars(title = "Like grass")]
+        Green,
+    }
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    enum Plain {
+        A,
+        B,
+    }
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    enum Single {
+        Only,
+    }
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Optional {
+        color: Option<Color>,
+        plain: Option<Plain>,
+        single: Single,
+        colors: Option<HashSet<Color>>,
+        plains: Vec<Plain>,
+        #[schemars(url)]
+        site: Option<String>,
+        #[schemars(length(min = 2, max = 5))]
+        code: String,
+        small: i8,
+        ratio: f32,
+        flag: Option<bool>,
+        #[serde(default)]
+        note: Option<String>,
+    }
+
+    #[test]
+    fn optional_and_enum_fields_take_the_spec_shapes() {
+        let schema = serde_json::to_value(form_schema::<Optional>().unwrap()).unwrap();
+        let p = &schema["properties"];
+        let titled = json!({"type": "string", "oneOf": [
+            {"const": "blue", "title": "Like the sky"}, {"const": "green", "title": "Like grass"}
+        ]});
+        assert_eq!(p["color"], titled);
+        assert_eq!(p["plain"], json!({"type": "string", "enum": ["A", "B"]}));
+        assert_eq!(p["single"], json!({"type": "string", "enum": ["Only"]}));
+        assert_eq!(
+            p["colors"],
+            json!({"type": "array", "items": {"anyOf": [
+                {"const": "blue", "title": "Like the sky"}, {"const": "green", "title": "Like grass"}
+            ]}})
+        );
+        assert_eq!(
+            p["plains"],
+            json!({"type": "array", "items": {"type": "string", "enum": ["A", "B"]}})
+        );
+        assert_eq!(p["site"], json!({"type": "string", "format": "uri"}));
+        assert_eq!(
+            p["code"],
+            json!({"type": "string", "minLength": 2, "maxLength": 5})
+        );
+        assert_eq!(p["small"]["type"], "integer");
+        assert_eq!(
+            (p["small"]["minimum"].clone(), p["small"]["maximum"].clone()),
+            (json!(-128), json!(127))
+        );
+        assert_eq!(p["ratio"], json!({"type": "number"}));
+        assert_eq!(p["flag"], json!({"type": "boolean"}));
+        assert_eq!(p["note"], json!({"type": "string"}), "no `default: null`");
+        assert_eq!(
+            schema["required"],
+            json!(["code", "plains", "ratio", "single", "small"])
+        );
+    }
+
+    #[test]
+    fn old_clients_get_enum_names_for_titled_choices() {
+        let schema = form_schema::<Optional>().unwrap();
+        let old = for_version(&schema, ProtocolVersion::V2025_06_18);
+        assert_eq!(
+            old["properties"]["color"],
+            json!({"type": "string", "enum": ["blue", "green"], "enumNames": ["Like the sky", "Like grass"]})
+        );
+        let new = for_version(&schema, ProtocolVersion::V2025_11_25);
+        assert!(new["properties"]["color"]["oneOf"].is_array());
+    }
+
+    #[test]
+    fn shapes_that_are_not_forms_are_errors_naming_the_field() {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Inner {
+            x: String,
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Nested {
+            inner: Inner,
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Strings {
+            tags: Vec<String>,
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        enum Data {
+            A(String),
+            B { x: u8 },
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct WithData {
+            data: Data,
+        }
+        for (e, field) in [
+            (form_schema::<Nested>(), "inner"),
+            (form_schema::<Strings>(), "tags"),
+            (form_schema::<WithData>(), "data"),
+        ] {
+            let Err(Error::Rpc(e)) = e else {
+                panic!("{field} was accepted")
+            };
+            assert!(
+                e.message.contains(&format!("field `{field}`")),
+                "{}",
+                e.message
+            );
+        }
+        assert!(form_schema::<String>().is_err(), "not an object");
+    }
+}

@@ -15,29 +15,33 @@
 //! [`RequestContext::set_round_state`].
 //!
 //! ```
-//! use mcp_server::{Server, RequestContext, Error};
-//! use mcp_protocol::types::{CallToolResult, ElicitRequestParams, ElicitAction, Tool};
-//! use serde_json::json;
+//! use mcp_server::{Elicitation, Error, RequestContext, Server};
+//! use mcp_protocol::types::{CallToolResult, Tool};
+//!
+//! /// The form the user fills: derived from the struct, checked flat at compile time.
+//! #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::ElicitForm)]
+//! struct Name {
+//!     /// What should we call you?
+//!     name: String,
+//! }
 //!
 //! let server = Server::builder("greeter", "1.0.0")
 //!     .tool(
-//!         Tool { name: "greet".into(), description: Some("Greets you by name".into()),
-//!                input_schema: json!({"type": "object"}), ..Default::default() },
+//!         Tool::new("greet", serde_json::json!({"type": "object"})).with_description("Greets you by name"),
 //!         |ctx: RequestContext, _args| async move {
-//!             let answer = ctx.elicit("name", ElicitRequestParams::form(
-//!                 "What is your name?",
-//!                 json!({"type": "object", "properties": {"name": {"type": "string"}}}),
-//!             )).await?;
-//!             let name = match answer.action {
-//!                 ElicitAction::Accept => answer.content.and_then(|c| c.get("name").cloned()),
-//!                 _ => None,
+//!             let name = match ctx.elicit_as::<Name>("What is your name?").await? {
+//!                 Elicitation::Accept(answer) => answer.name,
+//!                 Elicitation::Decline | Elicitation::Cancel => "stranger".into(),
 //!             };
-//!             Ok::<_, Error>(CallToolResult::text(format!("Hello, {}!", name.and_then(|n| n.as_str().map(String::from)).unwrap_or("stranger".into()))))
+//!             Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
 //!         },
 //!     )
 //!     .build();
 //! # let _ = server;
 //! ```
+//!
+//! For a form written by hand (or a URL elicitation), [`RequestContext::elicit`] takes the raw
+//! [`ElicitRequestParams`](mcp_protocol::types::ElicitRequestParams).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
