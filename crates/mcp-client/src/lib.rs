@@ -34,3 +34,9 @@ pub use error::{ClientError, TransportError};
 pub use handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
 pub use mcp_protocol;
 pub use reissue::{ReissuePolicy, ReissueRequest};
+/// The `schemars` whose schemas the server crates publish: derive `JsonSchema` from here so the versions match.
+pub use schemars;
+/// The `serde_json` of the wire types' `Value`s and maps (tool arguments, structured content).
+pub use serde_json;
+/// The token that cancels a call (see [`CallOptions`]).
+pub use tokio_util::sync::CancellationToken;

@@ -11,8 +11,8 @@ use common::{discover_result, duplex_server, error, result, scripted, str_map};
 use mcp_client::{CallOptions, Client, ClientError, ClientEvent, ClientOptions, VersionMode};
 use mcp_protocol::types::{
     CallToolResult, CreateMessageParams, CreateMessageResult, ElicitAction, ElicitRequestParams,
-    ElicitResult, GetPromptResult, ListRootsResult, LoggingLevel, OneOrMany, Prompt, PromptMessage,
-    Role, Root, SamplingContent, ServerCapabilities, SubscriptionFilter, Tool,
+    ElicitResult, GetPromptResult, ListRootsResult, LoggingLevel, Prompt, PromptMessage, Root,
+    ServerCapabilities, SubscriptionFilter, Tool,
 };
 use mcp_protocol::{Era, ErrorObject, ProtocolVersion};
 use mcp_server::{Error, Json, RequestContext, Server, ServerOptions};
@@ -118,19 +118,12 @@ fn fixture(runs: Arc<AtomicUsize>) -> Server {
             },
         )
         .prompt(
-            Prompt {
-                name: "greet".into(),
-                ..Default::default()
-            },
+            Prompt::new("greet"),
             |_ctx: RequestContext, args: mcp_server::PromptArgs| async move {
-                Ok::<_, Error>(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage::user(format!(
-                        "Hello {}",
-                        args.get("name").cloned().unwrap_or_default()
-                    ))],
-                    meta: None,
-                })
+                Ok::<_, Error>(GetPromptResult::new(vec![PromptMessage::user(format!(
+                    "Hello {}",
+                    args.get("name").cloned().unwrap_or_default()
+                ))]))
             },
         )
         .text_resource("file:///readme.txt", "readme", "text/plain", "read me")
@@ -146,27 +139,15 @@ fn elicit_with_empty_form() -> impl mcp_client::ElicitationHandler {
 fn sampler() -> impl mcp_client::SamplingHandler {
     |p: CreateMessageParams| async move {
         assert_eq!(p.max_tokens, 50);
-        Ok::<_, ErrorObject>(CreateMessageResult {
-            role: Role::Assistant,
-            content: OneOrMany::One(SamplingContent::text("old pond, frog")),
-            model: "test-model".into(),
-            stop_reason: None,
-            meta: None,
-        })
+        Ok::<_, ErrorObject>(CreateMessageResult::assistant_text(
+            "test-model",
+            "old pond, frog",
+        ))
     }
 }
 
 fn rooter() -> impl mcp_client::RootsHandler {
-    || async move {
-        Ok::<_, ErrorObject>(ListRootsResult {
-            roots: vec![Root {
-                uri: "file:///work".into(),
-                name: None,
-                meta: None,
-            }],
-            meta: None,
-        })
-    }
+    || async move { Ok::<_, ErrorObject>(ListRootsResult::new(vec![Root::new("file:///work")])) }
 }
 
 async fn connect(mode: VersionMode, runs: Arc<AtomicUsize>) -> (Client, Server) {

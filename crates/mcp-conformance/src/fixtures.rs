@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mcp_protocol::types::{
-    CallToolResult, CompleteResult, Completion, ContentBlock, CreateMessageParams, ElicitAction,
+    CallToolResult, CompleteResult, ContentBlock, CreateMessageParams, ElicitAction,
     ElicitRequestParams, GetPromptResult, InputRequest, LoggingLevel, Prompt, PromptArgument,
     PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, Tool,
 };
@@ -26,12 +26,7 @@ pub const DYNAMIC_PROMPT: &str = "test_dynamic_prompt";
 type Args = JsonObject;
 
 fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
-    Tool {
-        name: name.into(),
-        description: Some(description.into()),
-        input_schema,
-        ..Default::default()
-    }
+    Tool::new(name, input_schema).with_description(description)
 }
 
 fn no_args() -> Value {
@@ -310,19 +305,14 @@ fn diagnostic_tools(
                     format!("{DYNAMIC_PROMPT} removed")
                 }
                 Some(server) => {
-                    let prompt = Prompt {
-                        name: DYNAMIC_PROMPT.into(),
-                        description: Some("A prompt added at runtime".into()),
-                        ..Default::default()
-                    };
+                    let prompt =
+                        Prompt::new(DYNAMIC_PROMPT).with_description("A prompt added at runtime");
                     server.add_prompt(
                         prompt,
                         |_c: RequestContext, _a: BTreeMap<String, String>| async {
-                            Ok::<_, Error>(GetPromptResult {
-                                description: None,
-                                messages: vec![PromptMessage::user("dynamic")],
-                                meta: None,
-                            })
+                            Ok::<_, Error>(GetPromptResult::new(vec![PromptMessage::user(
+                                "dynamic",
+                            )]))
                         },
                     );
                     format!("{DYNAMIC_PROMPT} added")
@@ -402,61 +392,42 @@ fn input_required_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuild
 }
 
 fn resources(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
-    let resource = |uri: &str, name: &str, mime: &str| Resource {
-        uri: uri.into(),
-        name: name.into(),
-        description: Some(format!("{name} resource")),
-        mime_type: Some(mime.into()),
-        ..Default::default()
+    let resource = |uri: &str, name: &str, mime: &str| {
+        Resource::new(uri, name)
+            .with_description(format!("{name} resource"))
+            .with_mime_type(mime)
     };
     b.text_resource("test://static-text", "Static Text Resource", "text/plain", "This is the content of the static text resource.")
         .resource(resource("test://static-binary", "Static Binary Resource", "image/png"), |_c: RequestContext, uri: String| async move {
-            Ok::<_, Error>(ReadResourceResult {
-                contents: vec![ResourceContents::blob(uri, "image/png", PNG)],
-                meta: None,
-            })
+            Ok::<_, Error>(ReadResourceResult::from(ResourceContents::blob(uri, "image/png", PNG)))
         })
         .text_resource("test://watched-resource", "Watched Resource", "text/plain", "This resource can be subscribed to.")
         .resource_template(
-            ResourceTemplate {
-                uri_template: "test://template/{id}/data".into(),
-                name: "Template Resource".into(),
-                description: Some("A resource template with an id".into()),
-                mime_type: Some("application/json".into()),
-                ..Default::default()
-            },
+            ResourceTemplate::new("test://template/{id}/data", "Template Resource")
+                .with_description("A resource template with an id")
+                .with_mime_type("application/json"),
             |_c: RequestContext, uri: String, vars: std::collections::HashMap<String, String>| async move {
                 let id = vars.get("id").cloned().unwrap_or_default();
                 let body = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
-                Ok::<_, Error>(ReadResourceResult {
-                    contents: vec![ResourceContents::text(uri, "application/json", body.to_string())],
-                    meta: None,
-                })
+                Ok::<_, Error>(ReadResourceResult::new(vec![ResourceContents::text(uri, "application/json", body.to_string())]))
             },
         )
 }
 
 fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
-    let prompt = |name: &str, description: &str, args: &[(&str, bool)]| Prompt {
-        name: name.into(),
-        description: Some(description.into()),
-        arguments: (!args.is_empty()).then(|| {
-            args.iter()
-                .map(|(n, req)| PromptArgument {
-                    name: (*n).into(),
-                    description: Some(format!("The {n} argument")),
-                    required: Some(*req),
-                    ..Default::default()
-                })
-                .collect()
-        }),
-        ..Default::default()
+    let prompt = |name: &str, description: &str, args: &[(&str, bool)]| {
+        args.iter().fold(
+            Prompt::new(name).with_description(description),
+            |p, (n, req)| {
+                p.with_argument(
+                    PromptArgument::new(*n)
+                        .with_description(format!("The {n} argument"))
+                        .with_required(*req),
+                )
+            },
+        )
     };
-    let msgs = |messages: Vec<PromptMessage>| GetPromptResult {
-        description: None,
-        messages,
-        meta: None,
-    };
+    let msgs = GetPromptResult::new;
     b.prompt(prompt("test_simple_prompt", "A simple prompt", &[]), move |_c: RequestContext, _a: BTreeMap<String, String>| async move {
         Ok::<_, Error>(msgs(vec![PromptMessage::user("This is a simple prompt for testing.")]))
     })
@@ -467,19 +438,13 @@ fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
     .prompt(prompt("test_prompt_with_embedded_resource", "A prompt embedding a resource", &[("resourceUri", true)]), move |_c: RequestContext, a: BTreeMap<String, String>| async move {
         let uri = a.get("resourceUri").cloned().unwrap_or_else(|| "test://example-resource".into());
         Ok::<_, Error>(msgs(vec![
-            PromptMessage {
-                role: Role::User,
-                content: ContentBlock::resource(ResourceContents::text(uri, "text/plain", "Embedded resource content for testing.")),
-            },
+            PromptMessage::new(Role::User, ContentBlock::resource(ResourceContents::text(uri, "text/plain", "Embedded resource content for testing."))),
             PromptMessage::user("Please process the embedded resource above."),
         ]))
     })
     .prompt(prompt("test_prompt_with_image", "A prompt with an image", &[]), move |_c: RequestContext, _a: BTreeMap<String, String>| async move {
         Ok::<_, Error>(msgs(vec![
-            PromptMessage {
-                role: Role::User,
-                content: ContentBlock::image(PNG, "image/png"),
-            },
+            PromptMessage::new(Role::User, ContentBlock::image(PNG, "image/png")),
             PromptMessage::user("Please analyze the image above."),
         ]))
     })
@@ -492,13 +457,7 @@ fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
     })
     .completion(|_c: RequestContext, p: mcp_protocol::types::CompleteParams| async move {
         let values: Vec<String> = ["test1", "test2", "test3"].iter().filter(|v| v.starts_with(&p.argument.value) || p.argument.value.is_empty()).map(|s| s.to_string()).collect();
-        Ok::<_, Error>(CompleteResult {
-            completion: Completion {
-                total: Some(values.len() as u64),
-                values,
-                has_more: Some(false),
-            },
-            meta: None,
-        })
+        let total = values.len() as u64;
+        Ok::<_, Error>(CompleteResult::new(values).with_total(total))
     })
 }

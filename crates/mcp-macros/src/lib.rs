@@ -33,6 +33,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod elicit_form;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -129,6 +131,69 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn prompt(attr: TokenStream, item: TokenStream) -> TokenStream {
     run(Kind::Prompt, attr.into(), item.into()).into()
+}
+
+/// Derive `mcp_server::ElicitForm` for a struct: a form for `RequestContext::elicit_as`, checked at compile
+/// time to be flat.
+///
+/// Every field's type must implement `mcp_server::FormField`: `String`, `bool`, an integer or float type, an
+/// enum deriving [`macro@FormChoice`], `Option` of one of those (an optional field), or a `Vec` of a
+/// `FormChoice` enum (a multi-select). Anything else (a nested struct, a map, a `Vec<String>`) is a compile
+/// error at the field's type. The struct also derives `serde::Deserialize` and `schemars::JsonSchema`, whose
+/// schema (with doc comments as descriptions and `#[schemars(..)]` formats and bounds) is the form.
+///
+/// Option: `#[elicit(crate = path)]` where `mcp_server` is (default `::mcp_server`).
+///
+/// ```
+/// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::FormChoice)]
+/// #[serde(rename_all = "lowercase")]
+/// enum Size { Small, Large }
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::ElicitForm)]
+/// struct Order {
+///     /// How many.
+///     count: u32,
+///     size: Size,
+///     gift_note: Option<String>,
+/// }
+///
+/// use mcp_server::ElicitForm;
+/// let form = serde_json::to_value(Order::requested_schema().unwrap()).unwrap();
+/// assert_eq!(form["properties"]["size"]["enum"], serde_json::json!(["small", "large"]));
+/// ```
+///
+/// A field that is not flat does not compile:
+///
+/// ```compile_fail
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Address { street: String }
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::ElicitForm)]
+/// struct Signup { name: String, address: Address } // error: `Address` cannot be a field of an elicitation form
+/// ```
+#[proc_macro_derive(ElicitForm, attributes(elicit))]
+pub fn derive_elicit_form(item: TokenStream) -> TokenStream {
+    derive(item, elicit_form::derive_form)
+}
+
+/// Derive `mcp_server::FormChoice` for a unit-only enum: its variants are the choices of a single-select
+/// field (or, in a `Vec`, a multi-select). A variant's `#[schemars(title = "...")]` or doc comment becomes its
+/// label. Option: `#[elicit(crate = path)]`, as for [`macro@ElicitForm`].
+///
+/// ```compile_fail
+/// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::FormChoice)]
+/// enum Payment { Card(String), Cash } // error: a choice is a unit variant
+/// ```
+#[proc_macro_derive(FormChoice, attributes(elicit))]
+pub fn derive_form_choice(item: TokenStream) -> TokenStream {
+    derive(item, elicit_form::derive_choice)
+}
+
+fn derive(item: TokenStream, f: fn(syn::DeriveInput) -> syn::Result<TokenStream2>) -> TokenStream {
+    syn::parse(item)
+        .and_then(f)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

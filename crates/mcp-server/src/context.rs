@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use mcp_protocol::types::{
-    methods, ClientCapabilities, CreateMessageParams, CreateMessageResult, ElicitRequestParams,
-    ElicitResult, Implementation, InputRequest, ListRootsResult, LoggingLevel,
-    LoggingMessageParams, ProgressParams,
+    apply_schema_defaults, methods, ClientCapabilities, CreateMessageParams, CreateMessageResult,
+    ElicitAction, ElicitRequestParams, ElicitResult, Implementation, InputRequest, ListRootsResult,
+    LoggingLevel, LoggingMessageParams, ProgressParams,
 };
 use mcp_protocol::{JsonObject, Message, Notification, ProtocolVersion, RequestId};
 use serde::de::DeserializeOwned;
@@ -16,11 +16,25 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::form::{ElicitForm, Elicitation};
 use crate::Error;
 
 /// Sends a request to the client and awaits the answer (legacy era: real server→client requests).
+///
+/// The transports implement it for each legacy session or connection; a handler never calls it directly but
+/// goes through [`RequestContext::elicit`], [`RequestContext::sample`] and [`RequestContext::list_roots`].
+/// Implement it only to plug a transport of your own into the legacy adapter.
 pub trait ClientRequester: Send + Sync {
     /// Send `method` with `params` and await the result.
+    ///
+    /// # Errors
+    ///
+    /// The client's JSON-RPC error, a closed connection, or a cancelled request, as an
+    /// [`mcp_rpc::RpcError`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the request: an answer that arrives later is discarded.
     fn request(
         &self,
         method: &'static str,
@@ -39,7 +53,17 @@ pub(crate) enum Asker {
     Unavailable,
 }
 
-/// An authenticated caller, set by the auth layer.
+/// An authenticated caller, set by the auth layer from a verified bearer token.
+///
+/// A handler reads it with [`RequestContext::principal`] to decide what the caller may see or do; it is
+/// `None` when no auth layer runs (stdio, or HTTP without a verifier).
+///
+/// ```
+/// use mcp_server::Principal;
+/// let p = Principal { subject: "user-1".into(), scopes: vec!["files:read".into()], client_id: Some("app".into()) };
+/// let refreshed = Principal { scopes: vec![], ..p.clone() };
+/// assert!(p.same_caller(&refreshed), "scopes may change, the caller does not");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// Subject (`sub`).
@@ -94,9 +118,38 @@ pub(crate) struct Inner {
     pub meta: JsonObject,
     round: Mutex<Round>,
     last_progress: Mutex<Option<f64>>,
+    /// Keys this run asked through `elicit_as`, to catch a form type asked twice under one key.
+    typed_keys: Mutex<Vec<String>>,
 }
 
-/// The context of one request, handed to every handler. Cheap to clone.
+/// The context of one request, handed to every handler. Cheap to clone (one `Arc`).
+///
+/// It tells the handler who is asking ([`principal`](Self::principal), [`client_info`](Self::client_info),
+/// [`client_capabilities`](Self::client_capabilities), [`protocol_version`](Self::protocol_version)), lets
+/// it report back while it runs ([`progress`](Self::progress), [`log`](Self::log)), notice cancellation
+/// ([`cancellation`](Self::cancellation)), and ask the client for input with one API on both eras
+/// ([`elicit_as`](Self::elicit_as), [`elicit`](Self::elicit), [`sample`](Self::sample),
+/// [`list_roots`](Self::list_roots)).
+///
+/// ```
+/// use mcp_server::{Error, RequestContext, Server};
+/// use mcp_protocol::types::{CallToolResult, LoggingLevel, Tool};
+///
+/// let server = Server::builder("indexer", "1.0.0")
+///     .tool(Tool::new("reindex", serde_json::json!({"type": "object"})), |ctx: RequestContext, _args| async move {
+///         let who = ctx.principal().map(|p| p.subject.clone()).unwrap_or_else(|| "anonymous".into());
+///         ctx.log(LoggingLevel::Info, Some("indexer"), format!("reindex requested by {who}")).await;
+///         for step in 1..=3 {
+///             if ctx.is_cancelled() {
+///                 return Err(Error::Cancelled);
+///             }
+///             ctx.progress(step as f64, Some(3.0), Some(format!("step {step} of 3"))).await;
+///         }
+///         Ok::<_, Error>(CallToolResult::text("reindexed"))
+///     })
+///     .build();
+/// # let _ = server;
+/// ```
 #[derive(Clone)]
 pub struct RequestContext {
     pub(crate) inner: Arc<Inner>,
@@ -134,31 +187,51 @@ impl RequestContext {
                     state: round_state,
                 }),
                 last_progress: Mutex::new(None),
+                typed_keys: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    /// The request's JSON-RPC id.
+    /// The request's JSON-RPC id, as the client sent it. Unique among the client's requests in flight, so it
+    /// can name per-request scratch state; it is not unique across clients or over time.
     pub fn request_id(&self) -> &RequestId {
         &self.inner.id
     }
-    /// The protocol revision this request speaks.
+    /// The protocol revision this request speaks: negotiated by `initialize` on a legacy session, stated in
+    /// `_meta` by a 2026-07-28 request. Compare it to offer features only newer clients understand.
+    ///
+    /// ```
+    /// use mcp_protocol::{Era, ProtocolVersion};
+    /// fn can_show_titled_choices(ctx: &mcp_server::RequestContext) -> bool {
+    ///     ctx.protocol_version() >= ProtocolVersion::V2025_11_25
+    /// }
+    /// fn asks_are_retried(ctx: &mcp_server::RequestContext) -> bool {
+    ///     ctx.protocol_version().era() == Era::Modern
+    /// }
+    /// # let _ = (can_show_titled_choices, asks_are_retried);
+    /// ```
     pub fn protocol_version(&self) -> ProtocolVersion {
         self.inner.env.version
     }
-    /// The client's declared capabilities.
+    /// The client's declared capabilities: from `initialize` on a legacy session, from the request's `_meta`
+    /// on 2026-07-28. The questions ([`elicit`](Self::elicit) and friends) check them for you and fail with
+    /// -32021 when the needed one is missing; read them to choose another path before asking.
     pub fn client_capabilities(&self) -> &ClientCapabilities {
         &self.inner.env.client.caps
     }
-    /// The client's self-reported info (never use it for security decisions).
+    /// The client's self-reported name and version, when it gave them. Useful for logs and workarounds; any
+    /// client can claim any name, so never use it for security decisions (use [`principal`](Self::principal)).
     pub fn client_info(&self) -> Option<&Implementation> {
         self.inner.env.client.info.as_ref()
     }
-    /// The authenticated caller, when an auth layer ran.
+    /// The authenticated caller, when an auth layer verified the request's bearer token; `None` without one.
+    /// On a legacy session it is the principal of this request, which the server checks is the same caller
+    /// that opened the session.
     pub fn principal(&self) -> Option<&Principal> {
         self.inner.env.principal.as_ref()
     }
-    /// The request's `_meta` (trace context and any custom keys).
+    /// The request's `_meta`: W3C trace context (`traceparent`), the progress token, the 2026-07-28 protocol
+    /// keys, and any custom keys a client adds (read those under a prefix you own).
     pub fn meta(&self) -> &JsonObject {
         &self.inner.meta
     }
@@ -196,7 +269,8 @@ impl RequestContext {
     pub fn cancellation(&self) -> &CancellationToken {
         &self.inner.env.cancel
     }
-    /// Whether the request was cancelled.
+    /// Whether the request was cancelled: a cheap check for loops between steps. To wait for it, use
+    /// [`cancellation`](Self::cancellation).
     pub fn is_cancelled(&self) -> bool {
         self.inner.env.cancel.is_cancelled()
     }
@@ -218,7 +292,24 @@ impl RequestContext {
     }
 
     /// Report progress, if the client asked for it (a progress token in `_meta`). Values that do not
-    /// increase are dropped, as the spec requires progress to increase.
+    /// increase are dropped, as the spec requires progress to increase; `total`, when known, lets the client
+    /// show a fraction, and `message` says what is happening. Without a progress token this does nothing, so
+    /// call it freely.
+    ///
+    /// ```
+    /// # async fn f(ctx: mcp_server::RequestContext, files: Vec<String>) {
+    /// let total = files.len() as f64;
+    /// for (i, file) in files.iter().enumerate() {
+    ///     // ... process `file` ...
+    ///     ctx.progress((i + 1) as f64, Some(total), Some(format!("indexed {file}"))).await;
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// It waits only for room in the request's outgoing queue. Dropping it may lose this one notification;
+    /// the next call still counts from the last value sent.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
         let Some(token) = self.inner.progress_token.clone() else {
             return;
@@ -248,7 +339,9 @@ impl RequestContext {
         .await;
     }
 
-    /// Whether a log message at `level` would be sent.
+    /// Whether a log message at `level` would be sent: at or above the session's `logging/setLevel` level on
+    /// the legacy era (everything when none was set), at or above the request's `_meta` log level on
+    /// 2026-07-28 (nothing when none was asked). Check it before building an expensive message.
     pub fn log_enabled(&self, level: LoggingLevel) -> bool {
         match (self.inner.env.version.era(), self.inner.env.log_level) {
             (_, Some(min)) => level >= min,
@@ -258,7 +351,22 @@ impl RequestContext {
     }
 
     /// Send a log message to the client, on this request's stream. On 2026-07-28 nothing is sent unless the
-    /// request asked for logs with `_meta.logLevel`.
+    /// request asked for logs with `_meta.logLevel`. `data` is any JSON: a string, or an object with details.
+    /// These logs go to the client (and its user); for the server's own logs use `tracing`.
+    ///
+    /// ```
+    /// use mcp_protocol::types::LoggingLevel;
+    /// # async fn f(ctx: mcp_server::RequestContext) {
+    /// ctx.log(LoggingLevel::Warning, Some("db"), "the replica is behind; results may be stale").await;
+    /// if ctx.log_enabled(LoggingLevel::Debug) {
+    ///     ctx.log(LoggingLevel::Debug, Some("db"), serde_json::json!({"query_ms": 12})).await;
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`progress`](Self::progress): dropping it may lose this one message.
     pub async fn log(&self, level: LoggingLevel, logger: Option<&str>, data: impl Into<Value>) {
         if !self.log_enabled(level) {
             return;
@@ -278,12 +386,44 @@ impl RequestContext {
 
     /// State this handler carries to its next round (modern era). Set it before asking a question; it comes
     /// back sealed in `requestState` when the client retries.
+    ///
+    /// On 2026-07-28 a handler that asks a question ends with `input_required` and runs again from the top
+    /// when the client retries with the answer. What it computed before the question is gone unless it was
+    /// put here: the server seals it (HMAC) into `requestState`, and the retry hands it back. On legacy
+    /// sessions the handler runs once, so this state is never needed, and reading it returns what was set.
+    /// `None` when nothing was set or it does not deserialize as a `T`.
+    ///
+    /// ```
+    /// use mcp_server::{Elicitation, Error, RequestContext};
+    /// use mcp_protocol::types::CallToolResult;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::ElicitForm)]
+    /// struct Approve { ok: bool }
+    ///
+    /// async fn deploy(ctx: RequestContext) -> Result<CallToolResult, Error> {
+    ///     // Expensive, so done once: the retry finds it in the round state.
+    ///     let plan: String = match ctx.round_state() {
+    ///         Some(plan) => plan,
+    ///         None => {
+    ///             let plan = "3 services, 2 migrations".to_string();
+    ///             ctx.set_round_state(&plan);
+    ///             plan
+    ///         }
+    ///     };
+    ///     match ctx.elicit_as::<Approve>(format!("Deploy {plan}?")).await? {
+    ///         Elicitation::Accept(Approve { ok: true }) => Ok(CallToolResult::text("deployed")),
+    ///         _ => Ok(CallToolResult::text("not deployed")),
+    ///     }
+    /// }
+    /// # let _ = deploy;
+    /// ```
     pub fn round_state<T: DeserializeOwned>(&self) -> Option<T> {
         let r = self.inner.round.lock().unwrap_or_else(|p| p.into_inner());
         r.state.clone().and_then(|v| serde_json::from_value(v).ok())
     }
 
-    /// Set the round state (see [`RequestContext::round_state`]).
+    /// Set the round state (see [`RequestContext::round_state`]). Keep it small: it travels to the client
+    /// and back in every round. A value that does not serialize clears the state.
     pub fn set_round_state<T: Serialize>(&self, state: &T) {
         let v = serde_json::to_value(state).ok();
         self.inner
@@ -301,6 +441,35 @@ impl RequestContext {
     /// Ask the user through the client (form or URL mode). `key` names the question; it must be unique within
     /// the handler. Legacy era: sends `elicitation/create` and waits. Modern era: returns the answer when the
     /// client already sent it, else ends the handler (through `?`) with `input_required`.
+    ///
+    /// Prefer [`elicit_as`](Self::elicit_as) for forms: it derives the schema from a struct and parses the
+    /// answer. Use this one for URL elicitations and forms built at runtime.
+    ///
+    /// ```
+    /// use mcp_protocol::types::{ElicitAction, ElicitRequestParams};
+    /// # async fn f(ctx: mcp_server::RequestContext) -> Result<(), mcp_server::Error> {
+    /// let answer = ctx
+    ///     .elicit("login", ElicitRequestParams::url("Sign in to your account", "https://example.com/login"))
+    ///     .await?;
+    /// if answer.action != ElicitAction::Accept {
+    ///     return Err(mcp_server::Error::tool("sign-in was not completed"));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - `Error::InputRequired` on 2026-07-28 when the answer is not there yet: pass it on with `?` (never
+    ///   turn it into a tool error, or the client is never asked).
+    /// - -32021 (missing capability) when the client did not declare elicitation in that mode.
+    /// - `Error::Cancelled` when the request is cancelled while waiting.
+    /// - On legacy sessions, the client's error answer or a closed connection; an internal error when the
+    ///   request has no way to reach the client (a legacy HTTP request answered with plain JSON).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future on a legacy session abandons the `elicitation/create` request; a late answer is
+    /// discarded. On 2026-07-28 it never waits.
     pub async fn elicit(
         &self,
         key: &str,
@@ -314,7 +483,139 @@ impl RequestContext {
         )?)
     }
 
+    /// Ask the user to fill the form `T` and get the answer as a `T`.
+    ///
+    /// The form's `requestedSchema` is derived from `T` (see [`ElicitForm`]; derive it with
+    /// `#[derive(mcp_macros::ElicitForm)]`, which checks at compile time that `T` is a flat form). The question's
+    /// key is `T`'s schema name (its type name), so ask each form type once per handler, or use
+    /// [`RequestContext::elicit_as_keyed`] to ask the same type twice. Fields the user left empty take the
+    /// schema's `default`s before the answer is parsed. Both eras work as for [`RequestContext::elicit`]: a
+    /// real `elicitation/create` on a legacy session; on 2026-07-28 the answer from the client's retry, else
+    /// `input_required` (through `?`).
+    ///
+    /// ```
+    /// use mcp_server::{Elicitation, Error, RequestContext, Server};
+    /// use mcp_protocol::types::{CallToolResult, Tool};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::ElicitForm)]
+    /// struct Confirm {
+    ///     /// Really delete everything?
+    ///     sure: bool,
+    /// }
+    ///
+    /// let server = Server::builder("files", "1.0.0")
+    ///     .tool(Tool::new("wipe", serde_json::json!({"type": "object"})), |ctx: RequestContext, _args| async move {
+    ///         match ctx.elicit_as::<Confirm>("Delete every file?").await? {
+    ///             Elicitation::Accept(Confirm { sure: true }) => Ok(CallToolResult::text("deleted")),
+    ///             Elicitation::Accept(_) | Elicitation::Decline | Elicitation::Cancel => {
+    ///                 Ok::<_, Error>(CallToolResult::text("kept"))
+    ///             }
+    ///         }
+    ///     })
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InputRequired`] on 2026-07-28 when the answer is not there yet: pass it on with `?`.
+    /// - -32021 (missing capability) when the client did not declare form elicitation.
+    /// - An internal error when `T`'s schema is not a flat form (only possible without the derive), or when
+    ///   this handler already asked a form under the same key.
+    /// - Invalid params when the client's answer does not parse as a `T`.
+    /// - [`Error::Cancelled`] when the request is cancelled while waiting, and the errors of
+    ///   [`RequestContext::elicit`] otherwise.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future on a legacy session abandons the `elicitation/create` request; the client's late
+    /// answer is discarded. Nothing is recorded, so asking again sends a new request.
+    pub async fn elicit_as<T: ElicitForm>(
+        &self,
+        message: impl Into<String>,
+    ) -> Result<Elicitation<T>, Error> {
+        self.elicit_as_keyed(&T::schema_name(), message).await
+    }
+
+    /// [`RequestContext::elicit_as`] with the question's key given: use it to ask the same form type more than
+    /// once in a handler (each key names one question, and must be stable from one round to the next).
+    ///
+    /// # Errors
+    ///
+    /// As for [`RequestContext::elicit_as`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`RequestContext::elicit_as`].
+    pub async fn elicit_as_keyed<T: ElicitForm>(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Result<Elicitation<T>, Error> {
+        {
+            let mut asked = self
+                .inner
+                .typed_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if asked.iter().any(|k| k == key) {
+                // On 2026-07-28 the second question would silently get the first one's answer.
+                return Err(Error::internal(format!(
+                    "this handler already asked a form under the key {key:?}; use elicit_as_keyed with a distinct key"
+                )));
+            }
+            asked.push(key.to_owned());
+        }
+        let schema = T::requested_schema()?;
+        let wire = crate::form::for_version(&schema, self.protocol_version());
+        let answer = self
+            .elicit(key, ElicitRequestParams::form(message, wire.clone()))
+            .await?;
+        match answer.action {
+            ElicitAction::Accept => {
+                let mut content = answer.content.unwrap_or_default();
+                apply_schema_defaults(&wire, &mut content);
+                let content = Value::Object(content);
+                // The form's own rules first (bounds, choices), with the field's path in the message.
+                let misfit = jsonschema::validator_for(&wire).ok().and_then(|v| {
+                    v.iter_errors(&content)
+                        .next()
+                        .map(|e| format!("{e} (at `{}`)", e.instance_path))
+                });
+                let parsed = match misfit {
+                    Some(why) => Err(why),
+                    None => serde_json::from_value(content).map_err(|e| e.to_string()),
+                };
+                parsed.map(Elicitation::Accept).map_err(|why| {
+                    Error::invalid_params(format!(
+                        "the client's answer to the form {key:?} does not fit it: {why}"
+                    ))
+                })
+            }
+            ElicitAction::Decline => Ok(Elicitation::Decline),
+            ElicitAction::Cancel => Ok(Elicitation::Cancel),
+        }
+    }
+
     /// Ask the client's model (sampling). See [`RequestContext::elicit`] for how the eras differ.
+    ///
+    /// ```
+    /// use mcp_protocol::types::CreateMessageParams;
+    /// # async fn f(ctx: mcp_server::RequestContext) -> Result<(), mcp_server::Error> {
+    /// let reply = ctx
+    ///     .sample("summary", CreateMessageParams::user_text("Summarize: ...", 200).with_temperature(0.2))
+    ///     .await?;
+    /// let summary = reply.text().unwrap_or_default();
+    /// # let _ = summary; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`elicit`](Self::elicit); -32021 when the client did not declare `sampling`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`elicit`](Self::elicit).
     pub async fn sample(
         &self,
         key: &str,
@@ -328,7 +629,23 @@ impl RequestContext {
         )?)
     }
 
-    /// Ask for the client's roots. See [`RequestContext::elicit`] for how the eras differ.
+    /// Ask for the client's roots (the directories or files it lets the server work in). See
+    /// [`RequestContext::elicit`] for how the eras differ.
+    ///
+    /// ```
+    /// # async fn f(ctx: mcp_server::RequestContext) -> Result<(), mcp_server::Error> {
+    /// let roots = ctx.list_roots("roots").await?;
+    /// let allowed: Vec<&str> = roots.roots.iter().map(|r| r.uri.as_str()).collect();
+    /// # let _ = allowed; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`elicit`](Self::elicit); -32021 when the client did not declare `roots`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`elicit`](Self::elicit).
     pub async fn list_roots(&self, key: &str) -> Result<ListRootsResult, Error> {
         let v = self
             .ask(vec![(key.to_owned(), InputRequest::ListRoots(None))])
@@ -339,7 +656,32 @@ impl RequestContext {
     }
 
     /// Ask several questions at once; answers come back in order as raw JSON. On the modern era every missing
-    /// answer is requested in one `input_required` round.
+    /// answer is requested in one `input_required` round (one round trip instead of one per question); on
+    /// legacy sessions the questions are sent one after another.
+    ///
+    /// ```
+    /// use mcp_protocol::types::{CreateMessageParams, CreateMessageResult, InputRequest, ListRootsResult};
+    /// # async fn f(ctx: mcp_server::RequestContext) -> Result<(), mcp_server::Error> {
+    /// let answers = ctx
+    ///     .ask(vec![
+    ///         ("roots".into(), InputRequest::ListRoots(None)),
+    ///         ("name".into(), InputRequest::Sample(CreateMessageParams::user_text("Name this project", 20))),
+    ///     ])
+    ///     .await?;
+    /// let roots: ListRootsResult = serde_json::from_value(answers[0].clone())?;
+    /// let name: CreateMessageResult = serde_json::from_value(answers[1].clone())?;
+    /// # let _ = (roots, name); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`elicit`](Self::elicit), for the first question that fails; every question's capability is
+    /// checked before any is sent.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`elicit`](Self::elicit); on legacy sessions the answers already received are lost with the
+    /// future.
     pub async fn ask(&self, questions: Vec<(String, InputRequest)>) -> Result<Vec<Value>, Error> {
         for (_, q) in &questions {
             self.check_capability(q)?;

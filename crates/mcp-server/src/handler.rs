@@ -1,4 +1,8 @@
 //! Handler traits and the definitions the router stores.
+//!
+//! Every trait is implemented for async closures of the matching shape, so handlers are usually written inline
+//! in [`ServerBuilder`](crate::ServerBuilder) calls; implement a trait on a type of your own when the handler
+//! holds state or is shared between registrations.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -19,8 +23,37 @@ use crate::uri_template::UriTemplate;
 use crate::{Error, RequestContext};
 
 /// Handles `tools/call` for one tool.
+///
+/// Implemented for `Fn(RequestContext, JsonObject) -> impl Future<Output = Result<CallToolResult, Error>>`.
+/// Implement it yourself for a handler that carries state:
+///
+/// ```
+/// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
+/// use futures::future::BoxFuture;
+/// use mcp_server::{Error, RequestContext, Server, ToolHandler};
+/// use mcp_protocol::{types::{CallToolResult, Tool}, JsonObject};
+///
+/// struct Counter(Arc<AtomicU64>);
+///
+/// impl ToolHandler for Counter {
+///     fn call(&self, _ctx: RequestContext, _args: JsonObject) -> BoxFuture<'static, Result<CallToolResult, Error>> {
+///         let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+///         Box::pin(async move { Ok(CallToolResult::text(n.to_string())) })
+///     }
+/// }
+///
+/// let server = Server::builder("counter", "1.0.0")
+///     .tool(Tool::new("count", serde_json::json!({"type": "object"})), Counter(Arc::default()))
+///     .build();
+/// # let _ = server;
+/// ```
 pub trait ToolHandler: Send + Sync + 'static {
-    /// Run the tool.
+    /// Run the tool with the request's arguments (already validated against the tool's `inputSchema`).
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`]: `Error::tool` becomes an `isError` result the model sees; other errors become JSON-RPC
+    /// errors; the input-required error of the context's questions ends a 2026-07-28 round.
     fn call(
         &self,
         ctx: RequestContext,
@@ -42,9 +75,14 @@ where
     }
 }
 
-/// Reads one static resource.
+/// Reads one static resource. Implemented for `Fn(RequestContext, String) -> impl Future<Output =
+/// Result<ReadResourceResult, Error>>`, the `String` being the URI read.
 pub trait ResourceHandler: Send + Sync + 'static {
-    /// Read it.
+    /// Read the resource at `uri`.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`], sent to the client as a JSON-RPC error.
     fn read(
         &self,
         ctx: RequestContext,
@@ -66,9 +104,15 @@ where
     }
 }
 
-/// Reads resources matching a URI template.
+/// Reads resources matching a URI template. Implemented for `Fn(RequestContext, String, HashMap<String,
+/// String>) -> impl Future<Output = Result<ReadResourceResult, Error>>`.
 pub trait TemplateHandler: Send + Sync + 'static {
     /// Read the resource at `uri`, whose template variables are `vars`.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`], sent to the client as a JSON-RPC error; return resource-not-found for a URI that
+    /// matches the template but names nothing.
     fn read(
         &self,
         ctx: RequestContext,
@@ -92,9 +136,15 @@ where
     }
 }
 
-/// Renders a prompt.
+/// Renders a prompt. Implemented for `Fn(RequestContext, BTreeMap<String, String>) -> impl Future<Output =
+/// Result<GetPromptResult, Error>>`; see [`ServerBuilder::typed_prompt`](crate::ServerBuilder::typed_prompt)
+/// for arguments parsed into a struct.
 pub trait PromptHandler: Send + Sync + 'static {
     /// Render with the given arguments.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`], sent to the client as a JSON-RPC error (invalid params for missing or bad arguments).
     fn get(
         &self,
         ctx: RequestContext,
@@ -116,9 +166,16 @@ where
     }
 }
 
-/// Answers `completion/complete`.
+/// Answers `completion/complete`. Implemented for `Fn(RequestContext, CompleteParams) -> impl Future<Output =
+/// Result<CompleteResult, Error>>`; one handler serves every prompt and template (match on
+/// `params.reference`).
 pub trait CompletionHandler: Send + Sync + 'static {
     /// Complete an argument.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`], sent to the client as a JSON-RPC error; return an empty completion when there is
+    /// nothing to suggest.
     fn complete(
         &self,
         ctx: RequestContext,
@@ -197,10 +254,17 @@ pub(crate) struct PromptEntry {
 
 /// A tool's return value: anything that becomes a [`CallToolResult`]. [`Json`] adds `structuredContent` and
 /// an `outputSchema`.
+///
+/// Implemented for [`CallToolResult`] (as is), `String` and `&'static str` (one text block), and [`Json<T>`].
 pub trait IntoToolOutput {
-    /// The output schema this type implies, if any.
+    /// The output schema this type implies, if any; [`ServerBuilder::typed_tool`](crate::ServerBuilder::typed_tool)
+    /// publishes it as the tool's `outputSchema`.
     fn output_schema() -> Option<Value>;
-    /// Convert.
+    /// Convert into the result sent to the client.
+    ///
+    /// # Errors
+    ///
+    /// When the value cannot be serialized (for [`Json`], a `Serialize` impl that fails).
     fn into_result(self) -> Result<CallToolResult, Error>;
 }
 
@@ -233,6 +297,17 @@ impl IntoToolOutput for &'static str {
 
 /// A typed, structured tool output: serialized into `structuredContent` (plus a text copy), with the type's
 /// JSON Schema published as the tool's `outputSchema`.
+///
+/// ```
+/// use mcp_server::{IntoToolOutput, Json};
+///
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
+/// struct Sum { sum: f64 }
+///
+/// let result = Json(Sum { sum: 3.0 }).into_result().unwrap();
+/// assert_eq!(result.structured_content, Some(serde_json::json!({"sum": 3.0})));
+/// assert!(<Json<Sum>>::output_schema().is_some());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Json<T>(pub T);
 
@@ -246,10 +321,32 @@ impl<T: Serialize + schemars::JsonSchema> IntoToolOutput for Json<T> {
 }
 
 /// The arguments of a tool that takes none: accepts `{}` (and any extra keys), schema `{"type":"object"}`.
+///
+/// ```
+/// use mcp_server::{Error, NoArgs, Server};
+/// let server = Server::builder("clock", "1.0.0")
+///     .typed_tool("now", "The current time", |_ctx, _: NoArgs| async move {
+///         Ok::<_, Error>(format!("{:?}", std::time::SystemTime::now()))
+///     })
+///     .build();
+/// assert_eq!(server.tools()[0].input_schema["type"], "object");
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 pub struct NoArgs {}
 
-/// The JSON Schema (2020-12) of a type, as a tool schema.
+/// The JSON Schema (2020-12) of a type, as a tool schema: what [`ServerBuilder::typed_tool`] publishes, for
+/// building a [`Tool`] by hand. The root always has a `type` (`object` when schemars leaves it out).
+///
+/// [`ServerBuilder::typed_tool`]: crate::ServerBuilder::typed_tool
+///
+/// ```
+/// #[derive(schemars::JsonSchema)]
+/// #[allow(dead_code)]
+/// struct Search { query: String, limit: Option<u32> }
+/// let schema = mcp_server::schema_of::<Search>();
+/// assert_eq!(schema["type"], "object");
+/// assert_eq!(schema["required"], serde_json::json!(["query"]));
+/// ```
 pub fn schema_of<T: schemars::JsonSchema>() -> Value {
     let schema = schemars::schema_for!(T);
     let mut v = serde_json::to_value(schema).unwrap_or_default();

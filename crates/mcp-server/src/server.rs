@@ -18,11 +18,17 @@ use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
 use crate::handler::*;
+use crate::prompt_args::{typed_prompt, TypedArgs};
 use crate::request_state::StateKey;
 use crate::uri_template::UriTemplate;
 use crate::{Error, RequestContext};
 
 /// Something changed that clients may want to hear about.
+///
+/// The server emits these when its lists change at runtime ([`Server::add_tool`] and friends) and when
+/// [`Server::notify_resource_updated`] is called; the transports turn them into `notifications/*/list_changed`
+/// and `notifications/resources/updated` for the sessions and listen streams that asked. Subscribe with
+/// [`Server::events`] to see them yourself (to mirror them to another system, or in tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerEvent {
     /// The tool list changed.
@@ -43,7 +49,18 @@ pub(crate) struct Registry {
     pub completion: Option<Arc<dyn CompletionHandler>>,
 }
 
-/// Tunables of a server.
+/// Tunables of a server. Start from `ServerOptions::default()` and change the fields you need; the
+/// builder also has a setter for the ones most often changed ([`ServerBuilder::max_uri_length`],
+/// [`ServerBuilder::cancel_grace`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_server::{Server, ServerOptions};
+/// let server = Server::builder("big-lists", "1.0.0")
+///     .options(ServerOptions { page_size: 500, cache_ttl: Duration::from_secs(30), ..Default::default() })
+///     .build();
+/// assert_eq!(server.options().page_size, 500);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Items per page of list results (default 100).
@@ -132,7 +149,41 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Builds a [`Server`].
+/// Builds a [`Server`]: start with [`Server::builder`], register tools, resources, templates and prompts,
+/// then [`build`](ServerBuilder::build).
+///
+/// Every method takes and returns the builder, so a server is one expression. Registering a name (or URI)
+/// twice keeps the last registration. Everything can also change after `build` through [`Server::add_tool`]
+/// and friends.
+///
+/// ```
+/// use mcp_server::{Error, Json, Server};
+/// use mcp_protocol::types::{GetPromptResult, PromptMessage};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Query { city: String }
+///
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
+/// struct Weather { celsius: f64 }
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Trip { destination: String }
+///
+/// let server = Server::builder("weather", "1.0.0")
+///     .instructions("Use `forecast` for the weather of one city.")
+///     .typed_tool("forecast", "Tomorrow's weather", |_ctx, q: Query| async move {
+///         let celsius = if q.city == "Oslo" { 4.0 } else { 21.0 };
+///         Ok::<_, Error>(Json(Weather { celsius }))
+///     })
+///     .text_resource("docs://units", "units", "text/plain", "Temperatures are in degrees Celsius.")
+///     .typed_prompt("pack", "What to pack for a trip", |_ctx, t: Trip| async move {
+///         Ok::<_, Error>(GetPromptResult::new(vec![PromptMessage::user(format!(
+///             "What should I pack for {}?", t.destination
+///         ))]))
+///     })
+///     .build();
+/// assert_eq!(server.tools()[0].name, "forecast");
+/// ```
 pub struct ServerBuilder {
     info: Implementation,
     instructions: Option<String>,
@@ -148,7 +199,8 @@ pub struct ServerBuilder {
 }
 
 impl Server {
-    /// Start building a server with a name and version.
+    /// Start building a server with a name and version (its `serverInfo`; set the title, description and
+    /// icons with [`ServerBuilder::info`]).
     pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
         ServerBuilder {
             info: Implementation::new(name, version),
@@ -165,11 +217,12 @@ impl Server {
         }
     }
 
-    /// The server's identity.
+    /// The server's identity, as sent in `serverInfo`.
     pub fn info(&self) -> &Implementation {
         &self.inner.info
     }
-    /// The capabilities it declares.
+    /// The capabilities it declares: tools, prompts and resources (with `listChanged` and `subscribe`),
+    /// completions and, unless turned off, logging; or what [`ServerBuilder::capabilities`] set.
     pub fn capabilities(&self) -> &ServerCapabilities {
         &self.inner.capabilities
     }
@@ -177,7 +230,7 @@ impl Server {
     pub fn options(&self) -> &ServerOptions {
         &self.inner.options
     }
-    /// The tools currently offered.
+    /// The tools currently offered, in registration order (a snapshot: later changes do not show in it).
     pub fn tools(&self) -> Vec<Tool> {
         self.inner
             .registry
@@ -187,7 +240,28 @@ impl Server {
             .map(|e| e.tool.clone())
             .collect()
     }
-    /// Subscribe to change events (list changes, resource updates).
+    /// The prompts currently offered, in registration order (a snapshot).
+    pub fn prompts(&self) -> Vec<Prompt> {
+        self.inner
+            .registry
+            .prompts
+            .load()
+            .values()
+            .map(|e| e.prompt.clone())
+            .collect()
+    }
+    /// Subscribe to change events (list changes, resource updates). The channel keeps the last 256 events;
+    /// a receiver that falls further behind gets `RecvError::Lagged` and goes on from the oldest kept.
+    ///
+    /// ```
+    /// use mcp_server::{Server, ServerEvent};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = Server::builder("files", "1.0.0").build();
+    /// let mut events = server.events();
+    /// server.notify_resource_updated("file:///notes.txt");
+    /// assert_eq!(events.recv().await.unwrap(), ServerEvent::ResourceUpdated("file:///notes.txt".into()));
+    /// # }
+    /// ```
     pub fn events(&self) -> broadcast::Receiver<ServerEvent> {
         self.inner.events.subscribe()
     }
@@ -197,7 +271,20 @@ impl Server {
         let _ = self.inner.events.send(e);
     }
 
-    /// Add (or replace) a tool at runtime; clients that listen are told the list changed.
+    /// Add (or replace) a tool at runtime; clients that listen are told the list changed. Requests already
+    /// running keep the definition they started with; the next `tools/call` sees the new one.
+    ///
+    /// ```
+    /// use mcp_server::{Error, RequestContext, Server};
+    /// use mcp_protocol::types::{CallToolResult, Tool};
+    /// let server = Server::builder("plugins", "1.0.0").build();
+    /// server.add_tool(Tool::new("hello", serde_json::json!({"type": "object"})), |_ctx: RequestContext, _args| async {
+    ///     Ok::<_, Error>(CallToolResult::text("hello"))
+    /// });
+    /// assert_eq!(server.tools().len(), 1);
+    /// assert!(server.remove_tool("hello"));
+    /// assert!(server.tools().is_empty());
+    /// ```
     pub fn add_tool(&self, tool: Tool, handler: impl ToolHandler) {
         let entry = Arc::new(ToolEntry::new(tool, Arc::new(handler)));
         self.inner.registry.tools.rcu(|m| {
@@ -208,7 +295,8 @@ impl Server {
         self.emit(ServerEvent::ToolsListChanged);
     }
 
-    /// Remove a tool at runtime. Returns whether it existed.
+    /// Remove a tool at runtime. Returns whether it existed; clients that listen are told the list changed
+    /// only when it did. Calls already running finish.
     pub fn remove_tool(&self, name: &str) -> bool {
         let mut removed = false;
         self.inner.registry.tools.rcu(|m| {
@@ -222,7 +310,7 @@ impl Server {
         removed
     }
 
-    /// Add (or replace) a prompt at runtime.
+    /// Add (or replace) a prompt at runtime; clients that listen are told the list changed.
     pub fn add_prompt(&self, prompt: Prompt, handler: impl PromptHandler) {
         let entry = Arc::new(PromptEntry {
             prompt,
@@ -236,7 +324,7 @@ impl Server {
         self.emit(ServerEvent::PromptsListChanged);
     }
 
-    /// Remove a prompt at runtime.
+    /// Remove a prompt at runtime. Returns whether it existed (and only then tells listening clients).
     pub fn remove_prompt(&self, name: &str) -> bool {
         let mut removed = false;
         self.inner.registry.prompts.rcu(|m| {
@@ -250,7 +338,8 @@ impl Server {
         removed
     }
 
-    /// Add (or replace) a static resource at runtime.
+    /// Add (or replace) a static resource at runtime, keyed by its URI; clients that listen are told the list
+    /// changed.
     pub fn add_resource(&self, resource: Resource, handler: impl ResourceHandler) {
         let entry = Arc::new(ResourceEntry {
             resource,
@@ -264,7 +353,8 @@ impl Server {
         self.emit(ServerEvent::ResourcesListChanged);
     }
 
-    /// Remove a static resource at runtime.
+    /// Remove a static resource at runtime. Returns whether it existed (and only then tells listening
+    /// clients).
     pub fn remove_resource(&self, uri: &str) -> bool {
         let mut removed = false;
         self.inner.registry.resources.rcu(|m| {
@@ -278,7 +368,9 @@ impl Server {
         removed
     }
 
-    /// Tell subscribers that a resource's contents changed.
+    /// Tell subscribers that a resource's contents changed: legacy sessions that sent `resources/subscribe`
+    /// for `uri`, and 2026-07-28 listen streams that asked for it, get `notifications/resources/updated`.
+    /// The server does not check that `uri` is one of its resources (a template's resources are not listed).
     pub fn notify_resource_updated(&self, uri: impl Into<String>) {
         self.emit(ServerEvent::ResourceUpdated(uri.into()));
     }
@@ -289,17 +381,27 @@ impl Server {
 }
 
 impl ServerBuilder {
-    /// Instructions for the client's model.
+    /// Instructions for the client's model: how to use this server's tools together, sent in the
+    /// `initialize` result and in `server/discover`. Clients may put them in the model's system prompt.
     pub fn instructions(mut self, text: impl Into<String>) -> Self {
         self.instructions = Some(text.into());
         self
     }
-    /// Set the server's full identity (title, description, icons…).
+    /// Set the server's full identity (title, description, icons…), replacing the name and version given to
+    /// [`Server::builder`].
+    ///
+    /// ```
+    /// use mcp_protocol::types::Implementation;
+    /// let server = mcp_server::Server::builder("x", "0")
+    ///     .info(Implementation::new("files", "2.1.0").with_title("File Server").with_website_url("https://example.com"))
+    ///     .build();
+    /// assert_eq!(server.info().title.as_deref(), Some("File Server"));
+    /// ```
     pub fn info(mut self, info: Implementation) -> Self {
         self.info = info;
         self
     }
-    /// Options.
+    /// Replace all the options (see [`ServerOptions`] for each and its default).
     pub fn options(mut self, options: ServerOptions) -> Self {
         self.options = options;
         self
@@ -358,16 +460,22 @@ impl ServerBuilder {
     }
 
     /// The key that seals `requestState`. Share one across every node of a deployment; defaults to a random key.
+    ///
+    /// On 2026-07-28 a handler that asks a question ends with a sealed `requestState`, and the client's retry
+    /// may reach any node behind a load balancer: every node must verify what another sealed. With the
+    /// default random key a retry that lands on another node (or after a restart) is refused as tampered.
     pub fn state_key(mut self, key: StateKey) -> Self {
         self.state_key = Some(key);
         self
     }
-    /// Whether to declare the `logging` capability (default true).
+    /// Whether to declare the `logging` capability (default true). Without it clients do not send
+    /// `logging/setLevel`; [`RequestContext::log`] still sends what the request's level lets through.
     pub fn logging(mut self, on: bool) -> Self {
         self.logging = on;
         self
     }
-    /// Override the declared capabilities entirely.
+    /// Override the declared capabilities entirely (the default declares everything this builder can serve).
+    /// The server still answers every method it has handlers for; this changes only what it announces.
     pub fn capabilities(mut self, caps: ServerCapabilities) -> Self {
         self.capabilities = Some(caps);
         self
@@ -380,6 +488,27 @@ impl ServerBuilder {
     }
 
     /// A tool from its definition and a raw handler taking the arguments object.
+    ///
+    /// The arguments are validated against `tool.input_schema` before the handler runs (a mismatch is a tool
+    /// error on 2025-11-25+ and invalid params before), and a `structuredContent` the handler returns is
+    /// checked against `output_schema`. Use [`typed_tool`](Self::typed_tool) to derive both schemas from types.
+    ///
+    /// ```
+    /// use mcp_server::{Error, RequestContext, Server};
+    /// use mcp_protocol::{types::{CallToolResult, Tool, ToolAnnotations}, JsonObject};
+    /// use serde_json::json;
+    ///
+    /// let echo = Tool::new("echo", json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}))
+    ///     .with_description("Echo the text back")
+    ///     .with_annotations(ToolAnnotations::default().with_read_only_hint(true));
+    /// let server = Server::builder("echo", "1.0.0")
+    ///     .tool(echo, |_ctx: RequestContext, args: JsonObject| async move {
+    ///         let text = args.get("text").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
+    ///         Ok::<_, Error>(CallToolResult::text(text))
+    ///     })
+    ///     .build();
+    /// assert_eq!(server.tools()[0].annotations.as_ref().and_then(|a| a.read_only_hint), Some(true));
+    /// ```
     pub fn tool(mut self, tool: Tool, handler: impl ToolHandler) -> Self {
         let entry = Arc::new(ToolEntry::new(tool, Arc::new(handler)));
         self.tools.insert(entry.tool.name.clone(), entry);
@@ -389,6 +518,36 @@ impl ServerBuilder {
     /// A tool whose arguments deserialize into `A` (its JSON Schema becomes `inputSchema`) and whose return
     /// value is anything [`IntoToolOutput`]; return [`Json`] to publish an `outputSchema` and
     /// `structuredContent`.
+    ///
+    /// Doc comments on `A`'s fields become the schema's descriptions, which is what the model reads. Arguments
+    /// that do not deserialize into `A` are reported to the model as a tool error naming the problem.
+    ///
+    /// ```
+    /// use mcp_server::{Error, Json, Server};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Divide {
+    ///     /// The dividend.
+    ///     a: f64,
+    ///     /// The divisor (not zero).
+    ///     b: f64,
+    /// }
+    ///
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Quotient { value: f64 }
+    ///
+    /// let server = Server::builder("calculator", "1.0.0")
+    ///     .typed_tool("divide", "Divide a by b", |_ctx, args: Divide| async move {
+    ///         if args.b == 0.0 {
+    ///             return Err(Error::tool("cannot divide by zero"));
+    ///         }
+    ///         Ok(Json(Quotient { value: args.a / args.b }))
+    ///     })
+    ///     .build();
+    /// let tool = &server.tools()[0];
+    /// assert_eq!(tool.input_schema["properties"]["b"]["description"], "The divisor (not zero).");
+    /// assert!(tool.output_schema.is_some());
+    /// ```
     pub fn typed_tool<A, R, F, Fut>(self, name: &str, description: &str, f: F) -> Self
     where
         A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
@@ -406,7 +565,23 @@ impl ServerBuilder {
         self.tool(tool, typed_tool(f))
     }
 
-    /// A static resource.
+    /// A static resource: listed in `resources/list` and read by its exact URI.
+    ///
+    /// ```
+    /// use mcp_server::{Error, RequestContext, Server};
+    /// use mcp_protocol::types::{ReadResourceResult, Resource, ResourceContents};
+    ///
+    /// let server = Server::builder("status", "1.0.0")
+    ///     .resource(
+    ///         Resource::new("status://now", "status").with_mime_type("application/json"),
+    ///         |_ctx: RequestContext, uri: String| async move {
+    ///             let body = serde_json::json!({"healthy": true}).to_string();
+    ///             Ok::<_, Error>(ReadResourceResult::from(ResourceContents::text(uri, "application/json", body)))
+    ///         },
+    ///     )
+    ///     .build();
+    /// # let _ = server;
+    /// ```
     pub fn resource(mut self, resource: Resource, handler: impl ResourceHandler) -> Self {
         let entry = Arc::new(ResourceEntry {
             resource,
@@ -416,7 +591,7 @@ impl ServerBuilder {
         self
     }
 
-    /// A static text resource.
+    /// A static text resource whose contents never change: `uri`, `name`, MIME type and the text.
     pub fn text_resource(self, uri: &str, name: &str, mime: &str, text: &str) -> Self {
         let (u, m, t) = (uri.to_owned(), mime.to_owned(), text.to_owned());
         let resource = Resource {
@@ -431,8 +606,29 @@ impl ServerBuilder {
         })
     }
 
-    /// A resource template (RFC 6570). Panics if the template does not parse, since that is a programming
-    /// error found at startup.
+    /// A resource template (RFC 6570): listed in `resources/templates/list`; a `resources/read` whose URI
+    /// matches it (and no static resource) reaches the handler with the template's variables.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use mcp_server::{Error, RequestContext, Server};
+    /// use mcp_protocol::types::{ReadResourceResult, ResourceContents, ResourceTemplate};
+    ///
+    /// let server = Server::builder("users", "1.0.0")
+    ///     .resource_template(
+    ///         ResourceTemplate::new("users://{id}/profile", "profile").with_mime_type("text/plain"),
+    ///         |_ctx: RequestContext, uri: String, vars: HashMap<String, String>| async move {
+    ///             let id = vars.get("id").cloned().unwrap_or_default();
+    ///             Ok::<_, Error>(ReadResourceResult::from(ResourceContents::text(uri, "text/plain", format!("user {id}"))))
+    ///         },
+    ///     )
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the template does not parse, since that is a programming error found at startup.
     pub fn resource_template(
         mut self,
         template: ResourceTemplate,
@@ -450,7 +646,26 @@ impl ServerBuilder {
         self
     }
 
-    /// A prompt.
+    /// A prompt from its definition and a handler taking the arguments as strings. Use
+    /// [`typed_prompt`](Self::typed_prompt) to declare and parse the arguments from a struct.
+    ///
+    /// ```
+    /// use mcp_server::{Error, PromptArgs, RequestContext, Server};
+    /// use mcp_protocol::types::{GetPromptResult, Prompt, PromptArgument, PromptMessage};
+    ///
+    /// let server = Server::builder("poet", "1.0.0")
+    ///     .prompt(
+    ///         Prompt::new("haiku")
+    ///             .with_description("Write a haiku")
+    ///             .with_argument(PromptArgument::new("topic").with_required(true)),
+    ///         |_ctx: RequestContext, args: PromptArgs| async move {
+    ///             let topic = args.get("topic").cloned().unwrap_or_default();
+    ///             Ok::<_, Error>(GetPromptResult::new(vec![PromptMessage::user(format!("A haiku about {topic}"))]))
+    ///         },
+    ///     )
+    ///     .build();
+    /// assert_eq!(server.prompts()[0].name, "haiku");
+    /// ```
     pub fn prompt(mut self, prompt: Prompt, handler: impl PromptHandler) -> Self {
         let entry = Arc::new(PromptEntry {
             prompt,
@@ -460,13 +675,88 @@ impl ServerBuilder {
         self
     }
 
-    /// The completion handler.
+    /// A prompt whose arguments are the fields of `A`: the declared `arguments` (name, description from the
+    /// field's doc comment, title from `#[schemars(title = ..)]`, required unless the field is an `Option` or
+    /// has a serde default) come from `A`'s JSON Schema, and each request's string arguments are parsed into
+    /// an `A` (fields typed as integers, numbers or booleans are parsed from their text). A missing required
+    /// argument or one that does not parse is answered with invalid params (-32602) naming it.
+    ///
+    /// ```
+    /// use mcp_server::{Error, Server};
+    /// use mcp_protocol::types::{GetPromptResult, PromptMessage};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Haiku {
+    ///     /// What the haiku is about.
+    ///     topic: String,
+    ///     /// How many haiku to write.
+    ///     count: Option<u8>,
+    /// }
+    ///
+    /// let server = Server::builder("poet", "1.0.0")
+    ///     .typed_prompt("haiku", "Write haiku", |_ctx, args: Haiku| async move {
+    ///         let n = args.count.unwrap_or(1);
+    ///         Ok::<_, Error>(GetPromptResult::new(vec![PromptMessage::user(format!(
+    ///             "Write {n} haiku about {}", args.topic
+    ///         ))]))
+    ///     })
+    ///     .build();
+    /// let prompt = &server.prompts()[0];
+    /// let arg = |name: &str| prompt.arguments.iter().flatten().find(|a| a.name == name).unwrap();
+    /// assert_eq!(arg("topic").required, Some(true));
+    /// assert_eq!(arg("topic").description.as_deref(), Some("What the haiku is about."));
+    /// assert_eq!(arg("count").required, Some(false));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `A` is not a struct of string, number, integer, boolean or string-enum fields (a nested struct, a
+    /// list, a map): prompt arguments are strings on the wire. This is a programming error, found when the
+    /// server is built at startup, never while serving.
+    pub fn typed_prompt<A, F, Fut>(self, name: &str, description: &str, f: F) -> Self
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(RequestContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<GetPromptResult, Error>> + Send + 'static,
+    {
+        let args = TypedArgs::of::<A>().unwrap_or_else(|why| {
+            panic!(
+                "prompt {name:?}: `{}` cannot be prompt arguments: {why}",
+                A::schema_name()
+            )
+        });
+        let prompt = Prompt::new(name)
+            .with_description(description)
+            .with_arguments(args.declared.clone());
+        self.prompt(prompt, typed_prompt(Arc::new(args), f))
+    }
+
+    /// The completion handler: answers `completion/complete` for prompt arguments and template variables.
+    ///
+    /// ```
+    /// use mcp_server::{Error, RequestContext, Server};
+    /// use mcp_protocol::types::{CompleteParams, CompleteResult};
+    ///
+    /// let languages = ["python", "rust", "go"];
+    /// let server = Server::builder("code", "1.0.0")
+    ///     .completion(move |_ctx: RequestContext, p: CompleteParams| async move {
+    ///         let values: Vec<String> = languages
+    ///             .iter()
+    ///             .filter(|l| l.starts_with(&p.argument.value))
+    ///             .map(|l| l.to_string())
+    ///             .collect();
+    ///         Ok::<_, Error>(CompleteResult::new(values))
+    ///     })
+    ///     .build();
+    /// # let _ = server;
+    /// ```
     pub fn completion(mut self, handler: impl CompletionHandler) -> Self {
         self.completion = Some(Arc::new(handler));
         self
     }
 
-    /// Finish.
+    /// Finish: the server, ready to serve over [`crate::serve_stdio`], [`crate::serve_connection`] or
+    /// [`crate::http`]. Cheap to clone; every connection and session shares it.
     pub fn build(self) -> Server {
         let list_changed = Some(ListChangedCapability {
             list_changed: Some(true),
@@ -506,7 +796,8 @@ impl ServerBuilder {
     }
 }
 
-/// Re-exported so handlers can be written as closures with these argument types.
+/// The arguments of a `prompts/get` as the raw handler of [`ServerBuilder::prompt`] receives them: names to
+/// string values. Named so handlers can be written as closures with this argument type.
 pub type PromptArgs = BTreeMap<String, String>;
 
 #[allow(dead_code)]

@@ -9,10 +9,10 @@ use std::time::Duration;
 use mcp::client::transport::ChildProcessTransport;
 use mcp::client::{Client, VersionMode};
 use mcp::protocol::ErrorObject;
-use mcp::server::{Error, Json, RequestContext, Server};
+use mcp::server::{Elicitation, Error, Json, RequestContext, Server};
 use mcp::types::{
-    ClientCapabilities, ElicitAction, ElicitRequestParams, ElicitResult, ElicitationCapability,
-    GetPromptResult, Implementation, Prompt, PromptArgument, PromptMessage,
+    ClientCapabilities, ElicitRequestParams, ElicitResult, ElicitationCapability, GetPromptResult,
+    Implementation, PromptMessage,
 };
 use serde_json::json;
 
@@ -32,44 +32,59 @@ struct Sum {
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct GreetArgs {}
 
+/// The form the greet tool asks the user to fill.
+#[derive(serde::Deserialize, schemars::JsonSchema, mcp::ElicitForm)]
+#[elicit(crate = mcp::server)]
+struct Name {
+    /// What should we call you?
+    name: String,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct HaikuArgs {
+    /// What the haiku is about.
+    topic: String,
+}
+
 fn server() -> Server {
     Server::builder("demo-server", "1.0.0")
         .instructions("A demo server: add numbers, get greeted, read a note.")
-        .typed_tool("add", "Add two numbers", |_ctx: RequestContext, args: AddArgs| async move {
-            Ok::<_, Error>(Json(Sum { sum: args.a + args.b }))
-        })
-        .typed_tool("greet", "Ask the user's name, then greet them", |ctx: RequestContext, _args: GreetArgs| async move {
-            // One call, both eras: a real request on legacy sessions, an input_required round trip on 2026-07-28.
-            let answer = ctx
-                .elicit(
-                    "name",
-                    ElicitRequestParams::form(
-                        "What is your name?",
-                        json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}),
-                    ),
-                )
-                .await?;
-            let name = match answer.action {
-                ElicitAction::Accept => answer.content.and_then(|c| c.get("name").and_then(|n| n.as_str().map(String::from))),
-                _ => None,
-            };
-            Ok::<_, Error>(format!("Hello, {}!", name.unwrap_or_else(|| "stranger".into())))
-        })
-        .text_resource("note://welcome", "Welcome note", "text/plain", "Welcome to the Model Context Protocol.")
-        .prompt(
-            Prompt {
-                name: "haiku".into(),
-                description: Some("A haiku about a topic".into()),
-                arguments: Some(vec![PromptArgument { name: "topic".into(), required: Some(true), ..Default::default() }]),
-                ..Default::default()
+        .typed_tool(
+            "add",
+            "Add two numbers",
+            |_ctx: RequestContext, args: AddArgs| async move {
+                Ok::<_, Error>(Json(Sum {
+                    sum: args.a + args.b,
+                }))
             },
-            |_ctx: RequestContext, args: mcp::server::PromptArgs| async move {
-                let topic = args.get("topic").cloned().unwrap_or_default();
-                Ok::<_, Error>(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage::user(format!("Write a haiku about {topic}."))],
-                    meta: None,
-                })
+        )
+        .typed_tool(
+            "greet",
+            "Ask the user's name, then greet them",
+            |ctx: RequestContext, _args: GreetArgs| async move {
+                // One call, both eras: a real request on legacy sessions, an input_required round trip on 2026-07-28.
+                // The form is the `Name` struct; the answer comes back as one.
+                let name = match ctx.elicit_as::<Name>("What is your name?").await? {
+                    Elicitation::Accept(Name { name }) => name,
+                    Elicitation::Decline | Elicitation::Cancel => "stranger".into(),
+                };
+                Ok::<_, Error>(format!("Hello, {name}!"))
+            },
+        )
+        .text_resource(
+            "note://welcome",
+            "Welcome note",
+            "text/plain",
+            "Welcome to the Model Context Protocol.",
+        )
+        .typed_prompt(
+            "haiku",
+            "A haiku about a topic",
+            |_ctx: RequestContext, args: HaikuArgs| async move {
+                Ok::<_, Error>(GetPromptResult::new(vec![PromptMessage::user(format!(
+                    "Write a haiku about {}.",
+                    args.topic
+                ))]))
             },
         )
         .build()

@@ -36,6 +36,17 @@ impl Implementation {
     }
 }
 
+with_setters!(Implementation {
+    /// Set the display name.
+    with_title => title: String,
+    /// Set the description.
+    with_description => description: String,
+    /// Set the website.
+    with_website_url => website_url: String,
+    /// Set the icons.
+    with_icons => icons: Vec<Icon>,
+});
+
 /// An icon (2025-11-25+).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +63,27 @@ pub struct Icon {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<String>,
 }
+
+impl Icon {
+    /// An icon at `src` (an `https:` or `data:` URI).
+    pub fn new(src: impl Into<String>) -> Self {
+        Self {
+            src: src.into(),
+            mime_type: None,
+            sizes: None,
+            theme: None,
+        }
+    }
+}
+
+with_setters!(Icon {
+    /// Set the MIME type.
+    with_mime_type => mime_type: String,
+    /// Set the sizes, such as `"48x48"` or `"any"`.
+    with_sizes => sizes: Vec<String>,
+    /// Set the theme it suits: `light` or `dark`.
+    with_theme => theme: String,
+});
 
 /// Who a message or content is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +113,15 @@ pub struct Annotations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
 }
+
+with_setters!(Annotations {
+    /// Set the intended audience.
+    with_audience => audience: Vec<Role>,
+    /// Set the importance, from 0 to 1.
+    with_priority => priority: f64,
+    /// Set the last modification time (ISO 8601).
+    with_last_modified => last_modified: String,
+});
 
 /// Params of a paginated list request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -79,3 +79,36 @@ pub struct CompleteResult {
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<JsonObject>,
 }
+
+impl CompleteResult {
+    /// Completion values (at most 100 are sent; see [`CompleteResult::with_total`] for how many match).
+    ///
+    /// ```
+    /// use mcp_protocol::types::CompleteResult;
+    /// let r = CompleteResult::new(vec!["python".into(), "pytorch".into()]).with_total(7);
+    /// assert_eq!(r.completion.has_more, Some(true));
+    /// ```
+    pub fn new(values: Vec<String>) -> Self {
+        Self {
+            completion: Completion {
+                values,
+                total: None,
+                has_more: None,
+            },
+            meta: None,
+        }
+    }
+    /// Set the total number of matches; `hasMore` follows from it.
+    #[must_use]
+    pub fn with_total(mut self, total: u64) -> Self {
+        self.completion.has_more = Some(total > self.completion.values.len() as u64);
+        self.completion.total = Some(total);
+        self
+    }
+    /// Set `_meta`.
+    #[must_use]
+    pub fn with_meta(mut self, meta: JsonObject) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+}

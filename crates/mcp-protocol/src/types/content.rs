@@ -48,6 +48,10 @@ impl ContentBlock {
             meta: None,
         })
     }
+    /// A link to a resource, by URI and name.
+    pub fn resource_link(uri: impl Into<String>, name: impl Into<String>) -> Self {
+        Self::ResourceLink(ResourceLink::new(uri, name))
+    }
     /// An embedded resource block.
     pub fn resource(contents: ResourceContents) -> Self {
         Self::Resource(EmbeddedResource {
@@ -141,6 +145,132 @@ pub struct EmbeddedResource {
     pub meta: Option<JsonObject>,
 }
 
+impl TextContent {
+    /// Text without annotations.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(TextContent {
+    /// Set the annotations.
+    with_annotations => annotations: Annotations,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl ImageContent {
+    /// Base64 `data` of type `mime_type` (an image, or audio as [`AudioContent`]).
+    pub fn new(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        Self {
+            data: data.into(),
+            mime_type: mime_type.into(),
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(ImageContent {
+    /// Set the annotations.
+    with_annotations => annotations: Annotations,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl ResourceLink {
+    /// A link by URI and name; add the optional fields with the `with_*` methods.
+    pub fn new(uri: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            uri: uri.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            size: None,
+            icons: None,
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(ResourceLink {
+    /// Set the display name.
+    with_title => title: String,
+    /// Set the description.
+    with_description => description: String,
+    /// Set the MIME type.
+    with_mime_type => mime_type: String,
+    /// Set the size in bytes.
+    with_size => size: u64,
+    /// Set the icons.
+    with_icons => icons: Vec<Icon>,
+    /// Set the annotations.
+    with_annotations => annotations: Annotations,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl EmbeddedResource {
+    /// Embed these contents.
+    pub fn new(resource: ResourceContents) -> Self {
+        Self {
+            resource,
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(EmbeddedResource {
+    /// Set the annotations.
+    with_annotations => annotations: Annotations,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl From<TextContent> for ContentBlock {
+    fn from(c: TextContent) -> Self {
+        Self::Text(c)
+    }
+}
+
+/// An image block (build audio with [`ContentBlock::Audio`] or [`ContentBlock::audio`]: the two share a type).
+impl From<ImageContent> for ContentBlock {
+    fn from(c: ImageContent) -> Self {
+        Self::Image(c)
+    }
+}
+
+impl From<ResourceLink> for ContentBlock {
+    fn from(c: ResourceLink) -> Self {
+        Self::ResourceLink(c)
+    }
+}
+
+impl From<EmbeddedResource> for ContentBlock {
+    fn from(c: EmbeddedResource) -> Self {
+        Self::Resource(c)
+    }
+}
+
+impl From<String> for ContentBlock {
+    fn from(text: String) -> Self {
+        Self::text(text)
+    }
+}
+
+impl From<&str> for ContentBlock {
+    fn from(text: &str) -> Self {
+        Self::text(text)
+    }
+}
+
 /// The contents of a resource: text or base64 blob, told apart by which member is present.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResourceContents {
@@ -194,6 +324,14 @@ impl ResourceContents {
             blob: blob.into(),
             meta: None,
         }
+    }
+    /// Set `_meta`.
+    #[must_use]
+    pub fn with_meta(mut self, meta: JsonObject) -> Self {
+        match &mut self {
+            Self::Text { meta: m, .. } | Self::Blob { meta: m, .. } => *m = Some(meta),
+        }
+        self
     }
     /// The URI.
     pub fn uri(&self) -> &str {

@@ -58,21 +58,60 @@ pub struct ElicitUrlParams {
 impl ElicitRequestParams {
     /// A form elicitation.
     pub fn form(message: impl Into<String>, requested_schema: Value) -> Self {
-        Self::Form(ElicitFormParams {
+        Self::Form(ElicitFormParams::new(message, requested_schema))
+    }
+    /// A URL elicitation.
+    pub fn url(message: impl Into<String>, url: impl Into<String>) -> Self {
+        Self::Url(ElicitUrlParams::new(message, url))
+    }
+}
+
+impl ElicitFormParams {
+    /// A form asking `message`, with a flat object schema of primitive fields (see
+    /// [`RequestedSchema`](super::RequestedSchema)). Writes `"mode": "form"`.
+    pub fn new(message: impl Into<String>, requested_schema: Value) -> Self {
+        Self {
             mode: Some(FormMode::Form),
             message: message.into(),
             requested_schema,
             meta: None,
-        })
+        }
     }
-    /// A URL elicitation.
-    pub fn url(message: impl Into<String>, url: impl Into<String>) -> Self {
-        Self::Url(ElicitUrlParams {
+}
+
+with_setters!(ElicitFormParams {
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl ElicitUrlParams {
+    /// Send the user to `url`, saying why in `message`.
+    pub fn new(message: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
             message: message.into(),
             url: url.into(),
             elicitation_id: None,
             meta: None,
-        })
+        }
+    }
+}
+
+with_setters!(ElicitUrlParams {
+    /// Set the id that `notifications/elicitation/complete` will name (2025-11-25).
+    with_elicitation_id => elicitation_id: String,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl From<ElicitFormParams> for ElicitRequestParams {
+    fn from(p: ElicitFormParams) -> Self {
+        Self::Form(p)
+    }
+}
+
+impl From<ElicitUrlParams> for ElicitRequestParams {
+    fn from(p: ElicitUrlParams) -> Self {
+        Self::Url(p)
     }
 }
 
@@ -163,7 +202,28 @@ impl ElicitResult {
             meta: None,
         }
     }
+    /// Dismissed without a choice.
+    pub fn cancel() -> Self {
+        Self {
+            action: ElicitAction::Cancel,
+            content: None,
+            meta: None,
+        }
+    }
+    /// An accepted URL elicitation (no content: the user went to the URL).
+    pub fn accept_url() -> Self {
+        Self {
+            action: ElicitAction::Accept,
+            content: None,
+            meta: None,
+        }
+    }
 }
+
+with_setters!(ElicitResult {
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
 
 /// Fill absent fields of `content` from the `default`s in a form schema (SEP-1034).
 ///

@@ -3,6 +3,23 @@
 //! Each struct carries the union of the fields of every revision; fields added later are optional, so one type
 //! reads and writes every era. `_meta` is kept as an open object everywhere it may appear.
 
+/// Chainable setters for optional fields: `with_x(value)` stores `Some(value.into())`, so a value is built from
+/// its constructor and the fields it needs, never from `..Default::default()` or `meta: None`.
+macro_rules! with_setters {
+    ($ty:ty { $( $(#[$doc:meta])* $method:ident => $field:ident : $t:ty ),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $method(mut self, $field: impl Into<$t>) -> Self {
+                    self.$field = Some($field.into());
+                    self
+                }
+            )*
+        }
+    };
+}
+
 mod capabilities;
 mod common;
 mod completion;

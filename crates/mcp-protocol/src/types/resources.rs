@@ -126,3 +126,114 @@ pub struct ResourceUriParams {
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<JsonObject>,
 }
+
+impl Resource {
+    /// A resource with its URI and name; add the optional fields with the `with_*` methods.
+    ///
+    /// ```
+    /// use mcp_protocol::types::Resource;
+    /// let readme = Resource::new("file:///readme.md", "readme")
+    ///     .with_mime_type("text/markdown")
+    ///     .with_description("The project's README");
+    /// assert_eq!(readme.mime_type.as_deref(), Some("text/markdown"));
+    /// ```
+    pub fn new(uri: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            uri: uri.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            size: None,
+            icons: None,
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(Resource {
+    /// Set the display name.
+    with_title => title: String,
+    /// Set the description.
+    with_description => description: String,
+    /// Set the MIME type.
+    with_mime_type => mime_type: String,
+    /// Set the size in bytes.
+    with_size => size: u64,
+    /// Set the icons.
+    with_icons => icons: Vec<Icon>,
+    /// Set the annotations.
+    with_annotations => annotations: Annotations,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl ResourceTemplate {
+    /// A template with its RFC 6570 URI template and name; add the optional fields with the `with_*` methods.
+    ///
+    /// ```
+    /// use mcp_protocol::types::ResourceTemplate;
+    /// let users = ResourceTemplate::new("users://{id}", "user")
+    ///     .with_description("A user by id")
+    ///     .with_mime_type("application/json");
+    /// assert_eq!(users.uri_template, "users://{id}");
+    /// ```
+    pub fn new(uri_template: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            uri_template: uri_template.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            icons: None,
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(ResourceTemplate {
+    /// Set the display name.
+    with_title => title: String,
+    /// Set the description.
+    with_description => description: String,
+    /// Set the MIME type of every resource it names.
+    with_mime_type => mime_type: String,
+    /// Set the icons.
+    with_icons => icons: Vec<Icon>,
+    /// Set the annotations.
+    with_annotations => annotations: Annotations,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl ReadResourceResult {
+    /// A result with these contents (the spec wants at least one).
+    ///
+    /// ```
+    /// use mcp_protocol::types::{ReadResourceResult, ResourceContents};
+    /// let r = ReadResourceResult::new(vec![ResourceContents::text("file:///a.txt", "text/plain", "hi")]);
+    /// assert_eq!(r.contents[0].uri(), "file:///a.txt");
+    /// // One item converts directly:
+    /// let same: ReadResourceResult = ResourceContents::text("file:///a.txt", "text/plain", "hi").into();
+    /// assert_eq!(r, same);
+    /// ```
+    pub fn new(contents: Vec<ResourceContents>) -> Self {
+        Self {
+            contents,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(ReadResourceResult {
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+impl From<ResourceContents> for ReadResourceResult {
+    fn from(contents: ResourceContents) -> Self {
+        Self::new(vec![contents])
+    }
+}

@@ -121,15 +121,36 @@ pub struct SamplingMessage {
 }
 
 impl SamplingMessage {
-    /// A user message with text.
-    pub fn user(text: impl Into<String>) -> Self {
+    /// A message from `role` with one content block.
+    pub fn new(role: Role, content: SamplingContent) -> Self {
         Self {
-            role: Role::User,
-            content: OneOrMany::One(SamplingContent::text(text)),
+            role,
+            content: OneOrMany::One(content),
             meta: None,
         }
     }
+    /// A message from `role` with several content blocks (2025-11-25+).
+    pub fn with_blocks(role: Role, content: Vec<SamplingContent>) -> Self {
+        Self {
+            role,
+            content: OneOrMany::Many(content),
+            meta: None,
+        }
+    }
+    /// A user message with text.
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::new(Role::User, SamplingContent::text(text))
+    }
+    /// An assistant message with text.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, SamplingContent::text(text))
+    }
 }
+
+with_setters!(SamplingMessage {
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
 
 /// Model selection preferences.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -212,9 +233,21 @@ pub struct CreateMessageParams {
 
 impl CreateMessageParams {
     /// One user text message and a token limit.
+    ///
+    /// ```
+    /// use mcp_protocol::types::CreateMessageParams;
+    /// let p = CreateMessageParams::user_text("Write a haiku", 100)
+    ///     .with_system_prompt("You are a poet")
+    ///     .with_temperature(0.7);
+    /// assert_eq!(p.max_tokens, 100);
+    /// ```
     pub fn user_text(text: impl Into<String>, max_tokens: u64) -> Self {
+        Self::new(vec![SamplingMessage::user(text)], max_tokens)
+    }
+    /// A conversation and a token limit; add the optional fields with the `with_*` methods.
+    pub fn new(messages: Vec<SamplingMessage>, max_tokens: u64) -> Self {
         Self {
-            messages: vec![SamplingMessage::user(text)],
+            messages,
             max_tokens,
             system_prompt: None,
             model_preferences: None,
@@ -225,6 +258,47 @@ impl CreateMessageParams {
             tools: None,
             tool_choice: None,
             meta: None,
+        }
+    }
+}
+
+with_setters!(CreateMessageParams {
+    /// Set the system prompt.
+    with_system_prompt => system_prompt: String,
+    /// Set the model preferences.
+    with_model_preferences => model_preferences: ModelPreferences,
+    /// Set which context to include: `none`, `thisServer` or `allServers`.
+    with_include_context => include_context: String,
+    /// Set the temperature.
+    with_temperature => temperature: f64,
+    /// Set the stop sequences.
+    with_stop_sequences => stop_sequences: Vec<String>,
+    /// Set provider metadata.
+    with_metadata => metadata: Value,
+    /// Set the tools the model may call (2025-11-25+).
+    with_tools => tools: Vec<super::Tool>,
+    /// Set the tool choice (2025-11-25+).
+    with_tool_choice => tool_choice: Value,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
+with_setters!(ModelPreferences {
+    /// Set the model name hints, in order of preference.
+    with_hints => hints: Vec<ModelHint>,
+    /// Set how much cost matters (0–1).
+    with_cost_priority => cost_priority: f64,
+    /// Set how much speed matters (0–1).
+    with_speed_priority => speed_priority: f64,
+    /// Set how much capability matters (0–1).
+    with_intelligence_priority => intelligence_priority: f64,
+});
+
+impl ModelHint {
+    /// A hint naming a (partial) model name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: Some(name.into()),
         }
     }
 }
@@ -248,6 +322,38 @@ pub struct CreateMessageResult {
 }
 
 impl CreateMessageResult {
+    /// The assistant's answer from `model`, one content block.
+    pub fn new(model: impl Into<String>, content: SamplingContent) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: OneOrMany::One(content),
+            model: model.into(),
+            stop_reason: None,
+            meta: None,
+        }
+    }
+    /// The assistant's text answer from `model`.
+    ///
+    /// ```
+    /// use mcp_protocol::types::CreateMessageResult;
+    /// let r = CreateMessageResult::assistant_text("my-model", "old pond, frog").with_stop_reason("endTurn");
+    /// assert_eq!(r.text(), Some("old pond, frog"));
+    /// ```
+    pub fn assistant_text(model: impl Into<String>, text: impl Into<String>) -> Self {
+        Self::new(model, SamplingContent::text(text))
+    }
+    /// Set why generation stopped (`endTurn`, `stopSequence`, `maxTokens`, `toolUse`, …).
+    #[must_use]
+    pub fn with_stop_reason(mut self, reason: impl Into<String>) -> Self {
+        self.stop_reason = Some(reason.into());
+        self
+    }
+    /// Set `_meta`.
+    #[must_use]
+    pub fn with_meta(mut self, meta: JsonObject) -> Self {
+        self.meta = Some(meta);
+        self
+    }
     /// The first text block, if any.
     pub fn text(&self) -> Option<&str> {
         self.content.iter().find_map(SamplingContent::as_text)

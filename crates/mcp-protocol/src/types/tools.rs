@@ -35,6 +35,49 @@ pub struct Tool {
     pub meta: Option<JsonObject>,
 }
 
+impl Tool {
+    /// A tool with its name and the JSON Schema of its arguments (`{"type": "object"}` for none); add the
+    /// optional fields with the `with_*` methods.
+    ///
+    /// ```
+    /// use mcp_protocol::types::{Tool, ToolAnnotations};
+    /// let t = Tool::new("search", serde_json::json!({"type": "object", "properties": {"q": {"type": "string"}}}))
+    ///     .with_description("Search the docs")
+    ///     .with_annotations(ToolAnnotations::default().with_read_only_hint(true));
+    /// assert_eq!(t.annotations.and_then(|a| a.read_only_hint), Some(true));
+    /// ```
+    pub fn new(name: impl Into<String>, input_schema: Value) -> Self {
+        Self {
+            name: name.into(),
+            title: None,
+            description: None,
+            input_schema,
+            output_schema: None,
+            annotations: None,
+            execution: None,
+            icons: None,
+            meta: None,
+        }
+    }
+}
+
+with_setters!(Tool {
+    /// Set the display name.
+    with_title => title: String,
+    /// Set the description (what the model reads to decide when to call it).
+    with_description => description: String,
+    /// Set the JSON Schema of `structuredContent`.
+    with_output_schema => output_schema: Value,
+    /// Set the behaviour hints.
+    with_annotations => annotations: ToolAnnotations,
+    /// Set the execution properties.
+    with_execution => execution: ToolExecution,
+    /// Set the icons.
+    with_icons => icons: Vec<Icon>,
+    /// Set `_meta`.
+    with_meta => meta: JsonObject,
+});
+
 /// Hints about a tool's behaviour. Clients treat them as untrusted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,6 +98,19 @@ pub struct ToolAnnotations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_world_hint: Option<bool>,
 }
+
+with_setters!(ToolAnnotations {
+    /// Set the display name.
+    with_title => title: String,
+    /// Set whether it leaves its environment unchanged.
+    with_read_only_hint => read_only_hint: bool,
+    /// Set whether it may perform destructive updates.
+    with_destructive_hint => destructive_hint: bool,
+    /// Set whether repeating a call has no further effect.
+    with_idempotent_hint => idempotent_hint: bool,
+    /// Set whether it reaches an open world of entities.
+    with_open_world_hint => open_world_hint: bool,
+});
 
 /// Execution properties of a tool (2025-11-25).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -150,6 +206,18 @@ impl CallToolResult {
             structured_content: Some(value),
             ..Default::default()
         }
+    }
+    /// Set the structured content (without adding a text copy; see [`CallToolResult::structured`]).
+    #[must_use]
+    pub fn with_structured_content(mut self, value: Value) -> Self {
+        self.structured_content = Some(value);
+        self
+    }
+    /// Set `_meta`.
+    #[must_use]
+    pub fn with_meta(mut self, meta: JsonObject) -> Self {
+        self.meta = Some(meta);
+        self
     }
     /// Whether this result reports a tool error.
     pub fn is_error(&self) -> bool {
