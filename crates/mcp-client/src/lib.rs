@@ -16,14 +16,31 @@
 //! - **Transports.** One [`Transport`](transport::Transport) trait; see [`transport`].
 //!
 //! See [`Client`] for an example.
+//!
+//! # Cargo features
+//!
+//! All on by default; with `default-features = false` the client still has [`StreamTransport`](transport::StreamTransport)
+//! (any byte stream: a socket, a pipe, an in-memory duplex).
+//!
+//! | feature | what it adds | what it pulls |
+//! |---|---|---|
+//! | `child-process` | [`ChildProcessTransport`](transport::ChildProcessTransport): spawn a stdio server | tokio's `process`, libc |
+//! | `http` | [`HttpTransport`](transport::HttpTransport) (Streamable HTTP, falling back to 2024-11-05 HTTP+SSE), [`LegacySseTransport`](transport::LegacySseTransport), static tokens and the [`AuthProvider`](auth::AuthProvider) hook in [`auth`] | reqwest, rustls |
+//! | `oauth` | [`OAuthClient`](auth::OAuthClient) and its grants, DPoP, token stores (implies `http`) | jsonwebtoken, p256, tokio's `fs` |
+//! | `oauth-loopback` | [`LoopbackAuthorizer`](auth::LoopbackAuthorizer): the browser redirect on a loopback port (implies `oauth`) | hyper (server), tokio's `net` |
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod auth;
 mod cache;
 mod client;
 mod error;
 pub mod handlers;
 mod reissue;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod sse;
 pub mod transport;
 

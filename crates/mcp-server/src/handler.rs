@@ -204,6 +204,7 @@ pub(crate) struct ToolEntry {
     pub validator: Option<jsonschema::Validator>,
     pub output_validator: Option<jsonschema::Validator>,
     /// The `Mcp-Param-*` headers its arguments mirror (read from the schema once, checked on every call).
+    #[cfg(feature = "http")]
     pub header_params: Vec<mcp_protocol::headers::HeaderParam>,
 }
 
@@ -214,6 +215,7 @@ impl ToolEntry {
             .output_schema
             .as_ref()
             .and_then(|s| compile(s, &tool.name));
+        #[cfg(feature = "http")]
         let header_params =
             mcp_protocol::headers::header_params(&tool.input_schema).unwrap_or_default();
         Self {
@@ -221,6 +223,7 @@ impl ToolEntry {
             handler,
             validator,
             output_validator,
+            #[cfg(feature = "http")]
             header_params,
         }
     }

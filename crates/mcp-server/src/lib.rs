@@ -42,9 +42,26 @@
 //!
 //! For a form written by hand (or a URL elicitation), [`RequestContext::elicit`] takes the raw
 //! [`ElicitRequestParams`](mcp_protocol::types::ElicitRequestParams).
+//!
+//! # Cargo features
+//!
+//! All on by default; turn them off with `default-features = false` to build only what you serve.
+//!
+//! | feature | what it adds | what it pulls |
+//! |---|---|---|
+//! | `stdio` | [`serve_stdio`] | tokio's `io-std` |
+//! | `http` | [`http`]: Streamable HTTP as a tower service ([`http::McpService`]) and [`http::serve`] | hyper, hyper-util, tower, dashmap, tokio's `net` |
+//! | `auth` | [`auth`]: [`auth::BearerAuthLayer`], [`auth::JwtVerifier`] with keys you supply (implies `http`) | jsonwebtoken |
+//! | `auth-remote` | [`auth::HttpJwks`] and [`auth::IntrospectionVerifier`], which call the authorization server (implies `auth`) | reqwest, rustls |
+//!
+//! Without any of them the crate still has the whole server core and [`serve_connection`], which serves any
+//! byte stream (a socket, a pipe, an in-memory duplex).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
 pub mod auth;
 mod connection;
 mod context;
@@ -52,6 +69,8 @@ mod core;
 mod error;
 mod form;
 mod handler;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod legacy;
 mod modern;
@@ -60,6 +79,7 @@ mod reply;
 mod request_state;
 mod requester;
 mod server;
+#[cfg(feature = "stdio")]
 mod stdio;
 pub mod uri_template;
 
@@ -84,4 +104,6 @@ pub use handler::{
 pub use legacy::LegacySession;
 pub use request_state::StateKey;
 pub use server::{PromptArgs, Server, ServerBuilder, ServerEvent, ServerOptions};
+#[cfg(feature = "stdio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stdio")))]
 pub use stdio::serve_stdio;

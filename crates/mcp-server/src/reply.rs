@@ -67,6 +67,8 @@ impl Reply {
     }
 
     /// The message as JSON text.
+    // Only HTTP writes replies as bytes; the byte-stream transports hand messages to the framing.
+    #[cfg(any(feature = "http", test))]
     pub(crate) fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.write_json(&mut out);
@@ -74,6 +76,7 @@ impl Reply {
     }
 
     /// Append the message as JSON text to `out`.
+    #[cfg(any(feature = "http", test))]
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         match self {
             Self::Result { id, result } => {
@@ -92,6 +95,7 @@ impl Reply {
     }
 
     /// A JSON array of replies (a batch answer).
+    #[cfg(any(feature = "http", test))]
     pub(crate) fn batch_json(replies: &[Reply]) -> Vec<u8> {
         let mut out = vec![b'['];
         for (i, r) in replies.iter().enumerate() {

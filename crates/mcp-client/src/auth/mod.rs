@@ -42,33 +42,56 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
+#[cfg(feature = "oauth")]
 mod assertion;
 mod challenge;
+#[cfg(feature = "oauth")]
 mod dpop;
+#[cfg(feature = "oauth")]
 mod metadata;
+#[cfg(feature = "oauth")]
 mod oauth;
+#[cfg(feature = "oauth")]
 mod pkce;
+#[cfg(feature = "oauth")]
 mod redirect;
+#[cfg(feature = "oauth")]
 mod store;
+#[cfg(feature = "oauth")]
 mod token;
 
 use futures::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use assertion::{
     AssertionRequest, AssertionSource, ClientKey, FileAssertion, FixedAssertion, IdJagExchange,
 };
 pub use challenge::{parse_challenges, Challenge};
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use metadata::{
     canonical_resource, discover_authorization_server, discover_resource,
     AuthorizationServerMetadata, ProtectedResourceMetadata,
 };
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use oauth::{OAuthClient, OAuthClientBuilder, PreRegistered};
-pub use redirect::{Authorizer, HeadlessAuthorizer, LoopbackAuthorizer};
+#[cfg(feature = "oauth-loopback")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth-loopback")))]
+pub use redirect::LoopbackAuthorizer;
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
+pub use redirect::{Authorizer, HeadlessAuthorizer};
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use store::{
     ClientRegistration, FileTokenStore, MemoryTokenStore, StoredCredentials, TokenSet, TokenStore,
 };
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use token::OAuthErrorResponse;
 
 /// Why authorization failed.
@@ -272,9 +295,11 @@ pub(crate) fn bearer_value(scheme: &str, token: &str) -> Result<HeaderValue, Aut
 
 /// Most bytes read of a metadata document or a registration or token response (1 MiB; real ones are a few
 /// KiB): an authorization server cannot make the client buffer without end.
+#[cfg(feature = "oauth")]
 pub(crate) const MAX_AUTH_RESPONSE: usize = 1024 * 1024;
 
 /// The body of an authorization response, at most [`MAX_AUTH_RESPONSE`] bytes; a longer one is an error.
+#[cfg(feature = "oauth")]
 pub(crate) async fn read_auth_body(
     resp: reqwest::Response,
     what: &str,

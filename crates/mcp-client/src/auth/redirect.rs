@@ -1,14 +1,20 @@
 //! Sending the user to the authorization URL and getting the redirect back.
 
+#[cfg(feature = "oauth-loopback")]
 use std::net::SocketAddr;
+#[cfg(feature = "oauth-loopback")]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(feature = "oauth-loopback")]
 use bytes::Bytes;
 use futures::future::BoxFuture;
+#[cfg(feature = "oauth-loopback")]
 use http_body_util::Full;
 use reqwest::Url;
+#[cfg(feature = "oauth-loopback")]
 use tokio::net::TcpListener;
+#[cfg(feature = "oauth-loopback")]
 use tokio::sync::oneshot;
 
 use super::AuthError;
@@ -98,6 +104,8 @@ fn check_scheme(url: &Url) -> Result<(), AuthError> {
 /// println!("redirect URI to register: {}", mcp_client::auth::Authorizer::redirect_uri(&authorizer));
 /// # Ok(()) }
 /// ```
+#[cfg(feature = "oauth-loopback")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth-loopback")))]
 pub struct LoopbackAuthorizer {
     listener: Arc<tokio::sync::Mutex<TcpListener>>,
     redirect_uri: String,
@@ -105,6 +113,7 @@ pub struct LoopbackAuthorizer {
     timeout: Duration,
 }
 
+#[cfg(feature = "oauth-loopback")]
 impl std::fmt::Debug for LoopbackAuthorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoopbackAuthorizer")
@@ -113,6 +122,7 @@ impl std::fmt::Debug for LoopbackAuthorizer {
     }
 }
 
+#[cfg(feature = "oauth-loopback")]
 impl LoopbackAuthorizer {
     /// Listen on `127.0.0.1:port` (0 picks a free port); `open` is called with each authorization URL.
     pub async fn bind(
@@ -143,6 +153,7 @@ impl LoopbackAuthorizer {
     }
 }
 
+#[cfg(feature = "oauth-loopback")]
 impl Authorizer for LoopbackAuthorizer {
     fn redirect_uri(&self) -> &str {
         &self.redirect_uri
@@ -165,6 +176,7 @@ impl Authorizer for LoopbackAuthorizer {
 }
 
 /// Serve connections until one brings a request for the callback path; answer it with a short page.
+#[cfg(feature = "oauth-loopback")]
 async fn accept_callback(listener: &TcpListener, base: &Url) -> Result<Url, AuthError> {
     loop {
         let (stream, _) = listener
@@ -215,6 +227,7 @@ async fn accept_callback(listener: &TcpListener, base: &Url) -> Result<Url, Auth
 mod tests {
     use super::*;
 
+    #[cfg(feature = "oauth-loopback")]
     #[tokio::test]
     async fn loopback_returns_the_callback_url() {
         let seen = Arc::new(Mutex::new(None::<String>));

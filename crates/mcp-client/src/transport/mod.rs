@@ -12,8 +12,11 @@
 //! timeouts, the era and session recovery; the transport reports what it saw (a reply, a refused message, a
 //! closed connection) and carries out what it is told (send, open the event stream, mark the session ready).
 
+#[cfg(feature = "child-process")]
 mod child;
+#[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "http")]
 mod legacy_sse;
 mod stream;
 
@@ -21,10 +24,16 @@ use futures::future::BoxFuture;
 use mcp_protocol::{Message, ProtocolVersion};
 use tokio::sync::mpsc;
 
+#[cfg(feature = "child-process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "child-process")))]
 pub use child::{
     ChildProcessBuilder, ChildProcessTransport, ShutdownReport, ShutdownStage, StderrMode,
 };
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{HttpOptions, HttpTransport, HttpTransportBuilder, StaticToken, TokenProvider};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use legacy_sse::LegacySseTransport;
 pub use stream::StreamTransport;
 
@@ -32,9 +41,11 @@ use crate::TransportError;
 
 /// Most of an error response's body that is read (64 KiB): enough for any JSON-RPC or OAuth error, and a
 /// server cannot make the client buffer more by answering an error with an endless body.
+#[cfg(feature = "http")]
 pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A response body read up to a cap.
+#[cfg(feature = "http")]
 pub(crate) struct CappedBody {
     /// The first bytes of the body, at most the cap.
     pub bytes: bytes::Bytes,
@@ -43,6 +54,7 @@ pub(crate) struct CappedBody {
 }
 
 /// Read at most `cap` bytes of `resp`'s body.
+#[cfg(feature = "http")]
 pub(crate) async fn read_capped(
     mut resp: reqwest::Response,
     cap: usize,
@@ -66,6 +78,7 @@ pub(crate) async fn read_capped(
 }
 
 /// An error response's body (at most [`MAX_ERROR_BODY`]), or nothing if it could not be read.
+#[cfg(feature = "http")]
 pub(crate) async fn error_body(resp: reqwest::Response) -> bytes::Bytes {
     read_capped(resp, MAX_ERROR_BODY)
         .await

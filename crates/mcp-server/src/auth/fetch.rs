@@ -4,14 +4,17 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "auth-remote")]
 use super::AuthError;
 
 /// Default time allowed to connect to the authorization server.
+#[cfg(feature = "auth-remote")]
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for a whole exchange with the authorization server, body included.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client whose every request gives up after `timeout` (connecting within `connect_timeout`).
+#[cfg(feature = "auth-remote")]
 pub(crate) fn client(connect_timeout: Duration, timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
@@ -25,6 +28,7 @@ pub(crate) fn client(connect_timeout: Duration, timeout: Duration) -> reqwest::C
 }
 
 /// Send `req`, check the status, and read the body, refusing more than `max` bytes.
+#[cfg(feature = "auth-remote")]
 pub(crate) async fn send_capped(
     what: &str,
     req: reqwest::RequestBuilder,
@@ -51,6 +55,7 @@ pub(crate) async fn send_capped(
     Ok(body)
 }
 
+#[cfg(feature = "auth-remote")]
 fn unavailable(what: &str, e: &reqwest::Error) -> AuthError {
     if e.is_timeout() {
         AuthError::Unavailable(format!("{what} timed out"))

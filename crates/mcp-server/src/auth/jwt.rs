@@ -35,6 +35,8 @@ pub trait JwksSource: Send + Sync + 'static {
 /// let verifier = JwtVerifier::with_source(jwks, "https://mcp.example.com/mcp");
 /// # let _ = verifier;
 /// ```
+#[cfg(feature = "auth-remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth-remote")))]
 #[derive(Debug, Clone)]
 pub struct HttpJwks {
     url: String,
@@ -45,8 +47,10 @@ pub struct HttpJwks {
 }
 
 /// Default cap on a JWKS document: room for hundreds of keys with certificate chains.
+#[cfg(feature = "auth-remote")]
 const DEFAULT_MAX_JWKS: usize = 1024 * 1024;
 
+#[cfg(feature = "auth-remote")]
 impl HttpJwks {
     /// Keys from `url`.
     pub fn new(url: impl Into<String>) -> Self {
@@ -80,6 +84,7 @@ impl HttpJwks {
     }
 }
 
+#[cfg(feature = "auth-remote")]
 impl JwksSource for HttpJwks {
     fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>> {
         async move {

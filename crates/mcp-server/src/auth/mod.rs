@@ -23,14 +23,20 @@
 //! ```
 
 mod fetch;
+#[cfg(feature = "auth-remote")]
 mod introspection;
 mod jwt;
 mod layer;
 
 use futures::future::BoxFuture;
 
+#[cfg(feature = "auth-remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth-remote")))]
 pub use introspection::IntrospectionVerifier;
-pub use jwt::{HttpJwks, JwksSource, JwtVerifier};
+#[cfg(feature = "auth-remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth-remote")))]
+pub use jwt::HttpJwks;
+pub use jwt::{JwksSource, JwtVerifier};
 pub(crate) use layer::ScopeGuard;
 pub use layer::{AuthConfig, BearerAuth, BearerAuthLayer};
 

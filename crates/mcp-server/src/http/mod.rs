@@ -48,8 +48,38 @@ pub use serve::{serve, serve_listener, Bound};
 pub use session::{HttpSession, MemorySessionStore, SessionStore, StoreFull};
 pub use sse::{EventStore, MemoryEventStore};
 
+#[cfg(feature = "auth")]
 use crate::auth::ScopeGuard;
 use crate::{Principal, Server};
+#[cfg(not(feature = "auth"))]
+use no_auth::ScopeGuard;
+
+/// Without the `auth` feature no layer can require scopes, so no request carries a guard: this type has no
+/// values, and the checks against it compile to nothing.
+#[cfg(not(feature = "auth"))]
+mod no_auth {
+    use http::Response;
+    use serde_json::Value;
+
+    use super::McpBody;
+
+    #[derive(Clone)]
+    pub(crate) enum ScopeGuard {}
+
+    impl ScopeGuard {
+        pub(crate) fn refuse(
+            &self,
+            _method: &str,
+            _params: Option<&Value>,
+        ) -> Option<Response<McpBody>> {
+            match *self {}
+        }
+
+        pub(crate) fn refuse_value(&self, _value: &Value) -> Option<Response<McpBody>> {
+            match *self {}
+        }
+    }
+}
 
 /// How a response to a request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
