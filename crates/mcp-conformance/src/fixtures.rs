@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use mcp_protocol::types::{
+use mcp::protocol::types::{
     CallToolResult, CompleteResult, Completion, ContentBlock, CreateMessageParams, ElicitAction,
     ElicitRequestParams, GetPromptResult, InputRequest, LoggingLevel, Prompt, PromptArgument,
     PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, Tool,
 };
-use mcp_protocol::JsonObject;
-use mcp_server::{Error, RequestContext, Server, ServerOptions};
+use mcp::protocol::JsonObject;
+use mcp::server::{Error, RequestContext, Server, ServerOptions};
 use serde_json::{json, Value};
 
 /// A 1×1 PNG.
@@ -55,7 +55,7 @@ fn name_form() -> ElicitRequestParams {
     )
 }
 
-fn accepted(r: &mcp_protocol::types::ElicitResult) -> Option<&JsonObject> {
+fn accepted(r: &mcp::protocol::types::ElicitResult) -> Option<&JsonObject> {
     (r.action == ElicitAction::Accept)
         .then_some(r.content.as_ref())
         .flatten()
@@ -102,7 +102,7 @@ pub fn fixtures_server() -> Server {
     server
 }
 
-fn content_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn content_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     b.tool(tool("test_simple_text", "Returns a simple text response", no_args()), |_c: RequestContext, _a: Args| async {
         Ok::<_, Error>(CallToolResult::text("This is a simple text response for testing."))
     })
@@ -148,7 +148,7 @@ fn content_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
     )
 }
 
-fn interactive_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn interactive_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     b.tool(tool("test_tool_with_logging", "Sends log messages while running", no_args()), |ctx: RequestContext, _a: Args| async move {
         for (i, msg) in ["Tool execution started", "Tool processing data", "Tool execution completed"].iter().enumerate() {
             if i > 0 {
@@ -220,9 +220,9 @@ fn interactive_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder 
 }
 
 fn diagnostic_tools(
-    b: mcp_server::ServerBuilder,
+    b: mcp::server::ServerBuilder,
     handle: Arc<OnceLock<Server>>,
-) -> mcp_server::ServerBuilder {
+) -> mcp::server::ServerBuilder {
     let h2 = handle.clone();
     b.tool(
         tool(
@@ -334,7 +334,7 @@ fn diagnostic_tools(
     )
 }
 
-fn input_required_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn input_required_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     b.tool(tool("test_input_required_result_elicitation", "Asks for the user's name, then greets them", no_args()), |ctx: RequestContext, _a: Args| async move {
         let r = ctx.elicit("user_name", name_form()).await?;
         let name = accepted(&r).and_then(|c| c.get("name")).map(text_of).unwrap_or_else(|| "stranger".into());
@@ -401,7 +401,7 @@ fn input_required_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuild
     })
 }
 
-fn resources(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn resources(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     let resource = |uri: &str, name: &str, mime: &str| Resource {
         uri: uri.into(),
         name: name.into(),
@@ -436,7 +436,7 @@ fn resources(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
         )
 }
 
-fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn prompts(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     let prompt = |name: &str, description: &str, args: &[(&str, bool)]| Prompt {
         name: name.into(),
         description: Some(description.into()),
@@ -490,7 +490,7 @@ fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
         let context = accepted(&r).and_then(|c| c.get("context")).map(text_of).unwrap_or_else(|| "none".into());
         Ok::<_, Error>(msgs(vec![PromptMessage::user(format!("Prompt using context: {context}"))]))
     })
-    .completion(|_c: RequestContext, p: mcp_protocol::types::CompleteParams| async move {
+    .completion(|_c: RequestContext, p: mcp::protocol::types::CompleteParams| async move {
         let values: Vec<String> = ["test1", "test2", "test3"].iter().filter(|v| v.starts_with(&p.argument.value) || p.argument.value.is_empty()).map(|s| s.to_string()).collect();
         Ok::<_, Error>(CompleteResult {
             completion: Completion {
