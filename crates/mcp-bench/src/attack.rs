@@ -41,10 +41,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use http::StatusCode;
-use mcp_protocol::types::{CallToolResult, LoggingLevel, ReadResourceResult, ResourceContents};
-use mcp_protocol::types::{ResourceTemplate, Tool};
-use mcp_server::http::{serve_listener, HttpConfig};
-use mcp_server::{Error, RequestContext, Server};
+use mcp::protocol::types::{CallToolResult, LoggingLevel, ReadResourceResult, ResourceContents};
+use mcp::protocol::types::{ResourceTemplate, Tool};
+use mcp::server::http::{serve_listener, HttpConfig};
+use mcp::server::{Error, RequestContext, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch, Semaphore};
@@ -165,7 +165,7 @@ const SERVER_THREAD: &str = "attack-server";
 struct Target {
     addr: SocketAddr,
     server: Server,
-    service: mcp_server::http::McpService,
+    service: mcp::server::http::McpService,
     flood: Arc<FloodStats>,
     stop: Option<oneshot::Sender<()>>,
     rt: Option<tokio::runtime::Runtime>,
@@ -250,14 +250,14 @@ fn build_server(flood: Arc<FloodStats>) -> Server {
                 "echo",
                 serde_json::json!({"type":"object","properties":{"text":{"type":"string"}}}),
             ),
-            |_ctx: RequestContext, args: mcp_protocol::JsonObject| async move {
+            |_ctx: RequestContext, args: mcp::protocol::JsonObject| async move {
                 let text = args.get("text").and_then(|v| v.as_str()).unwrap_or("");
                 Ok::<_, Error>(CallToolResult::text(format!("echo:{text}")))
             },
         )
         .tool(
             tool("flood", serde_json::json!({"type":"object"})),
-            move |ctx: RequestContext, args: mcp_protocol::JsonObject| {
+            move |ctx: RequestContext, args: mcp::protocol::JsonObject| {
                 let stats = flood.clone();
                 async move {
                     let count = args.get("count").and_then(|v| v.as_u64()).unwrap_or(0);
@@ -924,7 +924,7 @@ async fn never_readers(target: &Target, n: usize, dur: Duration) -> (String, Opt
             while on.load(Ordering::Relaxed) && i < 100_000 {
                 server.add_tool(
                     tool("pushed", serde_json::json!({"type":"object"})),
-                    |_c: RequestContext, _a: mcp_protocol::JsonObject| async {
+                    |_c: RequestContext, _a: mcp::protocol::JsonObject| async {
                         Ok::<_, Error>(CallToolResult::text("pushed"))
                     },
                 );
@@ -1029,7 +1029,7 @@ async fn listens(target: &Target, n: usize, dur: Duration) -> (String, Option<St
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 server.add_tool(
                     tool("pushed", serde_json::json!({"type":"object"})),
-                    |_c: RequestContext, _a: mcp_protocol::JsonObject| async {
+                    |_c: RequestContext, _a: mcp::protocol::JsonObject| async {
                         Ok::<_, Error>(CallToolResult::text("pushed"))
                     },
                 );

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mcp_server::http::ResponseMode;
+use mcp::server::http::ResponseMode;
 
 use hist::Histogram;
 use targets::{start_ceiling, start_mcp, McpOpts};

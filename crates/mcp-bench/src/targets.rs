@@ -11,9 +11,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use mcp_protocol::types::{CallToolResult, Tool};
-use mcp_server::http::{serve_listener, HttpConfig, McpService, ResponseMode};
-use mcp_server::{Error, RequestContext, Server};
+use mcp::protocol::types::{CallToolResult, Tool};
+use mcp::server::http::{serve_listener, HttpConfig, McpService, ResponseMode};
+use mcp::server::{Error, RequestContext, Server};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -105,7 +105,7 @@ pub async fn start_mcp(opts: McpOpts) -> std::io::Result<Running> {
     let server = Server::builder("mcp-bench", "0.1.0")
         .tool(
             tool,
-            |_ctx: RequestContext, args: mcp_protocol::JsonObject| async move {
+            |_ctx: RequestContext, args: mcp::protocol::JsonObject| async move {
                 let text = args.get("text").and_then(|v| v.as_str()).unwrap_or("");
                 Ok::<_, Error>(CallToolResult::text(format!("echo:{text}")))
             },

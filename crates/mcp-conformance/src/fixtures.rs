@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use mcp_protocol::types::{
+use mcp::protocol::types::{
     CallToolResult, CompleteResult, ContentBlock, CreateMessageParams, ElicitAction,
     ElicitRequestParams, GetPromptResult, InputRequest, LoggingLevel, Prompt, PromptArgument,
     PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, Tool,
 };
-use mcp_protocol::JsonObject;
-use mcp_server::{Error, RequestContext, Server, ServerOptions};
+use mcp::protocol::JsonObject;
+use mcp::server::{Error, RequestContext, Server, ServerOptions};
 use serde_json::{json, Value};
 
 /// A 1×1 PNG.
@@ -50,7 +50,7 @@ fn name_form() -> ElicitRequestParams {
     )
 }
 
-fn accepted(r: &mcp_protocol::types::ElicitResult) -> Option<&JsonObject> {
+fn accepted(r: &mcp::protocol::types::ElicitResult) -> Option<&JsonObject> {
     (r.action == ElicitAction::Accept)
         .then_some(r.content.as_ref())
         .flatten()
@@ -97,7 +97,7 @@ pub fn fixtures_server() -> Server {
     server
 }
 
-fn content_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn content_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     b.tool(tool("test_simple_text", "Returns a simple text response", no_args()), |_c: RequestContext, _a: Args| async {
         Ok::<_, Error>(CallToolResult::text("This is a simple text response for testing."))
     })
@@ -143,7 +143,7 @@ fn content_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
     )
 }
 
-fn interactive_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn interactive_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     b.tool(tool("test_tool_with_logging", "Sends log messages while running", no_args()), |ctx: RequestContext, _a: Args| async move {
         for (i, msg) in ["Tool execution started", "Tool processing data", "Tool execution completed"].iter().enumerate() {
             if i > 0 {
@@ -215,9 +215,9 @@ fn interactive_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder 
 }
 
 fn diagnostic_tools(
-    b: mcp_server::ServerBuilder,
+    b: mcp::server::ServerBuilder,
     handle: Arc<OnceLock<Server>>,
-) -> mcp_server::ServerBuilder {
+) -> mcp::server::ServerBuilder {
     let h2 = handle.clone();
     b.tool(
         tool(
@@ -324,7 +324,7 @@ fn diagnostic_tools(
     )
 }
 
-fn input_required_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn input_required_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     b.tool(tool("test_input_required_result_elicitation", "Asks for the user's name, then greets them", no_args()), |ctx: RequestContext, _a: Args| async move {
         let r = ctx.elicit("user_name", name_form()).await?;
         let name = accepted(&r).and_then(|c| c.get("name")).map(text_of).unwrap_or_else(|| "stranger".into());
@@ -391,7 +391,7 @@ fn input_required_tools(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuild
     })
 }
 
-fn resources(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn resources(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     let resource = |uri: &str, name: &str, mime: &str| {
         Resource::new(uri, name)
             .with_description(format!("{name} resource"))
@@ -414,7 +414,7 @@ fn resources(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
         )
 }
 
-fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
+fn prompts(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     let prompt = |name: &str, description: &str, args: &[(&str, bool)]| {
         args.iter().fold(
             Prompt::new(name).with_description(description),
@@ -455,7 +455,7 @@ fn prompts(b: mcp_server::ServerBuilder) -> mcp_server::ServerBuilder {
         let context = accepted(&r).and_then(|c| c.get("context")).map(text_of).unwrap_or_else(|| "none".into());
         Ok::<_, Error>(msgs(vec![PromptMessage::user(format!("Prompt using context: {context}"))]))
     })
-    .completion(|_c: RequestContext, p: mcp_protocol::types::CompleteParams| async move {
+    .completion(|_c: RequestContext, p: mcp::protocol::types::CompleteParams| async move {
         let values: Vec<String> = ["test1", "test2", "test3"].iter().filter(|v| v.starts_with(&p.argument.value) || p.argument.value.is_empty()).map(|s| s.to_string()).collect();
         let total = values.len() as u64;
         Ok::<_, Error>(CompleteResult::new(values).with_total(total))

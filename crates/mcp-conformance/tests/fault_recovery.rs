@@ -10,12 +10,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use mcp_client::transport::HttpTransport;
-use mcp_client::{Client, ClientError, ClientEvent, VersionMode};
-use mcp_protocol::types::{CallToolResult, Implementation, Tool};
-use mcp_protocol::JsonObject;
-use mcp_server::http::{serve_listener, HttpConfig, McpService};
-use mcp_server::{Error, RequestContext, Server};
+use mcp::client::transport::HttpTransport;
+use mcp::client::{Client, ClientError, ClientEvent, VersionMode};
+use mcp::protocol::types::{CallToolResult, Implementation, Tool};
+use mcp::protocol::JsonObject;
+use mcp::server::http::{serve_listener, HttpConfig, McpService};
+use mcp::server::{Error, RequestContext, Server};
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -276,7 +276,7 @@ async fn a_500_is_surfaced_and_the_session_is_kept() {
                                 .map(|c| c.to_bytes())
                                 .unwrap_or_default();
                             if bytes.windows(9).any(|w| w == b"\"explode\"") {
-                                let mut r = hyper::Response::new(mcp_server::http::McpBody::full(
+                                let mut r = hyper::Response::new(mcp::server::http::McpBody::full(
                                     Bytes::from_static(b"boom"),
                                 ));
                                 *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
@@ -315,7 +315,7 @@ async fn a_500_is_surfaced_and_the_session_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_modern_listen_stream_reconnects_after_the_server_restarts() {
-    use mcp_protocol::types::SubscriptionFilter;
+    use mcp::protocol::types::SubscriptionFilter;
     let runs = Arc::new(AtomicUsize::new(0));
     let (port, first) = start(server(runs.clone()), HttpConfig::default(), 0).await;
     let client = Client::builder()
@@ -323,7 +323,7 @@ async fn a_modern_listen_stream_reconnects_after_the_server_restarts() {
         .connect(HttpTransport::new(format!("http://127.0.0.1:{port}/mcp")).unwrap())
         .await
         .unwrap();
-    assert_eq!(client.era(), mcp_protocol::Era::Modern);
+    assert_eq!(client.era(), mcp::protocol::Era::Modern);
     let mut sub = client
         .listen(SubscriptionFilter {
             tools_list_changed: Some(true),

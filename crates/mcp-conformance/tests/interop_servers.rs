@@ -4,14 +4,14 @@
 
 mod peers;
 
-use mcp_client::transport::{ChildProcessTransport, HttpTransport, Transport};
-use mcp_client::{Client, VersionMode};
-use mcp_protocol::types::{
+use mcp::client::transport::{ChildProcessTransport, HttpTransport, Transport};
+use mcp::client::{Client, VersionMode};
+use mcp::protocol::types::{
     ClientCapabilities, CreateMessageParams, CreateMessageResult, ElicitRequestParams,
     ElicitResult, ElicitationCapability, Implementation, ListRootsResult, OneOrMany,
     ResourceContents, Role, Root, RootsCapability, SamplingCapability, SamplingContent, Tool,
 };
-use mcp_protocol::{Era, ErrorObject};
+use mcp::protocol::{Era, ErrorObject};
 use peers::Peers;
 use serde_json::{json, Map, Value};
 
@@ -246,7 +246,9 @@ async fn our_client_calls_every_server_everything_tool() {
                 if r.is_error() { "tool error: " } else { "ok: " },
                 r.text_content().chars().take(60).collect::<String>()
             ),
-            Ok(Err(mcp_client::ClientError::Rpc(e))) => println!("{}: server error {e}", tool.name),
+            Ok(Err(mcp::client::ClientError::Rpc(e))) => {
+                println!("{}: server error {e}", tool.name)
+            }
             Ok(Err(e)) => failures.push(format!("{}: {e}", tool.name)),
             Err(_) => failures.push(format!("{}: timed out", tool.name)),
         }

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use mcp::protocol::types::{CallToolResult, Tool};
+use mcp::protocol::JsonObject;
+use mcp::server::{serve_connection, ConnectionOptions, Error, RequestContext, Server};
 use mcp_conformance::fixtures::{PNG, WAV};
 use mcp_conformance::fixtures_server;
-use mcp_protocol::types::{CallToolResult, Tool};
-use mcp_protocol::JsonObject;
-use mcp_server::{serve_connection, ConnectionOptions, Error, RequestContext, Server};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines, ReadHalf, WriteHalf};
 

@@ -30,7 +30,7 @@ fn krate(attrs: &[Attribute]) -> syn::Result<TokenStream2> {
     }
     Ok(krate
         .map(|p| p.into_token_stream())
-        .unwrap_or_else(|| quote!(::mcp_server)))
+        .unwrap_or_else(crate::server_path))
 }
 
 /// The `serde` attributes of a container or field that matter here: `rename`, `rename_all` and whether

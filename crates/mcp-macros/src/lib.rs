@@ -28,8 +28,24 @@
 //! assert_eq!(server.tools()[0].description.as_deref(), Some("Add two numbers."));
 //! ```
 //!
-//! Generated code names `::mcp_server` (and, for prompts, `::mcp_protocol`); when those crates are reached
-//! through another path, say so with `crate = path` and `protocol = path`.
+//! Beside the function the macro adds a module of the same name (functions and modules live in different
+//! namespaces) holding the wire name and description: `add_tool::NAME`, `add_tool::DESCRIPTION`. Use it where
+//! the name is needed (a client call, a test) instead of repeating the string.
+//!
+//! To register a whole module at once, so that a new tool cannot be forgotten, use [`macro@collect`].
+//!
+//! # Paths in the generated code
+//!
+//! The expansion has to name `mcp-server`. The macros read the `Cargo.toml` of the crate being compiled
+//! (with `proc-macro-crate`):
+//! - it depends on `mcp` (under any name): through the facade's hidden `__private` module, so `mcp` is the only
+//!   MCP dependency a user needs;
+//! - else it depends on `mcp-server`: `::mcp_server` (under its name there);
+//! - else, or when the crate is re-exported by another crate: say where with `crate = path`
+//!   (`#[tool(crate = my_sdk::mcp::server)]`), the path of the `mcp-server` crate or a module re-exporting it.
+//!
+//! A forgotten registration is not silent: the generated function of a private tool that nothing calls is
+//! reported by rustc's `dead_code` lint (an error under `-D warnings`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -58,7 +74,9 @@ use syn::{Attribute, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Meta, Pat
 /// Attribute options, all optional:
 /// - `name = "..."`: the tool's name (default: the function's name);
 /// - `description = "..."`: its description (default: the function's doc comment; one of the two is required);
-/// - `crate = path`: where `mcp_server` is (default `::mcp_server`).
+/// - `crate = path`: where `mcp-server` is (default: found from `Cargo.toml`, see the crate docs).
+///
+/// Also adds `mod <name>_tool { pub const NAME: &str; pub const DESCRIPTION: &str; }`.
 ///
 /// The generated function is exactly
 /// `builder.typed_tool(name, description, |ctx, args: Args| name(ctx, args))`.
@@ -108,8 +126,11 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// - `name = "..."`, `description = "..."`: as for [`macro@tool`] (a description or doc comment is required);
 /// - `arguments(topic(required, description = "...", title = "..."), style, "dashed-name")`: the declared
 ///   arguments, in order; each is an identifier or a string, optionally followed by its options;
-/// - `crate = path`: where `mcp_server` is (default `::mcp_server`);
-/// - `protocol = path`: where `mcp_protocol` is (default `::mcp_protocol`), used to build the `Prompt`.
+/// - `crate = path`: where `mcp-server` is (default: found from `Cargo.toml`, see the crate docs);
+/// - `protocol = path`: where `mcp-protocol` is (default: `mcp-server`'s re-export), used to build the
+///   `Prompt`.
+///
+/// Also adds `mod <name>_prompt { pub const NAME: &str; pub const DESCRIPTION: &str; }`.
 ///
 /// ```
 /// use mcp_protocol::types::{GetPromptResult, PromptMessage};
@@ -142,7 +163,7 @@ pub fn prompt(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// error at the field's type. The struct also derives `serde::Deserialize` and `schemars::JsonSchema`, whose
 /// schema (with doc comments as descriptions and `#[schemars(..)]` formats and bounds) is the form.
 ///
-/// Option: `#[elicit(crate = path)]` where `mcp_server` is (default `::mcp_server`).
+/// Option: `#[elicit(crate = path)]` where `mcp_server` is (default: found as for `#[tool]`, through `mcp` or `mcp-server`).
 ///
 /// ```
 /// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::FormChoice)]
@@ -194,6 +215,209 @@ fn derive(item: TokenStream, f: fn(syn::DeriveInput) -> syn::Result<TokenStream2
         .and_then(f)
         .unwrap_or_else(|e| e.to_compile_error())
         .into()
+}
+
+/// Collect every `#[tool]` and `#[prompt]` of an inline module into one `register` function, so adding a
+/// tool to the module is all it takes to serve it.
+///
+/// Adds to the module:
+/// - `pub fn register(builder: ServerBuilder) -> ServerBuilder`, applying every tool and prompt of the
+///   module in source order: `Server::builder(..).with(calc::register)`;
+/// - `pub const TOOLS: &[&str]` and `pub const PROMPTS: &[&str]`: their wire names, in the same order (items
+///   under `#[cfg]` are registered when enabled but not listed).
+///
+/// Inside the module, `#[tool]` and `#[prompt]` (any path ending in those names, so `#[mcp::tool]` too) are
+/// expanded by `#[collect]` itself and need no import. A module with none of them is an error, and so is a
+/// nested module holding some (give it its own `#[collect]` and call its `register`). The one option,
+/// `crate = path`, is passed on to every item that does not set its own. Generated items keep their
+/// function's visibility: make a function `pub` to reach `calc::add_tool::NAME` from outside the module.
+///
+/// ```
+/// use mcp_server::Server;
+///
+/// #[mcp_macros::collect]
+/// mod calc {
+///     use mcp_server::{Error, PromptArgs};
+///     use mcp_server::protocol::types::{GetPromptResult, PromptMessage};
+///
+///     #[derive(serde::Deserialize, schemars::JsonSchema)]
+///     pub struct Pair { a: f64, b: f64 }
+///
+///     /// Add two numbers.
+///     #[tool]
+///     async fn add(args: Pair) -> Result<String, Error> {
+///         Ok((args.a + args.b).to_string())
+///     }
+///
+///     /// Multiply two numbers.
+///     #[tool(name = "times")]
+///     async fn mul(args: Pair) -> Result<String, Error> {
+///         Ok((args.a * args.b).to_string())
+///     }
+///
+///     /// Ask for a sum.
+///     #[prompt]
+///     async fn ask(_args: PromptArgs) -> Result<GetPromptResult, Error> {
+///         Ok(GetPromptResult { messages: vec![PromptMessage::user("What is 2 + 2?")], ..Default::default() })
+///     }
+/// }
+///
+/// let server = Server::builder("calculator", "1.0.0").with(calc::register).build();
+/// let names: Vec<_> = server.tools().into_iter().map(|t| t.name).collect();
+/// assert_eq!(names, calc::TOOLS);
+/// assert_eq!(calc::TOOLS, ["add", "times"]);
+/// assert_eq!(calc::PROMPTS, ["ask"]);
+/// ```
+#[proc_macro_attribute]
+pub fn collect(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand_collect(attr.into(), item.clone().into()) {
+        Ok(out) => out.into(),
+        Err(e) => {
+            let mut out: TokenStream2 = item.into();
+            out.extend(e.to_compile_error());
+            out.into()
+        }
+    }
+}
+
+/// The kind of a `#[tool]`/`#[prompt]` attribute (matched on the path's last segment).
+fn item_kind(attr: &Attribute) -> Option<Kind> {
+    let last = attr.path().segments.last()?;
+    match last.ident.to_string().as_str() {
+        "tool" => Some(Kind::Tool),
+        "prompt" => Some(Kind::Prompt),
+        _ => None,
+    }
+}
+
+fn expand_collect(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let mut krate: Option<Path> = None;
+    syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            set(
+                &mut krate,
+                parse_path(meta.value()?)?,
+                meta.path.span(),
+                "crate",
+            )
+        } else {
+            Err(meta.error("unknown option; expected `crate`"))
+        }
+    })
+    .parse2(attr)?;
+    let mut module: syn::ItemMod = syn::parse2(item)?;
+    let Some((brace, items)) = module.content.take() else {
+        return Err(syn::Error::new_spanned(
+            &module,
+            "#[collect] needs an inline module: `mod name { ... }`",
+        ));
+    };
+
+    let mut out_items: Vec<TokenStream2> = Vec::new();
+    let mut registered = Vec::new();
+    for item in items {
+        match item {
+            syn::Item::Fn(mut f) => {
+                let Some(pos) = f.attrs.iter().position(|a| item_kind(a).is_some()) else {
+                    out_items.push(f.into_token_stream());
+                    continue;
+                };
+                let a = f.attrs.remove(pos);
+                let kind = item_kind(&a).expect("found above");
+                let args = match &a.meta {
+                    Meta::Path(_) => TokenStream2::new(),
+                    Meta::List(l) => l.tokens.clone(),
+                    Meta::NameValue(nv) => {
+                        return Err(syn::Error::new_spanned(
+                            nv,
+                            format!("expected {} or {}(...)", kind.attr(), kind.noun()),
+                        ))
+                    }
+                };
+                match expand_fn(kind, args, f.clone(), krate.as_ref()) {
+                    Ok((out, r)) => {
+                        out_items.push(out);
+                        registered.push(r);
+                    }
+                    Err(e) => {
+                        out_items.push(f.into_token_stream());
+                        out_items.push(e.to_compile_error());
+                    }
+                }
+            }
+            syn::Item::Mod(m) => {
+                let nested = m.content.as_ref().and_then(|(_, items)| {
+                    items.iter().find_map(|i| match i {
+                        syn::Item::Fn(f) => f.attrs.iter().find(|a| item_kind(a).is_some()),
+                        _ => None,
+                    })
+                });
+                if let Some(a) = nested {
+                    return Err(syn::Error::new_spanned(
+                        a,
+                        "#[collect] does not look into nested modules: put `#[collect]` on this module too \
+                         and call its `register` from the outer one",
+                    ));
+                }
+                out_items.push(m.into_token_stream());
+            }
+            other => out_items.push(other.into_token_stream()),
+        }
+    }
+    if registered.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &module.ident,
+            "#[collect] found no #[tool] or #[prompt] function in this module",
+        ));
+    }
+
+    let krate = krate
+        .map(|p| p.into_token_stream())
+        .unwrap_or_else(server_path);
+    let builder = Ident::new("builder", Span::mixed_site());
+    let calls = registered.iter().map(|r| {
+        let (reg, cfgs) = (&r.reg, &r.cfgs);
+        quote!(#(#cfgs)* let #builder = #reg(#builder);)
+    });
+    let listed = |kind: Kind| {
+        let regs = registered
+            .iter()
+            .filter(|r| r.kind == kind && r.cfgs.is_empty())
+            .map(|r| &r.reg);
+        quote!(&[#(#regs::NAME),*])
+    };
+    let (tools, prompts) = (listed(Kind::Tool), listed(Kind::Prompt));
+    let syn::ItemMod {
+        attrs,
+        vis,
+        unsafety,
+        mod_token,
+        ident,
+        semi: _,
+        ..
+    } = module;
+    let _ = brace;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #unsafety #mod_token #ident {
+            #(#out_items)*
+
+            /// Registers every tool and prompt of this module with a server builder (generated by
+            /// `#[collect]`).
+            pub fn register(#builder: #krate::ServerBuilder) -> #krate::ServerBuilder {
+                #(#calls)*
+                #builder
+            }
+
+            /// The wire names of this module's tools, in registration order (generated by `#[collect]`).
+            #[allow(dead_code)]
+            pub const TOOLS: &[&str] = #tools;
+
+            /// The wire names of this module's prompts, in registration order (generated by `#[collect]`).
+            #[allow(dead_code)]
+            pub const PROMPTS: &[&str] = #prompts;
+        }
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -510,8 +734,29 @@ fn check_fn(kind: Kind, f: &ItemFn) -> syn::Result<Params> {
 }
 
 fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
-    let opts = parse_options(kind, attr)?;
     let f: ItemFn = syn::parse2(item)?;
+    expand_fn(kind, attr, f, None).map(|(out, _)| out)
+}
+
+/// What `#[collect]` needs to know of one expanded tool or prompt.
+struct Registered {
+    kind: Kind,
+    /// The generated registration function (and module holding `NAME`).
+    reg: Ident,
+    cfgs: Vec<Attribute>,
+}
+
+/// Expand one function; `default_krate` is the `crate = ...` of an enclosing `#[collect]`.
+fn expand_fn(
+    kind: Kind,
+    attr: TokenStream2,
+    f: ItemFn,
+    default_krate: Option<&Path>,
+) -> syn::Result<(TokenStream2, Registered)> {
+    let mut opts = parse_options(kind, attr)?;
+    if opts.krate.is_none() {
+        opts.krate = default_krate.cloned();
+    }
     let params = check_fn(kind, &f)?;
 
     let fn_ident = &f.sig.ident;
@@ -537,7 +782,7 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> syn::Result<Tok
     let krate = opts
         .krate
         .map(|p| p.into_token_stream())
-        .unwrap_or_else(|| quote!(::mcp_server));
+        .unwrap_or_else(server_path);
 
     // Locals of the generated code are hygienic, so they cannot shadow the user's function.
     let builder = Ident::new("builder", Span::mixed_site());
@@ -566,10 +811,11 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> syn::Result<Tok
             }
         }
         Kind::Prompt => {
+            // `mcp_server::protocol` is `mcp_protocol`, so one path is enough unless the caller says otherwise.
             let proto = opts
                 .protocol
                 .map(|p| p.into_token_stream())
-                .unwrap_or_else(|| quote!(::mcp_protocol));
+                .unwrap_or_else(|| quote!(#krate::protocol));
             let arguments = match opts.arguments {
                 Some(list) if !list.is_empty() => {
                     let items = list.iter().map(|a| {
@@ -616,11 +862,27 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> syn::Result<Tok
     };
     let doc = format!(
         " Registers the {noun} `{name}`, served by `{fn_name}`, with a server builder \
+         (generated by `{attr}`); its wire name is [`{reg}::NAME`](mod@{reg}).",
+        noun = kind.noun(),
+        attr = kind.attr(),
+    );
+    let mod_doc = format!(
+        " The {noun} registered by [`{reg}()`](fn@{reg}): its wire name and description \
          (generated by `{attr}`).",
         noun = kind.noun(),
         attr = kind.attr(),
     );
-    Ok(quote! {
+    let name_doc = format!(" The {}'s wire name: `{name}`.", kind.noun());
+    let description_doc = format!(" The {}'s description.", kind.noun());
+    let cfgs: Vec<Attribute> = cfgs.cloned().collect();
+    let registered = Registered {
+        kind,
+        reg: reg.clone(),
+        cfgs: cfgs.clone(),
+    };
+    // A module and a function may share a name (types and values are separate namespaces), so the wire name
+    // is found beside the registration function: `div_tool(builder)` registers `div_tool::NAME`.
+    let out = quote! {
         #f
 
         #[doc = #doc]
@@ -628,7 +890,47 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> syn::Result<Tok
         #vis fn #reg(#builder: #krate::ServerBuilder) -> #krate::ServerBuilder {
             #body
         }
-    })
+
+        #[doc = #mod_doc]
+        #(#cfgs)*
+        // Unused constants are fine; an unused registration function (above) is what `dead_code` should catch.
+        #[allow(dead_code)]
+        #vis mod #reg {
+            #[doc = #name_doc]
+            pub const NAME: &str = #name;
+            #[doc = #description_doc]
+            pub const DESCRIPTION: &str = #description;
+        }
+    };
+    Ok((out, registered))
+}
+
+/// The path of `mcp-server` as the crate being compiled reaches it.
+///
+/// Through the facade when the crate depends on `mcp` (under any name), else `mcp-server` directly, read from
+/// the crate's `Cargo.toml`. When neither is found (a build without cargo, say) the facade's path is used, so
+/// rustc's error names the crate to add.
+fn server_path() -> TokenStream2 {
+    use proc_macro_crate::{crate_name, FoundCrate};
+    let named = |name: &str| Ident::new(&name.replace('-', "_"), Span::call_site());
+    match crate_name("mcp") {
+        // Examples, tests and doctests of `mcp` itself see it as `::mcp`; the library says
+        // `extern crate self as mcp` so the same path works inside it.
+        Ok(FoundCrate::Itself) => return quote!(::mcp::__private::mcp_server),
+        Ok(FoundCrate::Name(n)) => {
+            let n = named(&n);
+            return quote!(::#n::__private::mcp_server);
+        }
+        Err(_) => {}
+    }
+    match crate_name("mcp-server") {
+        Ok(FoundCrate::Itself) => quote!(::mcp_server),
+        Ok(FoundCrate::Name(n)) => {
+            let n = named(&n);
+            quote!(::#n)
+        }
+        Err(_) => quote!(::mcp::__private::mcp_server),
+    }
 }
 
 #[cfg(test)]

@@ -107,6 +107,56 @@ fn server() -> Server {
     through_facade_prompt(b).build()
 }
 
+/// Collected: registered by `collected::register`, whatever the order of the items.
+#[mcp_macros::collect]
+mod collected {
+    use mcp_protocol::types::GetPromptResult;
+    use mcp_server::{Error, PromptArgs};
+
+    /// Not registered: no attribute.
+    #[allow(dead_code)]
+    async fn helper() {}
+
+    /// First.
+    #[prompt(name = "first-prompt")]
+    async fn first(_args: PromptArgs) -> Result<GetPromptResult, Error> {
+        Ok(GetPromptResult::default())
+    }
+
+    /// Second.
+    #[mcp_macros::tool(name = "second-tool")]
+    async fn second(_args: super::Nothing) -> Result<String, Error> {
+        Ok("second".into())
+    }
+
+    /// Only under a cfg that is off: neither registered nor listed.
+    #[cfg(any())]
+    #[tool]
+    async fn never(_args: super::Nothing) -> Result<String, Error> {
+        Ok("never".into())
+    }
+}
+
+#[test]
+fn the_wire_name_is_next_to_the_registration_function() {
+    assert_eq!(add_tool::NAME, "add");
+    assert_eq!(echo_text_tool::NAME, "echo");
+    assert_eq!(echo_text_tool::DESCRIPTION, "Echo the text back");
+    assert_eq!(greeting_prompt::NAME, "greet");
+    assert_eq!(fail_tool::NAME, "fail");
+}
+
+#[test]
+fn collect_registers_every_item_of_the_module() {
+    assert_eq!(collected::TOOLS, ["second-tool"]);
+    assert_eq!(collected::PROMPTS, ["first-prompt"]);
+    let server = Server::builder("collected", "1.0.0")
+        .with(collected::register)
+        .build();
+    let tools: Vec<_> = server.tools().into_iter().map(|t| t.name).collect();
+    assert_eq!(tools, ["second-tool"]);
+}
+
 #[test]
 fn tool_definitions_come_from_the_attribute_docs_and_types() {
     let tools = server().tools();

@@ -4,17 +4,17 @@
 
 use std::process::ExitCode;
 
-use mcp_client::auth::{
+use mcp::client::auth::{
     ClientKey, FixedAssertion, HeadlessAuthorizer, IdJagExchange, OAuthClient, PreRegistered,
 };
-use mcp_client::transport::HttpTransport;
-use mcp_client::{Client, ClientError, VersionMode};
-use mcp_protocol::types::{
+use mcp::client::transport::HttpTransport;
+use mcp::client::{Client, ClientError, VersionMode};
+use mcp::protocol::types::{
     ClientCapabilities, CreateMessageParams, CreateMessageResult, ElicitRequestParams,
     ElicitResult, ElicitationCapability, Implementation, ListRootsResult, OneOrMany, Role,
     RootsCapability, SamplingCapability, SamplingContent, Tool,
 };
-use mcp_protocol::{ErrorObject, ProtocolVersion};
+use mcp::protocol::{ErrorObject, ProtocolVersion};
 use serde_json::{json, Map, Value};
 
 #[tokio::main]
@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
 
 fn version_mode(version: &str) -> VersionMode {
     match version.parse::<ProtocolVersion>() {
-        Ok(v) if v.era() == mcp_protocol::Era::Modern => VersionMode::Pinned(v),
+        Ok(v) if v.era() == mcp::protocol::Era::Modern => VersionMode::Pinned(v),
         _ => VersionMode::Legacy,
     }
 }
@@ -60,7 +60,7 @@ const CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
 /// (JWT-bearer); `client-credentials-basic` is named by the scenario. DPoP needs nothing here: the client
 /// uses it whenever the authorization server offers it.
 fn oauth_for(url: &str, scenario: &str, context: &Value) -> Result<OAuthClient, ClientError> {
-    let err = |e: mcp_client::auth::AuthError| ClientError::Protocol(format!("OAuth client: {e}"));
+    let err = |e: mcp::client::auth::AuthError| ClientError::Protocol(format!("OAuth client: {e}"));
     let text = |k: &str| context[k].as_str().map(str::to_owned);
     let mut b = OAuthClient::builder(url)
         .client_name("mcp-rs-conformance-client")

@@ -2,7 +2,7 @@
 //! `http://localhost:$PORT/mcp` (PORT defaults to 3000), or over stdio with `--stdio`.
 
 use clap::Parser;
-use mcp_server::http::{serve, HttpConfig, OldSsePaths};
+use mcp::server::http::{serve, HttpConfig, OldSsePaths};
 
 /// Serve the conformance fixtures.
 #[derive(Debug, Parser)]
@@ -26,7 +26,7 @@ async fn main() -> std::io::Result<()> {
         .init();
     let server = mcp_conformance::fixtures_server();
     if args.stdio {
-        return mcp_server::serve_stdio(server).await;
+        return mcp::server::serve_stdio(server).await;
     }
     let port = args
         .port
