@@ -21,6 +21,23 @@ fn reaped(pid: u32) -> bool {
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Stderr lines as a channel: a test waits for what the child says instead of guessing how long it takes.
+fn line_channel() -> (StderrMode, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (
+        StderrMode::Lines(Arc::new(move |l| {
+            let _ = tx.send(l);
+        })),
+        rx,
+    )
+}
+
+async fn next_line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Option<String> {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the child said nothing")
+}
+
 fn lines() -> (StderrMode, Arc<Mutex<Vec<String>>>) {
     let captured = Arc::new(Mutex::new(Vec::new()));
     let c = captured.clone();
@@ -53,15 +70,18 @@ async fn a_child_that_ignores_eof_gets_sigterm_after_the_grace_period() {
     let mark = dir.with_extension("mark");
     let _ = std::fs::remove_file(&mark);
     let script = format!(
-        "trap 'echo term > {}; exit 0' TERM; while :; do sleep 0.02; done",
+        "trap 'echo term > {}; exit 0' TERM; echo ready >&2; while :; do sleep 0.02; done",
         mark.display()
     );
+    let (mode, mut err) = line_channel();
     let t = sh(&script)
         .shutdown_grace(Duration::from_millis(300), Duration::from_secs(3))
+        .stderr(mode)
         .spawn()
         .unwrap();
     let pid = t.pid().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await; // let the trap be installed
+    // The trap is installed.
+    assert_eq!(next_line(&mut err).await.as_deref(), Some("ready"));
     let start = Instant::now();
     let report = t.shutdown().await;
     let took = start.elapsed();
@@ -78,13 +98,14 @@ async fn a_child_that_ignores_eof_gets_sigterm_after_the_grace_period() {
 
 #[tokio::test]
 async fn a_child_that_ignores_sigterm_is_killed_and_reaped() {
-    let t = sh("trap '' TERM; while :; do sleep 0.02; done")
+    let (mode, mut err) = line_channel();
+    let t = sh("trap '' TERM; echo ready >&2; while :; do sleep 0.02; done")
         .shutdown_grace(Duration::from_millis(200), Duration::from_millis(300))
-        .stderr(StderrMode::Null)
+        .stderr(mode)
         .spawn()
         .unwrap();
     let pid = t.pid().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(next_line(&mut err).await.as_deref(), Some("ready"));
     let start = Instant::now();
     let report = t.shutdown().await;
     let took = start.elapsed();
@@ -105,16 +126,16 @@ fn libc_sigkill() -> i32 {
 
 #[tokio::test]
 async fn env_cwd_and_stderr_capture() {
-    let (mode, err) = lines();
+    let (mode, mut err) = line_channel();
     let t = sh("echo \"$MCP_TEST_VAR $(pwd)\" >&2; cat >/dev/null")
         .env("MCP_TEST_VAR", "hello")
         .current_dir("/")
         .stderr(mode)
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(next_line(&mut err).await.as_deref(), Some("hello /"));
     t.close().await.unwrap();
-    assert_eq!(err.lock().unwrap().clone(), ["hello /"]);
+    assert!(err.try_recv().is_err(), "one line only");
 }
 
 #[tokio::test]

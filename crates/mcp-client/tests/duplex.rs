@@ -729,8 +729,20 @@ async fn cache_honours_ttl_and_list_changed_invalidates() {
         "second list served from the cache"
     );
     *push.lock().unwrap() = true;
+    let mut events = client.events();
     client.call_tool("t", json!({})).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The client drops the cached list before it reports the notification.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(ClientEvent::Notification(n)))
+                if n.method == "notifications/tools/list_changed" =>
+            {
+                break
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("no list_changed notification: {other:?}"),
+        }
+    }
     client.list_tools(None).await.unwrap();
     assert_eq!(
         lists.load(Ordering::SeqCst),
@@ -794,8 +806,18 @@ async fn timeouts_and_cancellation_send_cancelled_on_stdio() {
     assert!(matches!(e, ClientError::Timeout(_)), "{e}");
     let cancel = tokio_util::sync::CancellationToken::new();
     let c2 = cancel.clone();
+    let sent = seen.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Cancel once the second call is on the wire.
+        common::eventually("the second call", || {
+            sent.lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m["method"] == "tools/call")
+                .count()
+                == 2
+        })
+        .await;
         c2.cancel();
     });
     let e = client
@@ -823,14 +845,20 @@ async fn timeouts_and_cancellation_send_cancelled_on_stdio() {
 
 #[tokio::test]
 async fn a_closed_connection_fails_pending_requests() {
-    let (transport, _seen) = scripted(|m| match m["method"].as_str() {
+    let (transport, seen) = scripted(|m| match m["method"].as_str() {
         Some("server/discover") => vec![result(&m["id"], discover_result())],
         _ => vec![],
     });
     let client = Client::builder().connect(transport).await.unwrap();
     let c2 = client.clone();
     let call = tokio::spawn(async move { c2.call_tool("hang", json!({})).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::eventually("the call", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|m| m["method"] == "tools/call")
+    })
+    .await;
     client.close().await;
     let e = call.await.unwrap().unwrap_err();
     assert!(matches!(e, ClientError::Closed), "{e}");

@@ -507,14 +507,18 @@ async fn a_listen_stream_that_breaks_is_reissued_unless_the_policy_says_never() 
 #[tokio::test]
 async fn cancelling_a_modern_call_closes_its_stream() {
     let closed = Arc::new(tokio::sync::Notify::new());
+    let started = Arc::new(tokio::sync::Notify::new());
     let c2 = closed.clone();
+    let s2 = started.clone();
     let http = TestHttp::start(move |s: Seen| {
         let closed = c2.clone();
+        let started = s2.clone();
         async move {
             let id = s.body["id"].clone();
             match s.rpc_method() {
                 Some("server/discover") => json(200, &discover(&id)),
                 Some("tools/call") => {
+                    started.notify_one();
                     let (tx, resp) = sse_stream();
                     tokio::spawn(async move {
                         let _ = tx.send(Ok(": working\n\n".into()));
@@ -535,7 +539,8 @@ async fn cancelling_a_modern_call_closes_its_stream() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let c = cancel.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Cancel once the server is running the call.
+        started.notified().await;
         c.cancel();
     });
     let err = client

@@ -477,7 +477,8 @@ async fn shutdown_lets_requests_finish_and_ends_listens_at_once() {
     ))
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let n = wait_in_flight(&r.service, |n| n >= 2, Duration::from_secs(5)).await;
+    assert_eq!(n, 2, "the listen and the call in flight");
     let t = Instant::now();
     r.shut_down();
     // The listen ends at once, and without its final result, so the client re-listens rather than taking
@@ -521,7 +522,8 @@ async fn shutdown_drops_what_is_left_after_the_grace_period() {
     ))
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let n = wait_in_flight(&r.service, |n| n >= 1, Duration::from_secs(5)).await;
+    assert_eq!(n, 1, "the call in flight");
     let t = Instant::now();
     r.shut_down();
     timeout(Duration::from_secs(5), r.task)
