@@ -49,6 +49,7 @@ mod error;
 mod handler;
 pub mod http;
 mod legacy;
+pub mod middleware;
 mod modern;
 mod reply;
 mod request_state;
