@@ -11,7 +11,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Crates that mean HTTP, TLS, JWT or sockets. `mio` is tokio's socket and process layer: tokio without
 # `net`, `process` or `signal` does not pull it.
 NETWORK=(hyper hyper-util h2 http http-body http-body-util reqwest rustls tokio-rustls webpki-roots
-  rustls-webpki ring jsonwebtoken tower dashmap mio)
+  rustls-webpki ring jsonwebtoken dashmap mio)
+# (tower is allowed: message-level middleware, `ServerBuilder::layer`, is tower layers on every transport.)
 # What an HTTP server may use, but only a client of the authorization server (auth-remote) needs.
 HTTP_CLIENT=(reqwest rustls tokio-rustls webpki-roots rustls-webpki hyper-rustls)
 

@@ -81,6 +81,7 @@ impl Conn {
             cancel: cancel.clone(),
             principal: None,
             stream_control: None,
+            scope_guard: None,
         };
         let result = if req.method == methods::INITIALIZE && !has_modern_meta(&req) {
             let mut slot = self.session.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,17 +111,18 @@ impl Conn {
                     Err(e) => Some(Err(e)),
                 }
             } else {
-                self.server.handle_modern(req, t).await
+                self.server.handle_modern(req, t).await.outcome
             }
         } else if let Some(session) = self.session() {
             self.server
                 .handle_legacy(&session, req, t, Some(self.requester.clone()))
                 .await
+                .outcome
         } else if req.method == methods::PING {
             Some(Ok(ResultJson::empty()))
         } else {
             // Neither an initialized legacy session nor a modern `_meta`: the modern path explains what is missing.
-            self.server.handle_modern(req, t).await
+            self.server.handle_modern(req, t).await.outcome
         };
         self.in_flight
             .lock()

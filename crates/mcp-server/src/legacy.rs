@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::context::{Asker, ClientDescription, ClientRequester, Envelope};
 use crate::core::CoreOutcome;
+use crate::middleware::{McpResponse, Route, SessionHandle};
 use crate::modern::TransportEnv;
 use crate::reply::{Outcome, ResultJson};
 use crate::{Server, ServerEvent};
@@ -116,21 +117,46 @@ impl Server {
         Ok((result, session))
     }
 
-    /// Serve one request of an initialized legacy session. `None`: cancelled, send nothing.
-    pub(crate) async fn handle_legacy(
+    /// Serve one request of an initialized legacy session, through the server's layers. A cancelled request
+    /// answers nothing.
+    pub(crate) async fn handle_legacy<S: SessionHandle>(
         &self,
-        session: &LegacySession,
+        session: &Arc<S>,
         req: Request,
         t: TransportEnv,
         requester: Option<Arc<dyn ClientRequester>>,
+    ) -> McpResponse {
+        if req.method == methods::INITIALIZE {
+            return McpResponse::error(ErrorObject::invalid_request("session already initialized"));
+        }
+        if let Some(refusal) = t.refuse(&req) {
+            return refusal;
+        }
+        let legacy = session.legacy();
+        let env = Envelope {
+            version: legacy.version,
+            client: legacy.client.clone(),
+            log_level: *legacy.log_level.lock().unwrap_or_else(|p| p.into_inner()),
+            notifier: t.notifier,
+            asker: requester.map(Asker::Legacy).unwrap_or(Asker::Unavailable),
+            cancel: t.cancel,
+            principal: t.principal,
+            stream_control: t.stream_control,
+        };
+        let session: Arc<dyn SessionHandle> = session.clone();
+        self.through_layers(req, Route::Legacy { session, env })
+            .await
+    }
+
+    /// The core's side of a legacy request: the session's own methods, else the stateless core.
+    pub(crate) async fn legacy_dispatch(
+        &self,
+        session: &LegacySession,
+        req: Request,
+        env: Envelope,
     ) -> Outcome {
         let empty = || Some(Ok(ResultJson::empty()));
         match req.method.as_str() {
-            methods::INITIALIZE => {
-                return Some(Err(ErrorObject::invalid_request(
-                    "session already initialized",
-                )))
-            }
             methods::PING => return empty(),
             methods::LOGGING_SET_LEVEL => {
                 let p: SetLevelParams =
@@ -174,16 +200,6 @@ impl Server {
             }
             _ => {}
         }
-        let env = Envelope {
-            version: session.version,
-            client: session.client.clone(),
-            log_level: *session.log_level.lock().unwrap_or_else(|p| p.into_inner()),
-            notifier: t.notifier,
-            asker: requester.map(Asker::Legacy).unwrap_or(Asker::Unavailable),
-            cancel: t.cancel,
-            principal: t.principal,
-            stream_control: t.stream_control,
-        };
         match self.run_core(req, env).await {
             CoreOutcome::Complete(r) => Some(Ok(r)),
             CoreOutcome::Error(e) => Some(Err(e)),

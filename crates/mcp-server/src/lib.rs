@@ -73,6 +73,7 @@ mod handler;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod legacy;
+pub mod middleware;
 mod modern;
 mod prompt_args;
 mod reply;

@@ -13,8 +13,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::ScopeGuard;
 use crate::context::{Asker, ClientDescription, Envelope, Principal};
-use crate::core::{is_cacheable, CoreOutcome};
+use crate::core::CoreOutcome;
+use crate::middleware::{McpResponse, Route};
 use crate::reply::{Outcome, ResultJson};
 use crate::{Server, ServerEvent};
 
@@ -27,6 +29,17 @@ pub(crate) struct TransportEnv {
     pub principal: Option<Principal>,
     /// Lets the handler close its SSE stream for polling (legacy HTTP only).
     pub stream_control: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// Per-item scopes an HTTP auth layer asks to be checked before the request runs (see
+    /// [`crate::auth::ScopeLayer`]); the transport only carries it.
+    pub scope_guard: Option<ScopeGuard>,
+}
+
+impl TransportEnv {
+    /// The refusal of `req` by the scope guard, if there is one and the caller lacks a scope.
+    pub(crate) fn refuse(&self, req: &Request) -> Option<McpResponse> {
+        let guard = self.scope_guard.as_ref()?;
+        guard.refuse(&req.method, req.params.as_ref(), self.principal.as_ref())
+    }
 }
 
 /// The per-request metadata of a modern request, validated.
@@ -73,51 +86,93 @@ pub(crate) fn unsupported_version(requested: &str) -> ErrorObject {
     .with_data(json!({ "supported": modern_versions(), "requested": requested }))
 }
 
-/// Validate the `_meta` of a modern request.
-pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
+/// Several problems as one message: the only one as is, or all of them counted and listed.
+pub(crate) fn problems_message(problems: &[String]) -> String {
+    match problems {
+        [one] => one.clone(),
+        all => format!("{} problems: {}", all.len(), all.join("; ")),
+    }
+}
+
+/// Everything wrong with the `_meta` of a modern request, all at once, so a client built by hand needs one
+/// try to learn what to fix. The version's support is judged later (it is a different error).
+pub(crate) fn meta_problems(req: &Request) -> Vec<String> {
+    read_meta_fields(req).1
+}
+
+fn read_meta_fields(req: &Request) -> (Option<(&str, ClientCapabilities)>, Vec<String>) {
     let Some(m) = req.meta() else {
-        return Err(ErrorObject::invalid_params(
-            "params._meta is required (2026-07-28); legacy clients must send initialize first",
-        ));
+        return (
+            None,
+            vec![format!(
+                "params._meta is required on 2026-07-28, with \"{}\" and \"{}\" (clients of 2025-11-25 and \
+                 earlier send initialize first)",
+                meta::PROTOCOL_VERSION,
+                meta::CLIENT_CAPABILITIES
+            )],
+        );
     };
+    let mut problems = Vec::new();
     let version = match m.get(meta::PROTOCOL_VERSION) {
-        Some(Value::String(v)) => v,
-        Some(_) => {
-            return Err(ErrorObject::invalid_params(
-                "_meta protocolVersion must be a string",
-            ))
+        Some(Value::String(v)) => Some(v.as_str()),
+        Some(other) => {
+            problems.push(format!(
+                "_meta[\"{}\"] must be a string such as \"2026-07-28\", not {other}",
+                meta::PROTOCOL_VERSION
+            ));
+            None
         }
         None => {
-            return Err(ErrorObject::invalid_params(format!(
-                "_meta[\"{}\"] is required",
+            problems.push(format!(
+                "_meta[\"{}\"] is required (\"2026-07-28\")",
                 meta::PROTOCOL_VERSION
-            )))
+            ));
+            None
         }
     };
     let caps = match m.get(meta::CLIENT_CAPABILITIES) {
-        Some(v @ Value::Object(_)) => ClientCapabilities::deserialize(v)
-            .map_err(|e| ErrorObject::invalid_params(format!("invalid clientCapabilities: {e}")))?,
+        Some(v @ Value::Object(_)) => match ClientCapabilities::deserialize(v) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(format!("invalid clientCapabilities: {e}"));
+                None
+            }
+        },
         Some(_) => {
-            return Err(ErrorObject::invalid_params(
-                "_meta clientCapabilities must be an object",
-            ))
+            problems.push(format!(
+                "_meta[\"{}\"] must be an object ({{}} when the client has none)",
+                meta::CLIENT_CAPABILITIES
+            ));
+            None
         }
         None => {
-            return Err(ErrorObject::invalid_params(format!(
-                "_meta[\"{}\"] is required",
+            problems.push(format!(
+                "_meta[\"{}\"] is required ({{}} when the client has none)",
                 meta::CLIENT_CAPABILITIES
-            )))
+            ));
+            None
         }
+    };
+    (version.zip(caps), problems)
+}
+
+/// Validate the `_meta` of a modern request. Every missing or invalid field is named in one error.
+pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
+    let (fields, problems) = read_meta_fields(req);
+    let Some((version, caps)) = fields.filter(|_| problems.is_empty()) else {
+        return Err(ErrorObject::invalid_params(problems_message(&problems))
+            .with_data(json!({ "problems": problems })));
     };
     let version = match version.parse::<ProtocolVersion>() {
         Ok(v) if v.era() == mcp_protocol::Era::Modern => v,
         _ => return Err(unsupported_version(version)),
     };
+    let m = req.meta();
     let info = m
-        .get(meta::CLIENT_INFO)
+        .and_then(|m| m.get(meta::CLIENT_INFO))
         .and_then(|v| Implementation::deserialize(v).ok());
     let log_level = m
-        .get(meta::LOG_LEVEL)
+        .and_then(|m| m.get(meta::LOG_LEVEL))
         .and_then(|v| LoggingLevel::deserialize(v).ok());
     Ok(ModernMeta {
         version,
@@ -128,15 +183,18 @@ pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
 }
 
 impl Server {
-    /// Serve one modern request. `None` means the request was cancelled and nothing is to be sent.
-    pub(crate) async fn handle_modern(&self, req: Request, t: TransportEnv) -> Outcome {
+    /// Serve one modern request, through the server's layers. A cancelled request answers nothing.
+    pub(crate) async fn handle_modern(&self, req: Request, t: TransportEnv) -> McpResponse {
         if is_legacy_only(&req.method) {
-            return Some(Err(ErrorObject::method_not_found(&req.method)));
+            return McpResponse::error(ErrorObject::method_not_found(&req.method));
         }
         let m = match read_meta(&req) {
             Ok(m) => m,
-            Err(e) => return Some(Err(e)),
+            Err(e) => return McpResponse::error(e),
         };
+        if let Some(refusal) = t.refuse(&req) {
+            return refusal;
+        }
         let scope = if t.principal.is_some() {
             CacheScope::Private
         } else {
@@ -155,9 +213,7 @@ impl Server {
             principal: t.principal,
             stream_control: None,
         };
-        let cacheable = is_cacheable(&req.method);
-        let outcome = self.run_core(req, env).await;
-        self.decorate_modern(cacheable, outcome, scope)
+        self.through_layers(req, Route::Modern { env, scope }).await
     }
 
     /// Add the modern result fields: `resultType`, `_meta.serverInfo`, and `ttlMs`/`cacheScope` on cacheable

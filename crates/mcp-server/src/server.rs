@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
 use crate::handler::*;
+use crate::middleware::{BoxError, McpRequest, McpResponse, Next};
 use crate::prompt_args::{typed_prompt, TypedArgs};
 use crate::request_state::StateKey;
 use crate::uri_template::UriTemplate;
@@ -118,6 +119,8 @@ pub(crate) struct Inner {
     pub state_key: StateKey,
     /// The `initialize` result as JSON text for each legacy version, written on first use.
     pub initialize_results: std::sync::OnceLock<Vec<(mcp_protocol::ProtocolVersion, String)>>,
+    /// The message-level layers, outermost first; `None` when none was added (requests go straight in).
+    pub layers: Option<Next>,
 }
 
 /// An MCP server. Build it with [`Server::builder`], then serve it over stdio ([`crate::serve_stdio`]) or HTTP.
@@ -196,6 +199,7 @@ pub struct ServerBuilder {
     logging: bool,
     state_key: Option<StateKey>,
     capabilities: Option<ServerCapabilities>,
+    layers: Option<Next>,
 }
 
 impl Server {
@@ -214,6 +218,7 @@ impl Server {
             logging: true,
             state_key: None,
             capabilities: None,
+            layers: None,
         }
     }
 
@@ -478,6 +483,39 @@ impl ServerBuilder {
     /// The server still answers every method it has handlers for; this changes only what it announces.
     pub fn capabilities(mut self, caps: ServerCapabilities) -> Self {
         self.capabilities = Some(caps);
+        self
+    }
+
+    /// Add a message-level layer: a [`tower::Layer`] over [`McpRequest`]s, which sees every request (method,
+    /// tool, resource or prompt name, params, principal, era, session) and its JSON-RPC answer, on every
+    /// transport alike. Each call wraps the layers added before it, so the last one added runs first. See
+    /// [`crate::middleware`] for what passes through and how a layer refuses a request.
+    ///
+    /// The layer's service may fail with any error ([`tower::timeout`] and the like): the client then gets
+    /// a JSON-RPC error. Services that are cloned per request share what they share across clones (a
+    /// `ConcurrencyLimit` shares its semaphore; give a `RateLimit` a `tower::buffer::Buffer` to share it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_server::Server;
+    ///
+    /// let server = Server::builder("guarded", "1.0.0")
+    ///     // At most 8 requests in the handlers at once; the rest wait.
+    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(8))
+    ///     // Runs first: a request that takes over 30 s is answered with an error.
+    ///     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(30)))
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<Next>,
+        L::Service:
+            tower::Service<McpRequest, Response = McpResponse> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<McpRequest>>::Error: Into<BoxError>,
+        <L::Service as tower::Service<McpRequest>>::Future: Send + 'static,
+    {
+        self.layers = Some(Next::wrap(self.layers.take(), layer));
         self
     }
 
@@ -791,6 +829,7 @@ impl ServerBuilder {
                 events,
                 state_key: self.state_key.unwrap_or_else(StateKey::random),
                 initialize_results: std::sync::OnceLock::new(),
+                layers: self.layers,
             }),
         }
     }

@@ -7,11 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures::future::{ready, Either, Ready};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use mcp_protocol::{error_code, ErrorObject};
 use serde_json::{json, Value};
 
 use super::{canonical_resource, AuthError, TokenVerifier};
 use crate::http::McpBody;
+use crate::middleware::{McpRequest, McpResponse};
 use crate::Principal;
 
 /// What the protected server is and what it requires.
@@ -157,40 +160,166 @@ fn owned(scopes: &[&str]) -> Vec<String> {
     scopes.iter().map(|s| s.to_string()).collect()
 }
 
-/// Put in a request's extensions by [`BearerAuth`] when scopes depend on the tool, resource or prompt: the
-/// HTTP endpoint, which parses the body anyway, asks it about each message before running it.
+/// Put in a request's extensions by [`BearerAuth`] when scopes depend on the tool, resource or prompt. The
+/// HTTP endpoint does not look inside: it hands the guard to the server with each message, and the server
+/// checks it (as [`ScopeLayer`] does) before the request's layers and handler run.
 #[derive(Clone)]
 pub(crate) struct ScopeGuard {
     config: Arc<AuthConfig>,
-    granted: Vec<String>,
 }
 
 impl ScopeGuard {
-    /// The 403 to answer if the token lacks a scope this message needs.
-    pub(crate) fn refuse(&self, method: &str, params: Option<&Value>) -> Option<Response<McpBody>> {
-        let needed = self.config.scopes_for(method, params);
-        if needed.iter().all(|s| self.granted.contains(s)) {
-            return None;
-        }
-        tracing::debug!(method, needed = %needed.join(" "), "insufficient scope");
-        Some(challenge(
-            &self.config,
-            StatusCode::FORBIDDEN,
-            Some("insufficient_scope"),
-            "the token lacks a scope this request needs",
-            &needed,
-        ))
+    /// The refusal to answer if `principal` lacks a scope this message needs.
+    pub(crate) fn refuse(
+        &self,
+        method: &str,
+        params: Option<&Value>,
+        principal: Option<&Principal>,
+    ) -> Option<McpResponse> {
+        refuse(&self.config, method, params, principal)
     }
 
-    /// [`refuse`](Self::refuse) for a raw message (or each message of a batch).
-    pub(crate) fn refuse_value(&self, value: &Value) -> Option<Response<McpBody>> {
+    /// The 2024-11-05 HTTP+SSE transport, whose messages go to a connection that does not know the POST's
+    /// caller: the 403 to answer the POST with if a message (or one of a batch) needs a scope the caller
+    /// lacks.
+    pub(crate) fn refuse_value(
+        &self,
+        value: &Value,
+        principal: Option<&Principal>,
+    ) -> Option<Response<McpBody>> {
         match value {
-            Value::Array(batch) => batch.iter().find_map(|m| self.refuse_value(m)),
+            Value::Array(batch) => batch.iter().find_map(|m| self.refuse_value(m, principal)),
             Value::Object(m) => {
                 let method = m.get("method").and_then(Value::as_str)?;
-                self.refuse(method, m.get("params"))
+                let needed = missing(&self.config, method, m.get("params"), principal)?;
+                Some(challenge(
+                    &self.config,
+                    StatusCode::FORBIDDEN,
+                    Some("insufficient_scope"),
+                    SCOPE_DESCRIPTION,
+                    &needed,
+                ))
             }
             _ => None,
+        }
+    }
+}
+
+const SCOPE_DESCRIPTION: &str = "the token lacks a scope this request needs";
+
+/// Every scope the request needs, if the caller lacks one of them.
+fn missing(
+    config: &AuthConfig,
+    method: &str,
+    params: Option<&Value>,
+    principal: Option<&Principal>,
+) -> Option<Vec<String>> {
+    let granted = principal.map(|p| p.scopes.as_slice()).unwrap_or_default();
+    let needed = config.scopes_for(method, params);
+    if needed.iter().all(|s| granted.contains(s)) {
+        return None;
+    }
+    Some(needed)
+}
+
+/// The scope check of [`ScopeLayer`] and of [`BearerAuth`]'s per-item scopes: a JSON-RPC error naming the
+/// scopes needed, which HTTP sends as `403` with the `insufficient_scope` challenge clients step up on.
+fn refuse(
+    config: &AuthConfig,
+    method: &str,
+    params: Option<&Value>,
+    principal: Option<&Principal>,
+) -> Option<McpResponse> {
+    let needed = missing(config, method, params, principal)?;
+    let scope = needed.join(" ");
+    tracing::debug!(method, needed = %scope, "insufficient scope");
+    let e = ErrorObject::new(
+        error_code::SERVER_ERROR,
+        format!(
+            "Forbidden: insufficient_scope: {method} needs the scopes \"{scope}\"; get a token that grants them"
+        ),
+    )
+    .with_data(json!({"error": "insufficient_scope", "scope": scope}));
+    Some(
+        McpResponse::error(e)
+            .with_http_status(StatusCode::FORBIDDEN.as_u16())
+            .with_http_header(
+                header::WWW_AUTHENTICATE.as_str(),
+                challenge_value(
+                    config,
+                    Some("insufficient_scope"),
+                    SCOPE_DESCRIPTION,
+                    &needed,
+                ),
+            ),
+    )
+}
+
+/// Per-tool, per-resource and per-prompt scopes as a message-level layer (see [`crate::middleware`]): a
+/// request whose [`Principal`] lacks a scope [`AuthConfig::scopes_for`] names is refused before it runs,
+/// with a JSON-RPC error naming the scopes; over HTTP as `403` with a `WWW-Authenticate: Bearer
+/// error="insufficient_scope", scope="…"` challenge. A request without a principal has no scopes.
+///
+/// [`BearerAuthLayer`] already applies the per-item scopes of its own [`AuthConfig`] this way, so an HTTP
+/// server behind it needs no `ScopeLayer`. Add one for scopes that a server should enforce whatever the
+/// transport or outer auth, e.g. when principals come from your own HTTP layer.
+///
+/// ```
+/// use mcp_server::auth::{AuthConfig, ScopeLayer};
+/// use mcp_server::Server;
+///
+/// let scopes = AuthConfig::new("https://mcp.example.com/mcp", vec!["https://auth.example.com".into()])
+///     .tool_scopes("delete_file", &["files:write"]);
+/// let server = Server::builder("files", "1.0.0").layer(ScopeLayer::new(scopes)).build();
+/// # let _ = server;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ScopeLayer {
+    config: Arc<AuthConfig>,
+}
+
+impl ScopeLayer {
+    /// Check the scopes `config` asks for ([`AuthConfig::required_scopes`] and the per-item ones).
+    pub fn new(config: AuthConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ScopeLayer {
+    type Service = ScopeCheck<S>;
+    fn layer(&self, inner: S) -> ScopeCheck<S> {
+        ScopeCheck {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`ScopeLayer`].
+#[derive(Debug, Clone)]
+pub struct ScopeCheck<S> {
+    inner: S,
+    config: Arc<AuthConfig>,
+}
+
+impl<S> tower::Service<McpRequest> for ScopeCheck<S>
+where
+    S: tower::Service<McpRequest, Response = McpResponse>,
+{
+    type Response = McpResponse;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<McpResponse, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: McpRequest) -> Self::Future {
+        match refuse(&self.config, req.method(), req.params(), req.principal()) {
+            Some(refusal) => Either::Left(ready(Ok(refusal))),
+            None => Either::Right(self.inner.call(req)),
         }
     }
 }
@@ -256,14 +385,13 @@ fn quote(s: &str) -> String {
     s.replace(['"', '\\'], "")
 }
 
-/// A 401 or 403 with the `WWW-Authenticate` challenge the spec asks for.
-fn challenge(
+/// The `WWW-Authenticate` value of a challenge.
+fn challenge_value(
     config: &AuthConfig,
-    status: StatusCode,
     error: Option<&str>,
     description: &str,
     scopes: &[String],
-) -> Response<McpBody> {
+) -> String {
     let mut value = format!(
         "Bearer resource_metadata=\"{}\"",
         quote(&config.metadata_url())
@@ -277,6 +405,18 @@ fn challenge(
             quote(description)
         ));
     }
+    value
+}
+
+/// A 401 or 403 with the `WWW-Authenticate` challenge the spec asks for.
+fn challenge(
+    config: &AuthConfig,
+    status: StatusCode,
+    error: Option<&str>,
+    description: &str,
+    scopes: &[String],
+) -> Response<McpBody> {
+    let value = challenge_value(config, error, description, scopes);
     let body = json!({"error": error.unwrap_or("unauthorized"), "error_description": description});
     let mut r = Response::new(McpBody::full(body.to_string()));
     *r.status_mut() = status;
@@ -391,7 +531,6 @@ where
             if config.has_item_scopes() {
                 req.extensions_mut().insert(ScopeGuard {
                     config: config.clone(),
-                    granted: verified.scopes.clone(),
                 });
             }
             req.extensions_mut().insert(Principal {

@@ -6,7 +6,7 @@
 //!   is unknown, so key rotation just works), or [`IntrospectionVerifier`] with RFC 7662.
 //! - [`BearerAuthLayer`] reads `Authorization: Bearer` (and nowhere else), verifies, checks the audience against
 //!   the canonical server URI and the required scopes (for every request, and per tool, resource or prompt:
-//!   [`AuthConfig::tool_scopes`]), answers 401/403 with `WWW-Authenticate` naming the
+//!   [`AuthConfig::tool_scopes`], checked at the message level like [`ScopeLayer`]), answers 401/403 with `WWW-Authenticate` naming the
 //!   metadata and every scope needed, serves `/.well-known/oauth-protected-resource[/path]`, and hands the
 //!   verified [`Principal`](crate::Principal) to handlers (and binds legacy sessions to it).
 //!
@@ -38,7 +38,7 @@ pub use introspection::IntrospectionVerifier;
 pub use jwt::HttpJwks;
 pub use jwt::{JwksSource, JwtVerifier};
 pub(crate) use layer::ScopeGuard;
-pub use layer::{AuthConfig, BearerAuth, BearerAuthLayer};
+pub use layer::{AuthConfig, BearerAuth, BearerAuthLayer, ScopeCheck, ScopeLayer};
 
 /// What a verified token says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -18,7 +18,9 @@ use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
     McpBody, Parsed, Permit, ResponseMode, State,
 };
+use crate::auth::ScopeGuard;
 use crate::context::ClientRequester;
+use crate::middleware::{McpResponse, SessionHandle};
 use crate::modern::TransportEnv;
 use crate::reply::{Outcome, Reply};
 use crate::requester::ChannelRequester;
@@ -26,6 +28,15 @@ use crate::Principal;
 
 fn session_error(status: StatusCode, code: i64, msg: &str) -> Response<McpBody> {
     error_response(status, None, ErrorObject::new(code, msg))
+}
+
+impl SessionHandle for HttpSession {
+    fn legacy(&self) -> &crate::LegacySession {
+        &self.legacy
+    }
+    fn session_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
 }
 
 impl State {
@@ -41,7 +52,10 @@ impl State {
             return Err(session_error(
                 StatusCode::BAD_REQUEST,
                 error_code::SERVER_ERROR,
-                "Bad Request: Mcp-Session-Id header is required",
+                "Bad Request: Mcp-Session-Id header is required. Send `initialize` first and then its \
+                 Mcp-Session-Id on every request (2025-11-25 and earlier), or use 2026-07-28: the \
+                 MCP-Protocol-Version: 2026-07-28 and Mcp-Method headers, and params._meta with \
+                 io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
             ));
         };
         match self.store.get(sid.trim()) {
@@ -64,6 +78,7 @@ impl State {
         h: &HeaderMap,
         msg: Parsed,
         principal: Option<Principal>,
+        scope_guard: Option<ScopeGuard>,
         permit: &Permit,
     ) -> Response<McpBody> {
         let msg = match msg {
@@ -95,7 +110,10 @@ impl State {
             }
         }
         match msg {
-            Message::Request(req) => self.legacy_request(session, req, principal, permit).await,
+            Message::Request(req) => {
+                self.legacy_request(session, req, principal, scope_guard, permit)
+                    .await
+            }
             Message::Notification(n) => {
                 self.legacy_notification(&session, &n.method, n.params);
                 status_only(StatusCode::ACCEPTED)
@@ -182,6 +200,7 @@ impl State {
         session: Arc<HttpSession>,
         req: Request,
         principal: Option<Principal>,
+        scope_guard: Option<ScopeGuard>,
         permit: &Permit,
     ) -> Response<McpBody> {
         if session.in_flight.fetch_add(1, Ordering::AcqRel)
@@ -220,6 +239,7 @@ impl State {
             cancel,
             principal,
             stream_control: Some(Arc::new(move || close2.notify_one())),
+            scope_guard,
         };
         let server = self.server.clone();
         let s2 = session.clone();
@@ -230,7 +250,7 @@ impl State {
         // the handler is detached and finishes on its own.
         let mut handler = Detached::new(
             Box::pin(tracing::Instrument::instrument(
-                async move { server.handle_legacy(&s2.legacy, req, t, requester).await },
+                async move { server.handle_legacy(&s2, req, t, requester).await },
                 span,
             )),
             session.clone(),
@@ -240,7 +260,7 @@ impl State {
         let mut rx = rx;
         enum First {
             Msg(Message),
-            Done(Outcome),
+            Done(McpResponse),
             Stream,
             /// The handler asked to close its stream before sending anything.
             Closed,
@@ -271,7 +291,7 @@ impl State {
                 handler.finished();
                 match rx.try_recv() {
                     Ok(m) if mode == ResponseMode::Auto => {
-                        finished = Some(outcome);
+                        finished = Some(outcome.outcome);
                         First::Msg(m)
                     }
                     _ => First::Done(outcome),
@@ -288,14 +308,9 @@ impl State {
                 .remove(id);
         }
         match first {
-            First::Done(outcome) => {
+            First::Done(r) => {
                 done(&session, &id);
-                match outcome {
-                    None => status_only(StatusCode::ACCEPTED),
-                    Some(outcome) => {
-                        json_bytes_response(StatusCode::OK, Reply::new(id, outcome).to_json())
-                    }
-                }
+                super::answer(id, r, StatusCode::ACCEPTED, |_| StatusCode::OK)
             }
             first => {
                 let closed_early = matches!(first, First::Closed);
@@ -334,6 +349,7 @@ impl State {
         h: &HeaderMap,
         batch: Vec<Value>,
         principal: Option<Principal>,
+        scope_guard: Option<ScopeGuard>,
     ) -> Response<McpBody> {
         let session = match self.lookup(h, &principal) {
             Ok(s) => s,
@@ -349,6 +365,9 @@ impl State {
             );
         }
         let mut replies = Vec::new();
+        // The first status and headers a layer asked for (a refusal's 403 challenge) answer the whole batch;
+        // its body still carries every reply, so nothing that ran is lost.
+        let mut hint = None;
         for item in batch {
             let id = Message::id_of(&item);
             match Message::from_value(item) {
@@ -362,14 +381,15 @@ impl State {
                 Ok(Message::Request(req)) => {
                     let t = TransportEnv {
                         principal: principal.clone(),
+                        scope_guard: scope_guard.clone(),
                         ..Default::default()
                     };
                     let rid = req.id.clone();
-                    if let Some(outcome) = self
-                        .server
-                        .handle_legacy(&session.legacy, req, t, None)
-                        .await
-                    {
+                    let r = self.server.handle_legacy(&session, req, t, None).await;
+                    if hint.is_none() {
+                        hint = r.http;
+                    }
+                    if let Some(outcome) = r.outcome {
                         replies.push(Reply::new(rid, outcome));
                     }
                 }
@@ -381,11 +401,15 @@ impl State {
                 }
             }
         }
-        if replies.is_empty() {
+        let mut r = if replies.is_empty() {
             status_only(StatusCode::ACCEPTED)
         } else {
             json_bytes_response(StatusCode::OK, Reply::batch_json(&replies))
+        };
+        if let Some(hint) = hint {
+            super::apply_hint(&mut r, &hint);
         }
+        r
     }
 
     pub(crate) async fn legacy_get(
@@ -628,7 +652,7 @@ struct Detached {
     permit: Permit,
 }
 
-type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
+type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = McpResponse> + Send>>;
 
 impl Detached {
     fn new(
@@ -646,7 +670,7 @@ impl Detached {
     }
 
     /// Drive the handler (pending forever once it has been taken).
-    async fn run(&mut self) -> Outcome {
+    async fn run(&mut self) -> McpResponse {
         match self.fut.as_mut() {
             Some(f) => f.await,
             None => std::future::pending().await,
@@ -663,7 +687,7 @@ impl Detached {
         let fut = self.fut.take();
         tokio::spawn(async move {
             match fut {
-                Some(f) => f.await,
+                Some(f) => f.await.outcome,
                 None => None,
             }
         })

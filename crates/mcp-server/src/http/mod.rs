@@ -50,6 +50,8 @@ pub use sse::{EventStore, MemoryEventStore};
 
 #[cfg(feature = "auth")]
 use crate::auth::ScopeGuard;
+use crate::middleware::{HttpHint, McpResponse};
+use crate::reply::Reply;
 use crate::{Principal, Server};
 #[cfg(not(feature = "auth"))]
 use no_auth::ScopeGuard;
@@ -362,6 +364,61 @@ pub(crate) fn error_response(
     json_response(status, &Message::Error(ErrorResponse::new(id, e)))
 }
 
+/// The answer to one request sent as a single body: its result or error, with the status and headers a
+/// layer asked for (see [`crate::middleware::McpResponse::with_http_status`]); `cancelled` when there is
+/// nothing to send.
+pub(crate) fn answer(
+    id: RequestId,
+    r: McpResponse,
+    cancelled: StatusCode,
+    error_status: impl FnOnce(&ErrorObject) -> StatusCode,
+) -> Response<McpBody> {
+    let Some(outcome) = r.outcome else {
+        return status_only(cancelled);
+    };
+    let status = match &outcome {
+        Ok(_) => StatusCode::OK,
+        Err(e) => error_status(e),
+    };
+    let mut resp = json_bytes_response(status, Reply::new(id, outcome).to_json());
+    if let Some(hint) = r.http {
+        apply_hint(&mut resp, &hint);
+    }
+    resp
+}
+
+/// Set the status and headers a layer asked for.
+pub(crate) fn apply_hint(resp: &mut Response<McpBody>, hint: &HttpHint) {
+    if let Some(status) = hint.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        *resp.status_mut() = status;
+    }
+    for (name, value) in &hint.headers {
+        match (
+            http::HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                resp.headers_mut().append(n, v);
+            }
+            _ => {
+                tracing::warn!(header = %name, "a layer asked for a header that is not valid HTTP: left out")
+            }
+        }
+    }
+}
+
+/// A 405 that says what is allowed: the `Allow` header, and a JSON-RPC error body explaining it.
+pub(crate) fn method_not_allowed(allow: &'static str, message: &str) -> Response<McpBody> {
+    let mut r = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        ErrorObject::new(error_code::SERVER_ERROR, message),
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
 pub(crate) fn status_only(status: StatusCode) -> Response<McpBody> {
     let mut r = Response::new(McpBody::empty());
     *r.status_mut() = status;
@@ -465,14 +522,11 @@ impl State {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
-        if !self.config.host_policy.allows(&parts.headers) {
+        if let Some(why) = self.config.host_policy.refusal(&parts.headers) {
             return error_response(
                 StatusCode::FORBIDDEN,
                 None,
-                ErrorObject::new(
-                    error_code::SERVER_ERROR,
-                    "Forbidden: Host or Origin not allowed",
-                ),
+                ErrorObject::new(error_code::SERVER_ERROR, why),
             );
         }
         let principal = parts.extensions.get::<Principal>().cloned();
@@ -532,12 +586,14 @@ impl State {
                 r
             }
             Method::DELETE => self.delete(&parts.headers, principal),
-            _ => {
-                let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
-                r
-            }
+            other => method_not_allowed(
+                "GET, POST, DELETE",
+                &format!(
+                    "Method Not Allowed: {other} is not served here. This endpoint takes POST (JSON-RPC \
+                     messages, every protocol revision), GET (a 2025-11-25-or-earlier session's event stream, \
+                     with Mcp-Session-Id) and DELETE (ends such a session)"
+                ),
+            ),
         }
     }
 
@@ -596,18 +652,13 @@ impl State {
         let session_id = header_str(h, &names::SESSION_ID);
         // A plain message is read straight from the bytes; anything else (a batch, bad JSON, a wrong shape)
         // goes through a parsed value, which also says exactly what is wrong.
+        // Per-item scopes (an auth layer's guard) are checked by the server with each message; the endpoint
+        // only carries the guard.
+        let guard = guard.cloned();
         if let Some(msg) = Message::from_slice_fast(&body) {
-            let refused = match (&msg, guard) {
-                (Message::Request(r), Some(g)) => g.refuse(&r.method, r.params.as_ref()),
-                (Message::Notification(n), Some(g)) => g.refuse(&n.method, n.params.as_ref()),
-                _ => None,
-            };
-            if let Some(r) = refused {
-                return r;
-            }
             let modern = session_id.is_none() && modern::is_modern_message(h, &msg);
             return self
-                .post_message(h, Ok(msg), modern, principal, permit)
+                .post_message(h, Ok(msg), modern, principal, guard, permit)
                 .await;
         }
         let value: Value = match serde_json::from_slice(&body) {
@@ -616,18 +667,16 @@ impl State {
                 return error_response(StatusCode::BAD_REQUEST, None, ErrorObject::parse_error(e))
             }
         };
-        if let Some(r) = guard.and_then(|g| g.refuse_value(&value)) {
-            return r;
-        }
         let modern = session_id.is_none() && modern::is_modern_post(h, &value);
         if !modern && self.config.legacy {
             if let Value::Array(batch) = value {
-                return self.legacy_batch(h, batch, principal).await;
+                return self.legacy_batch(h, batch, principal, guard).await;
             }
         }
         let id = Message::id_of(&value);
         let msg = Message::from_value(value).map_err(|e| (id, e));
-        self.post_message(h, msg, modern, principal, permit).await
+        self.post_message(h, msg, modern, principal, guard, permit)
+            .await
     }
 
     async fn post_message(
@@ -636,10 +685,11 @@ impl State {
         msg: Parsed,
         modern: bool,
         principal: Option<Principal>,
+        guard: Option<ScopeGuard>,
         permit: &Permit,
     ) -> Response<McpBody> {
         if modern {
-            return self.modern_post(h, msg, principal, permit).await;
+            return self.modern_post(h, msg, principal, guard, permit).await;
         }
         if !self.config.legacy {
             return error_response(
@@ -648,7 +698,7 @@ impl State {
                 ErrorObject::invalid_request("this endpoint serves protocol 2026-07-28 only"),
             );
         }
-        self.legacy_post(h, msg, principal, permit).await
+        self.legacy_post(h, msg, principal, guard, permit).await
     }
 
     async fn get(
@@ -656,12 +706,21 @@ impl State {
         h: &HeaderMap,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        if header_str(h, &names::SESSION_ID).is_none() || !self.config.legacy {
+        if !self.config.legacy {
+            return method_not_allowed(
+                "POST",
+                "Method Not Allowed: this endpoint serves protocol 2026-07-28 only, which has no GET stream: \
+                 POST each request (subscriptions/listen streams notifications)",
+            );
+        }
+        if header_str(h, &names::SESSION_ID).is_none() {
             // No session, or a modern client: there is no standalone stream.
-            let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
-            r.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return r;
+            return method_not_allowed(
+                "POST",
+                "Method Not Allowed: GET without Mcp-Session-Id. GET opens the event stream of a session \
+                 (2025-11-25 and earlier): POST `initialize` first and send its Mcp-Session-Id. On 2026-07-28 \
+                 there is no GET stream: POST each request (subscriptions/listen streams notifications)",
+            );
         }
         self.legacy_get(h, principal).await
     }
@@ -669,12 +728,17 @@ impl State {
     fn delete(self: Arc<Self>, h: &HeaderMap, principal: Option<Principal>) -> Response<McpBody> {
         match header_str(h, &names::SESSION_ID) {
             Some(_) if self.config.legacy => self.legacy_delete(h, principal),
-            _ => {
-                let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
-                r
-            }
+            Some(_) => method_not_allowed(
+                "POST",
+                "Method Not Allowed: this endpoint serves protocol 2026-07-28 only, which has no sessions \
+                 to DELETE",
+            ),
+            None => method_not_allowed(
+                "POST",
+                "Method Not Allowed: DELETE without Mcp-Session-Id. DELETE ends a session (2025-11-25 and \
+                 earlier) and needs the Mcp-Session-Id that `initialize` returned; 2026-07-28 has no \
+                 sessions to end",
+            ),
         }
     }
 }

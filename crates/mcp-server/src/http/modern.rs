@@ -7,7 +7,7 @@ use http::{HeaderMap, Response, StatusCode};
 use mcp_protocol::headers::{self, decode_value};
 use mcp_protocol::types::methods;
 use mcp_protocol::{error_code, meta, ErrorObject, Message, ProtocolVersion, Request};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,9 @@ use super::{
     error_response, header_str, modern_status, names, sse, sse_response, status_only, McpBody,
     Parsed, Permit, ResponseMode, State,
 };
-use crate::modern::{read_meta, TransportEnv};
+use crate::auth::ScopeGuard;
+use crate::middleware::McpResponse;
+use crate::modern::{meta_problems, problems_message, read_meta, TransportEnv};
 use crate::reply::{Outcome, Reply};
 use crate::Principal;
 
@@ -64,10 +66,6 @@ fn modern_by(h: &HeaderMap, meta_version: bool, method: Option<&str>) -> bool {
     }
 }
 
-fn mismatch(msg: impl Into<String>) -> ErrorObject {
-    ErrorObject::new(error_code::HEADER_MISMATCH, msg.into())
-}
-
 /// Whether a header value (already decoded) equals the body value it mirrors.
 fn same_value(header: &str, body: &Value) -> bool {
     match body {
@@ -92,27 +90,29 @@ impl State {
         }
     }
 
-    /// Validate `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` against the body (-32020).
-    fn check_headers(&self, h: &HeaderMap, req: &Request) -> Result<(), ErrorObject> {
+    /// Validate `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` against the body: every
+    /// header that is missing or does not match, named (one -32020 error lists them all).
+    fn header_problems(&self, h: &HeaderMap, req: &Request) -> Vec<String> {
+        let mut problems = Vec::new();
         let meta_version = req
             .meta()
             .and_then(|m| m.get(meta::PROTOCOL_VERSION))
             .and_then(Value::as_str);
-        if let (Some(hv), Some(mv)) = (header_str(h, &names::PROTOCOL_VERSION), meta_version) {
-            if hv.trim() != mv {
-                return Err(mismatch(format!(
-                    "MCP-Protocol-Version header {hv:?} does not match _meta protocolVersion {mv:?}"
-                )));
-            }
+        match (header_str(h, &names::PROTOCOL_VERSION), meta_version) {
+            (Some(hv), Some(mv)) if hv.trim() != mv => problems.push(format!(
+                "MCP-Protocol-Version header {hv:?} does not match _meta protocolVersion {mv:?}"
+            )),
+            _ => {}
         }
         match header_str(h, &names::METHOD) {
-            None => return Err(mismatch("missing Mcp-Method header")),
-            Some(m) if m.trim() != req.method => {
-                return Err(mismatch(format!(
-                    "Mcp-Method header {m:?} does not match method {:?}",
-                    req.method
-                )))
-            }
+            None => problems.push(format!(
+                "missing Mcp-Method header (must be {:?}, the body's method)",
+                req.method
+            )),
+            Some(m) if m.trim() != req.method => problems.push(format!(
+                "Mcp-Method header {m:?} does not match method {:?}",
+                req.method
+            )),
             Some(_) => {}
         }
         let params = req.params.as_ref();
@@ -123,13 +123,15 @@ impl State {
         };
         if let Some(key) = name_key {
             if let Some(expected) = params.and_then(|p| p.get(key)).and_then(Value::as_str) {
-                let got = header_str(h, &names::NAME)
-                    .ok_or_else(|| mismatch("missing Mcp-Name header"))?;
-                let got = decode_value(got).map_err(|e| mismatch(format!("Mcp-Name: {e}")))?;
-                if got != expected {
-                    return Err(mismatch(format!(
+                match header_str(h, &names::NAME).map(decode_value) {
+                    None => problems.push(format!(
+                        "missing Mcp-Name header (must be params.{key}, {expected:?})"
+                    )),
+                    Some(Err(e)) => problems.push(format!("Mcp-Name: {e}")),
+                    Some(Ok(got)) if got != expected => problems.push(format!(
                         "Mcp-Name header {got:?} does not match {key} {expected:?}"
-                    )));
+                    )),
+                    Some(Ok(_)) => {}
                 }
             }
         }
@@ -148,33 +150,40 @@ impl State {
                         .filter(|v| !v.is_null());
                     match (header_str(h, hname.as_str()), body_val) {
                         (None, None) => {}
-                        (Some(_), None) => {
-                            return Err(mismatch(format!(
-                                "{hname} present but argument {} is absent",
-                                p.property
-                            )))
-                        }
-                        (None, Some(_)) => {
-                            return Err(mismatch(format!(
-                                "missing {hname} header for argument {}",
-                                p.property
-                            )))
-                        }
-                        (Some(hv), Some(bv)) => {
-                            let decoded =
-                                decode_value(hv).map_err(|e| mismatch(format!("{hname}: {e}")))?;
-                            if !same_value(&decoded, bv) {
-                                return Err(mismatch(format!(
-                                    "{hname} does not match argument {}",
-                                    p.property
-                                )));
-                            }
-                        }
+                        (Some(_), None) => problems.push(format!(
+                            "{hname} present but argument {} is absent",
+                            p.property
+                        )),
+                        (None, Some(_)) => problems.push(format!(
+                            "missing {hname} header for argument {}",
+                            p.property
+                        )),
+                        (Some(hv), Some(bv)) => match decode_value(hv) {
+                            Err(e) => problems.push(format!("{hname}: {e}")),
+                            Ok(decoded) if !same_value(&decoded, bv) => problems
+                                .push(format!("{hname} does not match argument {}", p.property)),
+                            Ok(_) => {}
+                        },
                     }
                 }
             }
         }
-        Ok(())
+        problems
+    }
+
+    /// -32020 naming every header problem, and any `_meta` problem too, so one answer lists all there is to
+    /// fix; `None` when the headers are right (the `_meta` is then checked on its own).
+    fn check_headers(&self, h: &HeaderMap, req: &Request) -> Option<ErrorObject> {
+        let headers = self.header_problems(h, req);
+        if headers.is_empty() {
+            return None;
+        }
+        let meta = meta_problems(req);
+        let all: Vec<String> = headers.iter().chain(&meta).cloned().collect();
+        Some(
+            ErrorObject::new(error_code::HEADER_MISMATCH, problems_message(&all))
+                .with_data(json!({ "headers": headers, "meta": meta })),
+        )
     }
 
     pub(crate) async fn modern_post(
@@ -182,6 +191,7 @@ impl State {
         h: &HeaderMap,
         msg: Parsed,
         principal: Option<Principal>,
+        scope_guard: Option<ScopeGuard>,
         permit: &Permit,
     ) -> Response<McpBody> {
         let req = match msg {
@@ -198,7 +208,7 @@ impl State {
             }
             Err((id, e)) => return error_response(StatusCode::BAD_REQUEST, id, e),
         };
-        if let Err(e) = self.check_headers(h, &req) {
+        if let Some(e) = self.check_headers(h, &req) {
             return error_response(StatusCode::BAD_REQUEST, Some(req.id), e);
         }
         if req.method == methods::SUBSCRIPTIONS_LISTEN {
@@ -211,6 +221,7 @@ impl State {
             cancel: cancel.clone(),
             principal,
             stream_control: None,
+            scope_guard,
         };
         let server = self.server.clone();
         let req_id = req.id.clone();
@@ -275,11 +286,11 @@ impl State {
 }
 
 /// A handler still running in the request's own future.
-type Handler = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
+type Handler = std::pin::Pin<Box<dyn std::future::Future<Output = McpResponse> + Send>>;
 
 enum First {
     Msg(Message),
-    Done(Outcome),
+    Done(McpResponse),
     Stream,
 }
 
@@ -327,6 +338,7 @@ async fn respond(
     let first = match first {
         First::Done(outcome) if mode == ResponseMode::Auto => match rx.try_recv() {
             Ok(m) => {
+                let outcome = outcome.outcome;
                 let task = tokio::spawn(async move { outcome });
                 return stream(id, rx, task, Some(m), opts, guard);
             }
@@ -335,17 +347,9 @@ async fn respond(
         other => other,
     };
     match first {
-        First::Done(None) => {
+        First::Done(r) => {
             drop(guard.disarm());
-            status_only(StatusCode::NO_CONTENT)
-        }
-        First::Done(Some(Ok(r))) => {
-            drop(guard.disarm());
-            super::json_bytes_response(StatusCode::OK, Reply::new(id, Ok(r)).to_json())
-        }
-        First::Done(Some(Err(e))) => {
-            drop(guard.disarm());
-            error_response(modern_status(e.code), Some(id), e)
+            super::answer(id, r, StatusCode::NO_CONTENT, |e| modern_status(e.code))
         }
         // From here the handler outlives this future: it feeds a stream.
         First::Msg(m) => stream(id, rx, spawn_held(handler, permit), Some(m), opts, guard),
@@ -358,7 +362,7 @@ fn spawn_held(handler: Handler, permit: &Permit) -> JoinHandle<Outcome> {
     let permit = permit.clone();
     tokio::spawn(async move {
         let _permit = permit;
-        handler.await
+        handler.await.outcome
     })
 }
 

@@ -148,7 +148,7 @@ impl State {
         // Re-serialize so the message is exactly one line on the connection.
         let line = match serde_json::from_slice::<Value>(&body) {
             Ok(v) => {
-                if let Some(r) = guard.and_then(|g| g.refuse_value(&v)) {
+                if let Some(r) = guard.and_then(|g| g.refuse_value(&v, principal.as_ref())) {
                     return r;
                 }
                 let mut s = v.to_string();

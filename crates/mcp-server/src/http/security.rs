@@ -44,28 +44,59 @@ fn origin_host(origin: &str) -> Option<&str> {
 impl HostPolicy {
     /// Whether the request's `Host` and `Origin` pass.
     pub fn allows(&self, headers: &HeaderMap) -> bool {
+        self.refusal(headers).is_none()
+    }
+
+    /// Why the request's `Host` or `Origin` does not pass: which header, its value, and the setting to
+    /// change. `None` when both pass.
+    pub(crate) fn refusal(&self, headers: &HeaderMap) -> Option<String> {
         let host = headers
             .get(http::header::HOST)
             .and_then(|v| v.to_str().ok());
         let origin = headers
             .get(http::header::ORIGIN)
             .and_then(|v| v.to_str().ok());
-        match self {
-            Self::Any => true,
-            Self::Loopback => {
-                host.is_none_or(is_loopback_host)
-                    && origin
-                        .is_none_or(|o| o == "null" || origin_host(o).is_some_and(is_loopback_host))
-            }
-            Self::AllowList { hosts, origins } => {
+        let (host_ok, origin_ok) = match self {
+            Self::Any => (true, true),
+            Self::Loopback => (
+                host.is_none_or(is_loopback_host),
+                origin.is_none_or(|o| o == "null" || origin_host(o).is_some_and(is_loopback_host)),
+            ),
+            Self::AllowList { hosts, origins } => (
                 host.is_none_or(|h| {
                     hosts
                         .iter()
                         .any(|a| a.eq_ignore_ascii_case(host_without_port(h)))
-                }) && origin.is_none_or(|o| origins.iter().any(|a| a == o))
-            }
-        }
+                }),
+                origin.is_none_or(|o| origins.iter().any(|a| a == o)),
+            ),
+        };
+        let (header, value, list) = match (host_ok, origin_ok) {
+            (true, true) => return None,
+            (false, _) => ("Host", host.unwrap_or_default(), "hosts"),
+            (true, false) => ("Origin", origin.unwrap_or_default(), "origins"),
+        };
+        let now = match self {
+            Self::Loopback => "HostPolicy::Loopback, the default, which admits loopback names only",
+            _ => "a HostPolicy::AllowList that does not list it",
+        };
+        Some(format!(
+            "Forbidden: the {header} header {value:?} is not allowed by this endpoint's host_policy \
+             (HttpConfig::host_policy, now {now}). This guards against DNS rebinding. To serve it, add it to \
+             HostPolicy::AllowList {{ {list}, .. }}, or use HostPolicy::Any behind a proxy that checks \
+             {header} itself",
+            value = truncated(value),
+        ))
     }
+}
+
+/// A header value as echoed in an error: at most 128 bytes.
+fn truncated(v: &str) -> &str {
+    let mut end = v.len().min(128);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    &v[..end]
 }
 
 #[cfg(test)]
@@ -101,5 +132,28 @@ mod tests {
         assert!(p.allows(&h("mcp.example.com:443", Some("https://app.example.com"))));
         assert!(!p.allows(&h("mcp.example.com", Some("https://evil.com"))));
         assert!(!p.allows(&h("other.com", None)));
+    }
+
+    #[test]
+    fn a_refusal_names_the_header_its_value_and_the_setting() {
+        let r = HostPolicy::Loopback
+            .refusal(&h("evil.example.com", Some("http://evil.example.com")))
+            .unwrap();
+        assert!(r.contains("Host header \"evil.example.com\""), "{r}");
+        assert!(
+            r.contains("host_policy") && r.contains("HostPolicy::Loopback"),
+            "{r}"
+        );
+        assert!(r.contains("AllowList { hosts, .. }"), "{r}");
+        let p = HostPolicy::AllowList {
+            hosts: vec!["mcp.example.com".into()],
+            origins: vec![],
+        };
+        let r = p
+            .refusal(&h("mcp.example.com", Some("https://evil.com")))
+            .unwrap();
+        assert!(r.contains("Origin header \"https://evil.com\""), "{r}");
+        assert!(r.contains("AllowList { origins, .. }"), "{r}");
+        assert_eq!(p.refusal(&h("mcp.example.com", None)), None);
     }
 }
