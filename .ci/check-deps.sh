@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Crates that mean HTTP, TLS, JWT or sockets. `mio` is tokio's socket and process layer: tokio without
 # `net`, `process` or `signal` does not pull it.
 NETWORK=(hyper hyper-util h2 http http-body http-body-util reqwest rustls tokio-rustls webpki-roots
-  rustls-webpki ring jsonwebtoken dashmap mio)
+  rustls-webpki ring jsonwebtoken dashmap)
 # (tower is allowed: message-level middleware, `ServerBuilder::layer`, is tower layers on every transport.)
 # What an HTTP server may use, but only a client of the authorization server (auth-remote) needs.
 HTTP_CLIENT=(reqwest rustls tokio-rustls webpki-roots rustls-webpki hyper-rustls)
@@ -62,8 +62,10 @@ expect_present() {
   fi
 }
 
+# stdio takes tokio `net` (mio) for non-blocking pipes, but nothing of HTTP or TLS.
 expect_absent server,stdio,macros "${NETWORK[@]}"
-expect_absent client "${NETWORK[@]}"
+expect_present server,stdio mio
+expect_absent client "${NETWORK[@]}" mio
 expect_absent server,http,auth "${HTTP_CLIENT[@]}"
 expect_present server,http,auth hyper
 expect_present server,http,auth jsonwebtoken

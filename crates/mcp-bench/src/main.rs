@@ -28,6 +28,7 @@
 
 mod attack;
 mod hist;
+mod stdio;
 mod targets;
 mod wire;
 
@@ -68,6 +69,18 @@ enum Cmd {
     /// Hostile traffic (stalled connections, abandoned sessions, never-readers, listens, huge URIs) while a
     /// well-behaved client calls; exits non-zero if the client failed or slowed past the bound.
     Attack(attack::AttackArgs),
+    /// tools/call over a child's stdin/stdout: our server vs a raw-pipe floor vs rmcp's default stdio server
+    /// (and any `--server-cmd`), C=1 and C=16 on one connection, with a PASS/FAIL table.
+    Stdio(stdio::StdioArgs),
+    /// (child of `stdio`) Answer every line on stdin with a fixed reply: the raw-pipe floor.
+    #[command(hide = true)]
+    PipeFloor,
+    /// (child of `stdio`) Serve the conformance fixtures with `mcp_server::serve_stdio`.
+    #[command(hide = true)]
+    ServeStdio,
+    /// (child of `stdio`) Serve the one benchmark tool with rmcp's default stdio transport.
+    #[command(hide = true)]
+    RmcpStdio,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -201,6 +214,23 @@ struct AllArgs {
 
 fn main() {
     let cli = Cli::parse();
+    // The stdio benchmark picks its own client runtime, and the floor uses none.
+    let cli = match cli.cmd {
+        Cmd::Stdio(a) => {
+            if stdio::stdio_cmd(a) > 0 {
+                eprintln!("mcp-bench: some stdio calls failed; figures are not valid");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Cmd::PipeFloor => {
+            if let Err(e) = stdio::pipe_floor() {
+                eprintln!("pipe-floor: {e}");
+            }
+            return;
+        }
+        _ => cli,
+    };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(t) = cli.threads {
         rt.worker_threads(t.max(1));
@@ -212,11 +242,24 @@ fn main() {
             Cmd::Idle(a) => idle_cmd(a).await,
             Cmd::All(a) => all_cmd(a).await,
             Cmd::Attack(a) => attack::attack_cmd(a).await,
+            Cmd::ServeStdio => child_exit(stdio::serve_stdio().await),
+            Cmd::RmcpStdio => child_exit(stdio::rmcp_stdio().await),
+            Cmd::Stdio(_) | Cmd::PipeFloor => unreachable!("handled before the runtime starts"),
         }
     });
     if errors > 0 {
         eprintln!("mcp-bench: {errors} request(s) failed; figures are not valid");
         std::process::exit(1);
+    }
+}
+
+fn child_exit(r: std::io::Result<()>) -> u64 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("mcp-bench: {e}");
+            1
+        }
     }
 }
 

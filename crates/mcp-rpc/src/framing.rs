@@ -90,6 +90,35 @@ fn trim_line(b: &[u8]) -> &[u8] {
     &b[start..end]
 }
 
+/// Append one message to `buf` as a line, for writers that gather several frames into one `write`.
+///
+/// # Errors
+///
+/// If the message cannot be serialized (a map with non-string keys inside a user value); `buf` is then left
+/// as it was.
+pub fn encode_message(buf: &mut Vec<u8>, msg: &Message) -> std::io::Result<()> {
+    encode_line(buf, msg)
+}
+
+/// Append a batch reply (2025-03-26) to `buf` as one line holding a JSON array.
+///
+/// # Errors
+///
+/// As [`encode_message`].
+pub fn encode_batch(buf: &mut Vec<u8>, msgs: &[Message]) -> std::io::Result<()> {
+    encode_line(buf, msgs)
+}
+
+fn encode_line<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) -> std::io::Result<()> {
+    let start = buf.len();
+    if let Err(e) = serde_json::to_writer(&mut *buf, v) {
+        buf.truncate(start);
+        return Err(std::io::Error::other(e));
+    }
+    buf.push(b'\n');
+    Ok(())
+}
+
 /// Write one message as a line. JSON serialization escapes newlines inside strings, so the frame is one line.
 pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;

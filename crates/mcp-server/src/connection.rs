@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use mcp_protocol::types::{methods, CancelledParams};
 use mcp_protocol::{ErrorObject, ErrorResponse, Message, ProtocolVersion, Request, RequestId};
-use mcp_rpc::framing::{write_batch, write_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
+use mcp_rpc::framing::{encode_batch, encode_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
 use mcp_rpc::{Admission, PendingRequests, RpcError};
 use serde_json::Value;
-use tokio::io::{AsyncBufRead, AsyncWrite};
+use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +21,15 @@ use crate::modern::{has_modern_meta, read_meta, TransportEnv};
 use crate::reply::{Outcome, Reply, ResultJson};
 use crate::requester::ChannelRequester;
 use crate::Server;
+
+/// The writer stops gathering queued frames into one `write` past this many bytes.
+const COALESCE_LIMIT: usize = 256 * 1024;
+
+fn log_unencodable(r: std::io::Result<()>) {
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "dropping an outgoing message that cannot be serialized");
+    }
+}
 
 /// Options for a byte-stream connection.
 #[derive(Debug, Clone)]
@@ -175,17 +184,43 @@ where
     let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Message>>(16);
     let writer_task = tokio::spawn(async move {
         let mut writer = writer;
+        let mut buf = Vec::with_capacity(8 * 1024);
         loop {
-            let written = tokio::select! {
+            buf.clear();
+            // Wait for one frame; then take every frame already queued without waiting, so replies that finish
+            // together leave in one `write` and a lone reply is never held back.
+            let encoded = tokio::select! {
                 m = out_rx.recv() => match m {
-                    Some(m) => write_message(&mut writer, &m).await,
+                    Some(m) => encode_message(&mut buf, &m),
                     None => break,
                 },
-                Some(batch) = batch_rx.recv() => write_batch(&mut writer, &batch).await,
+                Some(batch) = batch_rx.recv() => encode_batch(&mut buf, &batch),
+            };
+            log_unencodable(encoded);
+            while buf.len() < COALESCE_LIMIT {
+                let encoded = if let Ok(m) = out_rx.try_recv() {
+                    encode_message(&mut buf, &m)
+                } else if let Ok(batch) = batch_rx.try_recv() {
+                    encode_batch(&mut buf, &batch)
+                } else {
+                    break;
+                };
+                log_unencodable(encoded);
+            }
+            if buf.is_empty() {
+                continue;
+            }
+            let written = match writer.write_all(&buf).await {
+                Ok(()) => writer.flush().await,
+                Err(e) => Err(e),
             };
             if let Err(e) = written {
                 tracing::debug!(error = %e, "connection writer closed");
                 break;
+            }
+            // One huge reply must not pin its buffer for the life of the connection.
+            if buf.capacity() > 4 * COALESCE_LIMIT {
+                buf = Vec::with_capacity(8 * 1024);
             }
         }
     });

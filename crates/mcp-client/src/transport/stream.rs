@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 use mcp_protocol::Message;
-use mcp_rpc::framing::{write_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
+use mcp_rpc::framing::{encode_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -27,6 +27,9 @@ type BoxWriter = Box<dyn AsyncWrite + Send + Unpin>;
 pub struct StreamTransport {
     reader: Mutex<Option<BoxReader>>,
     writer: tokio::sync::Mutex<Option<BoxWriter>>,
+    /// Frames encoded by senders and not yet written. Whoever holds `writer` next writes all of them at
+    /// once, so concurrent calls share one `write` instead of queueing for one each.
+    queued: Mutex<Vec<u8>>,
     reader_task: Mutex<Option<JoinHandle<()>>>,
     max_message: usize,
 }
@@ -47,6 +50,7 @@ impl StreamTransport {
         Self {
             reader: Mutex::new(Some(Box::new(BufReader::new(reader)))),
             writer: tokio::sync::Mutex::new(Some(Box::new(writer))),
+            queued: Mutex::new(Vec::new()),
             reader_task: Mutex::new(None),
             max_message: DEFAULT_MAX_MESSAGE,
         }
@@ -123,13 +127,24 @@ impl StreamTransport {
     }
 
     pub(crate) async fn write(&self, msg: &Message) -> Result<(), TransportError> {
+        {
+            let mut q = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+            encode_message(&mut q, msg).map_err(|e| TransportError::Io(e.to_string()))?;
+        }
         let mut w = self.writer.lock().await;
         let Some(w) = w.as_mut() else {
             return Err(TransportError::Closed);
         };
-        write_message(w, msg)
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))
+        let bytes = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
+        if bytes.is_empty() {
+            // An earlier holder of the writer took this frame along with its own and wrote it.
+            return Ok(());
+        }
+        let written = match w.write_all(&bytes).await {
+            Ok(()) => w.flush().await,
+            Err(e) => Err(e),
+        };
+        written.map_err(|e| TransportError::Io(e.to_string()))
     }
 }
 
