@@ -8,8 +8,8 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Crates that mean HTTP, TLS, JWT or sockets. `mio` is tokio's socket and process layer: tokio without
-# `net`, `process` or `signal` does not pull it.
+# Crates that mean HTTP, TLS or JWT. `mio` (tokio's socket and process layer, pulled by tokio's `net`,
+# `process` or `signal`) is checked on its own below.
 NETWORK=(hyper hyper-util h2 http http-body http-body-util reqwest rustls tokio-rustls webpki-roots
   rustls-webpki ring jsonwebtoken dashmap)
 # (tower is allowed: message-level middleware, `ServerBuilder::layer`, is tower layers on every transport.)
