@@ -22,11 +22,11 @@ use mcp_protocol::{
     error_code, headers, meta, Era, ErrorObject, ErrorResponse, JsonObject, Message, Notification,
     ProtocolVersion, Request, RequestId, Response,
 };
+use mcp_rpc::rt::{self, JoinHandle};
 use mcp_rpc::{Peer, RequestOptions, RpcError};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::ResultCache;
@@ -268,8 +268,8 @@ impl ClientBuilder {
             tasks: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&inner);
-        let writer = tokio::spawn(writer_loop(out_rx, weak.clone(), transport, kind));
-        let dispatcher = tokio::spawn(dispatch_loop(ev_rx, weak));
+        let writer = rt::spawn(writer_loop(out_rx, weak.clone(), transport, kind));
+        let dispatcher = rt::spawn(dispatch_loop(ev_rx, weak));
         lock(&inner.tasks).extend([writer, dispatcher]);
         let client = Client { inner };
         if let Err(e) = client.inner.negotiate().await {
@@ -339,12 +339,10 @@ impl Drop for Inner {
         // Dropped without `close()`: still shut down gracefully (DELETE the session, close the child's stdin
         // and wait for it), in the background. `kill_on_drop` remains the backstop if the runtime is gone.
         if was_open {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                let transport = self.transport.clone();
-                rt.spawn(async move {
-                    let _ = transport.close().await;
-                });
-            }
+            let transport = self.transport.clone();
+            rt::try_spawn(async move {
+                let _ = transport.close().await;
+            });
         }
     }
 }
@@ -405,7 +403,7 @@ async fn writer_loop(
         match kind {
             // One POST per message, concurrently: a long reply stream must not hold back other messages.
             TransportKind::Http => {
-                tokio::spawn(job);
+                rt::spawn(job);
             }
             // One ordered stream: write in order.
             TransportKind::Stream => job.await,
@@ -908,7 +906,7 @@ impl Inner {
         let token = CancellationToken::new();
         lock(&self.server_requests).insert(req.id.clone(), token.clone());
         let inner = self.clone();
-        tokio::spawn(async move {
+        rt::spawn(async move {
             let outcome = tokio::select! {
                 r = inner.answer_server_request(&req) => Some(r),
                 _ = token.cancelled() => None,
@@ -1146,7 +1144,7 @@ impl Inner {
         for attempt in 0..self.opts.recovery_attempts.max(1) {
             if attempt > 0 {
                 let delay = self.opts.recovery_backoff * 2u32.saturating_pow(attempt - 1);
-                tokio::time::sleep(delay).await;
+                rt::sleep(delay).await;
             }
             tracing::info!(old_session = ?old, attempt, "re-initializing the expired session");
             match self.initialize(requested, strict, true).await {
@@ -1848,7 +1846,7 @@ impl Client {
             let inner = inner.clone();
             let id = id.clone();
             let end = end.clone();
-            tokio::spawn(async move {
+            rt::spawn(async move {
                 let r = inner
                     .peer
                     .request_with_id(id.clone(), methods::SUBSCRIPTIONS_LISTEN, params, opts)
@@ -1865,7 +1863,7 @@ impl Client {
         };
         let mut guard = CancelOnDrop(Some(cancel.clone()));
         let ack_timeout = inner.opts.request_timeout;
-        let first = tokio::time::timeout(ack_timeout, rx.recv())
+        let first = rt::timeout(ack_timeout, rx.recv())
             .await
             .map_err(|_| ClientError::Timeout(ack_timeout))?;
         let acknowledged = match first {

@@ -42,20 +42,30 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
+// The OAuth client itself stays native: its authorizers are a loopback redirect server and a headless GET
+// that reads a redirect's `Location`, and neither exists under fetch (no sockets; redirects are followed or
+// opaque). On wasm32 the transport still takes any `AuthProvider` or bearer `TokenProvider`.
+#[cfg(not(target_arch = "wasm32"))]
 mod assertion;
 mod challenge;
+#[cfg(not(target_arch = "wasm32"))]
 mod dpop;
 mod metadata;
+#[cfg(not(target_arch = "wasm32"))]
 mod oauth;
+#[cfg(not(target_arch = "wasm32"))]
 mod pkce;
+#[cfg(not(target_arch = "wasm32"))]
 mod redirect;
 mod store;
+#[cfg(not(target_arch = "wasm32"))]
 mod token;
 
 use futures::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use assertion::{
     AssertionRequest, AssertionSource, ClientKey, FileAssertion, FixedAssertion, IdJagExchange,
 };
@@ -64,11 +74,14 @@ pub use metadata::{
     canonical_resource, discover_authorization_server, discover_resource,
     AuthorizationServerMetadata, ProtectedResourceMetadata,
 };
+#[cfg(not(target_arch = "wasm32"))]
 pub use oauth::{OAuthClient, OAuthClientBuilder, PreRegistered};
+#[cfg(not(target_arch = "wasm32"))]
 pub use redirect::{Authorizer, HeadlessAuthorizer, LoopbackAuthorizer};
-pub use store::{
-    ClientRegistration, FileTokenStore, MemoryTokenStore, StoredCredentials, TokenSet, TokenStore,
-};
+#[cfg(not(target_arch = "wasm32"))]
+pub use store::FileTokenStore;
+pub use store::{ClientRegistration, MemoryTokenStore, StoredCredentials, TokenSet, TokenStore};
+#[cfg(not(target_arch = "wasm32"))]
 pub use token::OAuthErrorResponse;
 
 /// Why authorization failed.

@@ -31,11 +31,11 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use mcp_protocol::types::{methods, CancelledParams};
 use mcp_protocol::{headers, meta, ErrorObject, Message, ProtocolVersion, Request, RequestId};
+use mcp_rpc::rt::{self, JoinHandle};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::legacy_sse::{sse_sibling, LegacySseTransport, SseLimits};
@@ -168,12 +168,18 @@ impl HttpTransportBuilder {
         }
         let http = match self.client {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build()
-                .map_err(|e| TransportError::Network(e.to_string()))?,
+            None => {
+                let builder = reqwest::Client::builder();
+                // Sockets and the pool are the browser's (or Node's) under fetch: these are native settings.
+                #[cfg(not(target_arch = "wasm32"))]
+                let builder = builder
+                    .tcp_nodelay(true)
+                    .connect_timeout(Duration::from_secs(10))
+                    .pool_idle_timeout(Duration::from_secs(90));
+                builder
+                    .build()
+                    .map_err(|e| TransportError::Network(e.to_string()))?
+            }
         };
         let (session, _) = watch::channel(SessionSlot {
             state: SessionState::None,
@@ -360,7 +366,7 @@ impl Inner {
     /// Sleep for `delay` unless the transport closes first; returns whether it closed.
     async fn closed_during(&self, delay: Duration) -> bool {
         tokio::select! {
-            _ = tokio::time::sleep(delay) => false,
+            _ = rt::sleep(delay) => false,
             _ = self.closed.cancelled() => true,
         }
     }
@@ -991,7 +997,7 @@ impl Inner {
                 return;
             }
         };
-        match tokio::time::timeout(Duration::from_secs(5), rb.send()).await {
+        match rt::timeout(Duration::from_secs(5), rb.send()).await {
             Ok(Ok(r))
                 if r.status().is_success()
                     || r.status() == StatusCode::METHOD_NOT_ALLOWED
@@ -1021,7 +1027,7 @@ impl Transport for HttpTransport {
     }
 
     fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
+        super::boxed(async move {
             let inner = &self.inner;
             if inner.closed.is_cancelled() {
                 return Err(TransportError::Closed);
@@ -1059,8 +1065,7 @@ impl Transport for HttpTransport {
                     // A server may send messages about this request on the GET stream (elicitation,
                     // sampling): wait until that stream is open or refused, for at most 2 s.
                     let mut ready = inner.get_ready.subscribe();
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(2), ready.wait_for(|r| *r)).await;
+                    let _ = rt::timeout(Duration::from_secs(2), ready.wait_for(|r| *r)).await;
                     self.exchange_tracked(req, opts).await
                 }
                 Message::Notification(n) if n.method == methods::NOTIF_CANCELLED => {
@@ -1127,7 +1132,7 @@ impl Transport for HttpTransport {
         }
         self.inner.get_ready.send_replace(false);
         let inner = self.inner.clone();
-        let task = tokio::spawn(inner.get_loop());
+        let task = rt::spawn(inner.get_loop());
         if let Some(old) = lock(&self.inner.get_task).replace(task) {
             old.abort();
         }
@@ -1141,7 +1146,7 @@ impl Transport for HttpTransport {
     }
 
     fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
+        super::boxed(async move {
             let inner = &self.inner;
             inner.closed.cancel();
             if let Some(t) = lock(&inner.get_task).take() {
