@@ -13,7 +13,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// `std`'s `Instant::now` panics on wasm32-unknown-unknown; `web_time`'s is `std`'s natively.
+use web_time::Instant;
 
 use mcp_protocol::types::{methods, CacheScope};
 use serde_json::Value;

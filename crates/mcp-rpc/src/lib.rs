@@ -7,6 +7,7 @@
 //!   another channel than requests leave on (as on legacy Streamable HTTP).
 //! - [`framing`]: newline-delimited JSON over any byte stream, with a cap on message size.
 //! - [`Admission`]: a cap on concurrent inbound requests.
+//! - [`rt`]: spawning and timers on tokio natively and on the JavaScript event loop on `wasm32-unknown-unknown`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -34,6 +35,7 @@ mod error;
 pub mod framing;
 mod peer;
 mod pending;
+pub mod rt;
 
 pub use admission::{Admission, AdmissionPermit};
 pub use error::RpcError;

@@ -100,12 +100,10 @@ impl Drop for InFlight<'_> {
             if let Err(mpsc::error::TrySendError::Full(msg)) =
                 self.outbound.try_send(Message::Notification(n))
             {
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    let tx = self.outbound.clone();
-                    rt.spawn(async move {
-                        let _ = tx.send(msg).await;
-                    });
-                }
+                let tx = self.outbound.clone();
+                crate::rt::try_spawn(async move {
+                    let _ = tx.send(msg).await;
+                });
             }
         }
     }
@@ -260,10 +258,10 @@ impl PendingRequests {
             notify_cancel: opts.notify_cancel,
         };
         let cancel = opts.cancel.unwrap_or_default();
-        let hard = tokio::time::sleep(opts.max_total);
+        let hard = crate::rt::sleep(opts.max_total);
         // The deadlines run from the call, not from the hand-over: a peer that stops reading (a full outbound
         // queue behind a blocked write) must time the request out, not hang it.
-        let idle = tokio::time::sleep(opts.timeout);
+        let idle = crate::rt::sleep(opts.timeout);
         tokio::pin!(hard, rx, idle);
         tokio::select! {
             r = outbound.send(Message::Request(Request::new(id, method, params))) => {
@@ -282,7 +280,7 @@ impl PendingRequests {
                     return r.unwrap_or(Err(RpcError::Closed));
                 }
                 _ = touched.notified() => {
-                    idle.as_mut().reset(tokio::time::Instant::now() + opts.timeout);
+                    crate::rt::reset(idle.as_mut(), opts.timeout);
                     continue;
                 }
                 _ = &mut idle => return Err(RpcError::Timeout(opts.timeout)),

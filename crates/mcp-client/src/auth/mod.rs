@@ -42,29 +42,32 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
-#[cfg(feature = "oauth")]
+// The OAuth client itself stays native: its authorizers are a loopback redirect server and a headless GET
+// that reads a redirect's `Location`, and neither exists under fetch (no sockets; redirects are followed or
+// opaque). On wasm32 the transport still takes any `AuthProvider` or bearer `TokenProvider`.
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 mod assertion;
 mod challenge;
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 mod dpop;
 #[cfg(feature = "oauth")]
 mod metadata;
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 mod oauth;
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 mod pkce;
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 mod redirect;
 #[cfg(feature = "oauth")]
 mod store;
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 mod token;
 
 use futures::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use assertion::{
     AssertionRequest, AssertionSource, ClientKey, FileAssertion, FixedAssertion, IdJagExchange,
@@ -76,21 +79,22 @@ pub use metadata::{
     canonical_resource, discover_authorization_server, discover_resource,
     AuthorizationServerMetadata, ProtectedResourceMetadata,
 };
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use oauth::{OAuthClient, OAuthClientBuilder, PreRegistered};
-#[cfg(feature = "oauth-loopback")]
+#[cfg(all(feature = "oauth-loopback", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth-loopback")))]
 pub use redirect::LoopbackAuthorizer;
-#[cfg(feature = "oauth")]
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use redirect::{Authorizer, HeadlessAuthorizer};
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
+pub use store::FileTokenStore;
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
-pub use store::{
-    ClientRegistration, FileTokenStore, MemoryTokenStore, StoredCredentials, TokenSet, TokenStore,
-};
-#[cfg(feature = "oauth")]
+pub use store::{ClientRegistration, MemoryTokenStore, StoredCredentials, TokenSet, TokenStore};
+#[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use token::OAuthErrorResponse;
 

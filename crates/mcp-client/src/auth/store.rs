@@ -1,9 +1,13 @@
 //! Where credentials live between runs: client registrations (keyed by issuer) and tokens.
 
 use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+// `std`'s clock panics on wasm32-unknown-unknown; `web_time` is `std`'s natively and `Date.now()` there.
+use web_time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -195,12 +199,14 @@ impl TokenStore for MemoryTokenStore {
 /// Credentials kept in a JSON file (one file, every resource), written atomically (a temporary file renamed
 /// over the old one) and, on Unix, readable by the owner only. Suits command-line programs that should not
 /// ask the user to log in on every run.
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug)]
 pub struct FileTokenStore {
     path: PathBuf,
     lock: tokio::sync::Mutex<()>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl FileTokenStore {
     /// A store in `path` (created on first save).
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -221,6 +227,7 @@ impl FileTokenStore {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl TokenStore for FileTokenStore {
     fn load<'a>(
         &'a self,

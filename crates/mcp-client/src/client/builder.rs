@@ -1,5 +1,6 @@
 //! The builder: handlers, version mode and options; `connect` spawns the background tasks and negotiates.
 
+use mcp_rpc::rt;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -154,8 +155,8 @@ impl ClientBuilder {
             tasks: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&inner);
-        let writer = tokio::spawn(writer_loop(out_rx, weak.clone(), transport, kind));
-        let dispatcher = tokio::spawn(dispatch_loop(ev_rx, weak));
+        let writer = rt::spawn(writer_loop(out_rx, weak.clone(), transport, kind));
+        let dispatcher = rt::spawn(dispatch_loop(ev_rx, weak));
         lock(&inner.tasks).extend([writer, dispatcher]);
         let client = Client { inner };
         if let Err(e) = client.inner.negotiate().await {

@@ -1,5 +1,6 @@
 //! What the server sends: responses, notifications (progress, listen streams, list changes) and requests.
 
+use mcp_rpc::rt;
 use std::sync::Arc;
 
 use mcp_protocol::types::{methods, ProgressParams};
@@ -90,7 +91,7 @@ impl Inner {
         let token = CancellationToken::new();
         lock(&self.server_requests).insert(req.id.clone(), token.clone());
         let inner = self.clone();
-        tokio::spawn(async move {
+        rt::spawn(async move {
             let outcome = tokio::select! {
                 r = inner.answer_server_request(&req) => Some(r),
                 _ = token.cancelled() => None,

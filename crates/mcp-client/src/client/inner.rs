@@ -16,7 +16,7 @@ use mcp_rpc::{Peer, RequestOptions, RpcError};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
+use mcp_rpc::rt::{self, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::negotiate::{check_complete, pick_modern};
@@ -85,12 +85,10 @@ impl Drop for Inner {
         // Dropped without `close()`: still shut down gracefully (DELETE the session, close the child's stdin
         // and wait for it), in the background. `kill_on_drop` remains the backstop if the runtime is gone.
         if was_open {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                let transport = self.transport.clone();
-                rt.spawn(async move {
-                    let _ = transport.close().await;
-                });
-            }
+            let transport = self.transport.clone();
+            rt::try_spawn(async move {
+                let _ = transport.close().await;
+            });
         }
     }
 }

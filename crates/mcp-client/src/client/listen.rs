@@ -10,7 +10,7 @@ use mcp_protocol::{Era, Notification, RequestId};
 use mcp_rpc::RequestOptions;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use mcp_rpc::rt::{self, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::Client;
@@ -74,7 +74,7 @@ impl Client {
             let inner = inner.clone();
             let id = id.clone();
             let end = end.clone();
-            tokio::spawn(async move {
+            rt::spawn(async move {
                 let r = inner
                     .peer
                     .request_with_id(id.clone(), methods::SUBSCRIPTIONS_LISTEN, params, opts)
@@ -91,7 +91,7 @@ impl Client {
         };
         let mut guard = CancelOnDrop(Some(cancel.clone()));
         let ack_timeout = inner.opts.request_timeout;
-        let first = tokio::time::timeout(ack_timeout, rx.recv())
+        let first = rt::timeout(ack_timeout, rx.recv())
             .await
             .map_err(|_| ClientError::Timeout(ack_timeout))?;
         let acknowledged = match first {

@@ -1,6 +1,7 @@
 //! Legacy session recovery: one re-`initialize` after a 404, then the event stream, subscriptions and log
 //! level restored.
 
+use mcp_rpc::rt;
 use mcp_protocol::types::methods;
 use mcp_protocol::Era;
 use serde_json::json;
@@ -42,7 +43,7 @@ impl Inner {
         for attempt in 0..self.opts.recovery_attempts.max(1) {
             if attempt > 0 {
                 let delay = self.opts.recovery_backoff * 2u32.saturating_pow(attempt - 1);
-                tokio::time::sleep(delay).await;
+                rt::sleep(delay).await;
             }
             tracing::info!(old_session = ?old, attempt, "re-initializing the expired session");
             match self.initialize(requested, strict, true).await {

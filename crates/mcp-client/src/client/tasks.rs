@@ -1,6 +1,7 @@
 //! Background tasks: the writer (hands messages to the transport, recovering expired sessions) and the
 //! dispatcher (routes what the transport reads).
 
+use mcp_rpc::rt;
 use std::sync::{Arc, Weak};
 
 use mcp_protocol::types::methods;
@@ -29,7 +30,7 @@ pub(super) async fn writer_loop(
         match kind {
             // One POST per message, concurrently: a long reply stream must not hold back other messages.
             TransportKind::Http => {
-                tokio::spawn(job);
+                rt::spawn(job);
             }
             // One ordered stream: write in order.
             TransportKind::Stream => job.await,

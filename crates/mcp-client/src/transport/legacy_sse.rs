@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use mcp_protocol::Message;
+use mcp_rpc::rt::{self, JoinHandle};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
@@ -138,9 +138,13 @@ impl LegacySseTransport {
         let url = Url::parse(url.as_ref()).map_err(|e| {
             TransportError::Protocol(format!("invalid URL {:?}: {e}", url.as_ref()))
         })?;
-        let http = reqwest::Client::builder()
+        let http = reqwest::Client::builder();
+        // Sockets are the browser's (or Node's) under fetch: these are native settings.
+        #[cfg(not(target_arch = "wasm32"))]
+        let http = http
             .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10));
+        let http = http
             .build()
             .map_err(|e| TransportError::Network(e.to_string()))?;
         Self::open(http, HeaderMap::new(), None, &[url], SseLimits::default()).await
@@ -162,7 +166,7 @@ impl LegacySseTransport {
                     // Until `start`, the reader waits once this holds a few messages: nothing reads them yet.
                     let (tx, rx) = mpsc::channel(PENDING_EVENTS);
                     let closed = CancellationToken::new();
-                    let reader = tokio::spawn(read_stream(resp, parser, rest, tx, closed.clone()));
+                    let reader = rt::spawn(read_stream(resp, parser, rest, tx, closed.clone()));
                     return Ok(Self {
                         inner: Arc::new(Inner {
                             http,
@@ -194,7 +198,7 @@ impl LegacySseTransport {
         auth_key: &Mutex<Option<String>>,
         url: &Url,
         limits: SseLimits,
-    ) -> Result<(Url, SseParser, Vec<SseEvent>, reqwest::Response), OpenError> {
+    ) -> Result<(Url, SseParser, Vec<SseEvent>, super::Chunks), OpenError> {
         let build = || {
             http.get(url.clone())
                 .headers(headers.clone())
@@ -236,8 +240,8 @@ impl LegacySseTransport {
         // Read until the `endpoint` event; the rest of the stream stays with the response.
         let mut parser = SseParser::new();
         parser.set_limits(limits.line, limits.event);
-        let mut body = resp;
-        let found = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
+        let mut body = super::Chunks::new(resp);
+        let found = rt::timeout(ENDPOINT_TIMEOUT, async {
             loop {
                 let chunk = body
                     .chunk()
@@ -293,7 +297,7 @@ impl LegacySseTransport {
 
 /// Deliver the stream's `message` events until it ends.
 async fn read_stream(
-    mut resp: reqwest::Response,
+    mut resp: super::Chunks,
     mut parser: SseParser,
     first: Vec<SseEvent>,
     tx: mpsc::Sender<TransportEvent>,
@@ -403,7 +407,7 @@ impl Transport for LegacySseTransport {
         let r = match lock(&self.inner.pending).take() {
             Some(mut rx) => {
                 *lock(&self.inner.events) = Some(events.clone());
-                let forward = tokio::spawn(async move {
+                let forward = rt::spawn(async move {
                     while let Some(ev) = rx.recv().await {
                         if events.send(ev).await.is_err() {
                             return;
@@ -419,7 +423,7 @@ impl Transport for LegacySseTransport {
     }
 
     fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
+        super::boxed(async move {
             if self.inner.closed.is_cancelled() {
                 return Err(TransportError::Closed);
             }

@@ -12,7 +12,7 @@
 //! timeouts, the era and session recovery; the transport reports what it saw (a reply, a refused message, a
 //! closed connection) and carries out what it is told (send, open the event stream, mark the session ready).
 
-#[cfg(feature = "child-process")]
+#[cfg(all(feature = "child-process", not(target_arch = "wasm32")))]
 mod child;
 #[cfg(feature = "http")]
 mod http;
@@ -24,7 +24,7 @@ use futures::future::BoxFuture;
 use mcp_protocol::{Message, ProtocolVersion};
 use tokio::sync::mpsc;
 
-#[cfg(feature = "child-process")]
+#[cfg(all(feature = "child-process", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "child-process")))]
 pub use child::{
     ChildProcessBuilder, ChildProcessTransport, ShutdownReport, ShutdownStage, StderrMode,
@@ -53,14 +53,62 @@ pub(crate) struct CappedBody {
     pub truncated: bool,
 }
 
+#[cfg(feature = "http")]
+/// A response body read chunk by chunk, on every target (reqwest's `Response::chunk` is native-only).
+pub(crate) struct Chunks(futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>);
+
+#[cfg(feature = "http")]
+impl Chunks {
+    pub(crate) fn new(resp: reqwest::Response) -> Self {
+        Self(Box::pin(send_on_wasm(resp.bytes_stream())))
+    }
+
+    /// The next chunk, or `None` at the end of the body.
+    pub(crate) async fn chunk(&mut self) -> reqwest::Result<Option<bytes::Bytes>> {
+        use futures::StreamExt;
+        self.0.next().await.transpose()
+    }
+}
+
+/// `fut` as a [`BoxFuture`], for trait methods whose futures must be `Send`.
+///
+/// On wasm32 a future that awaits fetch holds JavaScript values, which are not `Send`; there the future is
+/// wrapped in a [`send_wrapper::SendWrapper`], whose check that it stays on its thread cannot fail on
+/// `wasm32-unknown-unknown` (one thread). The traits keep one set of bounds on every target.
+#[cfg(all(feature = "http", not(target_arch = "wasm32")))]
+pub(crate) fn boxed<'a, T>(
+    fut: impl std::future::Future<Output = T> + Send + 'a,
+) -> BoxFuture<'a, T> {
+    Box::pin(fut)
+}
+
+/// `fut` as a [`BoxFuture`]; see the native version.
+#[cfg(all(feature = "http", target_arch = "wasm32"))]
+pub(crate) fn boxed<'a, T>(fut: impl std::future::Future<Output = T> + 'a) -> BoxFuture<'a, T> {
+    Box::pin(send_wrapper::SendWrapper::new(fut))
+}
+
+/// The value itself natively; on wasm32 wrapped so that it is `Send` (see [`boxed`]).
+#[cfg(all(feature = "http", not(target_arch = "wasm32")))]
+pub(crate) fn send_on_wasm<T>(value: T) -> T {
+    value
+}
+
+/// The value wrapped so that it is `Send` (see [`boxed`]).
+#[cfg(all(feature = "http", target_arch = "wasm32"))]
+pub(crate) fn send_on_wasm<T>(value: T) -> send_wrapper::SendWrapper<T> {
+    send_wrapper::SendWrapper::new(value)
+}
+
 /// Read at most `cap` bytes of `resp`'s body.
 #[cfg(feature = "http")]
 pub(crate) async fn read_capped(
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     cap: usize,
 ) -> Result<CappedBody, reqwest::Error> {
     let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await? {
+    let mut body = Chunks::new(resp);
+    while let Some(chunk) = body.chunk().await? {
         let room = cap - buf.len();
         if chunk.len() > room {
             buf.extend_from_slice(&chunk[..room]);

@@ -5,9 +5,9 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 use mcp_protocol::Message;
 use mcp_rpc::framing::{encode_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
+use mcp_rpc::rt::{self, JoinHandle};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
 use crate::TransportError;
@@ -98,7 +98,7 @@ impl StreamTransport {
             return Err(TransportError::Protocol("transport already started".into()));
         };
         let max = self.max_message;
-        let task = tokio::spawn(async move {
+        let task = rt::spawn(async move {
             let mut frames = FrameReader::new(reader, max);
             let reason = loop {
                 match frames.next().await {

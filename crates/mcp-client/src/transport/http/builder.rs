@@ -83,12 +83,18 @@ impl HttpTransportBuilder {
         }
         let http = match self.client {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build()
-                .map_err(|e| TransportError::Network(e.to_string()))?,
+            None => {
+                let builder = reqwest::Client::builder();
+                // Sockets and the pool are the browser's (or Node's) under fetch: these are native settings.
+                #[cfg(not(target_arch = "wasm32"))]
+                let builder = builder
+                    .tcp_nodelay(true)
+                    .connect_timeout(Duration::from_secs(10))
+                    .pool_idle_timeout(Duration::from_secs(90));
+                builder
+                    .build()
+                    .map_err(|e| TransportError::Network(e.to_string()))?
+            }
         };
         let (session, _) = watch::channel(SessionSlot {
             state: SessionState::None,

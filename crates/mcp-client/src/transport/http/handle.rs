@@ -1,6 +1,7 @@
 //! [`HttpTransport`] itself: the [`Transport`](crate::transport::Transport) implementation that routes each
 //! message to a POST exchange, the GET event stream or the 2024-11-05 fallback.
 
+use mcp_rpc::rt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,7 +76,7 @@ impl Transport for HttpTransport {
     }
 
     fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
+        crate::transport::boxed(async move {
             let inner = &self.inner;
             if inner.closed.is_cancelled() {
                 return Err(TransportError::Closed);
@@ -114,7 +115,7 @@ impl Transport for HttpTransport {
                     // sampling): wait until that stream is open or refused, for at most 2 s.
                     let mut ready = inner.get_ready.subscribe();
                     let _ =
-                        tokio::time::timeout(Duration::from_secs(2), ready.wait_for(|r| *r)).await;
+                        rt::timeout(Duration::from_secs(2), ready.wait_for(|r| *r)).await;
                     self.exchange_tracked(req, opts).await
                 }
                 Message::Notification(n) if n.method == methods::NOTIF_CANCELLED => {
@@ -181,7 +182,7 @@ impl Transport for HttpTransport {
         }
         self.inner.get_ready.send_replace(false);
         let inner = self.inner.clone();
-        let task = tokio::spawn(inner.get_loop());
+        let task = rt::spawn(inner.get_loop());
         if let Some(old) = lock(&self.inner.get_task).replace(task) {
             old.abort();
         }
@@ -195,7 +196,7 @@ impl Transport for HttpTransport {
     }
 
     fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
+        crate::transport::boxed(async move {
             let inner = &self.inner;
             inner.closed.cancel();
             if let Some(t) = lock(&inner.get_task).take() {

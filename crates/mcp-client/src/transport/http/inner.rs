@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use mcp_rpc::rt::{self, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::options::HttpOptions;
@@ -137,7 +137,7 @@ impl Inner {
     /// Sleep for `delay` unless the transport closes first; returns whether it closed.
     pub(super) async fn closed_during(&self, delay: Duration) -> bool {
         tokio::select! {
-            _ = tokio::time::sleep(delay) => false,
+            _ = rt::sleep(delay) => false,
             _ = self.closed.cancelled() => true,
         }
     }

@@ -1,5 +1,6 @@
 //! The legacy session: taking the id from `initialize`, waiting for it, expiring it on 404, DELETE on close.
 
+use mcp_rpc::rt;
 use std::time::Duration;
 
 use mcp_protocol::types::methods;
@@ -96,7 +97,7 @@ impl Inner {
                 return;
             }
         };
-        match tokio::time::timeout(Duration::from_secs(5), rb.send()).await {
+        match rt::timeout(Duration::from_secs(5), rb.send()).await {
             Ok(Ok(r))
                 if r.status().is_success()
                     || r.status() == StatusCode::METHOD_NOT_ALLOWED
