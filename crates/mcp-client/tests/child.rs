@@ -164,7 +164,7 @@ async fn dropping_the_transport_kills_the_child() {
 fn example_server() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join("stdio_server");
+    let path = dir.join("examples").join("echo_stdio_server");
     if !path.exists() {
         // `cargo test -p mcp-client` builds examples; `--test child` alone does not.
         let status = std::process::Command::new(env!("CARGO"))
@@ -174,7 +174,7 @@ fn example_server() -> PathBuf {
                 "-p",
                 "mcp-client",
                 "--example",
-                "stdio_server",
+                "echo_stdio_server",
             ])
             .env("CARGO_TARGET_DIR", dir.parent().unwrap())
             .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -1,12 +1,12 @@
 //! A small MCP server on stdin/stdout, used by the client's child-process tests (and handy to try the client):
-//! `cargo run -p mcp-client --example stdio_server`.
+//! `cargo run -p mcp-client --example echo_stdio_server`.
 
 use mcp_protocol::types::CallToolResult;
 use mcp_server::{Error, Server};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    eprintln!("stdio_server: starting (logs go to stderr)");
+    eprintln!("echo_stdio_server: starting (logs go to stderr)");
     let server = Server::builder("stdio-example", "1.0.0")
         .typed_tool(
             "echo",
@@ -19,6 +19,6 @@ async fn main() -> std::io::Result<()> {
         )
         .build();
     let r = mcp_server::serve_stdio(server).await;
-    eprintln!("stdio_server: stdin closed, exiting");
+    eprintln!("echo_stdio_server: stdin closed, exiting");
     r
 }
