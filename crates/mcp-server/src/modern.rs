@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::ScopeGuard;
+use crate::ScopeGuard;
 use crate::context::{Asker, ClientDescription, Envelope, Principal};
 use crate::core::CoreOutcome;
 use crate::middleware::{McpResponse, Route};

@@ -408,13 +408,18 @@ async fn per_item_scopes_cover_batches_and_keep_bad_input_a_protocol_error() {
     );
     req.headers_mut()
         .insert("mcp-protocol-version", "2025-03-26".parse().unwrap());
-    let (st, h, _) = send(&svc, req).await;
+    let (st, h, body) = send(&svc, req).await;
     assert_eq!(
         st,
         StatusCode::FORBIDDEN,
         "one guarded call refuses the batch"
     );
     assert_insufficient(&h, "mcp:tools files:write");
+    // Nothing of a refused batch runs: a client that re-authorizes and re-sends it must not run any item twice.
+    assert!(
+        !body.to_string().contains("\"you\""),
+        "an item of the refused batch ran: {body}"
+    );
 
     // Malformed and odd bodies reach the endpoint, which answers them as it always does.
     let mut bad = post(Some(&narrow), Some(&sid), Value::Null);

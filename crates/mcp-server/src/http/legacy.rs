@@ -18,7 +18,7 @@ use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
     McpBody, Parsed, Permit, ResponseMode, State,
 };
-use crate::auth::ScopeGuard;
+use crate::ScopeGuard;
 use crate::context::ClientRequester;
 use crate::middleware::{McpResponse, SessionHandle};
 use crate::modern::TransportEnv;

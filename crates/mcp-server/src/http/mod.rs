@@ -48,40 +48,9 @@ pub use serve::{serve, serve_listener, Bound};
 pub use session::{HttpSession, MemorySessionStore, SessionStore, StoreFull};
 pub use sse::{EventStore, MemoryEventStore};
 
-#[cfg(feature = "auth")]
-use crate::auth::ScopeGuard;
 use crate::middleware::{HttpHint, McpResponse};
 use crate::reply::Reply;
-use crate::{Principal, Server};
-#[cfg(not(feature = "auth"))]
-use no_auth::ScopeGuard;
-
-/// Without the `auth` feature no layer can require scopes, so no request carries a guard: this type has no
-/// values, and the checks against it compile to nothing.
-#[cfg(not(feature = "auth"))]
-mod no_auth {
-    use http::Response;
-    use serde_json::Value;
-
-    use super::McpBody;
-
-    #[derive(Clone)]
-    pub(crate) enum ScopeGuard {}
-
-    impl ScopeGuard {
-        pub(crate) fn refuse(
-            &self,
-            _method: &str,
-            _params: Option<&Value>,
-        ) -> Option<Response<McpBody>> {
-            match *self {}
-        }
-
-        pub(crate) fn refuse_value(&self, _value: &Value) -> Option<Response<McpBody>> {
-            match *self {}
-        }
-    }
-}
+use crate::{Principal, ScopeGuard, Server};
 
 /// How a response to a request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -670,6 +639,16 @@ impl State {
         let modern = session_id.is_none() && modern::is_modern_post(h, &value);
         if !modern && self.config.legacy {
             if let Value::Array(batch) = value {
+                // Scopes are checked for the whole batch before any of it runs: a 403 that came after some
+                // items had run would make a client that re-authorizes and re-sends the batch run them twice.
+                let refused = guard.as_ref().and_then(|g| {
+                    batch
+                        .iter()
+                        .find_map(|m| g.refuse_value(m, principal.as_ref()))
+                });
+                if let Some(r) = refused {
+                    return r;
+                }
                 return self.legacy_batch(h, batch, principal, guard).await;
             }
         }

@@ -16,7 +16,7 @@ use super::{
     error_response, header_str, modern_status, names, sse, sse_response, status_only, McpBody,
     Parsed, Permit, ResponseMode, State,
 };
-use crate::auth::ScopeGuard;
+use crate::ScopeGuard;
 use crate::middleware::McpResponse;
 use crate::modern::{meta_problems, problems_message, read_meta, TransportEnv};
 use crate::reply::{Outcome, Reply};

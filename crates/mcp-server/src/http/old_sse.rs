@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, WriteHa
 use tokio::sync::{mpsc, Mutex};
 
 use super::session::new_session_id;
-use super::ScopeGuard;
+use crate::ScopeGuard;
 use super::{error_response, sse_response, status_only, McpBody, Permit, State};
 use crate::connection::{serve_connection, ConnectionOptions};
 use crate::Principal;
