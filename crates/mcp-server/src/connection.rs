@@ -321,7 +321,8 @@ where
                 // Requests run concurrently; responses and notifications are handled inline (they are quick).
                 // So is `initialize` (it never waits): a client that sends its first calls right behind it
                 // must find the session it opens, not race it to the modern path.
-                let is_initialize = v.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE);
+                let is_initialize =
+                    v.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE);
                 if v.get("method").is_some() && v.get("id").is_some() && !is_initialize {
                     tasks.spawn(async move {
                         if let Some(m) = process(&conn, v).await {

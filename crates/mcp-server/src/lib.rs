@@ -73,10 +73,10 @@ mod handler;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod legacy;
-#[cfg(not(feature = "auth"))]
-mod no_auth;
 pub mod middleware;
 mod modern;
+#[cfg(not(feature = "auth"))]
+mod no_auth;
 mod prompt_args;
 mod reply;
 mod request_state;

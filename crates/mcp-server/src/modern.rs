@@ -13,11 +13,11 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::ScopeGuard;
 use crate::context::{Asker, ClientDescription, Envelope, Principal};
 use crate::core::CoreOutcome;
 use crate::middleware::{McpResponse, Route};
 use crate::reply::{Outcome, ResultJson};
+use crate::ScopeGuard;
 use crate::{Server, ServerEvent};
 
 /// What a transport supplies for one request, whatever the era.

@@ -65,8 +65,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Progress: each report of the call arrives on the channel, in order, before the result.
     let (progress_tx, mut progress) = mpsc::channel(16);
-    let mut options = CallOptions::default();
-    options.progress = Some(progress_tx);
+    let options = CallOptions {
+        progress: Some(progress_tx),
+        ..Default::default()
+    };
     let r = client
         .call_tool_with("count", json!({"steps": 3}), options)
         .await?;
@@ -79,8 +81,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("progress: {seen:?} -> {:?}", r.text_content());
 
     // Timeout: the call fails with `Timeout` and the server is told to stop.
-    let mut options = CallOptions::default();
-    options.timeout = Some(Duration::from_millis(300));
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
     let e = client
         .call_tool_with("wait", json!({}), options)
         .await
@@ -93,9 +97,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Cancellation: cancel once the handler has reported that it is running.
     let cancel = CancellationToken::new();
     let (progress_tx, mut progress) = mpsc::channel(16);
-    let mut options = CallOptions::default();
-    options.cancel = Some(cancel.clone());
-    options.progress = Some(progress_tx);
+    let options = CallOptions {
+        cancel: Some(cancel.clone()),
+        progress: Some(progress_tx),
+        ..Default::default()
+    };
     let call = {
         let client = client.clone();
         tokio::spawn(async move { client.call_tool_with("wait", json!({}), options).await })

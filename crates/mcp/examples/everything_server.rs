@@ -188,8 +188,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Progress.
     let (tx, mut progress) = mpsc::channel(16);
-    let mut options = CallOptions::default();
-    options.progress = Some(tx);
+    let options = CallOptions {
+        progress: Some(tx),
+        ..Default::default()
+    };
     let r = client
         .call_tool_with("long-work", json!({"steps": 3}), options)
         .await?;
@@ -204,9 +206,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Cancellation, once the first progress report shows the work started.
     let cancel = CancellationToken::new();
     let (tx, mut progress) = mpsc::channel(16);
-    let mut options = CallOptions::default();
-    options.progress = Some(tx);
-    options.cancel = Some(cancel.clone());
+    let options = CallOptions {
+        progress: Some(tx),
+        cancel: Some(cancel.clone()),
+        ..Default::default()
+    };
     let call = {
         let client = client.clone();
         tokio::spawn(async move {
@@ -254,8 +258,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Subscriptions: the client listens for updates of one resource; the server announces a change.
-    let mut filter = SubscriptionFilter::default();
-    filter.resource_subscriptions = Some(vec![STATUS_URI.to_owned()]);
+    let filter = SubscriptionFilter {
+        resource_subscriptions: Some(vec![STATUS_URI.to_owned()]),
+        ..Default::default()
+    };
     let mut updates = client.listen(filter).await?;
     server.notify_resource_updated(STATUS_URI);
     let n = tokio::time::timeout(Duration::from_secs(10), updates.next())

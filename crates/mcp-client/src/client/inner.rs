@@ -12,11 +12,11 @@ use mcp_protocol::{
     error_code, headers, meta, Era, ErrorObject, ErrorResponse, JsonObject, Message, Notification,
     ProtocolVersion, RequestId,
 };
+use mcp_rpc::rt::{self, JoinHandle};
 use mcp_rpc::{Peer, RequestOptions, RpcError};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
-use mcp_rpc::rt::{self, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::negotiate::{check_complete, pick_modern};

@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use mcp_protocol::types::{methods, SubscriptionFilter, SubscriptionsAcknowledgedParams};
 use mcp_protocol::{Era, Notification, RequestId};
+use mcp_rpc::rt::{self, JoinHandle};
 use mcp_rpc::RequestOptions;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
-use mcp_rpc::rt::{self, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::Client;

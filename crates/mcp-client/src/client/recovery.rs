@@ -1,9 +1,9 @@
 //! Legacy session recovery: one re-`initialize` after a 404, then the event stream, subscriptions and log
 //! level restored.
 
-use mcp_rpc::rt;
 use mcp_protocol::types::methods;
 use mcp_protocol::Era;
+use mcp_rpc::rt;
 use serde_json::json;
 
 use super::inner::{Inner, ReqCtx};

@@ -18,13 +18,13 @@ use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
     McpBody, Parsed, Permit, ResponseMode, State,
 };
-use crate::ScopeGuard;
 use crate::context::ClientRequester;
 use crate::middleware::{McpResponse, SessionHandle};
 use crate::modern::TransportEnv;
 use crate::reply::{Outcome, Reply};
 use crate::requester::ChannelRequester;
 use crate::Principal;
+use crate::ScopeGuard;
 
 fn session_error(status: StatusCode, code: i64, msg: &str) -> Response<McpBody> {
     error_response(status, None, ErrorObject::new(code, msg))

@@ -16,11 +16,11 @@ use super::{
     error_response, header_str, modern_status, names, sse, sse_response, status_only, McpBody,
     Parsed, Permit, ResponseMode, State,
 };
-use crate::ScopeGuard;
 use crate::middleware::McpResponse;
 use crate::modern::{meta_problems, problems_message, read_meta, TransportEnv};
 use crate::reply::{Outcome, Reply};
 use crate::Principal;
+use crate::ScopeGuard;
 
 /// Whether a session-less POST speaks the modern era (the body as a parsed value; see [`is_modern_message`]).
 pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {

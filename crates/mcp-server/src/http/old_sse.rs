@@ -13,10 +13,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, WriteHa
 use tokio::sync::{mpsc, Mutex};
 
 use super::session::new_session_id;
-use crate::ScopeGuard;
 use super::{error_response, sse_response, status_only, McpBody, Permit, State};
 use crate::connection::{serve_connection, ConnectionOptions};
 use crate::Principal;
+use crate::ScopeGuard;
 
 /// Where the 2024-11-05 transport lives (relative to the server root).
 #[derive(Debug, Clone)]

@@ -114,8 +114,7 @@ impl Transport for HttpTransport {
                     // A server may send messages about this request on the GET stream (elicitation,
                     // sampling): wait until that stream is open or refused, for at most 2 s.
                     let mut ready = inner.get_ready.subscribe();
-                    let _ =
-                        rt::timeout(Duration::from_secs(2), ready.wait_for(|r| *r)).await;
+                    let _ = rt::timeout(Duration::from_secs(2), ready.wait_for(|r| *r)).await;
                     self.exchange_tracked(req, opts).await
                 }
                 Message::Notification(n) if n.method == methods::NOTIF_CANCELLED => {

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use mcp_protocol::types::methods;
 use mcp_protocol::{headers, meta, ErrorObject, Message, ProtocolVersion, Request, RequestId};
+use mcp_rpc::rt::{self, JoinHandle};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
-use mcp_rpc::rt::{self, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::options::HttpOptions;
