@@ -96,6 +96,7 @@ pub(crate) fn problems_message(problems: &[String]) -> String {
 
 /// Everything wrong with the `_meta` of a modern request, all at once, so a client built by hand needs one
 /// try to learn what to fix. The version's support is judged later (it is a different error).
+#[cfg(feature = "http")]
 pub(crate) fn meta_problems(req: &Request) -> Vec<String> {
     read_meta_fields(req).1
 }
