@@ -8,6 +8,7 @@ pub const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
 /// One framed line as read.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Frame {
     /// A line that parsed as JSON.
     Json(serde_json::Value),

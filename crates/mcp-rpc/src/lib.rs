@@ -38,6 +38,6 @@ mod pending;
 pub mod rt;
 
 pub use admission::{Admission, AdmissionPermit};
-pub use error::RpcError;
+pub use error::{Error, ErrorKind, RpcError};
 pub use peer::{Peer, RequestOptions};
 pub use pending::PendingRequests;

@@ -9,10 +9,19 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::pending::ProgressRoute;
-use crate::{PendingRequests, RpcError};
+use crate::{PendingRequests, Error};
 
 /// Per-request options.
+///
+/// Built from [`Default`] and the setters, so new options are not a breaking change:
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = mcp_rpc::RequestOptions::default().timeout(Duration::from_secs(5)).notify_cancel(false);
+/// assert_eq!(opts.timeout, Duration::from_secs(5));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RequestOptions {
     /// Time allowed without any response or progress (default 60 s).
     pub timeout: Duration,
@@ -40,6 +49,34 @@ impl Default for RequestOptions {
             cancel: None,
             notify_cancel: true,
         }
+    }
+}
+
+impl RequestOptions {
+    /// Time allowed without any response or progress.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// The cap on the total time, however much progress arrives.
+    pub fn max_total(mut self, max_total: Duration) -> Self {
+        self.max_total = max_total;
+        self
+    }
+    /// Where this request's progress notifications go (see [`RequestOptions::progress`](#structfield.progress)).
+    pub fn progress(mut self, tx: mpsc::Sender<ProgressParams>) -> Self {
+        self.progress = Some(tx);
+        self
+    }
+    /// A token that cancels the request from outside.
+    pub fn cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+    /// Whether to send `notifications/cancelled` when the request times out or is cancelled.
+    pub fn notify_cancel(mut self, notify: bool) -> Self {
+        self.notify_cancel = notify;
+        self
     }
 }
 
@@ -127,18 +164,18 @@ impl Peer {
     }
 
     /// Send a notification.
-    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), RpcError> {
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), Error> {
         self.send(Message::Notification(Notification::new(method, params)))
             .await
     }
 
     /// Send any message.
-    pub async fn send(&self, msg: Message) -> Result<(), RpcError> {
+    pub async fn send(&self, msg: Message) -> Result<(), Error> {
         self.shared
             .outbound
             .send(msg)
             .await
-            .map_err(|_| RpcError::Closed)
+            .map_err(|_| Error::closed())
     }
 
     /// Send a request and wait for its result.
@@ -147,7 +184,7 @@ impl Peer {
         method: &str,
         params: Option<Value>,
         opts: RequestOptions,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Value, Error> {
         let id = self.next_id();
         self.request_with_id(id, method, params, opts).await
     }
@@ -159,7 +196,7 @@ impl Peer {
         method: &str,
         params: Option<Value>,
         opts: RequestOptions,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Value, Error> {
         let shared = &self.shared;
         shared
             .pending
@@ -180,7 +217,7 @@ impl Peer {
 
     /// Fail every pending request (the connection closed).
     pub fn close(&self) {
-        self.shared.pending.fail_all(RpcError::Closed);
+        self.shared.pending.fail_all(Error::closed());
     }
 
     /// Number of requests waiting for a response.
@@ -201,14 +238,14 @@ impl PendingRequests {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
     /// use mcp_protocol::Message;
-    /// use mcp_rpc::{PendingRequests, RequestOptions, RpcError};
+    /// use mcp_rpc::{PendingRequests, RequestOptions, Error};
     ///
     /// let pending = PendingRequests::new();
     /// let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-    /// let opts = RequestOptions { timeout: Duration::from_millis(10), ..Default::default() };
+    /// let opts = RequestOptions::default().timeout(Duration::from_millis(10));
     /// // Nobody answers: the request times out, leaves the table, and is cancelled on the wire.
     /// let r = pending.request(&tx, "s1".into(), "elicitation/create", None, opts).await;
-    /// assert!(matches!(r, Err(RpcError::Timeout(_))));
+    /// assert!(matches!(r, Err(e) if e.is_timeout()));
     /// assert!(pending.is_empty());
     /// assert!(matches!(rx.recv().await, Some(Message::Request(_))));
     /// let Some(Message::Notification(n)) = rx.recv().await else { panic!() };
@@ -222,7 +259,7 @@ impl PendingRequests {
         method: &str,
         mut params: Option<Value>,
         opts: RequestOptions,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Value, Error> {
         let touched = Arc::new(tokio::sync::Notify::new());
         let token = opts.progress.as_ref().map(|tx| {
             let token = format!("p{id}");
@@ -265,11 +302,11 @@ impl PendingRequests {
         tokio::pin!(hard, rx, idle);
         tokio::select! {
             r = outbound.send(Message::Request(Request::new(id, method, params))) => {
-                r.map_err(|_| RpcError::Closed)?
+                r.map_err(|_| Error::closed())?
             }
-            _ = &mut idle => return Err(RpcError::Timeout(opts.timeout)),
-            _ = &mut hard => return Err(RpcError::Timeout(opts.max_total)),
-            _ = cancel.cancelled() => return Err(RpcError::Cancelled),
+            _ = &mut idle => return Err(Error::timeout(opts.timeout)),
+            _ = &mut hard => return Err(Error::timeout(opts.max_total)),
+            _ = cancel.cancelled() => return Err(Error::cancelled()),
         }
         // From here the peer may be working on it: stopping early is cancelled on the wire.
         guard.sent = true;
@@ -277,15 +314,15 @@ impl PendingRequests {
             tokio::select! {
                 r = &mut rx => {
                     guard.done = true;
-                    return r.unwrap_or(Err(RpcError::Closed));
+                    return r.unwrap_or(Err(Error::closed()));
                 }
                 _ = touched.notified() => {
                     crate::rt::reset(idle.as_mut(), opts.timeout);
                     continue;
                 }
-                _ = &mut idle => return Err(RpcError::Timeout(opts.timeout)),
-                _ = &mut hard => return Err(RpcError::Timeout(opts.max_total)),
-                _ = cancel.cancelled() => return Err(RpcError::Cancelled),
+                _ = &mut idle => return Err(Error::timeout(opts.timeout)),
+                _ = &mut hard => return Err(Error::timeout(opts.max_total)),
+                _ = cancel.cancelled() => return Err(Error::cancelled()),
             }
         }
     }
@@ -343,7 +380,7 @@ mod tests {
         )));
         let (a, b) = task.await.unwrap();
         assert_eq!(a.unwrap(), serde_json::json!(1));
-        assert!(matches!(b, Err(RpcError::Remote(e)) if e.code == -1));
+        assert!(matches!(b, Err(e) if e.remote_error().map(|o| o.code) == Some(-1)));
         assert!(!peer.handle_response(Message::Response(Response::new(99.into(), Value::Null))));
     }
 
@@ -355,7 +392,7 @@ mod tests {
             ..Default::default()
         };
         let r = peer.request("slow", None, opts).await;
-        assert!(matches!(r, Err(RpcError::Timeout(_))));
+        assert!(matches!(r, Err(e) if e.is_timeout()));
         assert!(matches!(rx.recv().await, Some(Message::Request(_))));
         let Some(Message::Notification(n)) = rx.recv().await else {
             panic!()
@@ -392,7 +429,7 @@ mod tests {
             });
         }
         let r = task.await.unwrap();
-        assert!(matches!(r, Err(RpcError::Timeout(d)) if d == Duration::from_secs(5)));
+        assert!(matches!(r, Err(e) if e.timeout_after() == Some(Duration::from_secs(5))));
         assert!(prx.recv().await.is_some());
     }
 
@@ -408,7 +445,7 @@ mod tests {
         let task = tokio::spawn(async move { p2.request("slow", None, opts).await });
         // The request occupies the only slot; nobody reads until the request has timed out.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(matches!(task.await.unwrap(), Err(RpcError::Timeout(_))));
+        assert!(matches!(task.await.unwrap(), Err(e) if e.is_timeout()));
         assert!(matches!(rx.recv().await, Some(Message::Request(_))));
         let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
         let Ok(Some(Message::Notification(n))) = next else {
@@ -431,7 +468,7 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_secs(5), peer.request("stuck", None, opts))
             .await
             .expect("the request hung instead of timing out");
-        assert!(matches!(r, Err(RpcError::Timeout(d)) if d == Duration::from_secs(1)));
+        assert!(matches!(r, Err(e) if e.timeout_after() == Some(Duration::from_secs(1))));
         assert_eq!(peer.pending_len(), 0);
     }
 
@@ -538,7 +575,7 @@ mod tests {
         assert!(peer.handle_progress(&progress(1000)));
         assert_eq!(prx.recv().await.unwrap().progress, 1000.0);
         // Dropped or not, progress kept the request alive; it still times out once progress stops.
-        assert!(matches!(task.await.unwrap(), Err(RpcError::Timeout(_))));
+        assert!(matches!(task.await.unwrap(), Err(e) if e.is_timeout()));
     }
 
     #[tokio::test]
@@ -552,7 +589,7 @@ mod tests {
         cancel.cancel();
         assert!(matches!(
             peer.request("x", None, opts).await,
-            Err(RpcError::Cancelled)
+            Err(e) if e.is_cancelled()
         ));
     }
 }

@@ -6,9 +6,9 @@ use mcp_protocol::{Message, RequestId};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::RpcError;
+use crate::Error;
 
-type Slot = oneshot::Sender<Result<Value, RpcError>>;
+type Slot = oneshot::Sender<Result<Value, Error>>;
 
 pub(crate) struct ProgressRoute {
     pub(crate) tx: mpsc::Sender<ProgressParams>,
@@ -42,7 +42,7 @@ impl PendingRequests {
     }
 
     /// Register an id; the receiver gets the response.
-    pub fn register(&self, id: RequestId) -> oneshot::Receiver<Result<Value, RpcError>> {
+    pub fn register(&self, id: RequestId) -> oneshot::Receiver<Result<Value, Error>> {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(id, tx);
         rx
@@ -58,7 +58,7 @@ impl PendingRequests {
         let (id, outcome) = match msg {
             Message::Response(r) => (r.id, Ok(r.result)),
             Message::Error(e) => match e.id {
-                Some(id) => (id, Err(RpcError::Remote(e.error))),
+                Some(id) => (id, Err(Error::remote(e.error))),
                 None => return false,
             },
             _ => return false,
@@ -73,7 +73,7 @@ impl PendingRequests {
     }
 
     /// Fail every pending request (the connection closed).
-    pub fn fail_all(&self, err: RpcError) {
+    pub fn fail_all(&self, err: Error) {
         for (_, slot) in self.lock().drain() {
             let _ = slot.send(Err(err.clone()));
         }

@@ -333,6 +333,8 @@ where
                     conn.send(m).await;
                 }
             }
+            // A kind of frame this server does not know yet: nothing to answer.
+            _ => {}
         }
         // Reap finished tasks so the set does not grow on long connections.
         while tasks.try_join_next().is_some() {}
@@ -344,7 +346,7 @@ where
     })
     .await;
     conn.closed.cancel();
-    conn.pending.fail_all(RpcError::Closed);
+    conn.pending.fail_all(mcp_rpc::Error::closed());
     while tasks.join_next().await.is_some() {}
     events_task.abort();
     drop(conn);

@@ -39,7 +39,7 @@ pub trait ClientRequester: Send + Sync {
         &self,
         method: &'static str,
         params: Value,
-    ) -> BoxFuture<'_, Result<Value, mcp_rpc::RpcError>>;
+    ) -> BoxFuture<'_, Result<Value, mcp_rpc::Error>>;
 }
 
 /// How a handler's questions reach the client.
@@ -117,6 +117,9 @@ pub(crate) struct Inner {
     pub progress_token: Option<Value>,
     pub meta: JsonObject,
     round: Mutex<Round>,
+    /// Questions asked this round that the client has not answered (modern era). They decide the request's
+    /// outcome, whatever the handler does with the error that reported them.
+    open_questions: Mutex<Vec<(String, InputRequest)>>,
     last_progress: Mutex<Option<f64>>,
     /// Keys this run asked through `elicit_as`, to catch a form type asked twice under one key.
     typed_keys: Mutex<Vec<String>>,
@@ -186,6 +189,7 @@ impl RequestContext {
                     responses,
                     state: round_state,
                 }),
+                open_questions: Mutex::new(Vec::new()),
                 last_progress: Mutex::new(None),
                 typed_keys: Mutex::new(Vec::new()),
             }),
@@ -244,7 +248,7 @@ impl RequestContext {
     /// return; a handler still running after that is dropped. Nothing the handler returns after a cancel is
     /// sent to the client. So cleanup that must happen (a temporary file, a lock, a transaction) belongs in a
     /// branch on this token, and it should be quick. [`RequestContext::elicit`] and the other questions end
-    /// with [`Error::Cancelled`] on their own when the token is cancelled.
+    /// with [`Error::cancelled`] on their own when the token is cancelled.
     ///
     /// ```
     /// use std::time::Duration;
@@ -260,7 +264,7 @@ impl RequestContext {
     ///         _ = ctx.cancellation().cancelled() => {
     ///             // Runs within the grace period after a cancel.
     ///             let _ = std::fs::remove_file(&scratch);
-    ///             Err(Error::Cancelled)
+    ///             Err(Error::cancelled())
     ///         }
     ///     }
     /// }
@@ -431,6 +435,17 @@ impl RequestContext {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .state = v;
+    }
+
+    /// The questions still waiting for the client's answer, emptied.
+    pub(crate) fn take_open_questions(&self) -> Vec<(String, InputRequest)> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .open_questions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     pub(crate) fn take_round(&self) -> (JsonObject, Option<Value>) {
@@ -694,7 +709,7 @@ impl RequestContext {
                     let fut = req.request(q.method(), params);
                     let v = tokio::select! {
                         r = fut => r?,
-                        _ = self.inner.env.cancel.cancelled() => return Err(Error::Cancelled),
+                        _ = self.inner.env.cancel.cancelled() => return Err(Error::cancelled()),
                     };
                     out.push(v);
                 }
@@ -710,10 +725,21 @@ impl RequestContext {
                         None => missing.push((key, q)),
                     }
                 }
+                drop(round);
                 if missing.is_empty() {
                     Ok(answers)
                 } else {
-                    Err(Error::InputRequired(missing))
+                    let mut open = self
+                        .inner
+                        .open_questions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    for (key, q) in &missing {
+                        if !open.iter().any(|(k, _)| k == key) {
+                            open.push((key.clone(), q.clone()));
+                        }
+                    }
+                    Err(Error::input_required(missing))
                 }
             }
             Asker::Unavailable => Err(Error::internal(

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Envelope;
 use crate::reply::ResultJson;
+use crate::error::Parts;
 use crate::request_state::request_digest;
 use crate::{Error, RequestContext, Server};
 
@@ -445,14 +446,47 @@ impl Server {
 
     /// Turn a handler error into an outcome; `InputRequired` seals the state for the next round.
     fn error_outcome(&self, req: &Request, e: Error) -> CoreOutcome {
-        match e {
-            Error::Rpc(e) => CoreOutcome::Error(e),
-            Error::Tool(msg) => CoreOutcome::Error(ErrorObject::internal(msg)),
-            Error::Cancelled => CoreOutcome::Cancelled,
-            Error::InputRequired(_) => CoreOutcome::Error(ErrorObject::internal(format!(
+        self.parts_outcome(req, e.into_parts())
+    }
+
+    fn parts_outcome(&self, req: &Request, parts: Parts) -> CoreOutcome {
+        match parts {
+            Parts::Rpc(e) => CoreOutcome::Error(e),
+            Parts::Tool(msg) => CoreOutcome::Error(ErrorObject::internal(msg)),
+            Parts::Cancelled => CoreOutcome::Cancelled,
+            Parts::InputRequired(_) => CoreOutcome::Error(ErrorObject::internal(format!(
                 "{} asked for client input outside a round-trip-capable request",
                 req.method
             ))),
+        }
+    }
+
+    /// A handler's return, settled against the questions it left open: a question the client has not
+    /// answered makes the outcome `input_required`, whatever the handler returned (unless the request was
+    /// cancelled), so a handler that turned the suspension into a tool error or a fallback value cannot
+    /// answer the request without the client's input.
+    fn settle<T>(req: &Request, ctx: &RequestContext, r: Result<T, Error>) -> Result<T, Parts> {
+        let open = ctx.take_open_questions();
+        match r {
+            Err(e) if e.is_cancelled() => Err(Parts::Cancelled),
+            Err(e) if e.is_input_required() && open.is_empty() => Err(e.into_parts()),
+            r if !open.is_empty() => {
+                if !matches!(&r, Err(e) if e.is_input_required()) {
+                    let returned = match &r {
+                        Ok(_) => "a result".to_owned(),
+                        Err(e) => format!("{:?} error {e:?}", e.kind()),
+                    };
+                    tracing::warn!(
+                        method = %req.method,
+                        returned = %returned,
+                        "the handler did not pass on the input_required of a question it asked (use `?`); \
+                         answering input_required anyway"
+                    );
+                }
+                Err(Parts::InputRequired(open))
+            }
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.into_parts()),
         }
     }
 
@@ -533,7 +567,8 @@ impl Server {
         let Value::Object(args) = args_value else {
             unreachable!("built as an object above")
         };
-        match entry.handler.call(ctx.clone(), args).await {
+        let r = entry.handler.call(ctx.clone(), args).await;
+        match Self::settle(req, &ctx, r) {
             Ok(result) => {
                 if let (Some(v), Some(sc)) = (&entry.output_validator, &result.structured_content) {
                     if let Some(err) = v.iter_errors(sc).next() {
@@ -547,9 +582,9 @@ impl Server {
                 }
                 complete(&result)
             }
-            Err(Error::Tool(msg)) => complete(&CallToolResult::error(msg)),
-            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
-            Err(e) => self.error_outcome(req, e),
+            Err(Parts::Tool(msg)) => complete(&CallToolResult::error(msg)),
+            Err(Parts::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
+            Err(parts) => self.parts_outcome(req, parts),
         }
     }
 
@@ -587,13 +622,14 @@ impl Server {
                 None => return self.error_outcome(req, Error::resource_not_found(&p.uri, modern)),
             }
         };
-        match fut.await {
+        let r = fut.await;
+        match Self::settle(req, &ctx, r) {
             Ok(r) if r.contents.is_empty() => {
                 self.error_outcome(req, Error::resource_not_found(&p.uri, modern))
             }
             Ok(r) => complete(&r),
-            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
-            Err(e) => self.error_outcome(req, e),
+            Err(Parts::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
+            Err(parts) => self.parts_outcome(req, parts),
         }
     }
 
@@ -634,11 +670,11 @@ impl Server {
             Ok(c) => c,
             Err(e) => return e.into(),
         };
-        match entry.handler.get(ctx.clone(), args).await {
+        let r = entry.handler.get(ctx.clone(), args).await;
+        match Self::settle(req, &ctx, r) {
             Ok(r) => complete(&r),
-            Err(Error::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
-            Err(Error::Tool(msg)) => ErrorObject::internal(msg).into(),
-            Err(e) => self.error_outcome(req, e),
+            Err(Parts::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
+            Err(parts) => self.parts_outcome(req, parts),
         }
     }
 }

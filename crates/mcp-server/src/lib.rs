@@ -103,7 +103,7 @@ pub use tokio_util::sync::CancellationToken;
 
 pub use connection::{serve_connection, ConnectionOptions};
 pub use context::{ClientRequester, Principal, RequestContext};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use form::{__assert_form_field, form_schema, ElicitForm, Elicitation, FormChoice, FormField};
 pub use handler::{
     schema_of, CompletionHandler, IntoToolOutput, Json, NoArgs, PromptHandler, ResourceHandler,

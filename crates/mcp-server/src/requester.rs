@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use mcp_protocol::{Message, RequestId};
-use mcp_rpc::{PendingRequests, RequestOptions, RpcError};
+use mcp_rpc::{PendingRequests, RequestOptions};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -28,15 +28,13 @@ impl ClientRequester for ChannelRequester {
         &self,
         method: &'static str,
         params: Value,
-    ) -> BoxFuture<'_, Result<Value, RpcError>> {
+    ) -> BoxFuture<'_, Result<Value, mcp_rpc::Error>> {
         // Server-chosen ids are strings so they never collide with the client's numeric ids in logs.
         let id = RequestId::String(format!("s{}", self.ids.fetch_add(1, Ordering::Relaxed)).into());
         // One deadline for the whole wait: a human may be answering, and the client sends no progress.
-        let opts = RequestOptions {
-            timeout: self.timeout,
-            max_total: self.timeout,
-            ..Default::default()
-        };
+        let opts = RequestOptions::default()
+            .timeout(self.timeout)
+            .max_total(self.timeout);
         self.pending
             .request(&self.out, id, method, Some(params), opts)
             .boxed()
@@ -85,7 +83,7 @@ mod tests {
     async fn a_timed_out_request_is_cancelled_and_answers_go_to_the_right_request() {
         let (r, mut rx) = requester(Duration::from_secs(5));
         let res = r.request("sampling/createMessage", Value::Null).await;
-        assert!(matches!(res, Err(RpcError::Timeout(_))));
+        assert!(matches!(res, Err(e) if e.is_timeout()));
         assert!(matches!(rx.recv().await, Some(Message::Request(_))));
         assert!(
             matches!(rx.recv().await, Some(Message::Notification(n)) if n.method == "notifications/cancelled")

@@ -451,7 +451,7 @@ impl ServerBuilder {
     ///                 }
     ///                 _ = ctx.cancellation().cancelled() => {
     ///                     // Within the grace period: remove the half-written file, then stop.
-    ///                     Err(Error::Cancelled)
+    ///                     Err(Error::cancelled())
     ///                 }
     ///             }
     ///         },

@@ -14,7 +14,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use mcp_protocol::types::{CallToolResult, Tool};
 use mcp_server::auth::{
-    AuthConfig, AuthError, BearerAuth, BearerAuthLayer, JwksSource, JwtVerifier,
+    AuthConfig, TokenError, BearerAuth, BearerAuthLayer, JwksSource, JwtVerifier,
 };
 use mcp_server::http::{HttpConfig, McpService};
 use mcp_server::{Error, RequestContext, Server};
@@ -202,7 +202,7 @@ async fn expired_foreign_forged_and_underscoped_tokens_are_refused() {
 struct Rotating(AtomicUsize);
 
 impl JwksSource for Rotating {
-    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>> {
+    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, TokenError>> {
         let n = self.0.fetch_add(1, Ordering::SeqCst);
         async move {
             let keys = if n == 0 {
@@ -303,11 +303,11 @@ async fn introspection_verifier_checks_activity_and_audience() {
     );
     assert_eq!(
         v.verify("foreign").await.unwrap_err(),
-        AuthError::WrongAudience
+        TokenError::WrongAudience
     );
     assert!(matches!(
         v.verify("revoked").await.unwrap_err(),
-        AuthError::InvalidToken(_)
+        TokenError::InvalidToken(_)
     ));
 }
 

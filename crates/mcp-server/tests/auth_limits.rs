@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use mcp_server::auth::{
-    AuthConfig, AuthError, BearerAuthLayer, HttpJwks, IntrospectionVerifier, JwksSource,
+    AuthConfig, TokenError, BearerAuthLayer, HttpJwks, IntrospectionVerifier, JwksSource,
     JwtVerifier, TokenVerifier,
 };
 use mcp_server::http::{HttpConfig, McpService};
@@ -55,9 +55,9 @@ async fn bounded<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
     (r, start.elapsed())
 }
 
-fn assert_unavailable<T: std::fmt::Debug>(r: Result<T, AuthError>) -> String {
+fn assert_unavailable<T: std::fmt::Debug>(r: Result<T, TokenError>) -> String {
     match r {
-        Err(AuthError::Unavailable(e)) => e,
+        Err(TokenError::Unavailable(e)) => e,
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
@@ -148,7 +148,7 @@ async fn a_jwks_endpoint_that_never_answers_fails_within_the_timeout() {
 async fn a_jwks_fetch_is_bounded_whatever_the_source() {
     struct Stuck;
     impl JwksSource for Stuck {
-        fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>> {
+        fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, TokenError>> {
             std::future::pending().boxed()
         }
     }
@@ -313,12 +313,12 @@ async fn answers_are_not_served_past_their_ttl() {
     // Unknown, hence inactive; the refusal is reused for a while, even once the token becomes active.
     assert!(matches!(
         verify("flip").await.0,
-        Err(AuthError::InvalidToken(_))
+        Err(TokenError::InvalidToken(_))
     ));
     idp.set("flip", active(now() + 300));
     assert!(matches!(
         verify("flip").await.0,
-        Err(AuthError::InvalidToken(_))
+        Err(TokenError::InvalidToken(_))
     ));
     assert_eq!(idp.calls(), 1);
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
@@ -332,7 +332,7 @@ async fn answers_are_not_served_past_their_ttl() {
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(matches!(
         verify("flip").await.0,
-        Err(AuthError::InvalidToken(_))
+        Err(TokenError::InvalidToken(_))
     ));
     assert_eq!(idp.calls(), 3);
 }
@@ -357,7 +357,7 @@ async fn an_active_answer_is_not_served_past_the_tokens_expiry() {
     }
     assert_eq!(
         bounded(verifier.verify("short")).await.0.unwrap_err(),
-        AuthError::Expired
+        TokenError::Expired
     );
     assert_eq!(idp.calls(), 2);
 }

@@ -116,6 +116,7 @@ impl StreamTransport {
                     Ok(Some(Frame::TooLarge(n))) => {
                         tracing::warn!(bytes = n, "ignoring an oversized message")
                     }
+                    Ok(Some(_)) => {}
                     Ok(None) => break None,
                     Err(e) => break Some(e.to_string()),
                 }

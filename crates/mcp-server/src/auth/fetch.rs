@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 #[cfg(feature = "auth-remote")]
-use super::AuthError;
+use super::TokenError;
 
 /// Default time allowed to connect to the authorization server.
 #[cfg(feature = "auth-remote")]
@@ -33,15 +33,15 @@ pub(crate) async fn send_capped(
     what: &str,
     req: reqwest::RequestBuilder,
     max: usize,
-) -> Result<Vec<u8>, AuthError> {
+) -> Result<Vec<u8>, TokenError> {
     let mut r = req.send().await.map_err(|e| unavailable(what, &e))?;
     if !r.status().is_success() {
-        return Err(AuthError::Unavailable(format!(
+        return Err(TokenError::Unavailable(format!(
             "{what} answered {}",
             r.status()
         )));
     }
-    let too_large = || AuthError::Unavailable(format!("{what} response exceeds {max} bytes"));
+    let too_large = || TokenError::Unavailable(format!("{what} response exceeds {max} bytes"));
     if r.content_length().is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
@@ -56,10 +56,10 @@ pub(crate) async fn send_capped(
 }
 
 #[cfg(feature = "auth-remote")]
-fn unavailable(what: &str, e: &reqwest::Error) -> AuthError {
+fn unavailable(what: &str, e: &reqwest::Error) -> TokenError {
     if e.is_timeout() {
-        AuthError::Unavailable(format!("{what} timed out"))
+        TokenError::Unavailable(format!("{what} timed out"))
     } else {
-        AuthError::Unavailable(format!("{what}: {e}"))
+        TokenError::Unavailable(format!("{what}: {e}"))
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{canonical_resource, fetch, AuthError, TokenVerifier, VerifiedToken};
+use super::{canonical_resource, fetch, TokenError, TokenVerifier, VerifiedToken};
 
 /// Default cap on an introspection response: they are a few hundred bytes.
 const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -19,7 +19,7 @@ const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// credentials), and checks that it is active, unexpired and meant for this server.
 ///
 /// Calls have connect and total timeouts (defaults 5 s and 10 s) and a response size cap (64 KiB); a call that
-/// fails them makes verification [`Unavailable`](AuthError::Unavailable) (503), never a hang.
+/// fails them makes verification [`Unavailable`](TokenError::Unavailable) (503), never a hang.
 ///
 /// Answers are cached, keyed by the SHA-256 of the token (the token itself is never kept):
 /// - an active token until the earliest of its `exp` and [`cache_ttl`](Self::cache_ttl) (default 60 s), which
@@ -164,7 +164,7 @@ impl IntrospectionVerifier {
 }
 
 impl Call {
-    async fn introspect(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+    async fn introspect(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let req = self
             .client
             .post(&self.endpoint)
@@ -172,12 +172,12 @@ impl Call {
             .form(&[("token", token), ("token_type_hint", "access_token")]);
         let body = fetch::send_capped("introspection", req, self.max_body).await?;
         let i: Introspection = serde_json::from_slice(&body)
-            .map_err(|e| AuthError::Unavailable(format!("introspection response: {e}")))?;
+            .map_err(|e| TokenError::Unavailable(format!("introspection response: {e}")))?;
         if !i.active {
-            return Err(AuthError::InvalidToken("token is not active".into()));
+            return Err(TokenError::InvalidToken("token is not active".into()));
         }
         if i.exp.is_some_and(|e| e <= unix_now()) {
-            return Err(AuthError::Expired);
+            return Err(TokenError::Expired);
         }
         let audiences: Vec<String> = match i.aud {
             Some(Value::String(s)) => vec![s],
@@ -191,12 +191,12 @@ impl Call {
             .iter()
             .any(|a| canonical_resource(a) == self.audience)
         {
-            return Err(AuthError::WrongAudience);
+            return Err(TokenError::WrongAudience);
         }
         Ok(VerifiedToken {
             subject: i
                 .sub
-                .ok_or_else(|| AuthError::InvalidToken("no sub".into()))?,
+                .ok_or_else(|| TokenError::InvalidToken("no sub".into()))?,
             scopes: i
                 .scope
                 .iter()
@@ -217,7 +217,7 @@ fn unix_now() -> u64 {
 }
 
 impl TokenVerifier for IntrospectionVerifier {
-    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, AuthError>> {
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, TokenError>> {
         async move {
             let key = TokenKey::of(token);
             if let Some(hit) = self.cache.get(&key) {
@@ -258,11 +258,11 @@ impl Default for CacheLimits {
 
 #[derive(Debug)]
 struct Entry {
-    outcome: Result<VerifiedToken, AuthError>,
+    outcome: Result<VerifiedToken, TokenError>,
     until: Instant,
 }
 
-type Lookup = Shared<BoxFuture<'static, Result<VerifiedToken, AuthError>>>;
+type Lookup = Shared<BoxFuture<'static, Result<VerifiedToken, TokenError>>>;
 
 struct Cache {
     limits: CacheLimits,
@@ -288,7 +288,7 @@ impl Cache {
         }
     }
 
-    fn get(&self, key: &TokenKey) -> Option<Result<VerifiedToken, AuthError>> {
+    fn get(&self, key: &TokenKey) -> Option<Result<VerifiedToken, TokenError>> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get(key) {
             Some(e) if e.until > Instant::now() => Some(e.outcome.clone()),
@@ -307,7 +307,7 @@ impl Cache {
         key: TokenKey,
         token: &str,
         call: Arc<Call>,
-    ) -> Result<VerifiedToken, AuthError> {
+    ) -> Result<VerifiedToken, TokenError> {
         let shared = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             match in_flight.get(&key) {
@@ -327,7 +327,7 @@ impl Cache {
                     });
                     let f = async move {
                         task.await.unwrap_or_else(|e| {
-                            Err(AuthError::Unavailable(format!("introspection failed: {e}")))
+                            Err(TokenError::Unavailable(format!("introspection failed: {e}")))
                         })
                     }
                     .boxed()
@@ -340,7 +340,7 @@ impl Cache {
         shared.await
     }
 
-    fn store(&self, key: TokenKey, outcome: &Result<VerifiedToken, AuthError>) {
+    fn store(&self, key: TokenKey, outcome: &Result<VerifiedToken, TokenError>) {
         let ttl = match outcome {
             Ok(v) => {
                 let left = v.expires_at.map_or(Duration::MAX, |exp| {
@@ -349,7 +349,7 @@ impl Cache {
                 self.limits.positive_ttl.min(left)
             }
             // Not reaching the endpoint says nothing about the token.
-            Err(AuthError::Unavailable(_)) => return,
+            Err(TokenError::Unavailable(_)) => return,
             Err(_) => self.limits.negative_ttl,
         };
         if ttl.is_zero() || self.limits.capacity == 0 {
@@ -394,7 +394,7 @@ fn make_room(entries: &mut HashMap<TokenKey, Entry>, capacity: usize, now: Insta
 mod tests {
     use super::*;
 
-    fn ok(exp: Option<u64>) -> Result<VerifiedToken, AuthError> {
+    fn ok(exp: Option<u64>) -> Result<VerifiedToken, TokenError> {
         Ok(VerifiedToken {
             subject: "s".into(),
             expires_at: exp,
@@ -414,7 +414,7 @@ mod tests {
         for i in 0..10_000u32 {
             cache.store(
                 TokenKey::of(&format!("bad{i}")),
-                &Err(AuthError::InvalidToken("inactive".into())),
+                &Err(TokenError::InvalidToken("inactive".into())),
             );
             assert!(cache.entries.lock().unwrap().len() <= 100);
         }
@@ -434,7 +434,7 @@ mod tests {
         let until = cache.entries.lock().unwrap()[&later].until;
         assert!(until <= Instant::now() + Duration::from_secs(60));
         let down = TokenKey::of("down");
-        cache.store(down, &Err(AuthError::Unavailable("x".into())));
+        cache.store(down, &Err(TokenError::Unavailable("x".into())));
         assert!(cache.get(&down).is_none());
     }
 }

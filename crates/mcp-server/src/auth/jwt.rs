@@ -12,17 +12,17 @@ use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{canonical_resource, AuthError, TokenVerifier, VerifiedToken};
+use super::{canonical_resource, TokenError, TokenVerifier, VerifiedToken};
 
 /// Where a [`JwtVerifier`] gets its keys.
 pub trait JwksSource: Send + Sync + 'static {
     /// Fetch the current key set.
-    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>>;
+    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, TokenError>>;
 }
 
 /// A JWKS served over HTTPS (the authorization server's `jwks_uri`), fetched with connect and total timeouts
 /// (defaults 5 s and 10 s) and a cap on the document's size (default 1 MiB); a fetch that fails or exceeds
-/// them makes verification [`Unavailable`](AuthError::Unavailable) (503), never a hang.
+/// them makes verification [`Unavailable`](TokenError::Unavailable) (503), never a hang.
 ///
 /// ```
 /// use std::time::Duration;
@@ -86,12 +86,12 @@ impl HttpJwks {
 
 #[cfg(feature = "auth-remote")]
 impl JwksSource for HttpJwks {
-    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>> {
+    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, TokenError>> {
         async move {
             let body =
                 fetch::send_capped("JWKS", self.client.get(&self.url), self.max_body).await?;
             serde_json::from_slice::<JwkSet>(&body)
-                .map_err(|e| AuthError::Unavailable(format!("JWKS is not a key set: {e}")))
+                .map_err(|e| TokenError::Unavailable(format!("JWKS is not a key set: {e}")))
         }
         .boxed()
     }
@@ -119,7 +119,7 @@ struct Claims {
 /// `refetch_interval`), which is how key rotation is picked up.
 ///
 /// Concurrent verifications that need the key set share one fetch. A fetch that fails or takes longer than
-/// [`fetch_timeout`](Self::fetch_timeout) makes verification [`Unavailable`](AuthError::Unavailable) (503),
+/// [`fetch_timeout`](Self::fetch_timeout) makes verification [`Unavailable`](TokenError::Unavailable) (503),
 /// and so does an unknown key while the last fetch failed: the token may well be good, the keys are what is
 /// missing.
 pub struct JwtVerifier {
@@ -138,7 +138,7 @@ pub struct JwtVerifier {
 struct FetchState {
     last: Option<Instant>,
     /// Why the last fetch failed, while that is the freshest news about the keys.
-    failed: Option<AuthError>,
+    failed: Option<TokenError>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -211,7 +211,7 @@ impl JwtVerifier {
 
     /// Fetch the key set again unless that was done less than `refetch_interval` ago. Errs when the keys
     /// cannot be had (this fetch failed, or the last one did and it is too soon to retry).
-    async fn refetch(&self) -> Result<(), AuthError> {
+    async fn refetch(&self) -> Result<(), TokenError> {
         let Some(source) = &self.source else {
             return Ok(());
         };
@@ -225,7 +225,7 @@ impl JwtVerifier {
         state.last = Some(Instant::now());
         let fetched = match tokio::time::timeout(self.fetch_timeout, source.fetch()).await {
             Ok(r) => r,
-            Err(_) => Err(AuthError::Unavailable(format!(
+            Err(_) => Err(TokenError::Unavailable(format!(
                 "JWKS fetch took longer than {:?}",
                 self.fetch_timeout
             ))),
@@ -249,7 +249,7 @@ impl JwtVerifier {
         token: &str,
         key: &DecodingKey,
         alg: jsonwebtoken::Algorithm,
-    ) -> Result<VerifiedToken, AuthError> {
+    ) -> Result<VerifiedToken, TokenError> {
         let mut validation = Validation::new(alg);
         validation.leeway = self.leeway.as_secs();
         validation.set_audience(&[&self.audience]);
@@ -258,9 +258,9 @@ impl JwtVerifier {
         }
         validation.set_required_spec_claims(&["exp", "aud"]);
         let data = decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-            jsonwebtoken::errors::ErrorKind::InvalidAudience => AuthError::WrongAudience,
-            _ => AuthError::InvalidToken(e.to_string()),
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => TokenError::WrongAudience,
+            _ => TokenError::InvalidToken(e.to_string()),
         })?;
         let c = data.claims;
         let mut scopes: Vec<String> = c
@@ -286,7 +286,7 @@ impl JwtVerifier {
         Ok(VerifiedToken {
             subject: c
                 .sub
-                .ok_or_else(|| AuthError::InvalidToken("no sub claim".into()))?,
+                .ok_or_else(|| TokenError::InvalidToken("no sub claim".into()))?,
             scopes,
             client_id: c.client_id.or(c.azp),
             audiences,
@@ -296,10 +296,10 @@ impl JwtVerifier {
 }
 
 impl TokenVerifier for JwtVerifier {
-    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, AuthError>> {
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, TokenError>> {
         async move {
             let header =
-                decode_header(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+                decode_header(token).map_err(|e| TokenError::InvalidToken(e.to_string()))?;
             let kid = header.kid.as_deref();
             let (key, alg) = match self.key_for(kid) {
                 Some(k) => k,
@@ -307,13 +307,13 @@ impl TokenVerifier for JwtVerifier {
                     // Unknown key: the authorization server may have rotated its keys.
                     self.refetch().await?;
                     self.key_for(kid)
-                        .ok_or_else(|| AuthError::InvalidToken("unknown signing key".into()))?
+                        .ok_or_else(|| TokenError::InvalidToken("unknown signing key".into()))?
                 }
             };
             // The key decides the algorithm when it names one; never let the token pick a weaker one.
             let alg = alg.unwrap_or(header.alg);
             if alg != header.alg {
-                return Err(AuthError::InvalidToken(
+                return Err(TokenError::InvalidToken(
                     "token algorithm does not match its key".into(),
                 ));
             }

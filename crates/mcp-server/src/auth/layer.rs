@@ -12,7 +12,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use mcp_protocol::{error_code, ErrorObject};
 use serde_json::{json, Value};
 
-use super::{canonical_resource, AuthError, TokenVerifier};
+use super::{canonical_resource, TokenError, TokenVerifier};
 use crate::http::McpBody;
 use crate::middleware::{McpRequest, McpResponse};
 use crate::Principal;
@@ -484,7 +484,7 @@ where
             };
             let verified = match verifier.verify(token).await {
                 Ok(v) => v,
-                Err(AuthError::Unavailable(e)) => {
+                Err(TokenError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "token verification unavailable");
                     let mut r = Response::new(McpBody::full("token verification unavailable"));
                     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -506,7 +506,7 @@ where
                 .iter()
                 .any(|a| canonical_resource(a) == config.resource)
             {
-                let msg = AuthError::WrongAudience.to_string();
+                let msg = TokenError::WrongAudience.to_string();
                 return Ok(challenge(
                     &config,
                     StatusCode::UNAUTHORIZED,

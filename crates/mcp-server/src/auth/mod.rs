@@ -55,9 +55,11 @@ pub struct VerifiedToken {
     pub expires_at: Option<u64>,
 }
 
-/// Why a token was refused.
+/// Why a token was refused (what a [`TokenVerifier`] returns; the auth layer answers 401, or 503 for
+/// [`Unavailable`](TokenError::Unavailable)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+#[non_exhaustive]
+pub enum TokenError {
     /// The token is malformed, badly signed, unknown or inactive.
     #[error("invalid token: {0}")]
     InvalidToken(String),
@@ -75,7 +77,7 @@ pub enum AuthError {
 /// Checks access tokens.
 pub trait TokenVerifier: Send + Sync + 'static {
     /// Verify `token`, returning what it grants.
-    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, AuthError>>;
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, TokenError>>;
 }
 
 /// The canonical form of a resource URI for audience comparison (RFC 8707): lowercase scheme and host, no

@@ -474,7 +474,7 @@ impl State {
         for t in s.cancels.lock().unwrap_or_else(|p| p.into_inner()).values() {
             t.cancel();
         }
-        s.pending.fail_all(mcp_rpc::RpcError::Closed);
+        s.pending.fail_all(mcp_rpc::Error::closed());
         self.event_store.forget(&s.id);
         s.standalone
             .lock()
