@@ -134,12 +134,17 @@ impl ClientError {
 
 impl From<mcp_rpc::RpcError> for ClientError {
     fn from(e: mcp_rpc::RpcError) -> Self {
-        match e {
-            mcp_rpc::RpcError::Remote(e) => Self::Rpc(e),
-            mcp_rpc::RpcError::Timeout(d) => Self::Timeout(d),
-            mcp_rpc::RpcError::Cancelled => Self::Cancelled,
-            mcp_rpc::RpcError::Closed => Self::Closed,
-            mcp_rpc::RpcError::Transport(s) => Self::Transport(TransportError::Io(s)),
+        match e.kind() {
+            mcp_rpc::ErrorKind::Timeout => Self::Timeout(e.timeout_after().unwrap_or_default()),
+            mcp_rpc::ErrorKind::Cancelled => Self::Cancelled,
+            mcp_rpc::ErrorKind::Closed => Self::Closed,
+            _ => {
+                let text = e.to_string();
+                match e.into_remote_error() {
+                    Some(o) => Self::Rpc(o),
+                    None => Self::Transport(TransportError::Io(text)),
+                }
+            }
         }
     }
 }

@@ -97,7 +97,9 @@ impl Error {
     }
 
     /// The transport failed with `source` (kept as this error's [`source`](std::error::Error::source)).
-    pub fn transport(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+    pub fn transport(
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
         let mut e = Self::new(ErrorKind::Transport);
         e.inner.source = Some(Arc::from(source.into()));
         e
@@ -235,7 +237,10 @@ mod tests {
         let e = Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(e.is_transport());
         let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
-        assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(
+            io.map(|e| e.kind()),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
         // A clone shares the source.
         assert!(e.clone().source().is_some());
     }
@@ -247,7 +252,9 @@ mod tests {
         assert_eq!(e.remote_error().map(|o| o.code), Some(-32002));
         assert_eq!(e.to_error_object().code, -32002);
         assert_eq!(
-            Error::timeout(Duration::from_secs(1)).to_error_object().code,
+            Error::timeout(Duration::from_secs(1))
+                .to_error_object()
+                .code,
             mcp_protocol::error_code::REQUEST_TIMEOUT
         );
         assert_eq!(Error::closed().to_error_object().code, -32603);

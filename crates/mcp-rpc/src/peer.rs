@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::pending::ProgressRoute;
-use crate::{PendingRequests, Error};
+use crate::{Error, PendingRequests};
 
 /// Per-request options.
 ///

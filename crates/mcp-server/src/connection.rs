@@ -9,7 +9,7 @@ use std::time::Duration;
 use mcp_protocol::types::{methods, CancelledParams};
 use mcp_protocol::{ErrorObject, ErrorResponse, Message, ProtocolVersion, Request, RequestId};
 use mcp_rpc::framing::{encode_batch, encode_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
-use mcp_rpc::{Admission, PendingRequests, RpcError};
+use mcp_rpc::{Admission, PendingRequests};
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;

@@ -144,7 +144,7 @@ pub(crate) struct Inner {
 ///         ctx.log(LoggingLevel::Info, Some("indexer"), format!("reindex requested by {who}")).await;
 ///         for step in 1..=3 {
 ///             if ctx.is_cancelled() {
-///                 return Err(Error::Cancelled);
+///                 return Err(Error::cancelled());
 ///             }
 ///             ctx.progress(step as f64, Some(3.0), Some(format!("step {step} of 3"))).await;
 ///         }
@@ -474,10 +474,10 @@ impl RequestContext {
     ///
     /// # Errors
     ///
-    /// - `Error::InputRequired` on 2026-07-28 when the answer is not there yet: pass it on with `?` (never
-    ///   turn it into a tool error, or the client is never asked).
+    /// - An error of kind [`ErrorKind::InputRequired`](crate::ErrorKind::InputRequired) on 2026-07-28 when the
+    ///   answer is not there yet: pass it on with `?`.
     /// - -32021 (missing capability) when the client did not declare elicitation in that mode.
-    /// - `Error::Cancelled` when the request is cancelled while waiting.
+    /// - [`Error::cancelled`] when the request is cancelled while waiting.
     /// - On legacy sessions, the client's error answer or a closed connection; an internal error when the
     ///   request has no way to reach the client (a legacy HTTP request answered with plain JSON).
     ///
@@ -533,12 +533,13 @@ impl RequestContext {
     ///
     /// # Errors
     ///
-    /// - [`Error::InputRequired`] on 2026-07-28 when the answer is not there yet: pass it on with `?`.
+    /// - An error of kind [`ErrorKind::InputRequired`](crate::ErrorKind::InputRequired) on 2026-07-28 when the
+    ///   answer is not there yet: pass it on with `?`.
     /// - -32021 (missing capability) when the client did not declare form elicitation.
     /// - An internal error when `T`'s schema is not a flat form (only possible without the derive), or when
     ///   this handler already asked a form under the same key.
     /// - Invalid params when the client's answer does not parse as a `T`.
-    /// - [`Error::Cancelled`] when the request is cancelled while waiting, and the errors of
+    /// - [`Error::cancelled`] when the request is cancelled while waiting, and the errors of
     ///   [`RequestContext::elicit`] otherwise.
     ///
     /// # Cancel safety

@@ -21,8 +21,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Envelope;
-use crate::reply::ResultJson;
 use crate::error::Parts;
+use crate::reply::ResultJson;
 use crate::request_state::request_digest;
 use crate::{Error, RequestContext, Server};
 

@@ -213,7 +213,9 @@ impl fmt::Debug for Error {
         match &*self.repr {
             Repr::Tool(m) => d.field("message", m),
             Repr::Rpc(e) => d.field("error", e),
-            Repr::InputRequired(a) => d.field("keys", &a.iter().map(|(k, _)| k).collect::<Vec<_>>()),
+            Repr::InputRequired(a) => {
+                d.field("keys", &a.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            }
             Repr::Cancelled => &mut d,
         };
         d.finish()

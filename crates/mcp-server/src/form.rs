@@ -452,7 +452,7 @@ mod tests {
             (form_schema::<Strings>(), "tags"),
             (form_schema::<WithData>(), "data"),
         ] {
-            let Err(Error::Rpc(e)) = e else {
+            let Some(e) = e.err().and_then(|e| e.rpc_error().cloned()) else {
                 panic!("{field} was accepted")
             };
             assert!(

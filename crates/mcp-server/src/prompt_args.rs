@@ -226,7 +226,11 @@ mod tests {
             serde_json::json!({"code": "x", "max_issues": 3, "strict": true, "temp": 0.5})
         );
         for bad in [("max_issues", "three"), ("strict", "yes"), ("temp", "warm")] {
-            let Err(Error::Rpc(e)) = args.to_object(raw(&[bad])) else {
+            let Some(e) = args
+                .to_object(raw(&[bad]))
+                .err()
+                .and_then(|e| e.rpc_error().cloned())
+            else {
                 panic!("{bad:?} was accepted")
             };
             assert_eq!(e.code, -32602);

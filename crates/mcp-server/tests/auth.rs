@@ -14,7 +14,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use mcp_protocol::types::{CallToolResult, Tool};
 use mcp_server::auth::{
-    AuthConfig, TokenError, BearerAuth, BearerAuthLayer, JwksSource, JwtVerifier,
+    AuthConfig, BearerAuth, BearerAuthLayer, JwksSource, JwtVerifier, TokenError,
 };
 use mcp_server::http::{HttpConfig, McpService};
 use mcp_server::{Error, RequestContext, Server};

@@ -15,8 +15,8 @@ use http_body_util::{BodyExt, Full};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use mcp_server::auth::{
-    AuthConfig, TokenError, BearerAuthLayer, HttpJwks, IntrospectionVerifier, JwksSource,
-    JwtVerifier, TokenVerifier,
+    AuthConfig, BearerAuthLayer, HttpJwks, IntrospectionVerifier, JwksSource, JwtVerifier,
+    TokenError, TokenVerifier,
 };
 use mcp_server::http::{HttpConfig, McpService};
 use mcp_server::Server;

@@ -57,35 +57,44 @@ fn name_of(r: mcp_protocol::types::ElicitResult) -> String {
 fn server() -> Server {
     Server::builder("input-required-test", "1.0.0")
         // The naive conversion the type used to invite: the suspension becomes a tool error.
-        .tool(tool("map_err"), |ctx: RequestContext, _a: JsonObject| async move {
-            let r = ctx
-                .elicit("name", ask_name())
-                .await
-                .map_err(|e| Error::tool(e.to_string()))?;
-            Ok::<_, Error>(CallToolResult::text(format!("Hello, {}!", name_of(r))))
-        })
+        .tool(
+            tool("map_err"),
+            |ctx: RequestContext, _a: JsonObject| async move {
+                let r = ctx
+                    .elicit("name", ask_name())
+                    .await
+                    .map_err(|e| Error::tool(e.to_string()))?;
+                Ok::<_, Error>(CallToolResult::text(format!("Hello, {}!", name_of(r))))
+            },
+        )
         // A fallback value: the question is dropped on the floor.
-        .tool(tool("fallback"), |ctx: RequestContext, _a: JsonObject| async move {
-            let name = ctx
-                .elicit("name", ask_name())
-                .await
-                .map(name_of)
-                .unwrap_or_else(|_| "stranger".into());
-            Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
-        })
+        .tool(
+            tool("fallback"),
+            |ctx: RequestContext, _a: JsonObject| async move {
+                let name = ctx
+                    .elicit("name", ask_name())
+                    .await
+                    .map(name_of)
+                    .unwrap_or_else(|_| "stranger".into());
+                Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
+            },
+        )
         // What the error says about itself, for a handler that inspects it.
-        .tool(tool("inspect"), |ctx: RequestContext, _a: JsonObject| async move {
-            match ctx.elicit("name", ask_name()).await {
-                Ok(r) => Ok(CallToolResult::text(name_of(r))),
-                Err(e) => {
-                    assert_eq!(e.kind(), ErrorKind::InputRequired);
-                    assert!(e.is_input_required() && !e.is_tool());
-                    assert!(e.to_string().contains("\"name\""), "{e}");
-                    assert!(e.rpc_error().is_none() && e.tool_message().is_none());
-                    Err(e)
+        .tool(
+            tool("inspect"),
+            |ctx: RequestContext, _a: JsonObject| async move {
+                match ctx.elicit("name", ask_name()).await {
+                    Ok(r) => Ok(CallToolResult::text(name_of(r))),
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::InputRequired);
+                        assert!(e.is_input_required() && !e.is_tool());
+                        assert!(e.to_string().contains("\"name\""), "{e}");
+                        assert!(e.rpc_error().is_none() && e.tool_message().is_none());
+                        Err(e)
+                    }
                 }
-            }
-        })
+            },
+        )
         .build()
 }
 
@@ -123,7 +132,10 @@ async fn a_swallowed_input_required_still_reaches_the_client() {
         let id = 10 * i as i64;
         let r = p.call(modern(id, json!({"name": name}), true)).await;
         assert_eq!(r["result"]["resultType"], "input_required", "{name}: {r}");
-        assert!(r["result"]["inputRequests"]["name"].is_object(), "{name}: {r}");
+        assert!(
+            r["result"]["inputRequests"]["name"].is_object(),
+            "{name}: {r}"
+        );
         assert!(r["result"].get("isError").is_none(), "{name}: {r}");
 
         let state = r["result"]["requestState"].clone();
@@ -132,7 +144,10 @@ async fn a_swallowed_input_required_still_reaches_the_client() {
         let r = p.call(modern(id + 1, answer, true)).await;
         assert_eq!(r["result"]["resultType"], "complete", "{name}: {r}");
         assert!(
-            r["result"]["content"][0]["text"].as_str().unwrap().contains("Mo"),
+            r["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Mo"),
             "{name}: {r}"
         );
     }

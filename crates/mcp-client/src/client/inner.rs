@@ -185,13 +185,13 @@ impl Inner {
 
     pub(super) fn rpc_options(&self, ctx: &ReqCtx) -> RequestOptions {
         let timeout = ctx.call.timeout.unwrap_or(self.opts.request_timeout);
-        RequestOptions {
-            timeout,
-            max_total: self.opts.max_request_time.max(timeout),
-            progress: ctx.call.progress.clone(),
-            cancel: ctx.call.cancel.clone(),
-            notify_cancel: !ctx.no_cancel_notice,
-        }
+        let mut opts = RequestOptions::default()
+            .timeout(timeout)
+            .max_total(self.opts.max_request_time.max(timeout))
+            .notify_cancel(!ctx.no_cancel_notice);
+        opts.progress = ctx.call.progress.clone();
+        opts.cancel = ctx.call.cancel.clone();
+        opts
     }
 
     /// Whether the transport may send this request again when its reply stream breaks (modern HTTP only:
@@ -220,7 +220,7 @@ impl Inner {
         let local = lock(&self.failures).remove(id);
         match r {
             Ok(v) => Ok(v),
-            Err(RpcError::Remote(e)) => Err(local.unwrap_or(ClientError::Rpc(e))),
+            Err(e) if e.is_remote() => Err(local.unwrap_or_else(|| e.into())),
             Err(e) => Err(e.into()),
         }
     }

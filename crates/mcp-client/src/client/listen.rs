@@ -63,13 +63,11 @@ impl Client {
             lock(&inner.hints).insert(id.clone(), hints);
         }
         let (done_tx, done_rx) = oneshot::channel();
-        let opts = RequestOptions {
-            timeout: FOREVER,
-            max_total: FOREVER,
-            progress: None,
-            cancel: Some(cancel.clone()),
-            notify_cancel: true,
-        };
+        let opts = RequestOptions::default()
+            .timeout(FOREVER)
+            .max_total(FOREVER)
+            .cancel(cancel.clone())
+            .notify_cancel(true);
         let task = {
             let inner = inner.clone();
             let id = id.clone();

@@ -327,7 +327,9 @@ impl Cache {
                     });
                     let f = async move {
                         task.await.unwrap_or_else(|e| {
-                            Err(TokenError::Unavailable(format!("introspection failed: {e}")))
+                            Err(TokenError::Unavailable(format!(
+                                "introspection failed: {e}"
+                            )))
                         })
                     }
                     .boxed()
