@@ -1,11 +1,15 @@
 //! Serving one byte-stream connection (stdio, a socket, an in-memory duplex): newline-delimited JSON-RPC,
 //! both eras on the same connection, told apart per message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
+use futures::StreamExt;
 use mcp_protocol::types::{methods, CancelledParams};
 use mcp_protocol::{ErrorObject, ErrorResponse, Message, ProtocolVersion, Request, RequestId};
 use mcp_rpc::framing::{encode_batch, encode_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
@@ -169,7 +173,15 @@ impl Conn {
     }
 }
 
-/// Serve a connection until the input ends. Writes go through one task so frames never interleave.
+/// Serve a connection until the input ends.
+///
+/// One task reads, runs and writes: a request is first polled right where its frame was read, so a handler
+/// that finishes without waiting is answered with no hand-off to another task or thread (what decides the
+/// latency of one call). A handler that has to wait (for a client's answer, a timer, I/O) is moved to a task
+/// of its own at its first `Pending` and finishes there, so the connection goes on reading (the answer it
+/// waits for included). Replies finished together leave in one `write`. A handler that does long CPU work
+/// without awaiting holds up the connection for that long: it belongs on `spawn_blocking`, as on any Tokio
+/// worker (and one that did so once is spawned from then on, see [`SLOW_FIRST_POLL`]).
 pub async fn serve_connection<R, W>(
     server: Server,
     reader: R,
@@ -182,48 +194,6 @@ where
 {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
     let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Message>>(16);
-    let writer_task = tokio::spawn(async move {
-        let mut writer = writer;
-        let mut buf = Vec::with_capacity(8 * 1024);
-        loop {
-            buf.clear();
-            // Wait for one frame; then take every frame already queued without waiting, so replies that finish
-            // together leave in one `write` and a lone reply is never held back.
-            let encoded = tokio::select! {
-                m = out_rx.recv() => match m {
-                    Some(m) => encode_message(&mut buf, &m),
-                    None => break,
-                },
-                Some(batch) = batch_rx.recv() => encode_batch(&mut buf, &batch),
-            };
-            log_unencodable(encoded);
-            while buf.len() < COALESCE_LIMIT {
-                let encoded = if let Ok(m) = out_rx.try_recv() {
-                    encode_message(&mut buf, &m)
-                } else if let Ok(batch) = batch_rx.try_recv() {
-                    encode_batch(&mut buf, &batch)
-                } else {
-                    break;
-                };
-                log_unencodable(encoded);
-            }
-            if buf.is_empty() {
-                continue;
-            }
-            let written = match writer.write_all(&buf).await {
-                Ok(()) => writer.flush().await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = written {
-                tracing::debug!(error = %e, "connection writer closed");
-                break;
-            }
-            // One huge reply must not pin its buffer for the life of the connection.
-            if buf.capacity() > 4 * COALESCE_LIMIT {
-                buf = Vec::with_capacity(8 * 1024);
-            }
-        }
-    });
     let pending = Arc::new(PendingRequests::new());
     let conn = Arc::new(Conn {
         admission: Admission::new(server.options().max_in_flight),
@@ -266,93 +236,269 @@ where
         })
     };
 
-    let mut frames = FrameReader::new(reader, opts.max_message_size);
+    // `FrameReader::next` keeps a partial line in locals, so it must not be dropped between frames: as a
+    // stream, one read survives the other branches of the loop below.
+    let mut frames = Box::pin(futures::stream::unfold(
+        FrameReader::new(reader, opts.max_message_size),
+        |mut f| async move {
+            match f.next().await {
+                Ok(Some(frame)) => Some((frame, f)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection read failed");
+                    None
+                }
+            }
+        },
+    ));
+    let mut out = Output {
+        writer,
+        buf: Vec::with_capacity(8 * 1024),
+        needs_flush: false,
+        dead: false,
+    };
     let mut tasks = tokio::task::JoinSet::new();
+    let mut slow: HashSet<u64> = HashSet::new();
+    let mut reading = true;
+    let mut grace_until: Option<tokio::time::Instant> = None;
     loop {
-        let frame = match frames.next().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::debug!(error = %e, "connection read failed");
-                break;
-            }
-        };
-        match frame {
-            Frame::Malformed(e) => {
-                conn.send(Message::Error(ErrorResponse::new(
-                    None,
-                    ErrorObject::parse_error(e),
-                )))
-                .await
-            }
-            Frame::TooLarge(n) => {
-                let e = ErrorObject::invalid_request(format!(
-                    "message of {n} bytes exceeds the {} byte limit",
-                    opts.max_message_size
-                ));
-                conn.send(Message::Error(ErrorResponse::new(None, e))).await
-            }
-            Frame::Json(Value::Array(batch)) => {
-                let allowed = conn
-                    .session()
-                    .is_some_and(|s| s.version == ProtocolVersion::V2025_03_26);
-                if !allowed || batch.is_empty() {
-                    let e = ErrorObject::invalid_request(
-                        "JSON-RPC batches are only accepted on protocol 2025-03-26",
-                    );
-                    conn.send(Message::Error(ErrorResponse::new(None, e))).await;
-                    continue;
-                }
-                let conn = conn.clone();
-                tasks.spawn(async move {
-                    let mut replies = Vec::new();
-                    for item in batch {
-                        if let Some(m) = process(&conn, item).await {
-                            replies.push(m);
-                        }
-                    }
-                    if !replies.is_empty() {
-                        let _ = conn.batch_out.send(replies).await;
-                    }
-                });
-            }
-            Frame::Json(v) => {
-                let conn = conn.clone();
-                // Requests run concurrently; responses and notifications are handled inline (they are quick).
-                // So is `initialize` (it never waits): a client that sends its first calls right behind it
-                // must find the session it opens, not race it to the modern path.
-                let is_initialize =
-                    v.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE);
-                if v.get("method").is_some() && v.get("id").is_some() && !is_initialize {
-                    tasks.spawn(async move {
-                        if let Some(m) = process(&conn, v).await {
-                            conn.send(m).await;
-                        }
-                    });
-                } else if let Some(m) = process(&conn, v).await {
-                    conn.send(m).await;
-                }
-            }
-            // A kind of frame this server does not know yet: nothing to answer.
-            _ => {}
+        // What spawned handlers, the event forwarder and server→client requests queued goes first, so a
+        // notification a handler sent before returning precedes its reply.
+        out.drain(&mut out_rx, &mut batch_rx);
+        if !reading && tasks.is_empty() && !out.has_work() {
+            break;
         }
-        // Reap finished tasks so the set does not grow on long connections.
-        while tasks.try_join_next().is_some() {}
+        let grace = grace_until;
+        tokio::select! {
+            biased;
+            frame = frames.next(), if reading && out.buf.len() < COALESCE_LIMIT => match frame {
+                Some(frame) => on_frame(&conn, frame, &opts, &mut tasks, &mut slow, &mut out, &mut out_rx, &mut batch_rx).await,
+                None => {
+                    reading = false;
+                    grace_until = Some(tokio::time::Instant::now() + opts.eof_grace);
+                }
+            },
+            Some(m) = out_rx.recv() => out.push(&m),
+            Some(b) = batch_rx.recv() => out.push_batch(&b),
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            r = out.write_some(), if out.has_work() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection writer closed");
+                    out.dead = true;
+                    out.buf.clear();
+                    out.needs_flush = false;
+                }
+            }
+            _ = sleep_until_opt(grace), if !reading && grace.is_some() => {
+                // End of input and the grace is over: cancel what still runs and fail server→client requests;
+                // the cancelled handlers' answers still go out.
+                grace_until = None;
+                conn.closed.cancel();
+                conn.pending.fail_all(mcp_rpc::Error::closed());
+            }
+        }
     }
-    // End of input: let what runs finish for a moment (its answers still go out), then cancel the rest, fail
-    // server→client requests, and flush.
-    let _ = tokio::time::timeout(opts.eof_grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
     conn.closed.cancel();
     conn.pending.fail_all(mcp_rpc::Error::closed());
-    while tasks.join_next().await.is_some() {}
     events_task.abort();
-    drop(conn);
-    drop(out_tx);
-    let _ = writer_task.await;
     Ok(())
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A handler whose first poll takes longer than this runs in a task of its own from its next call on (per
+/// method and tool, prompt or resource name), so the connection does not stall on it again.
+pub const SLOW_FIRST_POLL: Duration = Duration::from_millis(1);
+
+type Handling = Pin<Box<dyn Future<Output = Option<Message>> + Send>>;
+
+/// Handlers remembered as slow, at most (a peer choosing names must not grow the set without bound).
+const MAX_SLOW_KEYS: usize = 1024;
+
+/// What identifies a handler for [`SLOW_FIRST_POLL`]: a hash of the method and of the name or URI it is
+/// called with (hashed, so the fast path allocates nothing).
+fn handler_key(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.get("method").and_then(Value::as_str).hash(&mut h);
+    v.get("params")
+        .and_then(|p| p.get("name").or_else(|| p.get("uri")))
+        .and_then(Value::as_str)
+        .hash(&mut h);
+    h.finish()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn on_frame<W: AsyncWrite + Unpin>(
+    conn: &Arc<Conn>,
+    frame: Frame,
+    opts: &ConnectionOptions,
+    tasks: &mut tokio::task::JoinSet<()>,
+    slow: &mut HashSet<u64>,
+    out: &mut Output<W>,
+    out_rx: &mut mpsc::Receiver<Message>,
+    batch_rx: &mut mpsc::Receiver<Vec<Message>>,
+) {
+    match frame {
+        Frame::Malformed(e) => out.push(&Message::Error(ErrorResponse::new(
+            None,
+            ErrorObject::parse_error(e),
+        ))),
+        Frame::TooLarge(n) => {
+            let e = ErrorObject::invalid_request(format!(
+                "message of {n} bytes exceeds the {} byte limit",
+                opts.max_message_size
+            ));
+            out.push(&Message::Error(ErrorResponse::new(None, e)))
+        }
+        Frame::Json(Value::Array(batch)) => {
+            let allowed = conn
+                .session()
+                .is_some_and(|s| s.version == ProtocolVersion::V2025_03_26);
+            if !allowed || batch.is_empty() {
+                let e = ErrorObject::invalid_request(
+                    "JSON-RPC batches are only accepted on protocol 2025-03-26",
+                );
+                out.push(&Message::Error(ErrorResponse::new(None, e)));
+                return;
+            }
+            let conn = conn.clone();
+            tasks.spawn(async move {
+                let mut replies = Vec::new();
+                for item in batch {
+                    if let Some(m) = process(&conn, item).await {
+                        replies.push(m);
+                    }
+                }
+                if !replies.is_empty() {
+                    let _ = conn.batch_out.send(replies).await;
+                }
+            });
+        }
+        Frame::Json(v) => {
+            // Responses and notifications are quick, and so is `initialize` (it never waits): they run to the
+            // end here, in order, so a client that sends its first calls right behind `initialize` finds the
+            // session it opens.
+            let is_initialize =
+                v.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE);
+            if v.get("method").is_none() || v.get("id").is_none() || is_initialize {
+                if let Some(m) = process(conn, v).await {
+                    out.push(&m);
+                }
+                return;
+            }
+            let key = handler_key(&v);
+            let conn2 = conn.clone();
+            let mut handling: Handling = Box::pin(async move { process(&conn2, v).await });
+            if slow.contains(&key) {
+                spawn_handling(tasks, conn.clone(), handling);
+                return;
+            }
+            let started = std::time::Instant::now();
+            let polled = futures::poll!(handling.as_mut());
+            if started.elapsed() > SLOW_FIRST_POLL && slow.len() < MAX_SLOW_KEYS {
+                slow.insert(key);
+            }
+            match polled {
+                Poll::Ready(reply) => {
+                    if let Some(m) = reply {
+                        // Whatever the handler sent before it returned goes first.
+                        out.drain(out_rx, batch_rx);
+                        out.push(&m);
+                    }
+                }
+                Poll::Pending => spawn_handling(tasks, conn.clone(), handling),
+            }
+        }
+        // A kind of frame this server does not know yet: nothing to answer.
+        _ => {}
+    }
+}
+fn spawn_handling(tasks: &mut tokio::task::JoinSet<()>, conn: Arc<Conn>, handling: Handling) {
+    tasks.spawn(async move {
+        if let Some(m) = handling.await {
+            conn.send(m).await;
+        }
+    });
+}
+
+/// The connection's writing end, written by the connection's own task.
+struct Output<W> {
+    writer: W,
+    /// Encoded frames not yet written.
+    buf: Vec<u8>,
+    /// Everything was written but not yet flushed (Tokio's blocking `Stdout` holds data until then).
+    needs_flush: bool,
+    /// A write failed: what is produced from now on is dropped, as a closed peer would.
+    dead: bool,
+}
+
+impl<W: AsyncWrite + Unpin> Output<W> {
+    fn push(&mut self, m: &Message) {
+        if !self.dead {
+            log_unencodable(encode_message(&mut self.buf, m));
+        }
+    }
+
+    fn push_batch(&mut self, b: &[Message]) {
+        if !self.dead {
+            log_unencodable(encode_batch(&mut self.buf, b));
+        }
+    }
+
+    /// Take every frame already queued, without waiting.
+    fn drain(
+        &mut self,
+        out_rx: &mut mpsc::Receiver<Message>,
+        batch_rx: &mut mpsc::Receiver<Vec<Message>>,
+    ) {
+        while self.buf.len() < COALESCE_LIMIT {
+            if let Ok(m) = out_rx.try_recv() {
+                self.push(&m);
+            } else if let Ok(b) = batch_rx.try_recv() {
+                self.push_batch(&b);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.buf.is_empty() || self.needs_flush
+    }
+
+    /// One `write` of what is buffered, or the flush once all is written.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: bytes are removed from the buffer only once written, and a flush is retried until done.
+    async fn write_some(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            self.writer.flush().await?;
+            self.needs_flush = false;
+            return Ok(());
+        }
+        let n = self.writer.write(&self.buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        self.buf.drain(..n);
+        self.needs_flush = true;
+        if self.buf.is_empty() {
+            self.writer.flush().await?;
+            self.needs_flush = false;
+        }
+        // One huge reply must not pin its buffer for the life of the connection.
+        if self.buf.is_empty() && self.buf.capacity() > 4 * COALESCE_LIMIT {
+            self.buf = Vec::with_capacity(8 * 1024);
+        }
+        Ok(())
+    }
 }
 
 /// Handle one parsed message; returns what to send back, if anything.

@@ -39,15 +39,38 @@ const READ_BUFFER: usize = 64 * 1024;
 /// # Panics
 ///
 /// If called outside a Tokio runtime with I/O enabled (`Runtime::enable_io`, which `#[tokio::main]` turns on).
+/// A panic of the connection's task (not of a handler: those fail only their request) is resumed here.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the connection: requests still running are cancelled and unanswered.
 pub async fn serve_stdio(server: Server) -> std::io::Result<()> {
-    let (reader, writer, _restore) = stdio_streams();
-    serve_connection(
+    let (reader, writer, restore) = stdio_streams();
+    // The connection runs as a task of its own: under `#[tokio::main]` the future of `main` runs on the main
+    // thread, which cannot wait on the I/O reactor, so every read would first wake a worker that then wakes
+    // the main thread. A task runs on the worker that saw the pipe become readable.
+    let mut task = AbortOnDrop(tokio::spawn(serve_connection(
         server,
         BufReader::with_capacity(READ_BUFFER, reader),
         writer,
         ConnectionOptions::default(),
-    )
-    .await
+    )));
+    let served = (&mut task.0).await;
+    drop(restore);
+    match served {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(std::io::Error::other(e)),
+    }
+}
+
+/// Dropping `serve_stdio`'s future stops the connection, as it did when the connection ran inside it.
+struct AbortOnDrop(tokio::task::JoinHandle<std::io::Result<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;

@@ -92,6 +92,23 @@ fn server(max_in_flight: usize) -> Server {
             },
         )
         .tool(
+            tool("block"),
+            |_c: RequestContext, _a: JsonObject| async move {
+                // Stands for CPU work done without awaiting (what `spawn_blocking` is for).
+                std::thread::sleep(Duration::from_millis(300));
+                Ok::<_, Error>(CallToolResult::text("block done"))
+            },
+        )
+        .tool(
+            tool("report"),
+            |ctx: RequestContext, _a: JsonObject| async move {
+                for i in 1..=3 {
+                    ctx.progress(f64::from(i), Some(3.0), None).await;
+                }
+                Ok::<_, Error>(CallToolResult::text("reported"))
+            },
+        )
+        .tool(
             tool("hang"),
             |_c: RequestContext, _a: JsonObject| async move {
                 std::future::pending::<()>().await;
@@ -315,4 +332,70 @@ async fn requests_running_at_end_of_input_are_still_answered() {
     p.w.shutdown().await.unwrap();
     let r = p.until_id(json!(1)).await.pop().unwrap();
     assert_eq!(r["result"]["content"][0]["text"], "slow done", "{r}");
+}
+
+/// A handler waiting for the client's answer does not hold up the connection: other calls are read, run and
+/// answered meanwhile, and the answer it waits for is read too (handlers are polled where their frame is
+/// read, and move to a task of their own when they have to wait).
+#[tokio::test]
+async fn a_waiting_handler_does_not_hold_up_the_connection() {
+    let mut p = connect(server(16), 1 << 20);
+    legacy(&mut p, "2025-11-25").await;
+    p.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask"}}))
+        .await;
+    let req = p.recv().await;
+    assert_eq!(req["method"], "elicitation/create");
+    for id in 2..12 {
+        let r = p.call(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"n":id}}})).await;
+        assert_eq!(r["result"]["content"][0]["text"], format!("{{\"n\":{id}}}"));
+    }
+    p.send(json!({"jsonrpc":"2.0","id":req["id"],"result":{"action":"accept","content":{"name":"Ada"}}})).await;
+    let r = p.until_id(json!(1)).await.pop().unwrap();
+    assert_eq!(r["result"]["content"][0]["text"], "Hello, \"Ada\"!");
+}
+
+/// Notifications a handler sends before it returns reach the client before its result, also when the handler
+/// finishes at its first poll and its result is written by the connection directly.
+#[tokio::test]
+async fn a_handlers_notifications_precede_its_result() {
+    let mut p = connect(server(16), 1 << 20);
+    legacy(&mut p, "2025-11-25").await;
+    let seen = {
+        p.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"report","_meta":{"progressToken":"t"}}}))
+            .await;
+        p.until_id(json!(1)).await
+    };
+    let progress: Vec<&Value> = seen
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| &m["params"]["progress"])
+        .collect();
+    assert_eq!(progress, [&json!(1), &json!(2), &json!(3)], "{seen:?}");
+    assert_eq!(
+        seen.last().unwrap()["result"]["content"][0]["text"],
+        "reported"
+    );
+}
+
+/// A handler that held up the connection once (work without awaiting) runs in a task of its own from then on:
+/// a ping sent behind its second call is answered first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_blocked_once_no_longer_holds_up_reading() {
+    let mut p = connect(server(16), 1 << 20);
+    legacy(&mut p, "2025-11-25").await;
+    let r = p
+        .call(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"block"}}))
+        .await;
+    assert_eq!(r["result"]["content"][0]["text"], "block done");
+    p.send(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"block"}}))
+        .await;
+    p.send(json!({"jsonrpc":"2.0","id":3,"method":"ping"}))
+        .await;
+    let first = p.recv().await;
+    assert_eq!(
+        first["id"], 3,
+        "the ping waited for the blocking handler: {first}"
+    );
+    let second = p.recv().await;
+    assert_eq!(second["result"]["content"][0]["text"], "block done");
 }
