@@ -97,16 +97,44 @@ pub fn fixtures_server() -> Server {
     server
 }
 
+/// Tools written with the macros, through the `mcp` facade as users write them, so that path is compiled
+/// (and served to the conformance suite) every day.
+#[mcp::collect]
+mod macro_tools {
+    use super::{PNG, WAV};
+    use mcp::protocol::types::{CallToolResult, ContentBlock};
+    use mcp::server::Error;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    pub struct NoArgs {}
+
+    /// Returns a simple text response
+    #[tool(name = "test_simple_text")]
+    async fn simple_text(_args: NoArgs) -> Result<&'static str, Error> {
+        Ok("This is a simple text response for testing.")
+    }
+
+    /// Returns an image
+    #[tool(name = "test_image_content")]
+    async fn image_content(_args: NoArgs) -> Result<CallToolResult, Error> {
+        Ok(CallToolResult::from_content(vec![ContentBlock::image(
+            PNG,
+            "image/png",
+        )]))
+    }
+
+    /// Returns audio
+    #[tool(name = "test_audio_content")]
+    async fn audio_content(_args: NoArgs) -> Result<CallToolResult, Error> {
+        Ok(CallToolResult::from_content(vec![ContentBlock::audio(
+            WAV,
+            "audio/wav",
+        )]))
+    }
+}
+
 fn content_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
-    b.tool(tool("test_simple_text", "Returns a simple text response", no_args()), |_c: RequestContext, _a: Args| async {
-        Ok::<_, Error>(CallToolResult::text("This is a simple text response for testing."))
-    })
-    .tool(tool("test_image_content", "Returns an image", no_args()), |_c: RequestContext, _a: Args| async {
-        Ok::<_, Error>(CallToolResult::from_content(vec![ContentBlock::image(PNG, "image/png")]))
-    })
-    .tool(tool("test_audio_content", "Returns audio", no_args()), |_c: RequestContext, _a: Args| async {
-        Ok::<_, Error>(CallToolResult::from_content(vec![ContentBlock::audio(WAV, "audio/wav")]))
-    })
+    b.with(macro_tools::register)
     .tool(tool("test_embedded_resource", "Returns an embedded resource", no_args()), |_c: RequestContext, _a: Args| async {
         Ok::<_, Error>(CallToolResult::from_content(vec![ContentBlock::resource(ResourceContents::text(
             "test://embedded-resource",

@@ -633,7 +633,10 @@ fn check_fn(kind: Kind, f: &ItemFn) -> syn::Result<Params> {
     if sig.asyncness.is_none() {
         return Err(syn::Error::new(
             sig.fn_token.span,
-            format!("{attr} needs an `async fn`"),
+            format!(
+                "{attr} needs an `async fn`: write `async fn {}(..)`",
+                sig.ident.unraw()
+            ),
         ));
     }
     if let Some(u) = &sig.unsafety {
@@ -959,7 +962,7 @@ mod tests {
                 fn f(a: A) -> Result<String, Error> {}
             ),
         );
-        assert_eq!(e, "#[tool] needs an `async fn`");
+        assert_eq!(e, "#[tool] needs an `async fn`: write `async fn f(..)`");
     }
 
     #[test]

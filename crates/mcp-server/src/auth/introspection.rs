@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the std one unless a test pauses it), so tests step over cache TTLs instead of sleeping.
+use tokio::time::Instant;
 
 use futures::future::{BoxFuture, Shared};
 use futures::FutureExt;
