@@ -8,7 +8,7 @@
 //!   round-trip loop through the application's handlers; `subscriptions/listen` streams are demultiplexed by
 //!   subscription id ([`Client::listen`]); cacheable results are reused per their `ttlMs`/`cacheScope`. On
 //!   HTTP a reply stream that breaks before the result is re-issued only when repeating the request is safe
-//!   ([`ReissuePolicy`]); otherwise the call fails with [`ClientError::OutcomeUnknown`].
+//!   ([`ReissuePolicy`]); otherwise the call fails with [`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown).
 //! - **Legacy era.** The same handlers answer the server's real requests (elicitation, sampling, roots). On
 //!   HTTP a session that expires (404) is re-established without the application's involvement: one
 //!   re-`initialize` however many requests were refused, the event stream, subscriptions and log level
@@ -47,7 +47,7 @@ pub mod transport;
 pub use client::{
     CallOptions, Client, ClientBuilder, ClientEvent, ClientOptions, Subscription, VersionMode,
 };
-pub use error::{ClientError, TransportError};
+pub use error::{AuthErrorKind, ClientError, Error, ErrorKind, TransportError};
 pub use handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
 pub use mcp_protocol;
 pub use reissue::{ReissuePolicy, ReissueRequest};

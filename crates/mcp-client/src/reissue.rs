@@ -3,7 +3,7 @@
 //! On the modern era a Streamable HTTP reply stream cannot be resumed, and closing it is a cancellation. When
 //! it breaks before the reply (a restart, a proxy timeout, a reset connection) the server may or may not have
 //! run the request. Sending it again with a new id is only right when running it twice does no harm; every
-//! other request fails with [`ClientError::OutcomeUnknown`](crate::ClientError::OutcomeUnknown), and work that
+//! other request fails with [`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown), and work that
 //! must survive a broken stream belongs to the tasks extension.
 
 use std::fmt;
@@ -63,7 +63,7 @@ impl<'a> ReissueRequest<'a> {
 
 /// Decides which 2026-07-28 requests are sent again (with a new id) when their Streamable HTTP reply stream
 /// breaks before the reply. A request that is not re-issued fails with
-/// [`ClientError::OutcomeUnknown`](crate::ClientError::OutcomeUnknown): it may or may not have run.
+/// [`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown): it may or may not have run.
 ///
 /// Applies to the modern era over HTTP only: byte-stream transports do not break per request, and the legacy
 /// era resumes streams with `Last-Event-ID` and re-sends only what the server refused (404) instead.

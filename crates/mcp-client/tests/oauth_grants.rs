@@ -173,7 +173,7 @@ fn bearer_gate(token: &'static str) -> Arc<GateFn> {
     })
 }
 
-async fn call_secret(url: &str, oauth: OAuthClient) -> Result<String, mcp_client::ClientError> {
+async fn call_secret(url: &str, oauth: OAuthClient) -> Result<String, mcp_client::Error> {
     let transport = HttpTransport::builder(url).auth(oauth).build()?;
     let client = Client::builder().connect(transport).await?;
     let r = client.call_tool("read_secret", json!({})).await?;

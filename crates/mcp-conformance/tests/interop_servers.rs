@@ -246,9 +246,7 @@ async fn our_client_calls_every_server_everything_tool() {
                 if r.is_error() { "tool error: " } else { "ok: " },
                 r.text_content().chars().take(60).collect::<String>()
             ),
-            Ok(Err(mcp::client::ClientError::Rpc(e))) => {
-                println!("{}: server error {e}", tool.name)
-            }
+            Ok(Err(e)) if e.is_rpc() => println!("{}: server error {e}", tool.name),
             Ok(Err(e)) => failures.push(format!("{}: {e}", tool.name)),
             Err(_) => failures.push(format!("{}: timed out", tool.name)),
         }

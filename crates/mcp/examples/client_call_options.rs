@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use mcp::client::{transport::HttpTransport, CallOptions, Client, ClientError};
+use mcp::client::{transport::HttpTransport, CallOptions, Client};
 use mcp::server::http::{serve_listener, HttpConfig};
 use mcp::server::{Error, RequestContext, Server};
 use serde_json::json;
@@ -89,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .call_tool_with("wait", json!({}), options)
         .await
         .expect_err("the call outlives its timeout");
-    assert!(matches!(e, ClientError::Timeout(_)), "{e}");
+    assert!(e.is_timeout(), "{e}");
     let which = tokio::time::timeout(Duration::from_secs(10), cancelled.recv()).await?;
     assert_eq!(which, Some("wait"));
     println!("timeout: {e}; the handler saw the cancellation");
@@ -110,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(first.and_then(|p| p.message).as_deref(), Some("waiting"));
     cancel.cancel();
     let e = call.await?.expect_err("a cancelled call fails");
-    assert!(matches!(e, ClientError::Cancelled), "{e}");
+    assert!(e.is_cancelled(), "{e}");
     let which = tokio::time::timeout(Duration::from_secs(10), cancelled.recv()).await?;
     assert_eq!(which, Some("wait"));
     println!("cancel: {e}; the handler saw the cancellation");

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mcp::client::{transport::HttpTransport, CallOptions, Client, ClientError};
+use mcp::client::{transport::HttpTransport, CallOptions, Client};
 use mcp::protocol::ErrorObject;
 use mcp::server::http::{serve_listener, HttpConfig};
 use mcp::server::{Error, RequestContext, Server};
@@ -223,7 +223,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(first.map(|p| p.progress), Some(1.0));
     cancel.cancel();
     let e = call.await?.expect_err("a cancelled call fails");
-    assert!(matches!(e, ClientError::Cancelled), "{e}");
+    assert!(e.is_cancelled(), "{e}");
     println!("long-work(1000): {e}");
 
     // Elicitation: the server asks, the client's handler answers.

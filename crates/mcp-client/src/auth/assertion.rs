@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::store::unix_now;
 use super::token::{self, TokenFailure};
-use super::AuthError;
+use crate::error::{AuthErrorKind, Error};
 
 /// `client_assertion_type` of a JWT client assertion.
 pub(crate) const CLIENT_ASSERTION_TYPE: &str =
@@ -53,12 +53,18 @@ impl ClientKey {
     /// assert!(ClientKey::from_pem("not a key", "ES256").is_err());
     /// assert!(ClientKey::from_pem("", "HS256").is_err()); // not an asymmetric algorithm
     /// ```
-    pub fn from_pem(pem: &str, alg: &str) -> Result<Self, AuthError> {
-        let alg: Algorithm = alg
-            .parse()
-            .map_err(|_| AuthError::Unsupported(format!("unknown signing algorithm {alg:?}")))?;
+    pub fn from_pem(pem: &str, alg: &str) -> Result<Self, Error> {
+        let alg: Algorithm = alg.parse().map_err(|_| {
+            Error::auth(
+                AuthErrorKind::Unsupported,
+                format!("unknown signing algorithm {alg:?}"),
+            )
+        })?;
         let bad = |e: jsonwebtoken::errors::Error| {
-            AuthError::Unsupported(format!("unusable {alg:?} private key: {e}"))
+            Error::auth(
+                AuthErrorKind::Unsupported,
+                format!("unusable {alg:?} private key: {e}"),
+            )
         };
         let key = match alg {
             Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem.as_bytes()),
@@ -70,9 +76,10 @@ impl ClientKey {
             | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem.as_bytes()),
             Algorithm::EdDSA => EncodingKey::from_ed_pem(pem.as_bytes()),
             _ => {
-                return Err(AuthError::Unsupported(format!(
-                    "{alg:?} is not an asymmetric algorithm"
-                )))
+                return Err(Error::auth(
+                    AuthErrorKind::Unsupported,
+                    format!("{alg:?} is not an asymmetric algorithm"),
+                ))
             }
         }
         .map_err(bad)?;
@@ -100,7 +107,7 @@ impl ClientKey {
         &self,
         client_id: &str,
         audience: &str,
-    ) -> Result<String, AuthError> {
+    ) -> Result<String, Error> {
         let now = unix_now();
         let mut jti = [0u8; 16];
         rand::rng().fill_bytes(&mut jti);
@@ -114,8 +121,12 @@ impl ClientKey {
         });
         let mut header = Header::new(self.alg);
         header.kid = self.kid.clone();
-        jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| AuthError::Token(format!("signing the client assertion failed: {e}")))
+        jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| {
+            Error::auth(
+                AuthErrorKind::Token,
+                format!("signing the client assertion failed: {e}"),
+            )
+        })
     }
 }
 
@@ -140,7 +151,7 @@ pub trait AssertionSource: Send + Sync + 'static {
         &'a self,
         http: &'a reqwest::Client,
         request: &'a AssertionRequest,
-    ) -> BoxFuture<'a, Result<String, AuthError>>;
+    ) -> BoxFuture<'a, Result<String, Error>>;
 }
 
 /// An assertion handed over as is (a workload identity token your platform issued).
@@ -165,7 +176,7 @@ impl AssertionSource for FixedAssertion {
         &'a self,
         _http: &'a reqwest::Client,
         _request: &'a AssertionRequest,
-    ) -> BoxFuture<'a, Result<String, AuthError>> {
+    ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move { Ok(self.0.clone()) })
     }
 }
@@ -187,17 +198,20 @@ impl AssertionSource for FileAssertion {
         &'a self,
         _http: &'a reqwest::Client,
         _request: &'a AssertionRequest,
-    ) -> BoxFuture<'a, Result<String, AuthError>> {
+    ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             let text = tokio::fs::read_to_string(&self.0).await.map_err(|e| {
-                AuthError::Token(format!("reading the assertion {:?}: {e}", self.0))
+                Error::auth(
+                    AuthErrorKind::Token,
+                    format!("reading the assertion {:?}: {e}", self.0),
+                )
             })?;
             let jwt = text.trim();
             if jwt.is_empty() {
-                return Err(AuthError::Token(format!(
-                    "the assertion file {:?} is empty",
-                    self.0
-                )));
+                return Err(Error::auth(
+                    AuthErrorKind::Token,
+                    format!("the assertion file {:?} is empty", self.0),
+                ));
             }
             Ok(jwt.to_owned())
         })
@@ -252,7 +266,7 @@ impl AssertionSource for IdJagExchange {
         &'a self,
         http: &'a reqwest::Client,
         request: &'a AssertionRequest,
-    ) -> BoxFuture<'a, Result<String, AuthError>> {
+    ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             let id_token = self.id_token.assertion(http, request).await?;
             let mut form = vec![
@@ -274,9 +288,10 @@ impl AssertionSource for IdJagExchange {
             };
             let rb = token::authenticate(http.post(&self.token_endpoint), &mut form, &idp_client);
             let resp = token::send_raw(rb, &form).await.map_err(|e| match e {
-                TokenFailure::OAuth { status, error, .. } => AuthError::Token(format!(
-                    "identity provider token exchange: HTTP {status}: {error}"
-                )),
+                TokenFailure::OAuth { status, error, .. } => Error::auth(
+                    AuthErrorKind::Token,
+                    format!("identity provider token exchange: HTTP {status}: {error}"),
+                ),
                 TokenFailure::Other(e) => e,
             })?;
             #[derive(serde::Deserialize)]
@@ -286,13 +301,19 @@ impl AssertionSource for IdJagExchange {
                 issued_token_type: Option<String>,
             }
             let exchanged: Exchanged = serde_json::from_slice(&resp).map_err(|e| {
-                AuthError::Token(format!("unreadable token exchange response: {e}"))
+                Error::auth(
+                    AuthErrorKind::Token,
+                    format!("unreadable token exchange response: {e}"),
+                )
             })?;
             if exchanged.issued_token_type.as_deref() != Some(ID_JAG_TYPE) {
-                return Err(AuthError::Token(format!(
-                    "the identity provider issued {:?}, not an ID-JAG",
-                    exchanged.issued_token_type
-                )));
+                return Err(Error::auth(
+                    AuthErrorKind::Token,
+                    format!(
+                        "the identity provider issued {:?}, not an ID-JAG",
+                        exchanged.issued_token_type
+                    ),
+                ));
             }
             Ok(exchanged.access_token)
         })

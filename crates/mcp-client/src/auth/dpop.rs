@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::store::unix_now;
-use super::AuthError;
+use crate::error::{AuthErrorKind, Error};
 
 /// The only algorithm the client signs proofs with (the one every DPoP server must accept in practice).
 pub(crate) const DPOP_ALG: &str = "ES256";
@@ -42,13 +42,21 @@ impl DpopKey {
     }
 
     /// The key kept in a token store (`export`'s output).
-    pub fn import(secret: &str) -> Result<Self, AuthError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(secret)
-            .map_err(|_| AuthError::Storage("stored DPoP key is not base64url".into()))?;
+    pub fn import(secret: &str) -> Result<Self, Error> {
+        let bytes = URL_SAFE_NO_PAD.decode(secret).map_err(|_| {
+            Error::auth(
+                AuthErrorKind::Storage,
+                "stored DPoP key is not base64url".into(),
+            )
+        })?;
         SigningKey::from_slice(&bytes)
             .map(|key| Self { key })
-            .map_err(|_| AuthError::Storage("stored DPoP key is not a P-256 private key".into()))
+            .map_err(|_| {
+                Error::auth(
+                    AuthErrorKind::Storage,
+                    "stored DPoP key is not a P-256 private key".into(),
+                )
+            })
     }
 
     /// The private scalar, base64url: what a token store keeps so DPoP-bound tokens survive a restart.

@@ -4,7 +4,7 @@
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
-use super::AuthError;
+use crate::error::{AuthErrorKind, Error};
 
 /// The Protected Resource Metadata document of an MCP server (RFC 9728).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,19 +166,24 @@ pub fn resource_matches(resource: &str, server: &Url) -> bool {
 pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
     url: &Url,
-) -> Result<Option<T>, AuthError> {
+) -> Result<Option<T>, Error> {
     let resp = http
         .get(url.clone())
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| AuthError::Network(format!("GET {url}: {e}")))?;
+        .map_err(|e| {
+            Error::auth(AuthErrorKind::Network, format!("GET {url}: {e}")).with_source(e)
+        })?;
     let status = resp.status();
     if status.is_client_error() || status == StatusCode::NOT_IMPLEMENTED {
         return Ok(None);
     }
     if !status.is_success() {
-        return Err(AuthError::Network(format!("GET {url}: HTTP {status}")));
+        return Err(Error::auth(
+            AuthErrorKind::Network,
+            format!("GET {url}: HTTP {status}"),
+        ));
     }
     let bytes = super::read_auth_body(resp, &format!("GET {url}")).await?;
     match serde_json::from_slice(&bytes) {
@@ -197,14 +202,18 @@ pub async fn discover_resource(
     http: &reqwest::Client,
     server: &Url,
     hint: Option<&str>,
-) -> Result<Option<ProtectedResourceMetadata>, AuthError> {
+) -> Result<Option<ProtectedResourceMetadata>, Error> {
     for url in prm_candidates(server, hint) {
         if let Some(prm) = fetch_json::<ProtectedResourceMetadata>(http, &url).await? {
             if !resource_matches(&prm.resource, server) {
-                return Err(AuthError::ResourceMismatch {
-                    expected: canonical_resource(server),
-                    found: prm.resource,
-                });
+                return Err(Error::auth(
+                    AuthErrorKind::ResourceMismatch,
+                    format!(
+                        "protected resource metadata is for {:?}, not {:?}",
+                        prm.resource,
+                        canonical_resource(server)
+                    ),
+                ));
             }
             tracing::debug!(%url, "protected resource metadata found");
             return Ok(Some(prm));
@@ -218,9 +227,13 @@ pub async fn discover_resource(
 pub async fn discover_authorization_server(
     http: &reqwest::Client,
     issuer: &str,
-) -> Result<Option<AuthorizationServerMetadata>, AuthError> {
-    let url = Url::parse(issuer)
-        .map_err(|e| AuthError::Metadata(format!("invalid issuer {issuer:?}: {e}")))?;
+) -> Result<Option<AuthorizationServerMetadata>, Error> {
+    let url = Url::parse(issuer).map_err(|e| {
+        Error::auth(
+            AuthErrorKind::Metadata,
+            format!("invalid issuer {issuer:?}: {e}"),
+        )
+    })?;
     let mut mismatch = None;
     for candidate in as_metadata_candidates(&url) {
         if let Some(meta) = fetch_json::<AuthorizationServerMetadata>(http, &candidate).await? {
@@ -234,10 +247,10 @@ pub async fn discover_authorization_server(
         }
     }
     match mismatch {
-        Some(found) => Err(AuthError::IssuerMismatch {
-            expected: issuer.to_owned(),
-            found,
-        }),
+        Some(found) => Err(Error::auth(
+            AuthErrorKind::IssuerMismatch,
+            format!("authorization server metadata names issuer {found:?}, expected {issuer:?}"),
+        )),
         None => Ok(None),
     }
 }
@@ -285,7 +298,7 @@ mod tests {
         .await
         .expect("the client kept reading an endless document");
         assert!(
-            matches!(&r, Err(AuthError::Network(m)) if m.contains("larger than 1048576 bytes")),
+            matches!(&r, Err(e) if e.auth_kind() == Some(AuthErrorKind::Network) && e.to_string().contains("larger than 1048576 bytes")),
             "{r:?}"
         );
         let n = sent.load(Ordering::SeqCst);

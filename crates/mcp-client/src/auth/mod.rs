@@ -67,6 +67,8 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
+use crate::error::Error;
+
 #[cfg(all(feature = "oauth", not(target_arch = "wasm32")))]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use assertion::{
@@ -98,51 +100,7 @@ pub use store::{ClientRegistration, MemoryTokenStore, StoredCredentials, TokenSe
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use token::OAuthErrorResponse;
 
-/// Why authorization failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AuthError {
-    /// A metadata, registration or token endpoint could not be reached.
-    #[error("network error during authorization: {0}")]
-    Network(String),
-    /// A metadata document is unusable.
-    #[error("invalid authorization metadata: {0}")]
-    Metadata(String),
-    /// The Protected Resource Metadata describes another resource than the server being called.
-    #[error("protected resource metadata is for {found:?}, not {expected:?}")]
-    ResourceMismatch {
-        /// This server's canonical URI.
-        expected: String,
-        /// The `resource` in the metadata.
-        found: String,
-    },
-    /// Authorization server metadata names another issuer than the one it was looked up for.
-    #[error("authorization server metadata names issuer {found:?}, expected {expected:?}")]
-    IssuerMismatch {
-        /// The issuer looked up.
-        expected: String,
-        /// The issuer in the document.
-        found: String,
-    },
-    /// The authorization server does not offer what the client requires (PKCE S256, a usable registration
-    /// method, …).
-    #[error("authorization server unsupported: {0}")]
-    Unsupported(String),
-    /// Registering the client failed.
-    #[error("client registration failed: {0}")]
-    Registration(String),
-    /// The authorization step failed or its response was rejected (`state` or `iss` mismatch, `error`).
-    #[error("authorization failed: {0}")]
-    Authorization(String),
-    /// The token endpoint refused.
-    #[error("token request failed: {0}")]
-    Token(String),
-    /// The server keeps refusing: the retry limit was reached.
-    #[error("still unauthorized after re-authorizing: {0}")]
-    RetriesExhausted(String),
-    /// The token store failed.
-    #[error("token storage: {0}")]
-    Storage(String),
-}
+pub use crate::error::AuthErrorKind;
 
 /// What the transport tells an [`AuthProvider`] when the server refused a request.
 #[derive(Debug, Clone)]
@@ -169,11 +127,11 @@ pub trait AuthProvider: Send + Sync + 'static {
         &'a self,
         method: &'a Method,
         url: &'a Url,
-    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, AuthError>>;
+    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, Error>>;
 
     /// The server answered 401 or 403. `Ok(true)`: new credentials are ready, send the request again;
     /// `Ok(false)`: give up and surface the refusal.
-    fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, AuthError>>;
+    fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, Error>>;
 }
 
 /// A shared provider (so the caller can keep a handle to it).
@@ -182,11 +140,11 @@ impl<T: AuthProvider> AuthProvider for std::sync::Arc<T> {
         &'a self,
         method: &'a Method,
         url: &'a Url,
-    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, AuthError>> {
+    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, Error>> {
         (**self).headers(method, url)
     }
 
-    fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, AuthError>> {
+    fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, Error>> {
         (**self).refused(refusal)
     }
 }
@@ -199,7 +157,7 @@ impl AuthProvider for BearerOnly {
         &'a self,
         _method: &'a Method,
         _url: &'a Url,
-    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, AuthError>> {
+    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, Error>> {
         Box::pin(async move {
             Ok(match self.0.token().await {
                 Some(t) => vec![(reqwest::header::AUTHORIZATION, bearer_value("Bearer", &t)?)],
@@ -208,7 +166,7 @@ impl AuthProvider for BearerOnly {
         })
     }
 
-    fn refused<'a>(&'a self, _refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, AuthError>> {
+    fn refused<'a>(&'a self, _refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async { Ok(false) })
     }
 }
@@ -221,14 +179,14 @@ pub(crate) async fn apply_headers(
     method: &Method,
     url: &Url,
     mut rb: reqwest::RequestBuilder,
-) -> Result<(reqwest::RequestBuilder, Option<String>), crate::TransportError> {
+) -> Result<(reqwest::RequestBuilder, Option<String>), Error> {
     let Some(provider) = provider else {
         return Ok((rb, None));
     };
     let headers = provider
         .headers(method, url)
         .await
-        .map_err(|e| crate::TransportError::Unauthorized(e.to_string()))?;
+        .map_err(|e| Error::unauthorized(e.to_string()))?;
     let mut token = None;
     for (name, value) in headers {
         if name == reqwest::header::AUTHORIZATION {
@@ -260,7 +218,7 @@ pub(crate) async fn retry_after_refusal(
     resp: &reqwest::Response,
     access_token: Option<String>,
     attempt: u32,
-) -> Result<bool, crate::TransportError> {
+) -> Result<bool, Error> {
     let status = resp.status().as_u16();
     let Some(provider) = provider.filter(|_| status == 401 || status == 403) else {
         return Ok(false);
@@ -286,13 +244,18 @@ pub(crate) async fn retry_after_refusal(
     provider
         .refused(&refusal)
         .await
-        .map_err(|e| crate::TransportError::Unauthorized(e.to_string()))
+        .map_err(|e| Error::unauthorized(e.to_string()))
+        .map_err(Error::from)
 }
 
 /// `"<scheme> <token>"` as a sensitive header value.
-pub(crate) fn bearer_value(scheme: &str, token: &str) -> Result<HeaderValue, AuthError> {
-    let mut v = HeaderValue::from_str(&format!("{scheme} {token}"))
-        .map_err(|_| AuthError::Token("the access token is not a valid header value".into()))?;
+pub(crate) fn bearer_value(scheme: &str, token: &str) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(&format!("{scheme} {token}")).map_err(|_| {
+        Error::auth(
+            AuthErrorKind::Token,
+            "the access token is not a valid header value".into(),
+        )
+    })?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -307,14 +270,15 @@ pub(crate) const MAX_AUTH_RESPONSE: usize = 1024 * 1024;
 pub(crate) async fn read_auth_body(
     resp: reqwest::Response,
     what: &str,
-) -> Result<bytes::Bytes, AuthError> {
+) -> Result<bytes::Bytes, Error> {
     let body = crate::transport::read_capped(resp, MAX_AUTH_RESPONSE)
         .await
-        .map_err(|e| AuthError::Network(format!("{what}: {e}")))?;
+        .map_err(|e| Error::auth(AuthErrorKind::Network, format!("{what}: {e}")).with_source(e))?;
     if body.truncated {
-        return Err(AuthError::Network(format!(
-            "{what}: the response is larger than {MAX_AUTH_RESPONSE} bytes"
-        )));
+        return Err(Error::auth(
+            AuthErrorKind::Network,
+            format!("{what}: the response is larger than {MAX_AUTH_RESPONSE} bytes"),
+        ));
     }
     Ok(body.bytes)
 }

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 #[cfg(feature = "oauth-loopback")]
 use tokio::sync::oneshot;
 
-use super::AuthError;
+use crate::error::{AuthErrorKind, Error};
 
 /// Takes the user through the authorization step: given the authorization URL, returns the URL the
 /// authorization server redirected back to (carrying `code`, `state` and maybe `iss`, or an `error`).
@@ -27,7 +27,7 @@ pub trait Authorizer: Send + Sync + 'static {
     /// The redirect URI registered for this client.
     fn redirect_uri(&self) -> &str;
     /// Send the user to `authorization_url` and return the callback URL the server redirected to.
-    fn authorize(&self, authorization_url: Url) -> BoxFuture<'_, Result<Url, AuthError>>;
+    fn authorize(&self, authorization_url: Url) -> BoxFuture<'_, Result<Url, Error>>;
 }
 
 /// For automation against authorization servers that approve without a user (test servers, the conformance
@@ -59,7 +59,7 @@ impl Authorizer for HeadlessAuthorizer {
         &self.redirect_uri
     }
 
-    fn authorize(&self, authorization_url: Url) -> BoxFuture<'_, Result<Url, AuthError>> {
+    fn authorize(&self, authorization_url: Url) -> BoxFuture<'_, Result<Url, Error>> {
         Box::pin(async move {
             check_scheme(&authorization_url)?;
             let resp = self
@@ -67,30 +67,43 @@ impl Authorizer for HeadlessAuthorizer {
                 .get(authorization_url.clone())
                 .send()
                 .await
-                .map_err(|e| AuthError::Network(format!("authorization request: {e}")))?;
+                .map_err(|e| {
+                    Error::auth(
+                        AuthErrorKind::Network,
+                        format!("authorization request: {e}"),
+                    )
+                    .with_source(e)
+                })?;
             let location = resp
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| {
-                    AuthError::Authorization(format!(
-                        "the authorization endpoint answered {} without a redirect",
-                        resp.status()
-                    ))
+                    Error::auth(
+                        AuthErrorKind::Authorization,
+                        format!(
+                            "the authorization endpoint answered {} without a redirect",
+                            resp.status()
+                        ),
+                    )
                 })?;
-            authorization_url
-                .join(location)
-                .map_err(|e| AuthError::Authorization(format!("bad redirect {location:?}: {e}")))
+            authorization_url.join(location).map_err(|e| {
+                Error::auth(
+                    AuthErrorKind::Authorization,
+                    format!("bad redirect {location:?}: {e}"),
+                )
+            })
         })
     }
 }
 
-fn check_scheme(url: &Url) -> Result<(), AuthError> {
+fn check_scheme(url: &Url) -> Result<(), Error> {
     match url.scheme() {
         "http" | "https" => Ok(()),
-        other => Err(AuthError::Authorization(format!(
-            "refusing to open an authorization URL with scheme {other:?}"
-        ))),
+        other => Err(Error::auth(
+            AuthErrorKind::Authorization,
+            format!("refusing to open an authorization URL with scheme {other:?}"),
+        )),
     }
 }
 
@@ -128,15 +141,18 @@ impl LoopbackAuthorizer {
     pub async fn bind(
         port: u16,
         open: impl Fn(&Url) + Send + Sync + 'static,
-    ) -> Result<Self, AuthError> {
+    ) -> Result<Self, Error> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
             .await
             .map_err(|e| {
-                AuthError::Authorization(format!("cannot listen for the redirect: {e}"))
+                Error::auth(
+                    AuthErrorKind::Authorization,
+                    format!("cannot listen for the redirect: {e}"),
+                )
             })?;
         let port = listener
             .local_addr()
-            .map_err(|e| AuthError::Authorization(e.to_string()))?
+            .map_err(|e| Error::auth(AuthErrorKind::Authorization, e.to_string()))?
             .port();
         Ok(Self {
             listener: Arc::new(tokio::sync::Mutex::new(listener)),
@@ -159,17 +175,20 @@ impl Authorizer for LoopbackAuthorizer {
         &self.redirect_uri
     }
 
-    fn authorize(&self, authorization_url: Url) -> BoxFuture<'_, Result<Url, AuthError>> {
+    fn authorize(&self, authorization_url: Url) -> BoxFuture<'_, Result<Url, Error>> {
         Box::pin(async move {
             check_scheme(&authorization_url)?;
             let listener = self.listener.clone().lock_owned().await;
             (self.open)(&authorization_url);
             let base = Url::parse(&self.redirect_uri)
-                .map_err(|e| AuthError::Authorization(e.to_string()))?;
+                .map_err(|e| Error::auth(AuthErrorKind::Authorization, e.to_string()))?;
             tokio::time::timeout(self.timeout, accept_callback(&listener, &base))
                 .await
                 .map_err(|_| {
-                    AuthError::Authorization("timed out waiting for the redirect".into())
+                    Error::auth(
+                        AuthErrorKind::Authorization,
+                        "timed out waiting for the redirect".into(),
+                    )
                 })?
         })
     }
@@ -177,12 +196,14 @@ impl Authorizer for LoopbackAuthorizer {
 
 /// Serve connections until one brings a request for the callback path; answer it with a short page.
 #[cfg(feature = "oauth-loopback")]
-async fn accept_callback(listener: &TcpListener, base: &Url) -> Result<Url, AuthError> {
+async fn accept_callback(listener: &TcpListener, base: &Url) -> Result<Url, Error> {
     loop {
-        let (stream, _) = listener
-            .accept()
-            .await
-            .map_err(|e| AuthError::Authorization(format!("accepting the redirect: {e}")))?;
+        let (stream, _) = listener.accept().await.map_err(|e| {
+            Error::auth(
+                AuthErrorKind::Authorization,
+                format!("accepting the redirect: {e}"),
+            )
+        })?;
         let (tx, rx) = oneshot::channel::<Url>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         let base = base.clone();
@@ -270,6 +291,10 @@ mod tests {
             .authorize(Url::parse("file:///etc/passwd").unwrap())
             .await
             .unwrap_err();
-        assert!(matches!(err, AuthError::Authorization(_)));
+        assert_eq!(
+            err.auth_kind(),
+            Some(AuthErrorKind::Authorization),
+            "{err:?}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use web_time::{SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::AuthError;
+use crate::error::{AuthErrorKind, Error};
 
 /// A client registered at one authorization server.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,13 +148,13 @@ pub trait TokenStore: Send + Sync + 'static {
     fn load<'a>(
         &'a self,
         resource: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, AuthError>>;
+    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, Error>>;
     /// Store `creds` for `resource`, replacing what was there.
     fn save<'a>(
         &'a self,
         resource: &'a str,
         creds: &'a StoredCredentials,
-    ) -> BoxFuture<'a, Result<(), AuthError>>;
+    ) -> BoxFuture<'a, Result<(), Error>>;
 }
 
 /// Credentials kept in memory for the life of the process (the default).
@@ -174,7 +174,7 @@ impl TokenStore for MemoryTokenStore {
     fn load<'a>(
         &'a self,
         resource: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, AuthError>> {
+    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, Error>> {
         let v = self
             .map
             .lock()
@@ -187,7 +187,7 @@ impl TokenStore for MemoryTokenStore {
         &'a self,
         resource: &'a str,
         creds: &'a StoredCredentials,
-    ) -> BoxFuture<'a, Result<(), AuthError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -216,13 +216,19 @@ impl FileTokenStore {
         }
     }
 
-    async fn read_all(&self) -> Result<HashMap<String, StoredCredentials>, AuthError> {
+    async fn read_all(&self) -> Result<HashMap<String, StoredCredentials>, Error> {
         match tokio::fs::read(&self.path).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                AuthError::Storage(format!("{} is not a token file: {e}", self.path.display()))
+                Error::auth(
+                    AuthErrorKind::Storage,
+                    format!("{} is not a token file: {e}", self.path.display()),
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
-            Err(e) => Err(AuthError::Storage(format!("{}: {e}", self.path.display()))),
+            Err(e) => Err(Error::auth(
+                AuthErrorKind::Storage,
+                format!("{}: {e}", self.path.display()),
+            )),
         }
     }
 }
@@ -232,7 +238,7 @@ impl TokenStore for FileTokenStore {
     fn load<'a>(
         &'a self,
         resource: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, AuthError>> {
+    ) -> BoxFuture<'a, Result<Option<StoredCredentials>, Error>> {
         Box::pin(async move {
             let _g = self.lock.lock().await;
             Ok(self.read_all().await?.remove(resource))
@@ -243,15 +249,17 @@ impl TokenStore for FileTokenStore {
         &'a self,
         resource: &'a str,
         creds: &'a StoredCredentials,
-    ) -> BoxFuture<'a, Result<(), AuthError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let _g = self.lock.lock().await;
             let mut all = self.read_all().await?;
             all.insert(resource.to_owned(), creds.clone());
-            let bytes =
-                serde_json::to_vec_pretty(&all).map_err(|e| AuthError::Storage(e.to_string()))?;
+            let bytes = serde_json::to_vec_pretty(&all)
+                .map_err(|e| Error::auth(AuthErrorKind::Storage, e.to_string()))?;
             let tmp = self.path.with_extension("tmp");
-            let io = |e: std::io::Error| AuthError::Storage(format!("{}: {e}", tmp.display()));
+            let io = |e: std::io::Error| {
+                Error::auth(AuthErrorKind::Storage, format!("{}: {e}", tmp.display()))
+            };
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 tokio::fs::create_dir_all(dir).await.map_err(io)?;
             }
@@ -319,10 +327,8 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "token file must not be readable by others");
         }
         std::fs::write(&path, b"not json").unwrap();
-        assert!(matches!(
-            again.load("https://r").await,
-            Err(AuthError::Storage(_))
-        ));
+        let err = again.load("https://r").await.unwrap_err();
+        assert_eq!(err.auth_kind(), Some(AuthErrorKind::Storage), "{err:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::assertion::ClientKey;
 use super::dpop::DpopKey;
 use super::store::{unix_now, ClientRegistration, TokenSet};
-use super::AuthError;
+use crate::error::{AuthErrorKind, Error};
 
 /// An OAuth error response (RFC 6749 §5.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -75,14 +75,14 @@ pub(crate) enum TokenFailure {
         // The nonce a DPoP-enabled server demands with `use_dpop_nonce` (RFC 9449 §8).
         dpop_nonce: Option<String>,
     },
-    Other(AuthError),
+    Other(Error),
 }
 
-impl From<TokenFailure> for AuthError {
+impl From<TokenFailure> for Error {
     fn from(f: TokenFailure) -> Self {
         match f {
             TokenFailure::OAuth { status, error, .. } => {
-                AuthError::Token(format!("HTTP {status}: {error}"))
+                Error::auth(AuthErrorKind::Token, format!("HTTP {status}: {error}"))
             }
             TokenFailure::Other(e) => e,
         }
@@ -156,7 +156,10 @@ pub(crate) async fn send(
 ) -> Result<TokenResponse, TokenFailure> {
     let bytes = send_raw(rb, form).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        TokenFailure::Other(AuthError::Token(format!("unreadable token response: {e}")))
+        TokenFailure::Other(Error::auth(
+            AuthErrorKind::Token,
+            format!("unreadable token response: {e}"),
+        ))
     })
 }
 
@@ -179,7 +182,12 @@ pub(crate) async fn send_raw(
         .body(body)
         .send()
         .await
-        .map_err(|e| TokenFailure::Other(AuthError::Network(format!("token endpoint: {e}"))))?;
+        .map_err(|e| {
+            TokenFailure::Other(Error::auth(
+                AuthErrorKind::Network,
+                format!("token endpoint: {e}"),
+            ))
+        })?;
     let status = resp.status();
     let dpop_nonce = resp
         .headers()
@@ -223,10 +231,10 @@ impl TokenEndpoint<'_> {
     /// Send a token request; retried once when a DPoP server asks for a (new) nonce.
     pub async fn request(&self, form: &[(String, String)]) -> Result<TokenResponse, TokenFailure> {
         let url = reqwest::Url::parse(self.url).map_err(|e| {
-            TokenFailure::Other(AuthError::Metadata(format!(
-                "token endpoint {:?}: {e}",
-                self.url
-            )))
+            TokenFailure::Other(Error::auth(
+                AuthErrorKind::Metadata,
+                format!("token endpoint {:?}: {e}", self.url),
+            ))
         })?;
         let mut attempt = 0;
         loop {
@@ -261,7 +269,8 @@ impl TokenEndpoint<'_> {
             return Ok(authenticate(rb, form, self.client));
         }
         let key = self.client_key.ok_or_else(|| {
-            TokenFailure::Other(AuthError::Unsupported(
+            TokenFailure::Other(Error::auth(
+                AuthErrorKind::Unsupported,
                 "private_key_jwt needs the client's private key".into(),
             ))
         })?;

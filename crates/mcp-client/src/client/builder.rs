@@ -20,7 +20,7 @@ use super::tasks::{dispatch_loop, writer_loop};
 use crate::cache::ResultCache;
 use crate::handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
 use crate::transport::Transport;
-use crate::{ClientError, ReissuePolicy};
+use crate::{Error, ReissuePolicy};
 
 /// Builds a [`Client`]. Start with [`Client::builder`].
 pub struct ClientBuilder {
@@ -87,15 +87,12 @@ impl ClientBuilder {
     }
 
     /// Connect over `transport`: detect the era and complete the handshake the era needs.
-    pub async fn connect(self, transport: impl Transport) -> Result<Client, ClientError> {
+    pub async fn connect(self, transport: impl Transport) -> Result<Client, Error> {
         self.connect_shared(Arc::new(transport)).await
     }
 
     /// [`connect`](Self::connect) with a transport the caller keeps a handle to.
-    pub async fn connect_shared(
-        self,
-        transport: Arc<dyn Transport>,
-    ) -> Result<Client, ClientError> {
+    pub async fn connect_shared(self, transport: Arc<dyn Transport>) -> Result<Client, Error> {
         let mut caps = self.capabilities.unwrap_or_default();
         if self.elicitation.is_some() && caps.elicitation.is_none() {
             caps.elicitation = Some(ElicitationCapability::default());

@@ -13,15 +13,15 @@ use serde_json::{json, Value};
 use super::handle::Client;
 use super::inner::{parse, Inner, ReqCtx};
 use super::options::CallOptions;
+use crate::error::Error;
 use crate::transport::{SendOptions, TransportKind};
-use crate::ClientError;
 
 impl Client {
     // ----- tools ---------------------------------------------------------------------------------------
 
     /// One page of `tools/list`. On modern HTTP, tools with invalid `x-mcp-header` annotations are dropped
     /// (with a warning), as the spec requires.
-    pub async fn list_tools(&self, cursor: Option<String>) -> Result<ListToolsResult, ClientError> {
+    pub async fn list_tools(&self, cursor: Option<String>) -> Result<ListToolsResult, Error> {
         let key = cursor.clone().unwrap_or_default();
         let params = cursor.map(|c| json!({ "cursor": c }));
         let v = self
@@ -34,7 +34,7 @@ impl Client {
     }
 
     /// Every tool, following `nextCursor` to the end.
-    pub async fn list_all_tools(&self) -> Result<Vec<Tool>, ClientError> {
+    pub async fn list_all_tools(&self) -> Result<Vec<Tool>, Error> {
         self.paginate(|c| async move {
             let r = self.list_tools(c).await?;
             Ok((r.tools, r.next_cursor))
@@ -50,11 +50,7 @@ impl Client {
     /// legacy era the server asks through real requests instead, answered by the same handlers.
     ///
     /// `structuredContent` is checked against the tool's `outputSchema` when the tool was listed.
-    pub async fn call_tool(
-        &self,
-        name: &str,
-        arguments: Value,
-    ) -> Result<CallToolResult, ClientError> {
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<CallToolResult, Error> {
         self.call_tool_with(name, arguments, CallOptions::default())
             .await
     }
@@ -65,12 +61,12 @@ impl Client {
         name: &str,
         arguments: Value,
         options: CallOptions,
-    ) -> Result<CallToolResult, ClientError> {
+    ) -> Result<CallToolResult, Error> {
         let args = match arguments {
             Value::Null => None,
             Value::Object(m) => Some(m),
             _ => {
-                return Err(ClientError::Protocol(
+                return Err(Error::protocol(
                     "tool arguments must be a JSON object".into(),
                 ))
             }
@@ -101,7 +97,7 @@ impl Client {
                 ..Default::default()
             };
             match self.inner.run_mrtr(methods::TOOLS_CALL, base, &ctx).await {
-                Err(ClientError::Rpc(e)) if e.code == error_code::HEADER_MISMATCH && !relisted => {
+                Err(e) if e.code() == Some(error_code::HEADER_MISMATCH) && !relisted => {
                     // Our idea of the tool's headers is stale: re-list and retry once.
                     relisted = true;
                     self.inner.cache.invalidate_method(methods::TOOLS_LIST);
@@ -123,7 +119,7 @@ impl Client {
     pub async fn list_resources(
         &self,
         cursor: Option<String>,
-    ) -> Result<ListResourcesResult, ClientError> {
+    ) -> Result<ListResourcesResult, Error> {
         let key = cursor.clone().unwrap_or_default();
         let params = cursor.map(|c| json!({ "cursor": c }));
         parse(
@@ -134,7 +130,7 @@ impl Client {
     }
 
     /// Every resource, following `nextCursor` to the end.
-    pub async fn list_all_resources(&self) -> Result<Vec<Resource>, ClientError> {
+    pub async fn list_all_resources(&self) -> Result<Vec<Resource>, Error> {
         self.paginate(|c| async move {
             let r = self.list_resources(c).await?;
             Ok((r.resources, r.next_cursor))
@@ -146,7 +142,7 @@ impl Client {
     pub async fn list_resource_templates(
         &self,
         cursor: Option<String>,
-    ) -> Result<ListResourceTemplatesResult, ClientError> {
+    ) -> Result<ListResourceTemplatesResult, Error> {
         let key = cursor.clone().unwrap_or_default();
         let params = cursor.map(|c| json!({ "cursor": c }));
         parse(
@@ -157,7 +153,7 @@ impl Client {
     }
 
     /// Every resource template, following `nextCursor` to the end.
-    pub async fn list_all_resource_templates(&self) -> Result<Vec<ResourceTemplate>, ClientError> {
+    pub async fn list_all_resource_templates(&self) -> Result<Vec<ResourceTemplate>, Error> {
         self.paginate(|c| async move {
             let r = self.list_resource_templates(c).await?;
             Ok((r.resource_templates, r.next_cursor))
@@ -166,7 +162,7 @@ impl Client {
     }
 
     /// `resources/read` (runs the MRTR loop on the modern era; a single-round result is cached per its `ttlMs`).
-    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, ClientError> {
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, Error> {
         self.read_resource_with(uri, CallOptions::default()).await
     }
 
@@ -175,7 +171,7 @@ impl Client {
         &self,
         uri: &str,
         options: CallOptions,
-    ) -> Result<ReadResourceResult, ClientError> {
+    ) -> Result<ReadResourceResult, Error> {
         let inner = &self.inner;
         let cacheable = inner.opts.cache && inner.era() == Era::Modern;
         let auth = inner.transport.auth_context();
@@ -207,9 +203,9 @@ impl Client {
     }
 
     /// `resources/subscribe` (legacy). The subscription is restored after session recovery.
-    pub async fn subscribe_resource(&self, uri: &str) -> Result<(), ClientError> {
+    pub async fn subscribe_resource(&self, uri: &str) -> Result<(), Error> {
         if self.era() != Era::Legacy {
-            return Err(ClientError::Unsupported(
+            return Err(Error::unsupported(
                 "resources/subscribe was replaced by subscriptions/listen in 2026-07-28; use Client::listen",
             ));
         }
@@ -225,9 +221,9 @@ impl Client {
     }
 
     /// `resources/unsubscribe` (legacy).
-    pub async fn unsubscribe_resource(&self, uri: &str) -> Result<(), ClientError> {
+    pub async fn unsubscribe_resource(&self, uri: &str) -> Result<(), Error> {
         if self.era() != Era::Legacy {
-            return Err(ClientError::Unsupported(
+            return Err(Error::unsupported(
                 "resources/unsubscribe was removed in 2026-07-28",
             ));
         }
@@ -245,10 +241,7 @@ impl Client {
     // ----- prompts -------------------------------------------------------------------------------------
 
     /// One page of `prompts/list`.
-    pub async fn list_prompts(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ListPromptsResult, ClientError> {
+    pub async fn list_prompts(&self, cursor: Option<String>) -> Result<ListPromptsResult, Error> {
         let key = cursor.clone().unwrap_or_default();
         let params = cursor.map(|c| json!({ "cursor": c }));
         parse(
@@ -259,7 +252,7 @@ impl Client {
     }
 
     /// Every prompt, following `nextCursor` to the end.
-    pub async fn list_all_prompts(&self) -> Result<Vec<Prompt>, ClientError> {
+    pub async fn list_all_prompts(&self) -> Result<Vec<Prompt>, Error> {
         self.paginate(|c| async move {
             let r = self.list_prompts(c).await?;
             Ok((r.prompts, r.next_cursor))
@@ -272,7 +265,7 @@ impl Client {
         &self,
         name: &str,
         arguments: Option<BTreeMap<String, String>>,
-    ) -> Result<GetPromptResult, ClientError> {
+    ) -> Result<GetPromptResult, Error> {
         let mut base = JsonObject::new();
         base.insert("name".into(), Value::String(name.to_owned()));
         if let Some(a) = arguments {
@@ -291,8 +284,8 @@ impl Client {
     // ----- completion and logging -------------------------------------------------------------------
 
     /// `completion/complete`.
-    pub async fn complete(&self, params: CompleteParams) -> Result<CompleteResult, ClientError> {
-        let p = serde_json::to_value(params).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    pub async fn complete(&self, params: CompleteParams) -> Result<CompleteResult, Error> {
+        let p = serde_json::to_value(params).map_err(|e| Error::protocol(e.to_string()))?;
         parse(
             self.inner
                 .request(methods::COMPLETION_COMPLETE, Some(p), &ReqCtx::default())
@@ -302,7 +295,7 @@ impl Client {
 
     /// Set the minimum log level: `logging/setLevel` on the legacy era (restored after session recovery);
     /// on the modern era it is sent as `_meta.logLevel` with every later request.
-    pub async fn set_log_level(&self, level: LoggingLevel) -> Result<(), ClientError> {
+    pub async fn set_log_level(&self, level: LoggingLevel) -> Result<(), Error> {
         if self.era() == Era::Legacy {
             self.inner
                 .request(
@@ -317,9 +310,9 @@ impl Client {
     }
 
     /// Tell a legacy server that the client's roots changed.
-    pub async fn notify_roots_list_changed(&self) -> Result<(), ClientError> {
+    pub async fn notify_roots_list_changed(&self) -> Result<(), Error> {
         if self.era() != Era::Legacy {
-            return Err(ClientError::Unsupported(
+            return Err(Error::unsupported(
                 "notifications/roots/list_changed was removed in 2026-07-28",
             ));
         }

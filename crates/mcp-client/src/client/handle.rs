@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use super::builder::ClientBuilder;
 use super::inner::{lock, Inner, ReqCtx};
 use super::options::{ClientEvent, ClientOptions, VersionMode};
-use crate::{ClientError, ReissuePolicy};
+use crate::{Error, ReissuePolicy};
 
 /// An MCP client connected to one server, speaking whichever era the server does.
 ///
@@ -130,25 +130,23 @@ impl Client {
     // ----- generic --------------------------------------------------------------------------------------
 
     /// Send any request and return its raw result (modern metadata is added; no MRTR loop, no cache).
-    pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ClientError> {
+    pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, Error> {
         self.inner.request(method, params, &ReqCtx::default()).await
     }
 
     /// Send a notification.
-    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ClientError> {
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), Error> {
         self.inner
             .peer
             .notify(method, params)
             .await
-            .map_err(ClientError::from)
+            .map_err(Error::from)
     }
 
     /// `server/discover` (2026-07-28), cached per its `ttlMs`.
-    pub async fn discover(&self) -> Result<DiscoverResult, ClientError> {
+    pub async fn discover(&self) -> Result<DiscoverResult, Error> {
         if self.era() != Era::Modern {
-            return Err(ClientError::Unsupported(
-                "server/discover is a 2026-07-28 method",
-            ));
+            return Err(Error::unsupported("server/discover is a 2026-07-28 method"));
         }
         let v = self
             .inner
@@ -158,9 +156,9 @@ impl Client {
     }
 
     /// `ping` (legacy era only; the modern era removed it).
-    pub async fn ping(&self) -> Result<(), ClientError> {
+    pub async fn ping(&self) -> Result<(), Error> {
         if self.era() != Era::Legacy {
-            return Err(ClientError::Unsupported("ping was removed in 2026-07-28"));
+            return Err(Error::unsupported("ping was removed in 2026-07-28"));
         }
         self.inner
             .request(methods::PING, None, &ReqCtx::default())
@@ -171,7 +169,7 @@ impl Client {
     // ----- lifecycle -----------------------------------------------------------------------------------
 
     /// Close the connection: end the legacy session (HTTP DELETE) or stop the child process. Pending requests
-    /// fail with [`ClientError::Closed`].
+    /// fail with [`Error::closed()`].
     pub async fn close(&self) {
         let inner = &self.inner;
         if inner.closed.is_cancelled() {
@@ -188,10 +186,10 @@ impl Client {
         let _ = inner.events.send(ClientEvent::Closed { reason: None });
     }
 
-    pub(super) async fn paginate<T, F, Fut>(&self, page: F) -> Result<Vec<T>, ClientError>
+    pub(super) async fn paginate<T, F, Fut>(&self, page: F) -> Result<Vec<T>, Error>
     where
         F: Fn(Option<String>) -> Fut,
-        Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ClientError>>,
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), Error>>,
     {
         let legacy = self.era() == Era::Legacy;
         let mut out = Vec::new();
@@ -205,7 +203,7 @@ impl Client {
                 Some(c) if legacy && c.is_empty() => return Ok(out),
                 Some(c) => {
                     if !seen.insert(c.clone()) {
-                        return Err(ClientError::Protocol(format!(
+                        return Err(Error::protocol(format!(
                             "the server returned cursor {c:?} twice; stopping pagination"
                         )));
                     }

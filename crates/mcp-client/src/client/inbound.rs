@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::inner::{lock, Inner};
 use super::options::ClientEvent;
-use crate::ClientError;
+use crate::error::Repr;
 
 impl Inner {
     pub(super) fn on_message(self: &Arc<Self>, m: Message) {
@@ -74,7 +74,7 @@ impl Inner {
                         dropped = %n.method,
                         "the application does not read a subscription; ending it"
                     );
-                    let _ = route.end.set(ClientError::SubscriptionOverflow { buffer });
+                    let _ = route.end.set(Repr::SubscriptionOverflow { buffer }.into());
                     route.cancel.cancel();
                     // Dropping the sender lets the subscription yield what it holds, then end.
                     listens.remove(&sub);

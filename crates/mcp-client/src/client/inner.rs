@@ -24,7 +24,7 @@ use super::options::{CallOptions, ClientEvent, ClientOptions, VersionMode};
 use crate::cache::ResultCache;
 use crate::handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
 use crate::transport::{SendOptions, Transport, TransportKind};
-use crate::{ClientError, ReissuePolicy, ReissueRequest};
+use crate::{Error, ReissuePolicy, ReissueRequest};
 
 /// What the client keeps about one tool: the headers its arguments are mirrored into, its output schema, and
 /// its annotations (whether a call may be re-issued).
@@ -65,7 +65,7 @@ pub(super) struct Inner {
     pub(super) hints: Mutex<HashMap<RequestId, SendOptions>>,
     /// Requests of session recovery itself: a refusal of these is not recovered (it would wait on itself).
     pub(super) internal: Mutex<HashSet<RequestId>>,
-    pub(super) failures: Mutex<HashMap<RequestId, ClientError>>,
+    pub(super) failures: Mutex<HashMap<RequestId, Error>>,
     pub(super) recovery: tokio::sync::Mutex<()>,
     pub(super) server_requests: Mutex<HashMap<RequestId, CancellationToken>>,
     pub(super) events: broadcast::Sender<ClientEvent>,
@@ -97,8 +97,8 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(super) fn parse<T: DeserializeOwned>(v: Value) -> Result<T, ClientError> {
-    serde_json::from_value(v).map_err(|e| ClientError::InvalidResult(e.to_string()))
+pub(super) fn parse<T: DeserializeOwned>(v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::invalid_result(e.to_string()))
 }
 
 /// Messages from the transport waiting for the dispatcher. The dispatcher never waits on the application,
@@ -111,7 +111,7 @@ pub(super) struct ListenRoute {
     /// Ends the listen request.
     pub(super) cancel: CancellationToken,
     /// Why the subscription ended, for [`Subscription::error`].
-    pub(super) end: Arc<OnceLock<ClientError>>,
+    pub(super) end: Arc<OnceLock<Error>>,
 }
 
 /// A far-away deadline for requests that may legitimately run for a long time (listen streams).
@@ -216,7 +216,7 @@ impl Inner {
         &self,
         id: &RequestId,
         r: Result<Value, RpcError>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Value, Error> {
         let local = lock(&self.failures).remove(id);
         match r {
             Ok(v) => Ok(v),
@@ -226,7 +226,7 @@ impl Inner {
     }
 
     /// Fail a pending request with a local error (the transport could not deliver it or its reply).
-    pub(super) fn fail_request(&self, id: &RequestId, err: ClientError) {
+    pub(super) fn fail_request(&self, id: &RequestId, err: Error) {
         let text = err.to_string();
         lock(&self.failures).insert(id.clone(), err);
         let placeholder = ErrorObject::new(error_code::INTERNAL_ERROR, text);
@@ -238,7 +238,7 @@ impl Inner {
         }
     }
 
-    pub(super) fn fail_message(&self, msg: &Message, err: ClientError) {
+    pub(super) fn fail_message(&self, msg: &Message, err: Error) {
         match msg {
             Message::Request(r) => self.fail_request(&r.id, err),
             other => {
@@ -253,10 +253,10 @@ impl Inner {
         method: &str,
         params: Option<Value>,
         ctx: &ReqCtx,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Value, Error> {
         if self.closed.is_cancelled() || self.disconnected.load(std::sync::atomic::Ordering::SeqCst)
         {
-            return Err(ClientError::Closed);
+            return Err(Error::closed());
         }
         let mut version_retried = false;
         loop {
@@ -280,8 +280,8 @@ impl Inner {
                 .await;
             lock(&self.hints).remove(&id);
             lock(&self.internal).remove(&id);
-            match self.map_result(&id, r) {
-                Err(ClientError::Rpc(e))
+            match self.map_result(&id, r).map_err(Error::split_rpc) {
+                Err(Ok(e))
                     if era == Era::Modern
                         && e.code == error_code::UNSUPPORTED_PROTOCOL_VERSION
                         && !version_retried =>
@@ -292,10 +292,10 @@ impl Inner {
                             version_retried = true;
                             self.state_mut().version = v;
                         }
-                        None => return Err(ClientError::Rpc(e)),
+                        None => return Err(Error::rpc(e)),
                     }
                 }
-                other => return other,
+                other => return other.map_err(Error::join_rpc),
             }
         }
     }
@@ -306,7 +306,7 @@ impl Inner {
         method: &str,
         params: Option<Value>,
         key: &str,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Value, Error> {
         let cacheable = self.opts.cache && self.era() == Era::Modern;
         if cacheable {
             if let Some(v) = self

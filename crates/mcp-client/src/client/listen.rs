@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handle::Client;
 use super::inner::{lock, ListenRoute, FOREVER};
+use crate::error::Error;
 use crate::transport::SendOptions;
-use crate::ClientError;
 
 impl Client {
     // ----- listen -------------------------------------------------------------------------------------
@@ -34,11 +34,11 @@ impl Client {
     ///   never left to block the connection (every other request's replies come through the same reader) nor
     ///   to grow without bound; and ending it, rather than silently dropping notifications, tells the
     ///   application that what it knows may be stale (listen again and re-read).
-    pub async fn listen(&self, filter: SubscriptionFilter) -> Result<Subscription, ClientError> {
+    pub async fn listen(&self, filter: SubscriptionFilter) -> Result<Subscription, Error> {
         let inner = self.inner.clone();
         let (era, version) = inner.era_version();
         if era != Era::Modern {
-            return Err(ClientError::Unsupported(
+            return Err(Error::unsupported(
                 "subscriptions/listen is a 2026-07-28 method; legacy servers push notifications (see Client::events)",
             ));
         }
@@ -91,7 +91,7 @@ impl Client {
         let ack_timeout = inner.opts.request_timeout;
         let first = rt::timeout(ack_timeout, rx.recv())
             .await
-            .map_err(|_| ClientError::Timeout(ack_timeout))?;
+            .map_err(|_| Error::timeout(ack_timeout))?;
         let acknowledged = match first {
             Some(n) if n.method == methods::NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED => n
                 .params
@@ -99,7 +99,7 @@ impl Client {
                 .map(|p| p.notifications)
                 .unwrap_or_default(),
             Some(n) => {
-                return Err(ClientError::Protocol(format!(
+                return Err(Error::protocol(format!(
                     "the listen stream began with {} instead of an acknowledgement",
                     n.method
                 )))
@@ -107,7 +107,7 @@ impl Client {
             None => {
                 return match done_rx.await {
                     Ok(Err(e)) => Err(e),
-                    _ => Err(ClientError::Protocol(
+                    _ => Err(Error::protocol(
                         "the listen stream ended before it was acknowledged".into(),
                     )),
                 }
@@ -144,7 +144,7 @@ pub struct Subscription {
     pub(super) acknowledged: SubscriptionFilter,
     pub(super) rx: mpsc::Receiver<Notification>,
     pub(super) cancel: CancellationToken,
-    pub(super) end: Arc<OnceLock<ClientError>>,
+    pub(super) end: Arc<OnceLock<Error>>,
     pub(super) _task: JoinHandle<()>,
 }
 
@@ -179,7 +179,7 @@ impl Subscription {
     /// `None` while it runs, and after the server ended it normally.
     ///
     /// ```no_run
-    /// # async fn run(client: mcp_client::Client) -> Result<(), mcp_client::ClientError> {
+    /// # async fn run(client: mcp_client::Client) -> Result<(), mcp_client::Error> {
     /// let mut sub = client.listen(Default::default()).await?;
     /// while let Some(n) = sub.next().await {
     ///     println!("{}", n.method);
@@ -189,7 +189,7 @@ impl Subscription {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn error(&self) -> Option<&ClientError> {
+    pub fn error(&self) -> Option<&Error> {
         self.end.get()
     }
 }

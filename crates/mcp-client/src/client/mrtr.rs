@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::inner::{parse, Inner, ReqCtx};
-use crate::ClientError;
+use crate::error::Error;
 
 impl Inner {
     /// Run a request that may answer `input_required` (modern): fulfil the input requests through the
@@ -21,7 +21,7 @@ impl Inner {
         method: &str,
         base: JsonObject,
         ctx: &ReqCtx,
-    ) -> Result<(Value, usize), ClientError> {
+    ) -> Result<(Value, usize), Error> {
         let mut params = base.clone();
         let mut rounds = 0;
         loop {
@@ -34,7 +34,7 @@ impl Inner {
                 Some(Value::String(t)) if t == "input_required" && self.era() == Era::Modern => {
                     rounds += 1;
                     if rounds > self.opts.max_input_rounds {
-                        return Err(ClientError::Protocol(format!(
+                        return Err(Error::protocol(format!(
                             "{method} still needs input after {} rounds",
                             self.opts.max_input_rounds
                         )));
@@ -47,7 +47,7 @@ impl Inner {
                             responses.insert(
                                 key.clone(),
                                 serde_json::to_value(answer)
-                                    .map_err(|e| ClientError::Protocol(e.to_string()))?,
+                                    .map_err(|e| Error::protocol(e.to_string()))?,
                             );
                         }
                     }
@@ -61,7 +61,7 @@ impl Inner {
                     }
                 }
                 Some(other) => {
-                    return Err(ClientError::InvalidResult(format!(
+                    return Err(Error::invalid_result(format!(
                         "unknown resultType {other} for {method}"
                     )))
                 }
@@ -74,16 +74,16 @@ impl Inner {
     pub(super) async fn answer_elicit(
         &self,
         params: ElicitRequestParams,
-    ) -> Result<ElicitResult, ClientError> {
+    ) -> Result<ElicitResult, Error> {
         let Some(h) = &self.elicitation else {
-            return Err(ClientError::Protocol(
+            return Err(Error::protocol(
                 "the server asked for elicitation but no elicitation handler is configured".into(),
             ));
         };
         let mut result = h
             .elicit(params.clone())
             .await
-            .map_err(|e| ClientError::Protocol(format!("elicitation handler failed: {e}")))?;
+            .map_err(|e| Error::protocol(format!("elicitation handler failed: {e}")))?;
         if result.action == ElicitAction::Accept {
             if let ElicitRequestParams::Form(form) = &params {
                 // SEP-1034: fields the user left out take the schema's defaults.
@@ -97,34 +97,29 @@ impl Inner {
     pub(super) async fn answer_sample(
         &self,
         params: CreateMessageParams,
-    ) -> Result<mcp_protocol::types::CreateMessageResult, ClientError> {
+    ) -> Result<mcp_protocol::types::CreateMessageResult, Error> {
         let Some(h) = &self.sampling else {
-            return Err(ClientError::Protocol(
+            return Err(Error::protocol(
                 "the server asked for sampling but no sampling handler is configured".into(),
             ));
         };
         h.create_message(params)
             .await
-            .map_err(|e| ClientError::Protocol(format!("sampling handler failed: {e}")))
+            .map_err(|e| Error::protocol(format!("sampling handler failed: {e}")))
     }
 
-    pub(super) async fn answer_roots(
-        &self,
-    ) -> Result<mcp_protocol::types::ListRootsResult, ClientError> {
+    pub(super) async fn answer_roots(&self) -> Result<mcp_protocol::types::ListRootsResult, Error> {
         let Some(h) = &self.roots else {
-            return Err(ClientError::Protocol(
+            return Err(Error::protocol(
                 "the server asked for roots but no roots handler is configured".into(),
             ));
         };
         h.list_roots()
             .await
-            .map_err(|e| ClientError::Protocol(format!("roots handler failed: {e}")))
+            .map_err(|e| Error::protocol(format!("roots handler failed: {e}")))
     }
 
-    pub(super) async fn answer_input(
-        &self,
-        req: &InputRequest,
-    ) -> Result<InputResponse, ClientError> {
+    pub(super) async fn answer_input(&self, req: &InputRequest) -> Result<InputResponse, Error> {
         Ok(match req {
             InputRequest::Elicit(p) => InputResponse::Elicit(self.answer_elicit(p.clone()).await?),
             InputRequest::Sample(p) => InputResponse::Sample(self.answer_sample(p.clone()).await?),
@@ -138,10 +133,10 @@ impl Inner {
             serde_json::from_value(req.params.clone().unwrap_or_else(|| json!({})))
                 .map_err(ErrorObject::invalid_params)
         }
-        fn local(e: ClientError) -> ErrorObject {
-            match e {
-                ClientError::Rpc(e) => e,
-                other => ErrorObject::internal(other),
+        fn local(e: Error) -> ErrorObject {
+            match e.split_rpc() {
+                Ok(e) => e,
+                Err(other) => ErrorObject::internal(other),
             }
         }
         let to_value = |v: Result<Value, serde_json::Error>| v.map_err(ErrorObject::internal);

@@ -12,11 +12,11 @@ use serde_json::Value;
 
 use super::inner::{parse, Inner, ReqCtx};
 use super::options::{CallOptions, VersionMode};
+use crate::error::{Error, Repr};
 use crate::transport::SendOptions;
-use crate::{ClientError, TransportError};
 
 impl Inner {
-    pub(super) async fn negotiate(&self) -> Result<(), ClientError> {
+    pub(super) async fn negotiate(&self) -> Result<(), Error> {
         match self.mode {
             VersionMode::Legacy => {
                 self.initialize(ProtocolVersion::LATEST_LEGACY, false, false)
@@ -29,8 +29,9 @@ impl Inner {
                 self.set_modern(v);
                 match self.discover_raw(self.opts.request_timeout).await {
                     Ok(v) => drop(self.absorb_discover(v)?),
-                    Err(ClientError::Rpc(e))
-                        if e.code != error_code::UNSUPPORTED_PROTOCOL_VERSION =>
+                    Err(e)
+                        if e.code()
+                            .is_some_and(|c| c != error_code::UNSUPPORTED_PROTOCOL_VERSION) =>
                     {
                         tracing::warn!(error = %e, "server/discover failed; continuing without server capabilities")
                     }
@@ -55,7 +56,7 @@ impl Inner {
         self.transport.set_legacy_version(None);
     }
 
-    pub(super) async fn discover_raw(&self, timeout: Duration) -> Result<Value, ClientError> {
+    pub(super) async fn discover_raw(&self, timeout: Duration) -> Result<Value, Error> {
         let ctx = ReqCtx {
             call: CallOptions {
                 timeout: Some(timeout),
@@ -67,7 +68,7 @@ impl Inner {
         self.request(methods::DISCOVER, None, &ctx).await
     }
 
-    pub(super) fn absorb_discover(&self, v: Value) -> Result<DiscoverResult, ClientError> {
+    pub(super) fn absorb_discover(&self, v: Value) -> Result<DiscoverResult, Error> {
         check_complete(&v)?;
         if self.opts.cache {
             self.cache.put(
@@ -87,14 +88,18 @@ impl Inner {
 
     /// The era probe: `server/discover`. A result or a modern error means modern; any other error, or no
     /// answer in time, means legacy.
-    pub(super) async fn probe(&self) -> Result<Era, ClientError> {
+    pub(super) async fn probe(&self) -> Result<Era, Error> {
         self.set_modern(ProtocolVersion::LATEST);
-        match self.discover_raw(self.opts.probe_timeout).await {
+        match self
+            .discover_raw(self.opts.probe_timeout)
+            .await
+            .map_err(Error::split_rpc)
+        {
             Ok(v) => {
                 self.absorb_discover(v)?;
                 Ok(Era::Modern)
             }
-            Err(ClientError::Rpc(e)) if e.code == error_code::UNSUPPORTED_PROTOCOL_VERSION => {
+            Err(Ok(e)) if e.code == error_code::UNSUPPORTED_PROTOCOL_VERSION => {
                 // No modern version in common (the retry already tried one if there was).
                 let legacy_offered = e
                     .data
@@ -109,39 +114,32 @@ impl Inner {
                 if legacy_offered {
                     Ok(Era::Legacy)
                 } else {
-                    Err(ClientError::Rpc(e))
+                    Err(Error::rpc(e))
                 }
             }
-            Err(ClientError::Rpc(e))
+            Err(Ok(e))
                 if e.code == error_code::HEADER_MISMATCH
                     || e.code == error_code::MISSING_REQUIRED_CLIENT_CAPABILITY =>
             {
                 tracing::warn!(error = %e, "server/discover failed with a modern error; staying on the modern era");
                 Ok(Era::Modern)
             }
-            Err(ClientError::Rpc(e)) => {
+            Err(Ok(e)) => {
                 tracing::debug!(error = %e, "server/discover refused; falling back to initialize");
                 Ok(Era::Legacy)
             }
-            Err(ClientError::Timeout(_)) => {
+            Err(Err(e)) if matches!(e.repr(), Repr::Timeout(_)) => {
                 tracing::debug!("server/discover timed out; falling back to initialize");
                 Ok(Era::Legacy)
             }
-            Err(ClientError::Transport(TransportError::Http { status, body }))
-                if status == 401 || status == 403 =>
-            {
-                Err(ClientError::Transport(TransportError::Http {
-                    status,
-                    body,
-                }))
+            Err(Err(e)) if matches!(e.repr(), Repr::Http { status, .. } if *status == 401 || *status == 403) => {
+                Err(e)
             }
-            Err(ClientError::Transport(
-                e @ (TransportError::Http { .. } | TransportError::Protocol(_)),
-            )) => {
+            Err(Err(e)) if matches!(e.repr(), Repr::Http { .. } | Repr::TransportProtocol(_)) => {
                 tracing::debug!(error = %e, "server/discover not understood; falling back to initialize");
                 Ok(Era::Legacy)
             }
-            Err(e) => Err(e),
+            Err(Err(e)) => Err(e),
         }
     }
 
@@ -151,7 +149,7 @@ impl Inner {
         requested: ProtocolVersion,
         strict: bool,
         internal: bool,
-    ) -> Result<Implementation, ClientError> {
+    ) -> Result<Implementation, Error> {
         {
             let mut s = self.state_mut();
             s.era = Era::Legacy;
@@ -183,7 +181,7 @@ impl Inner {
         let version = match res.protocol_version.parse::<ProtocolVersion>() {
             Ok(v) if v.era() == Era::Legacy && (!strict || v == requested) => v,
             _ => {
-                return Err(ClientError::Protocol(format!(
+                return Err(Error::protocol(format!(
                     "the server chose protocol version {:?}, which this client does not accept",
                     res.protocol_version
                 )))
@@ -219,11 +217,11 @@ pub(super) fn pick_modern(e: &ErrorObject) -> Option<ProtocolVersion> {
 }
 
 /// A list or discover result must be complete.
-pub(super) fn check_complete(v: &Value) -> Result<(), ClientError> {
+pub(super) fn check_complete(v: &Value) -> Result<(), Error> {
     match v.get("resultType") {
         None => Ok(()),
         Some(Value::String(t)) if t == "complete" => Ok(()),
-        Some(other) => Err(ClientError::InvalidResult(format!(
+        Some(other) => Err(Error::invalid_result(format!(
             "unexpected resultType {other}"
         ))),
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::inner::{Inner, ReqCtx};
 use super::options::{ClientEvent, VersionMode};
-use crate::ClientError;
+use crate::error::{Error, Repr};
 
 impl Inner {
     /// Legacy session recovery, after a message carrying session generation `sent_generation` was refused.
@@ -17,12 +17,13 @@ impl Inner {
         &self,
         old: Option<String>,
         sent_generation: u64,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), Error> {
         if self.era() != Era::Legacy {
-            return Err(ClientError::SessionExpired {
+            return Err(Repr::SessionExpired {
                 session_id: old,
                 reason: "the server refused the request with 404 outside a legacy session".into(),
-            });
+            }
+            .into());
         }
         let guard = self.recovery.lock().await;
         if self.transport.session().generation > sent_generation {
@@ -30,7 +31,7 @@ impl Inner {
             return Ok(());
         }
         if self.closed.is_cancelled() {
-            return Err(ClientError::Closed);
+            return Err(Error::closed());
         }
         let (requested, strict) = {
             let s = self.state.read().unwrap_or_else(|p| p.into_inner());
@@ -70,10 +71,11 @@ impl Inner {
             session_id: old.clone(),
             reason: last_error.clone(),
         });
-        Err(ClientError::SessionExpired {
+        Err(Repr::SessionExpired {
             session_id: old,
             reason: last_error,
-        })
+        }
+        .into())
     }
 
     /// Re-subscribe the resources the application subscribed and restore its log level on a new session.

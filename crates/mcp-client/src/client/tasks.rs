@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use super::inner::{lock, Inner, MAX_RESENDS};
 use super::options::ClientEvent;
+use crate::error::Repr;
 use crate::transport::{SendOptions, Transport, TransportEvent, TransportKind};
-use crate::{ClientError, TransportError};
 
 pub(super) async fn writer_loop(
     mut rx: mpsc::Receiver<Message>,
@@ -52,11 +52,12 @@ pub(super) async fn deliver(
             Err(e) => e,
         };
         let Some(inner) = weak.upgrade() else { return };
-        match err {
-            TransportError::SessionExpired {
+        match err.repr() {
+            Repr::SessionGone {
                 session_id,
                 generation,
             } => {
+                let (session_id, generation) = (session_id.clone(), *generation);
                 let resendable = match &msg {
                     Message::Request(r) => !lock(&inner.internal).contains(&r.id),
                     Message::Notification(n) => {
@@ -69,11 +70,12 @@ pub(super) async fn deliver(
                 if !resendable || resends >= MAX_RESENDS {
                     inner.fail_message(
                         &msg,
-                        ClientError::SessionExpired {
+                        Repr::SessionExpired {
                             session_id,
                             reason: "the server refused the message after its session expired"
                                 .into(),
-                        },
+                        }
+                        .into(),
                     );
                     return;
                 }
@@ -84,15 +86,16 @@ pub(super) async fn deliver(
                     return;
                 }
             }
-            TransportError::Cancelled => return,
-            TransportError::StreamBroken(reason) if inner.era() == Era::Modern => {
+            Repr::Cancelled => return,
+            Repr::StreamBroken(reason) if inner.era() == Era::Modern => {
+                let reason = reason.clone();
                 // Not re-issued (or re-issued to no avail): the server may have run it.
                 let method = msg.method().unwrap_or_default().to_owned();
-                inner.fail_message(&msg, ClientError::OutcomeUnknown { method, reason });
+                inner.fail_message(&msg, Repr::OutcomeUnknown { method, reason }.into());
                 return;
             }
-            other => {
-                inner.fail_message(&msg, ClientError::Transport(other));
+            _ => {
+                inner.fail_message(&msg, err);
                 return;
             }
         }

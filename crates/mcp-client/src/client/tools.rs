@@ -7,8 +7,8 @@ use mcp_protocol::types::{CallToolResult, Tool};
 use mcp_protocol::{headers, Era, JsonObject};
 
 use super::inner::{Inner, ToolMeta};
+use crate::error::Error;
 use crate::transport::{SendOptions, TransportKind};
-use crate::ClientError;
 
 impl Inner {
     /// Learn a page of tools: their header annotations (dropping invalid ones on modern HTTP) and output schemas.
@@ -67,11 +67,7 @@ impl Inner {
         out
     }
 
-    pub(super) fn validate_output(
-        &self,
-        name: &str,
-        r: &CallToolResult,
-    ) -> Result<(), ClientError> {
+    pub(super) fn validate_output(&self, name: &str, r: &CallToolResult) -> Result<(), Error> {
         if !self.opts.validate_structured_content || r.is_error() {
             return Ok(());
         }
@@ -91,13 +87,13 @@ impl Inner {
                 if errors.is_empty() {
                     Ok(())
                 } else {
-                    Err(ClientError::InvalidResult(format!(
+                    Err(Error::invalid_result(format!(
                         "structuredContent of {name} does not match its outputSchema: {}",
                         errors.join("; ")
                     )))
                 }
             }
-            None if meta.has_output_schema => Err(ClientError::InvalidResult(format!(
+            None if meta.has_output_schema => Err(Error::invalid_result(format!(
                 "{name} has an outputSchema but returned no structuredContent"
             ))),
             None => Ok(()),

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::stream::StreamTransport;
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
-use crate::TransportError;
+use crate::error::Error;
 
 /// What happens to the child's stderr. Servers may log there at any level; it is never treated as an error.
 #[derive(Clone, Default)]
@@ -329,19 +329,16 @@ impl Transport for ChildProcessTransport {
         TransportKind::Stream
     }
 
-    fn start(
-        &self,
-        events: mpsc::Sender<TransportEvent>,
-    ) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn start(&self, events: mpsc::Sender<TransportEvent>) -> BoxFuture<'_, Result<(), Error>> {
         let r = self.stream.start_reader(events);
         Box::pin(async move { r })
     }
 
-    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move { self.stream.write(&msg).await })
     }
 
-    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn close(&self) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             self.shutdown().await;
             Ok(())

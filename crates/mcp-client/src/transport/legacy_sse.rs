@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
 use crate::auth::{apply_headers, retry_after_refusal, AuthProvider};
+use crate::error::{Error, Repr};
 use crate::sse::{SseEvent, SseParser};
-use crate::TransportError;
 
 /// Messages read from the stream before the transport is started that are held; the reader waits for
 /// `start` beyond that.
@@ -91,14 +91,11 @@ async fn send_authorized(
     method: &reqwest::Method,
     url: &Url,
     build: impl Fn() -> reqwest::RequestBuilder,
-) -> Result<reqwest::Response, TransportError> {
+) -> Result<reqwest::Response, Error> {
     let mut attempt = 0;
     loop {
         let (rb, token) = apply_headers(auth.as_ref(), auth_key, method, url, build()).await?;
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| TransportError::Network(e.to_string()))?;
+        let resp = rb.send().await.map_err(Error::network)?;
         if !retry_after_refusal(auth.as_ref(), &resp, token, attempt).await? {
             return Ok(resp);
         }
@@ -127,16 +124,16 @@ impl Default for SseLimits {
 /// Why opening one candidate stream failed.
 enum OpenError {
     /// 400, 404 or 405 (or not an event stream): nothing here; another candidate may work.
-    NotHere(TransportError),
+    NotHere(Error),
     /// Anything else.
-    Failed(TransportError),
+    Failed(Error),
 }
 
 impl LegacySseTransport {
     /// Open the event stream at `url` and wait for the server to name its message endpoint.
-    pub async fn connect(url: impl AsRef<str>) -> Result<Self, TransportError> {
+    pub async fn connect(url: impl AsRef<str>) -> Result<Self, Error> {
         let url = Url::parse(url.as_ref()).map_err(|e| {
-            TransportError::Protocol(format!("invalid URL {:?}: {e}", url.as_ref()))
+            Error::transport_protocol(format!("invalid URL {:?}: {e}", url.as_ref()))
         })?;
         let http = reqwest::Client::builder();
         // Sockets are the browser's (or Node's) under fetch: these are native settings.
@@ -144,9 +141,7 @@ impl LegacySseTransport {
         let http = http
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10));
-        let http = http
-            .build()
-            .map_err(|e| TransportError::Network(e.to_string()))?;
+        let http = http.build().map_err(Error::network)?;
         Self::open(http, HeaderMap::new(), None, &[url], SseLimits::default()).await
     }
 
@@ -157,9 +152,9 @@ impl LegacySseTransport {
         auth: Option<Arc<dyn AuthProvider>>,
         candidates: &[Url],
         limits: SseLimits,
-    ) -> Result<Self, TransportError> {
+    ) -> Result<Self, Error> {
         let auth_key = Mutex::new(None);
-        let mut last = TransportError::Protocol("no URL to open an event stream at".into());
+        let mut last: Error = Error::transport_protocol("no URL to open an event stream at".into());
         for url in candidates {
             match Self::open_one(&http, &headers, &auth, &auth_key, url, limits).await {
                 Ok((endpoint, parser, rest, resp)) => {
@@ -188,7 +183,7 @@ impl LegacySseTransport {
                 Err(OpenError::Failed(e)) => return Err(e),
             }
         }
-        Err(last)
+        Err(last.into())
     }
 
     async fn open_one(
@@ -210,7 +205,7 @@ impl LegacySseTransport {
         let status = resp.status();
         if !status.is_success() {
             let body = super::error_body(resp).await;
-            let e = TransportError::Http {
+            let e = Repr::Http {
                 status: status.as_u16(),
                 body: truncate(&String::from_utf8_lossy(&body)),
             };
@@ -221,9 +216,9 @@ impl LegacySseTransport {
                         | StatusCode::NOT_FOUND
                         | StatusCode::METHOD_NOT_ALLOWED
                 ) {
-                    OpenError::NotHere(e)
+                    OpenError::NotHere(e.into())
                 } else {
-                    OpenError::Failed(e)
+                    OpenError::Failed(e.into())
                 },
             );
         }
@@ -233,9 +228,9 @@ impl LegacySseTransport {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         if !is_sse {
-            return Err(OpenError::NotHere(TransportError::Protocol(
-                "the GET response is not an event stream".into(),
-            )));
+            return Err(OpenError::NotHere(
+                Error::transport_protocol("the GET response is not an event stream".into()).into(),
+            ));
         }
         // Read until the `endpoint` event; the rest of the stream stays with the response.
         let mut parser = SseParser::new();
@@ -243,12 +238,9 @@ impl LegacySseTransport {
         let mut body = super::Chunks::new(resp);
         let found = rt::timeout(ENDPOINT_TIMEOUT, async {
             loop {
-                let chunk = body
-                    .chunk()
-                    .await
-                    .map_err(|e| TransportError::Network(e.to_string()))?;
+                let chunk = body.chunk().await.map_err(Error::network)?;
                 let Some(chunk) = chunk else {
-                    return Err(TransportError::Protocol(
+                    return Err(Error::transport_protocol(
                         "the event stream ended before the endpoint event".into(),
                     ));
                 };
@@ -256,7 +248,7 @@ impl LegacySseTransport {
                 let mut events = parser.feed(&chunk).into_iter();
                 if let Some(ev) = events.next() {
                     if ev.event.as_deref() != Some("endpoint") {
-                        return Err(TransportError::Protocol(format!(
+                        return Err(Error::transport_protocol(format!(
                             "the first event is {:?}, not \"endpoint\"",
                             ev.event.as_deref().unwrap_or("message")
                         )));
@@ -265,26 +257,29 @@ impl LegacySseTransport {
                     return Ok((ev.data, events.collect::<Vec<_>>()));
                 }
                 if let Some(e) = parser.error() {
-                    return Err(TransportError::Protocol(e.to_string()));
+                    return Err(Error::transport_protocol(e.to_string()));
                 }
             }
         })
         .await
         .map_err(|_| {
-            OpenError::Failed(TransportError::Protocol("no endpoint event in time".into()))
+            OpenError::Failed(Error::transport_protocol("no endpoint event in time".into()).into())
         })?
         .map_err(OpenError::Failed)?;
         let (found, rest) = found;
         let endpoint = url.join(found.trim()).map_err(|e| {
-            OpenError::Failed(TransportError::Protocol(format!(
-                "invalid endpoint {found:?}: {e}"
-            )))
+            OpenError::Failed(
+                Error::transport_protocol(format!("invalid endpoint {found:?}: {e}")).into(),
+            )
         })?;
         // Never send messages (and credentials) to another origin than the one we connected to.
         if endpoint.origin() != url.origin() {
-            return Err(OpenError::Failed(TransportError::Protocol(format!(
-                "the endpoint {endpoint} is not on the stream's origin"
-            ))));
+            return Err(OpenError::Failed(
+                Error::transport_protocol(format!(
+                    "the endpoint {endpoint} is not on the stream's origin"
+                ))
+                .into(),
+            ));
         }
         Ok((endpoint, parser, rest, body))
     }
@@ -353,8 +348,8 @@ async fn read_stream(
 }
 
 impl Inner {
-    async fn post(&self, msg: &Message) -> Result<(), TransportError> {
-        let body = serde_json::to_vec(msg).map_err(|e| TransportError::Protocol(e.to_string()))?;
+    async fn post(&self, msg: &Message) -> Result<(), Error> {
+        let body = serde_json::to_vec(msg).map_err(|e| Error::transport_protocol(e.to_string()))?;
         let build = || {
             self.http
                 .post(self.endpoint.clone())
@@ -371,17 +366,18 @@ impl Inner {
         );
         let resp = tokio::select! {
             r = send => r?,
-            _ = self.closed.cancelled() => return Err(TransportError::Closed),
+            _ = self.closed.cancelled() => return Err(Repr::Closed.into()),
         };
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
         let body = super::error_body(resp).await;
-        Err(TransportError::Http {
+        Err(Repr::Http {
             status: status.as_u16(),
             body: truncate(&String::from_utf8_lossy(&body)),
-        })
+        }
+        .into())
     }
 }
 
@@ -400,10 +396,7 @@ impl Transport for LegacySseTransport {
         TransportKind::Http
     }
 
-    fn start(
-        &self,
-        events: mpsc::Sender<TransportEvent>,
-    ) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn start(&self, events: mpsc::Sender<TransportEvent>) -> BoxFuture<'_, Result<(), Error>> {
         let r = match lock(&self.inner.pending).take() {
             Some(mut rx) => {
                 *lock(&self.inner.events) = Some(events.clone());
@@ -417,15 +410,17 @@ impl Transport for LegacySseTransport {
                 lock(&self.inner.tasks).push(forward);
                 Ok(())
             }
-            None => Err(TransportError::Protocol("transport already started".into())),
+            None => Err(Error::transport_protocol(
+                "transport already started".into(),
+            )),
         };
         Box::pin(async move { r })
     }
 
-    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), Error>> {
         super::boxed(async move {
             if self.inner.closed.is_cancelled() {
-                return Err(TransportError::Closed);
+                return Err(Repr::Closed.into());
             }
             self.inner.post(&msg).await
         })
@@ -435,7 +430,7 @@ impl Transport for LegacySseTransport {
         lock(&self.inner.auth_key).clone()
     }
 
-    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn close(&self) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             let first = !self.inner.closed.is_cancelled();
             self.inner.closed.cancel();

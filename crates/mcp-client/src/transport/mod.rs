@@ -37,7 +37,7 @@ pub use http::{HttpOptions, HttpTransport, HttpTransportBuilder, StaticToken, To
 pub use legacy_sse::LegacySseTransport;
 pub use stream::StreamTransport;
 
-use crate::TransportError;
+use crate::error::Error;
 
 /// Most of an error response's body that is read (64 KiB): enough for any JSON-RPC or OAuth error, and a
 /// server cannot make the client buffer more by answering an error with an endless body.
@@ -150,7 +150,7 @@ pub struct SendOptions {
     pub headers: Vec<(String, String)>,
     /// Modern era over HTTP: the request may be sent again, with a new id, when its reply stream breaks
     /// before the reply (the client sets this from its [`ReissuePolicy`](crate::ReissuePolicy)). When false
-    /// (the default) a broken stream fails the request with [`TransportError::StreamBroken`]: it may or may
+    /// (the default) a broken stream fails the request with [`ErrorKind::StreamBroken`](crate::ErrorKind::StreamBroken): it may or may
     /// not have run.
     pub reissue: bool,
 }
@@ -185,7 +185,7 @@ pub struct SessionStatus {
 ///   application, so the wait is short.
 /// - [`send`](Transport::send) for a request may run until the reply has been delivered to `events` (HTTP does
 ///   the whole exchange in it); for any other message it returns once the message is written or accepted.
-///   An `Err` for a request means no reply will come. [`TransportError::SessionExpired`] means the message never
+///   An `Err` for a request means no reply will come. [`ErrorKind::SessionExpired`](crate::ErrorKind::SessionExpired) means the message never
 ///   ran and may be re-sent once a new session exists.
 /// - The session methods are no-ops for transports without sessions.
 pub trait Transport: Send + Sync + 'static {
@@ -193,13 +193,10 @@ pub trait Transport: Send + Sync + 'static {
     fn kind(&self) -> TransportKind;
 
     /// Begin delivering inbound messages to `events`.
-    fn start(
-        &self,
-        events: mpsc::Sender<TransportEvent>,
-    ) -> BoxFuture<'_, Result<(), TransportError>>;
+    fn start(&self, events: mpsc::Sender<TransportEvent>) -> BoxFuture<'_, Result<(), Error>>;
 
     /// Send one message.
-    fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>>;
+    fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), Error>>;
 
     /// The legacy protocol version negotiated by `initialize` (sent as `MCP-Protocol-Version` on HTTP), or
     /// `None` on the modern era, where each request names its own version.
@@ -226,5 +223,5 @@ pub trait Transport: Send + Sync + 'static {
     }
 
     /// Close the connection: end the session (HTTP DELETE), or close stdin and stop the child process.
-    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>>;
+    fn close(&self) -> BoxFuture<'_, Result<(), Error>>;
 }

@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::{SendOptions, Transport, TransportEvent, TransportKind};
-use crate::TransportError;
+use crate::error::{Error, Repr};
 
 type BoxReader = Box<dyn AsyncBufRead + Send + Unpin>;
 type BoxWriter = Box<dyn AsyncWrite + Send + Unpin>;
@@ -90,12 +90,9 @@ impl StreamTransport {
         }
     }
 
-    pub(crate) fn start_reader(
-        &self,
-        events: mpsc::Sender<TransportEvent>,
-    ) -> Result<(), TransportError> {
+    pub(crate) fn start_reader(&self, events: mpsc::Sender<TransportEvent>) -> Result<(), Error> {
         let Some(reader) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return Err(TransportError::Protocol("transport already started".into()));
+            return Err(Error::transport_protocol("transport already started".into()).into());
         };
         let max = self.max_message;
         let task = rt::spawn(async move {
@@ -127,14 +124,14 @@ impl StreamTransport {
         Ok(())
     }
 
-    pub(crate) async fn write(&self, msg: &Message) -> Result<(), TransportError> {
+    pub(crate) async fn write(&self, msg: &Message) -> Result<(), Error> {
         {
             let mut q = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-            encode_message(&mut q, msg).map_err(|e| TransportError::Io(e.to_string()))?;
+            encode_message(&mut q, msg).map_err(Error::io)?;
         }
         let mut w = self.writer.lock().await;
         let Some(w) = w.as_mut() else {
-            return Err(TransportError::Closed);
+            return Err(Repr::Closed.into());
         };
         let bytes = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
         if bytes.is_empty() {
@@ -145,7 +142,7 @@ impl StreamTransport {
             Ok(()) => w.flush().await,
             Err(e) => Err(e),
         };
-        written.map_err(|e| TransportError::Io(e.to_string()))
+        written.map_err(Error::io)
     }
 }
 
@@ -160,19 +157,16 @@ impl Transport for StreamTransport {
         TransportKind::Stream
     }
 
-    fn start(
-        &self,
-        events: mpsc::Sender<TransportEvent>,
-    ) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn start(&self, events: mpsc::Sender<TransportEvent>) -> BoxFuture<'_, Result<(), Error>> {
         let r = self.start_reader(events);
         Box::pin(async move { r })
     }
 
-    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn send(&self, msg: Message, _opts: SendOptions) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move { self.write(&msg).await })
     }
 
-    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn close(&self) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             self.close_writer().await;
             self.stop_reader();

@@ -60,7 +60,7 @@ const CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
 /// (JWT-bearer); `client-credentials-basic` is named by the scenario. DPoP needs nothing here: the client
 /// uses it whenever the authorization server offers it.
 fn oauth_for(url: &str, scenario: &str, context: &Value) -> Result<OAuthClient, ClientError> {
-    let err = |e: mcp::client::auth::AuthError| ClientError::Protocol(format!("OAuth client: {e}"));
+    let err = |e: ClientError| ClientError::from_protocol(format!("OAuth client: {e}"));
     let text = |k: &str| context[k].as_str().map(str::to_owned);
     let mut b = OAuthClient::builder(url)
         .client_name("mcp-rs-conformance-client")
@@ -242,7 +242,7 @@ async fn exercise(client: &Client, scenario: &str, context: &Value) -> Result<()
                 };
                 match client.call_tool(&tool.name, args).await {
                     Ok(_) => {}
-                    Err(ClientError::Rpc(e)) => {
+                    Err(e) if e.is_rpc() => {
                         eprintln!("tool {} answered an error: {e}", tool.name)
                     }
                     Err(e) => return Err(e),

@@ -11,7 +11,8 @@ use crate::auth::assertion::{AssertionSource, ClientKey};
 use crate::auth::metadata::canonical_resource;
 use crate::auth::redirect::{Authorizer, HeadlessAuthorizer};
 use crate::auth::store::TokenStore;
-use crate::auth::AuthError;
+use crate::auth::AuthErrorKind;
+use crate::error::Error;
 
 /// Credentials issued out of band (RFC 6749 §2), used before any other registration method.
 #[derive(Clone, Default)]
@@ -182,16 +183,19 @@ impl OAuthClientBuilder {
     }
 
     /// Build the client.
-    pub fn build(self) -> Result<OAuthClient, AuthError> {
+    pub fn build(self) -> Result<OAuthClient, Error> {
         let server = Url::parse(&self.server).map_err(|e| {
-            AuthError::Metadata(format!("invalid server URL {:?}: {e}", self.server))
+            Error::auth(
+                AuthErrorKind::Metadata,
+                format!("invalid server URL {:?}: {e}", self.server),
+            )
         })?;
         let http = match self.http {
             Some(h) => h,
             None => reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
-                .map_err(|e| AuthError::Network(e.to_string()))?,
+                .map_err(Error::auth_network)?,
         };
         let authorizer = self
             .authorizer

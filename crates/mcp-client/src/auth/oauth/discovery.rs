@@ -7,7 +7,8 @@ use crate::auth::metadata::{
     canonical_resource, discover_authorization_server, discover_resource, origin_string,
     AuthorizationServerMetadata,
 };
-use crate::auth::AuthError;
+use crate::auth::AuthErrorKind;
+use crate::error::Error;
 
 impl Inner {
     /// Discover the resource's authorization server and its metadata (always fetched afresh: a 401 may mean
@@ -16,19 +17,23 @@ impl Inner {
         &self,
         state: &mut FlowState,
         hint: Option<&str>,
-    ) -> Result<Discovered, AuthError> {
+    ) -> Result<Discovered, Error> {
         let prm = discover_resource(&self.http, &self.server, hint).await?;
         let d = match prm {
             Some(prm) => {
                 let issuer = prm.authorization_servers.first().cloned().ok_or_else(|| {
-                    AuthError::Metadata(
+                    Error::auth(
+                        AuthErrorKind::Metadata,
                         "protected resource metadata lists no authorization server".into(),
                     )
                 })?;
                 let metadata = discover_authorization_server(&self.http, &issuer)
                     .await?
                     .ok_or_else(|| {
-                        AuthError::Metadata(format!("no metadata found for issuer {issuer}"))
+                        Error::auth(
+                            AuthErrorKind::Metadata,
+                            format!("no metadata found for issuer {issuer}"),
+                        )
                     })?;
                 Discovered {
                     resource: canonical_resource(
@@ -44,7 +49,8 @@ impl Inner {
                 let issuer = origin_string(&self.server);
                 let found = discover_authorization_server(&self.http, &issuer).await?;
                 let from_document = found.is_some();
-                let origin = Url::parse(&issuer).map_err(|e| AuthError::Metadata(e.to_string()))?;
+                let origin = Url::parse(&issuer)
+                    .map_err(|e| Error::auth(AuthErrorKind::Metadata, e.to_string()))?;
                 Discovered {
                     prm: None,
                     metadata: found

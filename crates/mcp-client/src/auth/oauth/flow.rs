@@ -11,7 +11,8 @@ use crate::auth::dpop::DpopKey;
 use crate::auth::pkce::{random_token, Pkce};
 use crate::auth::store::{ClientRegistration, TokenSet};
 use crate::auth::token::TokenEndpoint;
-use crate::auth::AuthError;
+use crate::auth::AuthErrorKind;
+use crate::error::Error;
 
 impl Inner {
     /// Discover, register if needed, and run the authorization code flow.
@@ -20,7 +21,7 @@ impl Inner {
         state: &mut FlowState,
         challenge: Option<&Challenge>,
         scopes: &[String],
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), Error> {
         let d = self
             .discover(state, challenge.and_then(|c| c.resource_metadata()))
             .await?;
@@ -58,7 +59,7 @@ impl Inner {
             Grant::ClientCredentials => {
                 let mut form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
                 with_scope_and_resource(&mut form, &scopes, &d.resource);
-                let resp = endpoint.request(&form).await.map_err(AuthError::from)?;
+                let resp = endpoint.request(&form).await?;
                 tracing::info!(issuer = %d.metadata.issuer, "client credentials granted");
                 resp.into_token_set(&d.metadata.issuer, &scopes, None)
             }
@@ -75,7 +76,7 @@ impl Inner {
                     ("assertion".into(), assertion),
                 ];
                 with_scope_and_resource(&mut form, &scopes, &d.resource);
-                let resp = endpoint.request(&form).await.map_err(AuthError::from)?;
+                let resp = endpoint.request(&form).await?;
                 tracing::info!(issuer = %d.metadata.issuer, "JWT-bearer grant accepted");
                 resp.into_token_set(&d.metadata.issuer, &scopes, None)
             }
@@ -95,7 +96,7 @@ impl Inner {
         client: &ClientRegistration,
         endpoint: &TokenEndpoint<'_>,
         scopes: &[String],
-    ) -> Result<TokenSet, AuthError> {
+    ) -> Result<TokenSet, Error> {
         let m = &d.metadata;
         if d.from_document
             && !m
@@ -103,16 +104,25 @@ impl Inner {
                 .as_ref()
                 .is_some_and(|v| v.iter().any(|x| x == "S256"))
         {
-            return Err(AuthError::Unsupported(format!(
-                "{} does not list PKCE S256 in code_challenge_methods_supported",
-                m.issuer
-            )));
+            return Err(Error::auth(
+                AuthErrorKind::Unsupported,
+                format!(
+                    "{} does not list PKCE S256 in code_challenge_methods_supported",
+                    m.issuer
+                ),
+            ));
         }
         let authorize_at = m.authorization_endpoint.as_deref().ok_or_else(|| {
-            AuthError::Unsupported(format!("{} has no authorization endpoint", m.issuer))
+            Error::auth(
+                AuthErrorKind::Unsupported,
+                format!("{} has no authorization endpoint", m.issuer),
+            )
         })?;
         let mut url = Url::parse(authorize_at).map_err(|e| {
-            AuthError::Metadata(format!("authorization endpoint {authorize_at:?}: {e}"))
+            Error::auth(
+                AuthErrorKind::Metadata,
+                format!("authorization endpoint {authorize_at:?}: {e}"),
+            )
         })?;
         let pkce = Pkce::new();
         let state = random_token();
@@ -132,13 +142,14 @@ impl Inner {
         }
         let callback = self.authorizer.authorize(url).await?;
         let params: Vec<(String, String)> = callback.query_pairs().into_owned().collect();
-        let one = |name: &str| -> Result<Option<&str>, AuthError> {
+        let one = |name: &str| -> Result<Option<&str>, Error> {
             let mut it = params.iter().filter(|(k, _)| k == name);
             let first = it.next().map(|(_, v)| v.as_str());
             if it.next().is_some() {
-                return Err(AuthError::Authorization(format!(
-                    "the authorization response repeats {name}"
-                )));
+                return Err(Error::auth(
+                    AuthErrorKind::Authorization,
+                    format!("the authorization response repeats {name}"),
+                ));
             }
             Ok(first)
         };
@@ -146,13 +157,17 @@ impl Inner {
         // before anything else in the response is believed, errors included.
         match one("iss")? {
             Some(iss) if iss != m.issuer => {
-                return Err(AuthError::Authorization(format!(
-                    "the authorization response comes from issuer {iss:?}, expected {:?}",
-                    m.issuer
-                )))
+                return Err(Error::auth(
+                    AuthErrorKind::Authorization,
+                    format!(
+                        "the authorization response comes from issuer {iss:?}, expected {:?}",
+                        m.issuer
+                    ),
+                ))
             }
             None if m.authorization_response_iss_parameter_supported == Some(true) => {
-                return Err(AuthError::Authorization(
+                return Err(Error::auth(
+                    AuthErrorKind::Authorization,
                     "the authorization server promised an iss parameter but the response has none"
                         .into(),
                 ))
@@ -160,19 +175,24 @@ impl Inner {
             _ => {}
         }
         if one("state")? != Some(state.as_str()) {
-            return Err(AuthError::Authorization(
+            return Err(Error::auth(
+                AuthErrorKind::Authorization,
                 "the authorization response's state does not match".into(),
             ));
         }
         if let Some(error) = one("error")? {
             let desc = one("error_description")?.unwrap_or_default();
-            return Err(AuthError::Authorization(
+            return Err(Error::auth(
+                AuthErrorKind::Authorization,
                 format!("{error} {desc}").trim().to_owned(),
             ));
         }
         let code = one("code")?
             .ok_or_else(|| {
-                AuthError::Authorization("the authorization response has no code".into())
+                Error::auth(
+                    AuthErrorKind::Authorization,
+                    "the authorization response has no code".into(),
+                )
             })?
             .to_owned();
         let form = vec![
@@ -182,7 +202,7 @@ impl Inner {
             ("code_verifier".into(), pkce.verifier),
             ("resource".into(), d.resource.clone()),
         ];
-        let resp = endpoint.request(&form).await.map_err(AuthError::from)?;
+        let resp = endpoint.request(&form).await?;
         tracing::info!(issuer = %m.issuer, "authorized");
         Ok(resp.into_token_set(&m.issuer, scopes, None))
     }

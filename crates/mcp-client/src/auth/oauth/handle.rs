@@ -11,7 +11,7 @@ use super::builder::{Grant, OAuthClientBuilder};
 use super::inner::{lock, Inner, REFRESH_MARGIN};
 use super::scopes::pick_challenge;
 use crate::auth::store::{MemoryTokenStore, TokenSet};
-use crate::auth::{bearer_value, AuthError, AuthProvider, Refusal};
+use crate::auth::{bearer_value, AuthErrorKind, AuthProvider, Error, Refusal};
 
 /// An OAuth 2.1 client for one MCP server. See the [module docs](crate::auth) for what it does.
 #[derive(Clone)]
@@ -53,7 +53,7 @@ impl OAuthClient {
 
     /// Authorize now (discovering everything from the server's challenge), instead of waiting for the first
     /// request to be refused. Useful to sign in before a long-running session starts.
-    pub async fn authorize(&self) -> Result<(), AuthError> {
+    pub async fn authorize(&self) -> Result<(), Error> {
         let mut state = self.inner.flow.lock().await;
         self.inner.load(&mut state).await?;
         let resp = self
@@ -68,7 +68,7 @@ impl OAuthClient {
             .body(r#"{"jsonrpc":"2.0","id":0,"method":"ping"}"#)
             .send()
             .await
-            .map_err(|e| AuthError::Network(e.to_string()))?;
+            .map_err(Error::auth_network)?;
         let challenges = crate::auth::parse_challenges(
             resp.headers()
                 .get_all(reqwest::header::WWW_AUTHENTICATE)
@@ -87,7 +87,7 @@ impl AuthProvider for OAuthClient {
         &'a self,
         method: &'a Method,
         url: &'a Url,
-    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, AuthError>> {
+    ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, Error>> {
         Box::pin(async move {
             let inner = &self.inner;
             // Renewable: a refresh token, or a grant that needs no user and can simply run again.
@@ -134,7 +134,7 @@ impl AuthProvider for OAuthClient {
             let nonce = lock(&inner.rs_nonce).clone();
             let proof = key.proof(method, url, Some(&t.access_token), nonce.as_deref());
             let proof = HeaderValue::from_str(&proof)
-                .map_err(|_| AuthError::Token("unusable DPoP proof".into()))?;
+                .map_err(|_| Error::auth(AuthErrorKind::Token, "unusable DPoP proof".into()))?;
             Ok(vec![
                 (AUTHORIZATION, bearer_value("DPoP", &t.access_token)?),
                 (HeaderName::from_static("dpop"), proof),
@@ -142,15 +142,19 @@ impl AuthProvider for OAuthClient {
         })
     }
 
-    fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, AuthError>> {
+    fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, Error>> {
         // The flow runs in its own task: if the request that triggered it is dropped (its timeout, a user
         // still signing in), the flow still completes and the next request finds the tokens.
         let inner = self.inner.clone();
         let refusal = refusal.clone();
         let task = tokio::spawn(async move { inner.refused(&refusal).await });
         Box::pin(async move {
-            task.await
-                .map_err(|e| AuthError::Authorization(format!("authorization task failed: {e}")))?
+            task.await.map_err(|e| {
+                Error::auth(
+                    AuthErrorKind::Authorization,
+                    format!("authorization task failed: {e}"),
+                )
+            })?
         })
     }
 }

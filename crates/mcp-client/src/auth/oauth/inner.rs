@@ -11,7 +11,7 @@ use crate::auth::dpop::DpopKey;
 use crate::auth::metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 use crate::auth::redirect::Authorizer;
 use crate::auth::store::{StoredCredentials, TokenSet, TokenStore};
-use crate::auth::AuthError;
+use crate::error::Error;
 
 /// Refresh access tokens this long before they expire.
 pub(super) const REFRESH_MARGIN: Duration = Duration::from_secs(30);
@@ -71,7 +71,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Inner {
-    pub(super) async fn load(&self, state: &mut FlowState) -> Result<(), AuthError> {
+    pub(super) async fn load(&self, state: &mut FlowState) -> Result<(), Error> {
         if state.loaded {
             return Ok(());
         }
@@ -93,7 +93,7 @@ impl Inner {
         Ok(())
     }
 
-    pub(super) async fn save(&self, state: &mut FlowState) -> Result<(), AuthError> {
+    pub(super) async fn save(&self, state: &mut FlowState) -> Result<(), Error> {
         *lock(&self.current) = state.creds.tokens.clone();
         self.store.save(&self.key, &state.creds).await
     }

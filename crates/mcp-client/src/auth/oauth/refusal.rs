@@ -2,10 +2,10 @@
 
 use super::inner::{lock, Inner};
 use super::scopes::{pick_challenge, union};
-use crate::auth::{AuthError, Refusal};
+use crate::auth::{AuthErrorKind, Error, Refusal};
 
 impl Inner {
-    pub(super) async fn refused(&self, refusal: &Refusal) -> Result<bool, AuthError> {
+    pub(super) async fn refused(&self, refusal: &Refusal) -> Result<bool, Error> {
         // RFC 9449 §9: the resource server wants DPoP proofs to carry its nonce. Nothing else is wrong:
         // send the request again (a bounded number of times) with a proof that carries it.
         if refusal.status == 401
@@ -17,7 +17,8 @@ impl Inner {
             if let Some(nonce) = &refusal.dpop_nonce {
                 *lock(&self.rs_nonce) = Some(nonce.clone());
                 if refusal.attempt >= 3 {
-                    return Err(AuthError::RetriesExhausted(
+                    return Err(Error::auth(
+                        AuthErrorKind::RetriesExhausted,
                         "the server keeps asking for a new DPoP nonce".into(),
                     ));
                 }
@@ -57,7 +58,8 @@ impl Inner {
                     }
                 }
                 if refusal.attempt >= 2 {
-                    return Err(AuthError::RetriesExhausted(
+                    return Err(Error::auth(
+                        AuthErrorKind::RetriesExhausted,
                         "the server keeps answering 401".into(),
                     ));
                 }
@@ -77,10 +79,13 @@ impl Inner {
                 let wanted = union(&had, &c.scopes());
                 // Asking again for what was just granted will not help more than once.
                 if wanted.len() == had.len() && refusal.attempt >= 1 || refusal.attempt >= 3 {
-                    return Err(AuthError::RetriesExhausted(format!(
-                        "insufficient scope after re-authorizing with {:?}",
-                        wanted.join(" ")
-                    )));
+                    return Err(Error::auth(
+                        AuthErrorKind::RetriesExhausted,
+                        format!(
+                            "insufficient scope after re-authorizing with {:?}",
+                            wanted.join(" ")
+                        ),
+                    ));
                 }
                 tracing::info!(scopes = %wanted.join(" "), "step-up authorization");
                 self.full_flow(&mut state, Some(&c), &wanted).await?;

@@ -6,7 +6,8 @@ use super::builder::PreRegistered;
 use super::inner::{Discovered, FlowState, Inner};
 use crate::auth::metadata::AuthorizationServerMetadata;
 use crate::auth::store::ClientRegistration;
-use crate::auth::AuthError;
+use crate::auth::AuthErrorKind;
+use crate::error::Error;
 
 impl Inner {
     /// The registration to use with `d`'s issuer, registering if there is none.
@@ -14,7 +15,7 @@ impl Inner {
         &self,
         state: &mut FlowState,
         d: &Discovered,
-    ) -> Result<ClientRegistration, AuthError> {
+    ) -> Result<ClientRegistration, Error> {
         let issuer = &d.metadata.issuer;
         let methods = d.metadata.token_endpoint_auth_methods_supported.as_deref();
         if let Some(p) = self
@@ -45,7 +46,7 @@ impl Inner {
             return Ok(reg);
         }
         if !self.grant.interactive() {
-            return Err(AuthError::Unsupported(format!(
+            return Err(Error::auth(AuthErrorKind::Unsupported, format!(
                 "the client credentials and JWT-bearer grants need credentials pre-registered with {issuer}"
             )));
         }
@@ -61,7 +62,7 @@ impl Inner {
             });
         }
         let Some(endpoint) = d.metadata.registration_endpoint.clone() else {
-            return Err(AuthError::Unsupported(format!(
+            return Err(Error::auth(AuthErrorKind::Unsupported, format!(
                 "{issuer} offers no way to register this client (no pre-registered credentials, no Client ID \
                  Metadata Document support, no registration endpoint)"
             )));
@@ -77,7 +78,7 @@ impl Inner {
         &self,
         endpoint: &str,
         metadata: &AuthorizationServerMetadata,
-    ) -> Result<ClientRegistration, AuthError> {
+    ) -> Result<ClientRegistration, Error> {
         let mut grant_types = vec!["authorization_code"];
         if metadata.supports_grant("refresh_token") {
             grant_types.push("refresh_token");
@@ -94,9 +95,10 @@ impl Inner {
                 .into_iter()
                 .find(|m| methods.iter().any(|x| x == m))
                 .ok_or_else(|| {
-                    AuthError::Unsupported(format!(
-                        "no supported token endpoint authentication method in {methods:?}"
-                    ))
+                    Error::auth(
+                        AuthErrorKind::Unsupported,
+                        format!("no supported token endpoint authentication method in {methods:?}"),
+                    )
                 })?;
             body["token_endpoint_auth_method"] = json!(method);
         }
@@ -106,14 +108,14 @@ impl Inner {
             .json(&body)
             .send()
             .await
-            .map_err(|e| AuthError::Network(format!("registration: {e}")))?;
+            .map_err(|e| Error::auth(AuthErrorKind::Network, format!("registration: {e}")))?;
         let status = resp.status();
         let bytes = crate::auth::read_auth_body(resp, "registration").await?;
         if !status.is_success() {
             let detail = serde_json::from_slice::<crate::auth::OAuthErrorResponse>(&bytes)
                 .map(|e| e.to_string())
                 .unwrap_or_else(|_| format!("HTTP {status}"));
-            return Err(AuthError::Registration(detail));
+            return Err(Error::auth(AuthErrorKind::Registration, detail));
         }
         #[derive(serde::Deserialize)]
         struct Registered {
@@ -123,8 +125,12 @@ impl Inner {
             #[serde(default)]
             token_endpoint_auth_method: Option<String>,
         }
-        let r: Registered = serde_json::from_slice(&bytes)
-            .map_err(|e| AuthError::Registration(format!("unreadable response: {e}")))?;
+        let r: Registered = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::auth(
+                AuthErrorKind::Registration,
+                format!("unreadable response: {e}"),
+            )
+        })?;
         tracing::info!(issuer = %metadata.issuer, client_id = %r.client_id, "client registered");
         Ok(ClientRegistration {
             issuer: metadata.issuer.clone(),

@@ -5,7 +5,8 @@ use crate::auth::dpop::{DpopKey, DPOP_ALG};
 use crate::auth::metadata::AuthorizationServerMetadata;
 use crate::auth::store::ClientRegistration;
 use crate::auth::token::{TokenEndpoint, TokenFailure};
-use crate::auth::AuthError;
+use crate::auth::AuthErrorKind;
+use crate::error::Error;
 
 impl Inner {
     /// The DPoP key to bind new tokens to, when DPoP is on and the authorization server supports ES256
@@ -54,22 +55,22 @@ impl Inner {
     }
 
     /// Refresh the tokens from `issuer` (whose registration is in the store).
-    pub(super) async fn refresh(
-        &self,
-        state: &mut FlowState,
-        issuer: &str,
-    ) -> Result<(), AuthError> {
+    pub(super) async fn refresh(&self, state: &mut FlowState, issuer: &str) -> Result<(), Error> {
         let Some(old) = state.creds.tokens.clone().filter(|t| t.issuer == issuer) else {
-            return Err(AuthError::Token("no tokens from that issuer".into()));
+            return Err(Error::auth(
+                AuthErrorKind::Token,
+                "no tokens from that issuer".into(),
+            ));
         };
         let Some(refresh_token) = old.refresh_token.clone() else {
-            return Err(AuthError::Token("no refresh token".into()));
+            return Err(Error::auth(AuthErrorKind::Token, "no refresh token".into()));
         };
-        let client = state
-            .creds
-            .registration(issuer)
-            .cloned()
-            .ok_or_else(|| AuthError::Token("no registration for the issuer".into()))?;
+        let client = state.creds.registration(issuer).cloned().ok_or_else(|| {
+            Error::auth(
+                AuthErrorKind::Token,
+                "no registration for the issuer".into(),
+            )
+        })?;
         let d = match state
             .discovered
             .clone()
@@ -79,7 +80,8 @@ impl Inner {
             None => self.discover(state, None).await?,
         };
         if d.metadata.issuer != issuer {
-            return Err(AuthError::Token(
+            return Err(Error::auth(
+                AuthErrorKind::Token,
                 "the resource moved to another issuer".into(),
             ));
         }
@@ -107,7 +109,10 @@ impl Inner {
                     t.refresh_token = None;
                 }
                 self.save(state).await?;
-                Err(AuthError::Token(format!("refresh refused: {error}")))
+                Err(Error::auth(
+                    AuthErrorKind::Token,
+                    format!("refresh refused: {error}"),
+                ))
             }
             Err(e) => Err(e.into()),
         }

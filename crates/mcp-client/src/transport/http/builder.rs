@@ -14,7 +14,7 @@ use super::handle::HttpTransport;
 use super::inner::{Inner, SessionSlot, SessionState};
 use super::options::{HttpOptions, TokenProvider};
 use crate::auth::{AuthProvider, BearerOnly};
-use crate::TransportError;
+use crate::error::Error;
 
 /// Builds an [`HttpTransport`].
 pub struct HttpTransportBuilder {
@@ -64,9 +64,9 @@ impl HttpTransportBuilder {
     }
 
     /// Build the transport.
-    pub fn build(self) -> Result<HttpTransport, TransportError> {
+    pub fn build(self) -> Result<HttpTransport, Error> {
         let url = reqwest::Url::parse(&self.url)
-            .map_err(|e| TransportError::Protocol(format!("invalid URL {:?}: {e}", self.url)))?;
+            .map_err(|e| Error::transport_protocol(format!("invalid URL {:?}: {e}", self.url)))?;
         let mut headers = HeaderMap::new();
         for (k, v) in &self.headers {
             let lower = k.to_ascii_lowercase();
@@ -76,10 +76,11 @@ impl HttpTransportBuilder {
                 tracing::warn!(header = %k, "ignoring a custom header the protocol owns");
                 continue;
             }
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| TransportError::Protocol(format!("invalid header name {k:?}: {e}")))?;
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| {
+                Error::transport_protocol(format!("invalid header name {k:?}: {e}"))
+            })?;
             let value = HeaderValue::from_str(v)
-                .map_err(|e| TransportError::Protocol(format!("invalid header value: {e}")))?;
+                .map_err(|e| Error::transport_protocol(format!("invalid header value: {e}")))?;
             headers.append(name, value);
         }
         let http = match self.client {
@@ -92,9 +93,7 @@ impl HttpTransportBuilder {
                     .tcp_nodelay(true)
                     .connect_timeout(Duration::from_secs(10))
                     .pool_idle_timeout(Duration::from_secs(90));
-                builder
-                    .build()
-                    .map_err(|e| TransportError::Network(e.to_string()))?
+                builder.build().map_err(|e| Error::network(e))?
             }
         };
         let (session, _) = watch::channel(SessionSlot {

@@ -8,9 +8,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::inner::{is_sse, jsonrpc_error_of, modern_version, truncate, Inner, StreamEnd};
+use crate::error::{Error, Repr};
 use crate::sse::SseParser;
 use crate::transport::SendOptions;
-use crate::TransportError;
 
 impl Inner {
     /// POST a request once. `Ok` carries how the reply stream ended and the session id used.
@@ -20,7 +20,7 @@ impl Inner {
         orig: &RequestId,
         opts: &SendOptions,
         parser: &mut SseParser,
-    ) -> Result<(StreamEnd, Option<String>), TransportError> {
+    ) -> Result<(StreamEnd, Option<String>), Error> {
         let msg = Message::Request(wire.clone());
         let (sid, generation) = self.session_for(&msg).await?;
         let extra = self.protocol_headers(&msg, opts);
@@ -32,10 +32,11 @@ impl Inner {
         if status == StatusCode::NOT_FOUND {
             if let Some(sid) = &sid {
                 self.expire(sid);
-                return Err(TransportError::SessionExpired {
+                return Err(Repr::SessionGone {
                     session_id: Some(sid.clone()),
                     generation,
-                });
+                }
+                .into());
             }
         }
         let done = |replied| StreamEnd {
@@ -54,13 +55,13 @@ impl Inner {
                 .await;
                 return Ok((done(true), sid));
             }
-            return Err(TransportError::Http {
-                status: status.as_u16(),
-                body: truncate(&String::from_utf8_lossy(&body)),
-            });
+            return Err(Error::http(
+                status.as_u16(),
+                truncate(&String::from_utf8_lossy(&body)),
+            ));
         }
         if status == StatusCode::ACCEPTED {
-            return Err(TransportError::Protocol(
+            return Err(Error::transport_protocol(
                 "the server answered a request with 202 Accepted and no reply".into(),
             ));
         }
@@ -68,22 +69,22 @@ impl Inner {
             let end = self.read_sse(resp, parser, Some((&wire.id, orig))).await;
             if let Some(e) = parser.error().filter(|_| !end.replied) {
                 // The same oversized event would come again: neither resume nor re-issue.
-                return Err(TransportError::Protocol(e.to_string()));
+                return Err(Error::transport_protocol(e.to_string()));
             }
             return Ok((end, sid));
         }
         let body = crate::transport::read_capped(resp, self.opts.max_message_size)
             .await
-            .map_err(|e| TransportError::Network(e.to_string()))?;
+            .map_err(|e| Error::network(e))?;
         if body.truncated {
-            return Err(TransportError::Protocol(format!(
+            return Err(Error::transport_protocol(format!(
                 "the reply is larger than {} bytes (HttpOptions::max_message_size)",
                 self.opts.max_message_size
             )));
         }
         let body = body.bytes;
         let value: Value = serde_json::from_slice(&body).map_err(|e| {
-            TransportError::Protocol(format!(
+            Error::transport_protocol(format!(
                 "reply is not JSON ({e}): {}",
                 truncate(&String::from_utf8_lossy(&body))
             ))
@@ -102,18 +103,14 @@ impl Inner {
             }
         }
         if !replied {
-            return Err(TransportError::Protocol(
+            return Err(Error::transport_protocol(
                 "the JSON reply does not answer the request".into(),
             ));
         }
         Ok((done(true), sid))
     }
 
-    pub(super) async fn exchange(
-        &self,
-        req: Request,
-        opts: SendOptions,
-    ) -> Result<(), TransportError> {
+    pub(super) async fn exchange(&self, req: Request, opts: SendOptions) -> Result<(), Error> {
         let modern = modern_version(&req).is_some();
         let orig = req.id.clone();
         let mut wire = req;
@@ -126,14 +123,16 @@ impl Inner {
                 // A stream usually breaks because the server went away (a restart, a deploy): the re-issue
                 // then meets a closed port for a moment. Wait and try again, as a resumption GET would,
                 // rather than fail a request the restarted server has not seen.
-                Err(TransportError::Network(e))
-                    if reissues > 0 && unreachable < self.opts.max_reconnects =>
+                Err(e)
+                    if matches!(e.repr(), Repr::Network(_))
+                        && reissues > 0
+                        && unreachable < self.opts.max_reconnects =>
                 {
                     let delay = self.backoff(unreachable);
                     unreachable += 1;
                     tracing::debug!(error = %e, ?delay, "the re-issued request did not reach the server; retrying");
                     if self.closed_during(delay).await {
-                        return Err(TransportError::Closed);
+                        return Err(Error::closed());
                     }
                     continue;
                 }
@@ -148,10 +147,10 @@ impl Inner {
                 // the client said that is harmless.
                 if !opts.reissue {
                     tracing::debug!(%reason, method = %wire.method, "reply stream broke; not re-issuing");
-                    return Err(TransportError::StreamBroken(reason));
+                    return Err(Error::stream_broken(reason));
                 }
                 if reissues >= self.opts.max_reissues {
-                    return Err(TransportError::StreamBroken(reason));
+                    return Err(Error::stream_broken(reason));
                 }
                 reissues += 1;
                 let n = self.reissue_seq.fetch_add(1, Ordering::Relaxed);
@@ -162,16 +161,12 @@ impl Inner {
             if parser.last_event_id().is_some() {
                 return self.resume(parser, sid, &wire.id, &orig).await;
             }
-            return Err(TransportError::StreamBroken(reason));
+            return Err(Error::stream_broken(reason));
         }
     }
 
     /// POST a notification or a response; the server accepts it with 202.
-    pub(super) async fn post_simple(
-        &self,
-        msg: Message,
-        opts: SendOptions,
-    ) -> Result<(), TransportError> {
+    pub(super) async fn post_simple(&self, msg: Message, opts: SendOptions) -> Result<(), Error> {
         let (sid, generation) = self.session_for(&msg).await?;
         let extra = self.protocol_headers(&msg, &opts);
         let resp = self.post(&msg, sid.as_deref(), &extra).await?;
@@ -179,19 +174,20 @@ impl Inner {
         if status == StatusCode::NOT_FOUND {
             if let Some(sid) = sid {
                 self.expire(&sid);
-                return Err(TransportError::SessionExpired {
+                return Err(Repr::SessionGone {
                     session_id: Some(sid),
                     generation,
-                });
+                }
+                .into());
             }
         }
         if status.is_success() {
             return Ok(());
         }
         let body = crate::transport::error_body(resp).await;
-        Err(TransportError::Http {
-            status: status.as_u16(),
-            body: truncate(&String::from_utf8_lossy(&body)),
-        })
+        Err(Error::http(
+            status.as_u16(),
+            truncate(&String::from_utf8_lossy(&body)),
+        ))
     }
 }

@@ -1,13 +1,13 @@
 //! Falling back to the 2024-11-05 HTTP+SSE transport when `initialize` is refused as an old server would.
 
 use super::inner::Inner;
+use crate::error::Error;
 use crate::transport::legacy_sse::{sse_sibling, LegacySseTransport, SseLimits};
 use crate::transport::Transport;
-use crate::TransportError;
 
 impl Inner {
     /// `initialize` was refused as a 2024-11-05 server would: open its HTTP+SSE stream.
-    pub(super) async fn fall_back_to_sse(&self) -> Result<&LegacySseTransport, TransportError> {
+    pub(super) async fn fall_back_to_sse(&self) -> Result<&LegacySseTransport, Error> {
         let _guard = self.fallback_lock.lock().await;
         if let Some(fb) = self.fallback.get() {
             return Ok(fb);
@@ -25,7 +25,7 @@ impl Inner {
             },
         )
         .await?;
-        let events = self.events.get().cloned().ok_or(TransportError::Closed)?;
+        let events = self.events.get().cloned().ok_or(Error::closed())?;
         fb.start(events).await?;
         tracing::info!(
             endpoint = fb.endpoint(),

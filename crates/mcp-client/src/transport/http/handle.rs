@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use super::builder::HttpTransportBuilder;
 use super::inner::{lock, Inner, SessionState};
 use super::options::HttpOptions;
+use crate::error::Error;
 use crate::transport::{SendOptions, SessionStatus, Transport, TransportEvent, TransportKind};
-use crate::TransportError;
 
 /// The Streamable HTTP client transport (see the module docs for what it does on each era).
 ///
@@ -42,7 +42,7 @@ impl std::fmt::Debug for HttpTransport {
 
 impl HttpTransport {
     /// A transport for the MCP endpoint at `url`, with default settings.
-    pub fn new(url: impl Into<String>) -> Result<Self, TransportError> {
+    pub fn new(url: impl Into<String>) -> Result<Self, Error> {
         Self::builder(url).build()
     }
 
@@ -63,23 +63,20 @@ impl Transport for HttpTransport {
         TransportKind::Http
     }
 
-    fn start(
-        &self,
-        events: mpsc::Sender<TransportEvent>,
-    ) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn start(&self, events: mpsc::Sender<TransportEvent>) -> BoxFuture<'_, Result<(), Error>> {
         let r = self
             .inner
             .events
             .set(events)
-            .map_err(|_| TransportError::Protocol("transport already started".into()));
+            .map_err(|_| Error::transport_protocol("transport already started".into()));
         Box::pin(async move { r })
     }
 
-    fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), Error>> {
         crate::transport::boxed(async move {
             let inner = &self.inner;
             if inner.closed.is_cancelled() {
-                return Err(TransportError::Closed);
+                return Err(Error::closed());
             }
             if let Some(fb) = inner.fallback.get() {
                 return fb.send(msg, opts).await;
@@ -90,9 +87,8 @@ impl Transport for HttpTransport {
                     let fallback_opts = opts.clone();
                     match self.exchange_tracked(req, opts).await {
                         // No JSON-RPC error came with it (that would have been delivered as the answer).
-                        Err(TransportError::Http { status, body })
-                            if matches!(status, 400 | 404 | 405) =>
-                        {
+                        Err(refused) if matches!(refused.status(), Some(400 | 404 | 405)) => {
+                            let status = refused.status().unwrap_or_default();
                             tracing::debug!(
                                 status,
                                 "initialize refused; trying the 2024-11-05 HTTP+SSE transport"
@@ -103,7 +99,7 @@ impl Transport for HttpTransport {
                                 }
                                 Err(e) => {
                                     tracing::debug!(error = %e, "no HTTP+SSE transport either");
-                                    Err(TransportError::Http { status, body })
+                                    Err(refused)
                                 }
                             }
                         }
@@ -194,7 +190,7 @@ impl Transport for HttpTransport {
         lock(&self.inner.auth_key).clone()
     }
 
-    fn close(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+    fn close(&self) -> BoxFuture<'_, Result<(), Error>> {
         crate::transport::boxed(async move {
             let inner = &self.inner;
             inner.closed.cancel();
@@ -216,18 +212,14 @@ impl Transport for HttpTransport {
 
 impl HttpTransport {
     /// Run one request's exchange, cancellable through `notifications/cancelled`.
-    async fn exchange_tracked(
-        &self,
-        req: Request,
-        opts: SendOptions,
-    ) -> Result<(), TransportError> {
+    async fn exchange_tracked(&self, req: Request, opts: SendOptions) -> Result<(), Error> {
         let inner = &self.inner;
         let token = inner.closed.child_token();
         lock(&inner.streams).insert(req.id.clone(), token.clone());
         let id = req.id.clone();
         let r = tokio::select! {
             r = inner.exchange(req, opts) => r,
-            _ = token.cancelled() => Err(TransportError::Cancelled),
+            _ = token.cancelled() => Err(Error::cancelled()),
         };
         lock(&inner.streams).remove(&id);
         r

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::options::HttpOptions;
 use crate::auth::{apply_headers, retry_after_refusal, AuthProvider};
+use crate::error::Error;
 use crate::transport::legacy_sse::LegacySseTransport;
 use crate::transport::{SendOptions, TransportEvent};
-use crate::TransportError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum SessionState {
@@ -152,7 +152,7 @@ impl Inner {
         &self,
         method: &Method,
         rb: reqwest::RequestBuilder,
-    ) -> Result<(reqwest::RequestBuilder, Option<String>), TransportError> {
+    ) -> Result<(reqwest::RequestBuilder, Option<String>), Error> {
         apply_headers(self.auth.as_ref(), &self.auth_key, method, &self.url, rb).await
     }
 
@@ -191,9 +191,9 @@ impl Inner {
         msg: &Message,
         sid: Option<&str>,
         extra: &[(String, String)],
-    ) -> Result<reqwest::Response, TransportError> {
+    ) -> Result<reqwest::Response, Error> {
         let body = bytes::Bytes::from(
-            serde_json::to_vec(msg).map_err(|e| TransportError::Protocol(e.to_string()))?,
+            serde_json::to_vec(msg).map_err(|e| Error::transport_protocol(e.to_string()))?,
         );
         let mut attempt = 0;
         loop {
@@ -214,7 +214,7 @@ impl Inner {
                 .body(body.clone())
                 .send()
                 .await
-                .map_err(|e| TransportError::Network(e.to_string()))?;
+                .map_err(|e| Error::network(e))?;
             if !retry_after_refusal(self.auth.as_ref(), &resp, token, attempt).await? {
                 return Ok(resp);
             }
@@ -226,7 +226,7 @@ impl Inner {
         &self,
         sid: Option<&str>,
         last_event_id: Option<&str>,
-    ) -> Result<reqwest::Response, TransportError> {
+    ) -> Result<reqwest::Response, Error> {
         let mut attempt = 0;
         loop {
             let mut rb = self
@@ -244,10 +244,7 @@ impl Inner {
                 rb = rb.header(headers::LAST_EVENT_ID, id);
             }
             let (rb, token) = self.authorize(&Method::GET, rb).await?;
-            let resp = rb
-                .send()
-                .await
-                .map_err(|e| TransportError::Network(e.to_string()))?;
+            let resp = rb.send().await.map_err(|e| Error::network(e))?;
             if !retry_after_refusal(self.auth.as_ref(), &resp, token, attempt).await? {
                 return Ok(resp);
             }

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::inner::{is_sse, Inner, StreamEnd};
+use crate::error::Error;
 use crate::sse::SseParser;
-use crate::TransportError;
 
 impl Inner {
     /// Deliver a message from a reply stream, mapping a re-issued id back. Returns whether it is the reply.
@@ -121,23 +121,23 @@ impl Inner {
         sid: Option<String>,
         wire: &RequestId,
         orig: &RequestId,
-    ) -> Result<(), TransportError> {
+    ) -> Result<(), Error> {
         let mut attempts = 0u32;
         loop {
             let Some(last) = parser.last_event_id().map(str::to_owned) else {
-                return Err(TransportError::StreamBroken(
+                return Err(Error::stream_broken(
                     "the stream broke before any event id; it cannot be resumed".into(),
                 ));
             };
             if attempts >= self.opts.max_reconnects {
-                return Err(TransportError::StreamBroken(format!(
+                return Err(Error::stream_broken(format!(
                     "gave up resuming after {attempts} attempts"
                 )));
             }
             let delay = parser.retry().unwrap_or_else(|| self.backoff(attempts));
             attempts += 1;
             if self.closed_during(delay).await {
-                return Err(TransportError::Closed);
+                return Err(Error::closed());
             }
             tracing::debug!(last_event_id = %last, ?delay, "resuming the reply stream");
             let resp = match self.get(sid.as_deref(), Some(&last)).await {
@@ -150,10 +150,10 @@ impl Inner {
             let status = resp.status();
             if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED {
                 // Not session expiry: the server cannot resume this stream.
-                return Err(TransportError::Http {
-                    status: status.as_u16(),
-                    body: "the server cannot resume the reply stream".into(),
-                });
+                return Err(Error::http(
+                    status.as_u16(),
+                    "the server cannot resume the reply stream".into(),
+                ));
             }
             if !status.is_success() || !is_sse(&resp) {
                 continue;
@@ -165,7 +165,7 @@ impl Inner {
                 return Ok(());
             }
             if let Some(e) = parser.error() {
-                return Err(TransportError::Protocol(e.to_string()));
+                return Err(Error::transport_protocol(e.to_string()));
             }
             if end.messages > 0 {
                 attempts = 0;

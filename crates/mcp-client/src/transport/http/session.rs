@@ -8,14 +8,11 @@ use mcp_protocol::{headers, Message};
 use reqwest::{Method, StatusCode};
 
 use super::inner::{Inner, SessionState};
-use crate::TransportError;
+use crate::error::{Error, Repr};
 
 impl Inner {
     /// The session id a message goes with, waiting while a session is being (re-)established.
-    pub(super) async fn session_for(
-        &self,
-        msg: &Message,
-    ) -> Result<(Option<String>, u64), TransportError> {
+    pub(super) async fn session_for(&self, msg: &Message) -> Result<(Option<String>, u64), Error> {
         let method = msg.method();
         if method == Some(methods::INITIALIZE) {
             // `initialize` never carries a session id.
@@ -30,15 +27,16 @@ impl Inner {
                 SessionState::Active(id) => return Ok((Some(id), slot.generation)),
                 SessionState::Pending(id) if bypass => return Ok((id, slot.generation)),
                 SessionState::Lost => {
-                    return Err(TransportError::SessionExpired {
+                    return Err(Repr::SessionGone {
                         session_id: None,
                         generation: slot.generation,
-                    })
+                    }
+                    .into())
                 }
                 SessionState::Pending(_) | SessionState::Expired => {
                     tokio::select! {
-                        r = rx.changed() => if r.is_err() { return Err(TransportError::Closed) },
-                        _ = self.closed.cancelled() => return Err(TransportError::Closed),
+                        r = rx.changed() => if r.is_err() { return Err(Error::closed()) },
+                        _ = self.closed.cancelled() => return Err(Error::closed()),
                     }
                 }
             }
