@@ -22,6 +22,7 @@ use super::{
 use crate::context::ClientRequester;
 use crate::middleware::{McpResponse, SessionHandle};
 use crate::modern::TransportEnv;
+use crate::notifier;
 use crate::reply::{Outcome, Reply};
 use crate::requester::ChannelRequester;
 use crate::Principal;
@@ -223,7 +224,8 @@ impl State {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(req.id.clone(), cancel.clone());
-        let (tx, rx) = mpsc::channel::<Message>(64);
+        // Made on the handler's first notification: most send none.
+        let (tx, rx) = notifier::lane();
         let mode = self.config.response_mode;
         let requester: Option<Arc<dyn ClientRequester>> = (mode != ResponseMode::Json).then(|| {
             Arc::new(ChannelRequester {

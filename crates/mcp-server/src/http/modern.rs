@@ -19,6 +19,7 @@ use super::{
 };
 use crate::middleware::McpResponse;
 use crate::modern::{meta_problems, problems_message, read_meta, TransportEnv};
+use crate::notifier::{self, LaneRx};
 use crate::reply::Outcome;
 use crate::Principal;
 use crate::ScopeGuard;
@@ -215,7 +216,8 @@ impl State {
         if req.method == methods::SUBSCRIPTIONS_LISTEN {
             return self.listen(req);
         }
-        let (tx, rx) = mpsc::channel::<Message>(64);
+        // Made on the handler's first notification: most send none.
+        let (tx, rx) = notifier::lane();
         let cancel = CancellationToken::new();
         let t = TransportEnv {
             notifier: Some(tx),
@@ -264,7 +266,7 @@ impl State {
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
         let pumped = pump(
             id,
-            rx,
+            rx.into(),
             task,
             None,
             body_tx,
@@ -294,7 +296,7 @@ async fn respond(
     mode: ResponseMode,
     opts: StreamOpts,
     id: mcp_protocol::RequestId,
-    mut rx: mpsc::Receiver<Message>,
+    mut rx: LaneRx,
     mut handler: Handler,
     guard: tokio_util::sync::DropGuard,
     permit: &Permit,
@@ -330,7 +332,7 @@ fn spawn_held(handler: Handler, permit: &Permit) -> JoinHandle<Outcome> {
 
 fn stream(
     id: mcp_protocol::RequestId,
-    rx: mpsc::Receiver<Message>,
+    rx: LaneRx,
     task: JoinHandle<Outcome>,
     first: Option<Message>,
     opts: StreamOpts,
@@ -346,7 +348,7 @@ fn stream(
 /// nothing for `write_timeout`, the request is cancelled (on 2026-07-28 closing the stream is the cancel).
 async fn pump(
     id: mcp_protocol::RequestId,
-    rx: mpsc::Receiver<Message>,
+    rx: LaneRx,
     task: JoinHandle<Outcome>,
     first: Option<Message>,
     body: mpsc::Sender<Bytes>,

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::sse::{self, StreamLog};
 use super::ResponseMode;
 use crate::middleware::McpResponse;
+use crate::notifier::LaneRx;
 use crate::reply::{Outcome, Reply};
 
 /// How a request's answer begins.
@@ -42,7 +43,7 @@ pub(crate) enum Start {
 /// cancelled (2026-07-28) or finishes on its own (legacy).
 pub(crate) async fn start<F>(
     mode: ResponseMode,
-    rx: &mut mpsc::Receiver<Message>,
+    rx: &mut LaneRx,
     handler: &mut F,
     close: Option<&Notify>,
 ) -> Start
@@ -83,7 +84,7 @@ where
     // The handler may have sent a notification just before returning: then the answer is a stream after all
     // (in `auto` mode; `json` drops notifications by design).
     if mode == ResponseMode::Auto {
-        if let Ok(m) = rx.try_recv() {
+        if let Some(m) = rx.try_recv() {
             return Start::Stream {
                 first: Some(m),
                 finished: Some(done.outcome),
@@ -129,7 +130,7 @@ fn json(m: &Message) -> Vec<u8> {
 pub(crate) async fn pump<S: Sink>(
     sink: S,
     id: RequestId,
-    mut rx: mpsc::Receiver<Message>,
+    mut rx: LaneRx,
     mut task: JoinHandle<Outcome>,
     first: Option<Message>,
     keepalive: Option<Duration>,
@@ -153,7 +154,7 @@ pub(crate) async fn pump<S: Sink>(
             },
             r = &mut task => {
                 // The handler is done: nothing left to abandon if the reader is gone.
-                while let Ok(m) = rx.try_recv() {
+                while let Some(m) = rx.try_recv() {
                     if sink.send(&json(&m)).await.is_err() { return }
                 }
                 break joined(r);
