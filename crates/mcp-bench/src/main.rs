@@ -16,6 +16,7 @@
 //! mcp-bench idle --sessions 10000
 //! mcp-bench all                                        # load C=1,16 x both eras, idle, PASS/MISS table
 //! mcp-bench attack [--quick]                           # hostile traffic vs a well-behaved client
+//! mcp-bench http-cpu                                   # server CPU/call, servers in child processes
 //! ```
 //!
 //! Each load run connects C clients (one keep-alive HTTP/1.1 connection each, `TCP_NODELAY`) to both targets,
@@ -28,6 +29,7 @@
 
 mod attack;
 mod hist;
+mod http_cpu;
 mod stdio;
 mod targets;
 mod wire;
@@ -72,6 +74,12 @@ enum Cmd {
     /// tools/call over a child's stdin/stdout: our server vs a raw-pipe floor vs rmcp's default stdio server
     /// (and any `--server-cmd`), C=1 and C=16 on one connection, with a PASS/FAIL table.
     Stdio(stdio::StdioArgs),
+    /// Server CPU per tools/call over HTTP, ours (both eras) against the raw hyper ceiling, each server in a
+    /// child process measured on its own (`/proc/<pid>/stat`), with a PASS/FAIL line per era.
+    HttpCpu(http_cpu::HttpCpuArgs),
+    /// (child of `http-cpu`) Serve the MCP endpoint or the ceiling; print the address; stop when stdin closes.
+    #[command(hide = true)]
+    HttpChild(http_cpu::HttpChildArgs),
     /// (child of `stdio`) Answer every line on stdin with a fixed reply: the raw-pipe floor.
     #[command(hide = true)]
     PipeFloor,
@@ -229,6 +237,14 @@ fn main() {
             }
             return;
         }
+        Cmd::HttpCpu(a) => {
+            if http_cpu::http_cpu_cmd(a) > 0 {
+                eprintln!("mcp-bench: some HTTP calls failed; figures are not valid");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Cmd::HttpChild(a) => std::process::exit(i32::from(http_cpu::http_child(a) > 0)),
         _ => cli,
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
@@ -244,7 +260,9 @@ fn main() {
             Cmd::Attack(a) => attack::attack_cmd(a).await,
             Cmd::ServeStdio => child_exit(stdio::serve_stdio().await),
             Cmd::RmcpStdio => child_exit(stdio::rmcp_stdio().await),
-            Cmd::Stdio(_) | Cmd::PipeFloor => unreachable!("handled before the runtime starts"),
+            Cmd::Stdio(_) | Cmd::PipeFloor | Cmd::HttpCpu(_) | Cmd::HttpChild(_) => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     if errors > 0 {

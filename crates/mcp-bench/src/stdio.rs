@@ -303,7 +303,7 @@ async fn load(client: &Client, c: usize, dur: Duration) -> (Histogram, u64) {
 
 /// User plus system CPU of a process, all its threads including exited ones (`/proc/<pid>/stat`, in clock
 /// ticks of 1/100 s: USER_HZ is 100 on Linux).
-fn proc_cpu(pid: u32) -> Duration {
+pub(crate) fn proc_cpu(pid: u32) -> Duration {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Duration::ZERO;
     };

@@ -90,7 +90,7 @@ impl Conn {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), cancel.clone());
         let t = TransportEnv {
-            notifier: Some(self.out.clone()),
+            notifier: Some(self.out.clone().into()),
             cancel: cancel.clone(),
             principal: None,
             stream_control: None,
@@ -203,7 +203,7 @@ where
         session: Mutex::new(None),
         in_flight: Mutex::new(HashMap::new()),
         requester: Arc::new(ChannelRequester {
-            out: out_tx.clone(),
+            out: out_tx.clone().into(),
             pending: pending.clone(),
             ids: Arc::new(AtomicI64::new(1)),
             timeout: opts.client_request_timeout,

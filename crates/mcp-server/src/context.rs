@@ -13,7 +13,6 @@ use mcp_protocol::{JsonObject, Message, Notification, ProtocolVersion, RequestId
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::form::{ElicitForm, Elicitation};
@@ -98,7 +97,7 @@ pub(crate) struct Envelope {
     pub client: Arc<ClientDescription>,
     /// The minimum level to send; `None` on legacy means "everything", on modern "nothing".
     pub log_level: Option<LoggingLevel>,
-    pub notifier: Option<mpsc::Sender<Message>>,
+    pub notifier: Option<crate::notifier::Notifier>,
     pub asker: Asker,
     pub cancel: CancellationToken,
     pub principal: Option<Principal>,

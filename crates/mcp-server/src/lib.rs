@@ -77,6 +77,7 @@ pub mod middleware;
 mod modern;
 #[cfg(not(feature = "auth"))]
 mod no_auth;
+mod notifier;
 mod prompt_args;
 mod reply;
 mod request_state;

@@ -24,7 +24,7 @@ use crate::{Server, ServerEvent};
 #[derive(Clone, Default)]
 pub(crate) struct TransportEnv {
     /// Where request-related notifications go (progress, logs; legacy server requests too).
-    pub notifier: Option<mpsc::Sender<Message>>,
+    pub notifier: Option<crate::notifier::Notifier>,
     pub cancel: CancellationToken,
     pub principal: Option<Principal>,
     /// Lets the handler close its SSE stream for polling (legacy HTTP only).

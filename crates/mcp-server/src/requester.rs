@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use mcp_protocol::{Message, RequestId};
+use mcp_protocol::RequestId;
 use mcp_rpc::{PendingRequests, RequestOptions};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::context::ClientRequester;
+use crate::notifier::Notifier;
 
 /// Sends requests on `out` and waits for the responses that the transport hands to `pending`.
 pub(crate) struct ChannelRequester {
-    pub out: mpsc::Sender<Message>,
+    pub out: Notifier,
     pub pending: Arc<PendingRequests>,
     pub ids: Arc<AtomicI64>,
     pub timeout: Duration,
@@ -36,7 +36,7 @@ impl ClientRequester for ChannelRequester {
             .timeout(self.timeout)
             .max_total(self.timeout);
         self.pending
-            .request(&self.out, id, method, Some(params), opts)
+            .request(self.out.sender(), id, method, Some(params), opts)
             .boxed()
     }
 }
@@ -44,12 +44,14 @@ impl ClientRequester for ChannelRequester {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mcp_protocol::Message;
     use mcp_protocol::Response;
+    use tokio::sync::mpsc;
 
     fn requester(timeout: Duration) -> (ChannelRequester, mpsc::Receiver<Message>) {
         let (out, rx) = mpsc::channel(8);
         let r = ChannelRequester {
-            out,
+            out: out.into(),
             pending: Arc::new(PendingRequests::new()),
             ids: Arc::new(AtomicI64::new(1)),
             timeout,

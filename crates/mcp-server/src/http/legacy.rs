@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::respond::{self, LogSink, Start};
 use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
@@ -21,6 +22,7 @@ use super::{
 use crate::context::ClientRequester;
 use crate::middleware::{McpResponse, SessionHandle};
 use crate::modern::TransportEnv;
+use crate::notifier;
 use crate::reply::{Outcome, Reply};
 use crate::requester::ChannelRequester;
 use crate::Principal;
@@ -222,7 +224,8 @@ impl State {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(req.id.clone(), cancel.clone());
-        let (tx, rx) = mpsc::channel::<Message>(64);
+        // Made on the handler's first notification: most send none.
+        let (tx, rx) = notifier::lane();
         let mode = self.config.response_mode;
         let requester: Option<Arc<dyn ClientRequester>> = (mode != ResponseMode::Json).then(|| {
             Arc::new(ChannelRequester {
@@ -258,47 +261,7 @@ impl State {
             permit.clone(),
         );
         let mut rx = rx;
-        enum First {
-            Msg(Message),
-            Done(McpResponse),
-            Stream,
-            /// The handler asked to close its stream before sending anything.
-            Closed,
-        }
-        let first = match mode {
-            ResponseMode::Sse => First::Stream,
-            ResponseMode::Auto => tokio::select! {
-                biased;
-                r = handler.run() => First::Done(r),
-                m = rx.recv() => match m {
-                    Some(m) => First::Msg(m),
-                    None => First::Done(handler.run().await),
-                },
-                _ = close.notified() => First::Closed,
-            },
-            ResponseMode::Json => First::Done(loop {
-                tokio::select! {
-                    m = rx.recv() => if m.is_none() { break handler.run().await },
-                    r = handler.run() => break r,
-                }
-            }),
-        };
-        // The handler may have sent a notification just before returning: then the answer is a stream after
-        // all (in `auto` mode; `json` drops notifications by design).
-        let mut finished = None;
-        let first = match first {
-            First::Done(outcome) => {
-                handler.finished();
-                match rx.try_recv() {
-                    Ok(m) if mode == ResponseMode::Auto => {
-                        finished = Some(outcome.outcome);
-                        First::Msg(m)
-                    }
-                    _ => First::Done(outcome),
-                }
-            }
-            other => other,
-        };
+        let start = respond::start(mode, &mut rx, &mut handler, Some(&close)).await;
         fn done(session: &HttpSession, id: &mcp_protocol::RequestId) {
             session.in_flight.fetch_sub(1, Ordering::AcqRel);
             session
@@ -307,24 +270,23 @@ impl State {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(id);
         }
-        match first {
-            First::Done(r) => {
+        match start {
+            Start::Answer(r) => {
                 done(&session, &id);
                 super::answer(id, r, StatusCode::ACCEPTED, |_| StatusCode::OK)
             }
-            first => {
-                let closed_early = matches!(first, First::Closed);
-                let first = match first {
-                    First::Msg(m) => Some(m),
-                    _ => None,
-                };
+            Start::Stream {
+                first,
+                finished,
+                closed,
+            } => {
                 let log = session.new_stream(&self.event_store);
                 let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
                 log.attach(None, body_tx);
                 let priming = (session.legacy.version() >= ProtocolVersion::V2025_11_25)
                     .then_some(self.config.sse_retry.as_millis() as u64);
                 let keepalive = self.config.keepalive;
-                let task = match finished.take() {
+                let task = match finished {
                     Some(outcome) => tokio::spawn(async move { outcome }),
                     None => handler.spawn(),
                 };
@@ -333,10 +295,17 @@ impl State {
                 let permit = permit.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    if closed_early {
+                    if closed {
                         close.notify_one();
                     }
-                    pump(&log, id.clone(), rx, task, first, close, priming, keepalive).await;
+                    if let Some(retry) = priming {
+                        let (seq, eid) = log.next_id();
+                        log.push(seq, sse::priming(&eid, retry), true);
+                    }
+                    // On the legacy era a disconnect is not a cancel: the handler keeps running if the
+                    // client goes away, and the client can resume from the log.
+                    let sink = LogSink { log: &log, close };
+                    respond::pump(sink, id.clone(), rx, task, first, keepalive).await;
                     done(&session, &id);
                 });
                 sse_response(McpBody::stream(body_rx, None))
@@ -572,69 +541,6 @@ impl State {
     }
 }
 
-fn joined(r: Result<Outcome, tokio::task::JoinError>) -> Outcome {
-    r.unwrap_or_else(|e| {
-        Some(Err(ErrorObject::internal(format!(
-            "handler task failed: {e}"
-        ))))
-    })
-}
-
-/// Feed a request's messages into its stream log (with event ids), then the response. The handler keeps
-/// running if the client disconnects: on the legacy era a disconnect is not a cancel, and the client can
-/// resume from the log.
-#[allow(clippy::too_many_arguments)]
-async fn pump(
-    log: &StreamLog,
-    id: mcp_protocol::RequestId,
-    mut rx: mpsc::Receiver<Message>,
-    mut task: JoinHandle<Outcome>,
-    first: Option<Message>,
-    close: Arc<Notify>,
-    priming: Option<u64>,
-    keepalive: Option<std::time::Duration>,
-) {
-    let push_json = |json: &[u8]| {
-        let (seq, eid) = log.next_id();
-        log.push(seq, sse::event_json(Some(&eid), json), true);
-    };
-    let push = |m: &Message| push_json(&serde_json::to_vec(m).unwrap_or_default());
-    if let Some(retry) = priming {
-        let (seq, eid) = log.next_id();
-        log.push(seq, sse::priming(&eid, retry), true);
-    }
-    if let Some(m) = &first {
-        push(m);
-    }
-    let mut tick = keepalive.map(tokio::time::interval);
-    if let Some(t) = tick.as_mut() {
-        t.tick().await;
-    }
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            m = rx.recv() => match m {
-                Some(m) => push(&m),
-                None => break joined((&mut task).await),
-            },
-            r = &mut task => {
-                while let Ok(m) = rx.try_recv() {
-                    push(&m);
-                }
-                break joined(r);
-            }
-            _ = close.notified() => log.disconnect(),
-            _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
-                log.push(0, sse::keepalive(), false);
-            }
-        }
-    };
-    if let Some(outcome) = outcome {
-        push_json(&Reply::new(id, outcome).to_json());
-    }
-    log.finish();
-}
-
 pub(crate) fn same_caller(bound: &Option<Principal>, now: &Option<Principal>) -> bool {
     match (bound, now) {
         (None, None) => true,
@@ -669,19 +575,6 @@ impl Detached {
         }
     }
 
-    /// Drive the handler (pending forever once it has been taken).
-    async fn run(&mut self) -> McpResponse {
-        match self.fut.as_mut() {
-            Some(f) => f.await,
-            None => std::future::pending().await,
-        }
-    }
-
-    /// It completed here; nothing to detach.
-    fn finished(&mut self) {
-        self.fut = None;
-    }
-
     /// It goes on feeding a stream: hand it to a task of its own.
     fn spawn(&mut self) -> JoinHandle<Outcome> {
         let fut = self.fut.take();
@@ -691,6 +584,23 @@ impl Detached {
                 None => None,
             }
         })
+    }
+}
+
+/// Drives the handler; once it has completed or been taken it is pending forever, and nothing is detached.
+impl std::future::Future for Detached {
+    type Output = McpResponse;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<McpResponse> {
+        let Some(fut) = self.fut.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let r = std::task::ready!(fut.as_mut().poll(cx));
+        self.fut = None;
+        std::task::Poll::Ready(r)
     }
 }
 

@@ -20,6 +20,7 @@ mod legacy;
 mod limits;
 mod modern;
 mod old_sse;
+mod respond;
 mod security;
 mod serve;
 mod session;

@@ -12,13 +12,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::respond::{self, BodySink, Start};
 use super::{
-    error_response, header_str, modern_status, names, sse, sse_response, status_only, McpBody,
-    Parsed, Permit, ResponseMode, State,
+    error_response, header_str, modern_status, names, sse_response, status_only, McpBody, Parsed,
+    Permit, ResponseMode, State,
 };
 use crate::middleware::McpResponse;
 use crate::modern::{meta_problems, problems_message, read_meta, TransportEnv};
-use crate::reply::{Outcome, Reply};
+use crate::notifier::{self, LaneRx};
+use crate::reply::Outcome;
 use crate::Principal;
 use crate::ScopeGuard;
 
@@ -214,7 +216,8 @@ impl State {
         if req.method == methods::SUBSCRIPTIONS_LISTEN {
             return self.listen(req);
         }
-        let (tx, rx) = mpsc::channel::<Message>(64);
+        // Made on the handler's first notification: most send none.
+        let (tx, rx) = notifier::lane();
         let cancel = CancellationToken::new();
         let t = TransportEnv {
             notifier: Some(tx),
@@ -263,7 +266,7 @@ impl State {
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
         let pumped = pump(
             id,
-            rx,
+            rx.into(),
             task,
             None,
             body_tx,
@@ -288,72 +291,33 @@ impl State {
 /// A handler still running in the request's own future.
 type Handler = std::pin::Pin<Box<dyn std::future::Future<Output = McpResponse> + Send>>;
 
-enum First {
-    Msg(Message),
-    Done(McpResponse),
-    Stream,
-}
-
-fn joined(r: Result<Outcome, tokio::task::JoinError>) -> Outcome {
-    r.unwrap_or_else(|e| {
-        Some(Err(ErrorObject::internal(format!(
-            "handler task failed: {e}"
-        ))))
-    })
-}
-
 /// Send the outcome as JSON or SSE, per the response mode.
 async fn respond(
     mode: ResponseMode,
     opts: StreamOpts,
     id: mcp_protocol::RequestId,
-    mut rx: mpsc::Receiver<Message>,
+    mut rx: LaneRx,
     mut handler: Handler,
     guard: tokio_util::sync::DropGuard,
     permit: &Permit,
 ) -> Response<McpBody> {
-    let first = match mode {
-        ResponseMode::Sse => First::Stream,
-        ResponseMode::Auto => tokio::select! {
-            biased;
-            r = &mut handler => First::Done(r),
-            m = rx.recv() => match m {
-                Some(m) => First::Msg(m),
-                None => First::Done((&mut handler).await),
-            },
-        },
-        ResponseMode::Json => {
-            // Notifications cannot be delivered on a JSON response; drain and drop them.
-            let r = loop {
-                tokio::select! {
-                    m = rx.recv() => if m.is_none() { break (&mut handler).await },
-                    r = &mut handler => break r,
-                }
-            };
-            First::Done(r)
-        }
-    };
-    // The handler may have sent a notification just before returning: then the answer is a stream after all
-    // (in `auto` mode; `json` drops notifications by design).
-    let first = match first {
-        First::Done(outcome) if mode == ResponseMode::Auto => match rx.try_recv() {
-            Ok(m) => {
-                let outcome = outcome.outcome;
-                let task = tokio::spawn(async move { outcome });
-                return stream(id, rx, task, Some(m), opts, guard);
-            }
-            Err(_) => First::Done(outcome),
-        },
-        other => other,
-    };
-    match first {
-        First::Done(r) => {
+    match respond::start(mode, &mut rx, &mut handler, None).await {
+        Start::Answer(r) => {
             drop(guard.disarm());
             super::answer(id, r, StatusCode::NO_CONTENT, |e| modern_status(e.code))
         }
+        Start::Stream {
+            first,
+            finished: Some(outcome),
+            ..
+        } => {
+            let task = tokio::spawn(async move { outcome });
+            stream(id, rx, task, first, opts, guard)
+        }
         // From here the handler outlives this future: it feeds a stream.
-        First::Msg(m) => stream(id, rx, spawn_held(handler, permit), Some(m), opts, guard),
-        First::Stream => stream(id, rx, spawn_held(handler, permit), None, opts, guard),
+        Start::Stream { first, .. } => {
+            stream(id, rx, spawn_held(handler, permit), first, opts, guard)
+        }
     }
 }
 
@@ -368,7 +332,7 @@ fn spawn_held(handler: Handler, permit: &Permit) -> JoinHandle<Outcome> {
 
 fn stream(
     id: mcp_protocol::RequestId,
-    rx: mpsc::Receiver<Message>,
+    rx: LaneRx,
     task: JoinHandle<Outcome>,
     first: Option<Message>,
     opts: StreamOpts,
@@ -380,53 +344,23 @@ fn stream(
     sse_response(McpBody::stream(body_rx, Some(cancel.drop_guard())))
 }
 
-/// Copy a request's messages to its SSE body, then its final response. If the client goes away, the
-/// request is cancelled (on 2026-07-28 closing the stream is the cancel).
+/// Copy a request's messages to its SSE body, then its final response. If the client goes away, or takes
+/// nothing for `write_timeout`, the request is cancelled (on 2026-07-28 closing the stream is the cancel).
 async fn pump(
     id: mcp_protocol::RequestId,
-    mut rx: mpsc::Receiver<Message>,
-    mut task: JoinHandle<Outcome>,
+    rx: LaneRx,
+    task: JoinHandle<Outcome>,
     first: Option<Message>,
     body: mpsc::Sender<Bytes>,
     opts: StreamOpts,
     cancel: CancellationToken,
 ) {
-    // A reader that takes nothing for `write_timeout` is gone as far as this request is concerned: ending
-    // the stream is the cancel on 2026-07-28, and frees the handler and its permit.
-    let send = |m: &Message| send_within(&body, sse::event(None, m), opts.write_timeout);
-    if let Some(m) = first {
-        if send(&m).await.is_err() {
-            cancel.cancel();
-            return;
-        }
-    }
-    let mut tick = opts.keepalive.map(tokio::time::interval);
-    if let Some(t) = tick.as_mut() {
-        t.tick().await;
-    }
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            m = rx.recv() => match m {
-                Some(m) => if send(&m).await.is_err() { cancel.cancel(); return },
-                None => break joined((&mut task).await),
-            },
-            r = &mut task => {
-                while let Ok(m) = rx.try_recv() {
-                    if send(&m).await.is_err() { return }
-                }
-                break joined(r);
-            }
-            _ = body.closed() => { cancel.cancel(); return }
-            _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
-                if send_within(&body, sse::keepalive(), opts.write_timeout).await.is_err() { cancel.cancel(); return }
-            }
-        }
+    let sink = BodySink {
+        body,
+        write_timeout: opts.write_timeout,
+        cancel,
     };
-    if let Some(outcome) = outcome {
-        let reply = sse::event_json(None, &Reply::new(id, outcome).to_json());
-        let _ = send_within(&body, reply, opts.write_timeout).await;
-    }
+    respond::pump(sink, id, rx, task, first, opts.keepalive).await;
 }
 
 /// How a request's SSE stream is fed.
@@ -435,26 +369,4 @@ pub(crate) struct StreamOpts {
     pub keepalive: Option<std::time::Duration>,
     /// How long the stream may refuse its next event before it is given up.
     pub write_timeout: std::time::Duration,
-}
-
-/// Send one event, or fail if the reader has gone or has taken nothing for `limit`.
-async fn send_within(
-    body: &mpsc::Sender<Bytes>,
-    event: Bytes,
-    limit: std::time::Duration,
-) -> Result<(), ()> {
-    // Room in the channel (the usual case): no timer.
-    let event = match body.try_send(event) {
-        Ok(()) => return Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
-        Err(mpsc::error::TrySendError::Full(event)) => event,
-    };
-    match tokio::time::timeout(limit, body.send(event)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(()),
-        Err(_) => {
-            tracing::debug!(?limit, "a stream's reader took nothing: ending the stream");
-            Err(())
-        }
-    }
 }

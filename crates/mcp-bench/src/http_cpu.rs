@@ -1,0 +1,294 @@
+//! `mcp-bench http-cpu`: server CPU per `tools/call` over HTTP, ours (legacy and modern era) against the raw
+//! hyper ceiling, with each server in a child process of its own so that its CPU can be read apart from the
+//! load generator's (`/proc/<pid>/stat`: every thread, live or exited).
+//!
+//! The children are this binary (`mcp-bench http-child mcp|ceiling`): the same MCP endpoint and the same
+//! ceiling as `mcp-bench load`, on a Tokio runtime of `--server-threads` workers. The ceiling of each era
+//! answers with the exact bytes our server answers that era's call with. Targets are measured in turns
+//! (ceiling, mcp, mcp, ceiling per era, reversed every other round), and the ratio is taken within a round.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use mcp::server::http::ResponseMode;
+
+use crate::targets::{start_ceiling, start_mcp, McpOpts};
+use crate::wire::Era;
+use crate::{fmt_d, probe, ClientSet};
+
+/// The target: ours at most this many times the ceiling's server CPU per call (issue 18).
+const BOUND: f64 = 1.2;
+
+#[derive(Args)]
+pub struct HttpCpuArgs {
+    /// Concurrent clients, each on its own keep-alive connection.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Measured seconds per target and round.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Warm-up seconds per target and round (calls made but not recorded).
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// Rounds: every target is measured once per round; ratios are computed within a round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Worker threads of each server child's runtime (default: one per CPU).
+    #[arg(long)]
+    server_threads: Option<usize>,
+    /// Worker threads of the load generator's runtime (1 = a current-thread runtime).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// Which era(s) to measure.
+    #[arg(long, value_enum, default_value_t = crate::EraSel::Both)]
+    era: crate::EraSel,
+}
+
+#[derive(Args)]
+pub struct HttpChildArgs {
+    /// What to serve.
+    #[arg(value_enum)]
+    kind: ChildKind,
+    /// The ceiling's reply body.
+    #[arg(long, default_value = "{}")]
+    body: String,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ChildKind {
+    Mcp,
+    Ceiling,
+}
+
+/// `mcp-bench http-child`: serve on 127.0.0.1:0, print the address on stdout, stop when stdin closes.
+pub fn http_child(a: HttpChildArgs) -> u64 {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = a.threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.enable_all().build().expect("tokio runtime");
+    let served = rt.block_on(async move {
+        let running = match a.kind {
+            ChildKind::Mcp => {
+                start_mcp(McpOpts {
+                    response_mode: ResponseMode::Auto,
+                    keepalive: true,
+                    max_sessions: 0,
+                })
+                .await
+            }
+            ChildKind::Ceiling => start_ceiling(Bytes::from(a.body)).await,
+        }?;
+        println!("{}", running.addr);
+        // Stdin closing (the parent is done, or died) is the stop signal.
+        tokio::task::spawn_blocking(|| {
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        running.stop().await;
+        Ok::<_, std::io::Error>(())
+    });
+    match served {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("http-child: {e}");
+            1
+        }
+    }
+}
+
+/// A server child process and its address.
+struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ChildServer {
+    fn start(args: &[&str], threads: Option<usize>) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("http-child").args(args);
+        if let Some(t) = threads {
+            cmd.arg("--threads").arg(t.to_string());
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn http-child: {e}"))?;
+        let mut line = String::new();
+        let out = child.stdout.take().ok_or("no stdout")?;
+        BufReader::new(out)
+            .read_line(&mut line)
+            .map_err(|e| format!("http-child address: {e}"))?;
+        let addr = line
+            .trim()
+            .parse()
+            .map_err(|e| format!("http-child address {line:?}: {e}"))?;
+        Ok(Self { child, addr })
+    }
+
+    /// User plus system CPU of the child so far.
+    fn cpu(&self) -> Duration {
+        crate::stdio::proc_cpu(self.child.id())
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        // Closing stdin stops it; wait a little, then make sure.
+        drop(self.child.stdin.take());
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Measured {
+    calls: u64,
+    secs: f64,
+    p50: Duration,
+    server_cpu: Duration,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Measured {
+    fn per_call(&self) -> Duration {
+        Duration::from_nanos((self.server_cpu.as_nanos() / u128::from(self.calls.max(1))) as u64)
+    }
+}
+
+async fn measure(name: &'static str, server: &ChildServer, era: Era, a: &HttpCpuArgs) -> Measured {
+    let sessions = name == "mcp";
+    let mut set = ClientSet::connect(name, server.addr, era, a.clients, sessions).await;
+    set.drive(crate::secs(a.warmup), false).await;
+    let cpu0 = server.cpu();
+    let dur = crate::secs(a.seconds);
+    set.drive(dur, true).await;
+    let server_cpu = server.cpu().saturating_sub(cpu0);
+    let r = set.result(a.clients, dur.as_secs_f64(), 0);
+    Measured {
+        calls: r.calls,
+        secs: r.secs,
+        p50: r.p50,
+        server_cpu,
+        errors: r.errors,
+        first_error: r.first_error,
+    }
+}
+
+/// Run the benchmark; returns the number of failed requests.
+pub fn http_cpu_cmd(a: HttpCpuArgs) -> u64 {
+    let mut rt = if a.client_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(a.client_threads);
+        b
+    };
+    let rt = rt.enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(&a)) {
+        Ok(errors) => errors,
+        Err(e) => {
+            eprintln!("http-cpu: {e}");
+            1
+        }
+    }
+}
+
+async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
+    println!(
+        "http-cpu: tools/call, C={} (one keep-alive connection each), {} s measured per target and round; \
+         servers in child processes ({} worker threads each), load generator {} thread(s)",
+        a.clients,
+        a.seconds,
+        a.server_threads
+            .map_or_else(|| "one per CPU".into(), |t| t.to_string()),
+        a.client_threads.max(1)
+    );
+    println!("load average at start: {}", crate::loadavg());
+    let mcp = ChildServer::start(&["mcp"], a.server_threads)?;
+    let eras = a.era.eras();
+    let mut ceilings = Vec::new();
+    for &era in &eras {
+        let body = probe(mcp.addr, era).await?;
+        let body = String::from_utf8(body.to_vec()).map_err(|e| e.to_string())?;
+        println!("{} reply: {} bytes", era.name(), body.len());
+        ceilings.push(ChildServer::start(
+            &["ceiling", "--body", &body],
+            a.server_threads,
+        )?);
+    }
+    let mut errors = 0;
+    // ratios[era index] = mcp / ceiling server CPU per call, one per round.
+    let mut ratios = vec![Vec::new(); eras.len()];
+    for round in 0..a.rounds.max(1) {
+        println!("\nround {}", round + 1);
+        println!(
+            "{:<8} {:<7} {:>10} {:>9} {:>14}",
+            "target", "era", "calls/s", "p50", "server CPU"
+        );
+        for (i, &era) in eras.iter().enumerate() {
+            let mut order = [("ceiling", &ceilings[i]), ("mcp", &mcp)];
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            let mut per_call = [Duration::ZERO; 2];
+            for (name, server) in order {
+                let m = measure(name, server, era, a).await;
+                errors += m.errors;
+                println!(
+                    "{:<8} {:<7} {:>10.0} {:>9} {:>9}/call",
+                    name,
+                    era.name(),
+                    m.calls as f64 / m.secs,
+                    fmt_d(m.p50),
+                    fmt_d(m.per_call()),
+                );
+                if let Some(e) = &m.first_error {
+                    println!("         first error: {e}");
+                }
+                per_call[usize::from(name == "mcp")] = m.per_call();
+            }
+            let r = per_call[1].as_secs_f64() / per_call[0].as_secs_f64().max(1e-12);
+            println!(
+                "         {} mcp/ceiling server CPU per call: {r:.2}",
+                era.name()
+            );
+            ratios[i].push(r);
+        }
+    }
+    println!("\nload average at end: {}", crate::loadavg());
+    println!("targets (server CPU per call, ratio within each round; PASS needs every round)");
+    for (i, era) in eras.iter().enumerate() {
+        let rs = &ratios[i];
+        let each: Vec<String> = rs.iter().map(|r| format!("{r:.2}")).collect();
+        let mut sorted = rs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let ok = rs.iter().all(|&r| r <= BOUND);
+        println!(
+            "  {:<7} C={} mcp / raw hyper <= {BOUND}  rounds [{}] median {:.2}  {}",
+            era.name(),
+            a.clients,
+            each.join(", "),
+            sorted[sorted.len() / 2],
+            if ok { "PASS" } else { "FAIL" }
+        );
+    }
+    Ok(errors)
+}
