@@ -215,6 +215,8 @@ impl Error {
     }
 
     /// An authorization step that failed, and why.
+    // Only the HTTP transports and authorization make this one.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn auth(kind: AuthErrorKind, msg: String) -> Self {
         Self::from(Repr::Auth(kind, msg))
     }
@@ -227,6 +229,8 @@ impl Error {
         Repr::Timeout(Some(after)).into()
     }
 
+    // Only the HTTP transports and authorization make this one.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn cancelled() -> Self {
         Repr::Cancelled.into()
     }
@@ -235,6 +239,8 @@ impl Error {
         Repr::Closed.into()
     }
 
+    // Only the HTTP transports and authorization make this one.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn http(status: u16, body: String) -> Self {
         Repr::Http { status, body }.into()
     }
@@ -247,10 +253,14 @@ impl Error {
         Repr::InvalidResult(msg).into()
     }
 
+    // Only the HTTP transports and authorization make this one.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn unauthorized(msg: String) -> Self {
         Repr::Unauthorized(msg).into()
     }
 
+    // Only the HTTP transports and authorization make this one.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn stream_broken(msg: String) -> Self {
         Repr::StreamBroken(msg).into()
     }

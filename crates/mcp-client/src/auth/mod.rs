@@ -186,7 +186,7 @@ pub(crate) async fn apply_headers(
     let headers = provider
         .headers(method, url)
         .await
-        .map_err(|e| Error::unauthorized(e.to_string()))?;
+        .map_err(|e| Error::unauthorized(e.to_string()).with_source(e))?;
     let mut token = None;
     for (name, value) in headers {
         if name == reqwest::header::AUTHORIZATION {
@@ -244,8 +244,7 @@ pub(crate) async fn retry_after_refusal(
     provider
         .refused(&refusal)
         .await
-        .map_err(|e| Error::unauthorized(e.to_string()))
-        .map_err(Error::from)
+        .map_err(|e| Error::unauthorized(e.to_string()).with_source(e))
 }
 
 /// `"<scheme> <token>"` as a sensitive header value.

@@ -75,7 +75,7 @@ impl ClientBuilder {
         self
     }
     /// Which 2026-07-28 requests are sent again when their HTTP reply stream breaks (default
-    /// [`ReissuePolicy::Safe`]); the others fail with [`ClientError::OutcomeUnknown`].
+    /// [`ReissuePolicy::Safe`]); the others fail with [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown).
     pub fn reissue_policy(mut self, policy: ReissuePolicy) -> Self {
         self.reissue = policy;
         self

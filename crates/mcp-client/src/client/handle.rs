@@ -169,7 +169,7 @@ impl Client {
     // ----- lifecycle -----------------------------------------------------------------------------------
 
     /// Close the connection: end the legacy session (HTTP DELETE) or stop the child process. Pending requests
-    /// fail with [`Error::closed()`].
+    /// fail with an error of kind [`ErrorKind::Closed`](crate::ErrorKind::Closed).
     pub async fn close(&self) {
         let inner = &self.inner;
         if inner.closed.is_cancelled() {

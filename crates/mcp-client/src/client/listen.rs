@@ -27,10 +27,10 @@ impl Client {
     /// other traffic); dropping it closes the stream (HTTP) or sends `notifications/cancelled` (stdio).
     ///
     /// - The acknowledgement must come within [`ClientOptions::request_timeout`](crate::ClientOptions::request_timeout), else this fails with
-    ///   [`ClientError::Timeout`] and the stream is closed. After it the stream is open-ended.
+    ///   an error of kind [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) and the stream is closed. After it the stream is open-ended.
     /// - The subscription holds at most [`ClientOptions::subscription_buffer`](crate::ClientOptions::subscription_buffer) unread notifications. One more
     ///   ends it: the listen stream is closed, the subscription yields what it holds and then `None`, and
-    ///   [`Subscription::error`] is [`ClientError::SubscriptionOverflow`] (with a warning in the log). It is
+    ///   [`Subscription::error`] is of kind [`ErrorKind::SubscriptionOverflow`](crate::ErrorKind::SubscriptionOverflow) (with a warning in the log). It is
     ///   never left to block the connection (every other request's replies come through the same reader) nor
     ///   to grow without bound; and ending it, rather than silently dropping notifications, tells the
     ///   application that what it knows may be stale (listen again and re-read).
@@ -174,7 +174,7 @@ impl Subscription {
     pub fn close(self) {
         drop(self)
     }
-    /// Why the subscription ended, once it has ended with an error: [`ClientError::SubscriptionOverflow`]
+    /// Why the subscription ended, once it has ended with an error: [`ErrorKind::SubscriptionOverflow`](crate::ErrorKind::SubscriptionOverflow)
     /// when the application did not keep up, or the listen request's failure (the connection closed, …).
     /// `None` while it runs, and after the server ended it normally.
     ///

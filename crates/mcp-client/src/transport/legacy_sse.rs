@@ -183,7 +183,7 @@ impl LegacySseTransport {
                 Err(OpenError::Failed(e)) => return Err(e),
             }
         }
-        Err(last.into())
+        Err(last)
     }
 
     async fn open_one(
@@ -228,9 +228,9 @@ impl LegacySseTransport {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         if !is_sse {
-            return Err(OpenError::NotHere(
-                Error::transport_protocol("the GET response is not an event stream".into()).into(),
-            ));
+            return Err(OpenError::NotHere(Error::transport_protocol(
+                "the GET response is not an event stream".into(),
+            )));
         }
         // Read until the `endpoint` event; the rest of the stream stays with the response.
         let mut parser = SseParser::new();
@@ -263,23 +263,22 @@ impl LegacySseTransport {
         })
         .await
         .map_err(|_| {
-            OpenError::Failed(Error::transport_protocol("no endpoint event in time".into()).into())
+            OpenError::Failed(Error::transport_protocol(
+                "no endpoint event in time".into(),
+            ))
         })?
         .map_err(OpenError::Failed)?;
         let (found, rest) = found;
         let endpoint = url.join(found.trim()).map_err(|e| {
-            OpenError::Failed(
-                Error::transport_protocol(format!("invalid endpoint {found:?}: {e}")).into(),
-            )
+            OpenError::Failed(Error::transport_protocol(format!(
+                "invalid endpoint {found:?}: {e}"
+            )))
         })?;
         // Never send messages (and credentials) to another origin than the one we connected to.
         if endpoint.origin() != url.origin() {
-            return Err(OpenError::Failed(
-                Error::transport_protocol(format!(
-                    "the endpoint {endpoint} is not on the stream's origin"
-                ))
-                .into(),
-            ));
+            return Err(OpenError::Failed(Error::transport_protocol(format!(
+                "the endpoint {endpoint} is not on the stream's origin"
+            ))));
         }
         Ok((endpoint, parser, rest, body))
     }

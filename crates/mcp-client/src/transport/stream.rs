@@ -92,7 +92,9 @@ impl StreamTransport {
 
     pub(crate) fn start_reader(&self, events: mpsc::Sender<TransportEvent>) -> Result<(), Error> {
         let Some(reader) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-            return Err(Error::transport_protocol("transport already started".into()).into());
+            return Err(Error::transport_protocol(
+                "transport already started".into(),
+            ));
         };
         let max = self.max_message;
         let task = rt::spawn(async move {

@@ -93,7 +93,7 @@ impl HttpTransportBuilder {
                     .tcp_nodelay(true)
                     .connect_timeout(Duration::from_secs(10))
                     .pool_idle_timeout(Duration::from_secs(90));
-                builder.build().map_err(|e| Error::network(e))?
+                builder.build().map_err(Error::network)?
             }
         };
         let (session, _) = watch::channel(SessionSlot {

@@ -75,7 +75,7 @@ impl Inner {
         }
         let body = crate::transport::read_capped(resp, self.opts.max_message_size)
             .await
-            .map_err(|e| Error::network(e))?;
+            .map_err(Error::network)?;
         if body.truncated {
             return Err(Error::transport_protocol(format!(
                 "the reply is larger than {} bytes (HttpOptions::max_message_size)",

@@ -210,11 +210,7 @@ impl Inner {
                 rb = rb.header(k.as_str(), v.as_str());
             }
             let (rb, token) = self.authorize(&Method::POST, rb).await?;
-            let resp = rb
-                .body(body.clone())
-                .send()
-                .await
-                .map_err(|e| Error::network(e))?;
+            let resp = rb.body(body.clone()).send().await.map_err(Error::network)?;
             if !retry_after_refusal(self.auth.as_ref(), &resp, token, attempt).await? {
                 return Ok(resp);
             }
@@ -244,7 +240,7 @@ impl Inner {
                 rb = rb.header(headers::LAST_EVENT_ID, id);
             }
             let (rb, token) = self.authorize(&Method::GET, rb).await?;
-            let resp = rb.send().await.map_err(|e| Error::network(e))?;
+            let resp = rb.send().await.map_err(Error::network)?;
             if !retry_after_refusal(self.auth.as_ref(), &resp, token, attempt).await? {
                 return Ok(resp);
             }

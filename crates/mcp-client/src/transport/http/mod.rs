@@ -8,13 +8,13 @@
 //!   reply: only a request the client marked repeatable ([`SendOptions::reissue`], from its
 //!   [`ReissuePolicy`](crate::ReissuePolicy)) is re-issued with a new id (the reply is mapped back to the
 //!   original id), retrying while the server is unreachable (a restart); any other fails with
-//!   [`TransportError::StreamBroken`], which the client reports as
-//!   [`ClientError::OutcomeUnknown`](crate::ClientError::OutcomeUnknown).
+//!   an error of kind [`ErrorKind::StreamBroken`](crate::ErrorKind::StreamBroken), which the client reports as
+//!   [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown).
 //! - **Legacy** (≤ 2025-11-25): the session id is taken only from a successful `initialize` response and sent on
 //!   every later message with `MCP-Protocol-Version`. A reply stream that breaks after an event id is resumed
 //!   with `GET` + `Last-Event-ID`, after exactly the server's `retry:` delay (else a capped exponential
 //!   backoff). The GET event stream is opened on request (405/404 mean there is none). A 404 to a message that
-//!   carried the current session id drops the session and reports [`TransportError::SessionExpired`]; messages
+//!   carried the current session id drops the session and reports an error of kind [`ErrorKind::SessionExpired`](crate::ErrorKind::SessionExpired); messages
 //!   that need a session then wait until the client has re-initialized. A 500 or a network error never drops
 //!   the session. DELETE on close (405 tolerated).
 //! - **2024-11-05 fallback**: when `initialize` is refused with 400, 404 or 405 and no JSON-RPC error, the
