@@ -309,13 +309,15 @@ mod tests {
         let path = dir.join("tokens.json");
         let store = FileTokenStore::new(&path);
         assert_eq!(store.load("https://r").await.unwrap(), None);
-        store.save("https://r", &sample()).await.unwrap();
+        // One sample: two calls straddling a second boundary would differ in their timestamps.
+        let creds = sample();
+        store.save("https://r", &creds).await.unwrap();
         store
             .save("https://other", &StoredCredentials::default())
             .await
             .unwrap();
         let again = FileTokenStore::new(&path);
-        assert_eq!(again.load("https://r").await.unwrap(), Some(sample()));
+        assert_eq!(again.load("https://r").await.unwrap(), Some(creds));
         assert_eq!(
             again.load("https://other").await.unwrap(),
             Some(StoredCredentials::default())
