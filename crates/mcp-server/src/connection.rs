@@ -36,6 +36,14 @@ fn log_unencodable(r: std::io::Result<()>) {
 }
 
 /// Options for a byte-stream connection.
+///
+/// Built from [`Default`] and the setters, named as the fields:
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = mcp_server::ConnectionOptions::default().max_message_size(1 << 20).eof_grace(Duration::ZERO);
+/// assert_eq!((opts.max_message_size, opts.eof_grace), (1 << 20, Duration::ZERO));
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectionOptions {

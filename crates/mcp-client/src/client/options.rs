@@ -22,6 +22,17 @@ pub enum VersionMode {
 }
 
 /// Tunables of a client.
+///
+/// Built from [`Default`] and the setters (one per field, named as the field), so new options are not a
+/// breaking change:
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = mcp_client::ClientOptions::default().request_timeout(Duration::from_secs(5)).cache(false);
+/// assert_eq!(opts.request_timeout, Duration::from_secs(5));
+/// assert!(!opts.cache);
+/// assert_eq!(opts.max_input_rounds, 8);
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientOptions {
@@ -127,6 +138,16 @@ impl ClientOptions {
 }
 
 /// Options of one call.
+///
+/// Built from [`Default`] and the setters, named as the fields:
+///
+/// ```
+/// use std::time::Duration;
+/// let cancel = mcp_client::CancellationToken::new();
+/// let opts = mcp_client::CallOptions::default().timeout(Duration::from_secs(2)).cancel(cancel);
+/// assert_eq!(opts.timeout, Some(Duration::from_secs(2)));
+/// assert!(opts.cancel.is_some() && opts.progress.is_none());
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CallOptions {

@@ -74,6 +74,23 @@ pub(crate) type Parsed = Result<Message, (Option<RequestId>, ErrorObject)>;
 pub type SessionHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Settings of the HTTP endpoint. The defaults are safe for a local server.
+///
+/// Built from [`Default`] and the setters (one per field, named as the field), so new settings are not a
+/// breaking change:
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_server::http::{HostPolicy, HttpConfig, OldSsePaths};
+/// let config = HttpConfig::default()
+///     .max_body_bytes(1 << 20)
+///     .keepalive(None)
+///     .host_policy(HostPolicy::Any)
+///     .old_sse(OldSsePaths::default().stream("/events"));
+/// assert_eq!(config.max_body_bytes, 1 << 20);
+/// assert_eq!(config.keepalive, None);
+/// assert_eq!(config.old_sse.map(|p| p.stream).as_deref(), Some("/events"));
+/// assert_eq!(config.max_sessions, HttpConfig::default().max_sessions);
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct HttpConfig {

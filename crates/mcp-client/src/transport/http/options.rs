@@ -23,6 +23,13 @@ impl TokenProvider for StaticToken {
 }
 
 /// Tunables of the HTTP transport.
+///
+/// Built from [`Default`] and the setters, named as the fields:
+///
+/// ```
+/// let opts = mcp_client::transport::HttpOptions::default().max_reconnects(0).backoff_factor(2.0);
+/// assert_eq!((opts.max_reconnects, opts.backoff_factor), (0, 2.0));
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HttpOptions {
