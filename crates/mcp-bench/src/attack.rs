@@ -622,10 +622,9 @@ fn fd_limit() -> usize {
 async fn run_trial(kind: TrialKind, ctx: &Ctx) -> Result<TrialResult, String> {
     let c = ctx.counts;
     let config = match kind {
-        TrialKind::StalledBodiesPastCap => HttpConfig {
-            max_in_flight: c.past_cap_in_flight,
-            ..Default::default()
-        },
+        TrialKind::StalledBodiesPastCap => {
+            HttpConfig::default().max_in_flight(c.past_cap_in_flight)
+        }
         _ => HttpConfig::default(),
     };
     let target = Target::start(ctx.threads, config).await?;

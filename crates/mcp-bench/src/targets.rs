@@ -112,16 +112,16 @@ pub async fn start_mcp(opts: McpOpts) -> std::io::Result<Running> {
         )
         .build();
     let defaults = HttpConfig::default();
-    let config = HttpConfig {
-        response_mode: opts.response_mode,
-        keepalive: if opts.keepalive {
-            defaults.keepalive
-        } else {
-            None
-        },
-        max_sessions: opts.max_sessions.max(defaults.max_sessions),
-        ..defaults
+    let max_sessions = opts.max_sessions.max(defaults.max_sessions);
+    let keepalive = if opts.keepalive {
+        defaults.keepalive
+    } else {
+        None
     };
+    let config = defaults
+        .response_mode(opts.response_mode)
+        .keepalive(keepalive)
+        .max_sessions(max_sessions);
     let bound = serve_listener(server, config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = bound.local_addr()?;
     let service = bound.service().clone();

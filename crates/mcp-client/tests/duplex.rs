@@ -36,10 +36,7 @@ struct Weather {
 fn fixture(runs: Arc<AtomicUsize>) -> Server {
     let ask_runs = runs.clone();
     Server::builder("fixture", "2.0.0")
-        .options(ServerOptions {
-            page_size: 2,
-            ..Default::default()
-        })
+        .options(ServerOptions::default().page_size(2))
         .typed_tool("add", "Add", |_ctx, args: Value| async move {
             let (a, b) = (args["a"].as_f64().unwrap_or(0.0), args["b"].as_f64().unwrap_or(0.0));
             Ok::<_, Error>(format!("{}", a + b))
@@ -320,10 +317,7 @@ async fn progress_reaches_the_caller() {
     for mode in [VersionMode::Auto, VersionMode::Legacy] {
         let (client, _s) = connect(mode, Arc::default()).await;
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let opts = CallOptions {
-            progress: Some(tx),
-            ..Default::default()
-        };
+        let opts = CallOptions::default().progress(tx);
         let r = client
             .call_tool_with("slow", json!({}), opts)
             .await
@@ -629,10 +623,7 @@ async fn falls_back_to_initialize_when_discover_times_out() {
         }
     });
     let client = Client::builder()
-        .options(ClientOptions {
-            probe_timeout: Duration::from_millis(200),
-            ..Default::default()
-        })
+        .options(ClientOptions::default().probe_timeout(Duration::from_millis(200)))
         .connect(transport)
         .await
         .unwrap();
@@ -767,10 +758,7 @@ async fn modern_log_level_rides_in_meta() {
         }
     });
     let client = Client::builder()
-        .options(ClientOptions {
-            cache: false,
-            ..Default::default()
-        })
+        .options(ClientOptions::default().cache(false))
         .connect(transport)
         .await
         .unwrap();
@@ -793,10 +781,7 @@ async fn timeouts_and_cancellation_send_cancelled_on_stdio() {
         .call_tool_with(
             "hang",
             json!({}),
-            CallOptions {
-                timeout: Some(Duration::from_millis(100)),
-                ..Default::default()
-            },
+            CallOptions::default().timeout(Duration::from_millis(100)),
         )
         .await
         .unwrap_err();
@@ -818,14 +803,7 @@ async fn timeouts_and_cancellation_send_cancelled_on_stdio() {
         c2.cancel();
     });
     let e = client
-        .call_tool_with(
-            "hang",
-            json!({}),
-            CallOptions {
-                cancel: Some(cancel),
-                ..Default::default()
-            },
-        )
+        .call_tool_with("hang", json!({}), CallOptions::default().cancel(cancel))
         .await
         .unwrap_err();
     assert!(e.is_cancelled(), "{e}");

@@ -58,10 +58,7 @@ async fn a_timeout_is_a_timeout_and_says_how_long_it_waited() {
         .call_tool_with(
             "hang",
             json!({}),
-            CallOptions {
-                timeout: Some(Duration::from_millis(50)),
-                ..Default::default()
-            },
+            CallOptions::default().timeout(Duration::from_millis(50)),
         )
         .await
         .unwrap_err();

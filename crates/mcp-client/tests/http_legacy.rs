@@ -296,11 +296,11 @@ async fn recovery_that_keeps_failing_ends_in_session_expired() {
     let transport = HttpTransport::new(&http.url).unwrap();
     let client = Client::builder()
         .version_mode(VersionMode::Legacy)
-        .options(ClientOptions {
-            recovery_attempts: 2,
-            recovery_backoff: Duration::from_millis(10),
-            ..Default::default()
-        })
+        .options(
+            ClientOptions::default()
+                .recovery_attempts(2)
+                .recovery_backoff(Duration::from_millis(10)),
+        )
         .connect(transport)
         .await
         .unwrap();
@@ -363,10 +363,7 @@ async fn a_timed_out_legacy_call_closes_its_stream_and_posts_cancelled() {
         .call_tool_with(
             "count",
             json!({}),
-            mcp_client::CallOptions {
-                timeout: Some(Duration::from_millis(100)),
-                ..Default::default()
-            },
+            mcp_client::CallOptions::default().timeout(Duration::from_millis(100)),
         )
         .await
         .unwrap_err();

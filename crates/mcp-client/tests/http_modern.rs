@@ -545,14 +545,7 @@ async fn cancelling_a_modern_call_closes_its_stream() {
         c.cancel();
     });
     let err = client
-        .call_tool_with(
-            "slow",
-            json!({}),
-            CallOptions {
-                cancel: Some(cancel),
-                ..Default::default()
-            },
-        )
+        .call_tool_with("slow", json!({}), CallOptions::default().cancel(cancel))
         .await
         .unwrap_err();
     assert!(err.is_cancelled(), "{err}");
@@ -729,10 +722,8 @@ async fn real_cutting_server(runs: Arc<AtomicUsize>) -> std::net::SocketAddr {
         .tool(tool("lookup", true), handler(runs))
         .build();
     // The reply stream is open before the tool runs, so a cut breaks a stream rather than a request.
-    let config = mcp_server::http::HttpConfig {
-        response_mode: mcp_server::http::ResponseMode::Sse,
-        ..Default::default()
-    };
+    let config =
+        mcp_server::http::HttpConfig::default().response_mode(mcp_server::http::ResponseMode::Sse);
     let bound = mcp_server::http::serve_listener(server, config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();

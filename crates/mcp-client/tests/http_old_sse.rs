@@ -15,10 +15,7 @@ use tokio::sync::oneshot;
 
 /// The deprecated transport is off by default; these tests turn it on.
 fn old_sse_config() -> HttpConfig {
-    HttpConfig {
-        old_sse: Some(OldSsePaths::default()),
-        ..HttpConfig::default()
-    }
+    HttpConfig::default().old_sse(OldSsePaths::default())
 }
 
 fn server() -> Server {

@@ -83,10 +83,7 @@ pub fn fixtures_server() -> Server {
     let handle: Arc<OnceLock<Server>> = Arc::new(OnceLock::new());
     let builder = Server::builder("mcp-rs-conformance-server", env!("CARGO_PKG_VERSION"))
         .instructions("Conformance fixtures for the MCP conformance suite.")
-        .options(ServerOptions {
-            cache_ttl: Duration::from_secs(60),
-            ..Default::default()
-        });
+        .options(ServerOptions::default().cache_ttl(Duration::from_secs(60)));
     let builder = content_tools(builder);
     let builder = interactive_tools(builder);
     let builder = diagnostic_tools(builder, handle.clone());

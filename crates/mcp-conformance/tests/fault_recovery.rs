@@ -160,12 +160,9 @@ async fn concurrent_calls_refused_by_a_restarted_server_cause_one_reinitialize()
     tokio::time::sleep(Duration::from_millis(200)).await;
     let opened = Arc::new(AtomicUsize::new(0));
     let o2 = opened.clone();
-    let config = HttpConfig {
-        on_session_open: Some(Arc::new(move |_: &str| {
-            o2.fetch_add(1, Ordering::SeqCst);
-        })),
-        ..Default::default()
-    };
+    let config = HttpConfig::default().on_session_open(Arc::new(move |_: &str| {
+        o2.fetch_add(1, Ordering::SeqCst);
+    }));
     let (_, second) = start(server(runs.clone()), config, port).await;
     let calls: Vec<_> = (0..5)
         .map(|_| {
@@ -189,10 +186,7 @@ async fn concurrent_calls_refused_by_a_restarted_server_cause_one_reinitialize()
 async fn expiry_with_a_live_stream_and_subscription_restores_both() {
     let runs = Arc::new(AtomicUsize::new(0));
     let srv = server(runs.clone());
-    let config = HttpConfig {
-        session_idle_timeout: Duration::from_millis(400),
-        ..Default::default()
-    };
+    let config = HttpConfig::default().session_idle_timeout(Duration::from_millis(400));
     let (port, running) = start(srv.clone(), config, 0).await;
     let client = legacy_client(&format!("http://127.0.0.1:{port}/mcp")).await;
     let mut events = client.events();

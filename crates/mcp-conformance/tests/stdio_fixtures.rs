@@ -68,10 +68,7 @@ impl Pipe {
 fn connect(server: Server, max_message_size: usize) -> Pipe {
     let (client, srv) = tokio::io::duplex(1 << 20);
     let (sr, sw) = tokio::io::split(srv);
-    let opts = ConnectionOptions {
-        max_message_size,
-        ..Default::default()
-    };
+    let opts = ConnectionOptions::default().max_message_size(max_message_size);
     tokio::spawn(serve_connection(server, BufReader::new(sr), sw, opts));
     let (cr, cw) = tokio::io::split(client);
     Pipe {

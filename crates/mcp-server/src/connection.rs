@@ -36,7 +36,16 @@ fn log_unencodable(r: std::io::Result<()>) {
 }
 
 /// Options for a byte-stream connection.
+///
+/// Built from [`Default`] and the setters, named as the fields:
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = mcp_server::ConnectionOptions::default().max_message_size(1 << 20).eof_grace(Duration::ZERO);
+/// assert_eq!((opts.max_message_size, opts.eof_grace), (1 << 20, Duration::ZERO));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConnectionOptions {
     /// Largest message accepted (default 4 MiB); longer lines are answered with an error and skipped.
     pub max_message_size: usize,
@@ -54,6 +63,24 @@ impl Default for ConnectionOptions {
             client_request_timeout: Duration::from_secs(300),
             eof_grace: Duration::from_secs(2),
         }
+    }
+}
+
+impl ConnectionOptions {
+    /// Sets [`max_message_size`](#structfield.max_message_size): largest message accepted (default 4 MiB); longer lines are answered with an error and skipped.
+    pub fn max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = max_message_size;
+        self
+    }
+    /// Sets [`client_request_timeout`](#structfield.client_request_timeout): how long a server→client request waits for its answer (default 5 minutes: a human may be answering).
+    pub fn client_request_timeout(mut self, client_request_timeout: Duration) -> Self {
+        self.client_request_timeout = client_request_timeout;
+        self
+    }
+    /// Sets [`eof_grace`](#structfield.eof_grace): at end of input, how long requests still running may take to finish and be answered before they are cancelled (default 2 s), so piped input (`printf … | server`) gets its answers.
+    pub fn eof_grace(mut self, eof_grace: Duration) -> Self {
+        self.eof_grace = eof_grace;
+        self
     }
 }
 

@@ -58,11 +58,12 @@ pub(crate) struct Registry {
 /// use std::time::Duration;
 /// use mcp_server::{Server, ServerOptions};
 /// let server = Server::builder("big-lists", "1.0.0")
-///     .options(ServerOptions { page_size: 500, cache_ttl: Duration::from_secs(30), ..Default::default() })
+///     .options(ServerOptions::default().page_size(500).cache_ttl(Duration::from_secs(30)))
 ///     .build();
 /// assert_eq!(server.options().page_size, 500);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerOptions {
     /// Items per page of list results (default 100).
     pub page_size: usize,
@@ -102,6 +103,39 @@ impl Default for ServerOptions {
             max_uri_length: Self::DEFAULT_MAX_URI_LENGTH,
             cancel_grace: Self::DEFAULT_CANCEL_GRACE,
         }
+    }
+}
+
+impl ServerOptions {
+    /// Sets [`page_size`](#structfield.page_size): items per page of list results (default 100).
+    pub fn page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size;
+        self
+    }
+    /// Sets [`cache_ttl`](#structfield.cache_ttl): `ttlMs` on cacheable 2026-07-28 results (default 0: clients revalidate every time).
+    pub fn cache_ttl(mut self, cache_ttl: Duration) -> Self {
+        self.cache_ttl = cache_ttl;
+        self
+    }
+    /// Sets [`request_state_ttl`](#structfield.request_state_ttl): how long a sealed `requestState` stays valid (default 10 minutes).
+    pub fn request_state_ttl(mut self, request_state_ttl: Duration) -> Self {
+        self.request_state_ttl = request_state_ttl;
+        self
+    }
+    /// Sets [`max_in_flight`](#structfield.max_in_flight): cap on requests handled at once per connection (stdio) or server-wide (HTTP) (default 1024).
+    pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
+        self.max_in_flight = max_in_flight;
+        self
+    }
+    /// Sets [`max_uri_length`](#structfield.max_uri_length): longest resource URI accepted, in bytes (default [`ServerOptions::DEFAULT_MAX_URI_LENGTH`], 8 KiB).
+    pub fn max_uri_length(mut self, max_uri_length: usize) -> Self {
+        self.max_uri_length = max_uri_length;
+        self
+    }
+    /// Sets [`cancel_grace`](#structfield.cancel_grace): how long a cancelled handler may go on to clean up before it is dropped (default [`ServerOptions::DEFAULT_CANCEL_GRACE`], 2 s).
+    pub fn cancel_grace(mut self, cancel_grace: Duration) -> Self {
+        self.cancel_grace = cancel_grace;
+        self
     }
 }
 

@@ -417,11 +417,7 @@ async fn stalled_headers_leave_the_server_answering() {
 /// `header_read_timeout` (default 10 s; 1 s here to keep the test short).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_headers_are_closed_by_the_server() {
-    let t = start(HttpConfig {
-        header_read_timeout: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
+    let t = start(HttpConfig::default().header_read_timeout(Duration::from_secs(1))).await;
     let socks = stalled(t.addr, 100, HALF_HEADER).await;
     let closed = count_closed(socks, Instant::now() + Duration::from_secs(1 + 3)).await;
     assert_eq!(
@@ -447,11 +443,11 @@ async fn stalled_bodies_leave_the_server_answering() {
 /// they starve nobody while they stall, and `body_stall_timeout` (default 10 s; 1 s here) cuts them off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_bodies_past_the_in_flight_cap_starve_nobody_and_are_cut_off() {
-    let t = start(HttpConfig {
-        max_in_flight: 32,
-        body_stall_timeout: Duration::from_secs(1),
-        ..Default::default()
-    })
+    let t = start(
+        HttpConfig::default()
+            .max_in_flight(32)
+            .body_stall_timeout(Duration::from_secs(1)),
+    )
     .await;
     let socks = stalled(t.addr, 64, SHORT_BODY).await;
     let ((), seen) = while_under(t.addr, async {

@@ -58,10 +58,7 @@ fn server(grace: Duration, max_in_flight: usize) -> (Server, Events) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (t1, t2) = (tx.clone(), tx);
     let server = Server::builder("cancellation", "1.0.0")
-        .options(ServerOptions {
-            max_in_flight,
-            ..Default::default()
-        })
+        .options(ServerOptions::default().max_in_flight(max_in_flight))
         .cancel_grace(grace)
         .tool(
             tool("cleanup"),
@@ -244,10 +241,7 @@ async fn end_of_input_cancels_running_handlers_under_the_same_rule() {
     let (server, mut events) = server(Duration::from_secs(2), 16);
     let (client, srv) = tokio::io::duplex(1 << 16);
     let (sr, sw) = tokio::io::split(srv);
-    let opts = ConnectionOptions {
-        eof_grace: Duration::from_millis(50),
-        ..Default::default()
-    };
+    let opts = ConnectionOptions::default().eof_grace(Duration::from_millis(50));
     let served = tokio::spawn(serve_connection(server, BufReader::new(sr), sw, opts));
     let (cr, mut cw) = tokio::io::split(client);
     let mut lines = BufReader::new(cr).lines();

@@ -239,13 +239,11 @@ async fn assert_closed_by_server(s: &mut TcpStream, limit: Duration) {
 }
 
 fn quick() -> HttpConfig {
-    HttpConfig {
-        header_read_timeout: Duration::from_millis(300),
-        idle_timeout: Duration::from_millis(400),
-        body_read_timeout: Duration::from_millis(800),
-        body_stall_timeout: Duration::from_millis(300),
-        ..HttpConfig::default()
-    }
+    HttpConfig::default()
+        .header_read_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(400))
+        .body_read_timeout(Duration::from_millis(800))
+        .body_stall_timeout(Duration::from_millis(300))
 }
 
 #[tokio::test]
@@ -276,10 +274,7 @@ async fn an_idle_keep_alive_connection_is_closed_but_an_open_stream_is_not() {
     assert!(closed, "an idle keep-alive connection stayed open for 5 s");
 
     // A GET stream that is quiet (no keep-alive ticks) for longer than the idle timeout stays open.
-    let config = HttpConfig {
-        keepalive: None,
-        ..quick()
-    };
+    let config = quick().keepalive(None);
     let r = start(config).await;
     let sid = session(r.port).await;
     let mut stream = get_stream(r.port, &sid).await;
@@ -332,11 +327,7 @@ async fn a_stalled_or_trickling_body_gets_408() {
 
 #[tokio::test]
 async fn stalled_bodies_do_not_take_in_flight_slots() {
-    let r = start(HttpConfig {
-        max_in_flight: 2,
-        ..HttpConfig::default()
-    })
-    .await;
+    let r = start(HttpConfig::default().max_in_flight(2)).await;
     let mut stalled = Vec::new();
     for _ in 0..5 {
         let mut s = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
@@ -355,11 +346,7 @@ async fn stalled_bodies_do_not_take_in_flight_slots() {
 
 #[tokio::test]
 async fn streams_count_against_the_in_flight_cap_while_open() {
-    let r = start(HttpConfig {
-        max_in_flight: 2,
-        ..HttpConfig::default()
-    })
-    .await;
+    let r = start(HttpConfig::default().max_in_flight(2)).await;
     let (a, b) = (session(r.port).await, session(r.port).await);
     let first = get_stream(r.port, &a).await;
     let _second = get_stream(r.port, &b).await;
@@ -375,11 +362,7 @@ async fn streams_count_against_the_in_flight_cap_while_open() {
 
 #[tokio::test]
 async fn a_modern_listen_counts_against_the_in_flight_cap() {
-    let r = start(HttpConfig {
-        max_in_flight: 1,
-        ..HttpConfig::default()
-    })
-    .await;
+    let r = start(HttpConfig::default().max_in_flight(1)).await;
     let mut listen = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
     let body = modern(
         1,
@@ -399,11 +382,7 @@ async fn a_modern_listen_counts_against_the_in_flight_cap() {
 
 #[tokio::test]
 async fn the_connection_cap_holds_new_connections_until_one_closes() {
-    let r = start(HttpConfig {
-        max_connections: 2,
-        ..HttpConfig::default()
-    })
-    .await;
+    let r = start(HttpConfig::default().max_connections(2)).await;
     let sid = session(r.port).await; // its connection closes when `session` returns
     let one = get_stream(r.port, &sid).await;
     let mut two = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
@@ -437,11 +416,11 @@ async fn the_old_http_sse_transport_is_off_by_default_and_bound_to_its_caller_wh
     .await;
     assert_eq!(status, 405, "GET /sse served by default");
 
-    let r = start(HttpConfig {
-        old_sse: Some(OldSsePaths::default()),
-        max_in_flight: 1,
-        ..HttpConfig::default()
-    })
+    let r = start(
+        HttpConfig::default()
+            .old_sse(OldSsePaths::default())
+            .max_in_flight(1),
+    )
     .await;
     let mut s = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
     s.write_all(b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
@@ -515,11 +494,7 @@ async fn shutdown_lets_requests_finish_and_ends_listens_at_once() {
 
 #[tokio::test]
 async fn shutdown_drops_what_is_left_after_the_grace_period() {
-    let mut r = start(HttpConfig {
-        shutdown_grace: Duration::from_millis(300),
-        ..HttpConfig::default()
-    })
-    .await;
+    let mut r = start(HttpConfig::default().shutdown_grace(Duration::from_millis(300))).await;
     let mut call = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
     let mut headers = modern_headers("tools/call");
     headers.push(("Mcp-Name", "forever"));
@@ -553,10 +528,7 @@ async fn an_old_http_sse_stream_takes_messages_only_from_the_caller_that_opened_
     use mcp_server::Principal;
     let svc = McpService::new(
         server(Arc::default()),
-        HttpConfig {
-            old_sse: Some(OldSsePaths::default()),
-            ..HttpConfig::default()
-        },
+        HttpConfig::default().old_sse(OldSsePaths::default()),
     );
     let who = |subject: &str| Principal {
         subject: subject.into(),
@@ -598,11 +570,7 @@ async fn an_old_http_sse_stream_takes_messages_only_from_the_caller_that_opened_
 
 #[tokio::test]
 async fn at_the_session_cap_an_abandoned_session_makes_room_but_a_busy_one_does_not() {
-    let r = start(HttpConfig {
-        max_sessions: 2,
-        ..HttpConfig::default()
-    })
-    .await;
+    let r = start(HttpConfig::default().max_sessions(2)).await;
     let abandoned = session(r.port).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let busy = session(r.port).await;
@@ -626,11 +594,7 @@ async fn at_the_session_cap_an_abandoned_session_makes_room_but_a_busy_one_does_
 
 #[tokio::test]
 async fn a_modern_stream_nobody_reads_is_ended_and_frees_its_slot() {
-    let r = start(HttpConfig {
-        stream_write_timeout: Duration::from_millis(300),
-        ..quick()
-    })
-    .await;
+    let r = start(quick().stream_write_timeout(Duration::from_millis(300))).await;
     let mut s = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
     let mut headers = modern_headers("tools/call");
     headers.push(("Mcp-Name", "flood"));
@@ -649,11 +613,7 @@ async fn a_modern_stream_nobody_reads_is_ended_and_frees_its_slot() {
 
 #[tokio::test]
 async fn a_legacy_stream_nobody_reads_is_cut_off_and_its_connection_dropped() {
-    let r = start(HttpConfig {
-        stream_write_timeout: Duration::from_millis(300),
-        ..quick()
-    })
-    .await;
+    let r = start(quick().stream_write_timeout(Duration::from_millis(300))).await;
     let sid = session(r.port).await;
     let mut s = TcpStream::connect(("127.0.0.1", r.port)).await.unwrap();
     let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"flood","arguments":{}}});

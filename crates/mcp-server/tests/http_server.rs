@@ -233,10 +233,7 @@ async fn session_errors_and_unknown_response_ids() {
 
 #[tokio::test]
 async fn rejects_bad_requests_with_the_right_status() {
-    let f = fixture(HttpConfig {
-        max_body_bytes: 1024,
-        ..Default::default()
-    });
+    let f = fixture(HttpConfig::default().max_body_bytes(1024));
     let mut req = post(init_body(LEGACY), &[]);
     req.headers_mut()
         .insert("accept", "application/json".parse().unwrap());
@@ -545,10 +542,7 @@ async fn closing_a_modern_stream_cancels_the_request() {
 
 #[tokio::test]
 async fn json_mode_and_batches_only_on_2025_03_26() {
-    let f = fixture(HttpConfig {
-        response_mode: ResponseMode::Json,
-        ..Default::default()
-    });
+    let f = fixture(HttpConfig::default().response_mode(ResponseMode::Json));
     let sid = open_session(&f, "2025-03-26").await;
     let batch = json!([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"b"}}}]);
     let (st, _, body) = send(&f, post(batch.clone(), &[("mcp-session-id", &sid)])).await;
@@ -566,11 +560,11 @@ async fn json_mode_and_batches_only_on_2025_03_26() {
 
 #[tokio::test]
 async fn sessions_are_capped_expire_and_are_bound_to_their_principal() {
-    let f = fixture(HttpConfig {
-        max_sessions: 100,
-        session_idle_timeout: Duration::from_millis(300),
-        ..Default::default()
-    });
+    let f = fixture(
+        HttpConfig::default()
+            .max_sessions(100)
+            .session_idle_timeout(Duration::from_millis(300)),
+    );
     for _ in 0..100 {
         assert_eq!(
             send(&f, post(init_body(LEGACY), &[])).await.0,
@@ -613,10 +607,7 @@ async fn sessions_are_capped_expire_and_are_bound_to_their_principal() {
 
 #[tokio::test]
 async fn ten_thousand_abandoned_sessions_leave_the_server_serving() {
-    let f = fixture(HttpConfig {
-        session_idle_timeout: Duration::from_millis(500),
-        ..Default::default()
-    });
+    let f = fixture(HttpConfig::default().session_idle_timeout(Duration::from_millis(500)));
     for _ in 0..10_000 {
         f.svc.handle(post(init_body(LEGACY), &[])).await;
     }
@@ -644,10 +635,7 @@ async fn ten_thousand_abandoned_sessions_leave_the_server_serving() {
 
 #[tokio::test]
 async fn old_http_sse_transport_for_2024_11_05_clients() {
-    let f = fixture(HttpConfig {
-        old_sse: Some(mcp_server::http::OldSsePaths::default()),
-        ..HttpConfig::default()
-    });
+    let f = fixture(HttpConfig::default().old_sse(mcp_server::http::OldSsePaths::default()));
     let get = Request::get("http://localhost/sse")
         .header("host", "localhost")
         .header("accept", "text/event-stream")
@@ -725,13 +713,7 @@ async fn a_client_that_never_reads_costs_bounded_memory_and_blocks_nobody() {
         )
         .build();
     let f = Fixture {
-        svc: McpService::new(
-            server,
-            HttpConfig {
-                event_store: Some(store.clone()),
-                ..Default::default()
-            },
-        ),
+        svc: McpService::new(server, HttpConfig::default().event_store(store.clone())),
         runs: Arc::new(AtomicUsize::new(0)),
         cancelled: Arc::new(AtomicBool::new(false)),
     };
@@ -841,13 +823,7 @@ async fn a_legacy_call_whose_client_leaves_before_the_answer_still_finishes() {
         )
         .build();
     let f = Fixture {
-        svc: McpService::new(
-            server,
-            HttpConfig {
-                max_in_flight_per_session: 1,
-                ..HttpConfig::default()
-            },
-        ),
+        svc: McpService::new(server, HttpConfig::default().max_in_flight_per_session(1)),
         runs: Arc::default(),
         cancelled: Arc::default(),
     };

@@ -62,10 +62,7 @@ impl Pipe {
     fn connect(server: Server) -> Self {
         let (client, srv) = tokio::io::duplex(1 << 20);
         let (sr, sw) = tokio::io::split(srv);
-        let opts = ConnectionOptions {
-            max_message_size: 16 << 20,
-            ..Default::default()
-        };
+        let opts = ConnectionOptions::default().max_message_size(16 << 20);
         tokio::spawn(serve_connection(server, BufReader::new(sr), sw, opts));
         let (cr, cw) = tokio::io::split(client);
         Pipe {

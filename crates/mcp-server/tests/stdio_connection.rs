@@ -62,13 +62,13 @@ fn tool(name: &str) -> Tool {
 
 fn server(max_in_flight: usize) -> Server {
     Server::builder("stdio-test", "1.0.0")
-        .options(ServerOptions {
-            max_in_flight,
-            // The hang tool ignores cancellation: with no grace period it is dropped (and its slot freed) at
-            // once when cancelled (tests/cancellation.rs covers the grace period).
-            cancel_grace: Duration::ZERO,
-            ..Default::default()
-        })
+        .options(
+            ServerOptions::default()
+                .max_in_flight(max_in_flight)
+                // The hang tool ignores cancellation: with no grace period it is dropped (and its slot freed)
+                // at once when cancelled (tests/cancellation.rs covers the grace period).
+                .cancel_grace(Duration::ZERO),
+        )
         .tool(
             tool("echo"),
             |_c: RequestContext, a: JsonObject| async move {
@@ -141,10 +141,7 @@ fn server(max_in_flight: usize) -> Server {
 fn connect(server: Server, max_message_size: usize) -> Pipe {
     let (client, srv) = tokio::io::duplex(1 << 20);
     let (sr, sw) = tokio::io::split(srv);
-    let opts = ConnectionOptions {
-        max_message_size,
-        ..Default::default()
-    };
+    let opts = ConnectionOptions::default().max_message_size(max_message_size);
     tokio::spawn(serve_connection(server, BufReader::new(sr), sw, opts));
     let (cr, cw) = tokio::io::split(client);
     Pipe {

@@ -95,10 +95,7 @@ async fn a_405_names_the_allowed_methods_in_its_body_and_allow_header() {
     );
 
     // A modern-only endpoint says so.
-    let svc = service(HttpConfig {
-        legacy: false,
-        ..Default::default()
-    });
+    let svc = service(HttpConfig::default().legacy(false));
     let r = send(&svc, request(Method::GET, None, &[("mcp-session-id", "x")])).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(r.message().contains("2026-07-28 only"), "{}", r.message());

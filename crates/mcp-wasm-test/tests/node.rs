@@ -71,10 +71,7 @@ async fn list_and_call(client: &Client) {
 
     // Progress arrives on the request's SSE stream before the result: the stream is read as it comes.
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let opts = CallOptions {
-        progress: Some(tx),
-        ..CallOptions::default()
-    };
+    let opts = CallOptions::default().progress(tx);
     let r = client
         .call_tool_with("test_tool_with_progress", json!({}), opts)
         .await

@@ -65,10 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Progress: each report of the call arrives on the channel, in order, before the result.
     let (progress_tx, mut progress) = mpsc::channel(16);
-    let options = CallOptions {
-        progress: Some(progress_tx),
-        ..Default::default()
-    };
+    let options = CallOptions::default().progress(progress_tx);
     let r = client
         .call_tool_with("count", json!({"steps": 3}), options)
         .await?;
@@ -81,10 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("progress: {seen:?} -> {:?}", r.text_content());
 
     // Timeout: the call fails with `Timeout` and the server is told to stop.
-    let options = CallOptions {
-        timeout: Some(Duration::from_millis(300)),
-        ..Default::default()
-    };
+    let options = CallOptions::default().timeout(Duration::from_millis(300));
     let e = client
         .call_tool_with("wait", json!({}), options)
         .await
@@ -97,11 +91,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Cancellation: cancel once the handler has reported that it is running.
     let cancel = CancellationToken::new();
     let (progress_tx, mut progress) = mpsc::channel(16);
-    let options = CallOptions {
-        cancel: Some(cancel.clone()),
-        progress: Some(progress_tx),
-        ..Default::default()
-    };
+    let options = CallOptions::default()
+        .cancel(cancel.clone())
+        .progress(progress_tx);
     let call = {
         let client = client.clone();
         tokio::spawn(async move { client.call_tool_with("wait", json!({}), options).await })

@@ -188,10 +188,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Progress.
     let (tx, mut progress) = mpsc::channel(16);
-    let options = CallOptions {
-        progress: Some(tx),
-        ..Default::default()
-    };
+    let options = CallOptions::default().progress(tx);
     let r = client
         .call_tool_with("long-work", json!({"steps": 3}), options)
         .await?;
@@ -206,11 +203,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Cancellation, once the first progress report shows the work started.
     let cancel = CancellationToken::new();
     let (tx, mut progress) = mpsc::channel(16);
-    let options = CallOptions {
-        progress: Some(tx),
-        cancel: Some(cancel.clone()),
-        ..Default::default()
-    };
+    let options = CallOptions::default().progress(tx).cancel(cancel.clone());
     let call = {
         let client = client.clone();
         tokio::spawn(async move {

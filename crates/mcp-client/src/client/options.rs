@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 /// How the client chooses the protocol revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum VersionMode {
     /// Probe with `server/discover` (modern); fall back to legacy `initialize` when the server does not speak
     /// the modern era. The default.
@@ -21,7 +22,19 @@ pub enum VersionMode {
 }
 
 /// Tunables of a client.
+///
+/// Built from [`Default`] and the setters (one per field, named as the field), so new options are not a
+/// breaking change:
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = mcp_client::ClientOptions::default().request_timeout(Duration::from_secs(5)).cache(false);
+/// assert_eq!(opts.request_timeout, Duration::from_secs(5));
+/// assert!(!opts.cache);
+/// assert_eq!(opts.max_input_rounds, 8);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// Time a request may go without any response or progress (default 60 s).
     pub request_timeout: Duration,
@@ -66,8 +79,77 @@ impl Default for ClientOptions {
     }
 }
 
+impl ClientOptions {
+    /// Sets [`request_timeout`](#structfield.request_timeout): time a request may go without any response or progress (default 60 s).
+    pub fn request_timeout(mut self, request_timeout: Duration) -> Self {
+        self.request_timeout = request_timeout;
+        self
+    }
+    /// Sets [`max_request_time`](#structfield.max_request_time): hard cap on one request, progress or not (default 10 minutes).
+    pub fn max_request_time(mut self, max_request_time: Duration) -> Self {
+        self.max_request_time = max_request_time;
+        self
+    }
+    /// Sets [`subscription_buffer`](#structfield.subscription_buffer): notifications a [`Subscription`](crate::Subscription) holds for the application (default 1024).
+    pub fn subscription_buffer(mut self, subscription_buffer: usize) -> Self {
+        self.subscription_buffer = subscription_buffer;
+        self
+    }
+    /// Sets [`cache_max_entries`](#structfield.cache_max_entries): most results the result cache holds (default 1024); the least recently used go first.
+    pub fn cache_max_entries(mut self, cache_max_entries: usize) -> Self {
+        self.cache_max_entries = cache_max_entries;
+        self
+    }
+    /// Sets [`cache_max_bytes`](#structfield.cache_max_bytes): most bytes (of JSON, roughly) the result cache holds (default 32 MiB); a larger result is not stored.
+    pub fn cache_max_bytes(mut self, cache_max_bytes: usize) -> Self {
+        self.cache_max_bytes = cache_max_bytes;
+        self
+    }
+    /// Sets [`probe_timeout`](#structfield.probe_timeout): how long the `server/discover` era probe waits before falling back to legacy (default 5 s).
+    pub fn probe_timeout(mut self, probe_timeout: Duration) -> Self {
+        self.probe_timeout = probe_timeout;
+        self
+    }
+    /// Sets [`max_input_rounds`](#structfield.max_input_rounds): most `input_required` rounds one call may take (default 8).
+    pub fn max_input_rounds(mut self, max_input_rounds: usize) -> Self {
+        self.max_input_rounds = max_input_rounds;
+        self
+    }
+    /// Sets [`recovery_attempts`](#structfield.recovery_attempts): attempts to re-initialize an expired legacy session before giving up (default 3).
+    pub fn recovery_attempts(mut self, recovery_attempts: u32) -> Self {
+        self.recovery_attempts = recovery_attempts;
+        self
+    }
+    /// Sets [`recovery_backoff`](#structfield.recovery_backoff): delay before the second recovery attempt; doubles after each (default 200 ms).
+    pub fn recovery_backoff(mut self, recovery_backoff: Duration) -> Self {
+        self.recovery_backoff = recovery_backoff;
+        self
+    }
+    /// Sets [`cache`](#structfield.cache): reuse results the server marks cacheable (`ttlMs`/`cacheScope`, 2026-07-28; default true).
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.cache = cache;
+        self
+    }
+    /// Sets [`validate_structured_content`](#structfield.validate_structured_content): check `structuredContent` against the tool's `outputSchema` (default true).
+    pub fn validate_structured_content(mut self, validate_structured_content: bool) -> Self {
+        self.validate_structured_content = validate_structured_content;
+        self
+    }
+}
+
 /// Options of one call.
+///
+/// Built from [`Default`] and the setters, named as the fields:
+///
+/// ```
+/// use std::time::Duration;
+/// let cancel = mcp_client::CancellationToken::new();
+/// let opts = mcp_client::CallOptions::default().timeout(Duration::from_secs(2)).cancel(cancel);
+/// assert_eq!(opts.timeout, Some(Duration::from_secs(2)));
+/// assert!(opts.cancel.is_some() && opts.progress.is_none());
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct CallOptions {
     /// Overrides [`ClientOptions::request_timeout`] for this call (each round of a multi-round call).
     pub timeout: Option<Duration>,
@@ -78,8 +160,27 @@ pub struct CallOptions {
     pub cancel: Option<CancellationToken>,
 }
 
+impl CallOptions {
+    /// Sets [`timeout`](#structfield.timeout): overrides [`ClientOptions::request_timeout`] for this call (each round of a multi-round call).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+    /// Sets [`progress`](#structfield.progress): receives the call's progress notifications (a progress token is added to `_meta`).
+    pub fn progress(mut self, progress: mpsc::Sender<ProgressParams>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+    /// Sets [`cancel`](#structfield.cancel): cancels the call (stdio: `notifications/cancelled`; HTTP: the request's stream is closed).
+    pub fn cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+}
+
 /// Something the application may want to know about.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// A notification from the server (logs, list changes, resource updates, …). Progress goes to the call
     /// that asked for it and listen notifications to their [`Subscription`](crate::Subscription).

@@ -145,6 +145,7 @@ pub enum TransportEvent {
 
 /// Per-message extras the client computes and the transport applies.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SendOptions {
     /// Extra HTTP headers for this message (`Mcp-Param-*` on 2026-07-28). Ignored by byte-stream transports.
     pub headers: Vec<(String, String)>,
@@ -153,6 +154,19 @@ pub struct SendOptions {
     /// (the default) a broken stream fails the request with [`ErrorKind::StreamBroken`](crate::ErrorKind::StreamBroken): it may or may
     /// not have run.
     pub reissue: bool,
+}
+
+impl SendOptions {
+    /// Sets [`headers`](#structfield.headers): extra HTTP headers for this message (`Mcp-Param-*` on 2026-07-28).
+    pub fn headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+    /// Sets [`reissue`](#structfield.reissue): modern era over HTTP: the request may be sent again, with a new id, when its reply stream breaks before the reply (the client sets this from its [`ReissuePolicy`](crate::ReissuePolicy)).
+    pub fn reissue(mut self, reissue: bool) -> Self {
+        self.reissue = reissue;
+        self
+    }
 }
 
 /// How a transport carries messages, which decides how the client drives it.

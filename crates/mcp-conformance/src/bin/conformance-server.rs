@@ -34,9 +34,6 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or(3000);
     eprintln!("conformance-server listening on http://localhost:{port}/mcp");
     // The fixture server also speaks the deprecated 2024-11-05 HTTP+SSE transport, for old clients' tests.
-    let config = HttpConfig {
-        old_sse: Some(OldSsePaths::default()),
-        ..HttpConfig::default()
-    };
+    let config = HttpConfig::default().old_sse(OldSsePaths::default());
     serve(server, config, ([127, 0, 0, 1], port).into()).await
 }

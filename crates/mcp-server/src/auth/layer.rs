@@ -19,6 +19,7 @@ use crate::Principal;
 
 /// What the protected server is and what it requires.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AuthConfig {
     /// The server's canonical URI (the token audience), e.g. `https://mcp.example.com/mcp`.
     pub resource: String,
@@ -53,6 +54,13 @@ impl AuthConfig {
     /// Require these scopes on every request.
     pub fn required_scopes(mut self, scopes: &[&str]) -> Self {
         self.required_scopes = scopes.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Advertise exactly these scopes in the metadata, instead of the required and per-item ones (what an
+    /// empty list advertises).
+    pub fn scopes_supported(mut self, scopes: &[&str]) -> Self {
+        self.scopes_supported = owned(scopes);
         self
     }
 

@@ -55,6 +55,7 @@ use crate::{Principal, ScopeGuard, Server};
 
 /// How a response to a request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ResponseMode {
     /// JSON when the handler finishes before sending anything else; SSE as soon as it streams (progress, logs,
     /// server requests). The default.
@@ -73,7 +74,25 @@ pub(crate) type Parsed = Result<Message, (Option<RequestId>, ErrorObject)>;
 pub type SessionHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Settings of the HTTP endpoint. The defaults are safe for a local server.
+///
+/// Built from [`Default`] and the setters (one per field, named as the field), so new settings are not a
+/// breaking change:
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_server::http::{HostPolicy, HttpConfig, OldSsePaths};
+/// let config = HttpConfig::default()
+///     .max_body_bytes(1 << 20)
+///     .keepalive(None)
+///     .host_policy(HostPolicy::Any)
+///     .old_sse(OldSsePaths::default().stream("/events"));
+/// assert_eq!(config.max_body_bytes, 1 << 20);
+/// assert_eq!(config.keepalive, None);
+/// assert_eq!(config.old_sse.map(|p| p.stream).as_deref(), Some("/events"));
+/// assert_eq!(config.max_sessions, HttpConfig::default().max_sessions);
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// JSON or SSE responses.
     pub response_mode: ResponseMode,
@@ -165,6 +184,124 @@ impl Default for HttpConfig {
             max_connections: 8192,
             shutdown_grace: Duration::from_secs(10),
         }
+    }
+}
+
+impl HttpConfig {
+    /// Sets [`response_mode`](#structfield.response_mode): JSON or SSE responses.
+    pub fn response_mode(mut self, response_mode: ResponseMode) -> Self {
+        self.response_mode = response_mode;
+        self
+    }
+    /// Sets [`host_policy`](#structfield.host_policy): which `Host`/`Origin` may reach the endpoint (default: loopback only).
+    pub fn host_policy(mut self, host_policy: HostPolicy) -> Self {
+        self.host_policy = host_policy;
+        self
+    }
+    /// Sets [`max_body_bytes`](#structfield.max_body_bytes): largest request body (default 4 MiB); larger ones get 413.
+    pub fn max_body_bytes(mut self, max_body_bytes: usize) -> Self {
+        self.max_body_bytes = max_body_bytes;
+        self
+    }
+    /// Sets [`session_idle_timeout`](#structfield.session_idle_timeout): legacy sessions idle this long are closed (default 30 minutes).
+    pub fn session_idle_timeout(mut self, session_idle_timeout: Duration) -> Self {
+        self.session_idle_timeout = session_idle_timeout;
+        self
+    }
+    /// Sets [`max_sessions`](#structfield.max_sessions): most legacy sessions at once (default 10,000).
+    pub fn max_sessions(mut self, max_sessions: usize) -> Self {
+        self.max_sessions = max_sessions;
+        self
+    }
+    /// Sets [`max_in_flight`](#structfield.max_in_flight): most requests in flight across the endpoint (default 4096); past it 503.
+    pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
+        self.max_in_flight = max_in_flight;
+        self
+    }
+    /// Sets [`max_in_flight_per_session`](#structfield.max_in_flight_per_session): most requests in flight per legacy session (default 64); past it 429.
+    pub fn max_in_flight_per_session(mut self, max_in_flight_per_session: usize) -> Self {
+        self.max_in_flight_per_session = max_in_flight_per_session;
+        self
+    }
+    /// Sets [`sse_retry`](#structfield.sse_retry): the `retry:` hint sent in priming events (default 1 s).
+    pub fn sse_retry(mut self, sse_retry: Duration) -> Self {
+        self.sse_retry = sse_retry;
+        self
+    }
+    /// Sets [`keepalive`](#structfield.keepalive): keep-alive comments on idle SSE streams (default every 15 s).
+    pub fn keepalive(mut self, keepalive: Option<Duration>) -> Self {
+        self.keepalive = keepalive;
+        self
+    }
+    /// Sets [`client_request_timeout`](#structfield.client_request_timeout): how long a server→client request waits for the client (default 5 minutes).
+    pub fn client_request_timeout(mut self, client_request_timeout: Duration) -> Self {
+        self.client_request_timeout = client_request_timeout;
+        self
+    }
+    /// Sets [`legacy`](#structfield.legacy): serve the legacy era (default true).
+    pub fn legacy(mut self, legacy: bool) -> Self {
+        self.legacy = legacy;
+        self
+    }
+    /// Sets [`on_session_open`](#structfield.on_session_open): called when a session opens.
+    pub fn on_session_open(mut self, on_session_open: SessionHook) -> Self {
+        self.on_session_open = Some(on_session_open);
+        self
+    }
+    /// Sets [`on_session_close`](#structfield.on_session_close): called when a session closes (DELETE or expiry).
+    pub fn on_session_close(mut self, on_session_close: SessionHook) -> Self {
+        self.on_session_close = Some(on_session_close);
+        self
+    }
+    /// Sets [`session_store`](#structfield.session_store): where sessions live (default: in memory, capped at `max_sessions`).
+    pub fn session_store(mut self, session_store: Arc<dyn SessionStore>) -> Self {
+        self.session_store = Some(session_store);
+        self
+    }
+    /// Sets [`event_store`](#structfield.event_store): where resumable SSE events are kept (default: in memory, 256 events per stream, 16 streams per session).
+    pub fn event_store(mut self, event_store: Arc<dyn EventStore>) -> Self {
+        self.event_store = Some(event_store);
+        self
+    }
+    /// Sets [`old_sse`](#structfield.old_sse): serve 2024-11-05 clients on the deprecated HTTP+SSE transport, on these paths (`Some(OldSsePaths::default())` is `/sse` and `/messages`).
+    pub fn old_sse(mut self, old_sse: OldSsePaths) -> Self {
+        self.old_sse = Some(old_sse);
+        self
+    }
+    /// Sets [`body_read_timeout`](#structfield.body_read_timeout): the whole request body must arrive within this long after its head (default 30 s); past it 408.
+    pub fn body_read_timeout(mut self, body_read_timeout: Duration) -> Self {
+        self.body_read_timeout = body_read_timeout;
+        self
+    }
+    /// Sets [`body_stall_timeout`](#structfield.body_stall_timeout): the longest pause allowed between two pieces of a request body (default 10 s); past it 408.
+    pub fn body_stall_timeout(mut self, body_stall_timeout: Duration) -> Self {
+        self.body_stall_timeout = body_stall_timeout;
+        self
+    }
+    /// Sets [`stream_write_timeout`](#structfield.stream_write_timeout): a peer that takes no bytes for this long while a response waits to be written is given up (default 30 s): [`serve`] drops its connection, and a 2026-07-28 stream that cannot take its next event for this long is ended, which cancels its request, wherever the service is mounted.
+    pub fn stream_write_timeout(mut self, stream_write_timeout: Duration) -> Self {
+        self.stream_write_timeout = stream_write_timeout;
+        self
+    }
+    /// Sets [`header_read_timeout`](#structfield.header_read_timeout): [`serve`] only: a request head must arrive within this long of its first byte (default 10 s); a connection that stalls mid-head is dropped.
+    pub fn header_read_timeout(mut self, header_read_timeout: Duration) -> Self {
+        self.header_read_timeout = header_read_timeout;
+        self
+    }
+    /// Sets [`idle_timeout`](#structfield.idle_timeout): [`serve`] only: a keep-alive connection with no request in flight and no stream open is closed after this long (default 60 s).
+    pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+    /// Sets [`max_connections`](#structfield.max_connections): [`serve`] only: most open connections (default 8192).
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+    /// Sets [`shutdown_grace`](#structfield.shutdown_grace): [`serve`] only: on shutdown, how long requests in flight may take to finish before their connections are dropped (default 10 s).
+    pub fn shutdown_grace(mut self, shutdown_grace: Duration) -> Self {
+        self.shutdown_grace = shutdown_grace;
+        self
     }
 }
 

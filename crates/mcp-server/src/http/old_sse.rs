@@ -20,6 +20,7 @@ use crate::ScopeGuard;
 
 /// Where the 2024-11-05 transport lives (relative to the server root).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct OldSsePaths {
     /// The path that opens a stream (default `/sse`).
     pub stream: String,
@@ -33,6 +34,19 @@ impl Default for OldSsePaths {
             stream: "/sse".into(),
             messages: "/messages".into(),
         }
+    }
+}
+
+impl OldSsePaths {
+    /// Sets [`stream`](#structfield.stream): the path that opens a stream (default `/sse`).
+    pub fn stream(mut self, stream: impl Into<String>) -> Self {
+        self.stream = stream.into();
+        self
+    }
+    /// Sets [`messages`](#structfield.messages): the path messages are POSTed to (default `/messages`).
+    pub fn messages(mut self, messages: impl Into<String>) -> Self {
+        self.messages = messages.into();
+        self
     }
 }
 

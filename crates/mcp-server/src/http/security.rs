@@ -4,6 +4,7 @@ use http::HeaderMap;
 
 /// Which hosts and origins may reach the endpoint.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum HostPolicy {
     /// Only loopback names (`localhost`, `127.0.0.1`, `[::1]`), any port. The default, and right for a
     /// loopback bind.
