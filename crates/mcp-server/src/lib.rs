@@ -102,7 +102,7 @@ pub use serde_json;
 /// The token [`RequestContext::cancellation`] returns.
 pub use tokio_util::sync::CancellationToken;
 
-pub use connection::{serve_connection, ConnectionOptions};
+pub use connection::{serve_connection, ConnectionOptions, SLOW_FIRST_POLL};
 pub use context::{ClientRequester, Principal, RequestContext};
 pub use error::{Error, ErrorKind};
 pub use form::{__assert_form_field, form_schema, ElicitForm, Elicitation, FormChoice, FormField};
