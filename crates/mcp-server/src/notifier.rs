@@ -6,6 +6,10 @@
 //! channel (a tokio `mpsc`, which allocates its first block of slots up front) is made only when the handler
 //! first sends.
 
+// Lanes serve the HTTP transport only; a build without it keeps the type (the handler context names it) but
+// never makes one.
+#![cfg_attr(not(feature = "http"), allow(dead_code))]
+
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mcp_protocol::Message;
