@@ -209,6 +209,25 @@ impl Conn {
 /// waits for included). Replies finished together leave in one `write`. A handler that does long CPU work
 /// without awaiting holds up the connection for that long: it belongs on `spawn_blocking`, as on any Tokio
 /// worker (and one that did so once is spawned from then on, see [`SLOW_FIRST_POLL`]).
+///
+/// ```
+/// use mcp_server::{serve_connection, ConnectionOptions, Server};
+/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let (ours, theirs) = tokio::io::duplex(64 * 1024);
+/// let (read, write) = tokio::io::split(ours);
+/// let server = Server::builder("notes", "1.0.0").build();
+/// tokio::spawn(serve_connection(server, BufReader::new(read), write, ConnectionOptions::default()));
+///
+/// let (read, mut write) = tokio::io::split(theirs);
+/// write.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}\n").await?;
+/// let mut line = String::new();
+/// BufReader::new(read).read_line(&mut line).await?;
+/// assert!(line.contains("\"id\":1"), "{line}");
+/// # Ok(()) }
+/// ```
 pub async fn serve_connection<R, W>(
     server: Server,
     reader: R,

@@ -337,6 +337,19 @@ pub(crate) struct State {
 pub(crate) type Permit = Arc<mcp_rpc::AdmissionPermit>;
 
 /// The MCP endpoint as a tower service. Cheap to clone; all clones share sessions.
+///
+/// It takes any `http::Request` whose body is a `hyper::body::Body`, so it mounts as an axum route
+/// (`Router::new().route_service("/mcp", service)`) or in any tower stack:
+///
+/// ```
+/// use mcp_server::http::{HttpConfig, McpService};
+/// use mcp_server::Server;
+///
+/// let server = Server::builder("notes", "1.0.0").build();
+/// let service = McpService::new(server, HttpConfig::default());
+/// let for_another_route = service.clone(); // clones share sessions
+/// # let _ = (service, for_another_route);
+/// ```
 #[derive(Clone)]
 pub struct McpService {
     state: Arc<State>,

@@ -236,6 +236,21 @@ pub async fn serve_listener(
 }
 
 /// Bind `addr` (use 127.0.0.1 unless you have configured [`super::HostPolicy`] for other hosts) and serve.
+///
+/// ```no_run
+/// use mcp_server::http::{serve, HttpConfig};
+/// use mcp_server::Server;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let server = Server::builder("notes", "1.0.0").build();
+/// // Both eras on every path of 127.0.0.1:3000, until the process ends.
+/// serve(server, HttpConfig::default(), "127.0.0.1:3000".parse().unwrap()).await
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// When `addr` cannot be bound, or accepting connections fails.
 pub async fn serve(server: Server, config: HttpConfig, addr: SocketAddr) -> std::io::Result<()> {
     serve_listener(server, config, addr).await?.run().await
 }
