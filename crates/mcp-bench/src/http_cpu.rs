@@ -194,14 +194,7 @@ async fn measure(name: &'static str, server: &ChildServer, era: Era, a: &HttpCpu
 
 /// Run the benchmark; returns the number of failed requests.
 pub fn http_cpu_cmd(a: HttpCpuArgs) -> u64 {
-    let mut rt = if a.client_threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(a.client_threads);
-        b
-    };
-    let rt = rt.enable_all().build().expect("tokio runtime");
+    let rt = crate::client_runtime(a.client_threads);
     match rt.block_on(run(&a)) {
         Ok(errors) => errors,
         Err(e) => {

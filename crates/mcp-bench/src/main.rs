@@ -1034,3 +1034,15 @@ async fn all_cmd(a: AllArgs) -> u64 {
     );
     errors
 }
+
+/// The load generator's runtime: one thread is a current-thread runtime (no hand-offs between workers).
+pub(crate) fn client_runtime(threads: usize) -> tokio::runtime::Runtime {
+    let mut rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    rt.enable_all().build().expect("tokio runtime")
+}

@@ -75,14 +75,7 @@ impl Run {
 
 /// Run the benchmark; returns the number of failed calls.
 pub fn stdio_cmd(a: StdioArgs) -> u64 {
-    let mut rt = if a.client_threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(a.client_threads);
-        b
-    };
-    let rt = rt.enable_all().build().expect("tokio runtime");
+    let rt = crate::client_runtime(a.client_threads);
     rt.block_on(run_all(a))
 }
 

@@ -786,6 +786,9 @@ async fn timeouts_and_cancellation_send_cancelled_on_stdio() {
         .await
         .unwrap_err();
     assert!(e.is_timeout(), "{e}");
+    assert_eq!(e.kind(), mcp_client::ErrorKind::Timeout);
+    assert_eq!(e.timeout_after(), Some(Duration::from_millis(100)));
+    assert!(!e.is_connect() && !e.is_rpc(), "{e:?}");
     let cancel = tokio_util::sync::CancellationToken::new();
     let c2 = cancel.clone();
     let sent = seen.clone();

@@ -4,13 +4,11 @@
 mod common;
 
 use std::error::Error as _;
-use std::time::Duration;
 
-use common::{discover_result, duplex_server, result, scripted};
+use common::duplex_server;
 use mcp_client::transport::HttpTransport;
-use mcp_client::{CallOptions, Client, ErrorKind};
+use mcp_client::{Client, ErrorKind};
 use mcp_server::Server;
-use serde_json::json;
 
 /// Every error in `e`'s source chain, `e` excluded.
 fn chain<'a>(
@@ -45,27 +43,6 @@ async fn a_refused_connection_is_a_connect_error_that_chains_down_to_the_io_erro
         .find_map(|s| s.downcast_ref::<std::io::Error>())
         .unwrap_or_else(|| panic!("no io::Error in the source chain of {e:?}"));
     assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
-}
-
-#[tokio::test]
-async fn a_timeout_is_a_timeout_and_says_how_long_it_waited() {
-    let (transport, _seen) = scripted(|m| match m["method"].as_str() {
-        Some("server/discover") => vec![result(&m["id"], discover_result())],
-        _ => vec![], // never answers anything else
-    });
-    let client = Client::builder().connect(transport).await.unwrap();
-    let e = client
-        .call_tool_with(
-            "hang",
-            json!({}),
-            CallOptions::default().timeout(Duration::from_millis(50)),
-        )
-        .await
-        .unwrap_err();
-    assert!(e.is_timeout(), "{e:?}");
-    assert_eq!(e.kind(), ErrorKind::Timeout);
-    assert_eq!(e.timeout_after(), Some(Duration::from_millis(50)));
-    assert!(!e.is_connect() && !e.is_rpc(), "{e:?}");
 }
 
 #[tokio::test]
