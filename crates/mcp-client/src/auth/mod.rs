@@ -120,6 +120,44 @@ pub struct Refusal {
 }
 
 /// Decides the credentials of every HTTP request, and what to do when the server refuses them.
+///
+/// [`OAuthClient`] is the provider for OAuth servers; implement it for any other scheme, e.g. a signed
+/// header that is renewed once when the server refuses it:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use futures::future::BoxFuture;
+/// use mcp_client::auth::{AuthErrorKind, AuthProvider, Refusal};
+/// use mcp_client::transport::HttpTransport;
+/// use mcp_client::Error;
+/// use reqwest::header::{HeaderName, HeaderValue};
+/// use reqwest::{Method, Url};
+///
+/// struct ApiKey { key: Mutex<String> }
+///
+/// impl AuthProvider for ApiKey {
+///     fn headers<'a>(&'a self, _: &'a Method, _: &'a Url)
+///         -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, Error>> {
+///         let key = self.key.lock().unwrap().clone();
+///         Box::pin(async move {
+///             let value = HeaderValue::from_str(&key).map_err(|e| Error::from_auth(AuthErrorKind::Token, e))?;
+///             Ok(vec![(HeaderName::from_static("x-api-key"), value)])
+///         })
+///     }
+///     fn refused<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<bool, Error>> {
+///         Box::pin(async move {
+///             if refusal.attempt > 0 { return Ok(false); } // renewed once already: give up
+///             *self.key.lock().unwrap() = "renewed-key".into();
+///             Ok(true)
+///         })
+///     }
+/// }
+///
+/// let transport = HttpTransport::builder("https://mcp.example.com/mcp")
+///     .auth(ApiKey { key: Mutex::new("first-key".into()) })
+///     .build();
+/// # let _ = transport;
+/// ```
 pub trait AuthProvider: Send + Sync + 'static {
     /// Headers for a request (`Authorization`, and `DPoP` for sender-constrained tokens). May refresh
     /// tokens; an empty list sends the request unauthenticated.

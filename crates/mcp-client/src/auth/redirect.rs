@@ -23,6 +23,35 @@ use crate::error::{AuthErrorKind, Error};
 /// authorization server redirected back to (carrying `code`, `state` and maybe `iss`, or an `error`).
 ///
 /// Implementations must only open `http`/`https` URLs and never pass them through a shell.
+///
+/// A desktop application might open the system browser and wait for its own URL handler:
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use mcp_client::auth::{AuthErrorKind, Authorizer, OAuthClient};
+/// use mcp_client::Error;
+/// use reqwest::Url;
+///
+/// struct Browser { callbacks: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Url>> }
+///
+/// impl Authorizer for Browser {
+///     fn redirect_uri(&self) -> &str { "myapp://oauth/callback" }
+///     fn authorize(&self, authorization_url: Url) -> BoxFuture<'_, Result<Url, Error>> {
+///         Box::pin(async move {
+///             // Hand `authorization_url` to the platform's URL opener here (never to a shell).
+///             let _ = authorization_url;
+///             self.callbacks.lock().await.recv().await
+///                 .ok_or_else(|| Error::from_auth(AuthErrorKind::Authorization, "the sign-in window was closed"))
+///         })
+///     }
+/// }
+///
+/// let (_tx, rx) = tokio::sync::mpsc::channel(1);
+/// let oauth = OAuthClient::builder("https://mcp.example.com/mcp")
+///     .authorizer(Browser { callbacks: tokio::sync::Mutex::new(rx) })
+///     .build();
+/// # let _ = oauth;
+/// ```
 pub trait Authorizer: Send + Sync + 'static {
     /// The redirect URI registered for this client.
     fn redirect_uri(&self) -> &str;
@@ -33,6 +62,15 @@ pub trait Authorizer: Send + Sync + 'static {
 /// For automation against authorization servers that approve without a user (test servers, the conformance
 /// suite, pre-consented machine clients): requests the authorization URL and reads the redirect's
 /// `Location` instead of showing a browser.
+///
+/// ```
+/// use mcp_client::auth::{HeadlessAuthorizer, OAuthClient};
+/// let oauth = OAuthClient::builder("http://127.0.0.1:3000/mcp")
+///     .authorizer(HeadlessAuthorizer::new("http://127.0.0.1:3000/callback"))
+///     .build()
+///     .unwrap();
+/// # let _ = oauth;
+/// ```
 #[derive(Debug, Clone)]
 pub struct HeadlessAuthorizer {
     redirect_uri: String,

@@ -143,6 +143,34 @@ impl StoredCredentials {
 
 /// Storage of credentials, keyed by the protected resource's canonical URI. Implement it to keep tokens in a
 /// keychain, a database or a secret manager.
+///
+/// A store over a secret manager looks like this one, which keeps one JSON document per resource:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use futures::future::BoxFuture;
+/// use mcp_client::auth::{OAuthClient, StoredCredentials, TokenStore};
+/// use mcp_client::Error;
+///
+/// #[derive(Default)]
+/// struct Vault(Mutex<HashMap<String, String>>);
+///
+/// impl TokenStore for Vault {
+///     fn load<'a>(&'a self, resource: &'a str) -> BoxFuture<'a, Result<Option<StoredCredentials>, Error>> {
+///         let doc = self.0.lock().unwrap().get(resource).cloned();
+///         Box::pin(async move { Ok(doc.and_then(|d| serde_json::from_str(&d).ok())) })
+///     }
+///     fn save<'a>(&'a self, resource: &'a str, creds: &'a StoredCredentials) -> BoxFuture<'a, Result<(), Error>> {
+///         let doc = serde_json::to_string(creds).expect("credentials serialize");
+///         self.0.lock().unwrap().insert(resource.to_owned(), doc);
+///         Box::pin(async { Ok(()) })
+///     }
+/// }
+///
+/// let oauth = OAuthClient::builder("https://mcp.example.com/mcp").store(Vault::default()).build();
+/// # let _ = oauth;
+/// ```
 pub trait TokenStore: Send + Sync + 'static {
     /// What is stored for `resource`.
     fn load<'a>(
@@ -158,6 +186,16 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// Credentials kept in memory for the life of the process (the default).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), mcp_client::Error> {
+/// use mcp_client::auth::{MemoryTokenStore, StoredCredentials, TokenStore};
+/// let store = MemoryTokenStore::new();
+/// assert!(store.load("https://mcp.example.com/mcp").await?.is_none());
+/// store.save("https://mcp.example.com/mcp", &StoredCredentials::default()).await?;
+/// assert!(store.load("https://mcp.example.com/mcp").await?.is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
     map: Mutex<HashMap<String, StoredCredentials>>,
@@ -200,6 +238,19 @@ impl TokenStore for MemoryTokenStore {
 /// over the old one) and, on Unix, readable by the owner only. Suits command-line programs that should not
 /// ask the user to log in on every run.
 #[cfg(not(target_arch = "wasm32"))]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), mcp_client::Error> {
+/// use mcp_client::auth::{FileTokenStore, OAuthClient, StoredCredentials, TokenStore};
+/// let path = std::env::temp_dir().join(format!("mcp-tokens-{}.json", std::process::id()));
+/// let store = FileTokenStore::new(&path);
+/// store.save("https://mcp.example.com/mcp", &StoredCredentials::default()).await?;
+/// // A later run reads what an earlier one saved.
+/// assert!(FileTokenStore::new(&path).load("https://mcp.example.com/mcp").await?.is_some());
+/// # std::fs::remove_file(&path).ok();
+/// let oauth = OAuthClient::builder("https://mcp.example.com/mcp").store(FileTokenStore::new(&path)).build();
+/// # let _ = oauth; Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct FileTokenStore {
     path: PathBuf,

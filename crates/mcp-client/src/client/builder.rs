@@ -23,6 +23,26 @@ use crate::transport::Transport;
 use crate::{Error, ReissuePolicy};
 
 /// Builds a [`Client`]. Start with [`Client::builder`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), mcp_client::Error> {
+/// use std::time::Duration;
+/// use mcp_client::{Client, ClientOptions, VersionMode, transport::HttpTransport};
+/// use mcp_protocol::types::{ElicitRequestParams, ElicitResult, Implementation};
+/// use mcp_protocol::ErrorObject;
+///
+/// let client = Client::builder()
+///     .client_info(Implementation::new("my-agent", "0.3.0"))
+///     .version_mode(VersionMode::Auto)
+///     .options(ClientOptions::default().request_timeout(Duration::from_secs(30)))
+///     .elicitation_handler(|_req: ElicitRequestParams| async move {
+///         Ok::<_, ErrorObject>(ElicitResult::decline())
+///     })
+///     .connect(HttpTransport::new("http://127.0.0.1:3000/mcp")?)
+///     .await?;
+/// println!("speaking {:?}", client.protocol_version());
+/// # Ok(()) }
+/// ```
 pub struct ClientBuilder {
     pub(super) info: Implementation,
     pub(super) capabilities: Option<ClientCapabilities>,

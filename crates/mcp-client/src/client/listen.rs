@@ -139,6 +139,20 @@ impl Drop for CancelOnDrop {
 /// A `subscriptions/listen` stream: the notifications the server sends for it, in order.
 ///
 /// Dropping it (or [`Subscription::close`]) ends the subscription.
+///
+/// ```no_run
+/// # async fn run(client: mcp_client::Client) -> Result<(), mcp_client::Error> {
+/// use mcp_protocol::types::SubscriptionFilter;
+/// let mut sub = client.listen(SubscriptionFilter { tools_list_changed: Some(true), ..Default::default() }).await?;
+/// println!("subscribed as {:?}, server agreed to {:?}", sub.id(), sub.acknowledged());
+/// while let Some(n) = sub.next().await {
+///     if n.method == "notifications/tools/list_changed" {
+///         let tools = client.list_tools(None).await?;
+///         println!("{} tools now", tools.tools.len());
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Subscription {
     pub(super) id: RequestId,
     pub(super) acknowledged: SubscriptionFilter,

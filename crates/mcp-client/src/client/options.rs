@@ -10,6 +10,14 @@ use tokio_util::sync::CancellationToken;
 /// How the client chooses the protocol revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
+///
+/// ```
+/// use mcp_client::{Client, VersionMode};
+/// use mcp_protocol::ProtocolVersion;
+/// // A server known to speak 2025-06-18 and nothing newer: skip the probe.
+/// let builder = Client::builder().version_mode(VersionMode::Pinned(ProtocolVersion::V2025_06_18));
+/// # let _ = builder;
+/// ```
 pub enum VersionMode {
     /// Probe with `server/discover` (modern); fall back to legacy `initialize` when the server does not speak
     /// the modern era. The default.
@@ -181,6 +189,24 @@ impl CallOptions {
 /// Something the application may want to know about.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+///
+/// ```no_run
+/// # async fn run(client: mcp_client::Client) {
+/// use mcp_client::ClientEvent;
+/// let mut events = client.events();
+/// while let Ok(event) = events.recv().await {
+///     match event {
+///         ClientEvent::Notification(n) => println!("server says {}", n.method),
+///         ClientEvent::SessionRecovered { new_session_id, .. } => {
+///             println!("new session {new_session_id:?}: re-create per-session state here")
+///         }
+///         ClientEvent::SessionLost { reason, .. } => eprintln!("session lost: {reason}"),
+///         ClientEvent::Closed { reason } => { eprintln!("closed: {reason:?}"); break }
+///         _ => {}
+///     }
+/// }
+/// # }
+/// ```
 pub enum ClientEvent {
     /// A notification from the server (logs, list changes, resource updates, …). Progress goes to the call
     /// that asked for it and listen notifications to their [`Subscription`](crate::Subscription).

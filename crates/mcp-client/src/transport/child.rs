@@ -65,6 +65,25 @@ pub struct ShutdownReport {
 }
 
 /// Builds a [`ChildProcessTransport`].
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use std::time::Duration;
+/// use mcp_client::transport::{ChildProcessTransport, ShutdownStage, StderrMode};
+///
+/// let transport = ChildProcessTransport::command("python3")
+///     .args(["-m", "my_server"])
+///     .env_clear()
+///     .env("PATH", "/usr/bin:/bin")
+///     .current_dir("/srv/tools")
+///     .stderr(StderrMode::Lines(std::sync::Arc::new(|line| eprintln!("[server] {line}"))))
+///     .shutdown_grace(Duration::from_secs(1), Duration::from_secs(1))
+///     .spawn()?;
+/// // ... connect a client, work, then:
+/// let report = transport.shutdown().await;
+/// assert_ne!(report.stage, ShutdownStage::Killed, "the server ignored EOF and SIGTERM");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ChildProcessBuilder {
     program: OsString,

@@ -202,6 +202,46 @@ pub struct SessionStatus {
 ///   An `Err` for a request means no reply will come. [`ErrorKind::SessionExpired`](crate::ErrorKind::SessionExpired) means the message never
 ///   ran and may be re-sent once a new session exists.
 /// - The session methods are no-ops for transports without sessions.
+///
+/// A transport of your own is rarely needed (the four above cover stdio, sockets and HTTP); wrapping one is
+/// the usual reason to implement it, e.g. to count what goes out:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use futures::future::BoxFuture;
+/// use mcp_client::transport::{SendOptions, Transport, TransportEvent, TransportKind};
+/// use mcp_client::Error;
+/// use mcp_protocol::Message;
+/// use tokio::sync::mpsc;
+///
+/// struct Counting<T> { inner: T, sent: AtomicU64 }
+///
+/// impl<T: Transport> Transport for Counting<T> {
+///     fn kind(&self) -> TransportKind { self.inner.kind() }
+///     fn start(&self, events: mpsc::Sender<TransportEvent>) -> BoxFuture<'_, Result<(), Error>> {
+///         self.inner.start(events)
+///     }
+///     fn send(&self, msg: Message, opts: SendOptions) -> BoxFuture<'_, Result<(), Error>> {
+///         self.sent.fetch_add(1, Ordering::Relaxed);
+///         self.inner.send(msg, opts)
+///     }
+///     // Sessions, versions and auth contexts pass through, or recovery would not see them.
+///     fn set_legacy_version(&self, v: Option<mcp_protocol::ProtocolVersion>) { self.inner.set_legacy_version(v) }
+///     fn session(&self) -> mcp_client::transport::SessionStatus { self.inner.session() }
+///     fn session_ready(&self) { self.inner.session_ready() }
+///     fn session_lost(&self) { self.inner.session_lost() }
+///     fn open_event_stream(&self) { self.inner.open_event_stream() }
+///     fn auth_context(&self) -> Option<String> { self.inner.auth_context() }
+///     fn close(&self) -> BoxFuture<'_, Result<(), Error>> { self.inner.close() }
+/// }
+///
+/// # async fn run() -> Result<(), Error> {
+/// let transport = mcp_client::transport::HttpTransport::new("http://127.0.0.1:3000/mcp")?;
+/// let client = mcp_client::Client::builder()
+///     .connect(Counting { inner: transport, sent: AtomicU64::new(0) })
+///     .await?;
+/// # let _ = client; Ok(()) }
+/// ```
 pub trait Transport: Send + Sync + 'static {
     /// How this transport carries messages.
     fn kind(&self) -> TransportKind;

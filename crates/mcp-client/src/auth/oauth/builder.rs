@@ -15,6 +15,19 @@ use crate::auth::AuthErrorKind;
 use crate::error::Error;
 
 /// Credentials issued out of band (RFC 6749 §2), used before any other registration method.
+///
+/// ```
+/// use mcp_client::auth::{OAuthClient, PreRegistered};
+/// let oauth = OAuthClient::builder("https://mcp.example.com/mcp")
+///     .pre_registered(PreRegistered {
+///         client_id: "desktop-app".into(),
+///         issuer: Some("https://auth.example.com".into()),
+///         ..Default::default()
+///     })
+///     .build()
+///     .unwrap();
+/// # let _ = oauth;
+/// ```
 #[derive(Clone, Default)]
 pub struct PreRegistered {
     /// The client id.
@@ -42,6 +55,23 @@ impl std::fmt::Debug for PreRegistered {
 }
 
 /// Configures an [`OAuthClient`].
+///
+/// Start with [`OAuthClient::builder`]. The defaults suit an interactive program (authorization code with
+/// PKCE, dynamic registration, DPoP when offered, `offline_access`); each setter changes one of them:
+///
+/// ```
+/// use mcp_client::auth::{MemoryTokenStore, OAuthClient};
+/// let oauth = OAuthClient::builder("https://mcp.example.com/mcp")
+///     .client_name("nightly-report")
+///     .client_metadata_url("https://agent.example.com/oauth/client.json")
+///     .scopes(["tools:call", "resources:read"])
+///     .offline_access(false)
+///     .dpop(false)
+///     .store(MemoryTokenStore::new())
+///     .build()
+///     .unwrap();
+/// # let _ = oauth;
+/// ```
 pub struct OAuthClientBuilder {
     pub(super) server: String,
     pub(super) client_name: String,

@@ -14,6 +14,25 @@ use crate::auth::store::{MemoryTokenStore, TokenSet};
 use crate::auth::{bearer_value, AuthErrorKind, AuthProvider, Error, Refusal};
 
 /// An OAuth 2.1 client for one MCP server. See the [module docs](crate::auth) for what it does.
+///
+/// Sign in before the first request (a refusal would start the same flow), and share one client between
+/// the transport and your code:
+///
+/// ```no_run
+/// # async fn run() -> Result<(), mcp_client::Error> {
+/// use mcp_client::auth::{HeadlessAuthorizer, OAuthClient};
+/// use mcp_client::transport::HttpTransport;
+///
+/// let oauth = OAuthClient::builder("https://mcp.example.com/mcp")
+///     .authorizer(HeadlessAuthorizer::new("http://127.0.0.1:8765/callback"))
+///     .scopes(["tools:read"])
+///     .build()?;
+/// oauth.authorize().await?;
+/// println!("token expires at {:?}", oauth.tokens().and_then(|t| t.expires_at));
+/// let transport = HttpTransport::builder("https://mcp.example.com/mcp").auth(oauth.clone()).build()?;
+/// let client = mcp_client::Client::builder().connect(transport).await?;
+/// # let _ = client; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct OAuthClient {
     pub(super) inner: Arc<Inner>,

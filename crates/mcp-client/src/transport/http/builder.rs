@@ -17,6 +17,19 @@ use crate::auth::{AuthProvider, BearerOnly};
 use crate::error::Error;
 
 /// Builds an [`HttpTransport`].
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_client::transport::{HttpOptions, HttpTransport, StaticToken};
+///
+/// let transport = HttpTransport::builder("https://mcp.example.com/mcp")
+///     .header("X-Tenant", "acme")
+///     .bearer_token(StaticToken("ey...".into()))
+///     .options(HttpOptions::default().max_reconnects(5).initial_backoff(Duration::from_millis(200)))
+///     .build()
+///     .unwrap();
+/// # let _ = transport;
+/// ```
 pub struct HttpTransportBuilder {
     pub(super) url: String,
     pub(super) headers: Vec<(String, String)>,

@@ -7,12 +7,36 @@ use futures::future::BoxFuture;
 /// Supplies the bearer token for each request (`Authorization: Bearer <token>`), or none.
 ///
 /// Called before every HTTP request, so a provider can refresh tokens as they expire.
+///
+/// A token your code rotates (read here from an environment variable on every request):
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use mcp_client::transport::{HttpTransport, TokenProvider};
+///
+/// struct FromEnv;
+/// impl TokenProvider for FromEnv {
+///     fn token(&self) -> BoxFuture<'_, Option<String>> {
+///         Box::pin(async { std::env::var("MCP_TOKEN").ok() })
+///     }
+/// }
+/// let transport = HttpTransport::builder("https://mcp.example.com/mcp").bearer_token(FromEnv).build();
+/// # let _ = transport;
+/// ```
 pub trait TokenProvider: Send + Sync + 'static {
     /// The token to send now, if any.
     fn token(&self) -> BoxFuture<'_, Option<String>>;
 }
 
 /// A fixed bearer token.
+///
+/// ```
+/// use mcp_client::transport::{HttpTransport, StaticToken};
+/// let transport = HttpTransport::builder("https://mcp.example.com/mcp")
+///     .bearer_token(StaticToken(std::env::var("MCP_TOKEN").unwrap_or_default()))
+///     .build();
+/// # let _ = transport;
+/// ```
 #[derive(Debug, Clone)]
 pub struct StaticToken(pub String);
 
