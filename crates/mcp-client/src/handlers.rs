@@ -54,6 +54,30 @@ where
 }
 
 /// Answers sampling: runs the client's model.
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use mcp_client::{Client, SamplingHandler};
+/// use mcp_protocol::types::{CreateMessageParams, CreateMessageResult};
+/// use mcp_protocol::ErrorObject;
+///
+/// /// Refuses sampling beyond a token budget, without asking the model.
+/// struct Budget { max_tokens: u64 }
+///
+/// impl SamplingHandler for Budget {
+///     fn create_message(&self, params: CreateMessageParams)
+///         -> BoxFuture<'static, Result<CreateMessageResult, ErrorObject>> {
+///         let over = params.max_tokens > self.max_tokens;
+///         Box::pin(async move {
+///             if over { return Err(ErrorObject::invalid_params("over the sampling budget")); }
+///             Err(ErrorObject::internal("call your model here"))
+///         })
+///     }
+/// }
+///
+/// let builder = Client::builder().sampling_handler(Budget { max_tokens: 1024 });
+/// # let _ = builder;
+/// ```
 pub trait SamplingHandler: Send + Sync + 'static {
     /// Generate a message. The client must respect `max_tokens`.
     fn create_message(

@@ -27,6 +27,26 @@ use crate::Error;
 /// first asked, and a type that is not a flat form makes [`RequestContext::elicit_as`] return an error.
 ///
 /// [`RequestContext::elicit_as`]: crate::RequestContext::elicit_as
+///
+/// ```
+/// use mcp_server::ElicitForm;
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::FormChoice)]
+/// enum Size { Small, Large }
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema, mcp_macros::ElicitForm)]
+/// struct Order {
+///     /// How many cups?
+///     quantity: u32,
+///     size: Size,
+///     note: Option<String>,
+/// }
+///
+/// let schema = serde_json::to_value(Order::requested_schema().unwrap()).unwrap();
+/// assert_eq!(schema["properties"]["quantity"]["description"], "How many cups?");
+/// let required = schema["required"].as_array().unwrap();
+/// assert!(required.contains(&"size".into()) && !required.contains(&"note".into()));
+/// ```
 pub trait ElicitForm: DeserializeOwned + schemars::JsonSchema {
     /// The fields' wire names in the order the form shows them (the derive lists them in declaration
     /// order). Fields not listed come after, in alphabetical order.

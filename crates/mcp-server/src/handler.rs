@@ -77,6 +77,28 @@ where
 
 /// Reads one static resource. Implemented for `Fn(RequestContext, String) -> impl Future<Output =
 /// Result<ReadResourceResult, Error>>`, the `String` being the URI read.
+///
+/// A type of your own implements it when reading needs state (a pool, a client):
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use mcp_server::{Error, RequestContext, ResourceHandler, Server};
+/// use mcp_protocol::types::{ReadResourceResult, Resource, ResourceContents};
+///
+/// struct Config { toml: String }
+///
+/// impl ResourceHandler for Config {
+///     fn read(&self, _ctx: RequestContext, uri: String) -> BoxFuture<'static, Result<ReadResourceResult, Error>> {
+///         let contents = ResourceContents::text(uri, "application/toml", self.toml.clone());
+///         Box::pin(async move { Ok(ReadResourceResult::from(contents)) })
+///     }
+/// }
+///
+/// let server = Server::builder("cfg", "1.0.0")
+///     .resource(Resource::new("config://app", "app config"), Config { toml: "debug = false".into() })
+///     .build();
+/// # let _ = server;
+/// ```
 pub trait ResourceHandler: Send + Sync + 'static {
     /// Read the resource at `uri`.
     ///
@@ -106,6 +128,32 @@ where
 
 /// Reads resources matching a URI template. Implemented for `Fn(RequestContext, String, HashMap<String,
 /// String>) -> impl Future<Output = Result<ReadResourceResult, Error>>`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use futures::future::BoxFuture;
+/// use mcp_server::{Error, RequestContext, Server, TemplateHandler};
+/// use mcp_protocol::types::{ReadResourceResult, ResourceContents, ResourceTemplate};
+/// use mcp_protocol::{error_code::RESOURCE_NOT_FOUND, ErrorObject};
+///
+/// struct Users(HashMap<String, String>); // id -> name
+///
+/// impl TemplateHandler for Users {
+///     fn read(&self, _ctx: RequestContext, uri: String, vars: HashMap<String, String>)
+///         -> BoxFuture<'static, Result<ReadResourceResult, Error>> {
+///         let found = vars.get("id").and_then(|id| self.0.get(id)).cloned();
+///         Box::pin(async move {
+///             let name = found.ok_or_else(|| ErrorObject::new(RESOURCE_NOT_FOUND, format!("no user at {uri}")))?;
+///             Ok(ReadResourceResult::from(ResourceContents::text(uri, "text/plain", name)))
+///         })
+///     }
+/// }
+///
+/// let server = Server::builder("users", "1.0.0")
+///     .resource_template(ResourceTemplate::new("users://{id}", "user"), Users([("7".into(), "Ada".into())].into()))
+///     .build();
+/// # let _ = server;
+/// ```
 pub trait TemplateHandler: Send + Sync + 'static {
     /// Read the resource at `uri`, whose template variables are `vars`.
     ///
@@ -139,6 +187,28 @@ where
 /// Renders a prompt. Implemented for `Fn(RequestContext, BTreeMap<String, String>) -> impl Future<Output =
 /// Result<GetPromptResult, Error>>`; see [`ServerBuilder::typed_prompt`](crate::ServerBuilder::typed_prompt)
 /// for arguments parsed into a struct.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use futures::future::BoxFuture;
+/// use mcp_server::{Error, PromptHandler, RequestContext, Server};
+/// use mcp_protocol::types::{GetPromptResult, Prompt, PromptMessage};
+///
+/// struct Template(&'static str); // "{name}" is replaced
+///
+/// impl PromptHandler for Template {
+///     fn get(&self, _ctx: RequestContext, args: BTreeMap<String, String>)
+///         -> BoxFuture<'static, Result<GetPromptResult, Error>> {
+///         let text = self.0.replace("{name}", args.get("name").map_or("there", |s| s.as_str()));
+///         Box::pin(async move { Ok(GetPromptResult::new(vec![PromptMessage::user(text)])) })
+///     }
+/// }
+///
+/// let server = Server::builder("greeter", "1.0.0")
+///     .prompt(Prompt::new("greet"), Template("Say hello to {name}."))
+///     .build();
+/// # let _ = server;
+/// ```
 pub trait PromptHandler: Send + Sync + 'static {
     /// Render with the given arguments.
     ///
@@ -169,6 +239,26 @@ where
 /// Answers `completion/complete`. Implemented for `Fn(RequestContext, CompleteParams) -> impl Future<Output =
 /// Result<CompleteResult, Error>>`; one handler serves every prompt and template (match on
 /// `params.reference`).
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use mcp_server::{CompletionHandler, Error, RequestContext, Server};
+/// use mcp_protocol::types::{CompleteParams, CompleteResult};
+///
+/// struct Languages(Vec<&'static str>);
+///
+/// impl CompletionHandler for Languages {
+///     fn complete(&self, _ctx: RequestContext, params: CompleteParams)
+///         -> BoxFuture<'static, Result<CompleteResult, Error>> {
+///         let typed = params.argument.value.to_lowercase();
+///         let values = self.0.iter().filter(|l| l.starts_with(&typed)).map(|l| l.to_string()).collect();
+///         Box::pin(async move { Ok(CompleteResult::new(values)) })
+///     }
+/// }
+///
+/// let server = Server::builder("code", "1.0.0").completion(Languages(vec!["rust", "ruby", "python"])).build();
+/// # let _ = server;
+/// ```
 pub trait CompletionHandler: Send + Sync + 'static {
     /// Complete an argument.
     ///
@@ -259,6 +349,31 @@ pub(crate) struct PromptEntry {
 /// an `outputSchema`.
 ///
 /// Implemented for [`CallToolResult`] (as is), `String` and `&'static str` (one text block), and [`Json<T>`].
+///
+/// A type of your own that tools return:
+///
+/// ```
+/// use mcp_server::{Error, IntoToolOutput, RequestContext, Server};
+/// use mcp_protocol::types::CallToolResult;
+///
+/// struct Report { lines: Vec<String>, failed: bool }
+///
+/// impl IntoToolOutput for Report {
+///     fn output_schema() -> Option<serde_json::Value> { None }
+///     fn into_result(self) -> Result<CallToolResult, Error> {
+///         let mut result = CallToolResult::text(self.lines.join("\n"));
+///         result.is_error = Some(self.failed); // a tool-level failure the model reads
+///         Ok(result)
+///     }
+/// }
+///
+/// let server = Server::builder("ci", "1.0.0")
+///     .typed_tool("check", "Runs the checks", |_ctx: RequestContext, _args: serde_json::Value| async move {
+///         Ok::<_, Error>(Report { lines: vec!["fmt ok".into(), "tests ok".into()], failed: false })
+///     })
+///     .build();
+/// # let _ = server;
+/// ```
 pub trait IntoToolOutput {
     /// The output schema this type implies, if any; [`ServerBuilder::typed_tool`](crate::ServerBuilder::typed_tool)
     /// publishes it as the tool's `outputSchema`.

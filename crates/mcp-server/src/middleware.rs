@@ -122,6 +122,19 @@ impl Route {
 }
 
 /// One MCP request, as a layer sees it.
+///
+/// ```
+/// use mcp_server::middleware::McpRequest;
+/// use mcp_server::Server;
+///
+/// // Every request, whatever its transport or era, passes here first.
+/// let trace = tower::util::MapRequestLayer::new(|req: McpRequest| {
+///     tracing::info!(method = req.method(), name = req.name(), era = ?req.era(), session = req.session_id());
+///     req
+/// });
+/// let server = Server::builder("traced", "1.0.0").layer(trace).build();
+/// # let _ = server;
+/// ```
 pub struct McpRequest {
     pub(crate) server: Server,
     pub(crate) request: Request,
@@ -212,6 +225,25 @@ pub(crate) struct HttpHint {
 
 /// The answer to an [`McpRequest`]: a JSON-RPC result or error (or nothing, when the request was
 /// cancelled: a cancelled request is not answered).
+///
+/// ```
+/// use mcp_server::middleware::McpResponse;
+/// use mcp_server::protocol::ErrorObject;
+/// use mcp_server::Server;
+///
+/// // Internal errors keep their detail in the log, not in the client's hands.
+/// let redact = tower::util::MapResponseLayer::new(|resp: McpResponse| {
+///     match resp.error_object() {
+///         Some(e) if e.code == -32603 => {
+///             tracing::warn!(detail = %e.message, "internal error");
+///             McpResponse::error(ErrorObject::internal("internal error"))
+///         }
+///         _ => resp,
+///     }
+/// });
+/// let server = Server::builder("careful", "1.0.0").layer(redact).build();
+/// # let _ = server;
+/// ```
 #[derive(Debug)]
 pub struct McpResponse {
     pub(crate) outcome: Outcome,
@@ -318,6 +350,36 @@ impl McpResponse {
 }
 
 /// The service a layer wraps: the layers added before it, then the core. Cheap to clone.
+///
+/// A layer of your own is a function from `Next` to your service:
+///
+/// ```
+/// use mcp_server::middleware::{McpRequest, Next};
+/// use mcp_server::Server;
+///
+/// #[derive(Clone)]
+/// struct CountCalls { inner: Next, calls: std::sync::Arc<std::sync::atomic::AtomicU64> }
+///
+/// impl tower::Service<McpRequest> for CountCalls {
+///     type Response = <Next as tower::Service<McpRequest>>::Response;
+///     type Error = <Next as tower::Service<McpRequest>>::Error;
+///     type Future = <Next as tower::Service<McpRequest>>::Future;
+///     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+///         self.inner.poll_ready(cx)
+///     }
+///     fn call(&mut self, req: McpRequest) -> Self::Future {
+///         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.inner.call(req)
+///     }
+/// }
+///
+/// let calls: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
+/// let counted = calls.clone();
+/// let server = Server::builder("counted", "1.0.0")
+///     .layer(tower::layer::layer_fn(move |inner: Next| CountCalls { inner, calls: counted.clone() }))
+///     .build();
+/// # let _ = (server, calls);
+/// ```
 #[derive(Clone)]
 pub struct Next(BoxCloneSyncService<McpRequest, McpResponse, Infallible>);
 

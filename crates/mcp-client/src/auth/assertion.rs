@@ -145,6 +145,32 @@ pub struct AssertionRequest {
 
 /// Where the JWT presented with the JWT-bearer grant comes from (see
 /// [`OAuthClientBuilder::jwt_bearer`](super::OAuthClientBuilder::jwt_bearer)).
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use mcp_client::auth::{AssertionRequest, AssertionSource, OAuthClient, PreRegistered};
+/// use mcp_client::Error;
+///
+/// /// Asks the platform's metadata service for a token with the authorization server as audience.
+/// struct Workload { endpoint: String }
+///
+/// impl AssertionSource for Workload {
+///     fn assertion<'a>(&'a self, http: &'a reqwest::Client, request: &'a AssertionRequest)
+///         -> BoxFuture<'a, Result<String, Error>> {
+///         Box::pin(async move {
+///             let resp = http.get(&self.endpoint).query(&[("audience", &request.issuer)]).send().await
+///                 .map_err(|e| Error::from_auth(mcp_client::AuthErrorKind::Network, e))?;
+///             resp.text().await.map_err(|e| Error::from_auth(mcp_client::AuthErrorKind::Network, e))
+///         })
+///     }
+/// }
+///
+/// let oauth = OAuthClient::builder("https://mcp.example.com/mcp")
+///     .pre_registered(PreRegistered { client_id: "batch".into(), ..Default::default() })
+///     .jwt_bearer(Workload { endpoint: "http://169.254.169.254/identity".into() })
+///     .build();
+/// # let _ = oauth;
+/// ```
 pub trait AssertionSource: Send + Sync + 'static {
     /// A fresh assertion for `request`.
     fn assertion<'a>(

@@ -15,6 +15,30 @@ use serde_json::Value;
 use super::{canonical_resource, TokenError, TokenVerifier, VerifiedToken};
 
 /// Where a [`JwtVerifier`] gets its keys.
+///
+/// [`HttpJwks`] fetches the authorization server's `jwks_uri`; implement it to read keys from elsewhere
+/// (a mounted secret, a configuration service):
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use jsonwebtoken::jwk::JwkSet;
+/// use mcp_server::auth::{JwksSource, JwtVerifier, TokenError};
+///
+/// struct MountedKeys(std::path::PathBuf);
+///
+/// impl JwksSource for MountedKeys {
+///     fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, TokenError>> {
+///         Box::pin(async move {
+///             let text = tokio::fs::read_to_string(&self.0).await
+///                 .map_err(|e| TokenError::Unavailable(e.to_string()))?;
+///             serde_json::from_str(&text).map_err(|e| TokenError::Unavailable(e.to_string()))
+///         })
+///     }
+/// }
+///
+/// let verifier = JwtVerifier::with_source(MountedKeys("/run/secrets/jwks.json".into()), "https://mcp.example.com/mcp");
+/// # let _ = verifier;
+/// ```
 pub trait JwksSource: Send + Sync + 'static {
     /// Fetch the current key set.
     fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, TokenError>>;
@@ -122,6 +146,24 @@ struct Claims {
 /// [`fetch_timeout`](Self::fetch_timeout) makes verification [`Unavailable`](TokenError::Unavailable) (503),
 /// and so does an unknown key while the last fetch failed: the token may well be good, the keys are what is
 /// missing.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use mcp_server::auth::{HttpJwks, JwtVerifier, TokenError, TokenVerifier};
+///
+/// let verifier = JwtVerifier::with_source(
+///     HttpJwks::new("https://auth.example.com/.well-known/jwks.json"),
+///     "https://mcp.example.com/mcp",
+/// )
+/// .issuer("https://auth.example.com")
+/// .leeway(Duration::from_secs(30))
+/// .refetch_interval(Duration::from_secs(60));
+///
+/// // Garbage is refused before any key is fetched.
+/// assert!(matches!(verifier.verify("not-a-jwt").await, Err(TokenError::InvalidToken(_))));
+/// # }
+/// ```
 pub struct JwtVerifier {
     keys: RwLock<JwkSet>,
     source: Option<Box<dyn JwksSource>>,

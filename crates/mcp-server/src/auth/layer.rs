@@ -18,6 +18,21 @@ use crate::middleware::{McpRequest, McpResponse};
 use crate::Principal;
 
 /// What the protected server is and what it requires.
+///
+/// ```
+/// use mcp_server::auth::AuthConfig;
+///
+/// let config = AuthConfig::new("https://mcp.example.com/mcp", vec!["https://auth.example.com".into()])
+///     .required_scopes(&["mcp"])
+///     .tool_scopes("delete_file", &["files:write"])
+///     .resource_scopes("file:///etc/secrets", &["secrets:read"]);
+///
+/// // A call of `delete_file` needs both; what the 403 challenge and the metadata name.
+/// let needed = config.scopes_for("tools/call", Some(&serde_json::json!({"name": "delete_file"})));
+/// assert_eq!(needed, ["mcp", "files:write"]);
+/// assert_eq!(config.metadata_path(), "/.well-known/oauth-protected-resource/mcp");
+/// assert_eq!(config.metadata()["resource"], "https://mcp.example.com/mcp");
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AuthConfig {
@@ -338,6 +353,32 @@ fn resource_path(resource: &str) -> &str {
 }
 
 /// Adds bearer-token protection to a service. See the [module docs](super).
+///
+/// A request without a token is answered 401, with a challenge naming the metadata document:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::sync::Arc;
+/// use tower::{Layer, ServiceExt};
+/// use mcp_server::auth::{AuthConfig, BearerAuthLayer, JwtVerifier};
+/// use mcp_server::http::{HttpConfig, McpService};
+///
+/// let verifier = JwtVerifier::with_jwks(jsonwebtoken::jwk::JwkSet { keys: vec![] }, "http://localhost/mcp");
+/// let config = AuthConfig::new("http://localhost/mcp", vec!["https://auth.example.com".into()]);
+/// let mcp = McpService::new(mcp_server::Server::builder("s", "1").build(), HttpConfig::default());
+/// let protected = BearerAuthLayer::new(Arc::new(verifier), config).layer(mcp);
+///
+/// let request = http::Request::post("/mcp")
+///     .header("host", "localhost")
+///     .header("content-type", "application/json")
+///     .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+///     .unwrap();
+/// let response = protected.oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), 401);
+/// let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+/// assert!(challenge.contains("resource_metadata="));
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct BearerAuthLayer {
     verifier: Arc<dyn TokenVerifier>,

@@ -75,6 +75,37 @@ pub enum TokenError {
 }
 
 /// Checks access tokens.
+///
+/// [`JwtVerifier`] and [`IntrospectionVerifier`] cover OAuth; implement it for opaque tokens your own
+/// service issues:
+///
+/// ```
+/// use std::sync::Arc;
+/// use futures::future::BoxFuture;
+/// use mcp_server::auth::{AuthConfig, BearerAuthLayer, TokenError, TokenVerifier, VerifiedToken};
+///
+/// struct ApiKeys(std::collections::HashMap<String, String>); // key -> user
+///
+/// impl TokenVerifier for ApiKeys {
+///     fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, TokenError>> {
+///         Box::pin(async move {
+///             let user = self.0.get(token).ok_or_else(|| TokenError::InvalidToken("unknown key".into()))?;
+///             Ok(VerifiedToken {
+///                 subject: user.clone(),
+///                 scopes: vec!["tools:call".into()],
+///                 // The audience check compares with AuthConfig's resource.
+///                 audiences: vec!["https://mcp.example.com/mcp".into()],
+///                 ..Default::default()
+///             })
+///         })
+///     }
+/// }
+///
+/// let keys = ApiKeys([("k-123".to_string(), "alice".to_string())].into());
+/// let config = AuthConfig::new("https://mcp.example.com/mcp", vec!["https://auth.example.com".into()]);
+/// let layer = BearerAuthLayer::new(Arc::new(keys), config);
+/// # let _ = layer;
+/// ```
 pub trait TokenVerifier: Send + Sync + 'static {
     /// Verify `token`, returning what it grants.
     fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<VerifiedToken, TokenError>>;

@@ -54,6 +54,13 @@ use crate::reply::Reply;
 use crate::{Principal, ScopeGuard, Server};
 
 /// How a response to a request is sent.
+///
+/// ```
+/// use mcp_server::http::{HttpConfig, ResponseMode};
+/// // Behind a proxy that buffers event streams: answer every request with one JSON body.
+/// let config = HttpConfig::default().response_mode(ResponseMode::Json);
+/// # let _ = config;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ResponseMode {

@@ -19,6 +19,13 @@ use crate::Principal;
 use crate::ScopeGuard;
 
 /// Where the 2024-11-05 transport lives (relative to the server root).
+///
+/// ```
+/// use mcp_server::http::{HttpConfig, OldSsePaths};
+/// // 2024-11-05 clients configured with `/legacy/sse` keep working beside Streamable HTTP.
+/// let config = HttpConfig::default().old_sse(OldSsePaths::default().stream("/legacy/sse").messages("/legacy/messages"));
+/// # let _ = config;
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct OldSsePaths {

@@ -3,6 +3,17 @@
 use http::HeaderMap;
 
 /// Which hosts and origins may reach the endpoint.
+///
+/// Serving a public name needs it named: the loopback default refuses any other `Host`.
+///
+/// ```
+/// use mcp_server::http::{HostPolicy, HttpConfig};
+/// let config = HttpConfig::default().host_policy(HostPolicy::AllowList {
+///     hosts: vec!["mcp.example.com".into()],
+///     origins: vec!["https://app.example.com".into()],
+/// });
+/// # let _ = config;
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum HostPolicy {

@@ -17,6 +17,8 @@ use super::{HttpConfig, McpService};
 use crate::Server;
 
 /// A bound endpoint, ready to run.
+///
+/// See [`serve_listener`] for an example.
 #[derive(Debug)]
 pub struct Bound {
     listener: TcpListener,
@@ -214,6 +216,24 @@ async fn serve_one(
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// Bind `addr` and return the endpoint without running it.
+///
+/// Port 0 picks a free port, which [`Bound::local_addr`] reports before anything is served:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// use mcp_server::http::{serve_listener, HttpConfig};
+/// use mcp_server::Server;
+///
+/// let bound = serve_listener(Server::builder("demo", "1.0.0").build(), HttpConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
+/// let addr = bound.local_addr()?;
+/// println!("serving http://{addr}/mcp");
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(bound.run_until(async { let _ = stopped.await; }));
+/// // ... clients connect to `addr` ...
+/// stop.send(()).unwrap();
+/// server.await.unwrap()?;
+/// # Ok(()) }
+/// ```
 pub async fn serve_listener(
     server: Server,
     config: HttpConfig,

@@ -125,6 +125,32 @@ impl HttpSession {
 
 /// Where sessions live. The in-memory default is [`MemorySessionStore`]; a shared store (Redis) implements the
 /// same calls so a fleet can route any session's requests to the node that holds its live streams.
+///
+/// A store of your own usually wraps another, e.g. to report how many sessions are open:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+/// use mcp_server::http::{HttpConfig, HttpSession, MemorySessionStore, SessionStore, StoreFull};
+///
+/// struct Metered(MemorySessionStore);
+///
+/// impl SessionStore for Metered {
+///     fn insert(&self, s: Arc<HttpSession>) -> Result<(), StoreFull> {
+///         self.0.insert(s)?;
+///         tracing::info!(open = self.0.len(), "session opened");
+///         Ok(())
+///     }
+///     fn get(&self, id: &str) -> Option<Arc<HttpSession>> { self.0.get(id) }
+///     fn remove(&self, id: &str) -> Option<Arc<HttpSession>> { self.0.remove(id) }
+///     fn len(&self) -> usize { self.0.len() }
+///     fn expire(&self, idle: Duration, epoch: Instant) -> Vec<Arc<HttpSession>> { self.0.expire(idle, epoch) }
+///     fn evict_idle(&self, epoch: Instant) -> Option<Arc<HttpSession>> { self.0.evict_idle(epoch) }
+/// }
+///
+/// let config = HttpConfig::default().session_store(Arc::new(Metered(MemorySessionStore::new(1000))));
+/// # let _ = config;
+/// ```
 pub trait SessionStore: Send + Sync + 'static {
     /// Add a session; fails when the store is full.
     fn insert(&self, session: Arc<HttpSession>) -> Result<(), StoreFull>;
@@ -155,6 +181,16 @@ pub trait SessionStore: Send + Sync + 'static {
 pub struct StoreFull;
 
 /// Sessions in a sharded concurrent map, with a cap.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcp_server::http::{HttpConfig, MemorySessionStore};
+/// // What `HttpConfig::max_sessions` sets up; give one explicitly to share it between two endpoints.
+/// let store = Arc::new(MemorySessionStore::new(10_000));
+/// let public = HttpConfig::default().session_store(store.clone());
+/// let admin = HttpConfig::default().session_store(store);
+/// # let _ = (public, admin);
+/// ```
 #[derive(Debug)]
 pub struct MemorySessionStore {
     map: DashMap<Arc<str>, Arc<HttpSession>>,

@@ -40,6 +40,30 @@ pub(crate) fn keepalive() -> Bytes {
 /// Where the events of resumable (legacy) SSE streams are kept for `Last-Event-ID` replay. The in-memory
 /// default is [`MemoryEventStore`]; a shared store (Redis streams, say) implements the same three calls so a
 /// client can resume on any node.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use mcp_server::http::{EventStore, HttpConfig, MemoryEventStore};
+///
+/// /// Counts replays, to see how often clients resume.
+/// struct Counted { inner: MemoryEventStore, replays: std::sync::atomic::AtomicU64 }
+///
+/// impl EventStore for Counted {
+///     fn append(&self, session: &str, stream: u64, seq: u64, frame: Bytes) {
+///         self.inner.append(session, stream, seq, frame)
+///     }
+///     fn replay(&self, session: &str, stream: u64, after: u64) -> Vec<Bytes> {
+///         self.replays.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.inner.replay(session, stream, after)
+///     }
+///     fn forget(&self, session: &str) { self.inner.forget(session) }
+/// }
+///
+/// let store = Counted { inner: MemoryEventStore::default(), replays: Default::default() };
+/// let config = HttpConfig::default().event_store(Arc::new(store));
+/// # let _ = config;
+/// ```
 pub trait EventStore: Send + Sync + 'static {
     /// Record event `seq` of `stream` in `session` (an SSE frame, ready to send).
     fn append(&self, session: &str, stream: u64, seq: u64, frame: Bytes);
@@ -52,6 +76,20 @@ pub trait EventStore: Send + Sync + 'static {
 type StreamEvents = VecDeque<(u64, Bytes)>;
 
 /// Events in memory, bounded per stream and per session.
+///
+/// ```
+/// use bytes::Bytes;
+/// use mcp_server::http::{EventStore, MemoryEventStore};
+///
+/// let store = MemoryEventStore::new(2, 4); // the 2 newest events of each stream
+/// for seq in 1..=3 {
+///     store.append("session-a", 0, seq, Bytes::from(format!("id: {seq}\n\n")));
+/// }
+/// // A client that saw event 1 gets what is still kept after it.
+/// assert_eq!(store.replay("session-a", 0, 1).len(), 2);
+/// store.forget("session-a");
+/// assert!(store.replay("session-a", 0, 0).is_empty());
+/// ```
 #[derive(Debug)]
 pub struct MemoryEventStore {
     sessions: dashmap::DashMap<Arc<str>, Mutex<VecDeque<(u64, StreamEvents)>>>,
