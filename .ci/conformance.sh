@@ -6,7 +6,7 @@
 # Suites (ids as used by CONFORMANCE_GATE):
 #   server-2025-11-25  server --requirements 2025-11-25
 #   server-2026-07-28  server --requirements 2026-07-28
-#   server-pending     server --suite pending --expected-failures .ci/expected-failures-pending.yml
+#   server-pending     server --suite pending (every scenario must pass)
 #   client-2025-11-25  client --requirements 2025-11-25 (18 scored, incl. 14 auth/*; see CONFORMANCE_CLIENT)
 #   client-2026-07-28  client --requirements 2026-07-28 (32 scored, incl. 25 auth/*)
 #   client-backcompat  client --suite backcompat (the two 2025-03-26 auth scenarios)
@@ -25,7 +25,6 @@
 #                overridable with CONFORMANCE_CLIENT_SCENARIOS_2025 / _2026 (space-separated)
 #   CONFORMANCE_GATE        suites that must pass for exit 0, space/comma separated;
 #                           default: every suite that ran; "none" gates nothing
-#   CONFORMANCE_STRICT_BASELINE=1  also fail server-pending on stale baseline entries
 #                           (listed but passing). Default: report them only.
 #   CONFORMANCE_TIMEOUT_MS  per-scenario timeout passed to the tool (default 30000)
 #   CI_SUMMARY              if set, summary lines are appended to this file too
@@ -50,7 +49,6 @@ CLIENT_BIN="${CONFORMANCE_CLIENT_BIN:-$REPO/target/release/conformance-client}"
 CLIENT_MODE="${CONFORMANCE_CLIENT:-all}"
 SERVER_MODE="${CONFORMANCE_SERVER:-all}"
 TIMEOUT_MS="${CONFORMANCE_TIMEOUT_MS:-30000}"
-BASELINE="$REPO/.ci/expected-failures-pending.yml"
 LOGS="$REPO/target/ci-logs"
 SCEN_2025="${CONFORMANCE_CLIENT_SCENARIOS_2025:-initialize tools_call elicitation-sep1034-client-defaults sse-retry json-schema-2020-12-preservation}"
 SCEN_2026="${CONFORMANCE_CLIENT_SCENARIOS_2026:-tools_call request-metadata sep-2322-client-request-state http-standard-headers http-custom-headers http-invalid-tool-headers json-schema-ref-no-deref json-schema-2020-12-preservation}"
@@ -157,18 +155,14 @@ run_server_suites() {
     summary "server-$rev" "$rc" "conformance server $rev: ${line%)}; exit $rc)"
   done
 
+  # Every scenario of the pending suite is expected to pass (the tasks extension landed; nothing is baselined).
   out="$LOGS/conformance-server-pending.log"
-  conf server --url "$url" --suite pending --expected-failures "$BASELINE" --timeout "$TIMEOUT_MS" \
+  conf server --url "$url" --suite pending --timeout "$TIMEOUT_MS" \
     -o "$LOGS/conformance-results/server-pending" >"$out" 2>&1
   rc=$?
   line="$(parse "$out" "server pending")"
   local verdict=$rc
-  if [[ $rc != 0 && "${CONFORMANCE_STRICT_BASELINE:-0}" != 1 ]]; then
-    # Stale entries alone (an extension scenario that SKIPs, hence "passes") do not fail
-    # the suite unless strict; unexpected failures always do.
-    sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -q '^Unexpected failures (not in baseline)' || verdict=0
-    grep -q 'no summary in output' <<<"$line" && verdict=1
-  fi
+  grep -q 'no summary in output' <<<"$line" && verdict=1
   summary "server-pending" "$verdict" "conformance server pending: ${line%)}; exit $rc)"
 
   kill "$pid" 2>/dev/null

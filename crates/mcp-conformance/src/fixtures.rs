@@ -11,7 +11,7 @@ use mcp::protocol::types::{
     PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, Tool,
 };
 use mcp::protocol::JsonObject;
-use mcp::server::{Error, RequestContext, Server, ServerOptions};
+use mcp::server::{Error, RequestContext, Server, ServerOptions, TaskPolicy};
 use serde_json::{json, Value};
 
 /// A 1×1 PNG.
@@ -88,6 +88,7 @@ pub fn fixtures_server() -> Server {
     let builder = interactive_tools(builder);
     let builder = diagnostic_tools(builder, handle.clone());
     let builder = input_required_tools(builder);
+    let builder = task_tools(builder);
     let builder = resources(builder);
     let server = prompts(builder).build();
     let _ = handle.set(server.clone());
@@ -414,6 +415,62 @@ fn input_required_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBui
         }
         Ok::<_, Error>(CallToolResult::text("No input capability declared"))
     })
+}
+
+/// The tools of the tasks extension's scenarios (SEP-2663): names, texts and timings as the suite expects.
+fn task_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
+    let confirm_form = |message: String| {
+        ElicitRequestParams::form(
+            message,
+            json!({"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}),
+        )
+    };
+    b.tool(tool("greet", "Greets someone (never a task)", json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]})), |_c: RequestContext, a: Args| async move {
+        let name = a.get("name").and_then(Value::as_str).unwrap_or("world").to_owned();
+        Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
+    })
+    .tool(tool("slow_compute", "Computes for `seconds` seconds; a task for clients that declare tasks", json!({"type": "object", "properties": {"seconds": {"type": "integer", "minimum": 0}, "label": {"type": "string"}}})), |_c: RequestContext, a: Args| async move {
+        let seconds = a.get("seconds").and_then(Value::as_u64).unwrap_or(3).min(600);
+        let label = a.get("label").and_then(Value::as_str).unwrap_or("compute").to_owned();
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        Ok::<_, Error>(CallToolResult::text(format!("Computation \"{label}\" completed after {seconds} seconds. Result: 42.")))
+    })
+    .tool_tasks("slow_compute", TaskPolicy::optional())
+    .tool(tool("failing_job", "A task that ends with a tool error", no_args()), |_c: RequestContext, _a: Args| async move {
+        sleep_ms(1000).await;
+        Err::<CallToolResult, _>(Error::tool("the job failed: the input was rejected"))
+    })
+    .tool_tasks("failing_job", TaskPolicy::required())
+    .tool(tool("protocol_error_job", "A task that ends with a JSON-RPC error", no_args()), |_c: RequestContext, _a: Args| async move {
+        sleep_ms(500).await;
+        Err::<CallToolResult, _>(Error::internal("the job hit an internal error"))
+    })
+    .tool_tasks("protocol_error_job", TaskPolicy::required())
+    .tool(tool("confirm_delete", "Asks for confirmation inside the task, then deletes", json!({"type": "object", "properties": {"filename": {"type": "string"}}})), move |ctx: RequestContext, a: Args| async move {
+        let file = a.get("filename").and_then(Value::as_str).unwrap_or("file.txt").to_owned();
+        let r = ctx.elicit("confirm", confirm_form(format!("Delete '{file}'?"))).await?;
+        let yes = accepted(&r).and_then(|c| c.get("confirm")).and_then(Value::as_bool) == Some(true);
+        Ok::<_, Error>(CallToolResult::text(if yes { format!("deleted '{file}'") } else { format!("kept '{file}'") }))
+    })
+    .tool_tasks("confirm_delete", TaskPolicy::required())
+    .tool(tool("multi_input", "Asks two questions at once inside the task", no_args()), move |ctx: RequestContext, _a: Args| async move {
+        let answers = ctx
+            .ask(vec![
+                ("name".into(), InputRequest::Elicit(ElicitRequestParams::form("Enter your name:", json!({"type": "object", "properties": {"name": {"type": "string"}}})))),
+                ("confirm".into(), InputRequest::Elicit(confirm_form("Confirm action?".into()))),
+            ])
+            .await?;
+        Ok::<_, Error>(CallToolResult::text(format!("Received {} answers", answers.len())))
+    })
+    .tool_tasks("multi_input", TaskPolicy::required())
+    .tool(tool("test_tool_with_task", "Asks for a name first, then works on it as a task", no_args()), |ctx: RequestContext, _a: Args| async move {
+        let r = ctx.elicit("user_name", name_form()).await?;
+        let name = accepted(&r).and_then(|c| c.get("name")).map(text_of).unwrap_or_default();
+        ctx.become_task();
+        sleep_ms(200).await;
+        Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}! (computed in task)")))
+    })
+    .tool_tasks("test_tool_with_task", TaskPolicy::required().start_on_request())
 }
 
 fn resources(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {

@@ -122,6 +122,10 @@ pub(crate) struct Inner {
     last_progress: Mutex<Option<f64>>,
     /// Keys this run asked through `elicit_as`, to catch a form type asked twice under one key.
     typed_keys: Mutex<Vec<String>>,
+    /// Tasks extension: fired by [`RequestContext::become_task`] while the handler runs inline.
+    task_trigger: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// Tasks extension: set once the handler runs as a task.
+    task_id: std::sync::OnceLock<String>,
 }
 
 /// The context of one request, handed to every handler. Cheap to clone (one `Arc`).
@@ -191,8 +195,87 @@ impl RequestContext {
                 open_questions: Mutex::new(Vec::new()),
                 last_progress: Mutex::new(None),
                 typed_keys: Mutex::new(Vec::new()),
+                task_trigger: Mutex::new(None),
+                task_id: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Tasks extension: the handler may turn into a task by firing `trigger`.
+    pub(crate) fn set_task_trigger(&self, trigger: tokio::sync::oneshot::Sender<()>) {
+        *self
+            .inner
+            .task_trigger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(trigger);
+    }
+
+    /// Tasks extension: this context runs as task `id`.
+    pub(crate) fn set_task_id(&self, id: String) {
+        let _ = self.inner.task_id.set(id);
+    }
+
+    /// Turn this call into a task now (tasks extension, for a tool whose
+    /// [`TaskPolicy::start_on_request`](crate::TaskPolicy::start_on_request) is set): the client gets the task
+    /// at once, and the handler goes on running in the background, its outcome kept for `tasks/get`. Returns
+    /// whether the call runs as a task: `false` for a client without the extension, or a tool without a task
+    /// policy, where the handler simply goes on inline. Calling it again (or in a later round of the task) is
+    /// harmless.
+    ///
+    /// Ask what must be asked before the task exists first: questions asked before this call are answered
+    /// through the `tools/call` itself; questions asked after it become the task's `input_required`.
+    ///
+    /// ```
+    /// use mcp_server::{Error, RequestContext, Server, TaskPolicy};
+    /// use mcp_protocol::types::{CallToolResult, ElicitRequestParams, Tool};
+    ///
+    /// let server = Server::builder("reports", "1.0.0")
+    ///     .tool(Tool::new("report", serde_json::json!({"type": "object"})), |ctx: RequestContext, _args| async move {
+    ///         let schema = serde_json::json!({"type": "object", "properties": {"month": {"type": "string"}}});
+    ///         let answer = ctx.elicit("month", ElicitRequestParams::form("Which month?", schema)).await?;
+    ///         ctx.become_task(); // the slow part runs as a task
+    ///         Ok::<_, Error>(CallToolResult::text(format!("report for {:?}", answer.content)))
+    ///     })
+    ///     .tool_tasks("report", TaskPolicy::required().start_on_request())
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    pub fn become_task(&self) -> bool {
+        if self.is_task() {
+            return true;
+        }
+        let trigger = self
+            .inner
+            .task_trigger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match trigger {
+            Some(t) => t.send(()).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Whether this handler runs as a task (tasks extension).
+    pub fn is_task(&self) -> bool {
+        self.inner.task_id.get().is_some()
+    }
+
+    /// The id of the task this handler runs as, if it does.
+    pub fn task_id(&self) -> Option<&str> {
+        self.inner.task_id.get().map(String::as_str)
+    }
+
+    /// The settings of extension `id` as the client declared it in this request's capabilities
+    /// (`capabilities.extensions`), or `None` when it did not.
+    pub fn client_extension(&self, id: &str) -> Option<&Value> {
+        self.inner
+            .env
+            .client
+            .caps
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get(id))
     }
 
     /// The request's JSON-RPC id, as the client sent it. Unique among the client's requests in flight, so it

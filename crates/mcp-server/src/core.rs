@@ -22,9 +22,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Envelope;
 use crate::error::Parts;
+use crate::handler::ToolEntry;
 use crate::reply::ResultJson;
 use crate::request_state::request_digest;
+use crate::tasks::{
+    missing_tasks_capability, result_value, Rerun, RoundEnd, TaskPolicy, TaskSupport, Tasks,
+};
 use crate::{Error, RequestContext, Server};
+use mcp_protocol::types::TASKS_EXTENSION;
+use std::sync::Arc;
 
 /// What the core produced.
 #[derive(Debug)]
@@ -32,6 +38,8 @@ pub(crate) enum CoreOutcome {
     /// A complete result, already serialized.
     Complete(ResultJson),
     InputRequired(InputRequiredResult),
+    /// Tasks extension: the call became a task (the `CreateTaskResult` body).
+    Task(ResultJson),
     Error(ErrorObject),
     /// Cancelled: send nothing.
     Cancelled,
@@ -403,7 +411,37 @@ impl Server {
                     Err(e) => self.error_outcome(req, e),
                 }
             }
+            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL
+                if self.inner.tasks.is_some() =>
+            {
+                self.task_method(req, &env)
+            }
             other => ErrorObject::method_not_found(other).into(),
+        }
+    }
+
+    /// `tasks/get`, `tasks/update`, `tasks/cancel`: only for a client that declares the extension (before the
+    /// task id is even looked at), and only on the caller's own tasks.
+    fn task_method(&self, req: &Request, env: &Envelope) -> CoreOutcome {
+        let Some(tasks) = &self.inner.tasks else {
+            return ErrorObject::method_not_found(&req.method).into();
+        };
+        if !declares_tasks(env) {
+            return missing_tasks_capability(&req.method).into();
+        }
+        let params = req.params.as_ref();
+        let answer = match req.method.as_str() {
+            methods::TASKS_GET => tasks.get(params, &env.principal),
+            methods::TASKS_UPDATE => tasks
+                .update(params, &env.principal)
+                .map(|()| Value::Object(JsonObject::new())),
+            _ => tasks
+                .cancel(params, &env.principal)
+                .map(|()| Value::Object(JsonObject::new())),
+        };
+        match answer {
+            Ok(v) => complete(&v),
+            Err(e) => e.into(),
         }
     }
 
@@ -465,7 +503,7 @@ impl Server {
     /// answered makes the outcome `input_required`, whatever the handler returned (unless the request was
     /// cancelled), so a handler that turned the suspension into a tool error or a fallback value cannot
     /// answer the request without the client's input.
-    fn settle<T>(req: &Request, ctx: &RequestContext, r: Result<T, Error>) -> Result<T, Parts> {
+    fn settle<T>(method: &str, ctx: &RequestContext, r: Result<T, Error>) -> Result<T, Parts> {
         let open = ctx.take_open_questions();
         match r {
             Err(e) if e.is_cancelled() => Err(Parts::Cancelled),
@@ -477,7 +515,7 @@ impl Server {
                         Err(e) => format!("{:?} error {e:?}", e.kind()),
                     };
                     tracing::warn!(
-                        method = %req.method,
+                        method = %method,
                         returned = %returned,
                         "the handler did not pass on the input_required of a question it asked (use `?`); \
                          answering input_required anyway"
@@ -548,6 +586,18 @@ impl Server {
                 };
             }
         }
+        let task = match self.task_route(&p.name, &env) {
+            Ok(t) => t,
+            Err(e) => return e.into(),
+        };
+        if let Some((tasks, policy)) = task {
+            let Value::Object(args) = args_value else {
+                unreachable!("built as an object above")
+            };
+            return self
+                .call_tool_as_task(req, env, p, entry, args, tasks, policy)
+                .await;
+        }
         // The digest that binds a requestState to this call is computed only when a round needs it. Only the
         // modern era has rounds, and only there is a copy of the arguments kept for it (the handler takes
         // them).
@@ -568,23 +618,165 @@ impl Server {
             unreachable!("built as an object above")
         };
         let r = entry.handler.call(ctx.clone(), args).await;
-        match Self::settle(req, &ctx, r) {
-            Ok(result) => {
-                if let (Some(v), Some(sc)) = (&entry.output_validator, &result.structured_content) {
-                    if let Some(err) = v.iter_errors(sc).next() {
-                        tracing::error!(tool = %p.name, error = %err, "structuredContent does not match outputSchema");
-                        return ErrorObject::internal(format!(
-                            "tool {} produced output that does not match its outputSchema",
-                            p.name
-                        ))
-                        .into();
-                    }
-                }
-                complete(&result)
-            }
+        let settled = Self::settle(&req.method, &ctx, r);
+        self.tool_outcome(req, &ctx, &digest, &entry, settled)
+    }
+
+    /// The answer to a `tools/call` whose handler has settled.
+    fn tool_outcome(
+        &self,
+        req: &Request,
+        ctx: &RequestContext,
+        digest: &dyn Fn() -> String,
+        entry: &ToolEntry,
+        settled: Result<CallToolResult, Parts>,
+    ) -> CoreOutcome {
+        match settled {
+            Ok(result) => match check_output(entry, &result) {
+                Ok(()) => complete(&result),
+                Err(e) => e.into(),
+            },
             Err(Parts::Tool(msg)) => complete(&CallToolResult::error(msg)),
-            Err(Parts::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
+            Err(Parts::InputRequired(asks)) => self.input_required(req, ctx, digest, asks),
             Err(parts) => self.parts_outcome(req, parts),
+        }
+    }
+
+    /// Whether this call of tool `name` runs as a task: `Some` when the tool has a task policy and the client
+    /// declared the extension in this (2026-07-28) request; `-32021` for a task-required tool otherwise.
+    #[allow(clippy::type_complexity)]
+    fn task_route(
+        &self,
+        name: &str,
+        env: &Envelope,
+    ) -> Result<Option<(Arc<Tasks>, TaskPolicy)>, ErrorObject> {
+        let Some(tasks) = &self.inner.tasks else {
+            return Ok(None);
+        };
+        let Some(policy) = tasks.policies.get(name).copied() else {
+            return Ok(None);
+        };
+        if env.version.era() == Era::Modern && declares_tasks(env) {
+            return Ok(Some((tasks.clone(), policy)));
+        }
+        match policy.support {
+            TaskSupport::Required => Err(missing_tasks_capability(&format!("tool {name:?}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// A `tools/call` that runs as a task: stored, then answered with the task; the handler runs in the
+    /// background (or, with `start_on_request`, inline until it calls `become_task`).
+    #[allow(clippy::too_many_arguments)]
+    async fn call_tool_as_task(
+        &self,
+        req: &mut Request,
+        env: Envelope,
+        mut p: CallToolParams,
+        entry: Arc<ToolEntry>,
+        args: JsonObject,
+        tasks: Arc<Tasks>,
+        policy: TaskPolicy,
+    ) -> CoreOutcome {
+        let owner = env.principal.clone();
+        // A task outlives its request: its own cancellation, and no stream to write progress to.
+        let cancel = CancellationToken::new();
+        let mut task_env = env;
+        task_env.cancel = cancel.clone();
+        task_env.notifier = None;
+        task_env.stream_control = None;
+        let meta = p.meta.take().unwrap_or_default();
+        let rerun_for = |id: String| -> Rerun {
+            let (entry, env, meta, args, req_id) = (
+                entry.clone(),
+                task_env.clone(),
+                meta.clone(),
+                args.clone(),
+                req.id.clone(),
+            );
+            Arc::new(move |responses, round_state, _cancel| {
+                let ctx = RequestContext::new(
+                    req_id.clone(),
+                    methods::TOOLS_CALL,
+                    env.clone(),
+                    meta.clone(),
+                    responses,
+                    round_state,
+                );
+                ctx.set_task_id(id.clone());
+                let (entry, args) = (entry.clone(), args.clone());
+                async move {
+                    let r = entry.handler.call(ctx.clone(), args).await;
+                    round_end(&entry, Self::settle(methods::TOOLS_CALL, &ctx, r), &ctx)
+                }
+                .boxed()
+            })
+        };
+        if !policy.start_on_request {
+            let id = match tasks.create(owner, cancel.clone()) {
+                Ok(id) => id,
+                Err(e) => return e.into(),
+            };
+            tasks.spawn_round(
+                id.clone(),
+                cancel,
+                rerun_for(id.clone()),
+                JsonObject::new(),
+                None,
+            );
+            return task_created(&tasks, &id);
+        }
+        // Inline until the handler calls `become_task`.
+        let round_args = Value::Object(args.clone());
+        let name = p.name.clone();
+        let digest = || request_digest(&name, Some(&round_args));
+        let ctx = match self.mrtr_context(
+            req,
+            task_env.clone(),
+            Some(meta.clone()),
+            p.input_responses.take(),
+            &p.request_state,
+            &digest,
+        ) {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        };
+        let (trigger, triggered) = tokio::sync::oneshot::channel();
+        ctx.set_task_trigger(trigger);
+        let mut handler = entry.handler.call(ctx.clone(), args.clone());
+        tokio::select! {
+            biased;
+            Ok(()) = triggered => {
+                let id = match tasks.create(owner, cancel.clone()) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        cancel.cancel();
+                        return e.into();
+                    }
+                };
+                ctx.set_task_id(id.clone());
+                let (end_entry, end_ctx) = (entry.clone(), ctx.clone());
+                let rest = async move {
+                    let r = handler.await;
+                    round_end(&end_entry, Self::settle(methods::TOOLS_CALL, &end_ctx, r), &end_ctx)
+                };
+                tasks.spawn_end(id.clone(), cancel, rest, rerun_for(id.clone()));
+                task_created(&tasks, &id)
+            }
+            r = &mut handler => {
+                let settled = Self::settle(&req.method, &ctx, r);
+                match (&settled, policy.support) {
+                    // Questions before the task: answered through the tools/call itself.
+                    (Err(Parts::InputRequired(_)), _) | (_, TaskSupport::Optional) => {
+                        self.tool_outcome(req, &ctx, &digest, &entry, settled)
+                    }
+                    // A task-required tool answers with a task even when it finished inline.
+                    _ => match tasks.create_finished(owner, round_end(&entry, settled, &ctx)) {
+                        Ok(id) => task_created(&tasks, &id),
+                        Err(e) => e.into(),
+                    },
+                }
+            }
         }
     }
 
@@ -623,7 +815,7 @@ impl Server {
             }
         };
         let r = fut.await;
-        match Self::settle(req, &ctx, r) {
+        match Self::settle(&req.method, &ctx, r) {
             Ok(r) if r.contents.is_empty() => {
                 self.error_outcome(req, Error::resource_not_found(&p.uri, modern))
             }
@@ -671,11 +863,67 @@ impl Server {
             Err(e) => return e.into(),
         };
         let r = entry.handler.get(ctx.clone(), args).await;
-        match Self::settle(req, &ctx, r) {
+        match Self::settle(&req.method, &ctx, r) {
             Ok(r) => complete(&r),
             Err(Parts::InputRequired(asks)) => self.input_required(req, &ctx, &digest, asks),
             Err(parts) => self.parts_outcome(req, parts),
         }
+    }
+}
+
+/// Whether the request's client capabilities declare the tasks extension.
+fn declares_tasks(env: &Envelope) -> bool {
+    env.client
+        .caps
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.contains_key(TASKS_EXTENSION))
+}
+
+/// -32603 when a tool's `structuredContent` does not match its `outputSchema`.
+fn check_output(entry: &ToolEntry, result: &CallToolResult) -> Result<(), ErrorObject> {
+    if let (Some(v), Some(sc)) = (&entry.output_validator, &result.structured_content) {
+        if let Some(err) = v.iter_errors(sc).next() {
+            tracing::error!(tool = %entry.tool.name, error = %err, "structuredContent does not match outputSchema");
+            return Err(ErrorObject::internal(format!(
+                "tool {} produced output that does not match its outputSchema",
+                entry.tool.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How a round of a task's handler ended, from its settled result.
+fn round_end(
+    entry: &ToolEntry,
+    settled: Result<CallToolResult, Parts>,
+    ctx: &RequestContext,
+) -> RoundEnd {
+    match settled {
+        Ok(result) => match check_output(entry, &result) {
+            Ok(()) => RoundEnd::Completed(result_value(&result)),
+            Err(e) => RoundEnd::Failed(e),
+        },
+        Err(Parts::Tool(msg)) => RoundEnd::Completed(result_value(&CallToolResult::error(msg))),
+        Err(Parts::InputRequired(asks)) => {
+            let (responses, round_state) = ctx.take_round();
+            RoundEnd::InputRequired {
+                asks,
+                responses,
+                round_state,
+            }
+        }
+        Err(Parts::Cancelled) => RoundEnd::Cancelled,
+        Err(Parts::Rpc(e)) => RoundEnd::Failed(e),
+    }
+}
+
+/// The `CreateTaskResult` of a stored task.
+fn task_created(tasks: &Tasks, id: &str) -> CoreOutcome {
+    match ResultJson::of(&tasks.created(id)) {
+        Ok(r) => CoreOutcome::Task(r),
+        Err(e) => e.into(),
     }
 }
 

@@ -201,7 +201,8 @@ impl Server {
             _ => {}
         }
         match self.run_core(req, env).await {
-            CoreOutcome::Complete(r) => Some(Ok(r)),
+            // Tasks are created only for 2026-07-28 requests.
+            CoreOutcome::Complete(r) | CoreOutcome::Task(r) => Some(Ok(r)),
             CoreOutcome::Error(e) => Some(Err(e)),
             CoreOutcome::InputRequired(_) => Some(Err(ErrorObject::internal(
                 "unexpected input_required on legacy era",

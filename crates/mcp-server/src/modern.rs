@@ -227,6 +227,7 @@ impl Server {
     ) -> Outcome {
         let (result, kind) = match outcome {
             CoreOutcome::Complete(r) => (r, "complete"),
+            CoreOutcome::Task(r) => (r, "task"),
             CoreOutcome::InputRequired(r) => (
                 match ResultJson::of(&r) {
                     Ok(r) => r,

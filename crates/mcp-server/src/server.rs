@@ -155,6 +155,8 @@ pub(crate) struct Inner {
     pub initialize_results: std::sync::OnceLock<Vec<(mcp_protocol::ProtocolVersion, String)>>,
     /// The message-level layers, outermost first; `None` when none was added (requests go straight in).
     pub layers: Option<Next>,
+    /// The tasks extension, when a tool has a task policy.
+    pub tasks: Option<Arc<crate::tasks::Tasks>>,
 }
 
 /// An MCP server. Build it with [`Server::builder`], then serve it over stdio ([`crate::serve_stdio`]) or HTTP.
@@ -234,6 +236,9 @@ pub struct ServerBuilder {
     state_key: Option<StateKey>,
     capabilities: Option<ServerCapabilities>,
     layers: Option<Next>,
+    extensions: JsonObject,
+    task_policies: std::collections::HashMap<String, crate::tasks::TaskPolicy>,
+    task_options: crate::tasks::TaskOptions,
 }
 
 impl Server {
@@ -253,6 +258,9 @@ impl Server {
             state_key: None,
             capabilities: None,
             layers: None,
+            extensions: JsonObject::new(),
+            task_policies: std::collections::HashMap::new(),
+            task_options: crate::tasks::TaskOptions::default(),
         }
     }
 
@@ -827,6 +835,44 @@ impl ServerBuilder {
         self
     }
 
+    /// Declare extension `id` with its `settings` (under `capabilities.extensions`, in `server/discover` and
+    /// `initialize`). The extensions this crate implements declare themselves (tasks, when a tool has a
+    /// [`TaskPolicy`](crate::TaskPolicy)); this is for an extension of your own, whose handlers read the client's
+    /// side with [`RequestContext::client_extension`](crate::RequestContext::client_extension).
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    /// let server = Server::builder("s", "1.0.0")
+    ///     .extension("com.example/audit", serde_json::json!({"retentionDays": 30}))
+    ///     .build();
+    /// let declared = server.capabilities().extensions.as_ref().unwrap();
+    /// assert_eq!(declared["com.example/audit"]["retentionDays"], 30);
+    /// ```
+    pub fn extension(mut self, id: impl Into<String>, settings: serde_json::Value) -> Self {
+        self.extensions.insert(id.into(), settings);
+        self
+    }
+
+    /// Let tool `name` run as a task (the tasks extension, SEP-2663) for clients that declare the extension;
+    /// see [`TaskPolicy`] and the [`tasks`](crate::tasks) module. Declares the extension.
+    ///
+    /// ```
+    /// use mcp_server::{Server, TaskPolicy};
+    /// use mcp_protocol::types::TASKS_EXTENSION;
+    /// let server = Server::builder("s", "1.0.0").tool_tasks("reindex", TaskPolicy::required()).build();
+    /// assert!(server.capabilities().extensions.as_ref().unwrap().contains_key(TASKS_EXTENSION));
+    /// ```
+    pub fn tool_tasks(mut self, name: impl Into<String>, policy: crate::tasks::TaskPolicy) -> Self {
+        self.task_policies.insert(name.into(), policy);
+        self
+    }
+
+    /// Tunables of the task store (time to live, polling interval, cap).
+    pub fn task_options(mut self, options: crate::tasks::TaskOptions) -> Self {
+        self.task_options = options;
+        self
+    }
+
     /// Finish: the server, ready to serve over [`crate::serve_stdio`], [`crate::serve_connection`] or
     /// [`crate::http`]. Cheap to clone; every connection and session shares it.
     pub fn build(self) -> Server {
@@ -844,6 +890,23 @@ impl ServerBuilder {
             completions: Some(JsonObject::new()),
             ..Default::default()
         });
+        let mut capabilities = capabilities;
+        let mut extensions = self.extensions;
+        let tasks = (!self.task_policies.is_empty()).then(|| {
+            extensions
+                .entry(mcp_protocol::types::TASKS_EXTENSION)
+                .or_insert_with(|| serde_json::Value::Object(JsonObject::new()));
+            Arc::new(crate::tasks::Tasks::new(
+                self.task_policies,
+                self.task_options,
+            ))
+        });
+        if !extensions.is_empty() {
+            capabilities
+                .extensions
+                .get_or_insert_with(JsonObject::new)
+                .extend(extensions);
+        }
         let (events, _) = broadcast::channel(256);
         Server {
             inner: Arc::new(Inner {
@@ -864,6 +927,7 @@ impl ServerBuilder {
                 state_key: self.state_key.unwrap_or_else(StateKey::random),
                 initialize_results: std::sync::OnceLock::new(),
                 layers: self.layers,
+                tasks,
             }),
         }
     }

@@ -2,36 +2,13 @@
 //! tool error, or into a fallback value, still answers the request with `input_required`, and the next
 //! round gets the answer.
 
-use std::time::Duration;
+mod support;
 
 use mcp_protocol::types::{CallToolResult, ElicitRequestParams, Tool};
 use mcp_protocol::JsonObject;
-use mcp_server::{serve_connection, ConnectionOptions, Error, ErrorKind, RequestContext, Server};
+use mcp_server::{Error, ErrorKind, RequestContext, Server};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines, ReadHalf, WriteHalf};
-
-struct Pipe {
-    w: WriteHalf<tokio::io::DuplexStream>,
-    r: Lines<BufReader<ReadHalf<tokio::io::DuplexStream>>>,
-}
-
-impl Pipe {
-    async fn call(&mut self, v: Value) -> Value {
-        self.w.write_all(v.to_string().as_bytes()).await.unwrap();
-        self.w.write_all(b"\n").await.unwrap();
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(5), self.r.next_line())
-                .await
-                .expect("no message within 5 s")
-                .unwrap()
-                .expect("connection closed");
-            let m: Value = serde_json::from_str(&line).unwrap();
-            if m.get("id") == v.get("id") && m.get("method").is_none() {
-                return m;
-            }
-        }
-    }
-}
+use support::Pipe;
 
 fn tool(name: &str) -> Tool {
     Tool {
@@ -99,30 +76,16 @@ fn server() -> Server {
 }
 
 fn connect() -> Pipe {
-    let (client, srv) = tokio::io::duplex(1 << 20);
-    let (sr, sw) = tokio::io::split(srv);
-    tokio::spawn(serve_connection(
-        server(),
-        BufReader::new(sr),
-        sw,
-        ConnectionOptions::default(),
-    ));
-    let (cr, cw) = tokio::io::split(client);
-    Pipe {
-        w: cw,
-        r: BufReader::new(cr).lines(),
-    }
+    support::connect(server())
 }
 
 fn modern(id: i64, params: Value, elicitation: bool) -> Value {
-    let mut p = params;
     let caps = if elicitation {
         json!({"elicitation":{}})
     } else {
         json!({})
     };
-    p["_meta"] = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":caps});
-    json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":p})
+    support::modern_request(id, "tools/call", params, caps)
 }
 
 #[tokio::test]

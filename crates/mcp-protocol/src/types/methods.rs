@@ -19,6 +19,12 @@ pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
 pub const SAMPLING_CREATE_MESSAGE: &str = "sampling/createMessage";
 pub const ELICITATION_CREATE: &str = "elicitation/create";
 pub const ROOTS_LIST: &str = "roots/list";
+/// Tasks extension: a task's status and outcome.
+pub const TASKS_GET: &str = "tasks/get";
+/// Tasks extension: answers to a task's open questions.
+pub const TASKS_UPDATE: &str = "tasks/update";
+/// Tasks extension: cancel a task.
+pub const TASKS_CANCEL: &str = "tasks/cancel";
 
 pub const NOTIF_INITIALIZED: &str = "notifications/initialized";
 pub const NOTIF_CANCELLED: &str = "notifications/cancelled";

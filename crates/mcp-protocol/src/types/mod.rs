@@ -36,6 +36,7 @@ mod prompts;
 mod resources;
 mod roots;
 mod sampling;
+mod tasks;
 mod tools;
 
 pub use capabilities::*;
@@ -53,4 +54,5 @@ pub use prompts::*;
 pub use resources::*;
 pub use roots::*;
 pub use sampling::*;
+pub use tasks::*;
 pub use tools::*;

@@ -121,6 +121,8 @@ impl State {
         let name_key = match req.method.as_str() {
             methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
             methods::RESOURCES_READ => Some("uri"),
+            // The tasks extension routes its requests by task id.
+            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => Some("taskId"),
             _ => None,
         };
         if let Some(key) = name_key {

@@ -1,0 +1,60 @@
+//! A line-delimited JSON-RPC pipe to a server on an in-memory duplex, for the tests that speak raw messages.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::time::Duration;
+
+use mcp_server::{serve_connection, ConnectionOptions, Server};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines, ReadHalf, WriteHalf};
+
+/// The client end of a connection served by [`serve_connection`].
+pub struct Pipe {
+    w: WriteHalf<tokio::io::DuplexStream>,
+    r: Lines<BufReader<ReadHalf<tokio::io::DuplexStream>>>,
+}
+
+/// Serve `server` on a fresh duplex and return the client end.
+pub fn connect(server: Server) -> Pipe {
+    let (client, srv) = tokio::io::duplex(1 << 20);
+    let (sr, sw) = tokio::io::split(srv);
+    tokio::spawn(serve_connection(
+        server,
+        BufReader::new(sr),
+        sw,
+        ConnectionOptions::default(),
+    ));
+    let (cr, cw) = tokio::io::split(client);
+    Pipe {
+        w: cw,
+        r: BufReader::new(cr).lines(),
+    }
+}
+
+impl Pipe {
+    /// Send `v` and return the response with its id (skipping notifications and other responses).
+    pub async fn call(&mut self, v: Value) -> Value {
+        self.w.write_all(v.to_string().as_bytes()).await.unwrap();
+        self.w.write_all(b"\n").await.unwrap();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(5), self.r.next_line())
+                .await
+                .expect("no message within 5 s")
+                .unwrap()
+                .expect("connection closed");
+            let m: Value = serde_json::from_str(&line).unwrap();
+            if m.get("id") == v.get("id") && m.get("method").is_none() {
+                return m;
+            }
+        }
+    }
+}
+
+/// A 2026-07-28 request: `params` with `_meta` naming the version and `caps`.
+pub fn modern_request(id: i64, method: &str, params: Value, caps: Value) -> Value {
+    let mut p = params;
+    p["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": caps,
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": p})
+}
