@@ -1,14 +1,12 @@
 //! Typed helpers over a real connection, on both eras: `elicit_as` (the form derived from a struct, the answer
 //! parsed back into it) and `typed_prompt` (arguments declared from a struct and parsed from strings).
 
-use std::time::Duration;
+mod support;
 
 use mcp_protocol::types::{CallToolResult, GetPromptResult, PromptMessage, Tool};
-use mcp_server::{serve_connection, ElicitForm, Elicitation, Error, RequestContext, Server};
+use mcp_server::{ElicitForm, Elicitation, Error, RequestContext, Server};
 use serde_json::{json, Value};
-use tokio::io::{
-    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
-};
+use support::Pipe;
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema, mcp_macros::FormChoice)]
 #[serde(rename_all = "lowercase")]
@@ -128,47 +126,9 @@ fn server() -> Server {
         .build()
 }
 
-struct Pipe {
-    w: WriteHalf<DuplexStream>,
-    r: Lines<BufReader<ReadHalf<DuplexStream>>>,
-}
-
 impl Pipe {
     fn new() -> Self {
-        let (client, srv) = tokio::io::duplex(1 << 20);
-        let (sr, sw) = tokio::io::split(srv);
-        tokio::spawn(serve_connection(
-            server(),
-            BufReader::new(sr),
-            sw,
-            Default::default(),
-        ));
-        let (cr, cw) = tokio::io::split(client);
-        Pipe {
-            w: cw,
-            r: BufReader::new(cr).lines(),
-        }
-    }
-    async fn send(&mut self, v: Value) {
-        self.w.write_all(format!("{v}\n").as_bytes()).await.unwrap();
-    }
-    async fn recv(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(5), self.r.next_line())
-            .await
-            .expect("no message within 5 s")
-            .unwrap()
-            .expect("connection closed");
-        serde_json::from_str(&line).unwrap()
-    }
-    async fn call(&mut self, v: Value) -> Value {
-        let id = v["id"].clone();
-        self.send(v).await;
-        loop {
-            let m = self.recv().await;
-            if m["id"] == id && m.get("method").is_none() {
-                return m;
-            }
-        }
+        support::connect(server())
     }
     async fn legacy(version: &str) -> Self {
         let mut p = Self::new();

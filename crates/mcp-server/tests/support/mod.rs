@@ -31,18 +31,28 @@ pub fn connect(server: Server) -> Pipe {
 }
 
 impl Pipe {
+    /// Write one message.
+    pub async fn send(&mut self, v: Value) {
+        self.w.write_all(format!("{v}\n").as_bytes()).await.unwrap();
+    }
+
+    /// The next message from the server (at most 5 s away).
+    pub async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(5), self.r.next_line())
+            .await
+            .expect("no message within 5 s")
+            .unwrap()
+            .expect("connection closed");
+        serde_json::from_str(&line).unwrap()
+    }
+
     /// Send `v` and return the response with its id (skipping notifications and other responses).
     pub async fn call(&mut self, v: Value) -> Value {
-        self.w.write_all(v.to_string().as_bytes()).await.unwrap();
-        self.w.write_all(b"\n").await.unwrap();
+        let id = v.get("id").cloned();
+        self.send(v).await;
         loop {
-            let line = tokio::time::timeout(Duration::from_secs(5), self.r.next_line())
-                .await
-                .expect("no message within 5 s")
-                .unwrap()
-                .expect("connection closed");
-            let m: Value = serde_json::from_str(&line).unwrap();
-            if m.get("id") == v.get("id") && m.get("method").is_none() {
+            let m = self.recv().await;
+            if m.get("id") == id.as_ref() && m.get("method").is_none() {
                 return m;
             }
         }
