@@ -45,7 +45,8 @@ pub mod sse;
 pub mod transport;
 
 pub use client::{
-    CallOptions, Client, ClientBuilder, ClientEvent, ClientOptions, Subscription, VersionMode,
+    CallOptions, Client, ClientBuilder, ClientEvent, ClientOptions, Subscription, TaskHandle,
+    ToolCallStart, VersionMode,
 };
 pub use error::{AuthErrorKind, ClientError, Error, ErrorKind, TransportError};
 pub use handlers::{ElicitationHandler, RootsHandler, SamplingHandler};

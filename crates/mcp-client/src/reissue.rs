@@ -51,7 +51,10 @@ impl<'a> ReissueRequest<'a> {
             | methods::PROMPTS_GET
             | methods::DISCOVER
             | methods::PING
-            | methods::COMPLETION_COMPLETE => true,
+            | methods::COMPLETION_COMPLETE
+            // Reading a task's status, and cancelling it, change nothing when repeated.
+            | methods::TASKS_GET
+            | methods::TASKS_CANCEL => true,
             // The hints are the server's word about its own tool: only that server's state is at stake.
             methods::TOOLS_CALL => self
                 .tool_annotations

@@ -21,6 +21,18 @@ pub const X_MCP_HEADER: &str = "x-mcp-header";
 const SENTINEL_PREFIX: &str = "=?base64?";
 const SENTINEL_SUFFIX: &str = "?=";
 
+/// The params field a request's `Mcp-Name` header mirrors: `name` for `tools/call` and `prompts/get`, `uri` for
+/// `resources/read`, `taskId` for the tasks extension's `tasks/get`, `tasks/update` and `tasks/cancel`.
+pub fn name_param(method: &str) -> Option<&'static str> {
+    use crate::types::methods;
+    match method {
+        methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
+        methods::RESOURCES_READ => Some("uri"),
+        methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => Some("taskId"),
+        _ => None,
+    }
+}
+
 /// Encode a header value: as-is when it is printable ASCII without surrounding whitespace and does not look
 /// like the sentinel, else `=?base64?<b64 of UTF-8>?=`.
 ///

@@ -100,6 +100,34 @@ impl ClientBuilder {
         self.reissue = policy;
         self
     }
+    /// Declare extension `id` with its `settings` in the client capabilities (`capabilities.extensions`, sent
+    /// in `initialize` and in every 2026-07-28 request's `_meta`).
+    pub fn extension(mut self, id: impl Into<String>, settings: serde_json::Value) -> Self {
+        self.capabilities
+            .get_or_insert_with(ClientCapabilities::default)
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert(id.into(), settings);
+        self
+    }
+
+    /// Declare the tasks extension (`io.modelcontextprotocol/tasks`): the server may answer a `tools/call`
+    /// with a task, which [`Client::call_tool`] follows to its end ([`Client::start_tool_call`] hands it over
+    /// instead).
+    ///
+    /// ```
+    /// use mcp_client::Client;
+    /// use mcp_protocol::types::TASKS_EXTENSION;
+    /// let builder = Client::builder().tasks();
+    /// # let _ = (builder, TASKS_EXTENSION);
+    /// ```
+    pub fn tasks(self) -> Self {
+        self.extension(
+            mcp_protocol::types::TASKS_EXTENSION,
+            serde_json::Value::Object(Default::default()),
+        )
+    }
+
     /// Tunables.
     pub fn options(mut self, options: ClientOptions) -> Self {
         self.options = options;

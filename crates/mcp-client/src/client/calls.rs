@@ -56,12 +56,36 @@ impl Client {
     }
 
     /// [`call_tool`](Self::call_tool) with a timeout, progress and cancellation.
+    ///
+    /// A call the server turns into a task (tasks extension, when the client declares it with
+    /// [`ClientBuilder::tasks`](crate::ClientBuilder::tasks)) is followed to its end: polled at the server's
+    /// interval, its questions answered through the handlers, cancelled with `tasks/cancel` when
+    /// `options.cancel` fires; `options.timeout` then bounds each request and the whole wait.
     pub async fn call_tool_with(
         &self,
         name: &str,
         arguments: Value,
         options: CallOptions,
     ) -> Result<CallToolResult, Error> {
+        let v = self
+            .call_tool_value(name, arguments, options.clone())
+            .await?;
+        let r: CallToolResult = if v.get("resultType").and_then(Value::as_str) == Some("task") {
+            self.task_from(&v)?.wait_with(&options).await?
+        } else {
+            parse(v)?
+        };
+        self.inner.validate_output(name, &r)?;
+        Ok(r)
+    }
+
+    /// A `tools/call` through the MRTR loop, its result as the server sent it (complete or a task).
+    pub(super) async fn call_tool_value(
+        &self,
+        name: &str,
+        arguments: Value,
+        options: CallOptions,
+    ) -> Result<Value, Error> {
         let args = match arguments {
             Value::Null => None,
             Value::Object(m) => Some(m),
@@ -104,11 +128,7 @@ impl Client {
                     self.list_all_tools().await?;
                 }
                 Err(e) => return Err(e),
-                Ok((v, _)) => {
-                    let r: CallToolResult = parse(v)?;
-                    self.inner.validate_output(name, &r)?;
-                    return Ok(r);
-                }
+                Ok((v, _)) => return Ok(v),
             }
         }
     }

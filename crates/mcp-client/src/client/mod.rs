@@ -15,6 +15,7 @@
 //! - `mrtr`: the modern multi round-trip loop and the handlers' answers to server requests.
 //! - `inbound`: routing what the server sends (responses, notifications, requests).
 //! - `recovery`: legacy session recovery after a 404.
+//! - `tool_tasks`: the tasks extension: [`TaskHandle`] and following a `tools/call` that became a task.
 //! - `tools`: what the client learns about tools (header mirroring, output-schema validation, reissue).
 
 mod builder;
@@ -28,9 +29,11 @@ mod negotiate;
 mod options;
 mod recovery;
 mod tasks;
+mod tool_tasks;
 mod tools;
 
 pub use builder::ClientBuilder;
 pub use handle::Client;
 pub use listen::Subscription;
 pub use options::{CallOptions, ClientEvent, ClientOptions, VersionMode};
+pub use tool_tasks::{TaskHandle, ToolCallStart};

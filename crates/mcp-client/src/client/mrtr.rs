@@ -31,6 +31,10 @@ impl Inner {
             match v.get("resultType") {
                 None => return Ok((v, rounds)),
                 Some(Value::String(t)) if t == "complete" => return Ok((v, rounds)),
+                // Tasks extension: the caller follows the task.
+                Some(Value::String(t)) if t == "task" && method == methods::TOOLS_CALL => {
+                    return Ok((v, rounds))
+                }
                 Some(Value::String(t)) if t == "input_required" && self.era() == Era::Modern => {
                     rounds += 1;
                     if rounds > self.opts.max_input_rounds {

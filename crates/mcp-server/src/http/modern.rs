@@ -118,13 +118,7 @@ impl State {
             Some(_) => {}
         }
         let params = req.params.as_ref();
-        let name_key = match req.method.as_str() {
-            methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
-            methods::RESOURCES_READ => Some("uri"),
-            // The tasks extension routes its requests by task id.
-            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => Some("taskId"),
-            _ => None,
-        };
+        let name_key = mcp_protocol::headers::name_param(&req.method);
         if let Some(key) = name_key {
             if let Some(expected) = params.and_then(|p| p.get(key)).and_then(Value::as_str) {
                 match header_str(h, &names::NAME).map(decode_value) {

@@ -113,13 +113,9 @@ pub(super) fn jsonrpc_error_of(body: &[u8]) -> Option<ErrorObject> {
     }
 }
 
-/// `Mcp-Name`: `params.name` for tools/call and prompts/get, `params.uri` for resources/read.
+/// `Mcp-Name`: the params field [`headers::name_param`](mcp_protocol::headers::name_param) names.
 pub(super) fn mcp_name(req: &Request) -> Option<&str> {
-    let key = match req.method.as_str() {
-        methods::TOOLS_CALL | methods::PROMPTS_GET => "name",
-        methods::RESOURCES_READ => "uri",
-        _ => return None,
-    };
+    let key = mcp_protocol::headers::name_param(&req.method)?;
     req.params.as_ref()?.get(key)?.as_str()
 }
 
