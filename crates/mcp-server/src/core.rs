@@ -416,7 +416,34 @@ impl Server {
             {
                 self.task_method(req, &env)
             }
-            other => ErrorObject::method_not_found(other).into(),
+            other => match self.inner.methods.get(other).cloned() {
+                Some(h) => {
+                    let meta = req
+                        .params
+                        .as_ref()
+                        .and_then(|p| p.get("_meta"))
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default();
+                    let ctx = RequestContext::new(
+                        req.id.clone(),
+                        &req.method,
+                        env,
+                        meta,
+                        JsonObject::new(),
+                        None,
+                    );
+                    match h.call(ctx, req.params.take()).await {
+                        Ok(v @ Value::Object(_)) => complete(&v),
+                        Ok(_) => ErrorObject::internal(format!(
+                            "the handler of {other} returned a result that is not a JSON object"
+                        ))
+                        .into(),
+                        Err(e) => self.error_outcome(req, e),
+                    }
+                }
+                None => ErrorObject::method_not_found(other).into(),
+            },
         }
     }
 

@@ -345,6 +345,36 @@ pub(crate) struct PromptEntry {
     pub handler: Arc<dyn PromptHandler>,
 }
 
+/// Answers a request method of an extension (see [`ServerBuilder::method`](crate::ServerBuilder::method)).
+/// Implemented for `Fn(RequestContext, Option<Value>) -> impl Future<Output = Result<Value, Error>>`: the
+/// request's params (with `_meta`) in, the result object out.
+pub trait MethodHandler: Send + Sync + 'static {
+    /// Answer one request.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`], sent to the client as a JSON-RPC error.
+    fn call(
+        &self,
+        ctx: RequestContext,
+        params: Option<Value>,
+    ) -> BoxFuture<'static, Result<Value, Error>>;
+}
+
+impl<F, Fut> MethodHandler for F
+where
+    F: Fn(RequestContext, Option<Value>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+{
+    fn call(
+        &self,
+        ctx: RequestContext,
+        params: Option<Value>,
+    ) -> BoxFuture<'static, Result<Value, Error>> {
+        self(ctx, params).boxed()
+    }
+}
+
 /// A tool's return value: anything that becomes a [`CallToolResult`]. [`Json`] adds `structuredContent` and
 /// an `outputSchema`.
 ///

@@ -108,8 +108,8 @@ pub use context::{ClientRequester, Principal, RequestContext};
 pub use error::{Error, ErrorKind};
 pub use form::{__assert_form_field, form_schema, ElicitForm, Elicitation, FormChoice, FormField};
 pub use handler::{
-    schema_of, CompletionHandler, IntoToolOutput, Json, NoArgs, PromptHandler, ResourceHandler,
-    TemplateHandler, ToolHandler,
+    schema_of, CompletionHandler, IntoToolOutput, Json, MethodHandler, NoArgs, PromptHandler,
+    ResourceHandler, TemplateHandler, ToolHandler,
 };
 pub use legacy::LegacySession;
 pub use request_state::StateKey;

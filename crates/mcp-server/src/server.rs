@@ -157,6 +157,8 @@ pub(crate) struct Inner {
     pub layers: Option<Next>,
     /// The tasks extension, when a tool has a task policy.
     pub tasks: Option<Arc<crate::tasks::Tasks>>,
+    /// Extensions' request methods, by name.
+    pub methods: std::collections::HashMap<String, Arc<dyn crate::handler::MethodHandler>>,
 }
 
 /// An MCP server. Build it with [`Server::builder`], then serve it over stdio ([`crate::serve_stdio`]) or HTTP.
@@ -237,6 +239,7 @@ pub struct ServerBuilder {
     capabilities: Option<ServerCapabilities>,
     layers: Option<Next>,
     extensions: JsonObject,
+    methods: std::collections::HashMap<String, Arc<dyn crate::handler::MethodHandler>>,
     task_policies: std::collections::HashMap<String, crate::tasks::TaskPolicy>,
     task_options: crate::tasks::TaskOptions,
 }
@@ -259,6 +262,7 @@ impl Server {
             capabilities: None,
             layers: None,
             extensions: JsonObject::new(),
+            methods: std::collections::HashMap::new(),
             task_policies: std::collections::HashMap::new(),
             task_options: crate::tasks::TaskOptions::default(),
         }
@@ -853,6 +857,38 @@ impl ServerBuilder {
         self
     }
 
+    /// Answer request method `name` (an extension's method, e.g. `com.example/audit/export`) with `handler`,
+    /// on both eras, behind the same layers as every other request. It gets the params as sent (with
+    /// `_meta`) and returns the result object; the 2026-07-28 `resultType` is added for it.
+    ///
+    /// ```
+    /// use mcp_server::{Error, RequestContext, Server};
+    /// let server = Server::builder("s", "1.0.0")
+    ///     .extension("com.example/echo", serde_json::json!({}))
+    ///     .method("com.example/echo", |_ctx: RequestContext, params: Option<serde_json::Value>| async move {
+    ///         Ok::<_, Error>(serde_json::json!({ "echoed": params.and_then(|p| p.get("text").cloned()) }))
+    ///     })
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `name` is a method of the protocol itself (a programming error, found at startup).
+    pub fn method(
+        mut self,
+        name: impl Into<String>,
+        handler: impl crate::handler::MethodHandler,
+    ) -> Self {
+        let name = name.into();
+        assert!(
+            !mcp_protocol::types::methods::is_core(&name),
+            "{name} is a method of the protocol itself; an extension's methods need names of their own"
+        );
+        self.methods.insert(name, Arc::new(handler));
+        self
+    }
+
     /// Let tool `name` run as a task (the tasks extension, SEP-2663) for clients that declare the extension;
     /// see [`TaskPolicy`] and the [`tasks`](crate::tasks) module. Declares the extension.
     ///
@@ -928,6 +964,7 @@ impl ServerBuilder {
                 initialize_results: std::sync::OnceLock::new(),
                 layers: self.layers,
                 tasks,
+                methods: self.methods,
             }),
         }
     }

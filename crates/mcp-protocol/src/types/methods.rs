@@ -37,3 +37,32 @@ pub const NOTIF_RESOURCES_UPDATED: &str = "notifications/resources/updated";
 pub const NOTIF_ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
 pub const NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
 pub const NOTIF_ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
+
+/// Whether `method` is a request or notification method of the protocol or of an extension this crate
+/// implements (so no extension may take its name).
+pub fn is_core(method: &str) -> bool {
+    matches!(
+        method,
+        INITIALIZE
+            | PING
+            | DISCOVER
+            | TOOLS_LIST
+            | TOOLS_CALL
+            | RESOURCES_LIST
+            | RESOURCES_TEMPLATES_LIST
+            | RESOURCES_READ
+            | RESOURCES_SUBSCRIBE
+            | RESOURCES_UNSUBSCRIBE
+            | PROMPTS_LIST
+            | PROMPTS_GET
+            | COMPLETION_COMPLETE
+            | LOGGING_SET_LEVEL
+            | SUBSCRIPTIONS_LISTEN
+            | SAMPLING_CREATE_MESSAGE
+            | ELICITATION_CREATE
+            | ROOTS_LIST
+            | TASKS_GET
+            | TASKS_UPDATE
+            | TASKS_CANCEL
+    ) || method.starts_with("notifications/")
+}
