@@ -89,6 +89,7 @@ pub fn fixtures_server() -> Server {
     let builder = diagnostic_tools(builder, handle.clone());
     let builder = input_required_tools(builder);
     let builder = task_tools(builder);
+    let builder = builder.skills(skills());
     let builder = resources(builder);
     let server = prompts(builder).build();
     let _ = handle.set(server.clone());
@@ -415,6 +416,24 @@ fn input_required_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBui
         }
         Ok::<_, Error>(CallToolResult::text("No input capability declared"))
     })
+}
+
+/// The skill the skills scenarios discover: a SKILL.md and a file in a subfolder (the directory scenario
+/// needs a child folder).
+fn skills() -> mcp::server::skills::Skills {
+    const SKILL_MD: &str = "---\nname: pdf-processing\ndescription: Extract, fill, and assemble PDF documents\n---\n\n# PDF processing\n\nRead references/FORMS.md before filling a form.\n";
+    mcp::server::skills::Skills::new()
+        .skill(
+            "pdf-processing",
+            [
+                ("SKILL.md", SKILL_MD.as_bytes()),
+                (
+                    "references/FORMS.md",
+                    b"Form field names and their meaning.\n".as_slice(),
+                ),
+            ],
+        )
+        .expect("the fixture skill is valid")
 }
 
 /// The tools of the tasks extension's scenarios (SEP-2663): names, texts and timings as the suite expects.

@@ -83,6 +83,9 @@ mod reply;
 mod request_state;
 mod requester;
 mod server;
+#[cfg(feature = "skills")]
+#[cfg_attr(docsrs, doc(cfg(feature = "skills")))]
+pub mod skills;
 #[cfg(feature = "stdio")]
 mod stdio;
 pub mod tasks;

@@ -89,3 +89,134 @@ fn a_core_method_cannot_be_taken() {
         |_c: RequestContext, _p: Option<Value>| async { Ok::<_, Error>(json!({})) },
     );
 }
+
+/// A folder of skills on disk, served: listed with digests that match what is read, one skill nested in a
+/// category folder, directories browsable, unknown skills refused.
+#[tokio::test]
+async fn a_folder_of_skills_is_served_with_matching_digests() {
+    use mcp_protocol::types::skill_verify::{digest, frontmatter};
+    use mcp_server::skills::Skills;
+
+    let dir = std::env::temp_dir().join(format!("mcp-skills-{}", std::process::id()));
+    let write = |rel: &str, text: &str| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "pdf/SKILL.md",
+        "---\nname: pdf\ndescription: Work with PDFs\n---\nSee scripts/fill.py\n",
+    );
+    write("pdf/scripts/fill.py", "print('fill')\n");
+    write(
+        "billing/refunds/SKILL.md",
+        "---\nname: refunds\ndescription: Refund orders\n---\nbody\n",
+    );
+    let skills = Skills::from_dir(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let mut p = connect(
+        Server::builder("skills-test", "1.0.0")
+            .skills(skills)
+            .build(),
+    );
+
+    let r = p
+        .call(modern_request(1, "skills/list", json!({}), json!({})))
+        .await;
+    let list = &r["result"]["skills"];
+    let uris: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        uris,
+        ["skill://billing/refunds/SKILL.md", "skill://pdf/SKILL.md"],
+        "{r}"
+    );
+    assert!(
+        r["result"]["ttlMs"].is_u64() && r["result"]["cacheScope"] == "public",
+        "{r}"
+    );
+    let pdf = &list[1];
+    assert_eq!(pdf["frontmatter"]["description"], "Work with PDFs");
+    for file in pdf["resources"].as_array().unwrap() {
+        let uri = file["uri"].as_str().unwrap();
+        let read = p
+            .call(modern_request(
+                2,
+                "resources/read",
+                json!({"uri": uri}),
+                json!({}),
+            ))
+            .await;
+        let text = read["result"]["contents"][0]["text"].as_str().unwrap();
+        assert_eq!(file["digest"], digest(text.as_bytes()), "{uri}");
+        assert_eq!(file["size"], text.len(), "{uri}");
+        if uri.ends_with("SKILL.md") {
+            assert_eq!(
+                Value::Object(frontmatter(text).unwrap()),
+                pdf["frontmatter"]
+            );
+        }
+    }
+
+    let r = p
+        .call(modern_request(
+            3,
+            "skills/get",
+            json!({"uri": "skill://pdf/SKILL.md"}),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r["result"]["skill"], *pdf, "{r}");
+    let r = p
+        .call(modern_request(
+            4,
+            "skills/get",
+            json!({"uri": "skill://nope/SKILL.md"}),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+
+    let r = p
+        .call(modern_request(
+            5,
+            "resources/directory/read",
+            json!({"uri": "skill://pdf"}),
+            json!({}),
+        ))
+        .await;
+    let children = r["result"]["resources"].as_array().unwrap();
+    assert!(
+        children
+            .iter()
+            .any(|c| c["uri"] == "skill://pdf/scripts" && c["mimeType"] == "inode/directory"),
+        "{r}"
+    );
+    assert!(
+        children.iter().any(|c| c["uri"] == "skill://pdf/SKILL.md"),
+        "{r}"
+    );
+    let r = p
+        .call(modern_request(
+            6,
+            "resources/directory/read",
+            json!({"uri": "skill://pdf/SKILL.md"}),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+
+    let r = p
+        .call(modern_request(7, "server/discover", json!({}), json!({})))
+        .await;
+    assert_eq!(
+        r["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/skills"]
+            ["directoryRead"],
+        true,
+        "{r}"
+    );
+}

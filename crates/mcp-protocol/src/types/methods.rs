@@ -19,6 +19,12 @@ pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
 pub const SAMPLING_CREATE_MESSAGE: &str = "sampling/createMessage";
 pub const ELICITATION_CREATE: &str = "elicitation/create";
 pub const ROOTS_LIST: &str = "roots/list";
+/// Skills extension: the skills a server offers.
+pub const SKILLS_LIST: &str = "skills/list";
+/// Skills extension: one skill.
+pub const SKILLS_GET: &str = "skills/get";
+/// The direct children of a directory resource (the skills extension's `directoryRead`).
+pub const RESOURCES_DIRECTORY_READ: &str = "resources/directory/read";
 /// Tasks extension: a task's status and outcome.
 pub const TASKS_GET: &str = "tasks/get";
 /// Tasks extension: answers to a task's open questions.

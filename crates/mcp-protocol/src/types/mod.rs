@@ -36,6 +36,7 @@ mod prompts;
 mod resources;
 mod roots;
 mod sampling;
+mod skills;
 mod tasks;
 mod tools;
 
@@ -54,5 +55,6 @@ pub use prompts::*;
 pub use resources::*;
 pub use roots::*;
 pub use sampling::*;
+pub use skills::*;
 pub use tasks::*;
 pub use tools::*;
