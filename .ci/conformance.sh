@@ -11,6 +11,7 @@
 #   client-2026-07-28  client --requirements 2026-07-28 (32 scored, incl. 25 auth/*)
 #   client-backcompat  client --suite backcompat (the two 2025-03-26 auth scenarios)
 #   client-extensions  client --suite extensions (the six auth extensions: client credentials, DPoP, ...)
+#   client-skills      the four sep-2640-client-* scenarios (skills extension, host side), one by one
 #
 # Environment:
 #   CONFORMANCE_SERVER_BIN  default target/release/conformance-server (started as PORT=<port> BIN;
@@ -51,6 +52,7 @@ SERVER_MODE="${CONFORMANCE_SERVER:-all}"
 TIMEOUT_MS="${CONFORMANCE_TIMEOUT_MS:-30000}"
 LOGS="$REPO/target/ci-logs"
 SCEN_2025="${CONFORMANCE_CLIENT_SCENARIOS_2025:-initialize tools_call elicitation-sep1034-client-defaults sse-retry json-schema-2020-12-preservation}"
+SCEN_SKILLS="sep-2640-client-no-prefetch sep-2640-client-verify-digest sep-2640-client-verify-size sep-2640-client-verify-frontmatter"
 SCEN_2026="${CONFORMANCE_CLIENT_SCENARIOS_2026:-tools_call request-metadata sep-2322-client-request-state http-standard-headers http-custom-headers http-invalid-tool-headers json-schema-ref-no-deref json-schema-2020-12-preservation}"
 mkdir -p "$LOGS"
 rm -rf "$LOGS/conformance-results"
@@ -187,15 +189,23 @@ run_client_suite() { # rev "scenarios..."
     return
   fi
   # nonauth: one scenario at a time (no flag restricts --requirements to non-auth).
-  local sc p=0 f=0 failing=() safe
-  out="$LOGS/conformance-client-$rev.log"
+  run_client_scenarios "client-$rev" "$rev" "$scenarios" "nonauth; "
+}
+
+# One scenario at a time, with --spec-version when `rev` is set (else at the suite's default for the
+# scenario), summed into one line for `id`.
+run_client_scenarios() { # id rev scenarios detail-prefix
+  local id=$1 rev=$2 scenarios=$3 prefix=$4 sc p=0 f=0 failing=() safe out rc
+  local spec=()
+  [[ -n "$rev" ]] && spec=(--spec-version "$rev")
+  out="$LOGS/conformance-$id.log"
   : >"$out"
   for sc in $scenarios; do
     safe="${sc//\//_}"
     {
-      echo "################ scenario $sc (spec $rev)"
-      conf client --command "$CLIENT_BIN" --scenario "$sc" --spec-version "$rev" --timeout "$TIMEOUT_MS" \
-        -o "$LOGS/conformance-results/client-$rev/$safe" 2>&1
+      echo "################ scenario $sc (spec ${rev:-default})"
+      conf client --command "$CLIENT_BIN" --scenario "$sc" "${spec[@]}" --timeout "$TIMEOUT_MS" \
+        -o "$LOGS/conformance-results/$id/$safe" 2>&1
       echo "################ exit $?"
     } >>"$out"
     rc="$(tail -n 1 "$out" | awk '{print $3}')"
@@ -210,9 +220,9 @@ run_client_suite() { # rev "scenarios..."
     /^Passed: [0-9]+\/[0-9]+, [0-9]+ failed, [0-9]+ warnings/ {
       split($2, a, "/"); ok += a[1]; fl += $3; w += $5 }
     END { printf "%d passed, %d failed, %d warnings", ok, fl, w }')"
-  local det="nonauth; checks: $checks"
+  local det="${prefix}checks: $checks"
   ((${#failing[@]})) && det+="; failing: ${failing[*]}"
-  summary "client-$rev" $((f > 0)) "conformance client $rev: $p passed, $f failed ($det)"
+  summary "$id" $((f > 0)) "conformance ${id/-/ }: $p passed, $f failed ($det)"
 }
 
 run_client_named_suite() { # suite
@@ -238,6 +248,8 @@ case "$CLIENT_MODE" in
     if [[ "$CLIENT_MODE" == all ]]; then
       run_client_named_suite backcompat
       run_client_named_suite extensions
+      # The skills extension's host scenarios are only in `--suite all`: run them by name.
+      run_client_scenarios client-skills "" "$SCEN_SKILLS" ""
     fi
     ;;
   *) echo "conformance.sh: CONFORMANCE_CLIENT must be nonauth|all|none" >&2; exit 2 ;;

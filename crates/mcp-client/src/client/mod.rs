@@ -16,6 +16,7 @@
 //! - `inbound`: routing what the server sends (responses, notifications, requests).
 //! - `recovery`: legacy session recovery after a 404.
 //! - `tool_tasks`: the tasks extension: [`TaskHandle`] and following a `tools/call` that became a task.
+//! - `skills`: the skills extension: listing skills and reading their files verified.
 //! - `tools`: what the client learns about tools (header mirroring, output-schema validation, reissue).
 
 mod builder;
@@ -28,6 +29,8 @@ mod mrtr;
 mod negotiate;
 mod options;
 mod recovery;
+#[cfg(feature = "skills")]
+mod skills;
 mod tasks;
 mod tool_tasks;
 mod tools;

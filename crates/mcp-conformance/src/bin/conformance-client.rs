@@ -230,6 +230,28 @@ async fn exercise(client: &Client, scenario: &str, context: &Value) -> Result<()
         "json-schema-ref-no-deref" | "request-metadata" => {
             client.list_all_tools().await?;
         }
+        // Skills: list, and fetch nothing until a skill is used.
+        "sep-2640-client-no-prefetch" => {
+            if client.server_offers_skills() {
+                client.list_skills().await?;
+            }
+        }
+        // Skills: use the first skill; its SKILL.md is checked (size, digest, frontmatter) before anything
+        // else of the skill is read, so tampered content stops here.
+        "sep-2640-client-verify-digest"
+        | "sep-2640-client-verify-size"
+        | "sep-2640-client-verify-frontmatter" => {
+            let skills = client.list_skills().await?;
+            let skill = skills
+                .first()
+                .ok_or_else(|| ClientError::from_protocol("the server lists no skills"))?;
+            client.read_skill_file(skill, &skill.uri).await?;
+            if let mcp::protocol::types::SkillResources::Files(files) = &skill.resources {
+                for f in files.iter().filter(|f| f.uri != skill.uri) {
+                    client.read_skill_file(skill, &f.uri).await?;
+                }
+            }
+        }
         _ => {
             // Everything else: list what the server offers and use all of it. Tool errors are results, not
             // failures; the scenario's checks judge them.
