@@ -788,16 +788,7 @@ async fn real_server() -> (String, mcp_server::Server) {
             },
         )
         .build();
-    let bound = mcp_server::http::serve_listener(
-        server.clone(),
-        mcp_server::http::HttpConfig::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}/mcp", bound.local_addr().unwrap());
-    tokio::spawn(bound.run());
-    (url, server)
+    (common::http_server(server.clone()).await, server)
 }
 
 #[tokio::test]

@@ -74,19 +74,6 @@ fn fixture() -> Fixture {
     Fixture { server, stopped }
 }
 
-async fn http_url(server: Server) -> String {
-    let bound = mcp_server::http::serve_listener(
-        server,
-        mcp_server::http::HttpConfig::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}/mcp", bound.local_addr().unwrap());
-    tokio::spawn(bound.run());
-    url
-}
-
 async fn client(transport: impl Transport, tasks: bool) -> Client {
     let mut b = Client::builder().elicitation_handler(|_p: ElicitRequestParams| async move {
         let mut content = JsonObject::new();
@@ -107,7 +94,7 @@ async fn both(
     let c = client(common::duplex_server(f.server.clone()), true).await;
     test(c, f, None).await;
     let f = fixture();
-    let url = http_url(f.server.clone()).await;
+    let url = common::http_server(f.server.clone()).await;
     let c = client(HttpTransport::new(&url).unwrap(), true).await;
     test(c, f, Some(url)).await;
 }
@@ -178,7 +165,7 @@ async fn cancelling_the_call_cancels_the_task_on_the_server() {
 #[tokio::test]
 async fn a_task_handed_over_is_resumed_by_id_from_another_client() {
     let f = fixture();
-    let url = http_url(f.server.clone()).await;
+    let url = common::http_server(f.server.clone()).await;
     let first = client(HttpTransport::new(&url).unwrap(), true).await;
     let ToolCallStart::Task(task) = first
         .start_tool_call("forever", json!({}), CallOptions::default())

@@ -20,6 +20,20 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+/// Serve `server` over Streamable HTTP on a free loopback port and return its endpoint URL.
+pub async fn http_server(server: mcp_server::Server) -> String {
+    let bound = mcp_server::http::serve_listener(
+        server,
+        mcp_server::http::HttpConfig::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}/mcp", bound.local_addr().unwrap());
+    tokio::spawn(bound.run());
+    url
+}
+
 /// Serve `server` over an in-memory duplex and return the client's end.
 pub fn duplex_server(server: mcp_server::Server) -> StreamTransport {
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
