@@ -9,9 +9,11 @@
 //!   `start_tool_call` hands over a `TaskHandle` whose `get()` and `cancel()` work.
 //!
 //! The peers talk over an in-memory byte stream (newline-delimited JSON-RPC, which both SDKs speak: our
-//! `serve_connection` / `StreamTransport` and rmcp's async read/write transport). rmcp's Streamable HTTP client is
-//! built on reqwest 0.13, a second HTTP stack this workspace does not carry, so HTTP is not exercised here. A tap
-//! in the middle records every message, so the tests also pin the wire shapes each side sent.
+//! `serve_connection` / `StreamTransport` and rmcp's async read/write transport), with a tap in the middle that
+//! records every message, so the tests also pin the wire shapes each side sent. Our client also runs against
+//! rmcp's Streamable HTTP server (stateless, with the 2026-07-28 standard headers). rmcp's Streamable HTTP
+//! *client* is built on reqwest 0.13, a second HTTP stack this workspace does not carry, so rmcp's client is
+//! exercised over the byte stream only.
 //!
 //! Wire differences between the two SDKs seen here (none breaks interop), asserted below:
 //! - Task ids: rmcp's are hyphenated UUIDs (36 characters); ours are 128 random bits in 32 hex digits.
@@ -652,4 +654,81 @@ async fn our_task_handle_gets_and_cancels_an_rmcp_task() {
     assert_eq!(ack["result"], json!({"resultType": "complete"}), "{ack}");
     let e = client.task("no-such-task").get().await.unwrap_err();
     assert_eq!(e.code(), Some(-32602), "{e}");
+}
+
+/// rmcp's Streamable HTTP server (its default config: stateless at 2026-07-28) for `server`, on a loopback port.
+/// The tasks live in the one `TaskManager` every per-request handler clone shares.
+async fn rmcp_http_url(server: RmcpTaskServer) -> String {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_sse_keep_alive(None),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let service = service.clone();
+                    async move { Ok::<_, std::convert::Infallible>(service.handle(req).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+            });
+        }
+    });
+    format!("http://{addr}/mcp")
+}
+
+/// Over HTTP, rmcp's server also checks the SEP-2243 headers: `Mcp-Method`, and on `tasks/get|update|cancel` an
+/// `Mcp-Name` equal to the body's `taskId`; a request of ours without them would be refused with 400.
+#[tokio::test]
+async fn over_http_our_client_follows_answers_and_cancels_rmcp_tasks() {
+    let stopped = Arc::new(Notify::new());
+    let url = rmcp_http_url(RmcpTaskServer {
+        tasks: TaskManager::new(),
+        stopped: stopped.clone(),
+    })
+    .await;
+    let client = Client::builder()
+        .tasks()
+        .elicitation_handler(|_p: ElicitRequestParams| async move {
+            let mut content = JsonObject::new();
+            content.insert("ok".into(), Value::Bool(true));
+            Ok::<_, ErrorObject>(ElicitResult::accept(content))
+        })
+        .connect(mcp::client::transport::HttpTransport::new(&url).unwrap())
+        .await
+        .expect("our client reaches rmcp's HTTP server");
+    assert_eq!(client.protocol_version().as_str(), "2026-07-28");
+
+    let r = client
+        .call_tool("sum", json!({"a": 40, "b": 2}))
+        .await
+        .unwrap();
+    assert_eq!(r.text_content(), "42");
+    let r = client.call_tool("confirm", json!({})).await.unwrap();
+    assert_eq!(r.text_content(), "confirmed action=accept ok=true");
+
+    let ToolCallStart::Task(task) = client
+        .start_tool_call("forever", json!({}), CallOptions::default())
+        .await
+        .unwrap()
+    else {
+        panic!("the rmcp server answered without a task");
+    };
+    assert_eq!(task.get().await.unwrap().task.status, TaskStatus::Working);
+    task.cancel().await.unwrap();
+    notified(&stopped, "the rmcp task never saw the cancellation").await;
+    let e = task.wait().await.unwrap_err();
+    assert!(e.is_cancelled(), "{e}");
 }
