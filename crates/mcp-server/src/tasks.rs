@@ -498,9 +498,16 @@ fn parse<T: serde::de::DeserializeOwned>(params: Option<&Value>) -> Result<T, Er
     T::deserialize(params.unwrap_or(&Value::Null)).map_err(ErrorObject::invalid_params)
 }
 
-/// A tool's result as the task stores it.
+/// A tool's result as the task stores it: the `CallToolResult` the plain `tools/call` would have answered. Tasks
+/// exist only at 2026-07-28, whose `CallToolResult` requires `resultType`, so a peer that reads the inlined
+/// `result` as one (the extension says it has the original request's result type) finds it there too.
 pub(crate) fn result_value(r: &CallToolResult) -> Value {
-    serde_json::to_value(r).unwrap_or_default()
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Value::Object(o) = &mut v {
+        o.entry("resultType")
+            .or_insert_with(|| Value::String("complete".into()));
+    }
+    v
 }
 
 /// `t` as RFC 3339 UTC with millisecond precision (`2026-12-05T22:08:17.123Z`).
@@ -537,6 +544,16 @@ mod tests {
         assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00.000Z");
         assert_eq!(at(1_796_508_497), "2026-12-05T22:08:17.000Z");
+    }
+
+    #[test]
+    fn a_completed_tasks_result_carries_result_type_like_a_plain_answer() {
+        let v = result_value(&CallToolResult::text("done"));
+        assert_eq!(v["resultType"], "complete");
+        assert_eq!(v["content"][0]["text"], "done");
+        let v = result_value(&CallToolResult::error("no"));
+        assert_eq!(v["resultType"], "complete");
+        assert_eq!(v["isError"], true);
     }
 
     #[test]
