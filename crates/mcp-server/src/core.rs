@@ -721,7 +721,7 @@ impl Server {
                 args.clone(),
                 req.id.clone(),
             );
-            Arc::new(move |responses, round_state, _cancel| {
+            Arc::new(move |responses, round_state| {
                 let ctx = RequestContext::new(
                     req_id.clone(),
                     methods::TOOLS_CALL,

@@ -165,13 +165,10 @@ pub(crate) enum RoundEnd {
     Cancelled,
 }
 
-/// Runs one more round of a task's handler, given the answers and round state so far.
+/// Runs one more round of a task's handler, given the answers and round state so far (the round sees the
+/// task's cancellation through its context).
 pub(crate) type Rerun = Arc<
-    dyn Fn(
-            JsonObject,
-            Option<Value>,
-            CancellationToken,
-        ) -> futures::future::BoxFuture<'static, RoundEnd>
+    dyn Fn(JsonObject, Option<Value>) -> futures::future::BoxFuture<'static, RoundEnd>
         + Send
         + Sync,
 >;
@@ -331,7 +328,7 @@ impl Tasks {
     }
 
     /// Record how a round ended; an `input_required` round keeps `rerun` for when the answers are in.
-    pub fn finish_round(&self, id: &str, end: RoundEnd, rerun: Rerun) {
+    pub fn finish_round(&self, id: &str, end: RoundEnd, rerun: Option<Rerun>) {
         let Some(t) = lock(&self.map).get(id).cloned() else {
             return;
         };
@@ -359,7 +356,7 @@ impl Tasks {
                 s.pending = asks;
                 s.responses = responses;
                 s.round_state = round_state;
-                s.rerun = Some(rerun);
+                s.rerun = rerun;
             }
             RoundEnd::Cancelled => s.status = TaskStatus::Cancelled,
         }
@@ -429,7 +426,7 @@ impl Tasks {
         responses: JsonObject,
         round_state: Option<Value>,
     ) {
-        let round = rerun(responses, round_state, cancel.clone());
+        let round = rerun(responses, round_state);
         self.spawn_end(id, cancel, round, rerun);
     }
 
@@ -454,7 +451,7 @@ impl Tasks {
                 // Cancelled: `tasks/cancel` already recorded it; the handler is dropped here.
                 _ = cancel.cancelled() => return,
             };
-            tasks.finish_round(&id, end, rerun);
+            tasks.finish_round(&id, end, Some(rerun));
         });
     }
 
@@ -484,8 +481,7 @@ impl Tasks {
         end: RoundEnd,
     ) -> Result<String, ErrorObject> {
         let id = self.create(owner, CancellationToken::new())?;
-        let noop: Rerun = Arc::new(|_, _, _| async { RoundEnd::Cancelled }.boxed());
-        self.finish_round(&id, end, noop);
+        self.finish_round(&id, end, None);
         Ok(id)
     }
 }
