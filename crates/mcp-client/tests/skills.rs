@@ -125,3 +125,63 @@ async fn tampered_content_is_refused() {
     let e = c.read_skill_file(skill, &skill.uri).await.unwrap_err();
     assert!(e.to_string().contains("frontmatter"), "{e}");
 }
+
+/// A listing in pages arrives whole, and a dynamic skill's files are read (no digest to check) while a URI
+/// outside its folder is refused before it is requested.
+#[tokio::test]
+async fn paged_listings_and_dynamic_skills() {
+    use std::collections::HashMap;
+    let md = |n: &str| format!("---\nname: {n}\ndescription: The {n} skill\n---\nbody\n");
+    let mut skills = Skills::new().page_size(1);
+    for n in ["a", "b", "c"] {
+        skills = skills.skill(n, [("SKILL.md", md(n).as_bytes())]).unwrap();
+    }
+    let reports = md("reports");
+    skills = skills
+        .dynamic_skill(
+            "reports",
+            &reports,
+            |_c: RequestContext, uri: String, vars: HashMap<String, String>| async move {
+                Ok::<_, Error>(ReadResourceResult::from(ResourceContents::text(
+                    uri,
+                    "text/plain",
+                    format!("made {}", vars["file"]),
+                )))
+            },
+        )
+        .unwrap();
+    let server = Server::builder("paged", "1.0.0").skills(skills).build();
+    let c = Client::builder()
+        .connect(common::duplex_server(server))
+        .await
+        .unwrap();
+    let listed = c.list_skills().await.unwrap();
+    let uris: Vec<&str> = listed.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "skill://a/SKILL.md",
+            "skill://b/SKILL.md",
+            "skill://c/SKILL.md",
+            "skill://reports/SKILL.md"
+        ]
+    );
+    let dynamic = &listed[3];
+    assert_eq!(
+        c.read_skill_file(dynamic, "skill://reports/SKILL.md")
+            .await
+            .unwrap(),
+        reports.as_bytes()
+    );
+    assert_eq!(
+        c.read_skill_file(dynamic, "skill://reports/q4.txt")
+            .await
+            .unwrap(),
+        b"made q4.txt"
+    );
+    let e = c
+        .read_skill_file(dynamic, "skill://a/SKILL.md")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResult, "{e}");
+}

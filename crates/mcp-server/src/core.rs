@@ -124,7 +124,7 @@ pub(crate) fn is_cacheable(m: &str) -> bool {
 }
 
 /// A page of `items` starting at the cursor.
-fn page<T: Clone>(
+pub(crate) fn page<T: Clone>(
     items: impl ExactSizeIterator<Item = T>,
     cursor: Option<&str>,
     size: usize,

@@ -24,7 +24,7 @@
 //! [`ServerBuilder::extension`]: crate::ServerBuilder::extension
 //! [`ServerBuilder::method`]: crate::ServerBuilder::method
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,13 +33,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use mcp_protocol::types::skill_verify::{digest, frontmatter};
 use mcp_protocol::types::{
-    methods, ReadResourceResult, Resource, ResourceContents, SkillEntry, SkillFile, SkillResources,
-    SKILLS_EXTENSION,
+    methods, DynamicTag, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+    SkillEntry, SkillFile, SkillResources, SKILLS_EXTENSION,
 };
 use mcp_protocol::ErrorObject;
 use serde_json::{json, Value};
 
-use crate::{Error, RequestContext, ServerBuilder};
+use crate::core::page;
+use crate::{Error, RequestContext, ServerBuilder, TemplateHandler};
 
 /// At most this many files per skill, SKILL.md included (the extension's limit).
 pub const MAX_FILES: usize = 512;
@@ -78,6 +79,8 @@ struct SkillFileData {
 struct LoadedSkill {
     entry: SkillEntry,
     files: Vec<SkillFileData>,
+    /// Reads the files of a `"dynamic"` skill (all but SKILL.md).
+    dynamic: Option<Arc<dyn TemplateHandler>>,
 }
 
 /// A set of skills to serve. Build it from memory ([`Skills::skill`]) or a folder ([`Skills::from_dir`]),
@@ -86,6 +89,7 @@ struct LoadedSkill {
 pub struct Skills {
     skills: Vec<LoadedSkill>,
     cache_ttl: Option<Duration>,
+    page_size: Option<usize>,
 }
 
 impl std::fmt::Debug for Skills {
@@ -124,6 +128,46 @@ fn valid_name(name: &str) -> bool {
         && !name.contains("--")
 }
 
+fn skill_root(skill_path: &str) -> String {
+    format!("skill://{}", skill_path.trim_matches('/'))
+}
+
+/// SKILL.md's frontmatter, once it meets the rules: UTF-8, `name` equal to the skill folder's name and valid,
+/// a non-empty `description`.
+fn checked_frontmatter(
+    skill_path: &str,
+    skill_md: &[u8],
+) -> Result<serde_json::Map<String, Value>, SkillError> {
+    let invalid = |problem: String| SkillError::Invalid {
+        skill: skill_path.to_owned(),
+        problem,
+    };
+    let text =
+        std::str::from_utf8(skill_md).map_err(|_| invalid("SKILL.md is not UTF-8".into()))?;
+    let fm = frontmatter(text).map_err(invalid)?;
+    let name = fm.get("name").and_then(Value::as_str).unwrap_or_default();
+    let last = skill_path
+        .trim_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    if name != last || !valid_name(name) {
+        return Err(invalid(format!(
+            "the frontmatter name {name:?} must be the folder's name {last:?}: 1-64 lowercase letters, \
+             digits and single hyphens"
+        )));
+    }
+    if fm
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Err(invalid("the frontmatter has no description".into()));
+    }
+    Ok(fm)
+}
+
 impl Skills {
     /// No skills yet.
     pub fn new() -> Self {
@@ -152,7 +196,7 @@ impl Skills {
             skill: skill_path.to_owned(),
             problem,
         };
-        let root = format!("skill://{}", skill_path.trim_matches('/'));
+        let root = skill_root(skill_path);
         let mut loaded: Vec<SkillFileData> = files
             .into_iter()
             .map(|(path, bytes)| SkillFileData {
@@ -167,29 +211,7 @@ impl Skills {
             .iter()
             .find(|f| f.uri == skill_md_uri)
             .ok_or_else(|| invalid("no SKILL.md".into()))?;
-        let text = std::str::from_utf8(&skill_md.bytes)
-            .map_err(|_| invalid("SKILL.md is not UTF-8".into()))?;
-        let fm = frontmatter(text).map_err(invalid)?;
-        let name = fm.get("name").and_then(Value::as_str).unwrap_or_default();
-        let last = skill_path
-            .trim_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default();
-        if name != last || !valid_name(name) {
-            return Err(invalid(format!(
-                "the frontmatter name {name:?} must be the folder's name {last:?}: 1-64 lowercase letters, \
-                 digits and single hyphens"
-            )));
-        }
-        if fm
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .is_empty()
-        {
-            return Err(invalid("the frontmatter has no description".into()));
-        }
+        let fm = checked_frontmatter(skill_path, &skill_md.bytes)?;
         let total: u64 = loaded.iter().map(|f| f.bytes.len() as u64).sum();
         if loaded.len() > MAX_FILES || total > MAX_BYTES {
             return Err(invalid(format!(
@@ -212,8 +234,72 @@ impl Skills {
                 resources: SkillResources::Files(listed),
             },
             files: loaded,
+            dynamic: None,
         });
         Ok(self)
+    }
+
+    /// Add a skill whose files are made when read (generated, or changing too often to list): the listing
+    /// says `"resources": "dynamic"` with no digests, SKILL.md is served as given, and every other
+    /// `skill://<skill_path>/...` URI is read through `files`, which gets the file's path within the skill
+    /// as the template variable `file`.
+    ///
+    /// ```
+    /// use mcp_server::{skills::Skills, Error, RequestContext};
+    /// use mcp_protocol::types::{ReadResourceResult, ResourceContents};
+    /// use std::collections::HashMap;
+    ///
+    /// let skills = Skills::new()
+    ///     .dynamic_skill(
+    ///         "reports",
+    ///         "---\nname: reports\ndescription: Today's reports\n---\nRead reports/today.md.\n",
+    ///         |_ctx: RequestContext, uri: String, vars: HashMap<String, String>| async move {
+    ///             let text = format!("report for {}", vars["file"]);
+    ///             Ok::<_, Error>(ReadResourceResult::from(ResourceContents::text(uri, "text/markdown", text)))
+    ///         },
+    ///     )
+    ///     .unwrap();
+    /// # let _ = skills;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SkillError::Invalid`] when SKILL.md breaks a rule (as for [`Skills::skill`]).
+    pub fn dynamic_skill(
+        mut self,
+        skill_path: &str,
+        skill_md: &str,
+        files: impl TemplateHandler,
+    ) -> Result<Self, SkillError> {
+        let fm = checked_frontmatter(skill_path, skill_md.as_bytes())?;
+        let root = skill_root(skill_path);
+        let uri = format!("{root}/SKILL.md");
+        self.skills.push(LoadedSkill {
+            entry: SkillEntry {
+                uri: uri.clone(),
+                frontmatter: fm,
+                resources: SkillResources::Dynamic(DynamicTag::Dynamic),
+            },
+            files: vec![SkillFileData {
+                uri,
+                bytes: skill_md.as_bytes().to_vec(),
+                mime: "text/markdown",
+            }],
+            dynamic: Some(Arc::new(files)),
+        });
+        Ok(self)
+    }
+
+    /// At most this many entries per page of `skills/list` and `resources/directory/read` (default 100);
+    /// longer answers carry a `nextCursor`.
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (no page could ever make progress).
+    pub fn page_size(mut self, size: usize) -> Self {
+        assert!(size > 0, "a page holds at least one entry");
+        self.page_size = Some(size);
+        self
     }
 
     /// Every skill in `dir`: each folder (at any depth) holding a SKILL.md is a skill, its path relative to
@@ -299,9 +385,21 @@ fn collect_files(
     Ok(())
 }
 
+fn cursor(params: Option<&Value>) -> Option<&str> {
+    params.and_then(|p| p.get("cursor")).and_then(Value::as_str)
+}
+
+fn with_next(mut v: Value, next: Option<String>) -> Value {
+    if let Some(next) = next {
+        v["nextCursor"] = json!(next);
+    }
+    v
+}
+
 struct Served {
     skills: Vec<LoadedSkill>,
     ttl_ms: u64,
+    page_size: usize,
 }
 
 impl Served {
@@ -309,6 +407,12 @@ impl Served {
         v["ttlMs"] = json!(self.ttl_ms);
         v["cacheScope"] = json!("public");
         v
+    }
+
+    fn list(&self, params: Option<&Value>) -> Result<Value, ErrorObject> {
+        let entries = self.skills.iter().map(|s| &s.entry);
+        let (skills, next) = page(entries, cursor(params), self.page_size)?;
+        Ok(with_next(self.cacheable(json!({ "skills": skills })), next))
     }
 
     fn get(&self, params: Option<&Value>) -> Result<Value, ErrorObject> {
@@ -359,7 +463,8 @@ impl Served {
         children.extend(subdirs.into_iter().map(|sub| {
             json!({ "uri": format!("{prefix}{sub}"), "name": sub, "mimeType": "inode/directory" })
         }));
-        Ok(json!({ "resources": children }))
+        let (children, next) = page(children.into_iter(), cursor(params), self.page_size)?;
+        Ok(with_next(json!({ "resources": children }), next))
     }
 }
 
@@ -375,9 +480,23 @@ impl ServerBuilder {
         let served = Arc::new(Served {
             skills: skills.skills,
             ttl_ms,
+            page_size: skills.page_size.unwrap_or(100),
         });
         let mut b = self.extension(SKILLS_EXTENSION, json!({ "directoryRead": true }));
         for (i, skill) in served.skills.iter().enumerate() {
+            if let Some(files) = &skill.dynamic {
+                let root = skill.entry.uri.trim_end_matches("/SKILL.md");
+                let name = skill.entry.frontmatter["name"].as_str().unwrap_or_default();
+                let template =
+                    ResourceTemplate::new(format!("{root}/{{+file}}"), format!("{name} files"));
+                let files = files.clone();
+                b = b.resource_template(
+                    template,
+                    move |ctx: RequestContext, uri: String, vars: HashMap<String, String>| {
+                        files.read(ctx, uri, vars)
+                    },
+                );
+            }
             for (j, f) in skill.files.iter().enumerate() {
                 let is_skill_md = f.uri == skill.entry.uri;
                 let fm = &skill.entry.frontmatter;
@@ -417,12 +536,9 @@ impl ServerBuilder {
         let dir = served;
         b.method(
             methods::SKILLS_LIST,
-            move |_ctx: RequestContext, _p: Option<Value>| {
-                let list = list.clone();
-                async move {
-                    let skills: Vec<&SkillEntry> = list.skills.iter().map(|s| &s.entry).collect();
-                    Ok::<_, Error>(list.cacheable(json!({ "skills": skills })))
-                }
+            move |_ctx: RequestContext, p: Option<Value>| {
+                let r = list.list(p.as_ref()).map_err(Error::from);
+                async move { r }
             },
         )
         .method(

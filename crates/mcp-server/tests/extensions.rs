@@ -220,3 +220,145 @@ async fn a_folder_of_skills_is_served_with_matching_digests() {
         "{r}"
     );
 }
+
+fn skill_md(name: &str) -> String {
+    format!("---\nname: {name}\ndescription: The {name} skill\n---\nbody\n")
+}
+
+/// A long listing comes in pages: every skill exactly once across them, a cursor that is not ours refused,
+/// and a directory read pages the same way.
+#[tokio::test]
+async fn skills_and_directories_come_in_pages() {
+    use mcp_server::skills::Skills;
+
+    let mut skills = Skills::new().page_size(2);
+    for name in ["a", "b", "c", "d", "e"] {
+        skills = skills
+            .skill(name, [("SKILL.md", skill_md(name).as_bytes())])
+            .unwrap();
+    }
+    let files: Vec<(String, String)> = (0..3)
+        .map(|i| (format!("notes/{i}.md"), format!("note {i}")))
+        .collect();
+    let mut with_notes: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_bytes()))
+        .collect();
+    let f_md = skill_md("f");
+    with_notes.push(("SKILL.md", f_md.as_bytes()));
+    skills = skills.skill("f", with_notes).unwrap();
+    let mut p = connect(Server::builder("pages", "1.0.0").skills(skills).build());
+
+    let mut seen = Vec::new();
+    let mut params = json!({});
+    for id in 1..10 {
+        let r = p
+            .call(modern_request(id, "skills/list", params.clone(), json!({})))
+            .await;
+        let page = r["result"]["skills"].as_array().unwrap();
+        assert!(page.len() <= 2, "{r}");
+        seen.extend(page.iter().map(|s| s["uri"].as_str().unwrap().to_owned()));
+        match r["result"]["nextCursor"].as_str() {
+            Some(c) => params = json!({ "cursor": c }),
+            None => break,
+        }
+    }
+    let want: Vec<String> = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .map(|n| format!("skill://{n}/SKILL.md"))
+        .collect();
+    assert_eq!(seen, want);
+
+    let r = p
+        .call(modern_request(
+            20,
+            "skills/list",
+            json!({"cursor": "not-a-cursor"}),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+
+    let r = p
+        .call(modern_request(
+            21,
+            "resources/directory/read",
+            json!({"uri": "skill://f/notes"}),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(r["result"]["resources"].as_array().unwrap().len(), 2, "{r}");
+    let next = r["result"]["nextCursor"].as_str().expect("a second page");
+    let r = p
+        .call(modern_request(
+            22,
+            "resources/directory/read",
+            json!({"uri": "skill://f/notes", "cursor": next}),
+            json!({}),
+        ))
+        .await;
+    let last = r["result"]["resources"].as_array().unwrap();
+    assert_eq!(last.len(), 1, "{r}");
+    assert_eq!(last[0]["uri"], "skill://f/notes/2.md", "{r}");
+    assert!(r["result"].get("nextCursor").is_none(), "{r}");
+}
+
+/// A dynamic skill lists `"dynamic"` instead of files, serves its SKILL.md as given, and makes every other
+/// file on read through its handler; a URI outside it is still not found.
+#[tokio::test]
+async fn a_dynamic_skill_makes_its_files_on_read() {
+    use mcp_protocol::types::{ReadResourceResult, ResourceContents};
+    use mcp_server::skills::Skills;
+    use std::collections::HashMap;
+
+    let md = skill_md("reports");
+    let skills = Skills::new()
+        .dynamic_skill(
+            "acme/reports",
+            &md,
+            |_ctx: RequestContext, uri: String, vars: HashMap<String, String>| async move {
+                let text = format!("generated {}", vars["file"]);
+                Ok::<_, Error>(ReadResourceResult::from(ResourceContents::text(
+                    uri,
+                    "text/markdown",
+                    text,
+                )))
+            },
+        )
+        .unwrap();
+    let mut p = connect(Server::builder("dyn", "1.0.0").skills(skills).build());
+
+    let r = p
+        .call(modern_request(1, "skills/list", json!({}), json!({})))
+        .await;
+    let entry = &r["result"]["skills"][0];
+    assert_eq!(entry["uri"], "skill://acme/reports/SKILL.md", "{r}");
+    assert_eq!(entry["resources"], "dynamic", "{r}");
+    assert_eq!(entry["frontmatter"]["name"], "reports", "{r}");
+
+    let read =
+        |id: i64, uri: &str| modern_request(id, "resources/read", json!({"uri": uri}), json!({}));
+    let r = p.call(read(2, "skill://acme/reports/SKILL.md")).await;
+    assert_eq!(r["result"]["contents"][0]["text"], md, "{r}");
+    let r = p
+        .call(read(3, "skill://acme/reports/daily/2026-12-06.md"))
+        .await;
+    assert_eq!(
+        r["result"]["contents"][0]["text"], "generated daily/2026-12-06.md",
+        "{r}"
+    );
+    let r = p.call(read(4, "skill://acme/other/SKILL.md")).await;
+    assert!(r["error"].is_object(), "{r}");
+}
+
+#[test]
+fn a_dynamic_skill_md_still_meets_the_rules() {
+    use mcp_server::skills::Skills;
+    let never = |_c: RequestContext, _u: String, _v: std::collections::HashMap<String, String>| async {
+        Err::<mcp_protocol::types::ReadResourceResult, _>(Error::invalid_params("unused"))
+    };
+    let e = Skills::new()
+        .dynamic_skill("reports", &skill_md("other"), never)
+        .unwrap_err();
+    assert!(e.to_string().contains("folder's name"), "{e}");
+}
