@@ -42,9 +42,11 @@ fn server() -> Server {
         .unwrap();
     Server::builder("shop", "1.0.0")
         .apps(apps)
-        .typed_tool("plain", "No view", |_ctx, _: mcp_server::NoArgs| async move {
-            Ok::<_, Error>("plain")
-        })
+        .typed_tool(
+            "plain",
+            "No view",
+            |_ctx, _: mcp_server::NoArgs| async move { Ok::<_, Error>("plain") },
+        )
         .build()
 }
 
@@ -84,7 +86,10 @@ async fn run(mode: VersionMode, era: Era) {
         .into_iter()
         .find(|t| t.name == "set_quantity")
         .unwrap();
-    assert_eq!(set.ui_meta().unwrap().visibility, Some(vec![UiVisibility::App]));
+    assert_eq!(
+        set.ui_meta().unwrap().visibility,
+        Some(vec![UiVisibility::App])
+    );
 
     // The view itself is an ordinary resource read.
     let read = host.read_resource(VIEW).await.unwrap();
