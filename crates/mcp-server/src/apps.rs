@@ -125,6 +125,23 @@ pub enum AppError {
 /// An app's view: HTML served as a `ui://` resource of type `text/html;profile=mcp-app`, with the content
 /// security policy, permissions, origin and border it asks the host for (its `_meta.ui`, written on the
 /// `resources/list` entry, for review at connection time, and on the content `resources/read` returns).
+///
+/// ```
+/// use mcp_server::apps::{AppError, AppResource, Apps};
+/// use mcp_protocol::types::UiPermissions;
+///
+/// let view = AppResource::new("ui://maps/view.html", "map", "<!doctype html><html>…</html>")
+///     .resource_domain("https://*.tiles.example")   // csp.resourceDomains
+///     .frame_domain("https://www.youtube.com")      // csp.frameDomains
+///     .permissions(UiPermissions { geolocation: Some(Default::default()), ..Default::default() })
+///     .prefers_border(false);
+/// assert!(Apps::new().resource(view).is_ok());
+///
+/// // A CSP entry that would smuggle a directive in is refused before the server starts.
+/// let bad = AppResource::new("ui://maps/view.html", "map", "<html></html>")
+///     .connect_domain("https://api.example; script-src *");
+/// assert!(matches!(Apps::new().resource(bad), Err(AppError::BadOrigin { .. })));
+/// ```
 #[derive(Debug, Clone)]
 pub struct AppResource {
     uri: String,
@@ -288,6 +305,15 @@ fn check_origin(s: &str) -> Result<(), &'static str> {
 }
 
 /// How a tool links to its view: the view's URI and who may call the tool.
+///
+/// ```
+/// use mcp_server::apps::AppTool;
+/// use mcp_protocol::types::UiVisibility;
+/// let for_both = AppTool::new("ui://shop/cart.html"); // visibility left to the default, model and app
+/// let buttons = AppTool::new("ui://shop/cart.html").app_only();
+/// let explicit = AppTool::new("ui://shop/cart.html").visibility([UiVisibility::Model, UiVisibility::App]);
+/// # let _ = (for_both, buttons, explicit);
+/// ```
 #[derive(Debug, Clone)]
 pub struct AppTool {
     resource_uri: String,
@@ -469,6 +495,16 @@ impl ServerBuilder {
     /// Serve `apps` (the MCP Apps extension): declares `io.modelcontextprotocol/ui` (with the view MIME type
     /// it serves) and registers each view as a resource and each of its tools. See the [`apps`](crate::apps)
     /// module.
+    ///
+    /// ```
+    /// use mcp_server::apps::{AppResource, Apps};
+    /// use mcp_server::Server;
+    /// let apps = Apps::new().resource(AppResource::new("ui://a/view.html", "view", "<html></html>"))?;
+    /// let server = Server::builder("s", "1.0.0").apps(apps).build();
+    /// let declared = &server.capabilities().extensions.as_ref().unwrap()["io.modelcontextprotocol/ui"];
+    /// assert_eq!(declared["mimeTypes"][0], "text/html;profile=mcp-app");
+    /// # Ok::<(), mcp_server::apps::AppError>(())
+    /// ```
     pub fn apps(self, apps: Apps) -> Self {
         let mut b = self.extension(UI_EXTENSION, json!({ "mimeTypes": [APP_MIME_TYPE] }));
         for r in apps.resources {
@@ -504,6 +540,19 @@ impl RequestContext {
     /// Whether the client of this request renders MCP Apps: it declares `io.modelcontextprotocol/ui` with
     /// `text/html;profile=mcp-app` among its `mimeTypes` (in `initialize` on a legacy session, in the request's
     /// `_meta` on 2026-07-28). When it does not, a tool's text `content` is all the user sees.
+    ///
+    /// ```
+    /// use mcp_server::{Error, RequestContext};
+    /// use mcp_protocol::types::CallToolResult;
+    /// async fn report(ctx: RequestContext) -> Result<CallToolResult, Error> {
+    ///     Ok(if ctx.client_supports_apps() {
+    ///         CallToolResult::text("3 open incidents (listed in the view)")
+    ///     } else {
+    ///         CallToolResult::text("3 open incidents: db-latency, disk-full, cert-expiry")
+    ///     })
+    /// }
+    /// # let _ = report;
+    /// ```
     pub fn client_supports_apps(&self) -> bool {
         ui_settings_render_html(self.client_extension(UI_EXTENSION))
     }
