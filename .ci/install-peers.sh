@@ -30,6 +30,7 @@ NPM_PKGS=(
   @modelcontextprotocol/node@2.1.2             # v2 Node HTTP adapter (toNodeHandler)
   @modelcontextprotocol/sdk@1.32.2             # TS SDK v1 (latest 1.x)
   @modelcontextprotocol/server-everything@2026.8.31
+  @modelcontextprotocol/ext-apps@2.0.4          # MCP Apps: schemas and host helpers for .ci/apps-validator.sh
   zod@4.6.7
 )
 PY_PKGS=(
@@ -102,4 +103,4 @@ EOF
 
 node_v="$("$NODE22" --version 2>/dev/null || echo '?')"
 py_v="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null || echo '?')"
-echo "install-peers: $what in $(( $(date +%s) - start ))s (node $node_v, conformance 0.2.0-alpha.12, ts client/server 2.4.0, ts sdk 1.32.2, py mcp $py_v) -> $PEERS_DIR/env.sh"
+echo "install-peers: $what in $(( $(date +%s) - start ))s (node $node_v, conformance 0.2.0-alpha.12, ts client/server 2.4.0, ts sdk 1.32.2, ext-apps 2.0.4, py mcp $py_v) -> $PEERS_DIR/env.sh"

@@ -90,6 +90,7 @@ pub fn fixtures_server() -> Server {
     let builder = input_required_tools(builder);
     let builder = task_tools(builder);
     let builder = builder.skills(skills());
+    let builder = builder.apps(crate::apps::apps());
     let builder = resources(builder);
     let server = prompts(builder).build();
     let _ = handle.set(server.clone());

@@ -16,9 +16,12 @@
 //! - `inbound`: routing what the server sends (responses, notifications, requests).
 //! - `recovery`: legacy session recovery after a 404.
 //! - `tool_tasks`: the tasks extension: [`TaskHandle`] and following a `tools/call` that became a task.
+//! - `apps`: the MCP Apps extension: declaring it, and the model's tool list without app-only tools.
 //! - `skills`: the skills extension: listing skills and reading their files verified.
 //! - `tools`: what the client learns about tools (header mirroring, output-schema validation, reissue).
 
+#[cfg(feature = "apps")]
+mod apps;
 mod builder;
 mod calls;
 mod handle;

@@ -20,6 +20,7 @@ macro_rules! with_setters {
     };
 }
 
+mod apps;
 mod capabilities;
 mod common;
 mod completion;
@@ -40,6 +41,7 @@ mod skills;
 mod tasks;
 mod tools;
 
+pub use apps::*;
 pub use capabilities::*;
 pub use common::*;
 pub use completion::*;
