@@ -38,10 +38,14 @@ mod cache;
 mod client;
 mod error;
 pub mod handlers;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 mod reissue;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod sse;
+mod trace_context;
 pub mod transport;
 
 pub use client::{

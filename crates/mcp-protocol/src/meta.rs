@@ -20,6 +20,8 @@ pub const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
 pub const TRACEPARENT: &str = "traceparent";
 /// W3C trace state.
 pub const TRACESTATE: &str = "tracestate";
+/// W3C baggage.
+pub const BAGGAGE: &str = "baggage";
 
 /// Whether `key` is a syntactically valid `_meta` key (`[prefix/]name`).
 ///

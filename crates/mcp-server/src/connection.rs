@@ -122,6 +122,7 @@ impl Conn {
             principal: None,
             stream_control: None,
             scope_guard: None,
+            trace: Default::default(),
         };
         let result = if req.method == methods::INITIALIZE && !has_modern_meta(&req) {
             let mut slot = self.session.lock().unwrap_or_else(|p| p.into_inner());

@@ -102,6 +102,8 @@ pub(crate) struct Envelope {
     pub cancel: CancellationToken,
     pub principal: Option<Principal>,
     pub stream_control: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The HTTP request's trace headers (empty without the `otel` feature).
+    pub trace: crate::trace_context::TraceHeaders,
 }
 
 struct Round {

@@ -236,31 +236,75 @@ fn span_target(s: &str) -> &str {
     &s[..end]
 }
 
+/// The request's `outcome` (and `error_code`) on its span; with the `otel` feature an error also sets the
+/// OpenTelemetry span status.
+fn record_outcome(span: &tracing::Span, outcome: &CoreOutcome) {
+    if span.is_disabled() {
+        return;
+    }
+    let word = match outcome {
+        CoreOutcome::Complete(_) => "ok",
+        CoreOutcome::InputRequired(_) => "input_required",
+        CoreOutcome::Task(_) => "task",
+        CoreOutcome::Cancelled => "cancelled",
+        CoreOutcome::Error(e) => {
+            span.record("error_code", e.code);
+            #[cfg(feature = "otel")]
+            span.record("otel.status_code", "error");
+            "error"
+        }
+    };
+    span.record("outcome", word);
+}
+
 impl Server {
-    /// Run a request through the core. `env` says which era and how to reach the client. A cancel of
-    /// `env.cancel`, or dropping this future, cancels the handler under the grace rule (see [`Graceful`]).
-    pub(crate) async fn run_core(&self, req: Request, env: Envelope) -> CoreOutcome {
+    /// Run a request through the core. `env` says which era and how to reach the client; `session` is the
+    /// legacy HTTP session's id, for the request's span. A cancel of `env.cancel`, or dropping this future,
+    /// cancels the handler under the grace rule (see [`Graceful`]).
+    pub(crate) async fn run_core(
+        &self,
+        req: Request,
+        env: Envelope,
+        session: Option<&str>,
+    ) -> CoreOutcome {
         let cancel = env.cancel.clone();
-        // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes.
+        // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes
+        // (with the `otel` feature the span becomes the caller's child: see `crate::otel`).
         let params = req.params.as_ref();
         let target = params
             .and_then(|p| p.get("name").or_else(|| p.get("uri")))
             .and_then(Value::as_str)
             .map(span_target)
             .unwrap_or_default();
-        let traceparent = req
-            .meta()
-            .and_then(|m| m.get(mcp_protocol::meta::TRACEPARENT))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let span = tracing::info_span!(
-            "mcp.request",
-            method = %req.method,
-            id = %req.id,
-            target,
-            traceparent,
-            version = %env.version,
-        );
+        let era = match env.version.era() {
+            Era::Legacy => "legacy",
+            Era::Modern => "modern",
+        };
+        #[cfg(not(feature = "otel"))]
+        let span = {
+            let traceparent = req
+                .meta()
+                .and_then(|m| m.get(mcp_protocol::meta::TRACEPARENT))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            tracing::info_span!(
+                "mcp.request",
+                method = %req.method,
+                id = %req.id,
+                target,
+                traceparent,
+                version = %env.version,
+                era,
+                session,
+                outcome = tracing::field::Empty,
+                error_code = tracing::field::Empty,
+            )
+        };
+        #[cfg(feature = "otel")]
+        let span = crate::otel::request_span(&req, env.version, era, session, target);
+        crate::trace_context::adopt(&span, req.meta(), &env.trace);
+        // Kept to record the outcome on: a clone of a span nobody records is free.
+        let outcome_span = span.clone();
         // The work owns the request and a handle on the server, so it can outlive this future (see Graceful).
         let server = self.clone();
         let work = async move {
@@ -286,7 +330,9 @@ impl Server {
             cancel,
             grace: self.inner.options.cancel_grace,
         };
-        work.run().await
+        let outcome = work.run().await;
+        record_outcome(&outcome_span, &outcome);
+        outcome
     }
 
     /// -32602 when a URI is longer than [`crate::ServerOptions::max_uri_length`]. Called before anything

@@ -142,6 +142,7 @@ impl Server {
             cancel: t.cancel,
             principal: t.principal,
             stream_control: t.stream_control,
+            trace: t.trace,
         };
         let session: Arc<dyn SessionHandle> = session.clone();
         self.through_layers(req, Route::Legacy { session, env })
@@ -149,9 +150,11 @@ impl Server {
     }
 
     /// The core's side of a legacy request: the session's own methods, else the stateless core.
+    /// `session_id` is the transport's name for the session (HTTP), for the request's span.
     pub(crate) async fn legacy_dispatch(
         &self,
         session: &LegacySession,
+        session_id: Option<&str>,
         req: Request,
         env: Envelope,
     ) -> Outcome {
@@ -200,7 +203,7 @@ impl Server {
             }
             _ => {}
         }
-        match self.run_core(req, env).await {
+        match self.run_core(req, env, session_id).await {
             // Tasks are created only for 2026-07-28 requests.
             CoreOutcome::Complete(r) | CoreOutcome::Task(r) => Some(Ok(r)),
             CoreOutcome::Error(e) => Some(Err(e)),

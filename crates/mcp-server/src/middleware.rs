@@ -514,11 +514,11 @@ impl Server {
         match route {
             Route::Modern { env, scope } => {
                 let cacheable = is_cacheable(&request.method);
-                let outcome = self.run_core(request, env).await;
+                let outcome = self.run_core(request, env, None).await;
                 self.decorate_modern(cacheable, outcome, scope).into()
             }
             Route::Legacy { session, env } => self
-                .legacy_dispatch(session.legacy(), request, env)
+                .legacy_dispatch(session.legacy(), session.session_id(), request, env)
                 .await
                 .into(),
         }

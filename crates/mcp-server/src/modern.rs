@@ -32,6 +32,8 @@ pub(crate) struct TransportEnv {
     /// Per-item scopes an HTTP auth layer asks to be checked before the request runs (see
     /// [`crate::auth::ScopeLayer`]); the transport only carries it.
     pub scope_guard: Option<ScopeGuard>,
+    /// The HTTP request's trace headers (empty without the `otel` feature).
+    pub trace: crate::trace_context::TraceHeaders,
 }
 
 impl TransportEnv {
@@ -213,6 +215,7 @@ impl Server {
             cancel: t.cancel,
             principal: t.principal,
             stream_control: None,
+            trace: t.trace,
         };
         self.through_layers(req, Route::Modern { env, scope }).await
     }

@@ -98,6 +98,7 @@
 //! | `child-process` | `client::transport::ChildProcessTransport` (implies `client`) | tokio `process`, libc |
 //! | `oauth` | `client::auth::OAuthClient`, its grants, DPoP and token stores (implies `client`, `http`) | jsonwebtoken, p256, tokio `fs` |
 //! | `oauth-loopback` | `client::auth::LoopbackAuthorizer`, the browser redirect on a loopback port (implies `oauth`) | hyper (server), tokio `net` |
+//! | `otel` (off by default) | OpenTelemetry trace context for whichever of `server` and `client` is on: `client::otel`, `server::otel` (client spans sent in `_meta` and HTTP headers; server request spans joined to them) | opentelemetry, opentelemetry_sdk, tracing-opentelemetry |
 //!
 //! A server for hosts that launch it over stdio, with no HTTP or TLS crate in its build:
 //!

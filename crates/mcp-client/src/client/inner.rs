@@ -23,6 +23,7 @@ use super::negotiate::{check_complete, pick_modern};
 use super::options::{CallOptions, ClientEvent, ClientOptions, VersionMode};
 use crate::cache::ResultCache;
 use crate::handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
+use crate::trace_context::{Outgoing, RequestFacts};
 use crate::transport::{SendOptions, Transport, TransportKind};
 use crate::{Error, ReissuePolicy, ReissueRequest};
 
@@ -261,12 +262,23 @@ impl Inner {
         let mut version_retried = false;
         loop {
             let (era, version) = self.era_version();
-            let p = match era {
+            let mut p = match era {
                 Era::Modern => self.decorate(params.clone(), version),
                 Era::Legacy => params.clone(),
             };
             let id = self.peer.next_id();
             let mut hints = ctx.hints.clone();
+            let outgoing = Outgoing::start(
+                RequestFacts {
+                    method,
+                    id: &id,
+                    version,
+                    options: &self.opts,
+                    http: self.kind == TransportKind::Http,
+                },
+                &mut p,
+                &mut hints.headers,
+            );
             hints.reissue = self.may_reissue(era, method, p.as_ref());
             if !hints.headers.is_empty() || hints.reissue {
                 lock(&self.hints).insert(id.clone(), hints);
@@ -274,10 +286,13 @@ impl Inner {
             if ctx.internal {
                 lock(&self.internal).insert(id.clone());
             }
-            let r = self
-                .peer
-                .request_with_id(id.clone(), method, p, self.rpc_options(ctx))
+            let r = outgoing
+                .run(
+                    self.peer
+                        .request_with_id(id.clone(), method, p, self.rpc_options(ctx)),
+                )
                 .await;
+            outgoing.finish(&r);
             lock(&self.hints).remove(&id);
             lock(&self.internal).remove(&id);
             match self.map_result(&id, r).map_err(Error::split_rpc) {

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::handle::Client;
 use super::inner::{lock, ListenRoute, FOREVER};
 use crate::error::Error;
-use crate::transport::SendOptions;
+use crate::trace_context::{Outgoing, RequestFacts};
+use crate::transport::{SendOptions, TransportKind};
 
 impl Client {
     // ----- listen -------------------------------------------------------------------------------------
@@ -54,12 +55,22 @@ impl Client {
                 end: end.clone(),
             },
         );
-        let params = inner.decorate(Some(json!({ "notifications": filter })), version);
-        if inner.may_reissue(era, methods::SUBSCRIPTIONS_LISTEN, params.as_ref()) {
-            let hints = SendOptions {
-                reissue: true,
-                ..Default::default()
-            };
+        let mut params = inner.decorate(Some(json!({ "notifications": filter })), version);
+        let mut headers = Vec::new();
+        let outgoing = Outgoing::start(
+            RequestFacts {
+                method: methods::SUBSCRIPTIONS_LISTEN,
+                id: &id,
+                version,
+                options: &inner.opts,
+                http: inner.kind == TransportKind::Http,
+            },
+            &mut params,
+            &mut headers,
+        );
+        let reissue = inner.may_reissue(era, methods::SUBSCRIPTIONS_LISTEN, params.as_ref());
+        if reissue || !headers.is_empty() {
+            let hints = SendOptions { reissue, headers };
             lock(&inner.hints).insert(id.clone(), hints);
         }
         let (done_tx, done_rx) = oneshot::channel();
@@ -73,10 +84,15 @@ impl Client {
             let id = id.clone();
             let end = end.clone();
             rt::spawn(async move {
-                let r = inner
-                    .peer
-                    .request_with_id(id.clone(), methods::SUBSCRIPTIONS_LISTEN, params, opts)
+                let r = outgoing
+                    .run(inner.peer.request_with_id(
+                        id.clone(),
+                        methods::SUBSCRIPTIONS_LISTEN,
+                        params,
+                        opts,
+                    ))
                     .await;
+                outgoing.finish(&r);
                 let r = inner.map_result(&id, r);
                 if let Err(e) = &r {
                     // Before the route goes: the subscription ends when it does, and then says why.

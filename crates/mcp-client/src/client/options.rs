@@ -67,6 +67,11 @@ pub struct ClientOptions {
     pub cache: bool,
     /// Check `structuredContent` against the tool's `outputSchema` (default true).
     pub validate_structured_content: bool,
+    /// Send each request's OpenTelemetry trace context in its `_meta` (and HTTP headers) (default true; see
+    /// [`otel`](crate::otel)). The client's spans are made either way.
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    pub propagate_trace_context: bool,
 }
 
 impl Default for ClientOptions {
@@ -83,6 +88,8 @@ impl Default for ClientOptions {
             recovery_backoff: Duration::from_millis(200),
             cache: true,
             validate_structured_content: true,
+            #[cfg(feature = "otel")]
+            propagate_trace_context: true,
         }
     }
 }
@@ -141,6 +148,22 @@ impl ClientOptions {
     /// Sets [`validate_structured_content`](#structfield.validate_structured_content): check `structuredContent` against the tool's `outputSchema` (default true).
     pub fn validate_structured_content(mut self, validate_structured_content: bool) -> Self {
         self.validate_structured_content = validate_structured_content;
+        self
+    }
+    /// Sets [`propagate_trace_context`](#structfield.propagate_trace_context): send each request's
+    /// OpenTelemetry trace context in its `_meta` and HTTP headers (default true). Off for a server that should
+    /// not see your trace ids or baggage:
+    ///
+    /// ```
+    /// let opts = mcp_client::ClientOptions::default().propagate_trace_context(false);
+    /// assert!(!opts.propagate_trace_context);
+    /// let client = mcp_client::Client::builder().options(opts);
+    /// # let _ = client;
+    /// ```
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    pub fn propagate_trace_context(mut self, propagate_trace_context: bool) -> Self {
+        self.propagate_trace_context = propagate_trace_context;
         self
     }
 }

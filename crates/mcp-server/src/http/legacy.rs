@@ -25,6 +25,7 @@ use crate::modern::TransportEnv;
 use crate::notifier;
 use crate::reply::{Outcome, Reply};
 use crate::requester::ChannelRequester;
+use crate::trace_context::{self, TraceHeaders};
 use crate::Principal;
 use crate::ScopeGuard;
 
@@ -113,7 +114,8 @@ impl State {
         }
         match msg {
             Message::Request(req) => {
-                self.legacy_request(session, req, principal, scope_guard, permit)
+                let trace = TraceHeaders::from_headers(h);
+                self.legacy_request(session, req, principal, scope_guard, permit, trace)
                     .await
             }
             Message::Notification(n) => {
@@ -204,6 +206,7 @@ impl State {
         principal: Option<Principal>,
         scope_guard: Option<ScopeGuard>,
         permit: &Permit,
+        trace: TraceHeaders,
     ) -> Response<McpBody> {
         if session.in_flight.fetch_add(1, Ordering::AcqRel)
             >= self.config.max_in_flight_per_session as u64
@@ -243,11 +246,13 @@ impl State {
             principal,
             stream_control: Some(Arc::new(move || close2.notify_one())),
             scope_guard,
+            trace,
         };
         let server = self.server.clone();
         let s2 = session.clone();
         let id = req.id.clone();
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, session = %session.id, era = "legacy");
+        trace_context::adopt(&span, req.meta(), &t.trace);
         // The handler runs in this request's future until it answers or streams (no spawn, no hop to
         // another worker). On the legacy era a disconnect is not a cancel: if this future is dropped first,
         // the handler is detached and finishes on its own.
@@ -351,6 +356,7 @@ impl State {
                     let t = TransportEnv {
                         principal: principal.clone(),
                         scope_guard: scope_guard.clone(),
+                        trace: TraceHeaders::from_headers(h),
                         ..Default::default()
                     };
                     let rid = req.id.clone();

@@ -21,6 +21,7 @@ use crate::middleware::McpResponse;
 use crate::modern::{meta_problems, problems_message, read_meta, TransportEnv};
 use crate::notifier::{self, LaneRx};
 use crate::reply::Outcome;
+use crate::trace_context::{self, TraceHeaders};
 use crate::Principal;
 use crate::ScopeGuard;
 
@@ -221,10 +222,12 @@ impl State {
             principal,
             stream_control: None,
             scope_guard,
+            trace: TraceHeaders::from_headers(h),
         };
         let server = self.server.clone();
         let req_id = req.id.clone();
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, era = "modern");
+        trace_context::adopt(&span, req.meta(), &t.trace);
         // The handler runs inside this request's future until it answers or starts streaming: no task to
         // spawn and no hop to another worker for the common single-answer call. If the client goes away
         // meanwhile, dropping this future cancels the handler (on 2026-07-28 that is the cancel), which then
