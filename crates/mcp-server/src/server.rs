@@ -242,6 +242,7 @@ pub struct ServerBuilder {
     methods: std::collections::HashMap<String, Arc<dyn crate::handler::MethodHandler>>,
     task_policies: std::collections::HashMap<String, crate::tasks::TaskPolicy>,
     task_options: crate::tasks::TaskOptions,
+    task_store: Option<Arc<dyn crate::tasks::TaskStore>>,
 }
 
 impl Server {
@@ -265,6 +266,7 @@ impl Server {
             methods: std::collections::HashMap::new(),
             task_policies: std::collections::HashMap::new(),
             task_options: crate::tasks::TaskOptions::default(),
+            task_store: None,
         }
     }
 
@@ -909,6 +911,24 @@ impl ServerBuilder {
         self
     }
 
+    /// Keep task records in `store` instead of the default [`InMemoryTaskStore`](crate::tasks::InMemoryTaskStore)
+    /// (whose cap is [`TaskOptions::max_tasks`](crate::TaskOptions::max_tasks); another store sets its own).
+    /// The TTL and polling interval of [`task_options`](Self::task_options) still apply to each record. See
+    /// [`TaskStore`](crate::tasks::TaskStore) for writing one.
+    ///
+    /// ```
+    /// use mcp_server::{Server, TaskPolicy, tasks::InMemoryTaskStore};
+    /// let server = Server::builder("s", "1.0.0")
+    ///     .tool_tasks("reindex", TaskPolicy::required())
+    ///     .task_store(InMemoryTaskStore::new(50))
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    pub fn task_store(mut self, store: impl crate::tasks::TaskStore) -> Self {
+        self.task_store = Some(Arc::new(store));
+        self
+    }
+
     /// Finish: the server, ready to serve over [`crate::serve_stdio`], [`crate::serve_connection`] or
     /// [`crate::http`]. Cheap to clone; every connection and session shares it.
     pub fn build(self) -> Server {
@@ -935,6 +955,7 @@ impl ServerBuilder {
             Arc::new(crate::tasks::Tasks::new(
                 self.task_policies,
                 self.task_options,
+                self.task_store,
             ))
         });
         if !extensions.is_empty() {
