@@ -313,11 +313,13 @@ impl Tasks {
 
     /// Change the record of `id` with `change` (which says whether it changed anything), by compare-and-set,
     /// retried on conflicts. `None` when there is no such task, or (`caller` given) it is not the caller's.
-    /// Returns the record as it is now, and whether `change` was written.
+    /// Returns the record as it is now, and whether `change` was written. A change the client can see
+    /// (`notify`) is sent to the task's listeners.
     async fn modify(
         &self,
         id: &str,
         caller: Option<&Option<TaskOwner>>,
+        notify: bool,
         mut change: impl FnMut(&mut TaskRecord) -> bool,
     ) -> Result<Option<(TaskRecord, bool)>, ErrorObject> {
         for _ in 0..CAS_ATTEMPTS {
@@ -338,7 +340,9 @@ impl Tasks {
                     if r.status().is_terminal() {
                         lock(&self.live).remove(id);
                     }
-                    self.emit(&r);
+                    if notify {
+                        self.emit(&r);
+                    }
                     return Ok(Some((r, true)));
                 }
                 Err(TaskStoreError::Conflict) => continue,
@@ -413,7 +417,7 @@ impl Tasks {
     pub async fn finish_round(&self, id: &str, end: RoundEnd) -> Option<TaskRecord> {
         let mut end = Some(end);
         let outcome = self
-            .modify(id, None, |r| {
+            .modify(id, None, true, |r| {
                 if r.status().is_terminal() {
                     return false;
                 }
@@ -464,7 +468,7 @@ impl Tasks {
         let caller = TaskOwner::of(caller);
         let answers = p.input_responses;
         let changed = self
-            .modify(&p.task_id, Some(&caller), |r| {
+            .modify(&p.task_id, Some(&caller), true, |r| {
                 r.status() == TaskStatus::InputRequired && r.answer(&answers)
             })
             .await?;
@@ -490,7 +494,7 @@ impl Tasks {
         let Some((rerun, cancel)) = local else {
             tracing::warn!(task = %id, "answers for a task this node does not run, and no bus to forward them");
             let _ = self
-                .modify(id, None, |r| {
+                .modify(id, None, true, |r| {
                     if r.status() != TaskStatus::Working {
                         return false;
                     }
@@ -504,8 +508,9 @@ impl Tasks {
             return;
         };
         let mut taken = None;
+        // Only the answers move from the record to the round: nothing the client sees changes.
         let started = self
-            .modify(id, None, |r| {
+            .modify(id, None, false, |r| {
                 if r.status() != TaskStatus::Working {
                     return false;
                 }
@@ -572,7 +577,7 @@ impl Tasks {
         // Taken out before the record is written, so the handler cannot record an end after the cancel.
         let live = lock(&self.live).remove(&p.task_id);
         let changed = self
-            .modify(&p.task_id, None, |r| {
+            .modify(&p.task_id, None, true, |r| {
                 if r.status().is_terminal() {
                     return false;
                 }
