@@ -592,3 +592,58 @@ mod tests {
         assert!(r["_meta"][meta::SERVER_INFO]["name"] == "splice");
     }
 }
+
+#[cfg(test)]
+mod listen_tasks_tests {
+    use super::*;
+    use crate::TaskPolicy;
+
+    fn principal(subject: &str) -> Option<Principal> {
+        Some(Principal {
+            subject: subject.into(),
+            scopes: vec![],
+            client_id: None,
+        })
+    }
+
+    /// The taskIds the listen of `caller` is acknowledged with.
+    async fn acknowledged(server: &Server, ids: Value, caller: &Option<Principal>) -> Value {
+        let req: Request = serde_json::from_value(json!({
+            "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+            "params": {"notifications": {"taskIds": ids}, "_meta": {
+                meta::PROTOCOL_VERSION: "2026-07-28",
+                meta::CLIENT_CAPABILITIES: {"extensions": {TASKS_EXTENSION: {}}},
+            }},
+        }))
+        .unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let cancel = CancellationToken::new();
+        let (server, caller, c) = (server.clone(), caller.clone(), cancel.clone());
+        let run = tokio::spawn(async move { server.run_listen(&req, tx, c, &caller).await });
+        let Some(Message::Notification(ack)) = rx.recv().await else {
+            panic!("no acknowledgement")
+        };
+        cancel.cancel();
+        run.await.unwrap().unwrap();
+        ack.params.unwrap()["notifications"]["taskIds"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_listener_is_agreed_only_its_own_tasks() {
+        let server = Server::builder("s", "1.0.0")
+            .tool_tasks("t", TaskPolicy::optional())
+            .build();
+        let tasks = server.inner.tasks.clone().unwrap();
+        let alice = principal("alice");
+        let id = tasks
+            .create(&alice, CancellationToken::new())
+            .await
+            .unwrap()
+            .id()
+            .to_owned();
+        let ids = json!([id, "nope"]);
+        assert_eq!(acknowledged(&server, ids.clone(), &alice).await, json!([id]));
+        assert_eq!(acknowledged(&server, ids.clone(), &principal("bob")).await, json!([]));
+        assert_eq!(acknowledged(&server, ids, &None).await, json!([]));
+    }
+}
