@@ -892,7 +892,7 @@ impl ServerBuilder {
     }
 
     /// Let tool `name` run as a task (the tasks extension, SEP-2663) for clients that declare the extension;
-    /// see [`TaskPolicy`] and the [`tasks`](crate::tasks) module. Declares the extension.
+    /// see [`TaskPolicy`](crate::TaskPolicy) and the [`tasks`](crate::tasks) module. Declares the extension.
     ///
     /// ```
     /// use mcp_server::{Server, TaskPolicy};

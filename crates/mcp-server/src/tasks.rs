@@ -110,7 +110,8 @@ pub struct TaskOptions {
     /// The polling interval suggested to clients (default 500 ms); sent as `pollIntervalMs`.
     pub poll_interval: Duration,
     /// At most this many tasks are kept at once (default 10 000); a call that would create one more is refused
-    /// with an error naming this setting.
+    /// with an error naming this setting. It caps the default [`InMemoryTaskStore`]; a store given to
+    /// [`ServerBuilder::task_store`](crate::ServerBuilder::task_store) sets its own cap.
     pub max_tasks: usize,
 }
 
