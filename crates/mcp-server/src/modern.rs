@@ -642,8 +642,14 @@ mod listen_tasks_tests {
             .id()
             .to_owned();
         let ids = json!([id, "nope"]);
-        assert_eq!(acknowledged(&server, ids.clone(), &alice).await, json!([id]));
-        assert_eq!(acknowledged(&server, ids.clone(), &principal("bob")).await, json!([]));
+        assert_eq!(
+            acknowledged(&server, ids.clone(), &alice).await,
+            json!([id])
+        );
+        assert_eq!(
+            acknowledged(&server, ids.clone(), &principal("bob")).await,
+            json!([])
+        );
         assert_eq!(acknowledged(&server, ids, &None).await, json!([]));
     }
 }

@@ -324,8 +324,7 @@ impl Tasks {
         mut change: impl FnMut(&mut TaskRecord) -> bool,
     ) -> Result<Option<(TaskRecord, bool)>, ErrorObject> {
         for _ in 0..CAS_ATTEMPTS {
-            let Some(mut r) = self.store.get(id).await.map_err(store_error)? else {
-                self.forget_live(id);
+            let Some(mut r) = self.load(id).await? else {
                 return Ok(None);
             };
             if caller.is_some_and(|c| !TaskOwner::allows(r.owner_opt(), c)) {
@@ -359,6 +358,23 @@ impl Tasks {
         )))
     }
 
+    /// The record of `id`, unless it is past its TTL: a store may forget late (or, a simple one, never), and a
+    /// task is not to outlive its `ttlMs` on any store, so such a record is deleted here.
+    async fn load(&self, id: &str) -> Result<Option<TaskRecord>, ErrorObject> {
+        match self.store.get(id).await.map_err(store_error)? {
+            Some(r) if r.created_at() + r.ttl() > SystemTime::now() => Ok(Some(r)),
+            found => {
+                if found.is_some() {
+                    if let Err(e) = self.store.delete(id).await {
+                        tracing::warn!(task = %id, error = %e, "could not delete an expired task");
+                    }
+                }
+                self.forget_live(id);
+                Ok(None)
+            }
+        }
+    }
+
     /// The store no longer has `id` (expired): stop its handler if it runs here.
     fn forget_live(&self, id: &str) {
         if let Some(l) = lock(&self.live).remove(id) {
@@ -374,13 +390,9 @@ impl Tasks {
         caller: &Option<Principal>,
     ) -> Result<TaskRecord, ErrorObject> {
         let caller = TaskOwner::of(caller);
-        match self.store.get(id).await.map_err(store_error)? {
+        match self.load(id).await? {
             Some(r) if TaskOwner::allows(r.owner_opt(), &caller) => Ok(r),
-            Some(_) => Err(unknown_task(id)),
-            None => {
-                self.forget_live(id);
-                Err(unknown_task(id))
-            }
+            _ => Err(unknown_task(id)),
         }
     }
 
@@ -698,6 +710,114 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("max_tasks"), "{}", e.message);
+    }
+
+    /// A store that never expires anything.
+    #[derive(Default)]
+    struct Forever(Mutex<HashMap<String, TaskRecord>>);
+
+    impl TaskStore for Forever {
+        fn create(
+            &self,
+            r: TaskRecord,
+        ) -> futures::future::BoxFuture<'_, Result<(), TaskStoreError>> {
+            lock(&self.0).insert(r.id().to_owned(), r);
+            Box::pin(async { Ok(()) })
+        }
+        fn get<'a>(
+            &'a self,
+            id: &'a str,
+        ) -> futures::future::BoxFuture<'a, Result<Option<TaskRecord>, TaskStoreError>> {
+            let r = lock(&self.0).get(id).cloned();
+            Box::pin(async move { Ok(r) })
+        }
+        fn update(
+            &self,
+            r: TaskRecord,
+            _expected: u64,
+        ) -> futures::future::BoxFuture<'_, Result<(), TaskStoreError>> {
+            lock(&self.0).insert(r.id().to_owned(), r);
+            Box::pin(async { Ok(()) })
+        }
+        fn delete<'a>(
+            &'a self,
+            id: &'a str,
+        ) -> futures::future::BoxFuture<'a, Result<(), TaskStoreError>> {
+            lock(&self.0).remove(id);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_past_its_ttl_is_gone_whatever_the_store_keeps() {
+        let store = Arc::new(Forever::default());
+        // A TTL of zero: past it the moment it is created.
+        let tasks = Tasks::new(
+            HashMap::new(),
+            TaskOptions::default().ttl(Duration::ZERO),
+            Some(store.clone()),
+        );
+        let cancel = CancellationToken::new();
+        let r = tasks.create(&None, cancel.clone()).await.unwrap();
+        assert_eq!(lock(&store.0).len(), 1);
+        let e = tasks
+            .get(Some(&json!({ "taskId": r.id() })), &None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, error_code::INVALID_PARAMS);
+        assert!(lock(&store.0).is_empty(), "the expired record was deleted");
+        assert!(cancel.is_cancelled(), "and its handler stopped");
+    }
+
+    #[tokio::test]
+    async fn a_node_sharing_the_store_answers_for_tasks_it_does_not_run() {
+        let store: Arc<dyn TaskStore> = Arc::new(InMemoryTaskStore::new(10));
+        let node = || {
+            Arc::new(Tasks::new(
+                HashMap::new(),
+                TaskOptions::default(),
+                Some(store.clone()),
+            ))
+        };
+        let (a, b) = (node(), node());
+
+        // Runs on A, cancelled through B: A's late end loses the race it can no longer win.
+        let one = a.create(&None, CancellationToken::new()).await.unwrap();
+        let one = json!({ "taskId": one.id() });
+        assert_eq!(b.get(Some(&one), &None).await.unwrap()["status"], "working");
+        b.cancel(Some(&one), &None).await.unwrap();
+        let late = RoundEnd::Completed(json!({"content": []}));
+        a.finish_round(one["taskId"].as_str().unwrap(), late).await;
+        assert_eq!(
+            a.get(Some(&one), &None).await.unwrap()["status"],
+            "cancelled"
+        );
+
+        // Asks on A; the answer lands on B, which cannot run A's next round and has no bus to reach A: the
+        // task fails saying so, instead of staying `working` with nobody to run it.
+        let two = a.create(&None, CancellationToken::new()).await.unwrap();
+        let asks = vec![("roots".to_owned(), InputRequest::ListRoots(None))];
+        a.finish_round(
+            two.id(),
+            RoundEnd::InputRequired {
+                asks,
+                responses: JsonObject::new(),
+                round_state: None,
+            },
+        )
+        .await;
+        let two = json!({ "taskId": two.id() });
+        let t = b.get(Some(&two), &None).await.unwrap();
+        assert_eq!(t["status"], "input_required", "{t}");
+        assert_eq!(t["inputRequests"]["roots"]["method"], "roots/list", "{t}");
+        let update = json!({ "taskId": two["taskId"], "inputResponses": {"roots": {"roots": []}} });
+        b.update(Some(&update), &None).await.unwrap();
+        let t = a.get(Some(&two), &None).await.unwrap();
+        assert_eq!(t["status"], "failed", "{t}");
+        assert!(
+            t["error"]["message"].as_str().unwrap().contains("gone"),
+            "{t}"
+        );
     }
 
     #[tokio::test]

@@ -31,8 +31,10 @@
 //! # Writing a store
 //!
 //! A store keeps records by id, applies [`update`](TaskStore::update) only when the stored version is the
-//! expected one, and forgets a record once its [`ttl`](TaskRecord::ttl) has passed since
-//! [`created_at`](TaskRecord::created_at) (it must not return it after that; deleting it later is fine).
+//! expected one, and should forget a record once its [`ttl`](TaskRecord::ttl) has passed since
+//! [`created_at`](TaskRecord::created_at) (a Redis `PX`, say). The server does not rely on it: a record it
+//! reads past its TTL is treated as gone and [`delete`](TaskStore::delete)d, so even the toy below, which
+//! never expires anything, keeps no task past its `ttlMs` (it only holds on to the memory).
 //! Records are `serde` types: a remote store serializes them whole.
 //!
 //! ```
@@ -327,6 +329,8 @@ impl TaskRecord {
 }
 
 /// Where task records are kept. See the [module docs](self) for the contract and an implementation.
+/// Implemented with boxed futures (as the auth module's `TokenVerifier` is), so it is object safe
+/// and needs no macro.
 ///
 /// The server calls these from request handlers and from tasks' background work; each call should be quick
 /// (one round trip to a backend). The in-memory default is [`InMemoryTaskStore`].
@@ -345,7 +349,8 @@ pub trait TaskStore: Send + Sync + 'static {
     /// is taken, [`TaskStoreError::Backend`].
     fn create(&self, record: TaskRecord) -> BoxFuture<'_, Result<(), TaskStoreError>>;
 
-    /// The record of `id`, or `None` if there is none or it has expired.
+    /// The record of `id`, or `None` if there is none or it has expired (one returned past its TTL is deleted
+    /// by the server).
     ///
     /// # Errors
     ///
