@@ -980,6 +980,7 @@ fn cases() -> Vec<(&'static str, Build)> {
                     prompts_list_changed: Some(false),
                     resources_list_changed: Some(true),
                     resource_subscriptions: Some(vec!["file:///project/config.json".into()]),
+                    task_ids: None,
                 },
                 meta: request_meta(v),
             };

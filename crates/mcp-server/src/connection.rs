@@ -146,7 +146,7 @@ impl Conn {
                     // result so the client sees a clean end.
                     Ok(_) => Some(
                         self.server
-                            .run_listen(&req, self.out.clone(), cancel.clone())
+                            .run_listen(&req, self.out.clone(), cancel.clone(), &t.principal)
                             .await,
                     ),
                     Err(e) => Some(Err(e)),

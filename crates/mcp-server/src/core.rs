@@ -26,7 +26,8 @@ use crate::handler::ToolEntry;
 use crate::reply::ResultJson;
 use crate::request_state::request_digest;
 use crate::tasks::{
-    missing_tasks_capability, result_value, Rerun, RoundEnd, TaskPolicy, TaskSupport, Tasks,
+    missing_tasks_capability, result_value, Rerun, RoundEnd, TaskPolicy, TaskRecord, TaskSupport,
+    Tasks,
 };
 use crate::{Error, RequestContext, Server};
 use mcp_protocol::types::TASKS_EXTENSION;
@@ -460,7 +461,7 @@ impl Server {
             methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL
                 if self.inner.tasks.is_some() =>
             {
-                self.task_method(req, &env)
+                self.task_method(req, &env).await
             }
             other => match self.inner.methods.get(other).cloned() {
                 Some(h) => {
@@ -495,7 +496,7 @@ impl Server {
 
     /// `tasks/get`, `tasks/update`, `tasks/cancel`: only for a client that declares the extension (before the
     /// task id is even looked at), and only on the caller's own tasks.
-    fn task_method(&self, req: &Request, env: &Envelope) -> CoreOutcome {
+    async fn task_method(&self, req: &Request, env: &Envelope) -> CoreOutcome {
         let Some(tasks) = &self.inner.tasks else {
             return ErrorObject::method_not_found(&req.method).into();
         };
@@ -504,12 +505,14 @@ impl Server {
         }
         let params = req.params.as_ref();
         let answer = match req.method.as_str() {
-            methods::TASKS_GET => tasks.get(params, &env.principal),
+            methods::TASKS_GET => tasks.get(params, &env.principal).await,
             methods::TASKS_UPDATE => tasks
                 .update(params, &env.principal)
+                .await
                 .map(|()| Value::Object(JsonObject::new())),
             _ => tasks
                 .cancel(params, &env.principal)
+                .await
                 .map(|()| Value::Object(JsonObject::new())),
         };
         match answer {
@@ -786,10 +789,11 @@ impl Server {
             })
         };
         if !policy.start_on_request {
-            let id = match tasks.create(owner, cancel.clone()) {
-                Ok(id) => id,
+            let record = match tasks.create(&owner, cancel.clone()).await {
+                Ok(r) => r,
                 Err(e) => return e.into(),
             };
+            let id = record.id().to_owned();
             tasks.spawn_round(
                 id.clone(),
                 cancel,
@@ -797,7 +801,7 @@ impl Server {
                 JsonObject::new(),
                 None,
             );
-            return task_created(&tasks, &id);
+            return task_created(&tasks, &record);
         }
         // Inline until the handler calls `become_task`.
         let round_args = Value::Object(args.clone());
@@ -820,13 +824,14 @@ impl Server {
         tokio::select! {
             biased;
             Ok(()) = triggered => {
-                let id = match tasks.create(owner, cancel.clone()) {
-                    Ok(id) => id,
+                let record = match tasks.create(&owner, cancel.clone()).await {
+                    Ok(r) => r,
                     Err(e) => {
                         cancel.cancel();
                         return e.into();
                     }
                 };
+                let id = record.id().to_owned();
                 ctx.set_task_id(id.clone());
                 let (end_entry, end_ctx) = (entry.clone(), ctx.clone());
                 let rest = async move {
@@ -834,7 +839,7 @@ impl Server {
                     round_end(&end_entry, Self::settle(methods::TOOLS_CALL, &end_ctx, r), &end_ctx)
                 };
                 tasks.spawn_end(id.clone(), cancel, rest, rerun_for(id.clone()));
-                task_created(&tasks, &id)
+                task_created(&tasks, &record)
             }
             r = &mut handler => {
                 let settled = Self::settle(&req.method, &ctx, r);
@@ -844,8 +849,8 @@ impl Server {
                         self.tool_outcome(req, &ctx, &digest, &entry, settled)
                     }
                     // A task-required tool answers with a task even when it finished inline.
-                    _ => match tasks.create_finished(owner, round_end(&entry, settled, &ctx)) {
-                        Ok(id) => task_created(&tasks, &id),
+                    _ => match tasks.create_finished(&owner, round_end(&entry, settled, &ctx)).await {
+                        Ok(record) => task_created(&tasks, &record),
                         Err(e) => e.into(),
                     },
                 }
@@ -993,8 +998,8 @@ fn round_end(
 }
 
 /// The `CreateTaskResult` of a stored task.
-fn task_created(tasks: &Tasks, id: &str) -> CoreOutcome {
-    match ResultJson::of(&tasks.created(id)) {
+fn task_created(tasks: &Tasks, record: &TaskRecord) -> CoreOutcome {
+    match ResultJson::of(&tasks.describe(record, false)) {
         Ok(r) => CoreOutcome::Task(r),
         Err(e) => e.into(),
     }

@@ -17,8 +17,10 @@ use crate::context::{Asker, ClientDescription, Envelope, Principal};
 use crate::core::CoreOutcome;
 use crate::middleware::{McpResponse, Route};
 use crate::reply::{Outcome, ResultJson};
+use crate::tasks::{missing_tasks_capability, TaskEvent, TaskOwner};
 use crate::ScopeGuard;
 use crate::{Server, ServerEvent};
+use mcp_protocol::types::TASKS_EXTENSION;
 
 /// What a transport supplies for one request, whatever the era.
 #[derive(Clone, Default)]
@@ -344,17 +346,64 @@ impl Server {
                 .resource_subscriptions
                 .clone()
                 .filter(|_| lc(caps.resources.as_ref().and_then(|r| r.subscribe))),
+            // Decided by `listen_tasks`, which needs the store.
+            task_ids: None,
         }
+    }
+
+    /// The `taskIds` of a listen filter this server honours: the caller's own tasks among them (another
+    /// caller's task is left out exactly like an unknown one), with the task events to watch for them. `-32021`
+    /// when the client asks for task ids without declaring the tasks extension.
+    async fn listen_tasks(
+        &self,
+        req: &Request,
+        wanted: Option<&Vec<String>>,
+        principal: &Option<Principal>,
+    ) -> Result<Option<TaskWatch>, ErrorObject> {
+        let (Some(tasks), Some(wanted)) = (&self.inner.tasks, wanted) else {
+            return Ok(None);
+        };
+        let declares = read_meta(req).is_ok_and(|m| {
+            m.caps
+                .extensions
+                .as_ref()
+                .is_some_and(|e| e.contains_key(TASKS_EXTENSION))
+        });
+        if !declares {
+            return Err(missing_tasks_capability(
+                "subscriptions/listen with taskIds",
+            ));
+        }
+        if wanted.len() > MAX_LISTEN_TASKS {
+            return Err(ErrorObject::invalid_params(format!(
+                "at most {MAX_LISTEN_TASKS} taskIds per subscriptions/listen"
+            )));
+        }
+        // Subscribed before the tasks are looked up, so no change after the lookup is missed.
+        let events = tasks.subscribe();
+        let mut ids = Vec::new();
+        for id in wanted {
+            if !ids.contains(id) && tasks.find(id, principal).await.is_ok() {
+                ids.push(id.clone());
+            }
+        }
+        Ok(Some(TaskWatch {
+            events,
+            ids,
+            owner: TaskOwner::of(principal),
+        }))
     }
 
     /// Run a `subscriptions/listen` stream: acknowledge, then forward matching events, each tagged with the
     /// subscription id, until `cancel`. Returns the final result to send if the transport can still send one.
-    /// The request's `_meta` must already have been validated.
+    /// The request's `_meta` must already have been validated. `principal` is the caller: it hears only of
+    /// its own tasks.
     pub(crate) async fn run_listen(
         &self,
         req: &Request,
         out: mpsc::Sender<Message>,
         cancel: CancellationToken,
+        principal: &Option<Principal>,
     ) -> Result<ResultJson, ErrorObject> {
         // Each subscribed URI is capped like a read, before the params are copied.
         if let Some(Value::Array(uris)) = req
@@ -368,7 +417,13 @@ impl Server {
         }
         let params: ListenParams = serde_json::from_value(req.params.clone().unwrap_or(json!({})))
             .map_err(ErrorObject::invalid_params)?;
-        let filter = self.honoured(&params.notifications);
+        let mut filter = self.honoured(&params.notifications);
+        let mut watch = self
+            .listen_tasks(req, params.notifications.task_ids.as_ref(), principal)
+            .await?;
+        if let Some(w) = &watch {
+            filter.task_ids = Some(w.ids.clone());
+        }
         let sub_id = serde_json::to_value(&req.id).unwrap_or_default();
         let tag = |mut params: JsonObject| {
             let mut m = JsonObject::new();
@@ -390,6 +445,15 @@ impl Server {
         loop {
             let ev = tokio::select! {
                 ev = events.recv() => ev,
+                ev = next_task_event(&mut watch) => match ev {
+                    Some(n) => {
+                        if out.send(Message::Notification(Notification::new(methods::NOTIF_TASKS, tag(n)))).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    None => continue,
+                },
                 _ = cancel.cancelled() => break,
                 _ = out.closed() => break,
             };
@@ -438,6 +502,45 @@ impl Server {
         result.insert("_meta".into(), Value::Object(m));
         self.stamp_server_info(&mut result);
         ResultJson::of(&result)
+    }
+}
+
+/// At most this many task ids in one listen filter: each is looked up in the store.
+const MAX_LISTEN_TASKS: usize = 1_000;
+
+/// The tasks a listen stream reports on.
+struct TaskWatch {
+    events: tokio::sync::broadcast::Receiver<TaskEvent>,
+    ids: Vec<String>,
+    owner: Option<TaskOwner>,
+}
+
+/// The params of the next `notifications/tasks` for `watch` (`None`: an event for others, or events were
+/// missed); pending forever without a watch.
+async fn next_task_event(watch: &mut Option<TaskWatch>) -> Option<JsonObject> {
+    let Some(w) = watch else {
+        return std::future::pending().await;
+    };
+    match w.events.recv().await {
+        Ok(ev) if ev.owner == w.owner && w.ids.iter().any(|i| **i == *ev.id) => {
+            match ev.task.as_ref() {
+                Value::Object(o) => Some(o.clone()),
+                _ => None,
+            }
+        }
+        Ok(_) => None,
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+            tracing::warn!(
+                missed = n,
+                "listen stream lagged behind task status changes"
+            );
+            None
+        }
+        // The server is going away (it holds the sender): nothing more will come.
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+            *watch = None;
+            None
+        }
     }
 }
 
@@ -490,5 +593,66 @@ mod tests {
             .into_value();
         assert_eq!(r["_meta"]["mine"], json!(1));
         assert!(r["_meta"][meta::SERVER_INFO]["name"] == "splice");
+    }
+}
+
+#[cfg(test)]
+mod listen_tasks_tests {
+    use super::*;
+    use crate::TaskPolicy;
+
+    fn principal(subject: &str) -> Option<Principal> {
+        Some(Principal {
+            subject: subject.into(),
+            scopes: vec![],
+            client_id: None,
+        })
+    }
+
+    /// The taskIds the listen of `caller` is acknowledged with.
+    async fn acknowledged(server: &Server, ids: Value, caller: &Option<Principal>) -> Value {
+        let req: Request = serde_json::from_value(json!({
+            "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+            "params": {"notifications": {"taskIds": ids}, "_meta": {
+                meta::PROTOCOL_VERSION: "2026-07-28",
+                meta::CLIENT_CAPABILITIES: {"extensions": {TASKS_EXTENSION: {}}},
+            }},
+        }))
+        .unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let cancel = CancellationToken::new();
+        let (server, caller, c) = (server.clone(), caller.clone(), cancel.clone());
+        let run = tokio::spawn(async move { server.run_listen(&req, tx, c, &caller).await });
+        let Some(Message::Notification(ack)) = rx.recv().await else {
+            panic!("no acknowledgement")
+        };
+        cancel.cancel();
+        run.await.unwrap().unwrap();
+        ack.params.unwrap()["notifications"]["taskIds"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_listener_is_agreed_only_its_own_tasks() {
+        let server = Server::builder("s", "1.0.0")
+            .tool_tasks("t", TaskPolicy::optional())
+            .build();
+        let tasks = server.inner.tasks.clone().unwrap();
+        let alice = principal("alice");
+        let id = tasks
+            .create(&alice, CancellationToken::new())
+            .await
+            .unwrap()
+            .id()
+            .to_owned();
+        let ids = json!([id, "nope"]);
+        assert_eq!(
+            acknowledged(&server, ids.clone(), &alice).await,
+            json!([id])
+        );
+        assert_eq!(
+            acknowledged(&server, ids.clone(), &principal("bob")).await,
+            json!([])
+        );
+        assert_eq!(acknowledged(&server, ids, &None).await, json!([]));
     }
 }

@@ -242,6 +242,7 @@ pub struct ServerBuilder {
     methods: std::collections::HashMap<String, Arc<dyn crate::handler::MethodHandler>>,
     task_policies: std::collections::HashMap<String, crate::tasks::TaskPolicy>,
     task_options: crate::tasks::TaskOptions,
+    task_store: Option<Arc<dyn crate::tasks::TaskStore>>,
 }
 
 impl Server {
@@ -265,6 +266,7 @@ impl Server {
             methods: std::collections::HashMap::new(),
             task_policies: std::collections::HashMap::new(),
             task_options: crate::tasks::TaskOptions::default(),
+            task_store: None,
         }
     }
 
@@ -890,7 +892,7 @@ impl ServerBuilder {
     }
 
     /// Let tool `name` run as a task (the tasks extension, SEP-2663) for clients that declare the extension;
-    /// see [`TaskPolicy`] and the [`tasks`](crate::tasks) module. Declares the extension.
+    /// see [`TaskPolicy`](crate::TaskPolicy) and the [`tasks`](crate::tasks) module. Declares the extension.
     ///
     /// ```
     /// use mcp_server::{Server, TaskPolicy};
@@ -906,6 +908,24 @@ impl ServerBuilder {
     /// Tunables of the task store (time to live, polling interval, cap).
     pub fn task_options(mut self, options: crate::tasks::TaskOptions) -> Self {
         self.task_options = options;
+        self
+    }
+
+    /// Keep task records in `store` instead of the default [`InMemoryTaskStore`](crate::tasks::InMemoryTaskStore)
+    /// (whose cap is [`TaskOptions::max_tasks`](crate::TaskOptions::max_tasks); another store sets its own).
+    /// The TTL and polling interval of [`task_options`](Self::task_options) still apply to each record. See
+    /// [`TaskStore`](crate::tasks::TaskStore) for writing one.
+    ///
+    /// ```
+    /// use mcp_server::{Server, TaskPolicy, tasks::InMemoryTaskStore};
+    /// let server = Server::builder("s", "1.0.0")
+    ///     .tool_tasks("reindex", TaskPolicy::required())
+    ///     .task_store(InMemoryTaskStore::new(50))
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    pub fn task_store(mut self, store: impl crate::tasks::TaskStore) -> Self {
+        self.task_store = Some(Arc::new(store));
         self
     }
 
@@ -935,6 +955,7 @@ impl ServerBuilder {
             Arc::new(crate::tasks::Tasks::new(
                 self.task_policies,
                 self.task_options,
+                self.task_store,
             ))
         });
         if !extensions.is_empty() {

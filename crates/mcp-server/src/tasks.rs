@@ -14,7 +14,9 @@
 //! answers then come back in the `tools/call` retry, synchronously) uses [`TaskPolicy::start_on_request`] and
 //! calls [`RequestContext::become_task`](crate::RequestContext::become_task) once it has what it needs.
 //!
-//! Tasks live in memory, bounded ([`TaskOptions::max_tasks`]) and kept [`TaskOptions::ttl`] after creation.
+//! Task records live in a [`TaskStore`]: by default in memory ([`InMemoryTaskStore`]), bounded
+//! ([`TaskOptions::max_tasks`]) and kept [`TaskOptions::ttl`] after creation; [`ServerBuilder::task_store`](crate::ServerBuilder::task_store)
+//! plugs another (see [`store`] for what several nodes sharing one need).
 //! Ids are 128 random bits, and a task answers only the principal that created it.
 //!
 //! ```
@@ -36,19 +38,22 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
-use mcp_protocol::types::indexmap_like::OrderedMap;
 use mcp_protocol::types::{
     CallToolResult, DetailedTask, InputRequest, Task, TaskIdParams, TaskStatus, UpdateTaskParams,
     TASKS_EXTENSION,
 };
 use mcp_protocol::{error_code, ErrorObject, JsonObject};
 use serde_json::{json, Value};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Principal;
+
+pub mod store;
+pub use store::{InMemoryTaskStore, TaskOwner, TaskRecord, TaskStore, TaskStoreError};
 
 /// Whether a tool may, or must, run as a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +110,8 @@ pub struct TaskOptions {
     /// The polling interval suggested to clients (default 500 ms); sent as `pollIntervalMs`.
     pub poll_interval: Duration,
     /// At most this many tasks are kept at once (default 10 000); a call that would create one more is refused
-    /// with an error naming this setting.
+    /// with an error naming this setting. It caps the default [`InMemoryTaskStore`]; a store given to
+    /// [`ServerBuilder::task_store`](crate::ServerBuilder::task_store) sets its own cap.
     pub max_tasks: usize,
 }
 
@@ -173,34 +179,32 @@ pub(crate) type Rerun = Arc<
         + Sync,
 >;
 
-struct TaskState {
-    status: TaskStatus,
-    status_message: Option<String>,
-    updated: SystemTime,
-    /// Questions still open (`input_required`), in the order asked.
-    pending: Vec<(String, InputRequest)>,
-    /// Answers gathered for the next round.
-    responses: JsonObject,
-    round_state: Option<Value>,
-    result: Option<Value>,
-    error: Option<ErrorObject>,
-    rerun: Option<Rerun>,
-}
-
-struct TaskRecord {
-    id: String,
-    owner: Option<Principal>,
-    created: SystemTime,
-    expires: Instant,
+/// The half of a task that cannot leave the node running it.
+struct Live {
     cancel: CancellationToken,
-    state: Mutex<TaskState>,
+    /// Runs the next round once the client has answered; set when the handler starts.
+    rerun: Option<Rerun>,
+    /// When the record expires (the live half goes with it).
+    expires: Instant,
 }
 
-/// The tasks of one server: the tools' policies and the store.
+/// A task's status changed: what `notifications/tasks` carries to the listeners of its owner.
+#[derive(Clone)]
+pub(crate) struct TaskEvent {
+    pub id: Arc<str>,
+    pub owner: Option<TaskOwner>,
+    /// The `DetailedTask`, as `tasks/get` would answer it now.
+    pub task: Arc<Value>,
+}
+
+/// The tasks of one server: the tools' policies, the store of records, and the live half of the tasks this
+/// node runs.
 pub(crate) struct Tasks {
     pub policies: HashMap<String, TaskPolicy>,
     pub options: TaskOptions,
-    map: Mutex<HashMap<String, Arc<TaskRecord>>>,
+    store: Arc<dyn TaskStore>,
+    live: Mutex<HashMap<String, Live>>,
+    events: tokio::sync::broadcast::Sender<TaskEvent>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -213,208 +217,323 @@ fn new_task_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn same_owner(a: &Option<Principal>, b: &Option<Principal>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.same_caller(b),
-        _ => false,
+/// A store failure as the client sees it.
+fn store_error(e: TaskStoreError) -> ErrorObject {
+    match e {
+        TaskStoreError::Full { max } => ErrorObject::internal(format!(
+            "this server already keeps {max} tasks (the max_tasks setting of TaskOptions); try again later"
+        )),
+        e => {
+            tracing::error!(error = %e, "task store failed");
+            ErrorObject::internal(format!("task store: {e}"))
+        }
     }
 }
 
+/// How many times a change is retried when another writer got there first. Writers of one task are few (its
+/// handler, its client's update and cancel), so a change that loses this often is a broken store.
+const CAS_ATTEMPTS: usize = 16;
+
 impl Tasks {
-    pub fn new(policies: HashMap<String, TaskPolicy>, options: TaskOptions) -> Self {
+    pub fn new(
+        policies: HashMap<String, TaskPolicy>,
+        options: TaskOptions,
+        store: Option<Arc<dyn TaskStore>>,
+    ) -> Self {
+        let store = store.unwrap_or_else(|| Arc::new(InMemoryTaskStore::new(options.max_tasks)));
         Self {
             policies,
             options,
-            map: Mutex::new(HashMap::new()),
+            store,
+            live: Mutex::new(HashMap::new()),
+            events: tokio::sync::broadcast::channel(256).0,
         }
     }
 
-    /// Store a new task in `working` state; refused when the store is full of live tasks.
-    pub fn create(
+    /// Status changes of tasks, for `notifications/tasks`.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TaskEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, r: &TaskRecord) {
+        // Describing a task costs a serialization: only when someone listens.
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(TaskEvent {
+                id: r.id().into(),
+                owner: r.owner_opt().clone(),
+                task: Arc::new(self.describe(r, true)),
+            });
+        }
+    }
+
+    /// Store a new task in `working` state, with this node's live half; refused when the store is full.
+    pub async fn create(
         &self,
-        owner: Option<Principal>,
+        owner: &Option<Principal>,
         cancel: CancellationToken,
-    ) -> Result<String, ErrorObject> {
-        let now = Instant::now();
-        let mut map = lock(&self.map);
-        if map.len() >= self.options.max_tasks {
-            map.retain(|_, t| t.expires > now);
+    ) -> Result<TaskRecord, ErrorObject> {
+        let owner = TaskOwner::of(owner);
+        let mut last = TaskStoreError::Conflict;
+        // A taken id (128 random bits: only a broken generator or store) is retried with another.
+        for _ in 0..3 {
+            let record = TaskRecord::new(
+                new_task_id(),
+                owner.clone(),
+                self.options.ttl,
+                self.options.poll_interval,
+            );
+            match self.store.create(record.clone()).await {
+                Ok(()) => {
+                    let now = Instant::now();
+                    let mut live = lock(&self.live);
+                    if live.len() >= self.options.max_tasks {
+                        live.retain(|_, l| {
+                            let keep = l.expires > now;
+                            if !keep {
+                                l.cancel.cancel();
+                            }
+                            keep
+                        });
+                    }
+                    live.insert(
+                        record.id().to_owned(),
+                        Live {
+                            cancel,
+                            rerun: None,
+                            expires: now + self.options.ttl,
+                        },
+                    );
+                    return Ok(record);
+                }
+                Err(TaskStoreError::Conflict) => last = TaskStoreError::Conflict,
+                Err(e) => return Err(store_error(e)),
+            }
         }
-        if map.len() >= self.options.max_tasks {
-            return Err(ErrorObject::internal(format!(
-                "this server already keeps {} tasks (the max_tasks setting of TaskOptions); try again later",
-                self.options.max_tasks
-            )));
-        }
-        let id = new_task_id();
-        let created = SystemTime::now();
-        map.insert(
-            id.clone(),
-            Arc::new(TaskRecord {
-                id: id.clone(),
-                owner,
-                created,
-                expires: now + self.options.ttl,
-                cancel: cancel.clone(),
-                state: Mutex::new(TaskState {
-                    status: TaskStatus::Working,
-                    status_message: None,
-                    updated: created,
-                    pending: Vec::new(),
-                    responses: JsonObject::new(),
-                    round_state: None,
-                    result: None,
-                    error: None,
-                    rerun: None,
-                }),
-            }),
-        );
-        Ok(id)
+        Err(store_error(last))
     }
 
-    fn find(&self, id: &str, caller: &Option<Principal>) -> Result<Arc<TaskRecord>, ErrorObject> {
-        let now = Instant::now();
-        let mut map = lock(&self.map);
-        let found = map.get(id).cloned();
-        match found {
-            Some(t) if t.expires <= now => {
-                map.remove(id);
-                t.cancel.cancel();
-                Err(unknown_task(id))
+    /// Change the record of `id` with `change` (which says whether it changed anything), by compare-and-set,
+    /// retried on conflicts. `None` when there is no such task, or (`caller` given) it is not the caller's.
+    /// Returns the record as it is now, and whether `change` was written. A change the client can see
+    /// (`notify`) is sent to the task's listeners.
+    async fn modify(
+        &self,
+        id: &str,
+        caller: Option<&Option<TaskOwner>>,
+        notify: bool,
+        mut change: impl FnMut(&mut TaskRecord) -> bool,
+    ) -> Result<Option<(TaskRecord, bool)>, ErrorObject> {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(mut r) = self.load(id).await? else {
+                return Ok(None);
+            };
+            if caller.is_some_and(|c| !TaskOwner::allows(r.owner_opt(), c)) {
+                return Ok(None);
             }
-            // Another caller's task is reported exactly like a missing one: its existence is not disclosed.
-            Some(t) if same_owner(&t.owner, caller) => Ok(t),
+            let expected = r.version();
+            if !change(&mut r) {
+                return Ok(Some((r, false)));
+            }
+            r.touch();
+            match self.store.update(r.clone(), expected).await {
+                Ok(()) => {
+                    if r.status().is_terminal() {
+                        lock(&self.live).remove(id);
+                    }
+                    if notify {
+                        self.emit(&r);
+                    }
+                    return Ok(Some((r, true)));
+                }
+                Err(TaskStoreError::Conflict) => continue,
+                Err(TaskStoreError::NotFound) => {
+                    self.forget_live(id);
+                    return Ok(None);
+                }
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(ErrorObject::internal(format!(
+            "task {id} kept changing while this change was applied; try again"
+        )))
+    }
+
+    /// The record of `id`, unless it is past its TTL: a store may forget late (or, a simple one, never), and a
+    /// task is not to outlive its `ttlMs` on any store, so such a record is deleted here.
+    async fn load(&self, id: &str) -> Result<Option<TaskRecord>, ErrorObject> {
+        match self.store.get(id).await.map_err(store_error)? {
+            Some(r) if r.created_at() + r.ttl() > SystemTime::now() => Ok(Some(r)),
+            found => {
+                if found.is_some() {
+                    if let Err(e) = self.store.delete(id).await {
+                        tracing::warn!(task = %id, error = %e, "could not delete an expired task");
+                    }
+                }
+                self.forget_live(id);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The store no longer has `id` (expired): stop its handler if it runs here.
+    fn forget_live(&self, id: &str) {
+        if let Some(l) = lock(&self.live).remove(id) {
+            l.cancel.cancel();
+        }
+    }
+
+    /// The caller's task `id`, or `-32602` as for a task that does not exist (another caller's task is
+    /// reported exactly like a missing one: its existence is not disclosed).
+    pub async fn find(
+        &self,
+        id: &str,
+        caller: &Option<Principal>,
+    ) -> Result<TaskRecord, ErrorObject> {
+        let caller = TaskOwner::of(caller);
+        match self.load(id).await? {
+            Some(r) if TaskOwner::allows(r.owner_opt(), &caller) => Ok(r),
             _ => Err(unknown_task(id)),
         }
     }
 
     /// The task's wire form (`CreateTaskResult` body, or `tasks/get` with `detailed`).
-    fn describe(&self, t: &TaskRecord, detailed: bool) -> Value {
-        let s = lock(&t.state);
+    pub fn describe(&self, r: &TaskRecord, detailed: bool) -> Value {
         let task = Task {
-            task_id: t.id.clone(),
-            status: s.status,
-            status_message: s.status_message.clone(),
-            created_at: rfc3339(t.created),
-            last_updated_at: rfc3339(s.updated),
-            ttl_ms: Some(self.options.ttl.as_millis() as u64),
-            poll_interval_ms: Some(self.options.poll_interval.as_millis().max(1) as u64),
+            task_id: r.id().to_owned(),
+            status: r.status(),
+            status_message: r.status_message().cloned(),
+            created_at: rfc3339(r.created_at()),
+            last_updated_at: rfc3339(r.last_updated_at()),
+            ttl_ms: Some(r.ttl().as_millis() as u64),
+            poll_interval_ms: Some(r.poll_interval().as_millis().max(1) as u64),
         };
         if !detailed {
             return serde_json::to_value(task).unwrap_or_default();
         }
+        let status = r.status();
         let d = DetailedTask {
             task,
-            input_requests: (s.status == TaskStatus::InputRequired)
-                .then(|| OrderedMap(s.pending.clone())),
-            result: (s.status == TaskStatus::Completed)
-                .then(|| s.result.clone())
+            input_requests: (status == TaskStatus::InputRequired)
+                .then(|| r.input_requests().clone()),
+            result: (status == TaskStatus::Completed)
+                .then(|| r.result().cloned())
                 .flatten(),
-            error: (s.status == TaskStatus::Failed)
-                .then(|| s.error.clone())
+            error: (status == TaskStatus::Failed)
+                .then(|| r.error().cloned())
                 .flatten(),
         };
         serde_json::to_value(d).unwrap_or_default()
     }
 
-    /// The `CreateTaskResult` body of a stored task.
-    pub fn created(&self, id: &str) -> Value {
-        let t = lock(&self.map).get(id).cloned();
-        match t {
-            Some(t) => self.describe(&t, false),
-            None => Value::Null,
-        }
-    }
-
-    /// Record how a round ended; an `input_required` round keeps `rerun` for when the answers are in.
-    pub fn finish_round(&self, id: &str, end: RoundEnd, rerun: Option<Rerun>) {
-        let Some(t) = lock(&self.map).get(id).cloned() else {
-            return;
-        };
-        let mut s = lock(&t.state);
-        if s.status.is_terminal() {
-            return;
-        }
-        s.updated = SystemTime::now();
-        match end {
-            RoundEnd::Completed(result) => {
-                s.status = TaskStatus::Completed;
-                s.result = Some(result);
+    /// Record how a round ended (nothing, if the task already ended: cancelled meanwhile, maybe on another
+    /// node). The record as it is now, if the task still exists.
+    pub async fn finish_round(&self, id: &str, end: RoundEnd) -> Option<TaskRecord> {
+        let mut end = Some(end);
+        let outcome = self
+            .modify(id, None, true, |r| {
+                if r.status().is_terminal() {
+                    return false;
+                }
+                // A retry after a conflict sees the same `end`: it is only taken once written.
+                match end.as_ref() {
+                    Some(RoundEnd::Completed(v)) => r.complete(v.clone()),
+                    Some(RoundEnd::Failed(e)) => r.fail(e.clone()),
+                    Some(RoundEnd::InputRequired {
+                        asks,
+                        responses,
+                        round_state,
+                    }) => r.ask(asks.clone(), responses.clone(), round_state.clone()),
+                    Some(RoundEnd::Cancelled) => r.cancel(),
+                    None => return false,
+                }
+                true
+            })
+            .await;
+        end.take();
+        match outcome {
+            Ok(found) => found.map(|(r, _)| r),
+            Err(e) => {
+                tracing::error!(task = %id, error = %e.message, "could not record how a task's round ended");
+                None
             }
-            RoundEnd::Failed(e) => {
-                s.status = TaskStatus::Failed;
-                s.status_message = Some(e.message.clone());
-                s.error = Some(e);
-            }
-            RoundEnd::InputRequired {
-                asks,
-                responses,
-                round_state,
-            } => {
-                s.status = TaskStatus::InputRequired;
-                s.pending = asks;
-                s.responses = responses;
-                s.round_state = round_state;
-                s.rerun = rerun;
-            }
-            RoundEnd::Cancelled => s.status = TaskStatus::Cancelled,
         }
     }
 
     /// `tasks/get`.
-    pub fn get(
+    pub async fn get(
         &self,
         params: Option<&Value>,
         caller: &Option<Principal>,
     ) -> Result<Value, ErrorObject> {
         let p: TaskIdParams = parse(params)?;
-        let t = self.find(&p.task_id, caller)?;
-        Ok(self.describe(&t, true))
+        let r = self.find(&p.task_id, caller).await?;
+        Ok(self.describe(&r, true))
     }
 
     /// `tasks/update`: take the answers to open questions (others are ignored); once none is open, the next
     /// round starts. Answered questions leave `inputRequests` before the acknowledgement is sent.
-    pub fn update(
+    pub async fn update(
         self: &Arc<Self>,
         params: Option<&Value>,
         caller: &Option<Principal>,
     ) -> Result<(), ErrorObject> {
         let p: UpdateTaskParams = parse(params)?;
-        let t = self.find(&p.task_id, caller)?;
-        let next = {
-            let mut s = lock(&t.state);
-            if s.status != TaskStatus::InputRequired {
-                return Ok(());
+        let caller = TaskOwner::of(caller);
+        let answers = p.input_responses;
+        let changed = self
+            .modify(&p.task_id, Some(&caller), true, |r| {
+                r.status() == TaskStatus::InputRequired && r.answer(&answers)
+            })
+            .await?;
+        match changed {
+            None => Err(unknown_task(&p.task_id)),
+            Some((r, true)) if r.status() == TaskStatus::Working => {
+                self.resume(r.id()).await;
+                Ok(())
             }
-            let TaskState {
-                pending, responses, ..
-            } = &mut *s;
-            pending.retain(|(key, _)| match p.input_responses.get(key) {
-                Some(answer) => {
-                    responses.insert(key.clone(), answer.clone());
-                    false
-                }
-                None => true,
-            });
-            if !s.pending.is_empty() {
-                return Ok(());
-            }
-            s.status = TaskStatus::Working;
-            s.updated = SystemTime::now();
-            let rerun = s.rerun.take();
-            rerun.map(|r| (r, std::mem::take(&mut s.responses), s.round_state.take()))
-        };
-        if let Some((rerun, responses, round_state)) = next {
-            self.spawn_round(
-                t.id.clone(),
-                t.cancel.clone(),
-                rerun,
-                responses,
-                round_state,
-            );
+            Some(_) => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Start the next round of `id`, whose questions are all answered: here if this node runs it.
+    ///
+    /// This is the seam for several nodes (see [`store`]): a message bus delivers "resume *id*" to the node
+    /// holding the task's live half, which calls this. Without one, a task that does not run here is marked
+    /// `failed` rather than left `working` with nobody to run it.
+    pub async fn resume(self: &Arc<Self>, id: &str) {
+        let local = lock(&self.live)
+            .get(id)
+            .and_then(|l| l.rerun.clone().map(|r| (r, l.cancel.clone())));
+        let Some((rerun, cancel)) = local else {
+            tracing::warn!(task = %id, "answers for a task this node does not run, and no bus to forward them");
+            let _ = self
+                .modify(id, None, true, |r| {
+                    if r.status() != TaskStatus::Working {
+                        return false;
+                    }
+                    r.fail(ErrorObject::internal(
+                        "the server that ran this task is gone (restarted, or another node without a way to \
+                         reach it); call the tool again",
+                    ));
+                    true
+                })
+                .await;
+            return;
+        };
+        let mut taken = None;
+        // Only the answers move from the record to the round: nothing the client sees changes.
+        let started = self
+            .modify(id, None, false, |r| {
+                if r.status() != TaskStatus::Working {
+                    return false;
+                }
+                taken = Some(r.take_round());
+                true
+            })
+            .await;
+        if let (Ok(Some((_, true))), Some((responses, round_state))) = (started, taken) {
+            self.spawn_round(id.to_owned(), cancel, rerun, responses, round_state);
+        }
     }
 
     /// Run a round in the background and record how it ends.
@@ -438,6 +557,10 @@ impl Tasks {
         round: impl Future<Output = RoundEnd> + Send + 'static,
         rerun: Rerun,
     ) {
+        // Kept before the round can ask anything, so an answer never finds the task without its next round.
+        if let Some(l) = lock(&self.live).get_mut(&id) {
+            l.rerun = Some(rerun);
+        }
         let tasks = self.clone();
         tokio::spawn(async move {
             let end = tokio::select! {
@@ -451,38 +574,57 @@ impl Tasks {
                 // Cancelled: `tasks/cancel` already recorded it; the handler is dropped here.
                 _ = cancel.cancelled() => return,
             };
-            tasks.finish_round(&id, end, Some(rerun));
+            tasks.finish_round(&id, end).await;
         });
     }
 
     /// `tasks/cancel`: acknowledged for any task of the caller's, terminal ones included.
-    pub fn cancel(
+    pub async fn cancel(
         &self,
         params: Option<&Value>,
         caller: &Option<Principal>,
     ) -> Result<(), ErrorObject> {
         let p: TaskIdParams = parse(params)?;
-        let t = self.find(&p.task_id, caller)?;
-        let mut s = lock(&t.state);
-        if !s.status.is_terminal() {
-            s.status = TaskStatus::Cancelled;
-            s.updated = SystemTime::now();
-            s.pending.clear();
-            s.rerun = None;
-            t.cancel.cancel();
+        // Not the caller's (or unknown): -32602, and its live half untouched.
+        self.find(&p.task_id, caller).await?;
+        // Taken out before the record is written, so the handler cannot record an end after the cancel.
+        let live = lock(&self.live).remove(&p.task_id);
+        let changed = self
+            .modify(&p.task_id, None, true, |r| {
+                if r.status().is_terminal() {
+                    return false;
+                }
+                r.cancel();
+                true
+            })
+            .await;
+        match changed {
+            Err(e) => {
+                if let Some(l) = live {
+                    lock(&self.live).insert(p.task_id, l);
+                }
+                Err(e)
+            }
+            Ok(found) => {
+                if let Some(l) = live {
+                    l.cancel.cancel();
+                }
+                found.map(|_| ()).ok_or_else(|| unknown_task(&p.task_id))
+            }
         }
-        Ok(())
     }
 
     /// Store a task that already ended (a task-required tool that finished inline).
-    pub fn create_finished(
+    pub async fn create_finished(
         &self,
-        owner: Option<Principal>,
+        owner: &Option<Principal>,
         end: RoundEnd,
-    ) -> Result<String, ErrorObject> {
-        let id = self.create(owner, CancellationToken::new())?;
-        self.finish_round(&id, end, None);
-        Ok(id)
+    ) -> Result<TaskRecord, ErrorObject> {
+        let created = self.create(owner, CancellationToken::new()).await?;
+        Ok(self
+            .finish_round(created.id(), end)
+            .await
+            .unwrap_or(created))
     }
 }
 
@@ -559,28 +701,147 @@ mod tests {
         assert_ne!(a, b);
     }
 
-    #[test]
-    fn a_full_store_refuses_and_names_the_setting() {
-        let tasks = Tasks::new(HashMap::new(), TaskOptions::default().max_tasks(1));
-        tasks.create(None, CancellationToken::new()).unwrap();
-        let e = tasks.create(None, CancellationToken::new()).unwrap_err();
+    #[tokio::test]
+    async fn a_full_store_refuses_and_names_the_setting() {
+        let tasks = Tasks::new(HashMap::new(), TaskOptions::default().max_tasks(1), None);
+        tasks.create(&None, CancellationToken::new()).await.unwrap();
+        let e = tasks
+            .create(&None, CancellationToken::new())
+            .await
+            .unwrap_err();
         assert!(e.message.contains("max_tasks"), "{}", e.message);
     }
 
-    #[test]
-    fn another_callers_task_is_unknown() {
-        let tasks = Tasks::new(HashMap::new(), TaskOptions::default());
+    /// A store that never expires anything.
+    #[derive(Default)]
+    struct Forever(Mutex<HashMap<String, TaskRecord>>);
+
+    impl TaskStore for Forever {
+        fn create(
+            &self,
+            r: TaskRecord,
+        ) -> futures::future::BoxFuture<'_, Result<(), TaskStoreError>> {
+            lock(&self.0).insert(r.id().to_owned(), r);
+            Box::pin(async { Ok(()) })
+        }
+        fn get<'a>(
+            &'a self,
+            id: &'a str,
+        ) -> futures::future::BoxFuture<'a, Result<Option<TaskRecord>, TaskStoreError>> {
+            let r = lock(&self.0).get(id).cloned();
+            Box::pin(async move { Ok(r) })
+        }
+        fn update(
+            &self,
+            r: TaskRecord,
+            _expected: u64,
+        ) -> futures::future::BoxFuture<'_, Result<(), TaskStoreError>> {
+            lock(&self.0).insert(r.id().to_owned(), r);
+            Box::pin(async { Ok(()) })
+        }
+        fn delete<'a>(
+            &'a self,
+            id: &'a str,
+        ) -> futures::future::BoxFuture<'a, Result<(), TaskStoreError>> {
+            lock(&self.0).remove(id);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_past_its_ttl_is_gone_whatever_the_store_keeps() {
+        let store = Arc::new(Forever::default());
+        // A TTL of zero: past it the moment it is created.
+        let tasks = Tasks::new(
+            HashMap::new(),
+            TaskOptions::default().ttl(Duration::ZERO),
+            Some(store.clone()),
+        );
+        let cancel = CancellationToken::new();
+        let r = tasks.create(&None, cancel.clone()).await.unwrap();
+        assert_eq!(lock(&store.0).len(), 1);
+        let e = tasks
+            .get(Some(&json!({ "taskId": r.id() })), &None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, error_code::INVALID_PARAMS);
+        assert!(lock(&store.0).is_empty(), "the expired record was deleted");
+        assert!(cancel.is_cancelled(), "and its handler stopped");
+    }
+
+    #[tokio::test]
+    async fn a_node_sharing_the_store_answers_for_tasks_it_does_not_run() {
+        let store: Arc<dyn TaskStore> = Arc::new(InMemoryTaskStore::new(10));
+        let node = || {
+            Arc::new(Tasks::new(
+                HashMap::new(),
+                TaskOptions::default(),
+                Some(store.clone()),
+            ))
+        };
+        let (a, b) = (node(), node());
+
+        // Runs on A, cancelled through B: A's late end loses the race it can no longer win.
+        let one = a.create(&None, CancellationToken::new()).await.unwrap();
+        let one = json!({ "taskId": one.id() });
+        assert_eq!(b.get(Some(&one), &None).await.unwrap()["status"], "working");
+        b.cancel(Some(&one), &None).await.unwrap();
+        let late = RoundEnd::Completed(json!({"content": []}));
+        a.finish_round(one["taskId"].as_str().unwrap(), late).await;
+        assert_eq!(
+            a.get(Some(&one), &None).await.unwrap()["status"],
+            "cancelled"
+        );
+
+        // Asks on A; the answer lands on B, which cannot run A's next round and has no bus to reach A: the
+        // task fails saying so, instead of staying `working` with nobody to run it.
+        let two = a.create(&None, CancellationToken::new()).await.unwrap();
+        let asks = vec![("roots".to_owned(), InputRequest::ListRoots(None))];
+        a.finish_round(
+            two.id(),
+            RoundEnd::InputRequired {
+                asks,
+                responses: JsonObject::new(),
+                round_state: None,
+            },
+        )
+        .await;
+        let two = json!({ "taskId": two.id() });
+        let t = b.get(Some(&two), &None).await.unwrap();
+        assert_eq!(t["status"], "input_required", "{t}");
+        assert_eq!(t["inputRequests"]["roots"]["method"], "roots/list", "{t}");
+        let update = json!({ "taskId": two["taskId"], "inputResponses": {"roots": {"roots": []}} });
+        b.update(Some(&update), &None).await.unwrap();
+        let t = a.get(Some(&two), &None).await.unwrap();
+        assert_eq!(t["status"], "failed", "{t}");
+        assert!(
+            t["error"]["message"].as_str().unwrap().contains("gone"),
+            "{t}"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_callers_task_is_unknown() {
+        let tasks = Tasks::new(HashMap::new(), TaskOptions::default(), None);
         let alice = Some(Principal {
             subject: "alice".into(),
             scopes: vec![],
             client_id: None,
         });
         let id = tasks
-            .create(alice.clone(), CancellationToken::new())
-            .unwrap();
+            .create(&alice, CancellationToken::new())
+            .await
+            .unwrap()
+            .id()
+            .to_owned();
         let params = json!({ "taskId": id });
-        assert!(tasks.get(Some(&params), &alice).is_ok());
-        let e = tasks.get(Some(&params), &None).unwrap_err();
+        assert!(tasks.get(Some(&params), &alice).await.is_ok());
+        let e = tasks.get(Some(&params), &None).await.unwrap_err();
         assert_eq!(e.code, error_code::INVALID_PARAMS);
+        // Nor can another caller cancel it.
+        let e = tasks.cancel(Some(&params), &None).await.unwrap_err();
+        assert_eq!(e.code, error_code::INVALID_PARAMS);
+        let v = tasks.get(Some(&params), &alice).await.unwrap();
+        assert_eq!(v["status"], "working");
     }
 }

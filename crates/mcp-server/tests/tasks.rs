@@ -1,6 +1,7 @@
 //! The tasks extension (SEP-2663) on a real connection: one handler serves clients with and without tasks;
 //! questions inside a task become its `input_required` and `tasks/update` resumes it; answers may come in
-//! parts; cancellation stops the handler; tasks are gated on the capability, bound to their creator, capped.
+//! parts; cancellation stops the handler; tasks are gated on the capability, bound to their creator, capped,
+//! and kept in the store the builder was given.
 
 mod support;
 
@@ -8,8 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_protocol::types::{CallToolResult, ElicitRequestParams, Tool, TASKS_EXTENSION};
+use futures::future::BoxFuture;
+use mcp_protocol::types::{CallToolResult, ElicitRequestParams, TaskStatus, Tool, TASKS_EXTENSION};
 use mcp_protocol::JsonObject;
+use mcp_server::tasks::{TaskRecord, TaskStore, TaskStoreError};
 use mcp_server::{Error, RequestContext, Server, TaskOptions, TaskPolicy};
 use serde_json::{json, Value};
 use support::{connect, modern_request, Pipe};
@@ -448,6 +451,176 @@ async fn an_expired_task_is_gone() {
     let r = call(
         &mut p,
         2,
+        "tasks/get",
+        json!({"taskId": task}),
+        with_tasks(),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+}
+
+/// A store as a remote one would be: records kept as JSON text, every call counted, and the first
+/// compare-and-set of every change made to lose once, as if another node had written first.
+#[derive(Default)]
+struct RemoteLike {
+    records: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// (task, expected version) pairs already refused once.
+    refused: std::sync::Mutex<std::collections::HashSet<(String, u64)>>,
+    creates: std::sync::atomic::AtomicUsize,
+    conflicts: std::sync::atomic::AtomicUsize,
+}
+
+struct Shared(Arc<RemoteLike>);
+
+impl TaskStore for Shared {
+    fn create(&self, record: TaskRecord) -> BoxFuture<'_, Result<(), TaskStoreError>> {
+        Box::pin(async move {
+            self.0.creates.fetch_add(1, Ordering::SeqCst);
+            let text = serde_json::to_string(&record).map_err(TaskStoreError::backend)?;
+            let mut map = self.0.records.lock().unwrap();
+            if map.contains_key(record.id()) {
+                return Err(TaskStoreError::Conflict);
+            }
+            map.insert(record.id().to_owned(), text);
+            Ok(())
+        })
+    }
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TaskRecord>, TaskStoreError>> {
+        Box::pin(async move {
+            let map = self.0.records.lock().unwrap();
+            map.get(id)
+                .map(|t| serde_json::from_str(t).map_err(TaskStoreError::backend))
+                .transpose()
+        })
+    }
+    fn update(
+        &self,
+        record: TaskRecord,
+        expected: u64,
+    ) -> BoxFuture<'_, Result<(), TaskStoreError>> {
+        Box::pin(async move {
+            if self
+                .0
+                .refused
+                .lock()
+                .unwrap()
+                .insert((record.id().to_owned(), expected))
+            {
+                self.0.conflicts.fetch_add(1, Ordering::SeqCst);
+                return Err(TaskStoreError::Conflict);
+            }
+            let mut map = self.0.records.lock().unwrap();
+            let stored: TaskRecord = map
+                .get(record.id())
+                .map(|t| serde_json::from_str(t).unwrap())
+                .ok_or(TaskStoreError::NotFound)?;
+            if stored.version() != expected {
+                return Err(TaskStoreError::Conflict);
+            }
+            let text = serde_json::to_string(&record).map_err(TaskStoreError::backend)?;
+            map.insert(record.id().to_owned(), text);
+            Ok(())
+        })
+    }
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), TaskStoreError>> {
+        Box::pin(async move {
+            self.0.records.lock().unwrap().remove(id);
+            Ok(())
+        })
+    }
+}
+
+impl RemoteLike {
+    fn record(&self, id: &str) -> Option<TaskRecord> {
+        let map = self.records.lock().unwrap();
+        map.get(id).map(|t| serde_json::from_str(t).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_store_plugged_in_through_the_builder_holds_every_task_and_survives_lost_races() {
+    let store = Arc::new(RemoteLike::default());
+    let server = Server::builder("tasks-store", "1.0.0")
+        .tool(
+            tool("two_questions"),
+            |ctx: RequestContext, _a: JsonObject| async move {
+                let first = ctx.elicit("first", form("First name?", "name")).await?;
+                let last = ctx.elicit("last", form("Last name?", "name")).await?;
+                Ok::<_, Error>(CallToolResult::text(format!(
+                    "{} {}",
+                    answer(&first, "name"),
+                    answer(&last, "name")
+                )))
+            },
+        )
+        .tool_tasks("two_questions", TaskPolicy::required())
+        .task_store(Shared(store.clone()))
+        .build();
+    let mut p = connect(server);
+    let r = call(
+        &mut p,
+        1,
+        "tools/call",
+        json!({"name": "two_questions"}),
+        with_tasks(),
+    )
+    .await;
+    let task = r["result"]["taskId"].as_str().expect("a task").to_owned();
+    assert_eq!(store.creates.load(Ordering::SeqCst), 1);
+    assert!(
+        store.record(&task).is_some(),
+        "the task is in the plugged store"
+    );
+
+    let mut id = 10;
+    wait_for(&mut p, &mut id, &task, |t| t["status"] == "input_required").await;
+    assert_eq!(
+        store.record(&task).unwrap().status(),
+        TaskStatus::InputRequired
+    );
+    for (n, (key, name)) in [("first", "Ada"), ("last", "Lovelace")]
+        .into_iter()
+        .enumerate()
+    {
+        wait_for(&mut p, &mut id, &task, |t| {
+            t["inputRequests"].get(key).is_some()
+        })
+        .await;
+        let answers = json!({key: {"action": "accept", "content": {"name": name}}});
+        let r = call(
+            &mut p,
+            50 + n as i64,
+            "tasks/update",
+            json!({"taskId": task, "inputResponses": answers}),
+            with_tasks(),
+        )
+        .await;
+        assert_eq!(r["result"]["resultType"], "complete", "{r}");
+    }
+    let done = wait_for(&mut p, &mut id, &task, |t| t["status"] == "completed").await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Ada Lovelace",
+        "{done}"
+    );
+    let record = store.record(&task).unwrap();
+    assert_eq!(record.status(), TaskStatus::Completed);
+    // Every change lost its first compare-and-set and was applied on the retry, once.
+    let conflicts = store.conflicts.load(Ordering::SeqCst);
+    assert_eq!(
+        conflicts as u64,
+        record.version(),
+        "one lost race per change"
+    );
+    assert!(
+        conflicts >= 5,
+        "asked, answered, asked, answered, completed: {conflicts}"
+    );
+
+    // The store is the only copy: a record it dropped is an unknown task.
+    Shared(store.clone()).delete(&task).await.unwrap();
+    let r = call(
+        &mut p,
+        99,
         "tasks/get",
         json!({"taskId": task}),
         with_tasks(),

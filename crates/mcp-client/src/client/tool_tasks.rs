@@ -5,12 +5,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use mcp_protocol::types::{methods, CallToolResult, DetailedTask, TaskStatus};
+use mcp_protocol::types::{methods, CallToolResult, DetailedTask, SubscriptionFilter, TaskStatus};
 use mcp_protocol::JsonObject;
 use serde_json::{json, Value};
 
 use super::handle::Client;
 use super::inner::{parse, ReqCtx};
+use super::listen::Subscription;
 use super::options::CallOptions;
 use crate::error::Error;
 
@@ -148,11 +149,55 @@ impl TaskHandle {
         self.wait_with(&CallOptions::default()).await
     }
 
+    /// [`wait`](Self::wait), told of the task's changes by the server instead of polling for them: a
+    /// `subscriptions/listen` stream of its own asks for `notifications/tasks` on this task, and each one
+    /// carries the task as [`get`](Self::get) would return it. A poll every few seconds still runs, in case
+    /// a notification is lost. Falls back to [`wait`](Self::wait)'s polling when the server does not agree
+    /// to notify (a legacy server, or one that does not send task notifications), or when the stream ends.
+    ///
+    /// Worth it for long tasks (one stream instead of a request per poll interval); for short ones, opening
+    /// the stream costs more than the polls it saves.
+    ///
+    /// ```no_run
+    /// # async fn run(client: mcp_client::Client) -> Result<(), mcp_client::Error> {
+    /// let task = client.task(std::fs::read_to_string("task-id").unwrap_or_default());
+    /// let result = task.wait_notified().await?;
+    /// println!("done: {:?}", result.content);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub async fn wait_notified(&self) -> Result<CallToolResult, Error> {
+        let filter = SubscriptionFilter {
+            task_ids: Some(vec![self.id.clone()]),
+            ..Default::default()
+        };
+        let sub = match self.client.listen(filter).await {
+            Ok(sub)
+                if sub
+                    .acknowledged()
+                    .task_ids
+                    .as_ref()
+                    .is_some_and(|ids| ids.contains(&self.id)) =>
+            {
+                Some(sub)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(task = %self.id, error = %e, "no task notifications; polling");
+                None
+            }
+        };
+        self.follow(sub).await
+    }
+
     /// [`wait`](Self::wait), cancelled (with `tasks/cancel`) when `options.cancel` fires, and given up after
     /// `options.timeout` if one is set (the task keeps running; wait again or cancel it).
     pub(crate) async fn wait_with(&self, options: &CallOptions) -> Result<CallToolResult, Error> {
         let cancel = options.cancel.clone().unwrap_or_default();
-        let work = self.follow();
+        let work = self.follow(None);
         let timed = async {
             match options.timeout {
                 Some(t) => mcp_rpc::rt::timeout(t, work)
@@ -172,13 +217,18 @@ impl TaskHandle {
         }
     }
 
-    async fn follow(&self) -> Result<CallToolResult, Error> {
+    /// Follow the task to its end: by polling, or told by `sub`'s notifications (with a slow poll besides).
+    async fn follow(&self, mut sub: Option<Subscription>) -> Result<CallToolResult, Error> {
         let mut poll = self.poll;
+        let mut notified: Option<DetailedTask> = None;
         // Keys are never reused within a task, so a question answered once is never answered again, even
         // when a poll comes before the server has taken the answer in.
         let mut answered: HashSet<String> = HashSet::new();
         loop {
-            let t = self.get().await?;
+            let t = match notified.take() {
+                Some(t) => t,
+                None => self.get().await?,
+            };
             if let Some(ms) = t.task.poll_interval_ms {
                 poll = Duration::from_millis(ms).clamp(MIN_POLL, MAX_POLL);
             }
@@ -215,7 +265,35 @@ impl TaskHandle {
                 }
                 _ => {}
             }
-            mcp_rpc::rt::sleep(poll).await;
+            let Some(s) = sub.as_mut() else {
+                mcp_rpc::rt::sleep(poll).await;
+                continue;
+            };
+            tokio::select! {
+                n = next_status(s, &self.id) => match n {
+                    Some(t) => notified = Some(t),
+                    // The stream ended: back to polling at the server's interval.
+                    None => sub = None,
+                },
+                // In case a notification was lost (the server's events lagged), look anyway now and then.
+                _ = mcp_rpc::rt::sleep(MAX_POLL) => {}
+            }
         }
     }
+}
+
+/// The next `notifications/tasks` for task `id` on `sub`, as the task it carries; `None` when the stream
+/// ended.
+async fn next_status(sub: &mut Subscription, id: &str) -> Option<DetailedTask> {
+    while let Some(n) = sub.next().await {
+        if n.method != methods::NOTIF_TASKS {
+            continue;
+        }
+        match n.params.map(serde_json::from_value::<DetailedTask>) {
+            Some(Ok(t)) if t.task.task_id == id => return Some(t),
+            Some(Err(e)) => tracing::debug!(error = %e, "a notifications/tasks that is not a task"),
+            _ => {}
+        }
+    }
+    None
 }

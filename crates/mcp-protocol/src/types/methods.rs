@@ -43,6 +43,8 @@ pub const NOTIF_RESOURCES_UPDATED: &str = "notifications/resources/updated";
 pub const NOTIF_ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
 pub const NOTIF_SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
 pub const NOTIF_ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
+/// Tasks extension: a task's status changed (params: the `DetailedTask`), on `subscriptions/listen`.
+pub const NOTIF_TASKS: &str = "notifications/tasks";
 
 /// Whether `method` is a request or notification method of the protocol or of an extension this crate
 /// implements (so no extension may take its name).

@@ -211,7 +211,7 @@ impl State {
             return error_response(StatusCode::BAD_REQUEST, Some(req.id), e);
         }
         if req.method == methods::SUBSCRIPTIONS_LISTEN {
-            return self.listen(req);
+            return self.listen(req, principal);
         }
         // Made on the handler's first notification: most send none.
         let (tx, rx) = notifier::lane();
@@ -249,7 +249,7 @@ impl State {
         .await
     }
 
-    fn listen(self: Arc<Self>, req: Request) -> Response<McpBody> {
+    fn listen(self: Arc<Self>, req: Request, principal: Option<Principal>) -> Response<McpBody> {
         if let Err(e) = read_meta(&req) {
             return error_response(modern_status(e.code), Some(req.id), e);
         }
@@ -260,7 +260,7 @@ impl State {
         let id = req.id.clone();
         let task: JoinHandle<Outcome> = tokio::spawn(async move {
             // The final result is only sent if the stream is still open when the server ends it.
-            Some(server.run_listen(&req, tx, c2).await)
+            Some(server.run_listen(&req, tx, c2, &principal).await)
         });
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
         let pumped = pump(
