@@ -261,6 +261,23 @@ fn each_failure_has_its_exit_code_and_one_line() {
         assert_eq!(r.stdout, "", "{args:?}");
     }
 
+    // A child that answers garbage: lines that are not JSON-RPC are never an answer (3, after --timeout);
+    // an answer of the wrong shape is a protocol error (4). Neither hangs.
+    let r = mcp_run(&[
+        "tools",
+        "--timeout",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "while read l; do echo garbage; done",
+    ]);
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert!(r.stderr.contains("no answer within 2s"), "{r:?}");
+    let wrong = r#"while read l; do echo '{"jsonrpc":"2.0","id":1,"result":5}'; done"#;
+    let r = mcp_run(&["tools", "--timeout", "5", "--", "sh", "-c", wrong]);
+    assert_eq!(r.code, Some(4), "{r:?}");
+
     // 4: the server refuses (an unknown resource, an unknown prompt).
     let r = s.run("read", &["test://no-such-resource", "--json"]);
     assert_eq!(r.code, Some(4), "{r:?}");
