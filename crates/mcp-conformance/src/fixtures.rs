@@ -161,6 +161,25 @@ fn content_tools(b: mcp::server::ServerBuilder) -> mcp::server::ServerBuilder {
     })
     .tool(
         tool(
+            "echo_typed_arguments",
+            "Echoes its arguments as structuredContent, with their JSON types (for command-line typing checks)",
+            json!({"type": "object", "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "sizes": {"type": "array", "items": {"type": "integer"}},
+                "code": {"type": "string", "description": "Stays a string even when it is all digits"},
+                "count": {"type": "integer"},
+                "ratio": {"type": "number"},
+                "flag": {"type": "boolean"}
+            }}),
+        ),
+        |_c: RequestContext, a: Args| async move {
+            let mut r = CallToolResult::text(format!("Received: {}", Value::Object(a.clone())));
+            r.structured_content = Some(Value::Object(a));
+            Ok::<_, Error>(r)
+        },
+    )
+    .tool(
+        tool(
             "test_custom_header",
             "Echoes a region that is mirrored into the Mcp-Param-Region header",
             json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}),

@@ -1,0 +1,152 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Choosing a server (every command takes one the same way):
+  mcp tools http://127.0.0.1:3000/mcp     a URL: Streamable HTTP, falling back to 2024-11-05 HTTP+SSE
+  mcp tools -- node server.js --flag      a command after `--`: a stdio child process (add --env K=V)
+  mcp tools NAME                          a server of mcp.json (`mcpServers`: command/args/env or url/headers,
+                                          with ${VAR} and ${VAR:-default} expanded); --config FILE, else
+                                          ./mcp.json, else <user config dir>/mcp/mcp.json
+
+Exit codes:
+  0  success
+  2  usage error (bad flags or arguments, unknown server name or tool)
+  3  connection failure (unreachable, timed out, the server process exited)
+  4  protocol or server error (a JSON-RPC error, a malformed answer)
+  5  the tool ran and returned a result with isError: true
+
+Errors are one line on stderr; with --json, one line of JSON: {\"error\":{\"kind\",\"code\",\"message\"}}.
+Colour is off when NO_COLOR is set or the output is not a terminal.";
+
+/// Talk to any MCP server: inspect it, call its tools, read its resources.
+#[derive(Debug, Parser)]
+#[command(name = "mcp", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Config file with `mcpServers` (default ./mcp.json, else <user config dir>/mcp/mcp.json).
+    #[arg(long, global = true, env = "MCP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// An HTTP header for a remote server (repeatable).
+    #[arg(long = "header", short = 'H', global = true, value_name = "K:V")]
+    pub headers: Vec<String>,
+    /// An environment variable for a stdio server (repeatable).
+    #[arg(long = "env", short = 'e', global = true, value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Seconds to wait for the connection and for each answer (progress resets the wait).
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_TIMEOUT",
+        default_value = "60",
+        value_name = "SECONDS"
+    )]
+    pub timeout: f64,
+    /// Protocol era: `auto` probes for 2026-07-28 and falls back to the legacy handshake.
+    #[arg(long, global = true, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
+    /// Machine-readable output: results as JSON on stdout, errors as one JSON line on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Answer a server's elicitation question: field=value (repeatable).
+    #[arg(long = "answer", global = true, value_name = "K=V")]
+    pub answers: Vec<String>,
+    /// Never ask on the terminal: decline what `--answer` does not cover.
+    #[arg(long, global = true)]
+    pub no_input: bool,
+    /// Show a stdio server's stderr as it runs (by default it is shown only when the connection fails).
+    #[arg(long, global = true)]
+    pub server_stderr: bool,
+}
+
+/// `--protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// Probe with `server/discover`; fall back to `initialize`.
+    Auto,
+    /// The `initialize` handshake (2025-11-25 and older).
+    Legacy,
+    /// 2026-07-28, stateless, no fallback.
+    Modern,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Server name, version, era, protocol revision, capabilities and instructions.
+    Info(Target),
+    /// List the tools.
+    Tools(Target),
+    /// List the resources.
+    Resources(Target),
+    /// List the resource templates.
+    Templates(Target),
+    /// List the prompts.
+    Prompts(Target),
+    /// Call a tool: `mcp call SERVER TOOL k=v k:=JSON @args.json` (or `mcp call TOOL k=v -- CMD...`).
+    ///
+    /// `k=v` is typed from the tool's inputSchema (a string property stays a string, an array property takes
+    /// JSON or a comma list, numbers and booleans are parsed); `k:=JSON` is sent as that JSON; `@FILE` (or
+    /// `@-` for stdin) merges a JSON object of arguments.
+    Call(CallArgs),
+    /// Read a resource: `mcp read SERVER URI`.
+    Read(Target),
+    /// Get a prompt: `mcp prompt SERVER NAME k=v`.
+    Prompt(Target),
+    /// Complete an argument: `mcp complete SERVER (--prompt NAME | --resource URI) ARG [VALUE]`.
+    Complete(CompleteArgs),
+    /// Check that the server answers, and how fast.
+    Ping(Target),
+}
+
+/// A server and the command's own words.
+#[derive(Debug, Args, Clone)]
+pub struct Target {
+    /// SERVER (a URL or a config name) unless a command follows `--`, then the command's words.
+    #[arg(value_name = "SERVER_AND_ARGS")]
+    pub words: Vec<String>,
+    /// A stdio server to run: `-- CMD ARGS...`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `mcp call`.
+#[derive(Debug, Args, Clone)]
+pub struct CallArgs {
+    /// The server and the call.
+    #[command(flatten)]
+    pub target: Target,
+    /// Send every `k=v` as a string, whatever the schema says.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// `mcp complete`.
+#[derive(Debug, Args, Clone)]
+pub struct CompleteArgs {
+    /// The server, the argument's name and what was typed so far.
+    #[command(flatten)]
+    pub target: Target,
+    /// Complete an argument of this prompt.
+    #[arg(long, value_name = "NAME", conflicts_with = "resource")]
+    pub prompt: Option<String>,
+    /// Complete a variable of this resource template.
+    #[arg(long, value_name = "URI")]
+    pub resource: Option<String>,
+    /// An argument already given (repeatable).
+    #[arg(long = "context", value_name = "K=V")]
+    pub context: Vec<String>,
+}

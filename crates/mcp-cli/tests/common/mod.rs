@@ -1,0 +1,199 @@
+//! Running the real `mcp` binary against real servers.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const MCP: &str = env!("CARGO_BIN_EXE_mcp");
+
+/// `conformance-server`, built beside `mcp` (`cargo test --workspace` builds every binary of the workspace).
+pub fn server_bin() -> PathBuf {
+    let p = PathBuf::from(MCP).with_file_name("conformance-server");
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build --release -p mcp-conformance` (or run the workspace's tests)",
+        p.display()
+    );
+    p
+}
+
+/// What one run printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+    /// The one stderr line as JSON (`--json` errors).
+    pub fn error_json(&self) -> serde_json::Value {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "not one stderr line: {self:?}");
+        serde_json::from_str(lines[0])
+            .unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// A `mcp` command with a clean environment: no colour, no config from the caller, a scratch working
+/// directory (so no ./mcp.json is picked up).
+pub fn mcp(args: &[&str]) -> Command {
+    let mut c = Command::new(MCP);
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("MCP_CONFIG")
+        .env_remove("MCP_TIMEOUT")
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null());
+    c
+}
+
+/// Run to the end (killed after 60 s, which fails the test: the command must never hang).
+pub fn run(mut c: Command) -> Run {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mcp");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let code = wait_timeout(&mut child, Duration::from_secs(60));
+    let r = Run {
+        code,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    };
+    assert!(r.code.is_some(), "mcp hung (killed after 60 s): {r:?}");
+    r
+}
+
+/// Run `mcp ARGS` to the end.
+pub fn mcp_run(args: &[&str]) -> Run {
+    run(mcp(args))
+}
+
+/// Wait for a child, killing it after `limit`. Returns its exit code.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `conformance-server` over HTTP on a free loopback port; killed and reaped on drop.
+pub struct HttpServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl HttpServer {
+    pub fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(server_bin())
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn conformance-server");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Self { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a test reaches the server: the words before the command's own, and after them.
+pub struct Server {
+    pub name: &'static str,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
+impl Server {
+    /// `mcp SUB [server] WORDS... [-- cmd]`.
+    pub fn args(&self, sub: &str, words: &[&str]) -> Vec<String> {
+        let mut v = vec![sub.to_owned()];
+        v.extend(self.before.iter().cloned());
+        v.extend(words.iter().map(|s| s.to_string()));
+        v.extend(self.after.iter().cloned());
+        v
+    }
+
+    pub fn run(&self, sub: &str, words: &[&str]) -> Run {
+        let args = self.args(sub, words);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        mcp_run(&refs)
+    }
+}
+
+/// The conformance server over stdio (a child of `mcp`).
+pub fn stdio() -> Server {
+    Server {
+        name: "stdio",
+        before: vec![],
+        after: vec![
+            "--".into(),
+            server_bin().display().to_string(),
+            "--stdio".into(),
+        ],
+    }
+}
+
+/// The conformance server over Streamable HTTP.
+pub fn http(s: &HttpServer) -> Server {
+    Server {
+        name: "http",
+        before: vec![s.url()],
+        after: vec![],
+    }
+}

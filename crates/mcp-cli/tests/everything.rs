@@ -1,0 +1,171 @@
+//! The real `mcp` binary against the official `@modelcontextprotocol/server-everything` (a legacy-era
+//! TypeScript server), over stdio and Streamable HTTP. Skipped when the peers are not installed (run
+//! `.ci/install-peers.sh`), unless `MCP_REQUIRE_PEERS=1` (CI), which makes a missing peer a failure: the same
+//! convention as `crates/mcp-conformance/tests/peers`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// `node` and server-everything's entry point, from `env.sh`.
+fn everything() -> Option<(String, String)> {
+    let path = std::env::var("MCP_PEERS_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/env.sh")
+        });
+    let required = std::env::var("MCP_REQUIRE_PEERS").is_ok_and(|v| v == "1");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if required => panic!(
+            "peers required but {} is unreadable ({e}); run .ci/install-peers.sh",
+            path.display()
+        ),
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: peers not installed ({} missing); run .ci/install-peers.sh",
+                path.display()
+            );
+            return None;
+        }
+    };
+    let env: HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k, v.trim_matches(['\'', '"'])))
+        .collect();
+    let node = env.get("NODE22").expect("NODE22 missing from env.sh");
+    let modules = env
+        .get("PEERS_NODE_MODULES")
+        .expect("PEERS_NODE_MODULES missing from env.sh");
+    let entry =
+        PathBuf::from(modules).join("@modelcontextprotocol/server-everything/dist/index.js");
+    Some((node.to_string(), entry.display().to_string()))
+}
+
+/// server-everything over Streamable HTTP on a free port; killed on drop.
+struct EverythingHttp(Child, u16);
+
+impl EverythingHttp {
+    fn start(node: &str, entry: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(node)
+            .args([entry, "streamableHttp"])
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server-everything");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "server-everything did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self(child, port)
+    }
+}
+
+impl Drop for EverythingHttp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn server_everything_over_stdio_and_http() {
+    let Some((node, entry)) = everything() else {
+        return;
+    };
+    let h = EverythingHttp::start(&node, &entry);
+    let servers = [
+        Server {
+            name: "stdio",
+            before: vec![],
+            after: vec!["--".into(), node.clone(), entry.clone(), "stdio".into()],
+        },
+        Server {
+            name: "http",
+            before: vec![format!("http://127.0.0.1:{}/mcp", h.1)],
+            after: vec![],
+        },
+    ];
+    for s in &servers {
+        let what = s.name;
+        let info = s.run("info", &["--json"]);
+        assert_eq!(info.code, Some(0), "{what}: {info:?}");
+        assert_eq!(info.json()["era"], "legacy", "{what}");
+
+        let tools = s.run("tools", &["--json"]);
+        assert_eq!(tools.code, Some(0), "{what}: {tools:?}");
+        let names: Vec<String> = tools.json()["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        for n in ["echo", "get-sum", "trigger-elicitation-request"] {
+            assert!(
+                names.iter().any(|x| x == n),
+                "{what}: {n} missing from {names:?}"
+            );
+        }
+
+        // Numbers typed as numbers (zod rejects strings), a string of digits kept a string.
+        let r = s.run("call", &["get-sum", "a=2", "b=3.5"]);
+        assert_eq!(
+            (r.code, r.stdout.trim()),
+            (Some(0), "The sum of 2 and 3.5 is 5.5."),
+            "{what}: {r:?}"
+        );
+        let r = s.run("call", &["echo", "message=00123", "--json"]);
+        assert_eq!(r.code, Some(0), "{what}: {r:?}");
+        assert_eq!(r.json()["content"][0]["text"], "Echo: 00123", "{what}");
+
+        // The server's elicitation request, answered from the command line.
+        let r = s.run(
+            "call",
+            &[
+                "trigger-elicitation-request",
+                "--answer",
+                "name=Ada Lovelace",
+                "--answer",
+                "integer=7",
+            ],
+        );
+        assert_eq!(r.code, Some(0), "{what}: {r:?}");
+        assert!(r.stdout.contains("- Name: Ada Lovelace"), "{what}: {r:?}");
+        assert!(r.stdout.contains("- Favorite Integer: 7"), "{what}: {r:?}");
+        let r = s.run("call", &["trigger-elicitation-request", "--no-input"]);
+        assert_eq!(r.code, Some(0), "{what}: {r:?}");
+        assert!(r.stdout.contains("declined"), "{what}: {r:?}");
+
+        // Progress notifications while it runs; the result at the end.
+        let r = s.run(
+            "call",
+            &[
+                "trigger-long-running-operation",
+                "duration=0.2",
+                "steps=2",
+                "--json",
+            ],
+        );
+        assert_eq!(r.code, Some(0), "{what}: {r:?}");
+        let text = r.json()["content"][0]["text"].as_str().map(str::to_owned);
+        assert!(
+            text.as_deref()
+                .is_some_and(|t| t.starts_with("Long running operation completed")),
+            "{what}: {text:?}"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! What `mcp` does only on a terminal: asking the server's elicitation questions and drawing the progress
+//! bar. stdin and stderr are a real pty; stdout stays a pipe, as in `mcp call ... | jq`.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+
+/// A pty: the master, and the slave's path. `None` (test skipped) where no pty can be opened.
+fn pty() -> Option<(File, File)> {
+    let master = match rustix::pty::openpt(
+        rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("skipped: no pty available ({e})");
+            return None;
+        }
+    };
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = File::options()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    // No echo: what the test types must not come back in what it reads.
+    let mut t = rustix::termios::tcgetattr(&slave).unwrap();
+    t.local_modes.remove(rustix::termios::LocalModes::ECHO);
+    rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t).unwrap();
+    Some((File::from(master), slave))
+}
+
+/// Everything written to the pty, chunk by chunk, until the slave side closes.
+fn reader(mut master: File) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // EIO once every slave descriptor is closed: the child is gone.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn conformance_stdio() -> [String; 2] {
+    [server_bin().display().to_string(), "--stdio".into()]
+}
+
+#[test]
+fn elicitation_is_asked_on_the_terminal() {
+    let Some((master, slave)) = pty() else { return };
+    let [bin, flag] = conformance_stdio();
+    let mut child = Command::new(MCP)
+        .args([
+            "call",
+            "test_elicitation",
+            "message=Who are you?",
+            "--",
+            &bin,
+            &flag,
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut typist = master.try_clone().unwrap();
+    let chunks = reader(master);
+    let mut seen = String::new();
+    let mut answered = Vec::new();
+    while answered.len() < 2 {
+        let chunk = chunks
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no prompt within 20 s; the terminal showed {seen:?}"));
+        seen.push_str(&chunk);
+        // Each field is asked as "  NAME* (description): "; answer the newest one not answered yet.
+        for (field, answer) in [("username", "0042"), ("email", "ada@example.com")] {
+            if !answered.contains(&field)
+                && seen.contains(&format!("  {field}*"))
+                && seen.trim_end().ends_with(':')
+            {
+                typist.write_all(format!("{answer}\n").as_bytes()).unwrap();
+                answered.push(field);
+            }
+        }
+    }
+    assert!(seen.contains("Who are you?"), "{seen:?}");
+    let code = wait_timeout(&mut child, Duration::from_secs(30));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(code, Some(0), "{out} / {seen:?}");
+    assert_eq!(
+        out.trim(),
+        r#"User response: {"action":"accept","content":{"email":"ada@example.com","username":"0042"}}"#
+    );
+}
+
+#[test]
+fn progress_draws_a_bar_on_a_terminal() {
+    let Some((master, slave)) = pty() else { return };
+    let [bin, flag] = conformance_stdio();
+    let mut child = Command::new(MCP)
+        .args(["call", "test_tool_with_progress", "--", &bin, &flag])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let chunks = reader(master);
+    let code = wait_timeout(&mut child, Duration::from_secs(30));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    // Everything the terminal showed: the reader ends when the last slave descriptor (the child's) closes.
+    let mut shown = String::new();
+    loop {
+        match chunks.recv_timeout(Duration::from_secs(10)) {
+            Ok(c) => shown.push_str(&c),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the terminal never closed: {shown:?}"),
+        }
+    }
+    assert_eq!(code, Some(0), "{shown:?}");
+    assert_eq!(out.trim(), "Progress test completed");
+    assert!(
+        shown.contains("Completed step") && shown.contains('%'),
+        "no progress bar: {shown:?}"
+    );
+}
