@@ -132,10 +132,11 @@ fn server() -> Server {
 }
 
 /// One node: its own server and its own Redis connection, as a separate process would have.
-async fn node(url: &str, prefix: &str) -> SocketAddr {
+async fn node(url: &str, prefix: &str) -> (SocketAddr, Server) {
     let redis = mcp_redis::Redis::open(url).unwrap().prefix(prefix);
+    let server = server();
     let bound = serve_listener(
-        server(),
+        server.clone(),
         redis.configure(HttpConfig::default()),
         "127.0.0.1:0".parse().unwrap(),
     )
@@ -143,7 +144,7 @@ async fn node(url: &str, prefix: &str) -> SocketAddr {
     .unwrap();
     let addr = bound.local_addr().unwrap();
     tokio::spawn(bound.run());
-    addr
+    (addr, server)
 }
 
 struct Client {
@@ -254,7 +255,7 @@ async fn two_nodes_on_one_redis_serve_one_session() {
     let Some(redis) = RedisServer::start(None).await else {
         return;
     };
-    let (a, b) = (
+    let ((a, _), (b, server_b)) = (
         node(&redis.url(), "t1:").await,
         node(&redis.url(), "t1:").await,
     );
@@ -326,7 +327,33 @@ async fn two_nodes_on_one_redis_serve_one_session() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    // DELETE on B: 404 on A at once.
+    // A's GET stream gets a notification raised on B, for a subscription made on B.
+    let r = c
+        .req(reqwest::Method::GET, a, Some(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut get = Events::new(r);
+    let sub =
+        json!({"jsonrpc":"2.0","id":5,"method":"resources/subscribe","params":{"uri":"file:///x"}});
+    assert_eq!(c.post(b, &sid, sub).await.0, 200);
+    // A reloads the changed record at its next look at the store (any request of the session on A).
+    assert_eq!(
+        c.post(a, &sid, json!({"jsonrpc":"2.0","id":6,"method":"ping"}))
+            .await
+            .0,
+        200
+    );
+    server_b.notify_resource_updated("file:///x");
+    let (_, n) = get
+        .next()
+        .await
+        .expect("the notification on A's GET stream");
+    assert_eq!(n["method"], "notifications/resources/updated", "{n}");
+    assert_eq!(n["params"]["uri"], "file:///x");
+
+    // DELETE on B: 404 on A at once, and A's GET stream ends.
     let r = c
         .req(reqwest::Method::DELETE, b, Some(&sid))
         .send()
@@ -335,6 +362,7 @@ async fn two_nodes_on_one_redis_serve_one_session() {
     assert_eq!(r.status(), 200);
     let (st, body) = c.post(a, &sid, echo).await;
     assert_eq!(st, 404, "{body}");
+    assert!(get.next().await.is_none(), "A's GET stream ended");
     redis.stop().await;
 }
 
@@ -345,7 +373,7 @@ async fn redis_down_is_503_naming_the_cause_and_service_resumes_when_it_is_back(
     };
     let port = redis.port;
     let url = redis.url();
-    let a = node(&url, "t2:").await;
+    let (a, _) = node(&url, "t2:").await;
     let c = Client::new();
     let sid = c.open(a).await;
     redis.stop().await;

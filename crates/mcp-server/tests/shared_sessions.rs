@@ -64,12 +64,12 @@ fn server() -> Server {
         .build()
 }
 
-/// Two endpoints ("nodes") of one server sharing a session store, an event store and a bus.
+/// Two endpoints ("nodes"), each with its own `Server`, sharing a session store, an event store and a bus;
+/// returns B's `Server` too.
 fn pair() -> (McpService, McpService, Server) {
     let store = Arc::new(MemorySessionStore::new(100));
     let bus = MemoryBus::new();
     let events = Arc::new(MemoryEventStore::default());
-    let s = server();
     let node = |s: Server| {
         McpService::new(
             s,
@@ -79,7 +79,9 @@ fn pair() -> (McpService, McpService, Server) {
                 .bus(Arc::new(bus.join())),
         )
     };
-    (node(s.clone()), node(s.clone()), s)
+    // Each node serves its own `Server`, as separate processes do.
+    let b = server();
+    (node(server()), node(b.clone()), b)
 }
 
 fn req(
@@ -166,7 +168,7 @@ async fn open(svc: &McpService) -> String {
 
 #[tokio::test]
 async fn a_session_opened_on_one_node_is_served_by_another_and_deleted_on_all() {
-    let (a, b, server) = pair();
+    let (a, b, server_b) = pair();
     let sid = open(&a).await;
     let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"on b"}}});
     let (st, _, body) = send(&b, post(call.clone(), &sid)).await;
@@ -183,7 +185,8 @@ async fn a_session_opened_on_one_node_is_served_by_another_and_deleted_on_all() 
     assert_eq!(send(&b, post(sub, &sid)).await.0, StatusCode::OK);
     // A's copy learns of the change at its next look at the store (any request of the session on A).
     assert_eq!(send(&a, post(call.clone(), &sid)).await.0, StatusCode::OK);
-    server.notify_resource_updated("file:///x");
+    // Raised on B: A's GET stream gets it through the bus.
+    server_b.notify_resource_updated("file:///x");
     let mut get_body = get.into_body();
     let (_, ev) = next_event(&mut get_body)
         .await

@@ -57,6 +57,48 @@ pub enum BusEvent {
     },
     /// The session was deleted: end its streams and requests.
     Close,
+    /// A server-wide event raised on the sending node ([`Server::notify_tools_list_changed`]): every node
+    /// tells the GET streams it holds, as if it were raised there. [`BusMessage::session`] is empty.
+    ///
+    /// [`Server::notify_tools_list_changed`]: crate::Server::notify_tools_list_changed
+    ToolsListChanged,
+    /// See [`ToolsListChanged`](Self::ToolsListChanged).
+    PromptsListChanged,
+    /// See [`ToolsListChanged`](Self::ToolsListChanged).
+    ResourcesListChanged,
+    /// A resource changed ([`Server::notify_resource_updated`]): every node tells the GET streams of the
+    /// sessions subscribed to it. [`BusMessage::session`] is empty.
+    ///
+    /// [`Server::notify_resource_updated`]: crate::Server::notify_resource_updated
+    ResourceUpdated {
+        /// The resource.
+        uri: String,
+    },
+}
+
+impl BusEvent {
+    /// The bus form of a server event.
+    pub(crate) fn from_server(ev: &crate::ServerEvent) -> Self {
+        use crate::ServerEvent as E;
+        match ev {
+            E::ToolsListChanged => Self::ToolsListChanged,
+            E::PromptsListChanged => Self::PromptsListChanged,
+            E::ResourcesListChanged => Self::ResourcesListChanged,
+            E::ResourceUpdated(uri) => Self::ResourceUpdated { uri: uri.clone() },
+        }
+    }
+
+    /// The server event this is, if it is one.
+    pub(crate) fn to_server(&self) -> Option<crate::ServerEvent> {
+        use crate::ServerEvent as E;
+        Some(match self {
+            Self::ToolsListChanged => E::ToolsListChanged,
+            Self::PromptsListChanged => E::PromptsListChanged,
+            Self::ResourcesListChanged => E::ResourcesListChanged,
+            Self::ResourceUpdated { uri } => E::ResourceUpdated(uri.clone()),
+            _ => return None,
+        })
+    }
 }
 
 /// How the nodes of a fleet reach each other. With none (the default) an endpoint is alone: everything a

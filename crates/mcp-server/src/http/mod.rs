@@ -638,6 +638,28 @@ impl State {
                 }
             });
             if let Some(bus) = &self.bus {
+                // Server events raised here go to the other nodes, for the GET streams they hold.
+                let mut events = self.server.events();
+                let (out, node) = (bus.clone(), bus.node());
+                let closing = self.closing.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let ev = tokio::select! {
+                            ev = events.recv() => ev,
+                            _ = closing.cancelled() => break,
+                        };
+                        match ev {
+                            Ok(ev) => {
+                                let msg = BusMessage::new(node, "", BusEvent::from_server(&ev));
+                                if let Err(e) = out.publish(msg).await {
+                                    tracing::warn!(error = %e, "server event not sent to the other nodes");
+                                }
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
                 let weak = Arc::downgrade(self);
                 let mut messages = bus.subscribe();
                 tokio::spawn(async move {
@@ -690,6 +712,23 @@ impl State {
         if self.bus.as_ref().is_some_and(|b| b.node() == msg.from) {
             return;
         }
+        if let Some(ev) = msg.event.to_server() {
+            // Raised on another node: tell the GET streams held here, as the local broadcast would.
+            for s in self.live.all() {
+                let Some(log) = s.stream(s.standalone_no()) else {
+                    continue;
+                };
+                if log.is_done() {
+                    continue;
+                }
+                if let Some(n) = self.server.legacy_notification(&s.legacy, &ev) {
+                    let (seq, id) = log.next_id();
+                    log.push(seq, sse::event(Some(&id), &Message::Notification(n)), true)
+                        .await;
+                }
+            }
+            return;
+        }
         let Some(s) = self.live.get(&msg.session) else {
             return;
         };
@@ -718,12 +757,11 @@ impl State {
                     }
                 }
             }
-            BusEvent::Close => {
-                if self.live.remove(&s.id).is_some() {
-                    tracing::debug!(session = %s.id, "session deleted on another node");
-                    self.end(&s);
-                }
+            BusEvent::Close if self.live.remove(&s.id).is_some() => {
+                tracing::debug!(session = %s.id, "session deleted on another node");
+                self.end(&s);
             }
+            _ => {}
         }
     }
 
