@@ -753,7 +753,12 @@ async fn a_client_that_never_reads_costs_bounded_memory_and_blocks_nobody() {
         done.load(Ordering::SeqCst),
         "the handler finished although nobody read its stream"
     );
-    let kept = store.replay(&sid, 1, 0).len();
+    let kept = store
+        .replay(&sid, 1, 0)
+        .await
+        .unwrap()
+        .expect("the flood's stream is stored")
+        .len();
     assert!(kept <= 256, "replay buffer bounded, kept {kept}");
     drop(unread);
 }

@@ -12,8 +12,9 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::bus::{BusEvent, BusMessage};
 use super::respond::{self, LogSink, Start};
-use super::session::{new_session_id, HttpSession, STANDALONE_STREAM};
+use super::session::{is_standalone, new_session_id, new_tag, HttpSession, StoreError};
 use super::sse::{self, parse_event_id, StreamLog};
 use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
@@ -33,6 +34,35 @@ fn session_error(status: StatusCode, code: i64, msg: &str) -> Response<McpBody> 
     error_response(status, None, ErrorObject::new(code, msg))
 }
 
+/// The answer when a shared store or bus fails: 503, naming the cause, so the client may retry (elsewhere).
+fn unavailable(id: Option<mcp_protocol::RequestId>, e: &StoreError) -> Response<McpBody> {
+    tracing::warn!(error = %e, "request refused: session store unavailable");
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        ErrorObject::new(
+            error_code::SERVER_ERROR,
+            format!("Service Unavailable: {e}"),
+        ),
+    )
+}
+
+fn not_found() -> Response<McpBody> {
+    session_error(
+        StatusCode::NOT_FOUND,
+        error_code::SESSION_NOT_FOUND,
+        "Session not found",
+    )
+}
+
+/// Methods that change what a session record holds.
+fn changes_record(method: &str) -> bool {
+    matches!(
+        method,
+        methods::LOGGING_SET_LEVEL | methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE
+    )
+}
+
 impl SessionHandle for HttpSession {
     fn legacy(&self) -> &crate::LegacySession {
         &self.legacy
@@ -44,9 +74,13 @@ impl SessionHandle for HttpSession {
 
 impl State {
     /// Find the session a request names, or the response to send instead.
+    ///
+    /// With no shared store this is one read of the node's map, and nothing is awaited. With one, the store
+    /// is touched (its expiry slides, and a session deleted or expired anywhere is a 404 here at once), and a
+    /// session this node has not seen, or whose record changed elsewhere, is loaded.
     // The error is the response itself, returned at once; boxing it would only add an allocation.
     #[allow(clippy::result_large_err)]
-    fn lookup(
+    async fn lookup(
         &self,
         h: &HeaderMap,
         principal: &Option<Principal>,
@@ -61,18 +95,90 @@ impl State {
                  io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
             ));
         };
-        match self.store.get(sid.trim()) {
-            // A session is bound to the caller that opened it; anyone else is told it does not exist. The
-            // caller's token may change (refreshed, or stepped up to more scopes) without losing the session.
-            Some(s) if same_caller(&s.principal, principal) => {
-                s.touch(self.epoch);
-                Ok(s)
+        let sid = sid.trim();
+        let cached = self.live.get(sid);
+        let session = match &self.store {
+            None => cached.ok_or_else(not_found)?,
+            Some(store) => self.shared_lookup(store, sid, cached).await?,
+        };
+        // A session is bound to the caller that opened it; anyone else is told it does not exist. The
+        // caller's token may change (refreshed, or stepped up to more scopes) without losing the session.
+        if !same_caller(&session.principal, principal) {
+            return Err(not_found());
+        }
+        session.touch(self.epoch);
+        Ok(session)
+    }
+
+    #[allow(clippy::result_large_err)]
+    async fn shared_lookup(
+        &self,
+        store: &Arc<dyn super::SessionStore>,
+        sid: &str,
+        cached: Option<Arc<HttpSession>>,
+    ) -> Result<Arc<HttpSession>, Response<McpBody>> {
+        let idle = self.config.session_idle_timeout;
+        let revision = match store.touch(sid, idle).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                if let Some(s) = cached {
+                    if self.live.remove(&s.id).is_some() {
+                        tracing::debug!(session = %s.id, "session gone from the store");
+                        self.end(&s);
+                    }
+                }
+                return Err(not_found());
             }
-            _ => Err(session_error(
-                StatusCode::NOT_FOUND,
-                error_code::SESSION_NOT_FOUND,
-                "Session not found",
-            )),
+            Err(e) => return Err(unavailable(None, &e)),
+        };
+        if let Some(s) = &cached {
+            if s.revision.load(Ordering::Relaxed) == revision {
+                return Ok(s.clone());
+            }
+        }
+        let record = match store.load(sid).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(not_found()),
+            Err(e) => return Err(unavailable(None, &e)),
+        };
+        if let Some(s) = cached {
+            s.apply(&record);
+            return Ok(s);
+        }
+        let s = Arc::new(HttpSession::from_record(&record, self.epoch, new_tag()));
+        if !self.live.insert(s.clone()) {
+            // Full of sessions: let go of one nobody uses here (it lives on in the store).
+            self.live.evict_idle(self.epoch);
+            if !self.live.insert(s.clone()) {
+                return Err(unavailable(None, &StoreError::Full));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Write a session's changed record back to the shared store, if there is one.
+    async fn persist(&self, session: &HttpSession) -> Result<(), StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let record = session.record();
+        if let Some(r) = store
+            .update(&record, self.config.session_idle_timeout)
+            .await?
+        {
+            session.revision.store(r, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Tell the other nodes, if there are any.
+    async fn publish(&self, session: &HttpSession, event: BusEvent) -> Result<(), StoreError> {
+        match &self.bus {
+            Some(bus) => {
+                bus.publish(BusMessage::new(bus.node(), &*session.id, event))
+                    .await
+            }
+            None => Ok(()),
         }
     }
 
@@ -96,10 +202,10 @@ impl State {
         };
         if let Message::Request(req) = &msg {
             if req.method == methods::INITIALIZE {
-                return self.legacy_initialize(req, principal);
+                return self.legacy_initialize(req, principal).await;
             }
         }
-        let session = match self.lookup(h, &principal) {
+        let session = match self.lookup(h, &principal).await {
             Ok(s) => s,
             Err(r) => return r,
         };
@@ -119,63 +225,127 @@ impl State {
                     .await
             }
             Message::Notification(n) => {
-                self.legacy_notification(&session, &n.method, n.params);
-                status_only(StatusCode::ACCEPTED)
+                match self
+                    .legacy_notification(&session, &n.method, n.params)
+                    .await
+                {
+                    Ok(()) => status_only(StatusCode::ACCEPTED),
+                    Err(e) => unavailable(None, &e),
+                }
             }
             m @ (Message::Response(_) | Message::Error(_)) => {
-                if !session.pending.resolve(m) {
-                    tracing::debug!(session = %session.id, "response for an unknown server request ignored");
+                match self.legacy_answer(&session, m).await {
+                    Ok(()) => status_only(StatusCode::ACCEPTED),
+                    Err(e) => unavailable(None, &e),
                 }
-                status_only(StatusCode::ACCEPTED)
             }
         }
     }
 
-    fn legacy_notification(&self, session: &HttpSession, method: &str, params: Option<Value>) {
+    /// The client answered a server→client request: wake the handler awaiting it, here or on another node.
+    async fn legacy_answer(&self, session: &HttpSession, m: Message) -> Result<(), StoreError> {
+        if self.bus.is_none() {
+            if !session.pending.resolve(m) {
+                tracing::debug!(session = %session.id, "response for an unknown server request ignored");
+            }
+            return Ok(());
+        }
+        let json = serde_json::to_value(&m).unwrap_or_default();
+        if session.pending.resolve(m) {
+            return Ok(());
+        }
+        self.publish(session, BusEvent::Answer { message: json })
+            .await
+    }
+
+    async fn legacy_notification(
+        &self,
+        session: &HttpSession,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<(), StoreError> {
         match method {
-            methods::NOTIF_INITIALIZED => session.legacy.mark_initialized(),
+            methods::NOTIF_INITIALIZED if !session.legacy.is_initialized() => {
+                session.legacy.mark_initialized();
+                self.persist(session).await?;
+            }
             methods::NOTIF_CANCELLED => {
                 if let Some(id) = params
                     .and_then(|p| serde_json::from_value::<CancelledParams>(p).ok())
                     .and_then(|p| p.request_id)
                 {
-                    if let Some(t) = session
+                    let local = session
                         .cancels
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .get(&id)
-                    {
-                        t.cancel();
+                        .cloned();
+                    match local {
+                        Some(t) => t.cancel(),
+                        // Not running here: maybe on another node.
+                        None => {
+                            self.publish(session, BusEvent::Cancel { request: id })
+                                .await?
+                        }
                     }
                 }
             }
             _ => {}
         }
+        Ok(())
     }
 
-    fn legacy_initialize(&self, req: &Request, principal: Option<Principal>) -> Response<McpBody> {
+    async fn legacy_initialize(
+        &self,
+        req: &Request,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
         let (result, legacy) = match self.server.initialize(req) {
             Ok(x) => x,
             Err(e) => return error_response(StatusCode::BAD_REQUEST, Some(req.id.clone()), e),
         };
+        let tag = if self.store.is_some() { new_tag() } else { 0 };
         let session = Arc::new(HttpSession::new(
             new_session_id(),
             legacy,
             principal,
             self.epoch,
+            tag,
         ));
-        let mut inserted = self.store.insert(session.clone());
-        if inserted.is_err() {
-            // Full: make room by closing a session nobody is using (abandoned ones first), so that clients
-            // that opened sessions and walked away cannot lock new ones out until they expire. Its client, if
-            // it comes back, gets 404 and re-initializes.
-            if let Some(victim) = self.store.evict_idle(self.epoch) {
-                tracing::debug!(session = %victim.id, "session evicted to make room");
-                self.closed(&victim);
-                inserted = self.store.insert(session.clone());
+        if let Some(store) = &self.store {
+            match store
+                .create(&session.record(), self.config.session_idle_timeout)
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Full) => {
+                    return error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Some(req.id.clone()),
+                        ErrorObject::new(
+                            error_code::SERVER_ERROR,
+                            "Too many sessions: try again later",
+                        ),
+                    )
+                }
+                Err(e) => return unavailable(Some(req.id.clone()), &e),
             }
         }
-        if inserted.is_err() {
+        let mut inserted = self.live.insert(session.clone());
+        if !inserted {
+            // Full: make room by closing a session nobody is using (abandoned ones first), so that clients
+            // that opened sessions and walked away cannot lock new ones out until they expire. Its client, if
+            // it comes back, gets 404 and re-initializes. With a shared store the session is only let go of
+            // here: it lives on in the store.
+            if let Some(victim) = self.live.evict_idle(self.epoch) {
+                if self.store.is_none() {
+                    tracing::debug!(session = %victim.id, "session evicted to make room");
+                    self.closed(&victim).await;
+                }
+                inserted = self.live.insert(session.clone());
+            }
+        }
+        if !inserted {
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(req.id.clone()),
@@ -221,6 +391,7 @@ impl State {
                 ),
             );
         }
+        let persists = self.store.is_some() && changes_record(&req.method);
         let cancel = CancellationToken::new();
         session
             .cancels
@@ -278,6 +449,11 @@ impl State {
         match start {
             Start::Answer(r) => {
                 done(&session, &id);
+                if persists && matches!(r.outcome, Some(Ok(_))) {
+                    if let Err(e) = self.persist(&session).await {
+                        return unavailable(Some(id), &e);
+                    }
+                }
                 super::answer(id, r, StatusCode::ACCEPTED, |_| StatusCode::OK)
             }
             Start::Stream {
@@ -287,7 +463,8 @@ impl State {
             } => {
                 let log = session.new_stream(&self.event_store);
                 let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
-                log.attach(None, body_tx);
+                // Attaching live only reads no store: it cannot fail.
+                let _ = log.attach(None, body_tx).await;
                 let priming = (session.legacy.version() >= ProtocolVersion::V2025_11_25)
                     .then_some(self.config.sse_retry.as_millis() as u64);
                 let keepalive = self.config.keepalive;
@@ -305,7 +482,7 @@ impl State {
                     }
                     if let Some(retry) = priming {
                         let (seq, eid) = log.next_id();
-                        log.push(seq, sse::priming(&eid, retry), true);
+                        log.push(seq, sse::priming(&eid, retry), true).await;
                     }
                     // On the legacy era a disconnect is not a cancel: the handler keeps running if the
                     // client goes away, and the client can resume from the log.
@@ -325,7 +502,7 @@ impl State {
         principal: Option<Principal>,
         scope_guard: Option<ScopeGuard>,
     ) -> Response<McpBody> {
-        let session = match self.lookup(h, &principal) {
+        let session = match self.lookup(h, &principal).await {
             Ok(s) => s,
             Err(r) => return r,
         };
@@ -342,6 +519,7 @@ impl State {
         // The first status and headers a layer asked for (a refusal's 403 challenge) answer the whole batch;
         // its body still carries every reply, so nothing that ran is lost.
         let mut hint = None;
+        let mut changed = false;
         for item in batch {
             let id = Message::id_of(&item);
             match Message::from_value(item) {
@@ -360,6 +538,7 @@ impl State {
                         ..Default::default()
                     };
                     let rid = req.id.clone();
+                    changed |= changes_record(&req.method);
                     let r = self.server.handle_legacy(&session, req, t, None).await;
                     if hint.is_none() {
                         hint = r.http;
@@ -369,11 +548,23 @@ impl State {
                     }
                 }
                 Ok(Message::Notification(n)) => {
-                    self.legacy_notification(&session, &n.method, n.params)
+                    if let Err(e) = self
+                        .legacy_notification(&session, &n.method, n.params)
+                        .await
+                    {
+                        return unavailable(None, &e);
+                    }
                 }
                 Ok(m) => {
-                    session.pending.resolve(m);
+                    if let Err(e) = self.legacy_answer(&session, m).await {
+                        return unavailable(None, &e);
+                    }
                 }
+            }
+        }
+        if changed {
+            if let Err(e) = self.persist(&session).await {
+                return unavailable(None, &e);
             }
         }
         let mut r = if replies.is_empty() {
@@ -399,7 +590,7 @@ impl State {
                 "Not Acceptable: Accept must list text/event-stream",
             );
         }
-        let session = match self.lookup(h, &principal) {
+        let session = match self.lookup(h, &principal).await {
             Ok(s) => s,
             Err(r) => return r,
         };
@@ -414,25 +605,21 @@ impl State {
                 );
             };
             let Some(log) = session.stream(no) else {
-                return session_error(
-                    StatusCode::NOT_FOUND,
-                    error_code::SERVER_ERROR,
-                    "Unknown stream",
-                );
+                return self
+                    .resume_elsewhere(&session, no, seq, body_tx, body_rx)
+                    .await;
             };
-            if no == STANDALONE_STREAM {
-                return self.standalone(&session, log, Some(seq), body_tx, body_rx);
+            if no == session.standalone_no() {
+                return self
+                    .standalone(&session, log, Some(seq), body_tx, body_rx)
+                    .await;
             }
-            log.attach(Some(seq), body_tx);
+            if let Err(e) = log.attach(Some(seq), body_tx).await {
+                return unavailable(None, &e);
+            }
             return sse_response(McpBody::stream(body_rx, None));
         }
-        let log = session.stream(STANDALONE_STREAM).unwrap_or_else(|| {
-            session.add_stream(Arc::new(StreamLog::new(
-                STANDALONE_STREAM,
-                session.id.clone(),
-                self.event_store.clone(),
-            )))
-        });
+        let log = self.standalone_log(&session);
         {
             let open = session.standalone.lock().unwrap_or_else(|p| p.into_inner());
             if open.as_ref().is_some_and(|tx| !tx.is_closed()) {
@@ -449,13 +636,65 @@ impl State {
                 seq,
                 sse::priming(&eid, self.config.sse_retry.as_millis() as u64),
                 false,
-            );
+            )
+            .await;
         }
-        self.standalone(&session, log, None, body_tx, body_rx)
+        self.standalone(&session, log, None, body_tx, body_rx).await
+    }
+
+    /// This node's standalone stream log of a session, made on first use.
+    fn standalone_log(&self, session: &HttpSession) -> Arc<StreamLog> {
+        let no = session.standalone_no();
+        session.stream(no).unwrap_or_else(|| {
+            session.add_stream(Arc::new(StreamLog::new(
+                no,
+                session.id.clone(),
+                self.event_store.clone(),
+            )))
+        })
+    }
+
+    /// Resume a stream this node does not hold: with a shared event store, another node (or an earlier copy
+    /// of the session here) wrote it. Its stored events after `seq` are replayed; a request's stream then
+    /// ends (the client resumes again for the rest), while a GET stream goes on as this node's.
+    async fn resume_elsewhere(
+        &self,
+        session: &Arc<HttpSession>,
+        no: u64,
+        seq: u64,
+        body_tx: mpsc::Sender<Bytes>,
+        body_rx: mpsc::Receiver<Bytes>,
+    ) -> Response<McpBody> {
+        let unknown = || {
+            session_error(
+                StatusCode::NOT_FOUND,
+                error_code::SERVER_ERROR,
+                "Unknown stream",
+            )
+        };
+        if self.store.is_none() {
+            return unknown();
+        }
+        let frames = match self.event_store.replay(&session.id, no, seq).await {
+            Ok(Some(f)) => f,
+            Ok(None) => return unknown(),
+            Err(e) => return unavailable(None, &e),
+        };
+        for frame in frames {
+            if body_tx.try_send(frame).is_err() {
+                break;
+            }
+        }
+        if is_standalone(no) {
+            let log = self.standalone_log(session);
+            return self.standalone(session, log, None, body_tx, body_rx).await;
+        }
+        drop(body_tx);
+        sse_response(McpBody::stream(body_rx, None))
     }
 
     /// Attach a standalone stream and forward server events to it while the client stays connected.
-    fn standalone(
+    async fn standalone(
         &self,
         session: &Arc<HttpSession>,
         log: Arc<StreamLog>,
@@ -464,7 +703,14 @@ impl State {
         body_rx: mpsc::Receiver<Bytes>,
     ) -> Response<McpBody> {
         *session.standalone.lock().unwrap_or_else(|p| p.into_inner()) = Some(body_tx.clone());
-        log.attach(after, body_tx.clone());
+        if let Err(e) = log.attach(after, body_tx.clone()).await {
+            session
+                .standalone
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            return unavailable(None, &e);
+        }
         let server = self.server.clone();
         let session = session.clone();
         let keepalive = self.config.keepalive;
@@ -481,8 +727,8 @@ impl State {
                         Ok(ev) => {
                             if let Some(n) = server.legacy_notification(&session.legacy, &ev) {
                                 let (seq, id) = log.next_id();
-                                log.push(seq, sse::event(Some(&id), &Message::Notification(n)), true);
-                                if !log.is_live() {
+                                log.push(seq, sse::event(Some(&id), &Message::Notification(n)), true).await;
+                                if !log.is_live().await {
                                     // The reader could not keep up and was cut off: end the response so
                                     // the connection is freed; the client resumes from its last event id.
                                     break;
@@ -494,18 +740,18 @@ impl State {
                     },
                     _ = body_tx.closed() => break,
                     _ = session.ended.cancelled() => {
-                        log.finish();
+                        log.finish().await;
                         break;
                     }
                     // Shutting down: end the stream so the connection can drain; the client reconnects
                     // (elsewhere, or here once the server is back) and resumes from its last event id.
                     _ = closing.cancelled() => {
-                        log.finish();
+                        log.finish().await;
                         break;
                     }
                     _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
-                        log.push(0, sse::keepalive(), false);
-                        if !log.is_live() {
+                        log.push(0, sse::keepalive(), false).await;
+                        if !log.is_live().await {
                             break;
                         }
                     }
@@ -520,16 +766,26 @@ impl State {
         sse_response(McpBody::stream(body_rx, None))
     }
 
-    pub(crate) fn legacy_delete(
+    pub(crate) async fn legacy_delete(
         self: Arc<Self>,
         h: &HeaderMap,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        let session = match self.lookup(h, &principal) {
+        let session = match self.lookup(h, &principal).await {
             Ok(s) => s,
             Err(r) => return r,
         };
-        self.store.remove(&session.id);
+        if let Some(store) = &self.store {
+            if let Err(e) = store.remove(&session.id).await {
+                return unavailable(None, &e);
+            }
+            // The record is gone, so every node answers 404 from now on; the nodes holding its streams
+            // also end them now rather than at their next look at the store.
+            if let Err(e) = self.publish(&session, BusEvent::Close).await {
+                tracing::warn!(session = %session.id, error = %e, "other nodes not told of a DELETE");
+            }
+        }
+        self.live.remove(&session.id);
         for t in session
             .cancels
             .lock()
@@ -538,7 +794,7 @@ impl State {
         {
             t.cancel();
         }
-        self.closed(&session);
+        self.closed(&session).await;
         tracing::debug!(session = %session.id, "session deleted");
         let mut r = status_only(StatusCode::OK);
         r.headers_mut()

@@ -16,6 +16,7 @@
 //! ```
 
 mod body;
+mod bus;
 mod legacy;
 mod limits;
 mod modern;
@@ -43,10 +44,13 @@ use tokio_util::sync::CancellationToken;
 use limits::read_body;
 
 pub use body::McpBody;
+pub use bus::{Bus, BusEvent, BusMessage, MemoryBus, MemoryBusNode};
 pub use old_sse::OldSsePaths;
 pub use security::HostPolicy;
 pub use serve::{serve, serve_listener, Bound};
-pub use session::{HttpSession, MemorySessionStore, SessionStore, StoreFull};
+pub use session::{
+    HttpSession, MemorySessionStore, SessionOwner, SessionRecord, SessionStore, StoreError,
+};
 pub use sse::{EventStore, MemoryEventStore};
 
 use crate::middleware::{HttpHint, McpResponse};
@@ -109,9 +113,11 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Legacy sessions idle this long are closed (default 30 minutes).
     pub session_idle_timeout: Duration,
-    /// Most legacy sessions at once (default 10,000). At the cap a new `initialize` closes the session idle
-    /// longest among those with nothing in flight and no stream open (its client gets 404 and re-initializes);
-    /// only when every session is busy does it get 503.
+    /// Most legacy sessions at once on this node (default 10,000). At the cap a new `initialize` closes the
+    /// session idle longest among those with nothing in flight and no stream open (its client gets 404 and
+    /// re-initializes); only when every session is busy does it get 503. With a shared
+    /// [`session_store`](#structfield.session_store) this caps the sessions the node holds live (an idle one is
+    /// dropped from the node, not closed), and the store caps the fleet's.
     pub max_sessions: usize,
     /// Most requests in flight across the endpoint (default 4096); past it 503.
     pub max_in_flight: usize,
@@ -129,8 +135,12 @@ pub struct HttpConfig {
     pub on_session_open: Option<SessionHook>,
     /// Called when a session closes (DELETE or expiry).
     pub on_session_close: Option<SessionHook>,
-    /// Where sessions live (default: in memory, capped at `max_sessions`).
+    /// Where session records live when several endpoints share sessions (default: none; this node's memory is
+    /// the whole truth, capped at `max_sessions`). See [`SessionStore`].
     pub session_store: Option<Arc<dyn SessionStore>>,
+    /// How this endpoint reaches the other nodes sharing its `session_store` (default: none, for an endpoint
+    /// alone). See [`Bus`].
+    pub bus: Option<Arc<dyn Bus>>,
     /// Where resumable SSE events are kept (default: in memory, 256 events per stream, 16 streams per session).
     pub event_store: Option<Arc<dyn EventStore>>,
     /// Serve 2024-11-05 clients on the deprecated HTTP+SSE transport, on these paths (`Some(OldSsePaths::default())`
@@ -181,6 +191,7 @@ impl Default for HttpConfig {
             on_session_open: None,
             on_session_close: None,
             session_store: None,
+            bus: None,
             event_store: None,
             old_sse: None,
             body_read_timeout: Duration::from_secs(30),
@@ -260,9 +271,14 @@ impl HttpConfig {
         self.on_session_close = Some(on_session_close);
         self
     }
-    /// Sets [`session_store`](#structfield.session_store): where sessions live (default: in memory, capped at `max_sessions`).
+    /// Sets [`session_store`](#structfield.session_store): where session records live when several endpoints share sessions.
     pub fn session_store(mut self, session_store: Arc<dyn SessionStore>) -> Self {
         self.session_store = Some(session_store);
+        self
+    }
+    /// Sets [`bus`](#structfield.bus): how this endpoint reaches the other nodes sharing its `session_store`.
+    pub fn bus(mut self, bus: Arc<dyn Bus>) -> Self {
+        self.bus = Some(bus);
         self
     }
     /// Sets [`event_store`](#structfield.event_store): where resumable SSE events are kept (default: in memory, 256 events per stream, 16 streams per session).
@@ -329,7 +345,11 @@ impl std::fmt::Debug for HttpConfig {
 pub(crate) struct State {
     pub server: Server,
     pub config: HttpConfig,
-    pub store: Arc<dyn SessionStore>,
+    /// The sessions this node holds live.
+    pub live: session::LiveSessions,
+    /// The shared record store, if sessions are shared with other endpoints.
+    pub store: Option<Arc<dyn SessionStore>>,
+    pub bus: Option<Arc<dyn Bus>>,
     pub event_store: Arc<dyn EventStore>,
     pub epoch: Instant,
     pub admission: Admission,
@@ -371,10 +391,8 @@ impl std::fmt::Debug for McpService {
 impl McpService {
     /// The endpoint for `server`.
     pub fn new(server: Server, config: HttpConfig) -> Self {
-        let store = config
-            .session_store
-            .clone()
-            .unwrap_or_else(|| Arc::new(MemorySessionStore::new(config.max_sessions)));
+        let store = config.session_store.clone();
+        let bus = config.bus.clone();
         let event_store = config
             .event_store
             .clone()
@@ -383,8 +401,10 @@ impl McpService {
             state: Arc::new(State {
                 admission: Admission::new(config.max_in_flight),
                 server,
+                live: session::LiveSessions::new(config.max_sessions),
                 config,
                 store,
+                bus,
                 event_store,
                 epoch: Instant::now(),
                 old_sessions: Default::default(),
@@ -394,9 +414,9 @@ impl McpService {
         }
     }
 
-    /// Number of open legacy sessions.
+    /// Number of legacy sessions this node holds (with a shared store: those it served lately).
     pub fn session_count(&self) -> usize {
-        self.state.store.len()
+        self.state.live.len()
     }
 
     /// Requests in flight, streams included (what [`HttpConfig::max_in_flight`] caps).
@@ -614,26 +634,152 @@ impl State {
                 loop {
                     tick.tick().await;
                     let Some(state) = weak.upgrade() else { break };
-                    for s in state
-                        .store
-                        .expire(state.config.session_idle_timeout, state.epoch)
-                    {
-                        tracing::debug!(session = %s.id, "session expired");
-                        state.closed(&s);
-                    }
+                    state.sweep(every).await;
                 }
             });
+            if let Some(bus) = &self.bus {
+                // Server events raised here go to the other nodes, for the GET streams they hold.
+                let mut events = self.server.events();
+                let (out, node) = (bus.clone(), bus.node());
+                let closing = self.closing.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let ev = tokio::select! {
+                            ev = events.recv() => ev,
+                            _ = closing.cancelled() => break,
+                        };
+                        match ev {
+                            Ok(ev) => {
+                                let msg = BusMessage::new(node, "", BusEvent::from_server(&ev));
+                                if let Err(e) = out.publish(msg).await {
+                                    tracing::warn!(error = %e, "server event not sent to the other nodes");
+                                }
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                let weak = Arc::downgrade(self);
+                let mut messages = bus.subscribe();
+                tokio::spawn(async move {
+                    while let Some(msg) = futures::StreamExt::next(&mut messages).await {
+                        let Some(state) = weak.upgrade() else { break };
+                        state.on_bus(msg).await;
+                    }
+                });
+            }
         });
     }
 
+    /// Close the sessions that expired. With a shared store the store expires them; this node checks the
+    /// sessions it holds but has not seen lately, ends those gone from the store, and lets go of those idle
+    /// for the whole timeout (they live on in the store).
+    async fn sweep(&self, every: Duration) {
+        let idle = self.config.session_idle_timeout;
+        let Some(store) = &self.store else {
+            for s in self.live.expire(idle, self.epoch) {
+                tracing::debug!(session = %s.id, "session expired");
+                self.closed(&s).await;
+            }
+            return;
+        };
+        for s in self.live.all() {
+            if s.idle_for(self.epoch) < every {
+                continue;
+            }
+            match store.load(&s.id).await {
+                Ok(None) => {
+                    if self.live.remove(&s.id).is_some() {
+                        tracing::debug!(session = %s.id, "session expired");
+                        self.closed(&s).await;
+                    }
+                }
+                Ok(Some(_)) if s.idle_for(self.epoch) >= idle && s.unused() => {
+                    self.live.remove(&s.id);
+                }
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "session store unavailable: expiry checks wait");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A message from another node.
+    async fn on_bus(&self, msg: BusMessage) {
+        if self.bus.as_ref().is_some_and(|b| b.node() == msg.from) {
+            return;
+        }
+        if let Some(ev) = msg.event.to_server() {
+            // Raised on another node: tell the GET streams held here, as the local broadcast would.
+            for s in self.live.all() {
+                let Some(log) = s.stream(s.standalone_no()) else {
+                    continue;
+                };
+                if log.is_done() {
+                    continue;
+                }
+                if let Some(n) = self.server.legacy_notification(&s.legacy, &ev) {
+                    let (seq, id) = log.next_id();
+                    log.push(seq, sse::event(Some(&id), &Message::Notification(n)), true)
+                        .await;
+                }
+            }
+            return;
+        }
+        let Some(s) = self.live.get(&msg.session) else {
+            return;
+        };
+        match msg.event {
+            BusEvent::Answer { message } => {
+                if let Ok(m) = Message::from_value(message) {
+                    s.pending.resolve(m);
+                }
+            }
+            BusEvent::Cancel { request } => {
+                if let Some(t) = s
+                    .cancels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&request)
+                {
+                    t.cancel();
+                }
+            }
+            BusEvent::Notify { message } => {
+                if let Ok(Message::Notification(n)) = Message::from_value(message) {
+                    if let Some(log) = s.stream(s.standalone_no()) {
+                        let (seq, id) = log.next_id();
+                        log.push(seq, sse::event(Some(&id), &Message::Notification(n)), true)
+                            .await;
+                    }
+                }
+            }
+            BusEvent::Close if self.live.remove(&s.id).is_some() => {
+                tracing::debug!(session = %s.id, "session deleted on another node");
+                self.end(&s);
+            }
+            _ => {}
+        }
+    }
+
     /// A session ended: stop its work and tell the application.
-    pub(crate) fn closed(&self, s: &HttpSession) {
+    pub(crate) async fn closed(&self, s: &HttpSession) {
+        self.end(s);
+        if let Err(e) = self.event_store.forget(&s.id).await {
+            tracing::warn!(session = %s.id, error = %e, "events of a closed session not forgotten");
+        }
+    }
+
+    /// End a session's work on this node: its streams, its requests, its server→client requests.
+    fn end(&self, s: &HttpSession) {
         s.ended.cancel();
         for t in s.cancels.lock().unwrap_or_else(|p| p.into_inner()).values() {
             t.cancel();
         }
         s.pending.fail_all(mcp_rpc::Error::closed());
-        self.event_store.forget(&s.id);
         s.standalone
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -712,7 +858,7 @@ impl State {
                 r.body_mut().hold_permit(permit);
                 r
             }
-            Method::DELETE => self.delete(&parts.headers, principal),
+            Method::DELETE => self.delete(&parts.headers, principal).await,
             other => method_not_allowed(
                 "GET, POST, DELETE",
                 &format!(
@@ -862,9 +1008,13 @@ impl State {
         self.legacy_get(h, principal).await
     }
 
-    fn delete(self: Arc<Self>, h: &HeaderMap, principal: Option<Principal>) -> Response<McpBody> {
+    async fn delete(
+        self: Arc<Self>,
+        h: &HeaderMap,
+        principal: Option<Principal>,
+    ) -> Response<McpBody> {
         match header_str(h, &names::SESSION_ID) {
-            Some(_) if self.config.legacy => self.legacy_delete(h, principal),
+            Some(_) if self.config.legacy => self.legacy_delete(h, principal).await,
             Some(_) => method_not_allowed(
                 "POST",
                 "Method Not Allowed: this endpoint serves protocol 2026-07-28 only, which has no sessions \

@@ -181,18 +181,20 @@ pub(crate) struct LogSink<'a> {
 impl Sink for LogSink<'_> {
     async fn send(&self, json: &[u8]) -> Result<(), Gone> {
         let (seq, eid) = self.log.next_id();
-        self.log.push(seq, sse::event_json(Some(&eid), json), true);
+        self.log
+            .push(seq, sse::event_json(Some(&eid), json), true)
+            .await;
         Ok(())
     }
 
     async fn keepalive(&self) -> Result<(), Gone> {
-        self.log.push(0, sse::keepalive(), false);
+        self.log.push(0, sse::keepalive(), false).await;
         Ok(())
     }
 
     async fn watch(&self) -> Result<(), Gone> {
         self.close.notified().await;
-        self.log.disconnect();
+        self.log.disconnect().await;
         Ok(())
     }
 
@@ -202,7 +204,7 @@ impl Sink for LogSink<'_> {
         if let Some(json) = last {
             let _ = self.send(&json).await;
         }
-        self.log.finish();
+        self.log.finish().await;
     }
 }
 

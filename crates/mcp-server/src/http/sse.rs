@@ -5,8 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use mcp_protocol::Message;
 use tokio::sync::mpsc;
+
+use super::session::StoreError;
 
 /// One SSE event carrying a message, written as one buffer.
 pub(crate) fn event(id: Option<&str>, msg: &Message) -> Bytes {
@@ -41,36 +44,62 @@ pub(crate) fn keepalive() -> Bytes {
 /// default is [`MemoryEventStore`]; a shared store (Redis streams, say) implements the same three calls so a
 /// client can resume on any node.
 ///
+/// An event is appended before it is sent, so whatever a client saw can be replayed after it. Events are
+/// keyed by session and stream: a replay only ever reads the session the request was authenticated for, so an
+/// event id from another session finds nothing.
+///
 /// ```
 /// use std::sync::Arc;
 /// use bytes::Bytes;
-/// use mcp_server::http::{EventStore, HttpConfig, MemoryEventStore};
+/// use futures::future::BoxFuture;
+/// use mcp_server::http::{EventStore, HttpConfig, MemoryEventStore, StoreError};
 ///
 /// /// Counts replays, to see how often clients resume.
 /// struct Counted { inner: MemoryEventStore, replays: std::sync::atomic::AtomicU64 }
 ///
 /// impl EventStore for Counted {
-///     fn append(&self, session: &str, stream: u64, seq: u64, frame: Bytes) {
+///     fn append<'a>(&'a self, session: &'a str, stream: u64, seq: u64, frame: Bytes)
+///         -> BoxFuture<'a, Result<(), StoreError>> {
 ///         self.inner.append(session, stream, seq, frame)
 ///     }
-///     fn replay(&self, session: &str, stream: u64, after: u64) -> Vec<Bytes> {
+///     fn replay<'a>(&'a self, session: &'a str, stream: u64, after: u64)
+///         -> BoxFuture<'a, Result<Option<Vec<Bytes>>, StoreError>> {
 ///         self.replays.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 ///         self.inner.replay(session, stream, after)
 ///     }
-///     fn forget(&self, session: &str) { self.inner.forget(session) }
+///     fn forget<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+///         self.inner.forget(session)
+///     }
 /// }
 ///
 /// let store = Counted { inner: MemoryEventStore::default(), replays: Default::default() };
 /// let config = HttpConfig::default().event_store(Arc::new(store));
 /// # let _ = config;
 /// ```
+///
+/// # Errors
+///
+/// Each call fails with [`StoreError::Unavailable`] when the store cannot answer. A failed append is logged
+/// and the event is still sent live (it cannot be replayed); a failed replay answers the resuming request
+/// with HTTP 503.
 pub trait EventStore: Send + Sync + 'static {
     /// Record event `seq` of `stream` in `session` (an SSE frame, ready to send).
-    fn append(&self, session: &str, stream: u64, seq: u64, frame: Bytes);
-    /// The frames of `stream` after `seq`, oldest first.
-    fn replay(&self, session: &str, stream: u64, after: u64) -> Vec<Bytes>;
+    fn append<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        seq: u64,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The frames of `stream` after `seq`, oldest first; `None` if the session has no such stream.
+    fn replay<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        after: u64,
+    ) -> BoxFuture<'a, Result<Option<Vec<Bytes>>, StoreError>>;
     /// Drop everything kept for a session (it ended).
-    fn forget(&self, session: &str);
+    fn forget<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 type StreamEvents = VecDeque<(u64, Bytes)>;
@@ -81,14 +110,16 @@ type StreamEvents = VecDeque<(u64, Bytes)>;
 /// use bytes::Bytes;
 /// use mcp_server::http::{EventStore, MemoryEventStore};
 ///
+/// # futures::executor::block_on(async {
 /// let store = MemoryEventStore::new(2, 4); // the 2 newest events of each stream
 /// for seq in 1..=3 {
-///     store.append("session-a", 0, seq, Bytes::from(format!("id: {seq}\n\n")));
+///     store.append("session-a", 0, seq, Bytes::from(format!("id: {seq}\n\n"))).await.unwrap();
 /// }
 /// // A client that saw event 1 gets what is still kept after it.
-/// assert_eq!(store.replay("session-a", 0, 1).len(), 2);
-/// store.forget("session-a");
-/// assert!(store.replay("session-a", 0, 0).is_empty());
+/// assert_eq!(store.replay("session-a", 0, 1).await.unwrap().unwrap().len(), 2);
+/// store.forget("session-a").await.unwrap();
+/// assert!(store.replay("session-a", 0, 0).await.unwrap().is_none());
+/// # });
 /// ```
 #[derive(Debug)]
 pub struct MemoryEventStore {
@@ -106,16 +137,8 @@ impl MemoryEventStore {
             streams_per_session,
         }
     }
-}
 
-impl Default for MemoryEventStore {
-    fn default() -> Self {
-        Self::new(256, 16)
-    }
-}
-
-impl EventStore for MemoryEventStore {
-    fn append(&self, session: &str, stream: u64, seq: u64, frame: Bytes) {
+    fn append_now(&self, session: &str, stream: u64, seq: u64, frame: Bytes) {
         let entry = self
             .sessions
             .entry(Arc::from(session))
@@ -138,37 +161,62 @@ impl EventStore for MemoryEventStore {
         events.push_back((seq, frame));
     }
 
-    fn replay(&self, session: &str, stream: u64, after: u64) -> Vec<Bytes> {
-        let Some(entry) = self.sessions.get(session) else {
-            return Vec::new();
-        };
+    fn replay_now(&self, session: &str, stream: u64, after: u64) -> Option<Vec<Bytes>> {
+        let entry = self.sessions.get(session)?;
         let streams = entry.lock().unwrap_or_else(|p| p.into_inner());
-        streams
-            .iter()
-            .find(|(no, _)| *no == stream)
-            .map(|(_, ev)| {
-                ev.iter()
-                    .filter(|(s, _)| *s > after)
-                    .map(|(_, f)| f.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        streams.iter().find(|(no, _)| *no == stream).map(|(_, ev)| {
+            ev.iter()
+                .filter(|(s, _)| *s > after)
+                .map(|(_, f)| f.clone())
+                .collect()
+        })
+    }
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        Self::new(256, 16)
+    }
+}
+
+impl EventStore for MemoryEventStore {
+    fn append<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        seq: u64,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.append_now(session, stream, seq, frame);
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    fn forget(&self, session: &str) {
+    fn replay<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        after: u64,
+    ) -> BoxFuture<'a, Result<Option<Vec<Bytes>>, StoreError>> {
+        Box::pin(std::future::ready(Ok(
+            self.replay_now(session, stream, after)
+        )))
+    }
+
+    fn forget<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         self.sessions.remove(session);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
 /// One legacy SSE stream: its event numbering, and the live subscriber if one is connected. Replayable events
-/// go to the [`EventStore`].
+/// go to the [`EventStore`] first.
 pub(crate) struct StreamLog {
     pub no: u64,
     session: Arc<str>,
     store: Arc<dyn EventStore>,
     /// Guards delivery: an append and a (re)attach never interleave, so no event falls between a replay and
-    /// the live stream.
-    live: Mutex<Option<mpsc::Sender<Bytes>>>,
+    /// the live stream. Held across the store's calls, hence an async lock.
+    live: tokio::sync::Mutex<Option<mpsc::Sender<Bytes>>>,
     next_seq: AtomicU64,
     done: AtomicBool,
 }
@@ -179,14 +227,10 @@ impl StreamLog {
             no,
             session,
             store,
-            live: Mutex::new(None),
+            live: tokio::sync::Mutex::new(None),
             next_seq: AtomicU64::new(0),
             done: AtomicBool::new(false),
         }
-    }
-
-    fn live(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Sender<Bytes>>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The next event id of this stream. Ids encode the stream so a resume finds it.
@@ -195,13 +239,18 @@ impl StreamLog {
         (seq, format!("{}-{}", self.no, seq))
     }
 
-    /// Record an event and hand it to the live subscriber, if any. A subscriber that cannot keep up is
+    /// Record an event, then hand it to the live subscriber, if any. A subscriber that cannot keep up is
     /// disconnected rather than buffered without bound; it can resume from the store.
-    pub fn push(&self, seq: u64, frame: Bytes, replayable: bool) {
-        let mut live = self.live();
+    pub async fn push(&self, seq: u64, frame: Bytes, replayable: bool) {
+        let mut live = self.live.lock().await;
         if replayable {
-            self.store
-                .append(&self.session, self.no, seq, frame.clone());
+            if let Err(e) = self
+                .store
+                .append(&self.session, self.no, seq, frame.clone())
+                .await
+            {
+                tracing::warn!(session = %self.session, error = %e, "event not stored: it cannot be replayed");
+            }
         }
         if let Some(tx) = live.as_ref() {
             if tx.try_send(frame).is_err() {
@@ -211,33 +260,47 @@ impl StreamLog {
     }
 
     /// Attach a subscriber, first replaying what came after `after` (None: attach live only).
-    pub fn attach(&self, after: Option<u64>, tx: mpsc::Sender<Bytes>) {
-        let mut live = self.live();
+    ///
+    /// # Errors
+    ///
+    /// The store could not replay; nothing was attached.
+    pub async fn attach(
+        &self,
+        after: Option<u64>,
+        tx: mpsc::Sender<Bytes>,
+    ) -> Result<(), StoreError> {
+        let mut live = self.live.lock().await;
         if let Some(after) = after {
-            for frame in self.store.replay(&self.session, self.no, after) {
+            let frames = self
+                .store
+                .replay(&self.session, self.no, after)
+                .await?
+                .unwrap_or_default();
+            for frame in frames {
                 if tx.try_send(frame).is_err() {
-                    return;
+                    return Ok(());
                 }
             }
         }
         if !self.done.load(Ordering::Acquire) {
             *live = Some(tx);
         }
+        Ok(())
     }
 
     /// Whether a live connection still takes this stream's events (a reader too slow to keep up is cut off).
-    pub fn is_live(&self) -> bool {
-        self.live().is_some()
+    pub async fn is_live(&self) -> bool {
+        self.live.lock().await.is_some()
     }
 
     /// Close the live connection now (polling, SEP-1699); the stream goes on and can be resumed.
-    pub fn disconnect(&self) {
-        *self.live() = None;
+    pub async fn disconnect(&self) {
+        *self.live.lock().await = None;
     }
 
     /// The stream is over: end the live connection.
-    pub fn finish(&self) {
-        let mut live = self.live();
+    pub async fn finish(&self) {
+        let mut live = self.live.lock().await;
         self.done.store(true, Ordering::Release);
         *live = None;
     }
@@ -261,25 +324,30 @@ mod tests {
     fn memory_store_is_bounded_and_replays_after_an_id() {
         let store = MemoryEventStore::new(3, 2);
         for seq in 0..5 {
-            store.append("s", 1, seq, Bytes::from(format!("e{seq}")));
+            store.append_now("s", 1, seq, Bytes::from(format!("e{seq}")));
         }
         assert_eq!(
-            store.replay("s", 1, 2),
-            vec![Bytes::from("e3"), Bytes::from("e4")]
+            store.replay_now("s", 1, 2),
+            Some(vec![Bytes::from("e3"), Bytes::from("e4")])
         );
         assert_eq!(
-            store.replay("s", 1, 0).len(),
-            3,
+            store.replay_now("s", 1, 0).map(|v| v.len()),
+            Some(3),
             "only the last 3 events are kept"
         );
-        store.append("s", 2, 0, Bytes::from("x"));
-        store.append("s", 3, 0, Bytes::from("y"));
+        store.append_now("s", 2, 0, Bytes::from("x"));
+        store.append_now("s", 3, 0, Bytes::from("y"));
         assert!(
-            store.replay("s", 1, 0).is_empty(),
+            store.replay_now("s", 1, 0).is_none(),
             "the oldest stream was dropped"
         );
-        store.forget("s");
-        assert!(store.replay("s", 3, 0).is_empty());
+        assert_eq!(
+            store.replay_now("other", 3, 0),
+            None,
+            "streams are per session"
+        );
+        drop(store.forget("s"));
+        assert!(store.replay_now("s", 3, 0).is_none());
         assert_eq!(parse_event_id("7-42"), Some((7, 42)));
         assert_eq!(parse_event_id("nope"), None);
     }

@@ -1,0 +1,430 @@
+//! A Redis backend for [`mcp_server`]'s Streamable HTTP endpoint: N server processes sharing one Redis serve
+//! legacy sessions as one server, whatever node each HTTP request lands on.
+//!
+//! - [`RedisSessionStore`]: session records (version, client capabilities and info, log level,
+//!   subscriptions, owner) in a hash per session with a sliding expiry (Redis TTL): a DELETE or an expiry is a
+//!   404 on every node at once, because every request touches the record.
+//! - [`RedisEventStore`]: the events of resumable streams in a Redis Stream per stream, bounded
+//!   (`MAXLEN ~`), written before they are sent (`XADD`), replayed with `XRANGE`: a client resumes with
+//!   `Last-Event-ID` on any node.
+//! - [`RedisBus`]: messages between nodes on a pub/sub channel: the client's answer to a server→client
+//!   request reaches the node whose handler awaits it, a cancel reaches the node running the request, a
+//!   DELETE ends the session's streams on every node.
+//!
+//! When Redis cannot be reached, requests that need it get HTTP 503 with a JSON-RPC error naming the cause;
+//! the connection is re-established by itself (the client's `ConnectionManager`) once Redis is back.
+//!
+//! # Why the `redis` crate
+//!
+//! It is the most used Redis client for Rust and is kept by the Redis project itself; its tokio
+//! `ConnectionManager` multiplexes every request of a node over one connection and reconnects by itself, it
+//! has the Streams commands and Lua scripts this backend needs, and it starts without Redis being up (a
+//! node comes up and answers 503 until Redis does). `fred` would do too, with more machinery than is needed
+//! here.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use mcp_server::{Server, http::{HttpConfig, serve}};
+//! let server = Server::builder("notes", "1.0.0").build();
+//! let redis = mcp_redis::Redis::open("redis://127.0.0.1:6379/")?;
+//! // Every node runs the same: any node serves any session.
+//! let config = redis.configure(HttpConfig::default());
+//! serve(server, config, "127.0.0.1:3000".parse()?).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use mcp_server::http::{
+    Bus, BusMessage, EventStore, HttpConfig, SessionRecord, SessionStore, StoreError,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+
+/// A connection to one Redis (one database), shared by the stores and the bus made from it.
+#[derive(Clone)]
+pub struct Redis {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    max_events: usize,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redis {
+    /// Connect lazily to the Redis at `url` (`redis://host:port/db`): nothing is sent until the first
+    /// request, so a node starts even while Redis is down. Commands time out after 2 s and a lost connection
+    /// is re-established on the next command.
+    ///
+    /// # Errors
+    ///
+    /// The URL is not a Redis URL.
+    pub fn open(url: &str) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            // Fail fast: a request waiting on Redis holds a client; the next one tries again.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Ok(Self {
+            client,
+            conn,
+            prefix: "mcp:".into(),
+            max_events: 1024,
+        })
+    }
+
+    /// Prefix of every key and channel (default `mcp:`), to share a Redis between fleets.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Most events kept per stream (default 1024, approximately: `MAXLEN ~`).
+    pub fn max_events(mut self, n: usize) -> Self {
+        self.max_events = n;
+        self
+    }
+
+    /// The session store on this Redis.
+    pub fn session_store(&self) -> RedisSessionStore {
+        RedisSessionStore {
+            redis: self.clone(),
+        }
+    }
+
+    /// The event store on this Redis; each stream expires `ttl` after its last event.
+    pub fn event_store(&self, ttl: Duration) -> RedisEventStore {
+        RedisEventStore {
+            redis: self.clone(),
+            ttl,
+        }
+    }
+
+    /// The bus on this Redis, for one node.
+    pub fn bus(&self) -> RedisBus {
+        RedisBus {
+            redis: self.clone(),
+            node: rand_node(),
+        }
+    }
+
+    /// `config` with the session store, event store and bus on this Redis (events kept as long as an idle
+    /// session is).
+    pub fn configure(&self, config: HttpConfig) -> HttpConfig {
+        let ttl = config.session_idle_timeout;
+        config
+            .session_store(Arc::new(self.session_store()))
+            .event_store(Arc::new(self.event_store(ttl)))
+            .bus(Arc::new(self.bus()))
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+}
+
+fn rand_node() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Random per process and per call: std's hasher keys are random.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+fn down(e: redis::RedisError) -> StoreError {
+    StoreError::unavailable(format!("redis: {e}"))
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+}
+
+/// Session records in Redis: one hash per session (`<prefix>sess:<id>`, fields `r` the record as JSON and
+/// `v` its revision) whose TTL is the idle timeout, slid by every request.
+#[derive(Debug, Clone)]
+pub struct RedisSessionStore {
+    redis: Redis,
+}
+
+const UPDATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HSET', KEYS[1], 'r', ARGV[1])
+local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return v
+";
+
+impl SessionStore for RedisSessionStore {
+    fn create<'a>(
+        &'a self,
+        record: &'a SessionRecord,
+        idle: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let key = self.redis.key("sess", &record.id);
+            let json = serde_json::to_string(record).map_err(StoreError::unavailable)?;
+            let mut c = self.redis.conn.clone();
+            redis::pipe()
+                .atomic()
+                .hset_multiple(&key, &[("r", json.as_str()), ("v", "0")])
+                .ignore()
+                .pexpire(&key, ms(idle) as i64)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(down)
+        })
+    }
+
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.redis.conn.clone();
+            let (r, v): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+                .arg(self.redis.key("sess", id))
+                .arg("r")
+                .arg("v")
+                .query_async(&mut c)
+                .await
+                .map_err(down)?;
+            let Some(r) = r else { return Ok(None) };
+            let mut record: SessionRecord = serde_json::from_str(&r)
+                .map_err(|e| StoreError::unavailable(format!("bad session record: {e}")))?;
+            record.revision = v.unwrap_or(0);
+            Ok(Some(record))
+        })
+    }
+
+    fn touch<'a>(
+        &'a self,
+        id: &'a str,
+        idle: Duration,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async move {
+            let key = self.redis.key("sess", id);
+            let mut c = self.redis.conn.clone();
+            let (alive, v): (bool, Option<u64>) = redis::pipe()
+                .pexpire(&key, ms(idle) as i64)
+                .hget(&key, "v")
+                .query_async(&mut c)
+                .await
+                .map_err(down)?;
+            Ok(alive.then(|| v.unwrap_or(0)))
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        record: &'a SessionRecord,
+        idle: Duration,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(record).map_err(StoreError::unavailable)?;
+            let mut c = self.redis.conn.clone();
+            let v: i64 = redis::Script::new(UPDATE)
+                .key(self.redis.key("sess", &record.id))
+                .arg(json)
+                .arg(ms(idle))
+                .invoke_async(&mut c)
+                .await
+                .map_err(down)?;
+            Ok(u64::try_from(v).ok())
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut c = self.redis.conn.clone();
+            let n: u64 = c.del(self.redis.key("sess", id)).await.map_err(down)?;
+            Ok(n > 0)
+        })
+    }
+}
+
+/// Stream events in Redis Streams: one stream per SSE stream (`<prefix>ev:<session>:<stream>`), entry id
+/// `1-<seq>`, bounded with `MAXLEN ~`, expiring `ttl` after its last event; a set per session
+/// (`<prefix>evs:<session>`) names its streams so they are dropped with it.
+#[derive(Debug, Clone)]
+pub struct RedisEventStore {
+    redis: Redis,
+    ttl: Duration,
+}
+
+impl RedisEventStore {
+    fn stream_key(&self, session: &str, stream: u64) -> String {
+        self.redis.key("ev", &format!("{session}:{stream}"))
+    }
+}
+
+impl EventStore for RedisEventStore {
+    fn append<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        seq: u64,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let key = self.stream_key(session, stream);
+            let set = self.redis.key("evs", session);
+            let ttl = ms(self.ttl) as i64;
+            let mut c = self.redis.conn.clone();
+            redis::pipe()
+                .cmd("XADD")
+                .arg(&key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.redis.max_events)
+                .arg(format!("1-{seq}"))
+                .arg("f")
+                .arg(frame.as_ref())
+                .ignore()
+                .pexpire(&key, ttl)
+                .ignore()
+                .sadd(&set, &key)
+                .ignore()
+                .pexpire(&set, ttl)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(down)
+        })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        after: u64,
+    ) -> BoxFuture<'a, Result<Option<Vec<Bytes>>, StoreError>> {
+        Box::pin(async move {
+            let key = self.stream_key(session, stream);
+            let mut c = self.redis.conn.clone();
+            let (exists, entries): (bool, redis::streams::StreamRangeReply) = redis::pipe()
+                .exists(&key)
+                .cmd("XRANGE")
+                .arg(&key)
+                .arg(format!("(1-{after}"))
+                .arg("+")
+                .query_async(&mut c)
+                .await
+                .map_err(down)?;
+            if !exists {
+                return Ok(None);
+            }
+            let frames = entries
+                .ids
+                .into_iter()
+                .filter_map(|e| match e.map.get("f") {
+                    Some(redis::Value::BulkString(b)) => Some(Bytes::from(b.clone())),
+                    _ => None,
+                })
+                .collect();
+            Ok(Some(frames))
+        })
+    }
+
+    fn forget<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let set = self.redis.key("evs", session);
+            let mut c = self.redis.conn.clone();
+            let keys: Vec<String> = c.smembers(&set).await.map_err(down)?;
+            let mut p = redis::pipe();
+            for k in &keys {
+                p.del(k).ignore();
+            }
+            p.del(&set).ignore();
+            p.query_async::<()>(&mut c).await.map_err(down)
+        })
+    }
+}
+
+/// Messages between nodes on one pub/sub channel (`<prefix>bus`), as JSON.
+///
+/// Pub/sub delivers to the nodes connected at the time: a node that is disconnected from Redis misses what
+/// is published meanwhile (a client's answer then times out like an unanswered one).
+#[derive(Debug, Clone)]
+pub struct RedisBus {
+    redis: Redis,
+    node: u64,
+}
+
+impl Bus for RedisBus {
+    fn node(&self) -> u64 {
+        self.node
+    }
+
+    fn publish(&self, msg: BusMessage) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(&msg).map_err(StoreError::unavailable)?;
+            let mut c = self.redis.conn.clone();
+            c.publish::<_, _, ()>(self.redis.key("bus", ""), json)
+                .await
+                .map_err(down)
+        })
+    }
+
+    fn subscribe(&self) -> BoxStream<'static, BusMessage> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<BusMessage>(1024);
+        let client = self.redis.client.clone();
+        let channel = self.redis.key("bus", "");
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(50);
+            // Until the endpoint stops listening: reconnect whenever the subscription is lost.
+            while !tx.is_closed() {
+                match client.get_async_pubsub().await {
+                    Ok(mut ps) => {
+                        if let Err(e) = ps.subscribe(&channel).await {
+                            tracing::warn!(error = %e, "redis bus: subscribe failed");
+                        } else {
+                            backoff = Duration::from_millis(50);
+                            let mut messages = ps.on_message();
+                            while let Some(m) = futures::StreamExt::next(&mut messages).await {
+                                let Ok(payload) = m.get_payload::<String>() else {
+                                    continue;
+                                };
+                                match serde_json::from_str::<BusMessage>(&payload) {
+                                    Ok(msg) => {
+                                        if tx.send(msg).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                    Err(e) => tracing::warn!(error = %e, "redis bus: bad message"),
+                                }
+                            }
+                            tracing::warn!("redis bus: subscription lost, reconnecting");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "redis bus: cannot connect"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        });
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|m| (m, rx))
+        }))
+    }
+}

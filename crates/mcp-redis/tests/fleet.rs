@@ -1,0 +1,411 @@
+//! Two server instances sharing one real Redis behave as one server. Each test starts its own
+//! `redis-server` on a free loopback port (no persistence) and kills it when done. Without the binary the
+//! tests are skipped with a loud message, unless `MCP_REQUIRE_PEERS=1` (as CI sets), when they fail.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::StreamExt;
+use mcp_protocol::types::{CallToolResult, ElicitRequestParams, LoggingLevel, Tool};
+use mcp_server::http::{serve_listener, HttpConfig};
+use mcp_server::{Error, RequestContext, Server};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const V: &str = "2025-11-25";
+
+/// A `redis-server` of this test's own, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Start one (on `port`, or a free one), or `None` (skip) when the binary is missing.
+    async fn start(port: Option<u16>) -> Option<Self> {
+        let port = match port {
+            Some(p) => p,
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .ok()?
+                .local_addr()
+                .ok()?
+                .port(),
+        };
+        let spawned = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("MCP_REQUIRE_PEERS").as_deref() != Ok("1"),
+                    "redis-server is required (MCP_REQUIRE_PEERS=1) but cannot start: {e}"
+                );
+                eprintln!("\n!!! SKIPPED: redis-server not found ({e}); `apt-get install redis-server` to run this test !!!\n");
+                return None;
+            }
+        };
+        // Ready when it says so on its log.
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l.contains("Ready to accept connections") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(ready, Ok(true), "redis-server did not start on port {port}");
+        // Keep draining its log so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Some(Self { child, port })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn tool(name: &str) -> Tool {
+    Tool {
+        name: name.into(),
+        input_schema: json!({"type":"object"}),
+        ..Default::default()
+    }
+}
+
+fn server() -> Server {
+    Server::builder("fleet", "1.0.0")
+        .tool(
+            tool("echo"),
+            |_c: RequestContext, a: mcp_protocol::JsonObject| async move {
+                Ok::<_, Error>(CallToolResult::text(
+                    a.get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                ))
+            },
+        )
+        .tool(tool("ask"), |ctx: RequestContext, _a| async move {
+            let r = ctx
+                .elicit(
+                    "name",
+                    ElicitRequestParams::form(
+                        "Name?",
+                        json!({"type":"object","properties":{"name":{"type":"string"}}}),
+                    ),
+                )
+                .await?;
+            let name = r.content.and_then(|c| c.get("name").cloned());
+            Ok::<_, Error>(CallToolResult::text(format!(
+                "Hello, {}!",
+                name.as_ref().and_then(Value::as_str).unwrap_or("?")
+            )))
+        })
+        .tool(tool("chatty"), |ctx: RequestContext, _a| async move {
+            for i in 0..3 {
+                ctx.log(LoggingLevel::Info, None, json!(i)).await;
+            }
+            Ok::<_, Error>(CallToolResult::text("done"))
+        })
+        .build()
+}
+
+/// One node: its own server and its own Redis connection, as a separate process would have.
+async fn node(url: &str, prefix: &str) -> (SocketAddr, Server) {
+    let redis = mcp_redis::Redis::open(url).unwrap().prefix(prefix);
+    let server = server();
+    let bound = serve_listener(
+        server.clone(),
+        redis.configure(HttpConfig::default()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let addr = bound.local_addr().unwrap();
+    tokio::spawn(bound.run());
+    (addr, server)
+}
+
+struct Client {
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new() -> Self {
+        Self {
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn req(
+        &self,
+        method: reqwest::Method,
+        to: SocketAddr,
+        sid: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut b = self
+            .http
+            .request(method, format!("http://{to}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", V);
+        if let Some(s) = sid {
+            b = b.header("mcp-session-id", s);
+        }
+        b
+    }
+
+    async fn post(&self, to: SocketAddr, sid: &str, body: Value) -> (u16, String) {
+        let r = self
+            .req(reqwest::Method::POST, to, Some(sid))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn open(&self, to: SocketAddr) -> String {
+        let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":V,
+            "capabilities":{"elicitation":{}},"clientInfo":{"name":"t","version":"1"}}});
+        let r = self
+            .req(reqwest::Method::POST, to, None)
+            .body(init.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let (st, _) = self
+            .post(
+                to,
+                &sid,
+                json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            )
+            .await;
+        assert_eq!(st, 202);
+        sid
+    }
+}
+
+/// Reads SSE events off a streaming response.
+struct Events {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: String,
+}
+
+impl Events {
+    fn new(r: reqwest::Response) -> Self {
+        Self {
+            body: r.bytes_stream().boxed(),
+            buf: String::new(),
+        }
+    }
+
+    /// The next event carrying a message: (id, message); `None` at the end of the stream.
+    async fn next(&mut self) -> Option<(Option<String>, Value)> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let ev: String = self.buf.drain(..end + 2).collect();
+                let id = ev
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .map(str::to_owned);
+                let data: String = ev
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect();
+                if let Ok(v) = serde_json::from_str(&data) {
+                    return Some((id, v));
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.body.next())
+                .await
+                .expect("an event within 10 s")?
+                .ok()?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_redis_serve_one_session() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let ((a, _), (b, server_b)) = (
+        node(&redis.url(), "t1:").await,
+        node(&redis.url(), "t1:").await,
+    );
+    let c = Client::new();
+
+    // Initialize on A, call tools on B.
+    let sid = c.open(a).await;
+    let echo = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"served by b"}}});
+    let (st, body) = c.post(b, &sid, echo.clone()).await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("served by b"), "{body}");
+
+    // An elicitation sent by A, answered through B, reaches A's waiting handler.
+    let ask = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ask"}});
+    let r = c
+        .req(reqwest::Method::POST, a, Some(&sid))
+        .body(ask.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut ev = Events::new(r);
+    let (_, question) = ev.next().await.expect("the elicitation");
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+    let answer = json!({"jsonrpc":"2.0","id":question["id"],"result":{"action":"accept","content":{"name":"Ada"}}});
+    assert_eq!(c.post(b, &sid, answer).await.0, 202);
+    let (_, result) = ev.next().await.expect("the result");
+    assert_eq!(
+        result["result"]["content"][0]["text"], "Hello, Ada!",
+        "{result}"
+    );
+
+    // A resumable stream of A's, resumed on B with a Last-Event-ID from A: the rest, once, in order.
+    let chatty = json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"chatty"}});
+    let r = c
+        .req(reqwest::Method::POST, a, Some(&sid))
+        .body(chatty.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut ev = Events::new(r);
+    let mut seen = Vec::new();
+    while let Some(e) = ev.next().await {
+        seen.push(e);
+    }
+    assert_eq!(seen.len(), 4, "three logs and the result: {seen:?}");
+    let first = seen[0].0.clone().expect("event ids");
+    let r = c
+        .req(reqwest::Method::GET, b, Some(&sid))
+        .header("last-event-id", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut ev = Events::new(r);
+    let mut replayed = Vec::new();
+    while let Some((_, m)) = ev.next().await {
+        replayed.push(m);
+    }
+    let expected: Vec<Value> = seen[1..].iter().map(|(_, m)| m.clone()).collect();
+    assert_eq!(replayed, expected);
+
+    // The same event id in another session is refused.
+    let other = c.open(b).await;
+    let r = c
+        .req(reqwest::Method::GET, a, Some(&other))
+        .header("last-event-id", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A's GET stream gets a notification raised on B, for a subscription made on B.
+    let r = c
+        .req(reqwest::Method::GET, a, Some(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut get = Events::new(r);
+    let sub =
+        json!({"jsonrpc":"2.0","id":5,"method":"resources/subscribe","params":{"uri":"file:///x"}});
+    assert_eq!(c.post(b, &sid, sub).await.0, 200);
+    // A reloads the changed record at its next look at the store (any request of the session on A).
+    assert_eq!(
+        c.post(a, &sid, json!({"jsonrpc":"2.0","id":6,"method":"ping"}))
+            .await
+            .0,
+        200
+    );
+    server_b.notify_resource_updated("file:///x");
+    let (_, n) = get
+        .next()
+        .await
+        .expect("the notification on A's GET stream");
+    assert_eq!(n["method"], "notifications/resources/updated", "{n}");
+    assert_eq!(n["params"]["uri"], "file:///x");
+
+    // DELETE on B: 404 on A at once, and A's GET stream ends.
+    let r = c
+        .req(reqwest::Method::DELETE, b, Some(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (st, body) = c.post(a, &sid, echo).await;
+    assert_eq!(st, 404, "{body}");
+    assert!(get.next().await.is_none(), "A's GET stream ended");
+    redis.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_503_naming_the_cause_and_service_resumes_when_it_is_back() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let port = redis.port;
+    let url = redis.url();
+    let (a, _) = node(&url, "t2:").await;
+    let c = Client::new();
+    let sid = c.open(a).await;
+    redis.stop().await;
+
+    let echo = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}});
+    let (st, body) = c.post(a, &sid, echo.clone()).await;
+    assert_eq!(st, 503, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    let msg = err["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("redis"), "the cause is named: {msg}");
+
+    // Redis back (empty: it kept nothing): the node serves again by itself.
+    let redis = RedisServer::start(Some(port)).await.expect("restarted");
+    let mut reopened = None;
+    for _ in 0..50 {
+        let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":V,
+            "capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+        let r = c
+            .req(reqwest::Method::POST, a, None)
+            .body(init.to_string())
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            reopened = Some(r.headers()["mcp-session-id"].to_str().unwrap().to_owned());
+            break;
+        }
+        // The connection manager reconnects on the next command after a failed one.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sid = reopened.expect("service resumed once Redis was back");
+    let (st, body) = c.post(a, &sid, echo).await;
+    assert_eq!(st, 200, "{body}");
+    redis.stop().await;
+}

@@ -1,0 +1,215 @@
+//! Messages between the nodes of a fleet: what one node receives that another must act on.
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use mcp_protocol::RequestId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::session::StoreError;
+
+/// A message from one node to the others about a legacy session.
+///
+/// A node publishes one when a request it received must be acted on where the session's live state is: the
+/// client's answer to a server→client request another node sent, a cancel of a request another node runs, a
+/// DELETE (every node ends the session's streams).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BusMessage {
+    /// The node that published it (see [`Bus::node`]); a node ignores its own.
+    pub from: u64,
+    /// The session it is about.
+    pub session: String,
+    /// What happened.
+    pub event: BusEvent,
+}
+
+impl BusMessage {
+    /// A message about `session` from node `from`.
+    pub fn new(from: u64, session: impl Into<String>, event: BusEvent) -> Self {
+        Self {
+            from,
+            session: session.into(),
+            event,
+        }
+    }
+}
+
+/// What a [`BusMessage`] says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum BusEvent {
+    /// The client's answer (a JSON-RPC response or error, as received) to a server→client request.
+    Answer {
+        /// The message.
+        message: Value,
+    },
+    /// `notifications/cancelled` for a request of the session.
+    Cancel {
+        /// The request to cancel.
+        request: RequestId,
+    },
+    /// A notification for the session's GET stream, wherever it is open.
+    Notify {
+        /// The notification.
+        message: Value,
+    },
+    /// The session was deleted: end its streams and requests.
+    Close,
+    /// A server-wide event raised on the sending node ([`Server::notify_tools_list_changed`]): every node
+    /// tells the GET streams it holds, as if it were raised there. [`BusMessage::session`] is empty.
+    ///
+    /// [`Server::notify_tools_list_changed`]: crate::Server::notify_tools_list_changed
+    ToolsListChanged,
+    /// See [`ToolsListChanged`](Self::ToolsListChanged).
+    PromptsListChanged,
+    /// See [`ToolsListChanged`](Self::ToolsListChanged).
+    ResourcesListChanged,
+    /// A resource changed ([`Server::notify_resource_updated`]): every node tells the GET streams of the
+    /// sessions subscribed to it. [`BusMessage::session`] is empty.
+    ///
+    /// [`Server::notify_resource_updated`]: crate::Server::notify_resource_updated
+    ResourceUpdated {
+        /// The resource.
+        uri: String,
+    },
+}
+
+impl BusEvent {
+    /// The bus form of a server event.
+    pub(crate) fn from_server(ev: &crate::ServerEvent) -> Self {
+        use crate::ServerEvent as E;
+        match ev {
+            E::ToolsListChanged => Self::ToolsListChanged,
+            E::PromptsListChanged => Self::PromptsListChanged,
+            E::ResourcesListChanged => Self::ResourcesListChanged,
+            E::ResourceUpdated(uri) => Self::ResourceUpdated { uri: uri.clone() },
+        }
+    }
+
+    /// The server event this is, if it is one.
+    pub(crate) fn to_server(&self) -> Option<crate::ServerEvent> {
+        use crate::ServerEvent as E;
+        Some(match self {
+            Self::ToolsListChanged => E::ToolsListChanged,
+            Self::PromptsListChanged => E::PromptsListChanged,
+            Self::ResourcesListChanged => E::ResourcesListChanged,
+            Self::ResourceUpdated { uri } => E::ResourceUpdated(uri.clone()),
+            _ => return None,
+        })
+    }
+}
+
+/// How the nodes of a fleet reach each other. With none (the default) an endpoint is alone: everything a
+/// request needs is local.
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use futures::stream::BoxStream;
+/// use mcp_server::http::{Bus, BusMessage, StoreError};
+///
+/// /// A bus that drops everything: a fleet of one.
+/// struct Alone;
+///
+/// impl Bus for Alone {
+///     fn node(&self) -> u64 { 1 }
+///     fn publish(&self, _msg: BusMessage) -> BoxFuture<'_, Result<(), StoreError>> {
+///         Box::pin(async { Ok(()) })
+///     }
+///     fn subscribe(&self) -> BoxStream<'static, BusMessage> {
+///         Box::pin(futures::stream::pending())
+///     }
+/// }
+/// ```
+///
+/// # Errors
+///
+/// `publish` fails with [`StoreError::Unavailable`] when the bus cannot be reached; the request that needed it
+/// gets HTTP 503.
+pub trait Bus: Send + Sync + 'static {
+    /// This node's id, unique in the fleet.
+    fn node(&self) -> u64;
+    /// Send a message to every node.
+    fn publish(&self, msg: BusMessage) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The messages published by every node from now on. Called once per endpoint; the stream should
+    /// outlive outages of the bus (reconnecting by itself).
+    fn subscribe(&self) -> BoxStream<'static, BusMessage>;
+}
+
+/// A bus between endpoints in one process: each [`MemoryBus::join`] is one node. What tests and a process
+/// serving several endpoints over one [`MemorySessionStore`](super::MemorySessionStore) use; a fleet of
+/// processes needs one over the network.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcp_server::http::{HttpConfig, MemoryBus, MemorySessionStore};
+/// let (store, bus) = (Arc::new(MemorySessionStore::new(1000)), MemoryBus::new());
+/// let a = HttpConfig::default().session_store(store.clone()).bus(Arc::new(bus.join()));
+/// let b = HttpConfig::default().session_store(store).bus(Arc::new(bus.join()));
+/// # let _ = (a, b);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryBus {
+    tx: tokio::sync::broadcast::Sender<BusMessage>,
+    nodes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl MemoryBus {
+    /// A bus with no node yet.
+    pub fn new() -> Self {
+        Self {
+            tx: tokio::sync::broadcast::channel(1024).0,
+            nodes: Default::default(),
+        }
+    }
+
+    /// A new node on this bus.
+    pub fn join(&self) -> MemoryBusNode {
+        MemoryBusNode {
+            bus: self.clone(),
+            node: self
+                .nodes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1,
+        }
+    }
+}
+
+impl Default for MemoryBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One node of a [`MemoryBus`].
+#[derive(Debug, Clone)]
+pub struct MemoryBusNode {
+    bus: MemoryBus,
+    node: u64,
+}
+
+impl Bus for MemoryBusNode {
+    fn node(&self) -> u64 {
+        self.node
+    }
+    fn publish(&self, msg: BusMessage) -> BoxFuture<'_, Result<(), StoreError>> {
+        // No receiver yet is no error: no node has started serving.
+        let _ = self.bus.tx.send(msg);
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn subscribe(&self) -> BoxStream<'static, BusMessage> {
+        let rx = self.bus.tx.subscribe();
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(m) => return Some((m, rx)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "bus messages lost: a node fell behind");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+}

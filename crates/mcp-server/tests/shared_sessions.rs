@@ -1,0 +1,335 @@
+//! Two endpoints sharing one session store and one bus behave as one server: the seam a fleet is built on,
+//! exercised in one process with the in-memory store and bus.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use mcp_protocol::types::{CallToolResult, ElicitRequestParams, LoggingLevel, Tool};
+use mcp_server::http::{
+    HttpConfig, McpBody, McpService, MemoryBus, MemoryEventStore, MemorySessionStore,
+    SessionRecord, SessionStore, StoreError,
+};
+use mcp_server::{Error, RequestContext, Server};
+use serde_json::{json, Value};
+
+const V: &str = "2025-11-25";
+
+fn tool(name: &str) -> Tool {
+    Tool {
+        name: name.into(),
+        input_schema: json!({"type":"object"}),
+        ..Default::default()
+    }
+}
+
+fn server() -> Server {
+    Server::builder("fleet", "1.0.0")
+        .tool(
+            tool("echo"),
+            |_c: RequestContext, a: mcp_protocol::JsonObject| async move {
+                Ok::<_, Error>(CallToolResult::text(
+                    a.get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                ))
+            },
+        )
+        .tool(tool("ask"), |ctx: RequestContext, _a| async move {
+            let r = ctx
+                .elicit(
+                    "name",
+                    ElicitRequestParams::form(
+                        "Name?",
+                        json!({"type":"object","properties":{"name":{"type":"string"}}}),
+                    ),
+                )
+                .await?;
+            let name = r.content.and_then(|c| c.get("name").cloned());
+            Ok::<_, Error>(CallToolResult::text(format!(
+                "Hello, {}!",
+                name.as_ref().and_then(Value::as_str).unwrap_or("?")
+            )))
+        })
+        .tool(tool("chatty"), |ctx: RequestContext, _a| async move {
+            for i in 0..3 {
+                ctx.log(LoggingLevel::Info, None, json!(i)).await;
+            }
+            Ok::<_, Error>(CallToolResult::text("done"))
+        })
+        .build()
+}
+
+/// Two endpoints ("nodes"), each with its own `Server`, sharing a session store, an event store and a bus;
+/// returns B's `Server` too.
+fn pair() -> (McpService, McpService, Server) {
+    let store = Arc::new(MemorySessionStore::new(100));
+    let bus = MemoryBus::new();
+    let events = Arc::new(MemoryEventStore::default());
+    let node = |s: Server| {
+        McpService::new(
+            s,
+            HttpConfig::default()
+                .session_store(store.clone())
+                .event_store(events.clone())
+                .bus(Arc::new(bus.join())),
+        )
+    };
+    // Each node serves its own `Server`, as separate processes do.
+    let b = server();
+    (node(server()), node(b.clone()), b)
+}
+
+fn req(
+    method: http::Method,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Request<Full<Bytes>> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri("http://localhost/mcp")
+        .header("host", "localhost:3000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", V);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Full::new(Bytes::from(
+        body.map(|b| b.to_string()).unwrap_or_default(),
+    )))
+    .unwrap()
+}
+
+fn post(body: Value, sid: &str) -> Request<Full<Bytes>> {
+    req(http::Method::POST, Some(body), &[("mcp-session-id", sid)])
+}
+
+async fn send(svc: &McpService, r: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, String) {
+    let (parts, body) = svc.handle(r).await.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// The next SSE event of a streaming body: (id, JSON data).
+async fn next_event(body: &mut McpBody) -> Option<(Option<String>, Value)> {
+    let mut buf = String::new();
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let ev: String = buf.drain(..end + 2).collect();
+            let id = ev
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(str::to_owned);
+            let data: String = ev
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            match serde_json::from_str(&data) {
+                Ok(v) => return Some((id, v)),
+                Err(_) => continue, // priming events and comments
+            }
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .expect("an event within 5 s")?
+            .ok()?;
+        if let Ok(data) = frame.into_data() {
+            buf.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+async fn open(svc: &McpService) -> String {
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":V,
+        "capabilities":{"elicitation":{}},"clientInfo":{"name":"t","version":"1"}}});
+    let (st, h, body) = send(svc, req(http::Method::POST, Some(init), &[])).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let sid = h["mcp-session-id"].to_str().unwrap().to_owned();
+    let (st, _, _) = send(
+        svc,
+        post(
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            &sid,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    sid
+}
+
+#[tokio::test]
+async fn a_session_opened_on_one_node_is_served_by_another_and_deleted_on_all() {
+    let (a, b, server_b) = pair();
+    let sid = open(&a).await;
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"on b"}}});
+    let (st, _, body) = send(&b, post(call.clone(), &sid)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert!(body.contains("on b"), "{body}");
+
+    // A subscription made on B is in force on A, which holds the GET stream.
+    let get = a
+        .handle(req(http::Method::GET, None, &[("mcp-session-id", &sid)]))
+        .await;
+    assert_eq!(get.status(), StatusCode::OK);
+    let sub =
+        json!({"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"file:///x"}});
+    assert_eq!(send(&b, post(sub, &sid)).await.0, StatusCode::OK);
+    // A's copy learns of the change at its next look at the store (any request of the session on A).
+    assert_eq!(send(&a, post(call.clone(), &sid)).await.0, StatusCode::OK);
+    // Raised on B: A's GET stream gets it through the bus.
+    server_b.notify_resource_updated("file:///x");
+    let mut get_body = get.into_body();
+    let (_, ev) = next_event(&mut get_body)
+        .await
+        .expect("the update on A's GET stream");
+    assert_eq!(ev["method"], "notifications/resources/updated", "{ev}");
+    assert_eq!(ev["params"]["uri"], "file:///x");
+
+    // DELETE on B: 404 on A at once, and A's GET stream ends.
+    let (st, _, _) = send(
+        &b,
+        req(http::Method::DELETE, None, &[("mcp-session-id", &sid)]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, body) = send(&a, post(call, &sid)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while next_event(&mut get_body).await.is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "A's GET stream ended after the DELETE on B");
+}
+
+#[tokio::test]
+async fn an_answer_posted_to_another_node_reaches_the_handler_that_asked() {
+    let (a, b, _) = pair();
+    let sid = open(&a).await;
+    // B must be serving (subscribed to the bus) before the answer arrives: any request of the session does.
+    let ping = json!({"jsonrpc":"2.0","id":9,"method":"ping"});
+    assert_eq!(send(&b, post(ping, &sid)).await.0, StatusCode::OK);
+    let ask = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask"}});
+    let mut stream = a.handle(post(ask, &sid)).await.into_body();
+    let (_, question) = next_event(&mut stream).await.expect("the elicitation");
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+    let answer = json!({"jsonrpc":"2.0","id":question["id"],"result":{"action":"accept","content":{"name":"Ada"}}});
+    assert_eq!(send(&b, post(answer, &sid)).await.0, StatusCode::ACCEPTED);
+    let (_, result) = next_event(&mut stream).await.expect("the tool's result");
+    assert_eq!(
+        result["result"]["content"][0]["text"], "Hello, Ada!",
+        "{result}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_from_one_node_resumes_on_another_and_only_in_its_session() {
+    let (a, b, _) = pair();
+    let sid = open(&a).await;
+    let other = open(&b).await;
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"chatty"}});
+    let mut stream = a.handle(post(call, &sid)).await.into_body();
+    let mut events = Vec::new();
+    while let Some(ev) = next_event(&mut stream).await {
+        events.push(ev);
+    }
+    assert_eq!(events.len(), 4, "three logs and the result: {events:?}");
+    let first = events[0].0.clone().expect("event ids");
+    // Resume on B after the first event: the rest, once, in order.
+    let resume = req(
+        http::Method::GET,
+        None,
+        &[("mcp-session-id", &sid), ("last-event-id", &first)],
+    );
+    let (st, _, body) = send(&b, resume).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let replayed: Vec<Value> = body
+        .split("\n\n")
+        .filter_map(|ev| {
+            serde_json::from_str(
+                &ev.lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect::<String>(),
+            )
+            .ok()
+        })
+        .collect();
+    let expected: Vec<Value> = events[1..].iter().map(|(_, v)| v.clone()).collect();
+    assert_eq!(replayed, expected);
+    // The same id in another session finds nothing.
+    let stolen = req(
+        http::Method::GET,
+        None,
+        &[("mcp-session-id", &other), ("last-event-id", &first)],
+    );
+    assert_eq!(send(&b, stolen).await.0, StatusCode::NOT_FOUND);
+}
+
+/// A store that cannot be reached.
+struct Down;
+
+impl SessionStore for Down {
+    fn create<'a>(
+        &'a self,
+        _: &'a SessionRecord,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::unavailable("connection refused")) })
+    }
+    fn load<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(async { Err(StoreError::unavailable("connection refused")) })
+    }
+    fn touch<'a>(
+        &'a self,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async { Err(StoreError::unavailable("connection refused")) })
+    }
+    fn update<'a>(
+        &'a self,
+        _: &'a SessionRecord,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async { Err(StoreError::unavailable("connection refused")) })
+    }
+    fn remove<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::unavailable("connection refused")) })
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_gets_503_naming_the_cause() {
+    let svc = McpService::new(
+        server(),
+        HttpConfig::default().session_store(Arc::new(Down)),
+    );
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":V,
+        "capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+    let (st, _, body) = send(&svc, req(http::Method::POST, Some(init), &[])).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["id"], 1);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{body}"
+    );
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo"}});
+    let (st, _, body) = send(&svc, post(call, "some-session")).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.contains("session store unavailable: connection refused"),
+        "{body}"
+    );
+}
