@@ -7,6 +7,9 @@
 //! - [`RedisEventStore`]: the events of resumable streams in a Redis Stream per stream, bounded
 //!   (`MAXLEN ~`), written before they are sent (`XADD`), replayed with `XRANGE`: a client resumes with
 //!   `Last-Event-ID` on any node.
+//! - [`RedisTaskStore`]: the records of the tasks extension (`ServerBuilder::task_store`), one key per task
+//!   with the task's TTL, changed only by compare-and-set on the record's version: `tasks/get` answers on any
+//!   node, and two nodes can never both apply a transition.
 //! - [`RedisBus`]: messages between nodes on a pub/sub channel: the client's answer to a server→client
 //!   request reaches the node whose handler awaits it, a cancel reaches the node running the request, a
 //!   DELETE ends the session's streams on every node.
@@ -45,6 +48,7 @@ use futures::stream::BoxStream;
 use mcp_server::http::{
     Bus, BusMessage, EventStore, HttpConfig, SessionRecord, SessionStore, StoreError,
 };
+use mcp_server::tasks::{TaskRecord, TaskStore, TaskStoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 
@@ -114,6 +118,22 @@ impl Redis {
         RedisEventStore {
             redis: self.clone(),
             ttl,
+        }
+    }
+
+    /// The task store on this Redis, for `ServerBuilder::task_store`.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = mcp_redis::Redis::open("redis://127.0.0.1:6379/")?;
+    /// let server = mcp_server::Server::builder("jobs", "1.0.0")
+    ///     .task_store(redis.task_store())
+    ///     .build();
+    /// # let _ = server; Ok(()) }
+    /// ```
+    pub fn task_store(&self) -> RedisTaskStore {
+        RedisTaskStore {
+            redis: self.clone(),
         }
     }
 
@@ -426,5 +446,102 @@ impl Bus for RedisBus {
         Box::pin(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|m| (m, rx))
         }))
+    }
+}
+
+/// Task records in Redis (`<prefix>task:<id>`, a hash: `r` the record as JSON, `v` its version), expiring
+/// with the task's TTL from its creation. Updates are a Lua compare-and-set on `v`, so of two nodes racing to
+/// change a task exactly one wins; the other reads again, as [`TaskStore`] asks. There is no fleet-wide cap
+/// (`TaskOptions::max_tasks` caps only the in-memory store): Redis's own memory policy is the bound.
+#[derive(Debug, Clone)]
+pub struct RedisTaskStore {
+    redis: Redis,
+}
+
+/// Create: 0 when the id is taken, else 1.
+const TASK_CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 'v', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
+/// Compare-and-set: -1 when there is no such task, 0 when its version is not ARGV[1], else 1. The TTL is
+/// left as it is (a task expires counted from its creation).
+const TASK_UPDATE: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3])
+return 1
+";
+
+fn task_down(e: redis::RedisError) -> TaskStoreError {
+    TaskStoreError::backend(format!("redis: {e}"))
+}
+
+impl TaskStore for RedisTaskStore {
+    fn create(&self, record: TaskRecord) -> BoxFuture<'_, Result<(), TaskStoreError>> {
+        Box::pin(async move {
+            let key = self.redis.key("task", record.id());
+            let json = serde_json::to_string(&record).map_err(TaskStoreError::backend)?;
+            let mut c = self.redis.conn.clone();
+            let created: i64 = redis::Script::new(TASK_CREATE)
+                .key(&key)
+                .arg(json)
+                .arg(record.version())
+                .arg(ms(record.ttl()))
+                .invoke_async(&mut c)
+                .await
+                .map_err(task_down)?;
+            if created == 1 {
+                Ok(())
+            } else {
+                Err(TaskStoreError::Conflict)
+            }
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TaskRecord>, TaskStoreError>> {
+        Box::pin(async move {
+            let key = self.redis.key("task", id);
+            let mut c = self.redis.conn.clone();
+            let json: Option<String> = c.hget(&key, "r").await.map_err(task_down)?;
+            json.map(|j| serde_json::from_str(&j).map_err(TaskStoreError::backend))
+                .transpose()
+        })
+    }
+
+    fn update(
+        &self,
+        record: TaskRecord,
+        expected: u64,
+    ) -> BoxFuture<'_, Result<(), TaskStoreError>> {
+        Box::pin(async move {
+            let key = self.redis.key("task", record.id());
+            let json = serde_json::to_string(&record).map_err(TaskStoreError::backend)?;
+            let mut c = self.redis.conn.clone();
+            let outcome: i64 = redis::Script::new(TASK_UPDATE)
+                .key(&key)
+                .arg(expected)
+                .arg(json)
+                .arg(record.version())
+                .invoke_async(&mut c)
+                .await
+                .map_err(task_down)?;
+            match outcome {
+                1 => Ok(()),
+                0 => Err(TaskStoreError::Conflict),
+                _ => Err(TaskStoreError::NotFound),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), TaskStoreError>> {
+        Box::pin(async move {
+            let key = self.redis.key("task", id);
+            let mut c = self.redis.conn.clone();
+            c.del::<_, ()>(&key).await.map_err(task_down)
+        })
     }
 }

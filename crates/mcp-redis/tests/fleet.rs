@@ -409,3 +409,76 @@ async fn redis_down_is_503_naming_the_cause_and_service_resumes_when_it_is_back(
     assert_eq!(st, 200, "{body}");
     redis.stop().await;
 }
+
+/// A task record as a node would store it (the fields are the record's serde shape).
+fn task_record(id: &str, version: u64, status: &str, ttl_ms: u64) -> mcp_server::tasks::TaskRecord {
+    let now = json!({"secs_since_epoch": 1_780_000_000u64, "nanos_since_epoch": 0});
+    serde_json::from_value(json!({
+        "id": id, "version": version, "owner": {"subject": "alice"}, "status": status,
+        "createdAt": now, "lastUpdatedAt": now,
+        "ttl": {"secs": ttl_ms / 1000, "nanos": (ttl_ms % 1000) * 1_000_000},
+        "pollInterval": {"secs": 0, "nanos": 100_000_000},
+    }))
+    .expect("a task record")
+}
+
+/// The task store on Redis: a record created through one node's connection is read through another's;
+/// of two writers holding the same version only the first compare-and-set wins; a record is gone after
+/// its TTL and after a delete; a taken id is a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_on_redis_are_shared_and_changed_only_by_compare_and_set() {
+    use mcp_server::tasks::{TaskStore, TaskStoreError};
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let a = mcp_redis::Redis::open(&redis.url()).unwrap().task_store();
+    let b = mcp_redis::Redis::open(&redis.url()).unwrap().task_store();
+
+    a.create(task_record("t1", 0, "working", 60_000))
+        .await
+        .unwrap();
+    let seen = b
+        .get("t1")
+        .await
+        .unwrap()
+        .expect("visible on the other node");
+    assert_eq!(seen, task_record("t1", 0, "working", 60_000));
+    assert!(matches!(
+        b.create(task_record("t1", 0, "working", 60_000)).await,
+        Err(TaskStoreError::Conflict)
+    ));
+
+    // Both nodes read version 0; A's change lands, B's (from the same version) loses.
+    a.update(task_record("t1", 1, "completed", 60_000), 0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.update(task_record("t1", 1, "cancelled", 60_000), 0).await,
+        Err(TaskStoreError::Conflict)
+    ));
+    let now = b.get("t1").await.unwrap().unwrap();
+    assert_eq!(now.version(), 1);
+    assert_eq!(now.status(), mcp_protocol::types::TaskStatus::Completed);
+
+    b.delete("t1").await.unwrap();
+    assert!(a.get("t1").await.unwrap().is_none());
+    assert!(matches!(
+        a.update(task_record("t1", 2, "failed", 60_000), 1).await,
+        Err(TaskStoreError::NotFound)
+    ));
+
+    // Redis expires the key with the task's TTL; poll for it instead of guessing a sleep.
+    a.create(task_record("short", 0, "working", 200))
+        .await
+        .unwrap();
+    assert!(b.get("short").await.unwrap().is_some());
+    let gone = async {
+        while b.get("short").await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), gone)
+        .await
+        .expect("the record expires with its TTL");
+    redis.stop().await;
+}
