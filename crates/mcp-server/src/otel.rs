@@ -194,17 +194,12 @@ pub(crate) fn request_span(
 
 /// The tool, prompt or resource a request names, under the attribute its kind has.
 pub(crate) fn record_target(span: &tracing::Span, method: &str, target: &str) {
-    use mcp_protocol::types::methods;
     if target.is_empty() || span.is_disabled() {
         return;
     }
-    let field = match method {
-        methods::TOOLS_CALL => "gen_ai.tool.name",
-        methods::PROMPTS_GET => "gen_ai.prompt.name",
-        m if m.starts_with("resources/") => "mcp.resource.uri",
-        _ => return,
-    };
-    span.record(field, target);
+    if let Some(field) = mcp_protocol::types::methods::target_attribute(method) {
+        span.record(field, target);
+    }
 }
 
 /// `otel.name`: the method, and the tool or prompt name for the methods that have one (low-cardinality names

@@ -74,3 +74,22 @@ pub fn is_core(method: &str) -> bool {
             | TASKS_CANCEL
     ) || method.starts_with("notifications/")
 }
+
+/// The OpenTelemetry attribute (MCP semantic conventions) under which a span records what a request of
+/// `method` names: the tool, the prompt or the resource URI; `None` for methods that name nothing. Client
+/// and server spans use the same names, so one query finds both sides of a call.
+///
+/// ```
+/// use mcp_protocol::types::methods::{target_attribute, RESOURCES_READ, TOOLS_CALL, TOOLS_LIST};
+/// assert_eq!(target_attribute(TOOLS_CALL), Some("gen_ai.tool.name"));
+/// assert_eq!(target_attribute(RESOURCES_READ), Some("mcp.resource.uri"));
+/// assert_eq!(target_attribute(TOOLS_LIST), None);
+/// ```
+pub fn target_attribute(method: &str) -> Option<&'static str> {
+    match method {
+        TOOLS_CALL => Some("gen_ai.tool.name"),
+        PROMPTS_GET => Some("gen_ai.prompt.name"),
+        m if m.starts_with("resources/") => Some("mcp.resource.uri"),
+        _ => None,
+    }
+}
