@@ -39,6 +39,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Ping(t) => t.clone(),
         Command::Call(c) => c.target.clone(),
         Command::Complete(c) => c.target.clone(),
+        Command::Login(a) => return crate::auth::login(a, &global).await,
+        Command::Logout(a) => return crate::auth::logout(a, &global).await,
+        Command::Auth(a) => return crate::auth::auth(a, &global).await,
+        Command::Record(a) => return crate::record::record(a, &global).await,
+        Command::Replay(a) => return crate::record::replay(a).await,
     };
     let (spec, words) = target::resolve(&target, &global, &env_var)?;
     check_words(&cli.command, &words)?;
@@ -73,6 +78,12 @@ fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
             2,
             "needs an argument name: mcp complete SERVER --prompt NAME ARG [VALUE]",
         ),
+        // Run before a server is resolved (see `run`).
+        Command::Login(_)
+        | Command::Logout(_)
+        | Command::Auth(_)
+        | Command::Record(_)
+        | Command::Replay(_) => return Ok(()),
     };
     if words.len() < min || words.len() > max {
         let extra = if words.len() > max {
@@ -226,6 +237,12 @@ async fn dispatch(
             Ok(())
         }
         Command::Complete(c) => complete(client, c, words, g).await,
+        // Run before a server is resolved (see `run`).
+        Command::Login(_)
+        | Command::Logout(_)
+        | Command::Auth(_)
+        | Command::Record(_)
+        | Command::Replay(_) => Ok(()),
         Command::Ping(_) => {
             let start = Instant::now();
             match client.era() {
