@@ -30,7 +30,7 @@ use crate::tokens::{AuthFile, EntryStore, GrantKind, ServerEntry};
 /// `mcp login`.
 #[derive(Debug, Args, Clone)]
 pub struct LoginArgs {
-    /// The server's URL.
+    /// The server's URL (or its name in mcp.json).
     #[arg(value_name = "URL")]
     pub url: String,
     /// Do not open a browser: print the sign-in URL, then read the address the browser was sent back to
@@ -59,7 +59,7 @@ pub struct LoginArgs {
 /// `mcp logout`.
 #[derive(Debug, Args, Clone)]
 pub struct LogoutArgs {
-    /// The server's URL; without it, every server.
+    /// The server's URL (or its name in mcp.json); without it, every server.
     #[arg(value_name = "URL")]
     pub url: Option<String>,
 }
@@ -104,6 +104,19 @@ fn due(t: &TokenSet) -> bool {
 
 fn renewable(t: &TokenSet, grant: GrantKind) -> bool {
     t.refresh_token.is_some() || grant == GrantKind::ClientCredentials
+}
+
+/// The URL of `s`: itself, or the `url` of the `mcp.json` server named `s`.
+fn resolve(s: &str, g: &Global) -> Result<String, CliError> {
+    if s.contains("://") {
+        return Ok(s.to_owned());
+    }
+    let entry = crate::config::lookup(g.config.as_deref(), s, &|k| std::env::var(k).ok())?;
+    entry.url.ok_or_else(|| {
+        CliError::Usage(format!(
+            "server {s:?} is a command, not a URL: only remote servers sign in"
+        ))
+    })
 }
 
 fn server_url(s: &str) -> Result<Url, CliError> {
@@ -237,6 +250,11 @@ fn waiting_message(url: &str) -> impl FnOnce() + '_ {
 
 /// `mcp login URL`.
 pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
+    let given = resolve(&a.url, g)?;
+    let a = &LoginArgs {
+        url: given,
+        ..a.clone()
+    };
     let url = server_url(&a.url)?;
     let key = canonical_resource(&url);
     let grant = if a.client_credentials {
@@ -453,6 +471,7 @@ pub async fn logout(a: &LogoutArgs, g: &Global) -> Result<(), CliError> {
     let file = AuthFile::locate()?;
     let removed: Vec<ServerEntry> = match &a.url {
         Some(u) => {
+            let u = &resolve(u, g)?;
             let url = server_url(u)?;
             let key = canonical_resource(&url);
             // Not in the middle of another process's sign-in or refresh, which would write it back.

@@ -166,6 +166,17 @@ fn no_browser_sign_in_is_stored_privately_used_by_every_command_and_removed_by_l
     let tools = run(mcp_in(&dir, &["tools", &url, "--json"]));
     assert_eq!(tools.code, Some(0), "{tools:?}");
     assert_eq!(tools.json()["tools"][0]["name"], "whoami");
+    // A server named in mcp.json uses the sign-in of its URL.
+    let cfg = dir.join("servers.json");
+    std::fs::write(
+        &cfg,
+        serde_json::json!({"mcpServers": {"protected": {"url": url}}}).to_string(),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let named = run(mcp_in(&dir, &["tools", "protected", "--config", cfg]));
+    assert_eq!(named.code, Some(0), "{named:?}");
+    assert!(named.stdout.contains("whoami"), "{named:?}");
     let who = run(mcp_in(&dir, &["call", &url, "whoami", "--json"]));
     assert_eq!(who.code, Some(0), "{who:?}");
     let text = who.json()["content"][0]["text"]
@@ -194,7 +205,7 @@ fn no_browser_sign_in_is_stored_privately_used_by_every_command_and_removed_by_l
     login_pasting(&world, &dir);
     assert_eq!(world.counts.get(), [1, 2, 2, 0, 0]);
 
-    let out = run(mcp_in(&dir, &["logout", &url]));
+    let out = run(mcp_in(&dir, &["logout", "protected", "--config", cfg]));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("Signed out of"), "{out:?}");
     assert_eq!(auth_file(&dir)["servers"], serde_json::json!({}));
