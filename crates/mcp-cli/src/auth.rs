@@ -342,7 +342,9 @@ pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
                     "Opening a browser to sign in. If none opens, visit this URL:\n\n  {u}\n"
                 );
                 if let Err(e) = webbrowser::open(u.as_str()) {
-                    eprintln!("(no browser could be opened: {e})");
+                    eprintln!(
+                        "(no browser could be opened: {e}; on a machine without one, use --no-browser)"
+                    );
                 }
             };
             let authorizer =
@@ -527,9 +529,13 @@ pub async fn auth(a: &AuthArgs, g: &Global) -> Result<(), CliError> {
                 .values()
                 .map(|e| {
                     let t = e.credentials.tokens.as_ref();
+                    let who = match (e.grant, &e.client_id) {
+                        (GrantKind::ClientCredentials, Some(id)) => format!("client {id}"),
+                        (g, _) => grant_name(g).to_owned(),
+                    };
                     vec![
                         e.url.clone(),
-                        grant_name(e.grant).to_owned(),
+                        who,
                         t.map(|t| t.issuer.clone()).unwrap_or_default(),
                         t.map(|t| t.scopes.join(" ")).unwrap_or_default(),
                         t.map(expiry).unwrap_or_else(|| "not signed in".into()),
@@ -542,7 +548,14 @@ pub async fn auth(a: &AuthArgs, g: &Global) -> Result<(), CliError> {
                 })
                 .collect();
             output::table(
-                &["SERVER", "AS", "ISSUER", "SCOPES", "EXPIRES", "RENEWABLE"],
+                &[
+                    "SERVER",
+                    "SIGNED IN AS",
+                    "ISSUER",
+                    "SCOPES",
+                    "EXPIRES",
+                    "RENEWABLE",
+                ],
                 rows,
             );
             Ok(())
@@ -608,8 +621,8 @@ impl StoredAuth {
         mcp_client::Error::from_auth(
             AuthErrorKind::Authorization,
             format!(
-                "{} wants you to sign in: run `mcp login {}` first",
-                self.url, self.url
+                "this server wants you to sign in: run `mcp login {}` first",
+                self.url
             ),
         )
     }
@@ -685,10 +698,9 @@ impl AuthProvider for StoredAuth {
             };
             let stored = entry.credentials.tokens.as_ref();
             if stored.is_some_and(|t| refusal.access_token.as_deref() != Some(&t.access_token)) {
-                // Another process renewed the tokens since this request was sent: retry with them.
-                let c = self.fresh(&entry)?;
-                let _ = c.headers(&Method::POST, &self.url).await;
-                self.keep(&c);
+                // Another process renewed the tokens since this request was sent: retry with them (the
+                // next request's headers read them from the file).
+                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 return Ok(true);
             }
             if entry.grant == GrantKind::AuthorizationCode
