@@ -635,7 +635,9 @@ impl AuthProvider for StoredAuth {
         url: &'a Url,
     ) -> BoxFuture<'a, Result<Vec<(HeaderName, HeaderValue)>, mcp_client::Error>> {
         Box::pin(async move {
-            let Some(entry) = self.entry()? else {
+            // An unreadable sign-in file must not break servers that need no sign-in: the request goes
+            // without credentials, and if the server refuses it, `refused` reports the file's problem.
+            let Ok(Some(entry)) = self.entry() else {
                 return Ok(Vec::new());
             };
             let tokens = entry.credentials.tokens.clone();

@@ -405,3 +405,17 @@ fn the_browser_flow_opens_the_url_and_takes_the_redirect_on_a_loopback_port() {
     assert_eq!(who.code, Some(0), "{who:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_broken_sign_in_file_matters_only_to_servers_that_want_a_sign_in() {
+    let world = World::start(300);
+    let open = common::HttpServer::start();
+    let dir = config_dir("broken");
+    std::fs::write(dir.join("auth.json"), "not json").unwrap();
+    let ping = run(mcp_in(&dir, &["ping", &open.url()]));
+    assert_eq!(ping.code, Some(0), "{ping:?}");
+    let tools = run(mcp_in(&dir, &["tools", &world.mcp_url]));
+    assert_eq!(tools.code, Some(3), "{tools:?}");
+    assert!(tools.stderr.contains("is not a sign-in file"), "{tools:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
