@@ -97,7 +97,10 @@ fn main() -> ExitCode {
             return ExitCode::from(error::EXIT_CONNECT);
         }
     };
-    match rt.block_on(commands::run(cli)) {
+    let result = rt.block_on(commands::run(cli));
+    // A read of stdin still blocked in its thread (record, replay) must not hold the exit.
+    rt.shutdown_background();
+    match result {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
             report(&e, json);

@@ -231,3 +231,38 @@ fn a_server_that_fails_to_start_or_a_missing_recording_is_a_clear_error() {
     assert!(r.stderr.contains("is not a recording"), "{r:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_server_that_exits_at_once_ends_the_recording_while_stdin_is_still_open() {
+    let dir = scratch("exit");
+    let file = dir.join("exit.jsonl");
+    for (script, code) in [("exit 0", Some(0)), ("echo bye >&2; exit 7", Some(3))] {
+        let mut child = common::mcp(&[
+            "record",
+            "-o",
+            file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        // Our stdin stays open: the recorder must not wait for it once the server is gone.
+        let _stdin = child.stdin.take().unwrap();
+        assert_eq!(
+            wait_timeout(&mut child, Duration::from_secs(20)),
+            code,
+            "{script}"
+        );
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        if code == Some(3) {
+            assert!(err.contains("bye") && err.contains("exited with"), "{err}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
