@@ -14,7 +14,7 @@ use clap::{Args, Subcommand};
 use futures::future::BoxFuture;
 use mcp_client::auth::{
     canonical_resource, AuthProvider, Authorizer, LoopbackAuthorizer, OAuthClient, PreRegistered,
-    Refusal, TokenSet,
+    Refusal, StoredCredentials, TokenSet,
 };
 use mcp_client::AuthErrorKind;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -218,17 +218,22 @@ impl Authorizer for NeedsLogin {
 }
 
 /// An OAuth client over `entry` of the sign-in file, with `authorizer` for a new authorization.
+/// With `seed`, the client starts from those credentials instead of the file's.
 fn oauth_client(
     url: &Url,
     file: &Arc<AuthFile>,
     entry: &ServerEntry,
+    seed: Option<StoredCredentials>,
     authorizer: impl Authorizer,
 ) -> Result<OAuthClient, mcp_client::Error> {
+    let mut template = entry.clone();
+    template.credentials = StoredCredentials::default();
     let mut b = OAuthClient::builder(url.as_str())
         .client_name("mcp command line")
         .store(EntryStore {
             file: file.clone(),
-            template: entry.clone(),
+            template,
+            seed: Mutex::new(seed),
         })
         .authorizer(authorizer);
     if !entry.scopes.is_empty() {
@@ -315,11 +320,12 @@ pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
     }
     let oauth = match grant {
         GrantKind::ClientCredentials => {
-            write_entry(&file, &key, &entry)?;
+            let seed = Some(entry.credentials.clone());
             oauth_client(
                 &url,
                 &file,
                 &entry,
+                seed,
                 NeedsLogin {
                     redirect_uri: "http://127.0.0.1/callback".into(),
                     url: a.url.clone(),
@@ -331,10 +337,10 @@ pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
                 Some(p) => p,
                 None => free_port()?,
             };
-            entry.redirect_uri = Some(format!("http://127.0.0.1:{port}/callback"));
-            write_entry(&file, &key, &entry)?;
-            let redirect_uri = entry.redirect_uri.clone().unwrap_or_default();
-            oauth_client(&url, &file, &entry, PasteAuthorizer { redirect_uri })
+            let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+            entry.redirect_uri = Some(redirect_uri.clone());
+            let seed = Some(entry.credentials.clone());
+            oauth_client(&url, &file, &entry, seed, PasteAuthorizer { redirect_uri })
         }
         GrantKind::AuthorizationCode => {
             let open = |u: &Url| {
@@ -361,8 +367,8 @@ pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
                     Err(e) => return Err(sign_in_error(&url, e)),
                 };
             entry.redirect_uri = Some(authorizer.redirect_uri().to_owned());
-            write_entry(&file, &key, &entry)?;
-            oauth_client(&url, &file, &entry, authorizer)
+            let seed = Some(entry.credentials.clone());
+            oauth_client(&url, &file, &entry, seed, authorizer)
         }
     }
     .map_err(|e| sign_in_error(&url, e))?;
@@ -378,12 +384,6 @@ pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
             CliError::Protocol(format!("sign-in to {url} finished without tokens"))
         })?;
     report_signed_in(&entry, &tokens, false, g)
-}
-
-fn write_entry(file: &AuthFile, key: &str, entry: &ServerEntry) -> Result<(), CliError> {
-    file.update(|d| {
-        d.servers.insert(key.to_owned(), entry.clone());
-    })
 }
 
 fn free_port() -> Result<u16, CliError> {
@@ -603,12 +603,13 @@ impl StoredAuth {
                 .unwrap_or_else(|| "http://127.0.0.1/callback".into()),
             url: entry.url.clone(),
         };
-        oauth_client(&self.url, &self.file, entry, authorizer)
+        oauth_client(&self.url, &self.file, entry, None, authorizer)
     }
 
     async fn lock(&self) -> Result<crate::tokens::Held, mcp_client::Error> {
+        // Quietly: a refresh by another process takes milliseconds, and stderr may be a host's log.
         self.file
-            .lock_server(&self.key, waiting_message(self.url.as_str()))
+            .lock_server(&self.key, || {})
             .await
             .map_err(|e| mcp_client::Error::from_auth(AuthErrorKind::Storage, e.to_string()))
     }

@@ -231,13 +231,16 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The OAuth client's [`TokenStore`] over one entry of the sign-in file. Saving creates the entry from
-/// `template` when it is missing.
+/// The OAuth client's [`TokenStore`] over one entry of the sign-in file. Saving writes `template` with the
+/// client's credentials in it, replacing the entry: nothing is written until the client has something to
+/// keep, so a sign-in that fails early leaves the previous one as it was.
 pub struct EntryStore {
     /// The file.
     pub file: Arc<AuthFile>,
-    /// The entry to create on the first save.
+    /// The entry, without its credentials.
     pub template: ServerEntry,
+    /// What the first load returns instead of the file's credentials (a new sign-in starts from its own).
+    pub seed: std::sync::Mutex<Option<StoredCredentials>>,
 }
 
 fn to_client_error(e: CliError) -> mcp_client::Error {
@@ -249,11 +252,15 @@ impl TokenStore for EntryStore {
         &'a self,
         resource: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredCredentials>, mcp_client::Error>> {
-        let r = self
-            .file
-            .read()
-            .map(|mut d| d.servers.remove(resource).map(|e| e.credentials))
-            .map_err(to_client_error);
+        let seed = self.seed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let r = match seed {
+            Some(creds) => Ok(Some(creds)),
+            None => self
+                .file
+                .read()
+                .map(|mut d| d.servers.remove(resource).map(|e| e.credentials))
+                .map_err(to_client_error),
+        };
         Box::pin(async move { r })
     }
 
@@ -265,10 +272,9 @@ impl TokenStore for EntryStore {
         let r = self
             .file
             .update(|d| {
-                d.servers
-                    .entry(resource.to_owned())
-                    .or_insert_with(|| self.template.clone())
-                    .credentials = creds.clone();
+                let mut entry = self.template.clone();
+                entry.credentials = creds.clone();
+                d.servers.insert(resource.to_owned(), entry);
             })
             .map_err(to_client_error);
         Box::pin(async move { r })

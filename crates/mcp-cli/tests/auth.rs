@@ -201,6 +201,26 @@ fn no_browser_sign_in_is_stored_privately_used_by_every_command_and_removed_by_l
         );
     }
 
+    // A failed sign-in (here a machine's, with a wrong secret) leaves the one that works in place.
+    let mut bad = mcp_in(
+        &dir,
+        &[
+            "login",
+            &url,
+            "--client-credentials",
+            "--client-id",
+            ROBOT_ID,
+            "--client-secret-env",
+            "WRONG_SECRET",
+        ],
+    );
+    bad.env("WRONG_SECRET", "nope");
+    let bad = run(bad);
+    assert_eq!(bad.code, Some(3), "{bad:?}");
+    assert_eq!(entry(&dir), stored);
+    let who = run(mcp_in(&dir, &["call", &url, "whoami"]));
+    assert!(who.stdout.starts_with("user-1 via client-"), "{who:?}");
+
     // Signing in again keeps the registration (and its redirect URI): one registration, two sign-ins.
     login_pasting(&world, &dir);
     assert_eq!(world.counts.get(), [1, 2, 2, 0, 0]);
@@ -246,6 +266,10 @@ fn client_credentials_sign_in_a_machine_and_renew_without_it() {
     let wrong = login("not-the-secret");
     assert_eq!(wrong.code, Some(3), "{wrong:?}");
     assert!(wrong.stderr.contains("invalid_client"), "{wrong:?}");
+    assert!(
+        !dir.join("auth.json").exists(),
+        "a failed sign-in keeps nothing"
+    );
 
     let ok = login(ROBOT_SECRET);
     assert_eq!(ok.code, Some(0), "{ok:?}");
