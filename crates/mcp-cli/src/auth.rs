@@ -343,30 +343,7 @@ pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
             oauth_client(&url, &file, &entry, seed, PasteAuthorizer { redirect_uri })
         }
         GrantKind::AuthorizationCode => {
-            let open = |u: &Url| {
-                eprintln!(
-                    "Opening a browser to sign in. If none opens, visit this URL:\n\n  {u}\n"
-                );
-                if let Err(e) = webbrowser::open(u.as_str()) {
-                    eprintln!(
-                        "(no browser could be opened: {e}; on a machine without one, use --no-browser)"
-                    );
-                }
-            };
-            let authorizer =
-                match LoopbackAuthorizer::bind(a.port.or(registered_port).unwrap_or(0), open).await
-                {
-                    Ok(l) => l,
-                    Err(_) if a.port.is_none() && registered_port.is_some() => {
-                        // The registered port is taken: register again with another one.
-                        entry.credentials.registrations.clear();
-                        LoopbackAuthorizer::bind(0, open)
-                            .await
-                            .map_err(|e| sign_in_error(&url, e))?
-                    }
-                    Err(e) => return Err(sign_in_error(&url, e)),
-                };
-            entry.redirect_uri = Some(authorizer.redirect_uri().to_owned());
+            let authorizer = browser_authorizer(&mut entry, a.port, &url).await?;
             let seed = Some(entry.credentials.clone());
             oauth_client(&url, &file, &entry, seed, authorizer)
         }
@@ -384,6 +361,44 @@ pub async fn login(a: &LoginArgs, g: &Global) -> Result<(), CliError> {
             CliError::Protocol(format!("sign-in to {url} finished without tokens"))
         })?;
     report_signed_in(&entry, &tokens, false, g)
+}
+
+/// The browser flow's authorizer: opens the authorization URL in the user's browser (printing it too) and
+/// takes the redirect on a loopback port: `port`, else the one the client was registered with (a new
+/// registration when it is taken), else a free one. Sets `entry.redirect_uri`.
+async fn browser_authorizer(
+    entry: &mut ServerEntry,
+    port: Option<u16>,
+    url: &Url,
+) -> Result<LoopbackAuthorizer, CliError> {
+    let registered_port = entry
+        .redirect_uri
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok())
+        .and_then(|u| u.port())
+        .filter(|_| !entry.credentials.registrations.is_empty());
+    let open = |u: &Url| {
+        eprintln!("Opening a browser to sign in. If none opens, visit this URL:\n\n  {u}\n");
+        if let Err(e) = webbrowser::open(u.as_str()) {
+            eprintln!(
+                "(no browser could be opened: {e}; on a machine without one, use --no-browser)"
+            );
+        }
+    };
+    let authorizer =
+        match LoopbackAuthorizer::bind(port.or(registered_port).unwrap_or(0), open).await {
+            Ok(l) => l,
+            Err(_) if port.is_none() && registered_port.is_some() => {
+                // The registered port is taken: register again with another one.
+                entry.credentials.registrations.clear();
+                LoopbackAuthorizer::bind(0, open)
+                    .await
+                    .map_err(|e| sign_in_error(url, e))?
+            }
+            Err(e) => return Err(sign_in_error(url, e)),
+        };
+    entry.redirect_uri = Some(authorizer.redirect_uri().to_owned());
+    Ok(authorizer)
 }
 
 fn free_port() -> Result<u16, CliError> {
@@ -573,9 +588,26 @@ pub struct StoredAuth {
     /// The OAuth client in use and the tokens it held after its last use: when the file holds other tokens
     /// (another process renewed them), a new client reads them.
     current: Mutex<Option<(OAuthClient, Option<TokenSet>)>>,
+    /// Sign in with the browser when the server wants a sign-in that cannot be renewed without the user
+    /// (otherwise the command ends with "run `mcp login URL`").
+    browser: bool,
+}
+
+/// The credentials `mcp` sends to the server at `url`: its stored sign-in; when a person is at the terminal
+/// (stdin and stderr are terminals, no `--no-input`), a browser sign-in when the server wants a new one.
+pub fn provider(url: &str, g: &Global) -> Option<StoredAuth> {
+    use std::io::IsTerminal;
+    let person = !g.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    StoredAuth::for_url(url).map(|a| a.browser_sign_in(person))
 }
 
 impl StoredAuth {
+    /// Whether to sign in with the browser when needed (see [`provider`]); off by default.
+    pub fn browser_sign_in(mut self, yes: bool) -> Self {
+        self.browser = yes;
+        self
+    }
+
     /// The provider for `url`; `None` when it is not a URL or this user has no config folder.
     pub fn for_url(url: &str) -> Option<Self> {
         let url = Url::parse(url).ok()?;
@@ -585,6 +617,7 @@ impl StoredAuth {
             url,
             file: Arc::new(file),
             current: Mutex::new(None),
+            browser: false,
         })
     }
 
@@ -616,6 +649,27 @@ impl StoredAuth {
 
     fn keep(&self, c: &OAuthClient) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((c.clone(), c.tokens()));
+    }
+
+    /// Under the server's lock: what the OAuth client does with `refusal` (refresh, or a new sign-in),
+    /// with the browser to sign in.
+    async fn browser_flow(
+        &self,
+        entry: Option<ServerEntry>,
+        refusal: &Refusal,
+    ) -> Result<bool, mcp_client::Error> {
+        let mut entry = entry
+            .unwrap_or_else(|| ServerEntry::new(self.url.as_str(), GrantKind::AuthorizationCode));
+        let authorizer = browser_authorizer(&mut entry, None, &self.url)
+            .await
+            .map_err(|e| {
+                mcp_client::Error::from_auth(AuthErrorKind::Authorization, e.to_string())
+            })?;
+        let seed = Some(entry.credentials.clone());
+        let c = oauth_client(&self.url, &self.file, &entry, seed, authorizer)?;
+        let r = c.refused(refusal).await;
+        self.keep(&c);
+        r
     }
 
     fn needs_login(&self) -> mcp_client::Error {
@@ -697,6 +751,9 @@ impl AuthProvider for StoredAuth {
             }
             let _held = self.lock().await?;
             let Some(entry) = self.entry()? else {
+                if self.browser {
+                    return self.browser_flow(None, refusal).await;
+                }
                 return Err(self.needs_login());
             };
             let stored = entry.credentials.tokens.as_ref();
@@ -705,6 +762,9 @@ impl AuthProvider for StoredAuth {
                 // next request's headers read them from the file).
                 *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 return Ok(true);
+            }
+            if self.browser && entry.grant == GrantKind::AuthorizationCode {
+                return self.browser_flow(Some(entry), refusal).await;
             }
             if entry.grant == GrantKind::AuthorizationCode
                 && (entry.credentials.registrations.is_empty() || stored.is_none())

@@ -225,7 +225,7 @@ pub async fn connect(
             }
             // A signed-in server gets its stored token (unless the command line gives credentials).
             if !crate::auth::has_authorization(headers) {
-                if let Some(auth) = crate::auth::StoredAuth::for_url(url) {
+                if let Some(auth) = crate::auth::provider(url, global) {
                     b = b.auth(auth);
                 }
             }

@@ -443,3 +443,82 @@ fn a_broken_sign_in_file_matters_only_to_servers_that_want_a_sign_in() {
     assert!(tools.stderr.contains("is not a sign-in file"), "{tools:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A pty's master and slave, or `None` (test skipped) where none can be opened.
+#[cfg(target_os = "linux")]
+fn pty() -> Option<(std::fs::File, std::fs::File)> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)
+        .map_err(|e| eprintln!("skipped: no pty available ({e})"))
+        .ok()?;
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    Some((std::fs::File::from(master), slave))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn commands_run_at_a_terminal_sign_in_with_one_browser_window_however_many_start_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    const N: usize = 3;
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipped: no curl to play the browser");
+        return;
+    }
+    let world = World::start(300);
+    let dir = config_dir("terminal");
+    // The "browser" notes each window it opens, then approves like a user.
+    let opened = dir.join("opened.txt");
+    let browser = dir.join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nexec curl -s -L -o /dev/null \"$1\"\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..N {
+        let Some((master, slave)) = pty() else { return };
+        let mut c = mcp_in(&dir, &["call", &world.mcp_url, "whoami"]);
+        c.env("BROWSER", &browser)
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave))
+            .stdout(Stdio::piped());
+        let child = c.spawn().unwrap();
+        // Drain the terminal so the child never blocks writing to it.
+        std::thread::spawn(move || {
+            let mut m = master;
+            let mut buf = [0u8; 4096];
+            while matches!(std::io::Read::read(&mut m, &mut buf), Ok(n) if n > 0) {}
+        });
+        runs.push(child);
+    }
+    for mut child in runs {
+        let code = wait_timeout(&mut child, Duration::from_secs(60));
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.starts_with("user-1 via client-"), "{out}");
+    }
+    let windows = std::fs::read_to_string(&opened).unwrap();
+    assert_eq!(windows.lines().count(), 1, "browser windows: {windows}");
+    // [registrations, authorizations, code exchanges, refreshes, client credentials]
+    assert_eq!(world.counts.get(), [1, 1, 1, 0, 0]);
+    // Without a terminal (a script), the same command does not open a browser: it says what to run.
+    let other = config_dir("terminal-script");
+    assert_needs_login(
+        &run(mcp_in(&other, &["tools", &world.mcp_url])),
+        &world.mcp_url,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&other).unwrap();
+}
