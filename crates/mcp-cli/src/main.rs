@@ -13,7 +13,8 @@
 //!
 //! `mcp login URL` signs in to a server that asks for OAuth (a browser, `--no-browser` to paste the
 //! redirect, or `--client-credentials` for machines); every command then sends that server the stored
-//! token, renewed before it expires. `mcp logout [URL]` forgets it, `mcp auth list` shows the sign-ins.
+//! token, renewed before it expires (at a terminal, a command whose server wants a new sign-in opens the
+//! browser itself). `mcp logout [URL]` forgets it, `mcp auth list` shows the sign-ins.
 //! `mcp record -o FILE -- CMD...` passes a stdio session through and writes each message as a JSON line;
 //! `mcp replay FILE` serves such a recording back as a stdio mock server.
 //!
