@@ -5,7 +5,9 @@
 //! - `MCP_REDIS_URL` (`redis://host:port/db`): sessions, stream events, messages between nodes and task
 //!   records live in that Redis, so any node serves any request;
 //! - `MCP_STATE_KEY`: the `requestState` HMAC key every node shares, as hex (at least 32 bytes), so a
-//!   2026-07-28 `input_required` retry may land on any node.
+//!   2026-07-28 `input_required` retry may land on any node;
+//! - `MCP_SESSION_IDLE_SECS`: how long an idle legacy session lives (default 30 minutes), for tests of
+//!   expiry.
 //!
 //! Unset, the server keeps everything in memory and seals with a random key, as a single process should.
 //! A malformed value is refused with a one-line error and exit code 2.
@@ -80,6 +82,18 @@ async fn main() -> ExitCode {
         Ok(k) => k,
         Err(e) => return usage(e),
     };
+    let idle = match env("MCP_SESSION_IDLE_SECS")
+        .map(|s| match s.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n)),
+            _ => Err(format!(
+                "MCP_SESSION_IDLE_SECS must be a whole number of seconds > 0, not {s:?}"
+            )),
+        })
+        .transpose()
+    {
+        Ok(d) => d,
+        Err(e) => return usage(e),
+    };
     let redis = match env("MCP_REDIS_URL")
         .map(|url| mcp_redis::Redis::open(&url).map_err(|e| format!("MCP_REDIS_URL: {e}")))
         .transpose()
@@ -106,6 +120,10 @@ async fn main() -> ExitCode {
             .unwrap_or(3000);
         // The fixture server also speaks the deprecated 2024-11-05 HTTP+SSE transport, for old clients' tests.
         let mut config = HttpConfig::default().old_sse(OldSsePaths::default());
+        if let Some(idle) = idle {
+            // Before the Redis backend is configured: its stream events live as long as an idle session.
+            config = config.session_idle_timeout(idle);
+        }
         if let Some(redis) = &redis {
             config = redis.configure(config);
         }

@@ -40,6 +40,10 @@ struct Args {
     /// An upstream base URL (`http://host:port`, optionally with a path prefix); repeat for each node.
     #[arg(long = "upstream", required = true)]
     upstreams: Vec<String>,
+    /// Print `fleet-proxy: METHOD PATH -> upstream I` on stdout for each request (I counts from 0 in the
+    /// order of `--upstream`), so a test can tell which node a request went to.
+    #[arg(long)]
+    log: bool,
 }
 
 /// The body both kinds of response share: an upstream's, streamed, or a 502 of our own.
@@ -55,6 +59,7 @@ struct Proxy {
     upstreams: Vec<Upstream>,
     next: AtomicUsize,
     client: Client<HttpConnector, Incoming>,
+    log: bool,
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the message, so a proxy must
@@ -101,6 +106,13 @@ impl Proxy {
     async fn forward(&self, mut req: Request<Incoming>) -> Response<Body> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.upstreams.len();
         let up = &self.upstreams[i];
+        if self.log {
+            println!(
+                "fleet-proxy: {} {} -> upstream {i}",
+                req.method(),
+                req.uri().path()
+            );
+        }
         let path = req
             .uri()
             .path_and_query()
@@ -175,6 +187,7 @@ async fn main() -> std::process::ExitCode {
         upstreams,
         next: AtomicUsize::new(0),
         client,
+        log: args.log,
     });
 
     let listener =
