@@ -98,7 +98,8 @@ for n in $(seq 1 "$NODES"); do
 done
 
 PROXY_PORT="$(free_port)"
-"$PROXY_BIN" --port "$PROXY_PORT" "${UPSTREAMS[@]}" >"$LOGS/fleet-proxy.log" 2>&1 &
+# --log: one line per request naming its node, to show below that every node served its share.
+"$PROXY_BIN" --port "$PROXY_PORT" --log "${UPSTREAMS[@]}" >"$LOGS/fleet-proxy.log" 2>&1 &
 PIDS+=($!)
 wait_port "$PROXY_PORT" "${PIDS[-1]}" || fail_all "fleet-proxy did not listen (see $LOGS/fleet-proxy.log)"
 
@@ -155,5 +156,6 @@ for i in "${!PIDS[@]}"; do
     BAD=1
   fi
 done
-echo "fleet-conformance: $NODES nodes, $(( $(date +%s) - start ))s; logs in ${LOGS#"$REPO"/}/fleet-*.log"
+per_node="$(for n in $(seq 0 $((NODES - 1))); do grep -c -- "-> upstream $n\$" "$LOGS/fleet-proxy.log"; done | paste -sd / -)"
+echo "fleet-conformance: $NODES nodes (requests per node: $per_node), $(( $(date +%s) - start ))s; logs in ${LOGS#"$REPO"/}/fleet-*.log"
 exit $BAD
