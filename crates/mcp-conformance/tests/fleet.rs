@@ -255,6 +255,12 @@ impl Fleet {
         self.proxy_log.lock().unwrap().len()
     }
 
+    /// `kill -9` node `i`.
+    async fn kill_node(&mut self, i: usize) {
+        let mut n = self.nodes[i].take().expect("node is running");
+        n.kill().await.expect("kill -9 the node");
+    }
+
     async fn kill_redis(&mut self) {
         let mut r = self.redis.take().expect("redis is running");
         r.kill().await.expect("kill redis-server");
@@ -1030,4 +1036,42 @@ async fn a_stream_cut_and_resumed_on_other_nodes_delivers_each_event_once_in_ord
     let ids: Vec<String> = seen.iter().map(|e| e.id.clone().unwrap()).collect();
     let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "distinct event ids: {ids:?}");
+}
+
+/// The proxy itself: a request it routes to a dead node gets 502; the others still reach their nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_answers_502_for_a_dead_node() {
+    let Some(mut fleet) = Fleet::start().await else {
+        return;
+    };
+    fleet.kill_node(1).await;
+    let http = http();
+    let from = fleet.log_len();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = post(
+            &http,
+            &fleet.url(),
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+        statuses.push(r.status().as_u16());
+    }
+    let routed: Vec<usize> = fleet
+        .routed_since(from)
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    let at = routed
+        .iter()
+        .position(|&i| i == 1)
+        .expect("one request went to node 1");
+    for (i, status) in statuses.iter().enumerate() {
+        if i == at {
+            assert_eq!(*status, 502, "the dead node: {statuses:?}");
+        } else {
+            assert_ne!(*status, 502, "a live node: {statuses:?}");
+        }
+    }
 }
