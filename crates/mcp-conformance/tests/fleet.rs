@@ -19,7 +19,7 @@ use mcp::client::transport::HttpTransport;
 use mcp::client::{Client, ClientEvent, VersionMode};
 use mcp::protocol::types::{
     CreateMessageParams, CreateMessageResult, ElicitRequestParams, ElicitResult, Implementation,
-    OneOrMany, Role, SamplingContent,
+    OneOrMany, Role, SamplingContent, SubscriptionFilter,
 };
 use mcp::protocol::{ErrorObject, ProtocolVersion};
 use serde_json::{json, Map, Value};
@@ -51,6 +51,8 @@ struct Fleet {
     proxy_port: u16,
     /// What the proxy printed (`--log`): one `fleet-proxy: METHOD PATH -> upstream I` per request.
     proxy_log: Arc<Mutex<Vec<String>>>,
+    /// How many lines `proxy_log` holds, to wait for the next one.
+    proxy_lines: tokio::sync::watch::Receiver<usize>,
 }
 
 impl Drop for Fleet {
@@ -212,9 +214,15 @@ impl Fleet {
             .unwrap_or_else(|| panic!("unexpected first line from fleet-proxy: {first}"));
         let proxy_log = Arc::new(Mutex::new(Vec::new()));
         let log = proxy_log.clone();
+        let (lines_tx, proxy_lines) = tokio::sync::watch::channel(0);
         tokio::spawn(async move {
             while let Ok(Some(l)) = lines.next_line().await {
-                log.lock().unwrap().push(l);
+                let n = {
+                    let mut log = log.lock().unwrap();
+                    log.push(l);
+                    log.len()
+                };
+                lines_tx.send_replace(n);
             }
         });
         Some(Self {
@@ -225,6 +233,7 @@ impl Fleet {
             proxy,
             proxy_port,
             proxy_log,
+            proxy_lines,
         })
     }
 
@@ -253,6 +262,22 @@ impl Fleet {
 
     fn log_len(&self) -> usize {
         self.proxy_log.lock().unwrap().len()
+    }
+
+    /// The upstream of the first POST the proxy routes from log line `from` on, once it has.
+    async fn next_post(&self, from: usize) -> usize {
+        let mut lines = self.proxy_lines.clone();
+        let found = tokio::time::timeout(
+            STEP,
+            lines.wait_for(|_| self.routed_since(from).iter().any(|(m, _)| m == "POST")),
+        )
+        .await;
+        assert!(matches!(found, Ok(Ok(_))), "no POST routed in {STEP:?}");
+        self.routed_since(from)
+            .into_iter()
+            .find(|(m, _)| m == "POST")
+            .map(|(_, i)| i)
+            .expect("a POST")
     }
 
     /// `kill -9` node `i`.
@@ -1074,4 +1099,121 @@ async fn the_proxy_answers_502_for_a_dead_node() {
             assert_ne!(*status, 502, "a live node: {statuses:?}");
         }
     }
+}
+
+// ------------------------------------------------------------------ scenarios that need node liveness and
+// cross-node `subscriptions/listen` (the fleet-liveness work): bounded, so they fail rather than hang.
+
+/// A node is killed (`kill -9`) while it runs a call: the client gets an error (the other nodes learn from
+/// the dead node's missing heartbeat that its requests are orphaned), not a hang.
+///
+/// The call is `test_elicitation`, and the client's elicitation handler never answers: so the handler on the
+/// node is surely running (it has sent its question on the response stream, with event ids) when the node is
+/// killed. The client then resumes that stream on the nodes left, which must tell it the request is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_node_mid_call_gives_the_client_an_error_not_a_hang() {
+    let Some(mut fleet) = Fleet::start().await else {
+        return;
+    };
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let c = tokio::time::timeout(
+        STEP,
+        Client::builder()
+            .client_info(Implementation::new("fleet-test", "1.0.0"))
+            .version_mode(VersionMode::Legacy)
+            .elicitation_handler(move |_p: ElicitRequestParams| {
+                let _ = asked_tx.send(());
+                // The user never answers: the call stays in flight on its node.
+                std::future::pending::<Result<ElicitResult, ErrorObject>>()
+            })
+            .connect(HttpTransport::new(fleet.url()).expect("a URL")),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect");
+    let from = fleet.log_len();
+    let running = tokio::spawn(async move {
+        let r = c
+            .call_tool("test_elicitation", json!({"message": "Still there?"}))
+            .await;
+        (r, c)
+    });
+    let node = fleet.next_post(from).await;
+    tokio::time::timeout(STEP, asked.recv())
+        .await
+        .expect("the node asks the client")
+        .expect("the handler is alive");
+    fleet.kill_node(node).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .unwrap_or_else(|_| panic!("the client still waits 30 s after node {node} died: a hang"))
+        .expect("the call task");
+    let err = match outcome.0 {
+        Err(e) => e,
+        Ok(r) => panic!("a call whose node died cannot have a result: {r:?}"),
+    };
+    // The fleet itself must say the request is lost (a JSON-RPC error on the resumed stream), not leave the
+    // client to give up resuming on its own (`StreamBroken`, after its few attempts).
+    assert_eq!(
+        err.kind(),
+        mcp::client::ErrorKind::Rpc,
+        "the nodes left report the orphaned request: {err}"
+    );
+    // The nodes left still serve.
+    let http = http();
+    let alive = (0..3).find(|&i| i != node).unwrap();
+    let sid = open_session(&http, &fleet.node(alive)).await;
+    let r = response(
+        post(
+            &http,
+            &fleet.node(alive),
+            Some(&sid),
+            call(1, "greet", json!({"name": "after"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(text_of(&r), "Hello, after!");
+}
+
+/// 2026-07-28: a `subscriptions/listen` stream held by one node receives a list change raised on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_listen_receives_events_published_on_another_node() {
+    let Some(fleet) = Fleet::start().await else {
+        return;
+    };
+    let c = client(
+        &fleet.url(),
+        VersionMode::Pinned(ProtocolVersion::V2026_07_28),
+    )
+    .await;
+    let from = fleet.log_len();
+    let mut sub = tokio::time::timeout(
+        STEP,
+        c.listen(SubscriptionFilter {
+            tools_list_changed: Some(true),
+            ..Default::default()
+        }),
+    )
+    .await
+    .expect("listen acknowledged in time")
+    .expect("listen");
+    let listening = fleet.next_post(from).await;
+    let from = fleet.log_len();
+    let r = tokio::time::timeout(STEP, c.call_tool("test_trigger_tool_change", json!({})))
+        .await
+        .expect("no hang")
+        .unwrap();
+    assert!(r.text_content().contains("added"), "{}", r.text_content());
+    let triggered = fleet.next_post(from).await;
+    assert_ne!(listening, triggered, "the change is raised on another node");
+    let n = tokio::time::timeout(STEP, sub.next())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no notification in {STEP:?} on node {listening} for a change on node {triggered}"
+            )
+        })
+        .expect("the subscription is open");
+    assert_eq!(n.method, "notifications/tools/list_changed");
 }
