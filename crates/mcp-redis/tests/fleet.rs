@@ -924,3 +924,86 @@ async fn modern_tools_call_makes_no_redis_round_trip() {
     );
     redis.stop().await;
 }
+
+fn with_tasks() -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion":MODERN,
+        "io.modelcontextprotocol/clientCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}})
+}
+
+/// Wait until `n` nodes listen on the bus of `prefix`.
+async fn on_the_bus(redis: &RedisServer, prefix: &str, n: u64) {
+    let mut p = peek(redis).await;
+    let channel = format!("{prefix}bus:");
+    let subscribed = async {
+        loop {
+            let (_, got): (String, u64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut p)
+                .await
+                .unwrap();
+            if got >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), subscribed)
+        .await
+        .expect("the nodes on the bus");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_hears_of_a_task_that_changed_on_another_node() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let task_node = || async {
+        let r = mcp_redis::Redis::open(&redis.url()).unwrap().prefix("t10:");
+        let server = Server::builder("fleet", "1.0.0")
+            .tool(tool("forever"), |_c: RequestContext, _a| async move {
+                std::future::pending::<()>().await;
+                Ok::<_, Error>(CallToolResult::text("never"))
+            })
+            .tool_tasks("forever", mcp_server::TaskPolicy::required())
+            .task_store(r.task_store())
+            .build();
+        node_with(r, server).await
+    };
+    let (a, b) = (task_node().await, task_node().await);
+    let c = Client::new();
+    // The task runs on B.
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forever","_meta":with_tasks()}});
+    let r = modern(&c, b, "tools/call", Some("forever"), call)
+        .send()
+        .await
+        .unwrap();
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let task = created["result"]["taskId"].as_str().unwrap().to_owned();
+
+    // A listens for it (A finds the task in the shared store).
+    let listen = json!({"jsonrpc":"2.0","id":2,"method":"subscriptions/listen","params":{
+        "notifications":{"taskIds":[task]},"_meta":with_tasks()}});
+    let r = modern(&c, a, "subscriptions/listen", None, listen)
+        .send()
+        .await
+        .unwrap();
+    let mut ev = Events::new(r);
+    let (_, ack) = ev.next().await.expect("the acknowledgement");
+    assert_eq!(ack["params"]["notifications"]["taskIds"][0], task, "{ack}");
+    on_the_bus(&redis, "t10:", 2).await;
+
+    // Cancelled on B: A's listener is told.
+    let cancel = json!({"jsonrpc":"2.0","id":3,"method":"tasks/cancel","params":{"taskId":task,"_meta":with_tasks()}});
+    let r = modern(&c, b, "tasks/cancel", Some(&task), cancel)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, n) = ev.next().await.expect("notifications/tasks on A");
+    assert_eq!(n["method"], "notifications/tasks", "{n}");
+    assert_eq!(n["params"]["taskId"], task, "{n}");
+    assert_eq!(n["params"]["status"], "cancelled", "{n}");
+    redis.stop().await;
+}

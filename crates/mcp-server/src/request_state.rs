@@ -234,7 +234,7 @@ mod tests {
             StateError::Tampered
         );
         assert_eq!(
-            new.open_any(&[k.clone()], &s, "prompts/get", &d)
+            new.open_any(std::slice::from_ref(&k), &s, "prompts/get", &d)
                 .unwrap_err(),
             StateError::WrongRequest,
             "an old key's state is still bound to its request"

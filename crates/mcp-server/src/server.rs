@@ -326,7 +326,8 @@ impl Server {
         self.inner.events.subscribe()
     }
 
-    /// The channel of server events raised on other nodes (see [`Inner::fleet_events`]).
+    /// The channel of server events raised on other nodes (see [`Inner::fleet_events`]), made when an
+    /// endpoint joins a fleet.
     pub(crate) fn fleet_events(&self) -> &broadcast::Sender<ServerEvent> {
         self.inner
             .fleet_events

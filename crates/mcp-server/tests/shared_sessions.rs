@@ -477,3 +477,49 @@ async fn a_request_of_a_dead_node_gets_an_error_on_resume_and_completed_ones_do_
         "done"
     );
 }
+
+fn modern_req(method: &str, body: Value) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(http::Method::POST)
+        .uri("http://localhost/mcp")
+        .header("host", "localhost:3000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_listen_on_one_node_hears_events_raised_on_another() {
+    let (a, b, server_b) = pair();
+    let meta = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities":{}});
+    // B serves (and so forwards its events to the bus) from its first request on.
+    let discover =
+        json!({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":meta}});
+    assert_eq!(
+        send(&b, modern_req("server/discover", discover)).await.0,
+        StatusCode::OK
+    );
+    let listen = json!({"jsonrpc":"2.0","id":7,"method":"subscriptions/listen","params":{
+        "notifications":{"toolsListChanged":true,"resourceSubscriptions":["file:///x"]},"_meta":meta}});
+    let r = a.handle(modern_req("subscriptions/listen", listen)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut body = r.into_body();
+    let (_, ack) = next_event(&mut body).await.expect("the acknowledgement");
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    server_b.add_tool(tool("late"), |_c: RequestContext, _a| async {
+        Ok::<_, Error>(CallToolResult::text("late"))
+    });
+    let (_, n) = next_event(&mut body).await.expect("the list change");
+    assert_eq!(n["method"], "notifications/tools/list_changed", "{n}");
+    server_b.notify_resource_updated("file:///x");
+    let (_, n) = next_event(&mut body).await.expect("the update");
+    assert_eq!(n["method"], "notifications/resources/updated", "{n}");
+    assert_eq!(n["params"]["uri"], "file:///x");
+}

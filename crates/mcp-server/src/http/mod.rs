@@ -638,6 +638,8 @@ impl State {
                 }
             });
             if let Some(bus) = &self.bus {
+                // Made now, before any listen stream starts, so every listen hears the fleet's events.
+                self.server.fleet_events();
                 // Server events raised here go to the other nodes, for the GET streams they hold.
                 let mut events = self.server.events();
                 let (out, node) = (bus.clone(), bus.node());
