@@ -6,13 +6,22 @@
 //!   404 on every node at once, because every request touches the record.
 //! - [`RedisEventStore`]: the events of resumable streams in a Redis Stream per stream, bounded
 //!   (`MAXLEN ~`), written before they are sent (`XADD`), replayed with `XRANGE`: a client resumes with
-//!   `Last-Event-ID` on any node.
+//!   `Last-Event-ID` on any node, and a request's stream still being written by another node is followed
+//!   live (`XREAD BLOCK` from the last event replayed, so nothing is missed or sent twice) until its end,
+//!   which is an entry of the stream too.
+//! - Node liveness: each node keeps a heartbeat key (`<prefix>node:<id>`, [`Redis::heartbeat`]) and
+//!   records itself as the owner of each request stream it opens. A client resuming the stream of a
+//!   request whose node died gets the stored events, then a JSON-RPC error for the unanswered request, and
+//!   the end of the stream; a request that completed is replayed as it was. Redis being unreachable is
+//!   never taken for a death: the request gets 503.
 //! - [`RedisTaskStore`]: the records of the tasks extension (`ServerBuilder::task_store`), one key per task
 //!   with the task's TTL, changed only by compare-and-set on the record's version: `tasks/get` answers on any
 //!   node, and two nodes can never both apply a transition.
 //! - [`RedisBus`]: messages between nodes on a pub/sub channel: the client's answer to a server→client
 //!   request reaches the node whose handler awaits it, a cancel reaches the node running the request, a
-//!   DELETE ends the session's streams on every node.
+//!   DELETE ends the session's streams on every node, and list changes, resource updates and task status
+//!   changes reach the `subscriptions/listen` streams (2026-07-28) and GET streams of every node. A plain
+//!   2026-07-28 request (`tools/call` and the like) sends nothing to Redis at all.
 //!
 //! When Redis cannot be reached, requests that need it get HTTP 503 with a JSON-RPC error naming the cause;
 //! the connection is re-established by itself (the client's `ConnectionManager`) once Redis is back.

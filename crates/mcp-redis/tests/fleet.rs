@@ -1007,3 +1007,92 @@ async fn a_listen_hears_of_a_task_that_changed_on_another_node() {
     assert_eq!(n["params"]["status"], "cancelled", "{n}");
     redis.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_and_a_roots_answer_posted_to_another_node_reach_the_request_on_the_first() {
+    let Some(redis) = RedisServer::start(None).await else {
+        return;
+    };
+    let cancelled = std::sync::Arc::new(tokio::sync::Notify::new());
+    let fleet_node = |cancelled: std::sync::Arc<tokio::sync::Notify>| {
+        let r = mcp_redis::Redis::open(&redis.url()).unwrap().prefix("t11:");
+        let s = server();
+        s.add_tool(tool("cancellable"), move |ctx: RequestContext, _a| {
+            let cancelled = cancelled.clone();
+            async move {
+                ctx.log(LoggingLevel::Info, None, json!("started")).await;
+                ctx.cancellation().cancelled().await;
+                cancelled.notify_one();
+                Err::<CallToolResult, _>(Error::cancelled())
+            }
+        });
+        s.add_tool(tool("roots"), |ctx: RequestContext, _a| async move {
+            let roots = ctx.list_roots("roots").await?;
+            let uris: Vec<String> = roots.roots.into_iter().map(|r| r.uri).collect();
+            Ok::<_, Error>(CallToolResult::text(uris.join(",")))
+        });
+        node_with(r, s)
+    };
+    let a = fleet_node(cancelled.clone()).await;
+    let b = fleet_node(std::sync::Arc::new(tokio::sync::Notify::new())).await;
+    let c = Client::new();
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":V,
+        "capabilities":{"roots":{}},"clientInfo":{"name":"t","version":"1"}}});
+    let r = c
+        .req(reqwest::Method::POST, a, None)
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap();
+    let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    assert_eq!(c.post(a, &sid, initialized).await.0, 202);
+    // Both nodes serving, so both listen on the bus.
+    assert_eq!(
+        c.post(b, &sid, json!({"jsonrpc":"2.0","id":5,"method":"ping"}))
+            .await
+            .0,
+        200
+    );
+    on_the_bus(&redis, "t11:", 2).await;
+
+    // Running on A, cancelled through B.
+    let call =
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"cancellable"}});
+    let r = c
+        .req(reqwest::Method::POST, a, Some(&sid))
+        .body(call.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut ev = Events::new(r);
+    let (_, started) = ev.next().await.expect("the handler started");
+    assert_eq!(started["params"]["data"], "started");
+    let cancel =
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}});
+    assert_eq!(c.post(b, &sid, cancel).await.0, 202);
+    tokio::time::timeout(Duration::from_secs(5), cancelled.notified())
+        .await
+        .expect("the handler on A saw the cancel posted to B");
+
+    // roots/list sent by A, answered through B.
+    let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"roots"}});
+    let r = c
+        .req(reqwest::Method::POST, a, Some(&sid))
+        .body(call.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut ev = Events::new(r);
+    let (_, question) = ev.next().await.expect("roots/list");
+    assert_eq!(question["method"], "roots/list", "{question}");
+    let answer = json!({"jsonrpc":"2.0","id":question["id"],"result":{"roots":[{"uri":"file:///work","name":"work"}]}});
+    assert_eq!(c.post(b, &sid, answer).await.0, 202);
+    let (_, result) = ev.next().await.expect("the result");
+    assert_eq!(result["id"], 3);
+    assert_eq!(
+        result["result"]["content"][0]["text"], "file:///work",
+        "{result}"
+    );
+    redis.stop().await;
+}

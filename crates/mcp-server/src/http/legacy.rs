@@ -663,7 +663,9 @@ impl State {
                 no,
                 session.id.clone(),
                 self.event_store.clone(),
-                self.store.is_some(),
+                // Nobody follows a GET stream from the store (a resume elsewhere replays it and goes on
+                // there), so its end is not recorded.
+                false,
             )))
         })
     }
