@@ -138,6 +138,32 @@ pub trait EventStore: Send + Sync + 'static {
     /// The default replays (see [`replay`](Self::replay)) and ends: a client resuming on another node gets
     /// what was stored and resumes again for the rest.
     ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use futures::StreamExt;
+    /// use mcp_protocol::RequestId;
+    /// use mcp_server::http::{EventStore, FollowEvent, MemoryEventStore, StreamOwner};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = MemoryEventStore::default();
+    /// let owner = StreamOwner::new(1, Some(RequestId::Number(2)));
+    /// store.open_stream("s", 7, &owner).await.unwrap();
+    /// store.append("s", 7, 0, Bytes::from_static(b"first")).await.unwrap();
+    /// assert!(store.follow("s", 6, 0).await.unwrap().is_none(), "no such stream");
+    /// // A client that saw event 0 follows: nothing stored after it yet, so a quiet spell at once (time to
+    /// // check that the owner is alive).
+    /// let mut f = store.follow("s", 7, 0).await.unwrap().unwrap();
+    /// assert_eq!(f.owner, Some(owner));
+    /// assert_eq!(f.events.next().await.unwrap().unwrap(), FollowEvent::Quiet);
+    /// // The writer goes on, then ends the stream: the follower gets the rest, once, then the end.
+    /// store.append("s", 7, 1, Bytes::from_static(b"second")).await.unwrap();
+    /// store.end_stream("s", 7, 2).await.unwrap();
+    /// assert_eq!(f.events.next().await.unwrap().unwrap(), FollowEvent::Frame(Bytes::from_static(b"second")));
+    /// assert_eq!(f.events.next().await.unwrap().unwrap(), FollowEvent::End);
+    /// assert!(f.events.next().await.is_none());
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the store cannot answer (the resuming request gets 503); an error
@@ -188,7 +214,7 @@ impl StreamOwner {
     }
 }
 
-/// One step of a followed stream (see [`EventStore::follow`]).
+/// One step of a followed stream (see [`EventStore::follow`], which has an example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FollowEvent {
