@@ -6,13 +6,22 @@
 //!   404 on every node at once, because every request touches the record.
 //! - [`RedisEventStore`]: the events of resumable streams in a Redis Stream per stream, bounded
 //!   (`MAXLEN ~`), written before they are sent (`XADD`), replayed with `XRANGE`: a client resumes with
-//!   `Last-Event-ID` on any node.
+//!   `Last-Event-ID` on any node, and a request's stream still being written by another node is followed
+//!   live (`XREAD BLOCK` from the last event replayed, so nothing is missed or sent twice) until its end,
+//!   which is an entry of the stream too.
+//! - Node liveness: each node keeps a heartbeat key (`<prefix>node:<id>`, [`Redis::heartbeat`]) and
+//!   records itself as the owner of each request stream it opens. A client resuming the stream of a
+//!   request whose node died gets the stored events, then a JSON-RPC error for the unanswered request, and
+//!   the end of the stream; a request that completed is replayed as it was. Redis being unreachable is
+//!   never taken for a death: the request gets 503.
 //! - [`RedisTaskStore`]: the records of the tasks extension (`ServerBuilder::task_store`), one key per task
 //!   with the task's TTL, changed only by compare-and-set on the record's version: `tasks/get` answers on any
 //!   node, and two nodes can never both apply a transition.
 //! - [`RedisBus`]: messages between nodes on a pub/sub channel: the client's answer to a server→client
 //!   request reaches the node whose handler awaits it, a cancel reaches the node running the request, a
-//!   DELETE ends the session's streams on every node.
+//!   DELETE ends the session's streams on every node, and list changes, resource updates and task status
+//!   changes reach the `subscriptions/listen` streams (2026-07-28) and GET streams of every node. A plain
+//!   2026-07-28 request (`tools/call` and the like) sends nothing to Redis at all.
 //!
 //! When Redis cannot be reached, requests that need it get HTTP 503 with a JSON-RPC error naming the cause;
 //! the connection is re-established by itself (the client's `ConnectionManager`) once Redis is back.
@@ -46,7 +55,8 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use mcp_server::http::{
-    Bus, BusMessage, EventStore, HttpConfig, SessionRecord, SessionStore, StoreError,
+    Bus, BusMessage, EventStore, FollowEvent, Following, HttpConfig, SessionRecord, SessionStore,
+    StoreError, StreamOwner,
 };
 use mcp_server::tasks::{TaskRecord, TaskStore, TaskStoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -59,6 +69,7 @@ pub struct Redis {
     conn: ConnectionManager,
     prefix: Arc<str>,
     max_events: usize,
+    heartbeat: Duration,
 }
 
 impl std::fmt::Debug for Redis {
@@ -91,6 +102,7 @@ impl Redis {
             conn,
             prefix: "mcp:".into(),
             max_events: 1024,
+            heartbeat: Duration::from_secs(10),
         })
     }
 
@@ -103,6 +115,23 @@ impl Redis {
     /// Most events kept per stream (default 1024, approximately: `MAXLEN ~`).
     pub fn max_events(mut self, n: usize) -> Self {
         self.max_events = n;
+        self
+    }
+
+    /// How long a node's heartbeat key lives (default 10 s; refreshed every third of it). A node whose key
+    /// is gone for a whole refresh period more is dead to the others: a client resuming a stream it was
+    /// writing gets an error for its unanswered request instead of waiting forever. Shorter finds dead
+    /// nodes sooner; it must stay well above the longest pause a live node may take (and a Redis restart
+    /// is bridged: a missing key is checked twice, a refresh period apart).
+    ///
+    /// ```
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let redis = mcp_redis::Redis::open("redis://127.0.0.1:6379/")?.heartbeat(Duration::from_secs(3));
+    /// # let _ = redis; Ok(()) }
+    /// ```
+    pub fn heartbeat(mut self, ttl: Duration) -> Self {
+        self.heartbeat = ttl.max(Duration::from_millis(30));
         self
     }
 
@@ -296,6 +325,100 @@ impl RedisEventStore {
     fn stream_key(&self, session: &str, stream: u64) -> String {
         self.redis.key("ev", &format!("{session}:{stream}"))
     }
+    fn meta_key(&self, session: &str, stream: u64) -> String {
+        self.redis.key("evm", &format!("{session}:{stream}"))
+    }
+}
+
+/// How long one blocking read of a followed stream waits before the follower reports a quiet spell.
+const FOLLOW_BLOCK: Duration = Duration::from_secs(1);
+
+/// What a followed stream still has to yield, and where it stands.
+struct Tail {
+    store: RedisEventStore,
+    key: String,
+    /// The entry id of the last event read.
+    last: String,
+    ready: std::collections::VecDeque<FollowEvent>,
+    /// A connection of the follower's own: `XREAD BLOCK` would hold up every other command on the shared
+    /// one.
+    conn: Option<redis::aio::MultiplexedConnection>,
+    done: bool,
+    /// The first quiet spell (the replay caught up) was reported.
+    caught_up: bool,
+}
+
+impl Tail {
+    /// Queue the events of `entries` (an `f` field is an event's frame, an `e` field the stream's end).
+    fn take(&mut self, entries: Vec<redis::streams::StreamId>) {
+        for e in entries {
+            self.last = e.id.clone();
+            if let Some(redis::Value::BulkString(b)) = e.map.get("f") {
+                self.ready
+                    .push_back(FollowEvent::Frame(Bytes::from(b.clone())));
+            } else if e.map.contains_key("e") {
+                self.ready.push_back(FollowEvent::End);
+                break;
+            }
+        }
+    }
+
+    async fn next(mut self) -> Option<(Result<FollowEvent, StoreError>, Self)> {
+        loop {
+            if let Some(ev) = self.ready.pop_front() {
+                self.done = ev == FollowEvent::End;
+                return Some((Ok(ev), self));
+            }
+            if self.done {
+                return None;
+            }
+            if !self.caught_up {
+                self.caught_up = true;
+                return Some((Ok(FollowEvent::Quiet), self));
+            }
+            if self.conn.is_none() {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(FOLLOW_BLOCK + Duration::from_secs(2)));
+                match self
+                    .store
+                    .redis
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                {
+                    Ok(c) => self.conn = Some(c),
+                    Err(e) => {
+                        self.done = true;
+                        return Some((Err(down(e)), self));
+                    }
+                }
+            }
+            let conn = self.conn.as_mut()?;
+            let read: Result<Option<redis::streams::StreamReadReply>, _> = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(256)
+                .arg("BLOCK")
+                .arg(FOLLOW_BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&self.key)
+                .arg(&self.last)
+                .query_async(conn)
+                .await;
+            match read {
+                Ok(Some(r)) if r.keys.iter().any(|k| !k.ids.is_empty()) => {
+                    for k in r.keys {
+                        self.take(k.ids);
+                    }
+                }
+                Ok(_) => return Some((Ok(FollowEvent::Quiet), self)),
+                Err(e) => {
+                    self.done = true;
+                    return Some((Err(down(e)), self));
+                }
+            }
+        }
+    }
 }
 
 impl EventStore for RedisEventStore {
@@ -366,6 +489,121 @@ impl EventStore for RedisEventStore {
         })
     }
 
+    fn open_stream<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        owner: &'a StreamOwner,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let meta = self.meta_key(session, stream);
+            let set = self.redis.key("evs", session);
+            let ttl = ms(self.ttl) as i64;
+            let request = match &owner.request {
+                Some(id) => serde_json::to_string(id).map_err(StoreError::unavailable)?,
+                None => String::new(),
+            };
+            let mut c = self.redis.conn.clone();
+            redis::pipe()
+                .hset_multiple(&meta, &[("o", owner.node.to_string()), ("r", request)])
+                .ignore()
+                .pexpire(&meta, ttl)
+                .ignore()
+                .sadd(&set, &meta)
+                .ignore()
+                .pexpire(&set, ttl)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(down)
+        })
+    }
+
+    fn end_stream<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        seq: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            // The end is an entry of the stream itself, after its last event: a follower reading in order
+            // cannot see it before any event.
+            let key = self.stream_key(session, stream);
+            let set = self.redis.key("evs", session);
+            let ttl = ms(self.ttl) as i64;
+            let mut c = self.redis.conn.clone();
+            redis::pipe()
+                .cmd("XADD")
+                .arg(&key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.redis.max_events)
+                .arg(format!("1-{seq}"))
+                .arg("e")
+                .arg(1)
+                .ignore()
+                .pexpire(&key, ttl)
+                .ignore()
+                .sadd(&set, &key)
+                .ignore()
+                .pexpire(&set, ttl)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(down)
+        })
+    }
+
+    fn follow<'a>(
+        &'a self,
+        session: &'a str,
+        stream: u64,
+        after: u64,
+    ) -> BoxFuture<'a, Result<Option<Following>, StoreError>> {
+        Box::pin(async move {
+            let key = self.stream_key(session, stream);
+            let mut c = self.redis.conn.clone();
+            // One transaction: the owner, and every event stored so far (with the end, if written).
+            let (meta, exists, entries): (
+                std::collections::HashMap<String, String>,
+                bool,
+                redis::streams::StreamRangeReply,
+            ) = redis::pipe()
+                .atomic()
+                .hgetall(self.meta_key(session, stream))
+                .exists(&key)
+                .cmd("XRANGE")
+                .arg(&key)
+                .arg(format!("(1-{after}"))
+                .arg("+")
+                .query_async(&mut c)
+                .await
+                .map_err(down)?;
+            if !exists && meta.is_empty() {
+                return Ok(None);
+            }
+            let owner = meta.get("o").and_then(|o| o.parse().ok()).map(|node| {
+                let request = meta
+                    .get("r")
+                    .filter(|r| !r.is_empty())
+                    .and_then(|r| serde_json::from_str(r).ok());
+                StreamOwner::new(node, request)
+            });
+            let mut tail = Tail {
+                store: self.clone(),
+                key,
+                last: format!("1-{after}"),
+                ready: Default::default(),
+                conn: None,
+                done: false,
+                caught_up: false,
+            };
+            tail.take(entries.ids);
+            let events = futures::stream::unfold(tail, Tail::next);
+            Ok(Some(Following::new(owner, Box::pin(events))))
+        })
+    }
+
     fn forget<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let set = self.redis.key("evs", session);
@@ -408,6 +646,34 @@ impl Bus for RedisBus {
 
     fn subscribe(&self) -> BoxStream<'static, BusMessage> {
         let (tx, rx) = tokio::sync::mpsc::channel::<BusMessage>(1024);
+        // This node's heartbeat, for as long as its endpoint listens (a dead process stops it, and so does
+        // a runtime that is shut down). A failed refresh is retried at the next tick: the key outlives two.
+        let beat = tx.clone();
+        let (mut c, key, ttl) = (
+            self.redis.conn.clone(),
+            self.redis.key("node", &self.node.to_string()),
+            self.redis.heartbeat,
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ttl / 3);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = beat.closed() => break,
+                }
+                let set: Result<(), _> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ms(ttl))
+                    .query_async(&mut c)
+                    .await;
+                if let Err(e) = set {
+                    tracing::warn!(error = %e, "redis bus: heartbeat not refreshed");
+                }
+            }
+        });
         let client = self.redis.client.clone();
         let channel = self.redis.key("bus", "");
         tokio::spawn(async move {
@@ -446,6 +712,23 @@ impl Bus for RedisBus {
         Box::pin(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|m| (m, rx))
         }))
+    }
+
+    fn alive(&self, node: u64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            if node == self.node {
+                return Ok(true);
+            }
+            let key = self.redis.key("node", &node.to_string());
+            let mut c = self.redis.conn.clone();
+            if c.exists::<_, bool>(&key).await.map_err(down)? {
+                return Ok(true);
+            }
+            // Gone, or not refreshed yet (Redis just restarted empty, or the node just started): a live
+            // node sets it again within a refresh period.
+            tokio::time::sleep(self.redis.heartbeat / 3 + Duration::from_millis(100)).await;
+            c.exists::<_, bool>(&key).await.map_err(down)
+        })
     }
 }
 

@@ -537,7 +537,12 @@ impl Server {
             Some(state) if modern => {
                 let opened = self
                     .state_key()
-                    .open(state, &req.method, &digest())
+                    .open_any(
+                        &self.inner.previous_state_keys,
+                        state,
+                        &req.method,
+                        &digest(),
+                    )
                     .map_err(|e| ErrorObject::invalid_params(e.to_string()))?;
                 (opened.responses, opened.round_state)
             }

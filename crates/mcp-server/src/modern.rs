@@ -433,6 +433,10 @@ impl Server {
         };
         // Subscribe before acknowledging so no event between the two is lost.
         let mut events = self.events();
+        // Events raised on other nodes of a fleet come on a channel of their own (so they are never sent
+        // back to the fleet); a listener hears both alike. A server in no fleet has no such channel, and its
+        // listens pay nothing for it.
+        let mut fleet = self.inner.fleet_events.get().map(|tx| tx.subscribe());
         let mut ack = JsonObject::new();
         ack.insert(
             "notifications".into(),
@@ -445,6 +449,7 @@ impl Server {
         loop {
             let ev = tokio::select! {
                 ev = events.recv() => ev,
+                ev = async { match fleet.as_mut() { Some(f) => f.recv().await, None => std::future::pending().await } } => ev,
                 ev = next_task_event(&mut watch) => match ev {
                     Some(n) => {
                         if out.send(Message::Notification(Notification::new(methods::NOTIF_TASKS, tag(n)))).await.is_err() {

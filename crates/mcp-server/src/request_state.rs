@@ -139,6 +139,25 @@ impl StateKey {
         format!("{body}.{tag}")
     }
 
+    /// Open with `self`, or with one of `previous` (rotated out, still accepted) when `self` did not seal it.
+    pub(crate) fn open_any(
+        &self,
+        previous: &[StateKey],
+        state: &str,
+        method: &str,
+        digest: &str,
+    ) -> Result<Opened, StateError> {
+        let first = self.open(state, method, digest);
+        if !matches!(first, Err(StateError::Tampered)) {
+            return first;
+        }
+        previous
+            .iter()
+            .map(|k| k.open(state, method, digest))
+            .find(|r| !matches!(r, Err(StateError::Tampered)))
+            .unwrap_or(first)
+    }
+
     pub(crate) fn open(
         &self,
         state: &str,
@@ -204,6 +223,22 @@ mod tests {
             StateError::WrongRequest
         );
         assert!(StateKey::random().open(&s, "tools/call", &d).is_err());
+        // Rotation: a new key with the old one still accepted opens what the old one sealed; without it,
+        // or with an unrelated previous key, the state is refused.
+        let new = StateKey::random();
+        let o = new.open_any(&[StateKey::random(), k.clone()], &s, "tools/call", &d);
+        assert_eq!(o.unwrap().round_state, Some(json!(3)));
+        assert_eq!(
+            new.open_any(&[StateKey::random()], &s, "tools/call", &d)
+                .unwrap_err(),
+            StateError::Tampered
+        );
+        assert_eq!(
+            new.open_any(std::slice::from_ref(&k), &s, "prompts/get", &d)
+                .unwrap_err(),
+            StateError::WrongRequest,
+            "an old key's state is still bound to its request"
+        );
         assert_eq!(
             k.open("garbage", "tools/call", &d).unwrap_err(),
             StateError::Malformed

@@ -150,7 +150,12 @@ pub(crate) struct Inner {
     pub options: ServerOptions,
     pub registry: Registry,
     pub events: broadcast::Sender<ServerEvent>,
+    /// Server events raised on other nodes of a fleet, for this node's `subscriptions/listen` streams
+    /// (made on first use: a server with no listener and no fleet never allocates it).
+    pub fleet_events: std::sync::OnceLock<broadcast::Sender<ServerEvent>>,
     pub state_key: StateKey,
+    /// Keys a `requestState` may also be sealed with (rotated out, still accepted); never used to seal.
+    pub previous_state_keys: Vec<StateKey>,
     /// The `initialize` result as JSON text for each legacy version, written on first use.
     pub initialize_results: std::sync::OnceLock<Vec<(mcp_protocol::ProtocolVersion, String)>>,
     /// The message-level layers, outermost first; `None` when none was added (requests go straight in).
@@ -236,6 +241,7 @@ pub struct ServerBuilder {
     completion: Option<Arc<dyn CompletionHandler>>,
     logging: bool,
     state_key: Option<StateKey>,
+    previous_state_keys: Vec<StateKey>,
     capabilities: Option<ServerCapabilities>,
     layers: Option<Next>,
     extensions: JsonObject,
@@ -260,6 +266,7 @@ impl Server {
             completion: None,
             logging: true,
             state_key: None,
+            previous_state_keys: Vec::new(),
             capabilities: None,
             layers: None,
             extensions: JsonObject::new(),
@@ -317,6 +324,19 @@ impl Server {
     /// ```
     pub fn events(&self) -> broadcast::Receiver<ServerEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// The channel of server events raised on other nodes (see [`Inner::fleet_events`]), made when an
+    /// endpoint joins a fleet.
+    pub(crate) fn fleet_events(&self) -> &broadcast::Sender<ServerEvent> {
+        self.inner
+            .fleet_events
+            .get_or_init(|| broadcast::channel(256).0)
+    }
+
+    /// A server event raised on another node of the fleet: tell this node's listen streams.
+    pub(crate) fn raise_from_fleet(&self, e: ServerEvent) {
+        let _ = self.fleet_events().send(e);
     }
 
     fn emit(&self, e: ServerEvent) {
@@ -519,6 +539,27 @@ impl ServerBuilder {
     /// default random key a retry that lands on another node (or after a restart) is refused as tampered.
     pub fn state_key(mut self, key: StateKey) -> Self {
         self.state_key = Some(key);
+        self
+    }
+
+    /// Keys that sealed `requestState` before the current [`state_key`](Self::state_key) and are still
+    /// accepted to open one (the current key always seals). To rotate the key of a fleet without failing
+    /// the rounds in flight: give every node the new key with the old one here, then, once a round's
+    /// lifetime ([`ServerOptions::request_state_ttl`]) has passed, drop the old one. A state sealed with a
+    /// key in neither place is refused.
+    ///
+    /// ```
+    /// use mcp_server::{Server, StateKey};
+    /// let old = StateKey::new(b"the key of last month, 32 bytes!".to_vec());
+    /// let new = StateKey::new(b"the key of this month, 32 bytes!".to_vec());
+    /// let server = Server::builder("rotating", "1.0.0")
+    ///     .state_key(new)
+    ///     .previous_state_keys([old])
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    pub fn previous_state_keys(mut self, keys: impl IntoIterator<Item = StateKey>) -> Self {
+        self.previous_state_keys = keys.into_iter().collect();
         self
     }
     /// Whether to declare the `logging` capability (default true). Without it clients do not send
@@ -981,7 +1022,9 @@ impl ServerBuilder {
                     completion: self.completion,
                 },
                 events,
+                fleet_events: std::sync::OnceLock::new(),
                 state_key: self.state_key.unwrap_or_else(StateKey::random),
+                previous_state_keys: self.previous_state_keys,
                 initialize_results: std::sync::OnceLock::new(),
                 layers: self.layers,
                 tasks,

@@ -195,6 +195,8 @@ pub(crate) struct TaskEvent {
     pub owner: Option<TaskOwner>,
     /// The `DetailedTask`, as `tasks/get` would answer it now.
     pub task: Arc<Value>,
+    /// It happened on another node of a fleet (and came over the bus): never sent back to the fleet.
+    pub remote: bool,
 }
 
 /// The tasks of one server: the tools' policies, the store of records, and the live half of the tasks this
@@ -262,6 +264,19 @@ impl Tasks {
                 id: r.id().into(),
                 owner: r.owner_opt().clone(),
                 task: Arc::new(self.describe(r, true)),
+                remote: false,
+            });
+        }
+    }
+
+    /// A task's status changed on another node of the fleet: tell this node's listeners.
+    pub(crate) fn emit_remote(&self, id: &str, owner: Option<TaskOwner>, task: Value) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(TaskEvent {
+                id: id.into(),
+                owner,
+                task: Arc::new(task),
+                remote: true,
             });
         }
     }

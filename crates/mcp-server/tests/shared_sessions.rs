@@ -333,3 +333,193 @@ async fn a_store_that_is_down_gets_503_naming_the_cause() {
         "{body}"
     );
 }
+
+/// A server whose `paced` tool logs, waits for `gate`, logs again and answers, and whose `stuck` tool logs
+/// and never answers (its node will "die" meanwhile).
+fn gated_server(gate: Arc<tokio::sync::Notify>) -> Server {
+    Server::builder("fleet", "1.0.0")
+        .tool(tool("paced"), move |ctx: RequestContext, _a| {
+            let gate = gate.clone();
+            async move {
+                ctx.log(LoggingLevel::Info, None, json!("before")).await;
+                gate.notified().await;
+                ctx.log(LoggingLevel::Info, None, json!("after")).await;
+                Ok::<_, Error>(CallToolResult::text("paced done"))
+            }
+        })
+        .tool(tool("stuck"), |ctx: RequestContext, _a| async move {
+            ctx.log(LoggingLevel::Info, None, json!("working")).await;
+            std::future::pending::<()>().await;
+            Ok::<_, Error>(CallToolResult::text("never"))
+        })
+        .tool(tool("chatty"), |ctx: RequestContext, _a| async move {
+            for i in 0..3 {
+                ctx.log(LoggingLevel::Info, None, json!(i)).await;
+            }
+            Ok::<_, Error>(CallToolResult::text("done"))
+        })
+        .build()
+}
+
+/// Two nodes as in [`pair`], with A's bus node (to make A "die") and the gate of A's `paced` tool.
+fn gated_pair() -> (
+    McpService,
+    McpService,
+    mcp_server::http::MemoryBusNode,
+    Arc<tokio::sync::Notify>,
+) {
+    let store = Arc::new(MemorySessionStore::new(100));
+    let bus = MemoryBus::new();
+    let events = Arc::new(MemoryEventStore::default());
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let node = |bus: mcp_server::http::MemoryBusNode| {
+        McpService::new(
+            gated_server(gate.clone()),
+            HttpConfig::default()
+                .session_store(store.clone())
+                .event_store(events.clone())
+                .bus(Arc::new(bus)),
+        )
+    };
+    let a_bus = bus.join();
+    let (a, b) = (node(a_bus.clone()), node(bus.join()));
+    (a, b, a_bus, gate)
+}
+
+/// The JSON messages of an SSE body, in order, until it ends.
+async fn rest(body: &mut McpBody) -> Vec<Value> {
+    let mut all = Vec::new();
+    while let Some((_, v)) = next_event(body).await {
+        all.push(v);
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_stream_resumed_on_another_node_follows_its_live_rest() {
+    let (a, b, _, gate) = gated_pair();
+    let sid = open(&a).await;
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"paced"}});
+    let mut stream = a.handle(post(call, &sid)).await.into_body();
+    let (id, first) = next_event(&mut stream).await.expect("the first log");
+    assert_eq!(first["params"]["data"], "before", "{first}");
+    // The client loses its connection, and resumes on B while A's handler is still running.
+    drop(stream);
+    let resume = req(
+        http::Method::GET,
+        None,
+        &[
+            ("mcp-session-id", &sid),
+            ("last-event-id", &id.expect("event ids")),
+        ],
+    );
+    let r = b.handle(resume).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Only now does the handler on A go on: what follows is live, written after B began following.
+    gate.notify_one();
+    let mut body = r.into_body();
+    let got = rest(&mut body).await;
+    assert_eq!(got.len(), 2, "the second log and the result, once: {got:?}");
+    assert_eq!(got[0]["params"]["data"], "after", "{got:?}");
+    assert_eq!(got[1]["id"], 2);
+    assert_eq!(got[1]["result"]["content"][0]["text"], "paced done");
+}
+
+#[tokio::test]
+async fn a_request_of_a_dead_node_gets_an_error_on_resume_and_completed_ones_do_not() {
+    let (a, b, a_bus, _) = gated_pair();
+    let sid = open(&a).await;
+    // One request that completed on A, and one that never will.
+    let done = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"chatty"}});
+    let mut stream = a.handle(post(done, &sid)).await.into_body();
+    let (done_id, _) = next_event(&mut stream).await.expect("a log");
+    let completed = rest(&mut stream).await;
+    let stuck = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"stuck"}});
+    let mut stream = a.handle(post(stuck, &sid)).await.into_body();
+    let (stuck_id, working) = next_event(&mut stream).await.expect("a log");
+    assert_eq!(working["params"]["data"], "working");
+    drop(stream);
+
+    // While A lives, a resume on B waits for the rest (the handler may still answer).
+    let resume = |id: &str| {
+        req(
+            http::Method::GET,
+            None,
+            &[("mcp-session-id", &sid), ("last-event-id", id)],
+        )
+    };
+    let stuck_id = stuck_id.expect("event ids");
+    let mut waiting = b.handle(resume(&stuck_id)).await.into_body();
+    let early = tokio::time::timeout(Duration::from_millis(300), waiting.frame()).await;
+    assert!(
+        early.is_err(),
+        "nothing yet from a live node's running request"
+    );
+    drop(waiting);
+
+    a_bus.leave();
+    // The orphaned request: an error naming what happened, then the stream ends.
+    let mut body = b.handle(resume(&stuck_id)).await.into_body();
+    let got = rest(&mut body).await;
+    assert_eq!(got.len(), 1, "one error, then the end: {got:?}");
+    assert_eq!(got[0]["id"], 3, "{got:?}");
+    let msg = got[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("stopped"), "{msg}");
+
+    // The completed request: its stored rest, once, and no error.
+    let mut body = b
+        .handle(resume(&done_id.expect("event ids")))
+        .await
+        .into_body();
+    assert_eq!(rest(&mut body).await, completed);
+    assert_eq!(
+        completed.last().unwrap()["result"]["content"][0]["text"],
+        "done"
+    );
+}
+
+fn modern_req(method: &str, body: Value) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(http::Method::POST)
+        .uri("http://localhost/mcp")
+        .header("host", "localhost:3000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_listen_on_one_node_hears_events_raised_on_another() {
+    let (a, b, server_b) = pair();
+    let meta = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities":{}});
+    // B serves (and so forwards its events to the bus) from its first request on.
+    let discover =
+        json!({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":meta}});
+    assert_eq!(
+        send(&b, modern_req("server/discover", discover)).await.0,
+        StatusCode::OK
+    );
+    let listen = json!({"jsonrpc":"2.0","id":7,"method":"subscriptions/listen","params":{
+        "notifications":{"toolsListChanged":true,"resourceSubscriptions":["file:///x"]},"_meta":meta}});
+    let r = a.handle(modern_req("subscriptions/listen", listen)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut body = r.into_body();
+    let (_, ack) = next_event(&mut body).await.expect("the acknowledgement");
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    server_b.add_tool(tool("late"), |_c: RequestContext, _a| async {
+        Ok::<_, Error>(CallToolResult::text("late"))
+    });
+    let (_, n) = next_event(&mut body).await.expect("the list change");
+    assert_eq!(n["method"], "notifications/tools/list_changed", "{n}");
+    server_b.notify_resource_updated("file:///x");
+    let (_, n) = next_event(&mut body).await.expect("the update");
+    assert_eq!(n["method"], "notifications/resources/updated", "{n}");
+    assert_eq!(n["params"]["uri"], "file:///x");
+}

@@ -74,6 +74,18 @@ pub enum BusEvent {
         /// The resource.
         uri: String,
     },
+    /// A task of the tasks extension changed status on the sending node: every node tells its
+    /// `subscriptions/listen` streams that watch it (`notifications/tasks`). [`BusMessage::session`] is
+    /// empty.
+    TaskStatus {
+        /// The task id.
+        id: String,
+        /// Who owns it: only that caller's listeners hear of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<crate::tasks::TaskOwner>,
+        /// The task as `tasks/get` answers it.
+        task: Value,
+    },
 }
 
 impl BusEvent {
@@ -133,8 +145,20 @@ pub trait Bus: Send + Sync + 'static {
     /// Send a message to every node.
     fn publish(&self, msg: BusMessage) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The messages published by every node from now on. Called once per endpoint; the stream should
-    /// outlive outages of the bus (reconnecting by itself).
+    /// outlive outages of the bus (reconnecting by itself). A bus that tells [`alive`](Self::alive) nodes
+    /// apart keeps this node's heartbeat going for as long as the stream is polled.
     fn subscribe(&self) -> BoxStream<'static, BusMessage>;
+    /// Whether `node` is alive (its heartbeat is fresh). An endpoint asks when a stream it follows for a
+    /// client has gone quiet and was written by `node`: a dead node's unanswered request gets an error
+    /// instead of a wait that never ends. The default says every node is alive.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the bus cannot tell (an outage is never taken for a death).
+    fn alive(&self, node: u64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let _ = node;
+        Box::pin(std::future::ready(Ok(true)))
+    }
 }
 
 /// A bus between endpoints in one process: each [`MemoryBus::join`] is one node. What tests and a process
@@ -153,6 +177,8 @@ pub trait Bus: Send + Sync + 'static {
 pub struct MemoryBus {
     tx: tokio::sync::broadcast::Sender<BusMessage>,
     nodes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Nodes that [`MemoryBusNode::leave`] took out.
+    gone: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
 }
 
 impl MemoryBus {
@@ -161,6 +187,7 @@ impl MemoryBus {
         Self {
             tx: tokio::sync::broadcast::channel(1024).0,
             nodes: Default::default(),
+            gone: Default::default(),
         }
     }
 
@@ -189,6 +216,28 @@ pub struct MemoryBusNode {
     node: u64,
 }
 
+impl MemoryBusNode {
+    /// This node is gone, as if its process died: the other nodes find it dead ([`Bus::alive`]) from now on.
+    ///
+    /// ```
+    /// use mcp_server::http::{Bus, MemoryBus};
+    /// # futures::executor::block_on(async {
+    /// let bus = MemoryBus::new();
+    /// let (a, b) = (bus.join(), bus.join());
+    /// assert!(b.alive(a.node()).await.unwrap());
+    /// a.leave();
+    /// assert!(!b.alive(a.node()).await.unwrap());
+    /// # });
+    /// ```
+    pub fn leave(&self) {
+        self.bus
+            .gone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.node);
+    }
+}
+
 impl Bus for MemoryBusNode {
     fn node(&self) -> u64 {
         self.node
@@ -211,5 +260,14 @@ impl Bus for MemoryBusNode {
                 }
             }
         }))
+    }
+    fn alive(&self, node: u64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let gone = self
+            .bus
+            .gone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&node);
+        Box::pin(std::future::ready(Ok(!gone)))
     }
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::bus::{BusEvent, BusMessage};
 use super::respond::{self, LogSink, Start};
 use super::session::{is_standalone, new_session_id, new_tag, HttpSession, StoreError};
-use super::sse::{self, parse_event_id, StreamLog};
+use super::sse::{self, parse_event_id, FollowEvent, Following, StreamLog, StreamOwner};
 use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
     McpBody, Parsed, Permit, ResponseMode, State,
@@ -461,7 +461,15 @@ impl State {
                 finished,
                 closed,
             } => {
-                let log = session.new_stream(&self.event_store);
+                let log = session.new_stream(&self.event_store, self.store.is_some());
+                // With a fleet, the stream's owner is recorded before its first event (so before any
+                // client can resume it elsewhere): a node resuming it then knows whose heartbeat to check.
+                let owner = self.bus.as_ref().filter(|_| self.store.is_some()).map(|b| {
+                    (
+                        self.event_store.clone(),
+                        StreamOwner::new(b.node(), Some(id.clone())),
+                    )
+                });
                 let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
                 // Attaching live only reads no store: it cannot fail.
                 let _ = log.attach(None, body_tx).await;
@@ -477,6 +485,11 @@ impl State {
                 let permit = permit.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
+                    if let Some((store, owner)) = owner {
+                        if let Err(e) = store.open_stream(&session.id, log.no, &owner).await {
+                            tracing::warn!(session = %session.id, error = %e, "stream owner not stored");
+                        }
+                    }
                     if closed {
                         close.notify_one();
                     }
@@ -650,6 +663,9 @@ impl State {
                 no,
                 session.id.clone(),
                 self.event_store.clone(),
+                // Nobody follows a GET stream from the store (a resume elsewhere replays it and goes on
+                // there), so its end is not recorded.
+                false,
             )))
         })
     }
@@ -675,21 +691,33 @@ impl State {
         if self.store.is_none() {
             return unknown();
         }
-        let frames = match self.event_store.replay(&session.id, no, seq).await {
+        if is_standalone(no) {
+            let frames = match self.event_store.replay(&session.id, no, seq).await {
+                Ok(Some(f)) => f,
+                Ok(None) => return unknown(),
+                Err(e) => return unavailable(None, &e),
+            };
+            for frame in frames {
+                if body_tx.try_send(frame).is_err() {
+                    break;
+                }
+            }
+            let log = self.standalone_log(session);
+            return self.standalone(session, log, None, body_tx, body_rx).await;
+        }
+        // A request's stream: what was stored, then the live rest as its writer (maybe another node) stores
+        // it. Followed through the event store rather than the bus: the store's order is the stream's, so
+        // the replay and the live part meet with no gap and no repeat, and the writer does nothing more
+        // for a follower than it does anyway (store each event before sending it).
+        let following = match self.event_store.follow(&session.id, no, seq).await {
             Ok(Some(f)) => f,
             Ok(None) => return unknown(),
             Err(e) => return unavailable(None, &e),
         };
-        for frame in frames {
-            if body_tx.try_send(frame).is_err() {
-                break;
-            }
-        }
-        if is_standalone(no) {
-            let log = self.standalone_log(session);
-            return self.standalone(session, log, None, body_tx, body_rx).await;
-        }
-        drop(body_tx);
+        let bus = self.bus.clone();
+        let ended = session.ended.clone();
+        let closing = self.closing.clone();
+        tokio::spawn(follow(following, bus, body_tx, ended, closing));
         sse_response(McpBody::stream(body_rx, None))
     }
 
@@ -800,6 +828,75 @@ impl State {
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         r
+    }
+}
+
+/// Copy a followed stream to a resuming client until it ends, the client goes, or the session or the
+/// endpoint does. When the stream goes quiet the writer's heartbeat is checked: if its node is dead and the
+/// request was not answered, the client gets a JSON-RPC error for it and the stream ends (never a hang). A
+/// store or bus that fails is not a death: the stream just ends and the client resumes again (and gets 503
+/// while the trouble lasts).
+async fn follow(
+    following: Following,
+    bus: Option<Arc<dyn super::Bus>>,
+    body_tx: mpsc::Sender<Bytes>,
+    ended: CancellationToken,
+    closing: CancellationToken,
+) {
+    let Following { owner, mut events } = following;
+    let request = owner.as_ref().and_then(|o| o.request.clone());
+    let mut answered = false;
+    loop {
+        let step = tokio::select! {
+            s = futures::StreamExt::next(&mut events) => s,
+            _ = body_tx.closed() => return,
+            _ = ended.cancelled() => return,
+            _ = closing.cancelled() => return,
+        };
+        match step {
+            Some(Ok(FollowEvent::Frame(frame))) => {
+                if let Some(id) = &request {
+                    answered = answered || sse::answers(&frame, id);
+                }
+                if body_tx.send(frame).await.is_err() {
+                    return;
+                }
+            }
+            Some(Ok(FollowEvent::Quiet)) => {
+                // Without a recorded owner there is no heartbeat to check: end here, as a plain replay
+                // would, and let the client resume again.
+                let (Some(owner), Some(bus)) = (&owner, &bus) else {
+                    return;
+                };
+                match bus.alive(owner.node).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        if let (Some(id), false) = (&request, answered) {
+                            tracing::warn!(node = owner.node, request = %id, "request orphaned: the node running it stopped");
+                            let err = ErrorResponse::new(
+                                Some(id.clone()),
+                                ErrorObject::new(
+                                    error_code::INTERNAL_ERROR,
+                                    "The server node running this request stopped before it finished; \
+                                     its outcome is unknown (it may have taken effect, or not)",
+                                ),
+                            );
+                            let _ = body_tx.send(sse::event(None, &Message::Error(err))).await;
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "owner of a followed stream not checked: the stream ends");
+                        return;
+                    }
+                }
+            }
+            Some(Ok(FollowEvent::End)) | None => return,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a followed stream failed: it ends, the client resumes");
+                return;
+            }
+        }
     }
 }
 

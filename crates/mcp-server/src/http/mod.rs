@@ -51,7 +51,7 @@ pub use serve::{serve, serve_listener, Bound};
 pub use session::{
     HttpSession, MemorySessionStore, SessionOwner, SessionRecord, SessionStore, StoreError,
 };
-pub use sse::{EventStore, MemoryEventStore};
+pub use sse::{EventStore, FollowEvent, Following, MemoryEventStore, StreamOwner};
 
 use crate::middleware::{HttpHint, McpResponse};
 use crate::reply::Reply;
@@ -638,6 +638,8 @@ impl State {
                 }
             });
             if let Some(bus) = &self.bus {
+                // Made now, before any listen stream starts, so every listen hears the fleet's events.
+                self.server.fleet_events();
                 // Server events raised here go to the other nodes, for the GET streams they hold.
                 let mut events = self.server.events();
                 let (out, node) = (bus.clone(), bus.node());
@@ -660,6 +662,34 @@ impl State {
                         }
                     }
                 });
+                if let Some(tasks) = &self.server.inner.tasks {
+                    // Task status changes made here go to the other nodes, for their listen streams.
+                    let mut changes = tasks.subscribe();
+                    let (out, node) = (bus.clone(), bus.node());
+                    let closing = self.closing.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            let ev = tokio::select! {
+                                ev = changes.recv() => ev,
+                                _ = closing.cancelled() => break,
+                            };
+                            match ev {
+                                Ok(ev) if !ev.remote => {
+                                    let event = BusEvent::TaskStatus {
+                                        id: ev.id.to_string(),
+                                        owner: ev.owner.clone(),
+                                        task: (*ev.task).clone(),
+                                    };
+                                    if let Err(e) = out.publish(BusMessage::new(node, "", event)).await {
+                                        tracing::warn!(error = %e, "task status not sent to the other nodes");
+                                    }
+                                }
+                                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                                Err(_) => break,
+                            }
+                        }
+                    });
+                }
                 let weak = Arc::downgrade(self);
                 let mut messages = bus.subscribe();
                 tokio::spawn(async move {
@@ -712,7 +742,14 @@ impl State {
         if self.bus.as_ref().is_some_and(|b| b.node() == msg.from) {
             return;
         }
+        if let BusEvent::TaskStatus { id, owner, task } = msg.event {
+            if let Some(tasks) = &self.server.inner.tasks {
+                tasks.emit_remote(&id, owner, task);
+            }
+            return;
+        }
         if let Some(ev) = msg.event.to_server() {
+            self.server.raise_from_fleet(ev.clone());
             // Raised on another node: tell the GET streams held here, as the local broadcast would.
             for s in self.live.all() {
                 let Some(log) = s.stream(s.standalone_no()) else {

@@ -195,9 +195,14 @@ impl HttpSession {
     }
 
     /// Open a new resumable stream log.
-    pub(crate) fn new_stream(&self, store: &Arc<dyn EventStore>) -> Arc<StreamLog> {
+    pub(crate) fn new_stream(&self, store: &Arc<dyn EventStore>, shared: bool) -> Arc<StreamLog> {
         let no = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        self.add_stream(Arc::new(StreamLog::new(no, self.id.clone(), store.clone())))
+        self.add_stream(Arc::new(StreamLog::new(
+            no,
+            self.id.clone(),
+            store.clone(),
+            shared,
+        )))
     }
 
     pub(crate) fn add_stream(&self, log: Arc<StreamLog>) -> Arc<StreamLog> {
