@@ -322,9 +322,8 @@ async fn profile_opens(
         .query_async(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
-    let record: Option<u64> = redis::cmd("HSTRLEN")
+    let record: Option<u64> = redis::cmd("STRLEN")
         .arg(&key)
-        .arg("r")
         .query_async(&mut conn)
         .await
         .ok();
@@ -399,7 +398,7 @@ async fn redis_phases(a: &RedisArgs, redis: &RedisUnderTest) -> Result<Phases, S
         per_open.describe()
     );
     println!(
-        "a session in Redis: MEMORY USAGE {} bytes for its key, of which the record (JSON) is {} bytes",
+        "a session in Redis: MEMORY USAGE {} bytes for its key, of which the value (revision, JSON record) is {} bytes",
         usage.map_or("?".into(), |u| u.to_string()),
         record.map_or("?".into(), |u| u.to_string()),
     );
@@ -569,7 +568,7 @@ mod tests {
     }
 
     /// Against a real redis-server (skipped when there is none, unless `MCP_REQUIRE_PEERS=1`): a legacy
-    /// call on the Redis backend touches its session in one pipelined round trip, and a modern call sends
+    /// call on the Redis backend touches its session with one command, and a modern call sends
     /// Redis nothing at all, which is why the modern era runs at in-memory speed on a fleet.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn legacy_calls_touch_redis_and_modern_calls_do_not() {
@@ -599,7 +598,7 @@ mod tests {
         assert!(calls > 10, "{calls} calls");
         assert_eq!(
             legacy.commands,
-            [("HGET".to_owned(), 1.0), ("PEXPIRE".to_owned(), 1.0)],
+            [("GETEX".to_owned(), 1.0)],
             "{}",
             legacy.describe()
         );
