@@ -81,6 +81,7 @@ pub fn http_child(a: HttpChildArgs) -> u64 {
                     response_mode: ResponseMode::Auto,
                     keepalive: true,
                     max_sessions: 0,
+                    redis: None,
                 })
                 .await
             }

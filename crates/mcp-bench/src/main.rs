@@ -15,6 +15,7 @@
 //! mcp-bench load --clients 16 --seconds 5 --era both   # C=1 is run too, for the latency comparison
 //! mcp-bench idle --sessions 10000
 //! mcp-bench all                                        # load C=1,16 x both eras, idle, PASS/MISS table
+//! mcp-bench redis [--redis URL]                        # the same on the Redis fleet backend vs in memory
 //! mcp-bench attack [--quick]                           # hostile traffic vs a well-behaved client
 //! mcp-bench http-cpu                                   # server CPU/call, servers in child processes
 //! ```
@@ -28,6 +29,7 @@
 //! `--release` for measurements. The process exits with status 1 if any request failed.
 
 mod attack;
+mod fleet;
 mod hist;
 mod http_cpu;
 mod stdio;
@@ -68,6 +70,10 @@ enum Cmd {
     Idle(IdleArgs),
     /// Load at C=1 and C=16 in both eras plus idle, then a PASS/MISS table against the targets.
     All(AllArgs),
+    /// The server on the Redis fleet backend against the same server in memory: load at C=1 and C=16 in
+    /// both eras, Redis memory per idle session, time to open sessions, Redis commands per call, and a
+    /// PASS/MISS table (a private redis-server unless `--redis URL`).
+    Redis(fleet::RedisArgs),
     /// Hostile traffic (stalled connections, abandoned sessions, never-readers, listens, huge URIs) while a
     /// well-behaved client calls; exits non-zero if the client failed or slowed past the bound.
     Attack(attack::AttackArgs),
@@ -118,6 +124,7 @@ impl ServerArgs {
             },
             keepalive: !self.no_keepalive,
             max_sessions,
+            redis: None,
         }
     }
 }
@@ -257,6 +264,7 @@ fn main() {
             Cmd::Load(a) => load_cmd(a).await,
             Cmd::Idle(a) => idle_cmd(a).await,
             Cmd::All(a) => all_cmd(a).await,
+            Cmd::Redis(a) => fleet::redis_cmd(a).await,
             Cmd::Attack(a) => attack::attack_cmd(a).await,
             Cmd::ServeStdio => child_exit(stdio::serve_stdio().await),
             Cmd::RmcpStdio => child_exit(stdio::rmcp_stdio().await),
@@ -389,6 +397,8 @@ struct Worker {
     conn: Conn,
     spec: CallSpec,
     hist: Histogram,
+    /// Calls sent, recorded or not.
+    sent: u64,
     errors: u64,
     first_error: Option<String>,
 }
@@ -403,6 +413,7 @@ async fn worker(mut w: Worker, record_from: Instant, end: Instant) -> Worker {
         }
         let body = w.spec.body(id);
         id += 1;
+        w.sent += 1;
         let r = w.conn.post(&w.spec.headers, body).await;
         let done = Instant::now();
         match r.and_then(|r| check_call(&r)) {
@@ -459,6 +470,7 @@ impl ClientSet {
                         conn,
                         spec,
                         hist: Histogram::default(),
+                        sent: 0,
                         errors: 0,
                         first_error: None,
                     })
@@ -600,16 +612,28 @@ async fn probe(addr: SocketAddr, era: Era) -> Result<Bytes, String> {
 }
 
 /// How each load run is driven, whatever its era and client count.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct RunOpts {
     warmup: Duration,
     dur: Duration,
     server: ServerArgs,
     only: Option<Only>,
     slices: u32,
+    /// What the in-memory MCP server is measured against.
+    against: Against,
 }
 
-/// Ceiling then MCP server, per era and client count. Returns all results in run order.
+/// The reference target of a load run, measured in the same interleaved slices as the MCP server.
+#[derive(Clone)]
+enum Against {
+    /// The raw hyper ceiling (target `ceiling`, then `mcp`).
+    Ceiling,
+    /// The same MCP server on this Redis backend (target `mcp`, then `redis`).
+    Redis(targets::RedisBackend),
+}
+
+/// Per era and client count: the reference target (the ceiling, or the in-memory MCP server), then the one
+/// compared to it (the MCP server, or the same on Redis). Returns all results in run order.
 async fn load_suite(
     eras: &[Era],
     clients: &[usize],
@@ -621,26 +645,56 @@ async fn load_suite(
         server,
         only,
         slices,
+        against,
     } = opts;
     let mcp = start_mcp(server.opts(0)).await.map_err(|e| e.to_string())?;
+    let on_redis = match &against {
+        Against::Ceiling => None,
+        Against::Redis(b) => Some(
+            start_mcp(McpOpts {
+                redis: Some(b.clone()),
+                ..server.opts(0)
+            })
+            .await
+            .map_err(|e| e.to_string())?,
+        ),
+    };
     let mut out = Vec::new();
     for &era in eras {
         let body = probe(mcp.addr, era).await?;
-        let ceiling = start_ceiling(body.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        println!(
-            "-- {} era: tool result body {} bytes (ceiling sends the same bytes)",
-            era.name(),
-            body.len()
-        );
+        let (reference, compared) = match &on_redis {
+            None => {
+                let ceiling = start_ceiling(body.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "-- {} era: tool result body {} bytes (ceiling sends the same bytes)",
+                    era.name(),
+                    body.len()
+                );
+                (
+                    ("ceiling", ceiling.addr, false, Some(ceiling)),
+                    ("mcp", mcp.addr),
+                )
+            }
+            Some(r) => {
+                let theirs = probe(r.addr, era).await?;
+                println!(
+                    "-- {} era: tool result body {} bytes in memory, {} on redis",
+                    era.name(),
+                    body.len(),
+                    theirs.len()
+                );
+                (("mcp", mcp.addr, true, None), ("redis", r.addr))
+            }
+        };
         for &c in clients {
             let mut targets = Vec::new();
             if only != Some(Only::Mcp) {
-                targets.push(("ceiling", ceiling.addr, false));
+                targets.push((reference.0, reference.1, reference.2));
             }
             if only != Some(Only::Ceiling) {
-                targets.push(("mcp", mcp.addr, true));
+                targets.push((compared.0, compared.1, true));
             }
             let rs = run_load(&targets, era, c, warmup, dur, slices).await;
             for r in &rs {
@@ -648,24 +702,35 @@ async fn load_suite(
             }
             if let [a, b] = &rs[..] {
                 println!(
-                    "         mcp/ceiling: throughput {:.2}, p50 {:.2}x, p99 {:.2}x; CPU/call ceiling/mcp {:.2}",
+                    "         {}/{}: throughput {:.2}, p50 {:.2}x, p99 {:.2}x; CPU/call {}/{} {:.2}",
+                    b.target,
+                    a.target,
                     b.rate() / a.rate().max(1e-9),
                     b.p50.as_secs_f64() / a.p50.as_secs_f64().max(1e-12),
                     b.p99.as_secs_f64() / a.p99.as_secs_f64().max(1e-12),
+                    a.target,
+                    b.target,
                     a.cpu_per_call().as_secs_f64() / b.cpu_per_call().as_secs_f64().max(1e-12),
                 );
             }
             out.extend(rs);
         }
-        ceiling.stop().await;
+        if let Some(ceiling) = reference.3 {
+            ceiling.stop().await;
+        }
     }
-    if let Some(svc) = &mcp.service {
-        println!(
-            "-- mcp sessions left open by legacy runs: {}",
-            svc.session_count()
-        );
+    for (name, s) in [("mcp", Some(&mcp)), ("redis", on_redis.as_ref())] {
+        if let Some(svc) = s.and_then(|s| s.service.as_ref()) {
+            println!(
+                "-- {name} sessions left open by legacy runs: {}",
+                svc.session_count()
+            );
+        }
     }
     mcp.stop().await;
+    if let Some(r) = on_redis {
+        r.stop().await;
+    }
     Ok(out)
 }
 
@@ -680,10 +745,11 @@ async fn load_runs(
     let mut out = Vec::new();
     if !single.is_empty() {
         out.extend(match c1 {
-            C1Runtime::Shared => load_suite(eras, &[1], opts).await?,
+            C1Runtime::Shared => load_suite(eras, &[1], opts.clone()).await?,
             C1Runtime::OneThread => {
                 println!("(C=1 runs: client and servers on a one-thread runtime of their own)");
                 let eras = eras.to_vec();
+                let opts = opts.clone();
                 tokio::task::spawn_blocking(move || {
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()
@@ -720,6 +786,7 @@ async fn load_cmd(a: LoadArgs) -> u64 {
             server: a.server,
             only: a.only,
             slices: a.slices,
+            against: Against::Ceiling,
         },
         a.c1_runtime,
     )
@@ -775,11 +842,19 @@ struct IdleResult {
     rss_after_trimmed: u64,
     /// Seconds the ceiling takes for the same POSTs at the same concurrency.
     ceiling_secs: f64,
+    /// Redis `used_memory` before and after the sessions were opened (a Redis-backed server).
+    redis_memory: Option<(u64, u64)>,
 }
 
 impl IdleResult {
     fn kib_per_session(&self, after: u64) -> f64 {
         after.saturating_sub(self.rss_before) as f64 / self.opened.max(1) as f64
+    }
+
+    /// Redis memory per session opened, in bytes (a Redis-backed server).
+    fn redis_bytes_per_session(&self) -> Option<f64> {
+        self.redis_memory
+            .map(|(b, a)| a.saturating_sub(b) as f64 / self.opened.max(1) as f64)
     }
 
     fn print(&self) {
@@ -806,15 +881,35 @@ impl IdleResult {
             mib(self.rss_after_trimmed),
             self.kib_per_session(self.rss_after_trimmed),
         );
+        if let (Some((before, after)), Some(per)) =
+            (self.redis_memory, self.redis_bytes_per_session())
+        {
+            println!(
+                "idle: Redis used_memory {:.1} -> {:.1} MiB = {per:.0} bytes/session",
+                before as f64 / (1 << 20) as f64,
+                after as f64 / (1 << 20) as f64,
+            );
+        }
         if let Some(e) = &self.first_error {
             println!("idle: first error: {e}");
         }
     }
 }
 
-async fn run_idle(n: usize, conc: usize, server: ServerArgs) -> Result<IdleResult, String> {
+/// Open `n` legacy sessions over `conc` connections and leave them idle: how long it takes, and what they
+/// cost in this process's RSS (and in Redis's memory, when `redis` backs the server).
+async fn run_idle(
+    n: usize,
+    conc: usize,
+    server: ServerArgs,
+    redis: Option<&fleet::RedisUnderTest>,
+) -> Result<IdleResult, String> {
     let conc = conc.clamp(1, 256).min(n.max(1));
-    let srv = start_mcp(server.opts(n)).await.map_err(|e| e.to_string())?;
+    let opts = McpOpts {
+        redis: redis.map(|r| r.backend.clone()),
+        ..server.opts(n)
+    };
+    let srv = start_mcp(opts).await.map_err(|e| e.to_string())?;
     let svc = srv.service.clone().expect("mcp service");
     // Connect and warm every connection (one session opened and deleted) so the baseline already holds
     // the connections, their buffers and the runtime's allocator arenas.
@@ -828,6 +923,10 @@ async fn run_idle(n: usize, conc: usize, server: ServerArgs) -> Result<IdleResul
     tokio::time::sleep(Duration::from_millis(100)).await;
     trim_heap();
     let rss_before = rss_kib();
+    let redis_before = match redis {
+        Some(r) => Some(r.used_memory().await?),
+        None => None,
+    };
     let t0 = Instant::now();
     let tasks: Vec<_> = conns
         .into_iter()
@@ -866,6 +965,10 @@ async fn run_idle(n: usize, conc: usize, server: ServerArgs) -> Result<IdleResul
     tokio::time::sleep(Duration::from_millis(300)).await;
     let count = svc.session_count();
     let rss_after = rss_kib();
+    let redis_memory = match (redis, redis_before) {
+        (Some(r), Some(before)) => Some((before, r.used_memory().await?)),
+        _ => None,
+    };
     trim_heap();
     let rss_after_trimmed = rss_kib();
     drop(conns);
@@ -882,6 +985,7 @@ async fn run_idle(n: usize, conc: usize, server: ServerArgs) -> Result<IdleResul
         rss_before,
         rss_after,
         rss_after_trimmed,
+        redis_memory,
     })
 }
 
@@ -919,7 +1023,14 @@ async fn ceiling_opens(n: usize, conc: usize) -> Result<f64, String> {
 }
 
 async fn idle_cmd(a: IdleArgs) -> u64 {
-    match run_idle(a.sessions.clamp(1, 1_000_000), a.concurrency, a.server).await {
+    match run_idle(
+        a.sessions.clamp(1, 1_000_000),
+        a.concurrency,
+        a.server,
+        None,
+    )
+    .await
+    {
         Ok(r) => {
             r.print();
             r.errors
@@ -946,7 +1057,14 @@ async fn all_cmd(a: AllArgs) -> u64 {
     println!("load average before: {}", loadavg());
     // Idle first, while the heap is fresh: freed memory from the load runs would hide per-session growth.
     println!("== idle ({} sessions) ==", a.sessions);
-    let idle = match run_idle(a.sessions.clamp(1, 1_000_000), a.concurrency, a.server).await {
+    let idle = match run_idle(
+        a.sessions.clamp(1, 1_000_000),
+        a.concurrency,
+        a.server,
+        None,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("idle: {e}");
@@ -964,6 +1082,7 @@ async fn all_cmd(a: AllArgs) -> u64 {
             server: a.server,
             only: None,
             slices: a.slices,
+            against: Against::Ceiling,
         },
         a.c1_runtime,
     )

@@ -83,11 +83,22 @@ pub async fn start_ceiling(body: Bytes) -> std::io::Result<Running> {
 }
 
 /// Knobs of the MCP endpoint, for experiments; the defaults are `HttpConfig::default()`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct McpOpts {
     pub response_mode: ResponseMode,
     pub keepalive: bool,
     pub max_sessions: usize,
+    /// Session records, events and the bus on this Redis (`mcp_redis::Redis::configure`); in memory if
+    /// `None`.
+    pub redis: Option<RedisBackend>,
+}
+
+/// Where a Redis-backed endpoint keeps its state.
+#[derive(Debug, Clone)]
+pub struct RedisBackend {
+    pub url: String,
+    /// Key prefix of this run (`Redis::prefix`), so a shared Redis can be cleaned up after it.
+    pub prefix: String,
 }
 
 /// The MCP server with one `echo` tool (returns `echo:<text>`), served by `serve_listener`.
@@ -118,10 +129,17 @@ pub async fn start_mcp(opts: McpOpts) -> std::io::Result<Running> {
     } else {
         None
     };
-    let config = defaults
+    let mut config = defaults
         .response_mode(opts.response_mode)
         .keepalive(keepalive)
         .max_sessions(max_sessions);
+    if let Some(r) = &opts.redis {
+        // A connection of this endpoint's own, made on the runtime that serves it.
+        config = mcp_redis::Redis::open(&r.url)
+            .map_err(std::io::Error::other)?
+            .prefix(&r.prefix)
+            .configure(config);
+    }
     let bound = serve_listener(server, config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = bound.local_addr()?;
     let service = bound.service().clone();

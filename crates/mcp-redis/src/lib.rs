@@ -2,8 +2,8 @@
 //! legacy sessions as one server, whatever node each HTTP request lands on.
 //!
 //! - [`RedisSessionStore`]: session records (version, client capabilities and info, log level,
-//!   subscriptions, owner) in a hash per session with a sliding expiry (Redis TTL): a DELETE or an expiry is a
-//!   404 on every node at once, because every request touches the record.
+//!   subscriptions, owner) in one key per session with a sliding expiry (Redis TTL): a DELETE or an expiry
+//!   is a 404 on every node at once, because every request touches the record.
 //! - [`RedisEventStore`]: the events of resumable streams in a Redis Stream per stream, bounded
 //!   (`MAXLEN ~`), written before they are sent (`XADD`), replayed with `XRANGE`: a client resumes with
 //!   `Last-Event-ID` on any node, and a request's stream still being written by another node is followed
@@ -211,20 +211,38 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
 }
 
-/// Session records in Redis: one hash per session (`<prefix>sess:<id>`, fields `r` the record as JSON and
-/// `v` its revision) whose TTL is the idle timeout, slid by every request.
+/// Session records in Redis: one string per session (`<prefix>sess:<id>`, the record's revision in decimal,
+/// a space, then the record as JSON) whose TTL is the idle timeout, slid by every request.
+///
+/// Every store call is one Redis command: `create` is `SET … PX`, `touch` is `GETEX … PX` (slides the
+/// expiry and reads the revision at once; Redis 6.2 or later), `load` is `GET`, `update` a short Lua script
+/// (`GET`, `SET … PX`) and `remove` is `DEL`. A legacy request on a session this node already holds costs
+/// one round trip and one command.
 #[derive(Debug, Clone)]
 pub struct RedisSessionStore {
     redis: Redis,
 }
 
+/// `update`: the new revision, or -1 when the session is gone. Revisions stay far below 2^53, where Lua's
+/// numbers (doubles) are exact; `%d` keeps them out of exponent notation.
 const UPDATE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('HSET', KEYS[1], 'r', ARGV[1])
-local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local s = redis.call('GET', KEYS[1])
+if not s then return -1 end
+local sp = string.find(s, ' ', 1, true)
+if not sp then return redis.error_reply('bad session record') end
+local v = tonumber(string.sub(s, 1, sp - 1)) + 1
+redis.call('SET', KEYS[1], string.format('%d', v) .. ' ' .. ARGV[1], 'PX', ARGV[2])
 return v
 ";
+
+/// The revision at the head of a stored session value (`<revision> <json>`).
+fn revision_of(value: &[u8]) -> Result<u64, StoreError> {
+    let digits = value.split(|&b| b == b' ').next().unwrap_or_default();
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| StoreError::unavailable("bad session record: no revision"))
+}
 
 impl SessionStore for RedisSessionStore {
     fn create<'a>(
@@ -234,14 +252,14 @@ impl SessionStore for RedisSessionStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let key = self.redis.key("sess", &record.id);
-            let json = serde_json::to_string(record).map_err(StoreError::unavailable)?;
+            let mut value = b"0 ".to_vec();
+            serde_json::to_writer(&mut value, record).map_err(StoreError::unavailable)?;
             let mut c = self.redis.conn.clone();
-            redis::pipe()
-                .atomic()
-                .hset_multiple(&key, &[("r", json.as_str()), ("v", "0")])
-                .ignore()
-                .pexpire(&key, ms(idle) as i64)
-                .ignore()
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ms(idle))
                 .query_async::<()>(&mut c)
                 .await
                 .map_err(down)
@@ -251,17 +269,16 @@ impl SessionStore for RedisSessionStore {
     fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(async move {
             let mut c = self.redis.conn.clone();
-            let (r, v): (Option<String>, Option<u64>) = redis::cmd("HMGET")
-                .arg(self.redis.key("sess", id))
-                .arg("r")
-                .arg("v")
-                .query_async(&mut c)
-                .await
-                .map_err(down)?;
-            let Some(r) = r else { return Ok(None) };
-            let mut record: SessionRecord = serde_json::from_str(&r)
+            let value: Option<Vec<u8>> = c.get(self.redis.key("sess", id)).await.map_err(down)?;
+            let Some(value) = value else { return Ok(None) };
+            let revision = revision_of(&value)?;
+            let json = value
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(&value[..0], |sp| &value[sp + 1..]);
+            let mut record: SessionRecord = serde_json::from_slice(json)
                 .map_err(|e| StoreError::unavailable(format!("bad session record: {e}")))?;
-            record.revision = v.unwrap_or(0);
+            record.revision = revision;
             Ok(Some(record))
         })
     }
@@ -272,15 +289,15 @@ impl SessionStore for RedisSessionStore {
         idle: Duration,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
         Box::pin(async move {
-            let key = self.redis.key("sess", id);
             let mut c = self.redis.conn.clone();
-            let (alive, v): (bool, Option<u64>) = redis::pipe()
-                .pexpire(&key, ms(idle) as i64)
-                .hget(&key, "v")
+            let value: Option<Vec<u8>> = redis::cmd("GETEX")
+                .arg(self.redis.key("sess", id))
+                .arg("PX")
+                .arg(ms(idle))
                 .query_async(&mut c)
                 .await
                 .map_err(down)?;
-            Ok(alive.then(|| v.unwrap_or(0)))
+            value.map(|v| revision_of(&v)).transpose()
         })
     }
 
