@@ -110,6 +110,10 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Check that the server answers, and how fast.
     Ping(Target),
+    /// Serve a remote (or any) server on stdin/stdout, for hosts that only launch stdio servers.
+    Bridge(crate::bridge::BridgeArgs),
+    /// Serve a stdio server over Streamable HTTP on 127.0.0.1, to clients of both eras.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// A server and the command's own words.

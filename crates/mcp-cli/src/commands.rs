@@ -39,6 +39,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Ping(t) => t.clone(),
         Command::Call(c) => c.target.clone(),
         Command::Complete(c) => c.target.clone(),
+        Command::Bridge(b) => return crate::bridge::run(b, &global).await,
+        Command::Serve(s) => return crate::serve::run(s, &global).await,
     };
     let (spec, words) = target::resolve(&target, &global, &env_var)?;
     check_words(&cli.command, &words)?;
@@ -63,6 +65,7 @@ fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
             "needs a tool name: mcp call SERVER TOOL [k=v ...]",
         ),
         Command::Read(_) => (1, 1, "needs one URI: mcp read SERVER URI"),
+        Command::Bridge(_) | Command::Serve(_) => return Ok(()),
         Command::Prompt(_) => (
             1,
             usize::MAX,
@@ -186,6 +189,8 @@ async fn dispatch(
             Ok(())
         }
         Command::Call(c) => call(client, c, words, g).await,
+        // Run before connecting, in `run`.
+        Command::Bridge(_) | Command::Serve(_) => Ok(()),
         Command::Read(_) => {
             let r = client.read_resource(&words[0]).await.map_err(ce)?;
             if g.json {

@@ -38,12 +38,14 @@ macro_rules! out {
 }
 
 mod args;
+mod bridge;
 mod cli;
 mod commands;
 mod config;
 mod elicit;
 mod error;
 mod output;
+mod serve;
 mod target;
 
 use std::io::{IsTerminal, Write};
