@@ -648,10 +648,34 @@ pub async fn run(args: &BridgeArgs, global: &Global) -> Result<(), CliError> {
         filter,
         spec.describe(),
         target::timeout(global)?,
-        tokio::io::BufReader::new(tokio::io::stdin()),
+        tokio::io::BufReader::new(stdin()),
         tokio::io::stdout(),
     )
     .await
+}
+
+/// Our stdin as an async reader, read on a thread of its own: tokio's stdin reads on the runtime's blocking
+/// pool, and a read blocked there would keep the process alive after the bridge has ended (when the server
+/// went away while the host still holds our stdin open).
+fn stdin() -> tokio::io::DuplexStream {
+    use std::io::Read;
+    let (mut w, r) = tokio::io::duplex(64 * 1024);
+    let rt = tokio::runtime::Handle::current();
+    std::thread::spawn(move || {
+        let mut input = std::io::stdin().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match input.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if rt.block_on(w.write_all(&buf[..n])).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    r
 }
 
 /// Forward between `input`/`output` (the host) and `transport` until either side ends.

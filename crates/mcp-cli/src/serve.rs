@@ -156,6 +156,8 @@ struct Link {
     dead: AtomicBool,
     /// `--shared`: the first `initialize` result, answered to the later ones.
     init: Mutex<Option<Value>>,
+    /// Held from a `--shared` `initialize` until its result is kept, so only the first reaches the child.
+    init_lock: tokio::sync::Mutex<()>,
     initialized_sent: AtomicBool,
 }
 
@@ -173,6 +175,7 @@ impl Link {
             next: AtomicU64::new(1),
             dead: AtomicBool::new(false),
             init: Mutex::new(None),
+            init_lock: tokio::sync::Mutex::new(()),
             initialized_sent: AtomicBool::new(false),
         });
         tokio::spawn(link.clone().pump(rx));
@@ -726,6 +729,10 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
     }
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let mut wires = Vec::new();
+    let _init_guard = match (&init, g.args.shared) {
+        (Some(_), true) => Some(link.init_lock.lock().await),
+        _ => None,
+    };
     let mut cached = Vec::new();
     for req in requests.iter().cloned() {
         if req.method == methods::INITIALIZE && g.args.shared {
