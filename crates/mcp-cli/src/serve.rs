@@ -16,18 +16,22 @@
 //!   the child's own requests and log messages to the stream of the most recent request still running (the
 //!   stdio child cannot say which request they belong to; the most recent one is where a tool that asks
 //!   something is waiting), else to the session's GET stream; list changes to every session of the child.
-//! - **Both eras.** A request without a session that carries the 2026-07-28 revision is a modern request: it
-//!   goes, with a fresh id, to one child kept for modern traffic (the shared child with `--shared`), which
-//!   answers it statelessly, `input_required` rounds included. When the child speaks only legacy revisions
-//!   (found by a probe at start), modern requests are refused the way a legacy-only server refuses them
-//!   (`-32601`), so clients that negotiate (`auto`) fall back to `initialize` and are served; see "Not done".
+//! - **Both eras.** A request without a session that carries the 2026-07-28 revision is a modern request.
+//!   When the child speaks 2026-07-28 (found by a probe at start), it goes, with a fresh id, to one child kept
+//!   for modern traffic (the shared child with `--shared`), which answers it statelessly, `input_required`
+//!   rounds included. When the child speaks only legacy revisions, the gateway holds a legacy session with a
+//!   child of its own and translates: `server/discover` is answered from that session's `initialize` result,
+//!   requests go in the session without their `_meta` envelope, results get `resultType` (and `ttlMs: 0`,
+//!   `cacheScope: private` where 2026-07-28 requires them), and each elicitation, sampling or roots request the
+//!   child sends during a call ends the HTTP exchange with an `input_required` result whose `requestState` (192
+//!   random bits) names the paused call; the client's retry carries the answer to the child and the call goes
+//!   on, for as many rounds as the child asks (a call not resumed within 5 minutes is cancelled at the child).
 //! - **Security.** The loopback `Host`/`Origin` check of our server ([`HostPolicy::Loopback`]), a body cap
 //!   (413), `Content-Type: application/json` (415), an optional `--bearer TOKEN` (401 otherwise), a cap on
 //!   sessions (each costs a process). `GET /healthz` answers 200 without them.
 //!
-//! Not done: turning a legacy-only child's elicitation and sampling requests into `input_required` rounds for
-//! pinned 2026-07-28 clients (the gateway would have to hold a legacy session to the child on their behalf),
-//! SSE resumption (`Last-Event-ID`), and idle-session expiry.
+//! Not done: SSE resumption (`Last-Event-ID`), idle-session expiry, and progress or log notifications for
+//! modern clients of a legacy-only child (a translated call answers with one JSON body, no stream).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -491,6 +495,11 @@ struct Gateway {
     /// The child of `--shared`, and of modern requests.
     common: tokio::sync::Mutex<Option<Arc<Link>>>,
     next_conn: AtomicU64,
+    /// A legacy-only child: the session the gateway holds with it for modern clients, and its
+    /// `initialize` result.
+    held: tokio::sync::Mutex<Option<(Arc<Link>, Value)>>,
+    /// Modern calls waiting for the client's answers, by `requestState`.
+    rounds: Arc<Mutex<HashMap<String, Round>>>,
 }
 
 impl Gateway {
@@ -576,7 +585,7 @@ fn guard(g: &Gateway, headers: &HeaderMap) -> Option<Response> {
 fn session_of(
     g: &Gateway,
     headers: &HeaderMap,
-) -> Result<Option<(String, Arc<Session>)>, Response> {
+) -> Result<Option<(String, Arc<Session>)>, Box<Response>> {
     let Some(sid) = headers
         .get(mcp_protocol::headers::SESSION_ID)
         .and_then(|v| v.to_str().ok())
@@ -591,20 +600,20 @@ fn session_of(
             if let Some(s) = lock(&g.sessions).remove(sid) {
                 s.link.detach(s.conn.key);
             }
-            Err(rpc_error(
+            Err(Box::new(rpc_error(
                 StatusCode::NOT_FOUND,
                 None,
                 ErrorObject::new(
                     error_code::INVALID_REQUEST,
                     "session ended: its server process exited",
                 ),
-            ))
+            )))
         }
-        None => Err(rpc_error(
+        None => Err(Box::new(rpc_error(
             StatusCode::NOT_FOUND,
             None,
             ErrorObject::new(error_code::INVALID_REQUEST, "unknown or expired session"),
-        )),
+        ))),
     }
 }
 
@@ -644,7 +653,7 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
     }
     let session = match session_of(g, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let init = msgs.iter().find_map(|m| match m {
         Message::Request(r) if r.method == methods::INITIALIZE => Some(r.clone()),
@@ -678,18 +687,7 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
         }
         (None, None) if is_modern(&headers, &msgs) => {
             if !g.modern {
-                let id = msgs.iter().find_map(|m| match m {
-                    Message::Request(r) => Some(r.id.clone()),
-                    _ => None,
-                });
-                return rpc_error(
-                    StatusCode::NOT_FOUND,
-                    id,
-                    ErrorObject::new(
-                        error_code::METHOD_NOT_FOUND,
-                        "this server speaks only the legacy revisions (2025-11-25 and older): send initialize",
-                    ),
-                );
+                return translate(g, msgs).await;
             }
             let link = match g.common().await {
                 Ok(l) => l,
@@ -925,7 +923,7 @@ async fn get(g: &Gateway, headers: HeaderMap) -> Response {
             )
                 .into_response()
         }
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (tx, rx) = mpsc::channel::<Message>(64);
     *lock(&session.conn.get) = Some(tx);
@@ -948,7 +946,7 @@ async fn delete(g: &Gateway, headers: HeaderMap) -> Response {
     let (sid, s) = match session_of(g, &headers) {
         Ok(Some(x)) => x,
         Ok(None) => return StatusCode::BAD_REQUEST.into_response(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     lock(&g.sessions).remove(&sid);
     s.link.detach(s.conn.key);
@@ -1026,6 +1024,8 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
         sessions: Mutex::default(),
         common: tokio::sync::Mutex::new(None),
         next_conn: AtomicU64::new(1),
+        held: tokio::sync::Mutex::new(None),
+        rounds: Arc::default(),
     });
     let app = axum::Router::new()
         .route(
@@ -1063,4 +1063,258 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
         let _ = tokio::time::timeout(Duration::from_secs(3), l.transport.close()).await;
     }
     Ok(())
+}
+
+/// A modern call to a legacy-only child, paused while the client answers the child's question.
+struct Round {
+    link: Arc<Link>,
+    conn: Arc<Conn>,
+    /// The rest of the call's messages.
+    rx: mpsc::Receiver<Message>,
+    /// The id (ours) of the child's request that the client's answer goes to.
+    asked: RequestId,
+    method: String,
+}
+
+/// Methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`.
+const CACHEABLE: &[&str] = &[
+    methods::TOOLS_LIST,
+    methods::PROMPTS_LIST,
+    methods::RESOURCES_LIST,
+    methods::RESOURCES_TEMPLATES_LIST,
+    methods::RESOURCES_READ,
+];
+
+/// How long a paused call waits for the client's retry before the child is told it is cancelled.
+const ROUND_TTL: Duration = Duration::from_secs(300);
+
+/// The legacy session the gateway holds with a legacy-only child on behalf of modern clients.
+async fn held_session(g: &Gateway) -> Result<(Arc<Link>, Value), CliError> {
+    let mut slot = g.held.lock().await;
+    if let Some((l, init)) = slot
+        .as_ref()
+        .filter(|(l, _)| !l.dead.load(Ordering::Relaxed))
+    {
+        return Ok((l.clone(), init.clone()));
+    }
+    let link = Link::spawn(&g.spec, &g.global).await?;
+    let conn = g.conn();
+    link.attach(&conn);
+    let (tx, mut rx) = mpsc::channel(8);
+    let init = Request::new(
+        RequestId::Number(0),
+        methods::INITIALIZE,
+        Some(json!({
+            "protocolVersion": mcp_protocol::ProtocolVersion::LATEST_LEGACY.as_str(),
+            // What a modern client may answer through input_required rounds.
+            "capabilities": {"elicitation": {"form": {}}, "sampling": {}, "roots": {}},
+            "clientInfo": {"name": "mcp-serve", "version": env!("CARGO_PKG_VERSION")},
+        })),
+    );
+    link.request(&conn, init, tx).await;
+    let answer = tokio::time::timeout(target::timeout(&g.global)?, rx.recv()).await;
+    link.detach(conn.key);
+    let result = match answer {
+        Ok(Some(Message::Response(r))) => r.result,
+        Ok(Some(Message::Error(e))) => {
+            return Err(CliError::Protocol(format!(
+                "the server refused initialize: {}",
+                e.error
+            )))
+        }
+        _ => {
+            return Err(CliError::Connect(
+                "the server did not answer initialize".into(),
+            ))
+        }
+    };
+    let done = mcp_protocol::Notification::new(methods::NOTIF_INITIALIZED, None);
+    link.other(&conn, Message::Notification(done)).await;
+    *slot = Some((link.clone(), result.clone()));
+    Ok((link, result))
+}
+
+fn json_reply(status: StatusCode, m: &Message) -> Response {
+    let mut r = Response::new(Body::from(m.to_json()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A 2026-07-28 request for a legacy-only child: sent in the gateway's legacy session, its result marked
+/// `complete`, and each request of the child's (elicitation, sampling, roots) turned into an
+/// `input_required` round whose `requestState` names the paused call.
+async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
+    let mut requests = msgs.into_iter().filter_map(|m| match m {
+        Message::Request(r) => Some(r),
+        _ => None,
+    });
+    let (Some(req), None) = (requests.next(), requests.next()) else {
+        // Modern clients send no notifications or batches over HTTP.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let id = req.id.clone();
+    let fail = |e: CliError| {
+        rpc_error(
+            StatusCode::BAD_GATEWAY,
+            Some(id.clone()),
+            ErrorObject::internal(e),
+        )
+    };
+    let (link, init) = match held_session(g).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    if req.method == methods::DISCOVER {
+        let mut meta = serde_json::Map::new();
+        if let Some(info) = init.get("serverInfo") {
+            meta.insert(mcp_protocol::meta::SERVER_INFO.into(), info.clone());
+        }
+        let mut result = json!({
+            "resultType": "complete",
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "supportedVersions": [MODERN, init.get("protocolVersion").cloned().unwrap_or(Value::Null)],
+            "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            "_meta": meta,
+        });
+        if let Some(i) = init.get("instructions") {
+            result["instructions"] = i.clone();
+        }
+        return json_reply(
+            StatusCode::OK,
+            &Message::Response(mcp_protocol::Response::new(id, result)),
+        );
+    }
+    let params = req.params.clone().unwrap_or_else(|| json!({}));
+    let state = params.get("requestState").and_then(Value::as_str);
+    let resumed = state.and_then(|s| lock(&g.rounds).remove(s));
+    let (conn, mut rx) = match resumed {
+        Some(round) if round.method == req.method => {
+            // The client's answer goes to the child's question; the call goes on.
+            let answer = params
+                .get("inputResponses")
+                .and_then(Value::as_object)
+                .and_then(|m| m.values().next().cloned())
+                .unwrap_or_else(|| json!({"action": "cancel"}));
+            let reply = Message::Response(mcp_protocol::Response::new(round.asked, answer));
+            round.link.other(&round.conn, reply).await;
+            (round.conn, round.rx)
+        }
+        Some(round) => {
+            round.link.detach(round.conn.key);
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Some(id),
+                ErrorObject::invalid_params("requestState belongs to another method"),
+            );
+        }
+        None if state.is_some() => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Some(id),
+                ErrorObject::invalid_params("unknown or expired requestState"),
+            )
+        }
+        None => {
+            let mut legacy = req.clone();
+            if let Some(p) = legacy.params.as_mut().and_then(Value::as_object_mut) {
+                p.remove("inputResponses");
+                p.remove("requestState");
+                if let Some(meta) = p.get_mut("_meta").and_then(Value::as_object_mut) {
+                    meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+                    if meta.is_empty() {
+                        p.remove("_meta");
+                    }
+                }
+            }
+            let conn = g.conn();
+            link.attach(&conn);
+            let (tx, rx) = mpsc::channel(64);
+            link.request(&conn, legacy, tx).await;
+            (conn, rx)
+        }
+    };
+    loop {
+        let Some(m) = rx.recv().await else {
+            link.detach(conn.key);
+            return fail(CliError::Connect("the server process exited".into()));
+        };
+        match m {
+            Message::Response(mut r) => {
+                link.detach(conn.key);
+                if let Some(o) = r.result.as_object_mut() {
+                    o.entry("resultType").or_insert_with(|| json!("complete"));
+                    if CACHEABLE.contains(&req.method.as_str()) {
+                        // The legacy child says nothing about freshness: not to be reused, nor shared.
+                        o.entry("ttlMs").or_insert_with(|| json!(0));
+                        o.entry("cacheScope").or_insert_with(|| json!("private"));
+                    }
+                }
+                r.id = id;
+                return json_reply(StatusCode::OK, &Message::Response(r));
+            }
+            Message::Error(mut e) => {
+                link.detach(conn.key);
+                e.id = Some(id);
+                return json_reply(modern_status(e.error.code), &Message::Error(e));
+            }
+            Message::Request(ask) if ask.method == methods::PING => {
+                let pong = Message::Response(mcp_protocol::Response::new(ask.id, json!({})));
+                link.other(&conn, pong).await;
+            }
+            Message::Request(ask) => {
+                let token = session_id();
+                let mut input = json!({"method": ask.method});
+                if let Some(p) = &ask.params {
+                    input["params"] = p.clone();
+                }
+                let result = json!({
+                    "resultType": "input_required",
+                    "inputRequests": {"input": input},
+                    "requestState": token,
+                });
+                lock(&g.rounds).insert(
+                    token.clone(),
+                    Round {
+                        link: link.clone(),
+                        conn: conn.clone(),
+                        rx,
+                        asked: ask.id,
+                        method: req.method.clone(),
+                    },
+                );
+                expire_round(g, token);
+                return json_reply(
+                    StatusCode::OK,
+                    &Message::Response(mcp_protocol::Response::new(id, result)),
+                );
+            }
+            // No stream for a modern answer here: progress and log messages are not relayed.
+            Message::Notification(_) => {}
+        }
+    }
+}
+
+/// Forget a paused call the client never resumed, and tell the child it is cancelled.
+fn expire_round(g: &Gateway, token: String) {
+    let rounds = g.rounds.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(ROUND_TTL).await;
+        let round = rounds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&token);
+        if let Some(r) = round {
+            let wires: Vec<RequestId> = lock(&r.conn.running)
+                .iter()
+                .map(|(w, _)| w.clone())
+                .collect();
+            r.link.abandon(&wires).await;
+            r.link.detach(r.conn.key);
+        }
+    });
 }
