@@ -273,6 +273,68 @@ fn the_bridge_hides_tools_and_refuses_calls_to_them() {
     assert_eq!(code, Some(0), "{stderr}");
 }
 
+/// The next message from the bridge, whatever it is.
+fn next(h: &Host) -> Value {
+    h.lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge said nothing")
+}
+
+#[test]
+fn the_bridge_relays_progress_and_the_servers_questions() {
+    let s = HttpServer::start();
+    let url = s.url();
+    let mut h = Host::start(&["bridge", &url]);
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "test-host", "version": "1"}}}),
+    );
+    h.answer(1);
+    h.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+
+    // Progress arrives with the host's own token, before the answer.
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "tok-7"}}}),
+    );
+    let mut progress = 0;
+    loop {
+        let m = next(&h);
+        if m["method"] == "notifications/progress" {
+            assert_eq!(m["params"]["progressToken"], "tok-7", "{m}");
+            progress += 1;
+        } else if m["id"] == 2 {
+            assert!(m["result"].is_object(), "{m}");
+            break;
+        }
+    }
+    assert!(progress >= 2, "{progress} progress notifications");
+
+    // The server's elicitation request reaches the host; the host's answer reaches the tool.
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "test_elicitation", "arguments": {"message": "who?"}}}),
+    );
+    let ask = loop {
+        let m = next(&h);
+        if m["method"] == "elicitation/create" {
+            break m;
+        }
+        assert_ne!(m["id"], 3, "answered without asking: {m}");
+    };
+    assert_eq!(ask["params"]["message"], "who?", "{ask}");
+    h.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {
+        "action": "accept", "content": {"username": "ada", "email": "ada@example.com"}}}));
+    let r = h.answer(3);
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("ada@example.com"), "{r}");
+    let (code, stderr) = h.finish(true);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 #[test]
 fn the_bridge_recovers_when_the_server_forgets_the_session() {
     let port = free_port();
