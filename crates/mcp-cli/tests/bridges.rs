@@ -690,3 +690,83 @@ fn serve_fails_fast_on_a_bad_child_or_a_url() {
     assert_eq!(r.code, Some(2), "{r:?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
 }
+
+#[test]
+fn shared_clients_get_only_their_own_progress() {
+    let child = conformance_stdio();
+    let mut args = vec!["--shared"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let port = s.port;
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let open = || {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}});
+        let (status, head, body) =
+            http(port, "POST", "/mcp", &[json_ct, accept], &init.to_string());
+        assert_eq!(status, 200, "{head}{body}");
+        let sid = head
+            .lines()
+            .find_map(|l| l.strip_prefix("mcp-session-id: "))
+            .expect("a session id")
+            .trim()
+            .to_owned();
+        let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+        let (status, _, _) = http(
+            port,
+            "POST",
+            "/mcp",
+            &[json_ct, accept, ("Mcp-Session-Id", &sid)],
+            &done,
+        );
+        assert_eq!(status, 202);
+        sid
+    };
+    let sessions = [open(), open()];
+    // The same request id and the same progress token from both clients, at once.
+    let calls: Vec<_> = sessions
+        .iter()
+        .cloned()
+        .map(|sid| {
+            std::thread::spawn(move || {
+                let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                    "name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "same"}}});
+                http(
+                    port,
+                    "POST",
+                    "/mcp",
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("Accept", "application/json, text/event-stream"),
+                        ("Mcp-Session-Id", &sid),
+                    ],
+                    &call.to_string(),
+                )
+            })
+        })
+        .collect();
+    for c in calls {
+        let (status, _, body) = c.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let msgs: Vec<Value> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let progress: Vec<&Value> = msgs
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), 3, "{body}");
+        assert!(
+            progress
+                .iter()
+                .all(|p| p["params"]["progressToken"] == "same"),
+            "{body}"
+        );
+        let answers: Vec<&Value> = msgs.iter().filter(|m| m.get("result").is_some()).collect();
+        assert_eq!(answers.len(), 1, "{body}");
+        assert_eq!(answers[0]["id"], 2, "{body}");
+    }
+}
