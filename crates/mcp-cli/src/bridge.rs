@@ -204,6 +204,8 @@ struct State {
     log_level: Option<Value>,
     /// Tools' `x-mcp-header` annotations, by tool name.
     header_params: HashMap<String, Vec<HeaderParam>>,
+    /// The host's requests sent on and not answered yet.
+    open: HashSet<RequestId>,
 }
 
 /// One forwarding session between the host and the target.
@@ -221,9 +223,29 @@ pub(crate) struct Relay {
     fatal: mpsc::Sender<CliError>,
     timeout: Duration,
     describe: String,
+    /// How many host requests await an answer: when stdin ends, the bridge waits for them.
+    open: tokio::sync::watch::Sender<usize>,
 }
 
 impl Relay {
+    fn opened(&self, id: &RequestId) {
+        let n = {
+            let mut s = self.state();
+            s.open.insert(id.clone());
+            s.open.len()
+        };
+        self.open.send_replace(n);
+    }
+
+    fn answered(&self, id: &RequestId) {
+        let n = {
+            let mut s = self.state();
+            s.open.remove(id);
+            s.open.len()
+        };
+        self.open.send_replace(n);
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -284,7 +306,15 @@ impl Relay {
                 }
                 other => other,
             };
+            let id = match &m {
+                Message::Response(r) => Some(r.id.clone()),
+                Message::Error(e) => e.id.clone(),
+                _ => None,
+            };
             self.to_host(m).await;
+            if let Some(id) = id {
+                self.answered(&id);
+            }
         }
         None
     }
@@ -385,6 +415,7 @@ impl Relay {
                     return;
                 }
                 self.note_request(&req);
+                self.opened(&req.id);
                 let opts = self.send_options(&req);
                 let this = self.clone();
                 let fut = async move { this.forward_request(req, opts).await };
@@ -409,6 +440,15 @@ impl Relay {
                 self.transport.open_event_stream();
             }
             other => {
+                if let Message::Notification(n) = &other {
+                    if n.method == methods::NOTIF_CANCELLED {
+                        // A cancelled request gets no answer: stop waiting for one.
+                        let target = n.params.as_ref().and_then(|p| p.get("requestId"));
+                        if let Some(id) = target.and_then(RequestId::from_value) {
+                            self.answered(&id);
+                        }
+                    }
+                }
                 // Notifications (progress, cancellation, roots changed) and the host's answers to the
                 // server's requests; nothing answers them, so a failure can only be logged.
                 if let Err(e) = self.transport.send(other, SendOptions::default()).await {
@@ -514,22 +554,26 @@ impl Relay {
         }
         let msg = match e {
             // The host cancelled it: no answer is expected.
-            Failure::Client(e) if e.kind() == ErrorKind::Cancelled => return,
+            Failure::Client(e) if e.kind() == ErrorKind::Cancelled => {
+                self.answered(&id);
+                return;
+            }
             Failure::Client(e) => one_line(&CliError::from_client(e).to_string()),
             Failure::Recovery(m) => m,
         };
-        let unreachable = !self.reached.load(Ordering::Relaxed);
-        self.to_host(Message::Error(ErrorResponse::new(
-            Some(id),
-            ErrorObject::internal(format!("mcp bridge: {msg}")),
-        )))
-        .await;
-        if unreachable {
-            // Nothing ever came back: a host would wait for a server that is not there.
+        if !self.reached.load(Ordering::Relaxed) {
+            // Nothing ever came back: a host would wait for a server that is not there. Said before the
+            // answer, so a bridge draining its last requests ends with this failure.
             let _ = self
                 .fatal
                 .try_send(CliError::Connect(format!("{}: {msg}", self.describe)));
         }
+        self.to_host(Message::Error(ErrorResponse::new(
+            Some(id.clone()),
+            ErrorObject::internal(format!("mcp bridge: {msg}")),
+        )))
+        .await;
+        self.answered(&id);
     }
 
     /// Legacy session recovery: re-run the host's `initialize`, then restore what the session held.
@@ -711,16 +755,38 @@ where
         fatal: fatal_tx,
         timeout,
         describe: describe.clone(),
+        open: tokio::sync::watch::Sender::new(0),
     });
     let mut pump = tokio::spawn(relay.clone().pump(ev_rx));
     let reader = relay.clone().read_host(input);
+    let ended = |why: Result<Option<String>, tokio::task::JoinError>| {
+        CliError::Connect(format!(
+            "{describe}: the connection ended{}",
+            why.ok()
+                .flatten()
+                .map(|w| format!(" ({})", one_line(&w)))
+                .unwrap_or_default()
+        ))
+    };
     let result = tokio::select! {
         () = reader => Ok(()),
-        why = &mut pump => Err(CliError::Connect(format!(
-            "{describe}: the connection ended{}",
-            why.ok().flatten().map(|w| format!(" ({})", one_line(&w))).unwrap_or_default()
-        ))),
+        why = &mut pump => Err(ended(why)),
         Some(e) = fatal_rx.recv() => Err(e),
+    };
+    // The host closed stdin: what it asked before is still answered (a host piping a script closes stdin
+    // right after its last request), for at most the timeout.
+    let result = match result {
+        Ok(()) => {
+            let mut open = relay.open.subscribe();
+            tokio::select! {
+                biased;
+                Some(e) = fatal_rx.recv() => Err(e),
+                why = &mut pump => Err(ended(why)),
+                _ = open.wait_for(|n| *n == 0) => Ok(()),
+                () = tokio::time::sleep(timeout) => Ok(()),
+            }
+        }
+        e => e,
     };
     // Whatever was already answered reaches the host before we go.
     let (ack_tx, ack_rx) = oneshot::channel();

@@ -336,6 +336,37 @@ fn the_bridge_relays_progress_and_the_servers_questions() {
 }
 
 #[test]
+fn a_host_that_closes_stdin_after_its_requests_still_gets_every_answer() {
+    let s = HttpServer::start();
+    let mut child = mcp(&["bridge", &s.url()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "slow_compute", "arguments": {"label": "late", "seconds": 1}}}),
+    ];
+    let mut stdin = child.stdin.take().unwrap();
+    for m in &script {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ids: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(1), json!(2), json!(3)], "{out:?}");
+}
+
+#[test]
 fn the_bridge_recovers_when_the_server_forgets_the_session() {
     let port = free_port();
     let first = HttpOn::start(port);
