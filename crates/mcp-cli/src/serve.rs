@@ -30,7 +30,10 @@
 //!   (413), `Content-Type: application/json` (415), an optional `--bearer TOKEN` (401 otherwise), a cap on
 //!   sessions (each costs a process). `GET /healthz` answers 200 without them.
 //!
-//! Not done: SSE resumption (`Last-Event-ID`), idle-session expiry, and progress or log notifications for
+//! A session with no message for `--session-idle` seconds, no request running and no GET stream open is
+//! closed (its process stopped); its client's next message meets 404 and it starts a new session.
+//!
+//! Not done: SSE resumption (`Last-Event-ID`), and progress or log notifications for
 //! modern clients of a legacy-only child (a translated call answers with one JSON body, no stream).
 
 use std::collections::HashMap;
@@ -85,6 +88,10 @@ pub struct ServeArgs {
     /// Most legacy sessions open at once (each has a child process unless --shared).
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_sessions: usize,
+    /// Close a session (and stop its process) after this many seconds without a message, a running
+    /// request or an open GET stream (0: never).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub session_idle: u64,
 }
 
 const MODERN: &str = "2026-07-28";
@@ -483,6 +490,59 @@ fn token_key(t: &Value) -> String {
 struct Session {
     conn: Arc<Conn>,
     link: Arc<Link>,
+    /// When the client last sent something.
+    seen: Mutex<std::time::Instant>,
+}
+
+impl Session {
+    fn new(conn: Arc<Conn>, link: Arc<Link>) -> Arc<Self> {
+        Arc::new(Self {
+            conn,
+            link,
+            seen: Mutex::new(std::time::Instant::now()),
+        })
+    }
+
+    /// Idle: nothing sent for `limit`, no request running, no GET stream open.
+    fn idle(&self, limit: Duration) -> bool {
+        lock(&self.seen).elapsed() >= limit
+            && !self.conn.has_running()
+            && lock(&self.conn.get)
+                .as_ref()
+                .is_none_or(|tx| tx.is_closed())
+    }
+}
+
+/// End the sessions whose clients went away without `DELETE`, so their processes do not pile up.
+async fn reap(g: Arc<Gateway>, limit: Duration) {
+    let mut tick = tokio::time::interval(
+        (limit / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    );
+    loop {
+        tick.tick().await;
+        let idle: Vec<(String, Arc<Session>)> = {
+            let mut sessions = lock(&g.sessions);
+            let ids: Vec<String> = sessions
+                .iter()
+                .filter(|(_, s)| s.idle(limit))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| sessions.remove(&id).map(|s| (id, s)))
+                .collect()
+        };
+        for (_, s) in idle {
+            // The id is left out: it is what lets a client into its session.
+            eprintln!(
+                "mcp serve: closed an idle session ({} s without a message)",
+                limit.as_secs()
+            );
+            s.link.detach(s.conn.key);
+            if !g.args.shared {
+                let _ = s.link.transport.close().await;
+            }
+        }
+    }
 }
 
 struct Gateway {
@@ -594,7 +654,10 @@ fn session_of(
     };
     let found = lock(&g.sessions).get(sid).cloned();
     match found {
-        Some(s) if !s.link.dead.load(Ordering::Relaxed) => Ok(Some((sid.to_owned(), s))),
+        Some(s) if !s.link.dead.load(Ordering::Relaxed) => {
+            *lock(&s.seen) = std::time::Instant::now();
+            Ok(Some((sid.to_owned(), s)))
+        }
         Some(_) => {
             // Its child exited: the client starts a new session (and gets a new child).
             if let Some(s) = lock(&g.sessions).remove(sid) {
@@ -759,13 +822,7 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
             HeaderValue::from_static("application/json"),
         );
         if let Some(sid) = &new_session {
-            lock(&g.sessions).insert(
-                sid.clone(),
-                Arc::new(Session {
-                    conn: conn.clone(),
-                    link: link.clone(),
-                }),
-            );
+            lock(&g.sessions).insert(sid.clone(), Session::new(conn.clone(), link.clone()));
             if let Ok(v) = HeaderValue::from_str(sid) {
                 r.headers_mut().insert(mcp_protocol::headers::SESSION_ID, v);
             }
@@ -789,13 +846,7 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
                 if g.args.shared {
                     lock(&link.init).get_or_insert_with(|| r.result.clone());
                 }
-                lock(&g.sessions).insert(
-                    sid.clone(),
-                    Arc::new(Session {
-                        conn: conn.clone(),
-                        link: link.clone(),
-                    }),
-                );
+                lock(&g.sessions).insert(sid.clone(), Session::new(conn.clone(), link.clone()));
             }
             _ => {
                 link.detach(conn.key);
@@ -1035,6 +1086,12 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
         .route(&args.path, axum::routing::any(endpoint))
         .layer(DefaultBodyLimit::max(args.max_body))
         .with_state(gateway.clone());
+    if args.session_idle > 0 {
+        tokio::spawn(reap(
+            gateway.clone(),
+            Duration::from_secs(args.session_idle),
+        ));
+    }
     eprintln!(
         "mcp serve: {name} on http://{addr}{} ({}, {})",
         args.path,

@@ -437,6 +437,8 @@ struct Serve {
     child: Child,
     url: String,
     port: u16,
+    /// The rest of its stderr, line by line.
+    log: mpsc::Receiver<String>,
 }
 
 impl Serve {
@@ -470,7 +472,12 @@ impl Serve {
             .unwrap()
             .parse()
             .unwrap();
-        Self { child, url, port }
+        Self {
+            child,
+            url,
+            port,
+            log: rx,
+        }
     }
 }
 
@@ -800,4 +807,48 @@ fn shared_clients_get_only_their_own_progress() {
         assert_eq!(answers.len(), 1, "{body}");
         assert_eq!(answers[0]["id"], 2, "{body}");
     }
+}
+
+#[test]
+fn serve_closes_sessions_whose_clients_went_away() {
+    let child = conformance_stdio();
+    let mut args = vec!["--session-idle", "1"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}});
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let (status, head, _) = http(
+        s.port,
+        "POST",
+        "/mcp",
+        &[json_ct, accept],
+        &init.to_string(),
+    );
+    assert_eq!(status, 200);
+    let sid = head
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The client says nothing more; the gateway reports the session closed (other lines are the child's).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = s.log.recv_timeout(left).expect("no idle session closed");
+        if line.contains("closed an idle session") {
+            break;
+        }
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    let (status, _, body) = http(
+        s.port,
+        "POST",
+        "/mcp",
+        &[json_ct, accept, ("Mcp-Session-Id", &sid)],
+        &list,
+    );
+    assert_eq!(status, 404, "{body}");
 }
