@@ -204,6 +204,8 @@ struct State {
     log_level: Option<Value>,
     /// Tools' `x-mcp-header` annotations, by tool name.
     header_params: HashMap<String, Vec<HeaderParam>>,
+    /// Every tool name a `tools/list` result has shown.
+    known_tools: HashSet<String>,
     /// The host's requests sent on and not answered yet.
     open: HashSet<RequestId>,
 }
@@ -344,6 +346,7 @@ impl Relay {
             else {
                 continue;
             };
+            s.known_tools.insert(name.to_owned());
             match headers::header_params(schema) {
                 Ok(p) if !p.is_empty() => {
                     s.header_params.insert(name.to_owned(), p);
@@ -416,9 +419,12 @@ impl Relay {
                 }
                 self.note_request(&req);
                 self.opened(&req.id);
-                let opts = self.send_options(&req);
                 let this = self.clone();
-                let fut = async move { this.forward_request(req, opts).await };
+                let fut = async move {
+                    this.learn_before_call(&req).await;
+                    let opts = this.send_options(&req);
+                    this.forward_request(req, opts).await
+                };
                 match self.kind {
                     // One ordered byte stream: writing is quick and keeps the host's order.
                     TransportKind::Stream => fut.await,
@@ -520,6 +526,49 @@ impl Relay {
             }
         }
         opts
+    }
+
+    /// A 2026-07-28 call over HTTP to a tool the bridge has not seen listed (a host that cached its tool list,
+    /// or called before the list came back): list the tools first, with the host's `_meta`, so the call
+    /// carries the `Mcp-Param-*` headers the server checks.
+    async fn learn_before_call(&self, req: &Request) {
+        if req.method != methods::TOOLS_CALL || self.kind != TransportKind::Http {
+            return;
+        }
+        let meta = req.meta().cloned();
+        let modern = meta
+            .as_ref()
+            .and_then(|m| m.get(mcp_protocol::meta::PROTOCOL_VERSION))
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<ProtocolVersion>().ok())
+            .is_some_and(|v| v.era() == mcp_protocol::Era::Modern);
+        let name = req
+            .params
+            .as_ref()
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !modern || self.state().known_tools.contains(name) {
+            return;
+        }
+        let mut cursor: Option<Value> = None;
+        // A bound on pages, against a server whose cursors never end.
+        for _ in 0..32 {
+            let mut params = serde_json::json!({ "_meta": meta.clone() });
+            if let Some(c) = cursor.take() {
+                params["cursor"] = c;
+            }
+            let Ok(Message::Response(r)) =
+                self.own_request(methods::TOOLS_LIST, Some(params)).await
+            else {
+                return;
+            };
+            self.learn_tools(&r.result);
+            match r.result.get("nextCursor") {
+                Some(c) if !c.is_null() => cursor = Some(c.clone()),
+                _ => return,
+            }
+        }
     }
 
     async fn forward_request(self: Arc<Self>, req: Request, opts: SendOptions) {

@@ -367,6 +367,27 @@ fn a_host_that_closes_stdin_after_its_requests_still_gets_every_answer() {
 }
 
 #[test]
+fn a_modern_host_calling_an_unlisted_tool_gets_its_param_headers() {
+    let s = HttpServer::start();
+    let mut h = Host::start(&["bridge", &s.url()]);
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "h", "version": "1"},
+    });
+    // No tools/list first: the server requires Mcp-Param-Region, which the bridge learns by itself.
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "test_custom_header", "arguments": {"region": "eu-west"}, "_meta": meta}}),
+    );
+    let r = h.answer(1);
+    assert_eq!(r["result"]["content"][0]["text"], "region: eu-west", "{r}");
+    assert_eq!(r["result"]["resultType"], "complete", "{r}");
+    let (code, stderr) = h.finish(true);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
 fn the_bridge_recovers_when_the_server_forgets_the_session() {
     let port = free_port();
     let first = HttpOn::start(port);
