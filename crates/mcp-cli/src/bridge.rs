@@ -22,8 +22,8 @@
 //!   restores resource subscriptions and the log level, and sends the refused message again (the server never
 //!   ran it); the host sees nothing but the answer. Streams that break are resumed by the transport
 //!   (`Last-Event-ID`), and on the modern era read-only requests (lists, reads, completion) are re-issued;
-//! - `Mcp-Param-*` headers for tools whose schema asks for them (learnt from the `tools/list` results that
-//!   pass through), as our client sends them;
+//! - `Mcp-Param-*` headers for tools whose schema asks for them, as our client sends them (learnt from the
+//!   `tools/list` results that pass through; a modern call to a tool never listed lists the tools first);
 //! - `--allow-tools`/`--deny-tools`: hidden tools are removed from `tools/list` results, and a `tools/call`
 //!   for one is refused with a JSON-RPC error without reaching the server.
 //!

@@ -1098,7 +1098,7 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
         if modern {
             "both eras"
         } else {
-            "legacy revisions only"
+            "a legacy-only server, spoken to modern clients through a session held by the gateway"
         },
         if args.shared {
             "one shared process"
