@@ -227,9 +227,19 @@ pub(crate) struct Relay {
     describe: String,
     /// How many host requests await an answer: when stdin ends, the bridge waits for them.
     open: tokio::sync::watch::Sender<usize>,
+    /// An `initialize` of the host's is in flight over HTTP: what the host sends after it waits for its
+    /// answer (the session id), as a host that writes its whole script at once expects.
+    handshake: tokio::sync::watch::Sender<bool>,
 }
 
 impl Relay {
+    async fn until_ready(&self) {
+        if self.kind == TransportKind::Http {
+            let mut rx = self.handshake.subscribe();
+            let _ = rx.wait_for(|busy| !*busy).await;
+        }
+    }
+
     fn opened(&self, id: &RequestId) {
         let n = {
             let mut s = self.state();
@@ -284,6 +294,7 @@ impl Relay {
                     };
                     if init {
                         self.note_version(&r.result);
+                        self.handshake.send_replace(false);
                     }
                     if list {
                         self.learn_tools(&r.result);
@@ -300,9 +311,14 @@ impl Relay {
                         if is_own(id) {
                             continue;
                         }
-                        let mut s = self.state();
-                        s.init_ids.remove(id);
-                        s.list_ids.remove(id);
+                        let init = {
+                            let mut s = self.state();
+                            s.list_ids.remove(id);
+                            s.init_ids.remove(id)
+                        };
+                        if init {
+                            self.handshake.send_replace(false);
+                        }
                     }
                     Message::Error(e)
                 }
@@ -419,8 +435,15 @@ impl Relay {
                 }
                 self.note_request(&req);
                 self.opened(&req.id);
+                let handshake = req.method == methods::INITIALIZE;
+                if handshake {
+                    self.handshake.send_replace(true);
+                }
                 let this = self.clone();
                 let fut = async move {
+                    if !handshake {
+                        this.until_ready().await;
+                    }
                     this.learn_before_call(&req).await;
                     let opts = this.send_options(&req);
                     this.forward_request(req, opts).await
@@ -435,6 +458,7 @@ impl Relay {
                 }
             }
             Message::Notification(n) if n.method == methods::NOTIF_INITIALIZED => {
+                self.until_ready().await;
                 let r = self
                     .transport
                     .send(Message::Notification(n), SendOptions::default())
@@ -446,6 +470,7 @@ impl Relay {
                 self.transport.open_event_stream();
             }
             other => {
+                self.until_ready().await;
                 if let Message::Notification(n) = &other {
                     if n.method == methods::NOTIF_CANCELLED {
                         // A cancelled request gets no answer: stop waiting for one.
@@ -596,10 +621,13 @@ impl Relay {
             self.reached.store(true, Ordering::Relaxed);
             return;
         };
-        {
+        let init = {
             let mut s = self.state();
-            s.init_ids.remove(&id);
             s.list_ids.remove(&id);
+            s.init_ids.remove(&id)
+        };
+        if init {
+            self.handshake.send_replace(false);
         }
         let msg = match e {
             // The host cancelled it: no answer is expected.
@@ -805,6 +833,7 @@ where
         timeout,
         describe: describe.clone(),
         open: tokio::sync::watch::Sender::new(0),
+        handshake: tokio::sync::watch::Sender::new(false),
     });
     let mut pump = tokio::spawn(relay.clone().pump(ev_rx));
     let reader = relay.clone().read_host(input);
