@@ -136,6 +136,12 @@ pub(crate) async fn open(
             for (k, v) in headers {
                 b = b.header(k.clone(), v.clone());
             }
+            // A server signed in to with `mcp login` gets its stored token, as every command does.
+            if !crate::auth::has_authorization(headers) {
+                if let Some(auth) = crate::auth::provider(url, global) {
+                    b = b.auth(auth);
+                }
+            }
             Arc::new(b.build().map_err(|e| CliError::Usage(e.to_string()))?)
         }
         ServerSpec::Stdio {

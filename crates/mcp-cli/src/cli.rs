@@ -110,6 +110,21 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Check that the server answers, and how fast.
     Ping(Target),
+    /// Sign in to a server that asks for OAuth; every command then uses the sign-in for that URL.
+    ///
+    /// `mcp login URL` opens a browser; `--no-browser` prints the URL and reads back the address the
+    /// browser was sent to; `--client-credentials --client-id ID --client-secret-env VAR` signs in a
+    /// machine. Tokens are kept in <user config dir>/mcp/auth.json (mode 0600; MCP_CONFIG_DIR moves it) and
+    /// renewed before they expire.
+    Login(crate::auth::LoginArgs),
+    /// Forget the sign-in to a server (every server without URL).
+    Logout(crate::auth::LogoutArgs),
+    /// Sign-ins: `mcp auth list`.
+    Auth(crate::auth::AuthArgs),
+    /// Run a stdio server and write every message of the session to a file: `mcp record -o FILE -- CMD...`.
+    Record(crate::record::RecordArgs),
+    /// Serve a recorded session as a stdio mock server: `mcp replay FILE`.
+    Replay(crate::record::ReplayArgs),
     /// Serve a remote (or any) server on stdin/stdout, for hosts that only launch stdio servers.
     Bridge(crate::bridge::BridgeArgs),
     /// Serve a stdio server over Streamable HTTP on 127.0.0.1, to clients of both eras.

@@ -39,6 +39,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Ping(t) => t.clone(),
         Command::Call(c) => c.target.clone(),
         Command::Complete(c) => c.target.clone(),
+        Command::Login(a) => return crate::auth::login(a, &global).await,
+        Command::Logout(a) => return crate::auth::logout(a, &global).await,
+        Command::Auth(a) => return crate::auth::auth(a, &global).await,
+        Command::Record(a) => return crate::record::record(a, &global).await,
+        Command::Replay(a) => return crate::record::replay(a).await,
         Command::Bridge(b) => return crate::bridge::run(b, &global).await,
         Command::Serve(s) => return crate::serve::run(s, &global).await,
     };
@@ -65,7 +70,6 @@ fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
             "needs a tool name: mcp call SERVER TOOL [k=v ...]",
         ),
         Command::Read(_) => (1, 1, "needs one URI: mcp read SERVER URI"),
-        Command::Bridge(_) | Command::Serve(_) => return Ok(()),
         Command::Prompt(_) => (
             1,
             usize::MAX,
@@ -76,6 +80,14 @@ fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
             2,
             "needs an argument name: mcp complete SERVER --prompt NAME ARG [VALUE]",
         ),
+        // Run before a server is resolved (see `run`).
+        Command::Login(_)
+        | Command::Logout(_)
+        | Command::Auth(_)
+        | Command::Record(_)
+        | Command::Replay(_)
+        | Command::Bridge(_)
+        | Command::Serve(_) => return Ok(()),
     };
     if words.len() < min || words.len() > max {
         let extra = if words.len() > max {
@@ -189,8 +201,6 @@ async fn dispatch(
             Ok(())
         }
         Command::Call(c) => call(client, c, words, g).await,
-        // Run before connecting, in `run`.
-        Command::Bridge(_) | Command::Serve(_) => Ok(()),
         Command::Read(_) => {
             let r = client.read_resource(&words[0]).await.map_err(ce)?;
             if g.json {
@@ -231,6 +241,14 @@ async fn dispatch(
             Ok(())
         }
         Command::Complete(c) => complete(client, c, words, g).await,
+        // Run before a server is resolved (see `run`).
+        Command::Login(_)
+        | Command::Logout(_)
+        | Command::Auth(_)
+        | Command::Record(_)
+        | Command::Replay(_)
+        | Command::Bridge(_)
+        | Command::Serve(_) => Ok(()),
         Command::Ping(_) => {
             let start = Instant::now();
             match client.era() {

@@ -11,6 +11,13 @@
 //! `${VAR}` expansion) and the options `--header K:V`, `--env K=V`, `--timeout SECONDS`,
 //! `--protocol auto|legacy|modern`, `--json`.
 //!
+//! `mcp login URL` signs in to a server that asks for OAuth (a browser, `--no-browser` to paste the
+//! redirect, or `--client-credentials` for machines); every command then sends that server the stored
+//! token, renewed before it expires (at a terminal, a command whose server wants a new sign-in opens the
+//! browser itself). `mcp logout [URL]` forgets it, `mcp auth list` shows the sign-ins.
+//! `mcp record -o FILE -- CMD...` passes a stdio session through and writes each message as a JSON line;
+//! `mcp replay FILE` serves such a recording back as a stdio mock server.
+//!
 //! `mcp call` types `k=v` from the tool's `inputSchema` (a string property stays a string even when it is all
 //! digits; an array property takes JSON or a comma list); `k:=JSON` is sent as written and `@FILE`/`@-`
 //! merges a JSON object; `--raw` turns typing off. A server's elicitation is answered from `--answer K=V`,
@@ -38,6 +45,7 @@ macro_rules! out {
 }
 
 mod args;
+mod auth;
 mod bridge;
 mod cli;
 mod commands;
@@ -45,8 +53,10 @@ mod config;
 mod elicit;
 mod error;
 mod output;
+mod record;
 mod serve;
 mod target;
+mod tokens;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -90,7 +100,10 @@ fn main() -> ExitCode {
             return ExitCode::from(error::EXIT_CONNECT);
         }
     };
-    match rt.block_on(commands::run(cli)) {
+    let result = rt.block_on(commands::run(cli));
+    // A read of stdin still blocked in its thread (record, replay) must not hold the exit.
+    rt.shutdown_background();
+    match result {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
             report(&e, json);

@@ -223,6 +223,12 @@ pub async fn connect(
             for (k, v) in headers {
                 b = b.header(k.clone(), v.clone());
             }
+            // A signed-in server gets its stored token (unless the command line gives credentials).
+            if !crate::auth::has_authorization(headers) {
+                if let Some(auth) = crate::auth::provider(url, global) {
+                    b = b.auth(auth);
+                }
+            }
             let t = Arc::new(b.build().map_err(|e| CliError::Usage(e.to_string()))?);
             let probe = t.clone();
             let kind = Arc::new(move || {

@@ -79,11 +79,20 @@ pub fn json_schema_2020_12() -> Value {
 
 /// Build the conformance server.
 pub fn fixtures_server() -> Server {
+    fixtures_server_with(|b| b)
+}
+
+/// [`fixtures_server`] with `configure` applied to the builder first: a fleet node sets its shared
+/// `requestState` key and its task store here.
+pub fn fixtures_server_with(
+    configure: impl FnOnce(mcp::server::ServerBuilder) -> mcp::server::ServerBuilder,
+) -> Server {
     // The trigger tools change the server's own lists, so they need a handle to it once it is built.
     let handle: Arc<OnceLock<Server>> = Arc::new(OnceLock::new());
     let builder = Server::builder("mcp-rs-conformance-server", env!("CARGO_PKG_VERSION"))
         .instructions("Conformance fixtures for the MCP conformance suite.")
         .options(ServerOptions::default().cache_ttl(Duration::from_secs(60)));
+    let builder = configure(builder);
     let builder = content_tools(builder);
     let builder = interactive_tools(builder);
     let builder = diagnostic_tools(builder, handle.clone());

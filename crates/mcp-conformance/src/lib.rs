@@ -4,4 +4,4 @@
 pub mod apps;
 pub mod fixtures;
 
-pub use fixtures::fixtures_server;
+pub use fixtures::{fixtures_server, fixtures_server_with};

@@ -1,8 +1,22 @@
 //! `conformance-server`: every fixture of the official conformance suite, over Streamable HTTP at
 //! `http://localhost:$PORT/mcp` (PORT defaults to 3000), or over stdio with `--stdio`.
+//!
+//! As one node of a fleet (see `.ci/fleet.sh`), from the environment:
+//! - `MCP_REDIS_URL` (`redis://host:port/db`): sessions, stream events, messages between nodes and task
+//!   records live in that Redis, so any node serves any request;
+//! - `MCP_STATE_KEY`: the `requestState` HMAC key every node shares, as hex (at least 32 bytes), so a
+//!   2026-07-28 `input_required` retry may land on any node;
+//! - `MCP_SESSION_IDLE_SECS`: how long an idle legacy session lives (default 30 minutes), for tests of
+//!   expiry.
+//!
+//! Unset, the server keeps everything in memory and seals with a random key, as a single process should.
+//! A malformed value is refused with a one-line error and exit code 2.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 use mcp::server::http::{serve, HttpConfig, OldSsePaths};
+use mcp::server::StateKey;
 
 /// Serve the conformance fixtures.
 #[derive(Debug, Parser)]
@@ -16,24 +30,134 @@ struct Args {
     port: Option<u16>,
 }
 
+/// Shortest accepted `MCP_STATE_KEY`, in bytes: an HMAC-SHA256 key shorter than its output is weaker.
+const MIN_KEY_BYTES: usize = 32;
+
+/// Decode `MCP_STATE_KEY`: hex digits only (either case), an even count, at least [`MIN_KEY_BYTES`] bytes.
+fn parse_state_key(hex: &str) -> Result<StateKey, String> {
+    let hex = hex.trim();
+    if !hex.len().is_multiple_of(2) {
+        return Err("MCP_STATE_KEY must be hex with an even number of digits".into());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or("MCP_STATE_KEY must be hex (0-9, a-f)")?;
+    if bytes.len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "MCP_STATE_KEY must be at least {MIN_KEY_BYTES} bytes ({} hex digits); it has {}",
+            2 * MIN_KEY_BYTES,
+            bytes.len()
+        ));
+    }
+    Ok(StateKey::new(bytes))
+}
+
+/// An environment variable that is set (to anything but the empty string).
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> ExitCode {
     let args = Args::parse();
     // Logs go to stderr: on stdio, stdout carries only MCP messages.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let server = mcp_conformance::fixtures_server();
-    if args.stdio {
-        return mcp::server::serve_stdio(server).await;
+    // Configuration errors are one line and exit 2 (as clap's usage errors), before anything is served.
+    let usage = |msg: String| {
+        eprintln!("conformance-server: {msg}");
+        ExitCode::from(2)
+    };
+    let state_key = match env("MCP_STATE_KEY")
+        .map(|k| parse_state_key(&k))
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => return usage(e),
+    };
+    let idle = match env("MCP_SESSION_IDLE_SECS")
+        .map(|s| match s.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n)),
+            _ => Err(format!(
+                "MCP_SESSION_IDLE_SECS must be a whole number of seconds > 0, not {s:?}"
+            )),
+        })
+        .transpose()
+    {
+        Ok(d) => d,
+        Err(e) => return usage(e),
+    };
+    let redis = match env("MCP_REDIS_URL")
+        .map(|url| mcp_redis::Redis::open(&url).map_err(|e| format!("MCP_REDIS_URL: {e}")))
+        .transpose()
+    {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+
+    let server = mcp_conformance::fixtures_server_with(|mut b| {
+        if let Some(key) = state_key {
+            b = b.state_key(key);
+        }
+        if let Some(redis) = &redis {
+            b = b.task_store(redis.task_store());
+        }
+        b
+    });
+    let result = if args.stdio {
+        mcp::server::serve_stdio(server).await
+    } else {
+        let port = args
+            .port
+            .or_else(|| std::env::var("PORT").ok().and_then(|p| p.parse().ok()))
+            .unwrap_or(3000);
+        // The fixture server also speaks the deprecated 2024-11-05 HTTP+SSE transport, for old clients' tests.
+        let mut config = HttpConfig::default().old_sse(OldSsePaths::default());
+        if let Some(idle) = idle {
+            // Before the Redis backend is configured: its stream events live as long as an idle session.
+            config = config.session_idle_timeout(idle);
+        }
+        if let Some(redis) = &redis {
+            config = redis.configure(config);
+        }
+        let backend = if redis.is_some() { " (redis)" } else { "" };
+        eprintln!("conformance-server listening on http://localhost:{port}/mcp{backend}");
+        serve(server, config, ([127, 0, 0, 1], port).into()).await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conformance-server: {e}");
+            ExitCode::FAILURE
+        }
     }
-    let port = args
-        .port
-        .or_else(|| std::env::var("PORT").ok().and_then(|p| p.parse().ok()))
-        .unwrap_or(3000);
-    eprintln!("conformance-server listening on http://localhost:{port}/mcp");
-    // The fixture server also speaks the deprecated 2024-11-05 HTTP+SSE transport, for old clients' tests.
-    let config = HttpConfig::default().old_sse(OldSsePaths::default());
-    serve(server, config, ([127, 0, 0, 1], port).into()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_state_key;
+
+    #[test]
+    fn state_key_is_hex_of_at_least_32_bytes() {
+        assert!(parse_state_key(&"ab".repeat(32)).is_ok());
+        assert!(parse_state_key(&"AB".repeat(40)).is_ok());
+        assert!(parse_state_key(&"ab".repeat(31))
+            .unwrap_err()
+            .contains("at least 32 bytes"));
+        assert!(parse_state_key(&format!("{}a", "ab".repeat(32)))
+            .unwrap_err()
+            .contains("even"));
+        assert!(parse_state_key(&"zz".repeat(32))
+            .unwrap_err()
+            .contains("hex"));
+        // A multi-byte character must be refused, not split mid-character.
+        assert!(parse_state_key(&format!("é{}", "a".repeat(62))).is_err());
+    }
 }
