@@ -125,6 +125,10 @@ pub enum Command {
     Record(crate::record::RecordArgs),
     /// Serve a recorded session as a stdio mock server: `mcp replay FILE`.
     Replay(crate::record::ReplayArgs),
+    /// Serve a remote (or any) server on stdin/stdout, for hosts that only launch stdio servers.
+    Bridge(crate::bridge::BridgeArgs),
+    /// Serve a stdio server over Streamable HTTP on 127.0.0.1, to clients of both eras.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// A server and the command's own words.

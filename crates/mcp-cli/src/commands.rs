@@ -44,6 +44,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Auth(a) => return crate::auth::auth(a, &global).await,
         Command::Record(a) => return crate::record::record(a, &global).await,
         Command::Replay(a) => return crate::record::replay(a).await,
+        Command::Bridge(b) => return crate::bridge::run(b, &global).await,
+        Command::Serve(s) => return crate::serve::run(s, &global).await,
     };
     let (spec, words) = target::resolve(&target, &global, &env_var)?;
     check_words(&cli.command, &words)?;
@@ -83,7 +85,9 @@ fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
         | Command::Logout(_)
         | Command::Auth(_)
         | Command::Record(_)
-        | Command::Replay(_) => return Ok(()),
+        | Command::Replay(_)
+        | Command::Bridge(_)
+        | Command::Serve(_) => return Ok(()),
     };
     if words.len() < min || words.len() > max {
         let extra = if words.len() > max {
@@ -242,7 +246,9 @@ async fn dispatch(
         | Command::Logout(_)
         | Command::Auth(_)
         | Command::Record(_)
-        | Command::Replay(_) => Ok(()),
+        | Command::Replay(_)
+        | Command::Bridge(_)
+        | Command::Serve(_) => Ok(()),
         Command::Ping(_) => {
             let start = Instant::now();
             match client.era() {

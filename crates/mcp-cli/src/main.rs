@@ -46,6 +46,7 @@ macro_rules! out {
 
 mod args;
 mod auth;
+mod bridge;
 mod cli;
 mod commands;
 mod config;
@@ -53,6 +54,7 @@ mod elicit;
 mod error;
 mod output;
 mod record;
+mod serve;
 mod target;
 mod tokens;
 

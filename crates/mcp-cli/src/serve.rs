@@ -1,0 +1,1377 @@
+//! `mcp serve -- CMD...`: a Streamable HTTP endpoint on 127.0.0.1 in front of a stdio server.
+//!
+//! Like the bridge, the gateway forwards JSON-RPC messages rather than re-serving the child through an SDK
+//! `Server`: each client's `initialize` (capabilities, client info, revision) reaches the child as the
+//! client wrote it, and the child's `serverInfo`, capabilities and instructions reach the client unchanged.
+//! What the gateway owns is what stdio lacks:
+//!
+//! - **Sessions.** A legacy client's `initialize` opens a session (`Mcp-Session-Id`, 192 random bits). By
+//!   default every session has a child of its own, started at `initialize` and stopped at `DELETE`; with
+//!   `--shared` one child serves every session, the first client's `initialize` is the one the child sees and
+//!   later ones are answered from its result.
+//! - **Ids.** Every request gets a fresh id on its way to the child and its own back on the way out; the
+//!   child's requests (elicitation, sampling, roots) get ids of the gateway's, and progress tokens are
+//!   rewritten the same way. So clients sharing a child never see each other's answers, progress or questions.
+//! - **Routing.** An answer goes to the POST that asked; progress to the stream of the request it is about;
+//!   the child's own requests and log messages to the stream of the most recent request still running (the
+//!   stdio child cannot say which request they belong to; the most recent one is where a tool that asks
+//!   something is waiting), else to the session's GET stream; list changes to every session of the child.
+//! - **Both eras.** A request without a session that carries the 2026-07-28 revision is a modern request.
+//!   When the child speaks 2026-07-28 (found by a probe at start), it goes, with a fresh id, to one child kept
+//!   for modern traffic (the shared child with `--shared`), which answers it statelessly, `input_required`
+//!   rounds included. When the child speaks only legacy revisions, the gateway holds a legacy session with a
+//!   child of its own and translates: `server/discover` is answered from that session's `initialize` result,
+//!   requests go in the session without their `_meta` envelope, results get `resultType` (and `ttlMs: 0`,
+//!   `cacheScope: private` where 2026-07-28 requires them), and each elicitation, sampling or roots request the
+//!   child sends during a call ends the HTTP exchange with an `input_required` result whose `requestState` (192
+//!   random bits) names the paused call; the client's retry carries the answer to the child and the call goes
+//!   on, for as many rounds as the child asks (a call not resumed within 5 minutes is cancelled at the child).
+//! - **Security.** The loopback `Host`/`Origin` check of our server ([`HostPolicy::Loopback`]), a body cap
+//!   (413), `Content-Type: application/json` (415), an optional `--bearer TOKEN` (401 otherwise), a cap on
+//!   sessions (each costs a process). `GET /healthz` answers 200 without them.
+//!
+//! A session with no message for `--session-idle` seconds, no request running and no GET stream open is
+//! closed (its process stopped); its client's next message meets 404 and it starts a new session.
+//!
+//! Not done: SSE resumption (`Last-Event-ID`), and progress or log notifications for
+//! modern clients of a legacy-only child (a translated call answers with one JSON body, no stream).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use clap::Args;
+use mcp_client::transport::{SendOptions, Transport, TransportEvent};
+use mcp_protocol::types::methods;
+use mcp_protocol::{error_code, ErrorObject, ErrorResponse, Message, Request, RequestId};
+use mcp_server::http::HostPolicy;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::cli::{Global, Target};
+use crate::elicit::Elicitor;
+use crate::error::CliError;
+use crate::target::{self, ServerSpec};
+
+/// `mcp serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// The stdio server: a name from mcp.json, or a command after `--`.
+    #[command(flatten)]
+    pub target: Target,
+    /// The port on 127.0.0.1 (0: any free port, printed at start).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// The endpoint's path.
+    #[arg(long, default_value = "/mcp", value_name = "PATH")]
+    pub path: String,
+    /// One child for every client (requests' ids rewritten), instead of one per legacy session.
+    #[arg(long)]
+    pub shared: bool,
+    /// Require `Authorization: Bearer TOKEN` on the endpoint.
+    #[arg(
+        long,
+        env = "MCP_SERVE_BEARER",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub bearer: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body: usize,
+    /// Most legacy sessions open at once (each has a child process unless --shared).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_sessions: usize,
+    /// Close a session (and stop its process) after this many seconds without a message, a running
+    /// request or an open GET stream (0: never).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub session_idle: u64,
+}
+
+const MODERN: &str = "2026-07-28";
+
+/// Where the child's messages for one client go: its GET stream and the streams of its requests running.
+struct Conn {
+    key: u64,
+    get: Mutex<Option<mpsc::Sender<Message>>>,
+    /// (wire id, the POST's stream), oldest first.
+    running: Mutex<Vec<(RequestId, mpsc::Sender<Message>)>>,
+}
+
+impl Conn {
+    fn new(key: u64) -> Arc<Self> {
+        Arc::new(Self {
+            key,
+            get: Mutex::new(None),
+            running: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn stream_of(&self, wire: &RequestId) -> Option<mpsc::Sender<Message>> {
+        lock(&self.running)
+            .iter()
+            .find(|(id, _)| id == wire)
+            .map(|(_, tx)| tx.clone())
+    }
+
+    /// The stream of the most recent request still running, else the GET stream.
+    fn latest(&self) -> Option<mpsc::Sender<Message>> {
+        let running = lock(&self.running)
+            .iter()
+            .rev()
+            .find(|(_, tx)| !tx.is_closed())
+            .map(|(_, tx)| tx.clone());
+        running.or_else(|| lock(&self.get).clone().filter(|tx| !tx.is_closed()))
+    }
+
+    fn has_running(&self) -> bool {
+        lock(&self.running).iter().any(|(_, tx)| !tx.is_closed())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Pending {
+    conn: Arc<Conn>,
+    orig: RequestId,
+    token: Option<String>,
+}
+
+#[derive(Default)]
+struct Routes {
+    /// The gateway's requests to the child, by wire id.
+    pending: HashMap<RequestId, Pending>,
+    /// The child's requests to clients: the id the client sees → (client, the child's id).
+    asked: HashMap<String, (u64, RequestId)>,
+    /// Rewritten progress tokens → (client, the client's token, wire id of the request).
+    progress: HashMap<String, (Arc<Conn>, Value, RequestId)>,
+    /// Clients of this child.
+    conns: HashMap<u64, Arc<Conn>>,
+    /// The client whose request was sent last (for the child's messages that name no request).
+    last: Option<u64>,
+}
+
+/// One child process and the clients it serves.
+struct Link {
+    transport: Arc<dyn Transport>,
+    routes: Mutex<Routes>,
+    next: AtomicU64,
+    dead: AtomicBool,
+    /// `--shared`: the first `initialize` result, answered to the later ones.
+    init: Mutex<Option<Value>>,
+    /// Held from a `--shared` `initialize` until its result is kept, so only the first reaches the child.
+    init_lock: tokio::sync::Mutex<()>,
+    initialized_sent: AtomicBool,
+}
+
+impl Link {
+    async fn spawn(spec: &ServerSpec, global: &Global) -> Result<Arc<Self>, CliError> {
+        let transport = crate::bridge::open(spec, global).await?;
+        let (tx, rx) = mpsc::channel(64);
+        transport
+            .start(tx)
+            .await
+            .map_err(|e| CliError::Connect(format!("{}: {e}", spec.describe())))?;
+        let link = Arc::new(Self {
+            transport,
+            routes: Mutex::default(),
+            next: AtomicU64::new(1),
+            dead: AtomicBool::new(false),
+            init: Mutex::new(None),
+            init_lock: tokio::sync::Mutex::new(()),
+            initialized_sent: AtomicBool::new(false),
+        });
+        tokio::spawn(link.clone().pump(rx));
+        Ok(link)
+    }
+
+    fn id(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn attach(&self, conn: &Arc<Conn>) {
+        lock(&self.routes).conns.insert(conn.key, conn.clone());
+    }
+
+    fn detach(&self, key: u64) {
+        let mut r = lock(&self.routes);
+        r.conns.remove(&key);
+        r.asked.retain(|_, (k, _)| *k != key);
+        r.progress.retain(|_, (c, _, _)| c.key != key);
+    }
+
+    /// Route the child's messages to clients until it exits.
+    async fn pump(self: Arc<Self>, mut rx: mpsc::Receiver<TransportEvent>) {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                TransportEvent::Message(m) => self.route(m).await,
+                TransportEvent::Closed(reason) => {
+                    tracing::info!(?reason, "the server process ended");
+                    break;
+                }
+            }
+        }
+        self.dead.store(true, Ordering::Relaxed);
+        let pending: Vec<(RequestId, Pending)> = lock(&self.routes).pending.drain().collect();
+        for (wire, p) in pending {
+            let tx = p.conn.stream_of(&wire);
+            let err = Message::Error(ErrorResponse::new(
+                Some(p.orig),
+                ErrorObject::internal("the server process exited"),
+            ));
+            if let Some(tx) = tx {
+                let _ = tx.send(err).await;
+            }
+        }
+        // Streams end once their senders are gone.
+        for c in lock(&self.routes).conns.values() {
+            lock(&c.running).clear();
+            lock(&c.get).take();
+        }
+    }
+
+    async fn route(&self, m: Message) {
+        match m {
+            Message::Response(mut r) => {
+                let Some((p, tx)) = self.finish(&r.id) else {
+                    return;
+                };
+                r.id = p.orig;
+                if let Some(tx) = tx {
+                    let _ = tx.send(Message::Response(r)).await;
+                }
+            }
+            Message::Error(mut e) => {
+                let Some(wire) = e.id.clone() else { return };
+                let Some((p, tx)) = self.finish(&wire) else {
+                    return;
+                };
+                e.id = Some(p.orig);
+                if let Some(tx) = tx {
+                    let _ = tx.send(Message::Error(e)).await;
+                }
+            }
+            Message::Notification(mut n) => {
+                if n.method == methods::NOTIF_PROGRESS {
+                    let token = n
+                        .params
+                        .as_ref()
+                        .and_then(|p| p.get("progressToken"))
+                        .cloned();
+                    let hit = token
+                        .and_then(|t| lock(&self.routes).progress.get(&token_key(&t)).cloned());
+                    let Some((conn, orig, wire)) = hit else {
+                        return;
+                    };
+                    if let Some(p) = n.params.as_mut().and_then(Value::as_object_mut) {
+                        p.insert("progressToken".into(), orig);
+                    }
+                    if let Some(tx) = conn.stream_of(&wire).or_else(|| conn.latest()) {
+                        let _ = tx.send(Message::Notification(n)).await;
+                    }
+                    return;
+                }
+                let everyone = n.method.ends_with("/list_changed")
+                    || n.method == methods::NOTIF_RESOURCES_UPDATED;
+                let targets: Vec<mpsc::Sender<Message>> = {
+                    let r = lock(&self.routes);
+                    if everyone {
+                        r.conns.values().filter_map(|c| c.latest()).collect()
+                    } else {
+                        self.current(&r)
+                            .and_then(|c| c.latest())
+                            .into_iter()
+                            .collect()
+                    }
+                };
+                for tx in targets {
+                    let _ = tx.send(Message::Notification(n.clone())).await;
+                }
+            }
+            Message::Request(mut req) => {
+                let target = {
+                    let r = lock(&self.routes);
+                    self.current(&r)
+                        .and_then(|c| c.latest().map(|tx| (c.key, tx)))
+                };
+                let Some((key, tx)) = target else {
+                    let refusal = ErrorResponse::new(
+                        Some(req.id),
+                        ErrorObject::internal("no client is connected to answer this request"),
+                    );
+                    let _ = self
+                        .transport
+                        .send(Message::Error(refusal), SendOptions::default())
+                        .await;
+                    return;
+                };
+                let outer = self.id("s");
+                lock(&self.routes)
+                    .asked
+                    .insert(outer.clone(), (key, req.id.clone()));
+                req.id = RequestId::String(outer.into());
+                let _ = tx.send(Message::Request(req)).await;
+            }
+        }
+    }
+
+    /// The client the child's unattributed messages go to: the only one, else the one with a request
+    /// running that was sent last.
+    fn current(&self, r: &Routes) -> Option<Arc<Conn>> {
+        if r.conns.len() == 1 {
+            return r.conns.values().next().cloned();
+        }
+        r.last
+            .and_then(|k| r.conns.get(&k))
+            .filter(|c| c.has_running())
+            .or_else(|| r.conns.values().find(|c| c.has_running()))
+            .cloned()
+    }
+
+    /// A request answered (or abandoned): forget it, and hand back where its answer goes.
+    fn finish(&self, wire: &RequestId) -> Option<(Pending, Option<mpsc::Sender<Message>>)> {
+        let mut r = lock(&self.routes);
+        let p = r.pending.remove(wire)?;
+        if let Some(t) = &p.token {
+            r.progress.remove(t);
+        }
+        drop(r);
+        let mut running = lock(&p.conn.running);
+        let tx = running
+            .iter()
+            .position(|(id, _)| id == wire)
+            .map(|i| running.remove(i).1);
+        drop(running);
+        Some((p, tx))
+    }
+
+    /// Send a client's request with a wire id of ours; its messages go to `stream`.
+    async fn request(&self, conn: &Arc<Conn>, mut req: Request, stream: mpsc::Sender<Message>) {
+        let orig = req.id.clone();
+        let wire = RequestId::String(self.id("g").into());
+        let mut token = None;
+        if let Some(meta) = req
+            .params
+            .as_mut()
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(Value::as_object_mut)
+        {
+            if let Some(t) = meta.get("progressToken").cloned() {
+                let ours = self.id("p");
+                meta.insert("progressToken".into(), Value::String(ours.clone()));
+                lock(&self.routes)
+                    .progress
+                    .insert(ours.clone(), (conn.clone(), t, wire.clone()));
+                token = Some(ours);
+            }
+        }
+        {
+            let mut r = lock(&self.routes);
+            r.pending.insert(
+                wire.clone(),
+                Pending {
+                    conn: conn.clone(),
+                    orig: orig.clone(),
+                    token,
+                },
+            );
+            r.last = Some(conn.key);
+        }
+        lock(&conn.running).push((wire.clone(), stream.clone()));
+        req.id = wire.clone();
+        if let Err(e) = self
+            .transport
+            .send(Message::Request(req), SendOptions::default())
+            .await
+        {
+            if self.finish(&wire).is_some() {
+                let _ = stream
+                    .send(Message::Error(ErrorResponse::new(
+                        Some(orig),
+                        ErrorObject::internal(format!("the server process is gone: {e}")),
+                    )))
+                    .await;
+            }
+        }
+    }
+
+    /// A client's notification or answer, with ids mapped back to the child's.
+    async fn other(&self, conn: &Arc<Conn>, m: Message) {
+        let m = match m {
+            Message::Response(mut r) => {
+                let key = id_key(&r.id);
+                match lock(&self.routes).asked.remove(&key) {
+                    Some((k, child_id)) if k == conn.key => r.id = child_id,
+                    _ => return,
+                }
+                Message::Response(r)
+            }
+            Message::Error(mut e) => {
+                let Some(key) = e.id.as_ref().map(id_key) else {
+                    return;
+                };
+                match lock(&self.routes).asked.remove(&key) {
+                    Some((k, child_id)) if k == conn.key => e.id = Some(child_id),
+                    _ => return,
+                }
+                Message::Error(e)
+            }
+            Message::Notification(mut n) if n.method == methods::NOTIF_CANCELLED => {
+                let target = n.params.as_ref().and_then(|p| p.get("requestId")).cloned();
+                let wire = target.and_then(|t| {
+                    let r = lock(&self.routes);
+                    r.pending
+                        .iter()
+                        .find(|(_, p)| p.conn.key == conn.key && id_value(&p.orig) == t)
+                        .map(|(w, _)| w.clone())
+                });
+                let Some(wire) = wire else { return };
+                if let Some(p) = n.params.as_mut().and_then(Value::as_object_mut) {
+                    p.insert("requestId".into(), id_value(&wire));
+                }
+                Message::Notification(n)
+            }
+            Message::Notification(n) if n.method == methods::NOTIF_INITIALIZED => {
+                if self.initialized_sent.swap(true, Ordering::Relaxed) {
+                    return;
+                }
+                Message::Notification(n)
+            }
+            other => other,
+        };
+        if let Err(e) = self.transport.send(m, SendOptions::default()).await {
+            tracing::warn!(error = %e, "a message to the server process was lost");
+        }
+    }
+
+    /// Tell the child that requests whose client went away are cancelled.
+    async fn abandon(&self, wires: &[RequestId]) {
+        for w in wires {
+            if self.finish(w).is_some() {
+                let n = mcp_protocol::Notification::new(
+                    methods::NOTIF_CANCELLED,
+                    Some(json!({"requestId": id_value(w), "reason": "the client went away"})),
+                );
+                let _ = self
+                    .transport
+                    .send(Message::Notification(n), SendOptions::default())
+                    .await;
+            }
+        }
+    }
+}
+
+fn id_value(id: &RequestId) -> Value {
+    serde_json::to_value(id).unwrap_or(Value::Null)
+}
+
+fn id_key(id: &RequestId) -> String {
+    match id {
+        RequestId::String(s) => s.to_string(),
+        other => id_value(other).to_string(),
+    }
+}
+
+fn token_key(t: &Value) -> String {
+    match t {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+struct Session {
+    conn: Arc<Conn>,
+    link: Arc<Link>,
+    /// When the client last sent something.
+    seen: Mutex<std::time::Instant>,
+}
+
+impl Session {
+    fn new(conn: Arc<Conn>, link: Arc<Link>) -> Arc<Self> {
+        Arc::new(Self {
+            conn,
+            link,
+            seen: Mutex::new(std::time::Instant::now()),
+        })
+    }
+
+    /// Idle: nothing sent for `limit`, no request running, no GET stream open.
+    fn idle(&self, limit: Duration) -> bool {
+        lock(&self.seen).elapsed() >= limit
+            && !self.conn.has_running()
+            && lock(&self.conn.get)
+                .as_ref()
+                .is_none_or(|tx| tx.is_closed())
+    }
+}
+
+/// End the sessions whose clients went away without `DELETE`, so their processes do not pile up.
+async fn reap(g: Arc<Gateway>, limit: Duration) {
+    let mut tick = tokio::time::interval(
+        (limit / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    );
+    loop {
+        tick.tick().await;
+        let idle: Vec<(String, Arc<Session>)> = {
+            let mut sessions = lock(&g.sessions);
+            let ids: Vec<String> = sessions
+                .iter()
+                .filter(|(_, s)| s.idle(limit))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| sessions.remove(&id).map(|s| (id, s)))
+                .collect()
+        };
+        for (_, s) in idle {
+            // The id is left out: it is what lets a client into its session.
+            eprintln!(
+                "mcp serve: closed an idle session ({} s without a message)",
+                limit.as_secs()
+            );
+            s.link.detach(s.conn.key);
+            if !g.args.shared {
+                let _ = s.link.transport.close().await;
+            }
+        }
+    }
+}
+
+struct Gateway {
+    spec: ServerSpec,
+    global: Global,
+    args: ServeArgs,
+    modern: bool,
+    policy: HostPolicy,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// The child of `--shared`, and of modern requests.
+    common: tokio::sync::Mutex<Option<Arc<Link>>>,
+    next_conn: AtomicU64,
+    /// A legacy-only child: the session the gateway holds with it for modern clients, and its
+    /// `initialize` result.
+    held: tokio::sync::Mutex<Option<(Arc<Link>, Value)>>,
+    /// Modern calls waiting for the client's answers, by `requestState`.
+    rounds: Arc<Mutex<HashMap<String, Round>>>,
+}
+
+impl Gateway {
+    async fn common(&self) -> Result<Arc<Link>, CliError> {
+        let mut slot = self.common.lock().await;
+        if let Some(l) = slot.as_ref().filter(|l| !l.dead.load(Ordering::Relaxed)) {
+            return Ok(l.clone());
+        }
+        let l = Link::spawn(&self.spec, &self.global).await?;
+        *slot = Some(l.clone());
+        Ok(l)
+    }
+
+    fn conn(&self) -> Arc<Conn> {
+        Conn::new(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+fn rpc_error(status: StatusCode, id: Option<RequestId>, e: ErrorObject) -> Response {
+    let body = Message::Error(ErrorResponse::new(id, e)).to_json();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn session_id() -> String {
+    use rand::Rng;
+    let mut b = [0u8; 24];
+    rand::rng().fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn is_modern(headers: &HeaderMap, msgs: &[Message]) -> bool {
+    let header = headers
+        .get(mcp_protocol::headers::PROTOCOL_VERSION)
+        .and_then(|v| v.to_str().ok())
+        == Some(MODERN);
+    header
+        || msgs.iter().any(|m| match m {
+            Message::Request(r) => {
+                r.meta()
+                    .and_then(|m| m.get(mcp_protocol::meta::PROTOCOL_VERSION))
+                    .and_then(Value::as_str)
+                    == Some(MODERN)
+            }
+            _ => false,
+        })
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from response times.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The checks every request to the endpoint passes first.
+fn guard(g: &Gateway, headers: &HeaderMap) -> Option<Response> {
+    if !g.policy.allows(headers) {
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                "Host or Origin not allowed: mcp serve answers loopback names only",
+            )
+                .into_response(),
+        );
+    }
+    if let Some(token) = &g.args.bearer {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|t| same(t.as_bytes(), token.as_bytes())) {
+            return Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "a bearer token is required",
+                )
+                    .into_response(),
+            );
+        }
+    }
+    None
+}
+
+fn session_of(
+    g: &Gateway,
+    headers: &HeaderMap,
+) -> Result<Option<(String, Arc<Session>)>, Box<Response>> {
+    let Some(sid) = headers
+        .get(mcp_protocol::headers::SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let found = lock(&g.sessions).get(sid).cloned();
+    match found {
+        Some(s) if !s.link.dead.load(Ordering::Relaxed) => {
+            *lock(&s.seen) = std::time::Instant::now();
+            Ok(Some((sid.to_owned(), s)))
+        }
+        Some(_) => {
+            // Its child exited: the client starts a new session (and gets a new child).
+            if let Some(s) = lock(&g.sessions).remove(sid) {
+                s.link.detach(s.conn.key);
+            }
+            Err(Box::new(rpc_error(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorObject::new(
+                    error_code::INVALID_REQUEST,
+                    "session ended: its server process exited",
+                ),
+            )))
+        }
+        None => Err(Box::new(rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorObject::new(error_code::INVALID_REQUEST, "unknown or expired session"),
+        ))),
+    }
+}
+
+async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json_type {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        )
+            .into_response();
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return rpc_error(StatusCode::BAD_REQUEST, None, ErrorObject::parse_error(e));
+        }
+    };
+    let batch = value.is_array();
+    let mut msgs = Vec::new();
+    for v in match value {
+        Value::Array(items) => items,
+        v => vec![v],
+    } {
+        let id = v.get("id").and_then(RequestId::from_value);
+        match Message::from_value(v) {
+            Ok(m) => msgs.push(m),
+            Err(e) => return rpc_error(StatusCode::BAD_REQUEST, id, e),
+        }
+    }
+    let session = match session_of(g, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let init = msgs.iter().find_map(|m| match m {
+        Message::Request(r) if r.method == methods::INITIALIZE => Some(r.clone()),
+        _ => None,
+    });
+    // Which client and child: a session's, a new session's, or a modern request's.
+    let (conn, link, new_session, transient) = match (session, &init) {
+        (Some((_, s)), _) => (s.conn.clone(), s.link.clone(), None, false),
+        (None, Some(_)) => {
+            if lock(&g.sessions).len() >= g.args.max_sessions {
+                return rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    ErrorObject::internal("too many sessions"),
+                );
+            }
+            let link = if g.args.shared {
+                g.common().await
+            } else {
+                Link::spawn(&g.spec, &g.global).await
+            };
+            let link = match link {
+                Ok(l) => l,
+                Err(e) => {
+                    return rpc_error(StatusCode::BAD_GATEWAY, None, ErrorObject::internal(e))
+                }
+            };
+            let conn = g.conn();
+            link.attach(&conn);
+            (conn, link, Some(session_id()), false)
+        }
+        (None, None) if is_modern(&headers, &msgs) => {
+            if !g.modern {
+                return translate(g, msgs).await;
+            }
+            let link = match g.common().await {
+                Ok(l) => l,
+                Err(e) => {
+                    return rpc_error(StatusCode::BAD_GATEWAY, None, ErrorObject::internal(e))
+                }
+            };
+            let conn = g.conn();
+            link.attach(&conn);
+            (conn, link, None, true)
+        }
+        (None, None) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::invalid_request("no Mcp-Session-Id: start with initialize"),
+            )
+        }
+    };
+    let requests: Vec<Request> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            Message::Request(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    for m in msgs {
+        if !matches!(m, Message::Request(_)) {
+            link.other(&conn, m).await;
+        }
+    }
+    if requests.is_empty() {
+        if transient {
+            link.detach(conn.key);
+        }
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
+    let mut wires = Vec::new();
+    let _init_guard = match (&init, g.args.shared) {
+        (Some(_), true) => Some(link.init_lock.lock().await),
+        _ => None,
+    };
+    let mut cached = Vec::new();
+    for req in requests.iter().cloned() {
+        if req.method == methods::INITIALIZE && g.args.shared {
+            if let Some(result) = lock(&link.init).clone() {
+                cached.push(Message::Response(mcp_protocol::Response::new(
+                    req.id, result,
+                )));
+                continue;
+            }
+        }
+        let before: Vec<RequestId> = lock(&conn.running).iter().map(|(w, _)| w.clone()).collect();
+        link.request(&conn, req, tx.clone()).await;
+        if let Some((w, _)) = lock(&conn.running)
+            .iter()
+            .find(|(w, _)| !before.contains(w))
+        {
+            wires.push(w.clone());
+        }
+    }
+    drop(tx);
+    if let Some(m) = cached.pop() {
+        // `--shared`: a later initialize, answered from the first one's result.
+        let mut r = Response::new(Body::from(m.to_json()));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(sid) = &new_session {
+            lock(&g.sessions).insert(sid.clone(), Session::new(conn.clone(), link.clone()));
+            if let Ok(v) = HeaderValue::from_str(sid) {
+                r.headers_mut().insert(mcp_protocol::headers::SESSION_ID, v);
+            }
+        }
+        return r;
+    }
+    let expected = requests.len();
+    // The first message decides the shape: the answer alone is JSON; anything before it makes a stream.
+    let first = rx.recv().await;
+    let Some(first) = first else {
+        return rpc_error(
+            StatusCode::BAD_GATEWAY,
+            None,
+            ErrorObject::internal("the server process exited"),
+        );
+    };
+    let is_answer = matches!(first, Message::Response(_) | Message::Error(_));
+    if let (Some(sid), Some(init)) = (&new_session, &init) {
+        match &first {
+            Message::Response(r) if r.id == init.id => {
+                if g.args.shared {
+                    lock(&link.init).get_or_insert_with(|| r.result.clone());
+                }
+                lock(&g.sessions).insert(sid.clone(), Session::new(conn.clone(), link.clone()));
+            }
+            _ => {
+                link.detach(conn.key);
+                if !g.args.shared {
+                    let _ = link.transport.close().await;
+                }
+            }
+        }
+    }
+    let session_header = new_session
+        .as_ref()
+        .filter(|sid| lock(&g.sessions).contains_key(*sid))
+        .and_then(|sid| HeaderValue::from_str(sid).ok());
+    if is_answer && expected == 1 && !batch {
+        if transient {
+            link.detach(conn.key);
+        }
+        let status = match (&first, transient) {
+            (Message::Error(e), true) => modern_status(e.error.code),
+            _ => StatusCode::OK,
+        };
+        let mut r = Response::new(Body::from(first.to_json()));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(v) = session_header {
+            r.headers_mut().insert(mcp_protocol::headers::SESSION_ID, v);
+        }
+        return r;
+    }
+    // A stream: every message for these requests, ending after the last answer. If the client goes away
+    // first, the child is told the requests are cancelled.
+    let guard = Abandon {
+        link: link.clone(),
+        wires,
+        conn: transient.then(|| conn.key),
+        done: false,
+    };
+    let stream = futures::stream::unfold(
+        (Some(first), rx, expected, guard),
+        |(next, mut rx, mut left, mut guard)| async move {
+            if left == 0 {
+                guard.done = true;
+                drop(guard);
+                return None;
+            }
+            let m = match next {
+                Some(m) => m,
+                None => rx.recv().await?,
+            };
+            if matches!(m, Message::Response(_) | Message::Error(_)) {
+                left -= 1;
+            }
+            let frame = format!("event: message\ndata: {}\n\n", m.to_json());
+            Some((
+                Ok::<_, Infallible>(Bytes::from(frame)),
+                (None, rx, left, guard),
+            ))
+        },
+    );
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(v) = session_header {
+        h.insert(mcp_protocol::headers::SESSION_ID, v);
+    }
+    r
+}
+
+/// Cancels a POST's requests at the child when its stream is dropped before their answers.
+struct Abandon {
+    link: Arc<Link>,
+    wires: Vec<RequestId>,
+    /// A modern request's client, detached at the end.
+    conn: Option<u64>,
+    done: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        let link = self.link.clone();
+        let wires = std::mem::take(&mut self.wires);
+        let conn = self.conn;
+        let done = self.done;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if !done {
+                    link.abandon(&wires).await;
+                }
+                if let Some(k) = conn {
+                    link.detach(k);
+                }
+            });
+        }
+    }
+}
+
+fn modern_status(code: i64) -> StatusCode {
+    match code {
+        error_code::INVALID_PARAMS
+        | error_code::HEADER_MISMATCH
+        | error_code::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | error_code::UNSUPPORTED_PROTOCOL_VERSION
+        | error_code::INVALID_REQUEST
+        | error_code::PARSE_ERROR => StatusCode::BAD_REQUEST,
+        error_code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+async fn get(g: &Gateway, headers: HeaderMap) -> Response {
+    let session = match session_of(g, &headers) {
+        Ok(Some((_, s))) => s,
+        Ok(None) => {
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "POST, DELETE")],
+                "GET needs an Mcp-Session-Id",
+            )
+                .into_response()
+        }
+        Err(r) => return *r,
+    };
+    let (tx, rx) = mpsc::channel::<Message>(64);
+    *lock(&session.conn.get) = Some(tx);
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let m = rx.recv().await?;
+        let frame = format!("event: message\ndata: {}\n\n", m.to_json());
+        Some((Ok::<_, Infallible>(Bytes::from(frame)), rx))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn delete(g: &Gateway, headers: HeaderMap) -> Response {
+    let (sid, s) = match session_of(g, &headers) {
+        Ok(Some(x)) => x,
+        Ok(None) => return StatusCode::BAD_REQUEST.into_response(),
+        Err(r) => return *r,
+    };
+    lock(&g.sessions).remove(&sid);
+    s.link.detach(s.conn.key);
+    if !g.args.shared {
+        let _ = s.link.transport.close().await;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn endpoint(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refusal) = guard(&g, &headers) {
+        return refusal;
+    }
+    match method {
+        Method::POST => post(&g, headers, body).await,
+        Method::GET => get(&g, headers).await,
+        Method::DELETE => delete(&g, headers).await,
+        _ => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, POST, DELETE")],
+        )
+            .into_response(),
+    }
+}
+
+/// Run `mcp serve`.
+pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
+    let (spec, words) = target::resolve(&args.target, global, &|k| std::env::var(k).ok())?;
+    if let Some(w) = words.first() {
+        return Err(CliError::Usage(format!(
+            "serve takes only the server (unexpected {w:?})"
+        )));
+    }
+    if matches!(spec, ServerSpec::Http { .. }) {
+        return Err(CliError::Usage(
+            "serve puts a stdio server on HTTP: give a command after -- or a config name with \"command\" (for a URL, use mcp bridge)".into(),
+        ));
+    }
+    if !args.path.starts_with('/') {
+        return Err(CliError::Usage(format!(
+            "--path {:?} must start with /",
+            args.path
+        )));
+    }
+    // A first child answers before the port opens: a command that does not start, exits at once or is no
+    // MCP server is reported now, and which eras it speaks decides how modern clients are served.
+    let mut probe_global = global.clone();
+    probe_global.protocol = crate::cli::Protocol::Auto;
+    let probe = target::connect(&spec, &probe_global, Elicitor::new(&[], true)?).await?;
+    let modern = probe.client.era() == mcp_protocol::Era::Modern;
+    let name = probe
+        .client
+        .server_info()
+        .map(|i| format!("{} {}", i.name, i.version))
+        .unwrap_or_else(|| spec.describe());
+    probe.client.close().await;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Connect(e.to_string()))?;
+    let gateway = Arc::new(Gateway {
+        spec,
+        global: global.clone(),
+        args: args.clone(),
+        modern,
+        policy: HostPolicy::Loopback,
+        sessions: Mutex::default(),
+        common: tokio::sync::Mutex::new(None),
+        next_conn: AtomicU64::new(1),
+        held: tokio::sync::Mutex::new(None),
+        rounds: Arc::default(),
+    });
+    let app = axum::Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .route(&args.path, axum::routing::any(endpoint))
+        .layer(DefaultBodyLimit::max(args.max_body))
+        .with_state(gateway.clone());
+    if args.session_idle > 0 {
+        tokio::spawn(reap(
+            gateway.clone(),
+            Duration::from_secs(args.session_idle),
+        ));
+    }
+    eprintln!(
+        "mcp serve: {name} on http://{addr}{} ({}, {})",
+        args.path,
+        if modern {
+            "both eras"
+        } else {
+            "a legacy-only server, spoken to modern clients through a session held by the gateway"
+        },
+        if args.shared {
+            "one shared process"
+        } else {
+            "one process per session"
+        },
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| CliError::Connect(e.to_string()))?;
+    let links: Vec<Arc<Link>> = lock(&gateway.sessions)
+        .values()
+        .map(|s| s.link.clone())
+        .collect();
+    for l in links.into_iter().chain(gateway.common.lock().await.take()) {
+        let _ = tokio::time::timeout(Duration::from_secs(3), l.transport.close()).await;
+    }
+    Ok(())
+}
+
+/// A modern call to a legacy-only child, paused while the client answers the child's question.
+struct Round {
+    link: Arc<Link>,
+    conn: Arc<Conn>,
+    /// The rest of the call's messages.
+    rx: mpsc::Receiver<Message>,
+    /// The id (ours) of the child's request that the client's answer goes to.
+    asked: RequestId,
+    method: String,
+}
+
+/// Methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`.
+const CACHEABLE: &[&str] = &[
+    methods::TOOLS_LIST,
+    methods::PROMPTS_LIST,
+    methods::RESOURCES_LIST,
+    methods::RESOURCES_TEMPLATES_LIST,
+    methods::RESOURCES_READ,
+];
+
+/// How long a paused call waits for the client's retry before the child is told it is cancelled.
+const ROUND_TTL: Duration = Duration::from_secs(300);
+
+/// The legacy session the gateway holds with a legacy-only child on behalf of modern clients.
+async fn held_session(g: &Gateway) -> Result<(Arc<Link>, Value), CliError> {
+    let mut slot = g.held.lock().await;
+    if let Some((l, init)) = slot
+        .as_ref()
+        .filter(|(l, _)| !l.dead.load(Ordering::Relaxed))
+    {
+        return Ok((l.clone(), init.clone()));
+    }
+    let link = Link::spawn(&g.spec, &g.global).await?;
+    let conn = g.conn();
+    link.attach(&conn);
+    let (tx, mut rx) = mpsc::channel(8);
+    let init = Request::new(
+        RequestId::Number(0),
+        methods::INITIALIZE,
+        Some(json!({
+            "protocolVersion": mcp_protocol::ProtocolVersion::LATEST_LEGACY.as_str(),
+            // What a modern client may answer through input_required rounds.
+            "capabilities": {"elicitation": {"form": {}}, "sampling": {}, "roots": {}},
+            "clientInfo": {"name": "mcp-serve", "version": env!("CARGO_PKG_VERSION")},
+        })),
+    );
+    link.request(&conn, init, tx).await;
+    let answer = tokio::time::timeout(target::timeout(&g.global)?, rx.recv()).await;
+    link.detach(conn.key);
+    let result = match answer {
+        Ok(Some(Message::Response(r))) => r.result,
+        Ok(Some(Message::Error(e))) => {
+            return Err(CliError::Protocol(format!(
+                "the server refused initialize: {}",
+                e.error
+            )))
+        }
+        _ => {
+            return Err(CliError::Connect(
+                "the server did not answer initialize".into(),
+            ))
+        }
+    };
+    let done = mcp_protocol::Notification::new(methods::NOTIF_INITIALIZED, None);
+    link.other(&conn, Message::Notification(done)).await;
+    *slot = Some((link.clone(), result.clone()));
+    Ok((link, result))
+}
+
+fn json_reply(status: StatusCode, m: &Message) -> Response {
+    let mut r = Response::new(Body::from(m.to_json()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A 2026-07-28 request for a legacy-only child: sent in the gateway's legacy session, its result marked
+/// `complete`, and each request of the child's (elicitation, sampling, roots) turned into an
+/// `input_required` round whose `requestState` names the paused call.
+async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
+    let mut requests = msgs.into_iter().filter_map(|m| match m {
+        Message::Request(r) => Some(r),
+        _ => None,
+    });
+    let (Some(req), None) = (requests.next(), requests.next()) else {
+        // Modern clients send no notifications or batches over HTTP.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let id = req.id.clone();
+    let fail = |e: CliError| {
+        rpc_error(
+            StatusCode::BAD_GATEWAY,
+            Some(id.clone()),
+            ErrorObject::internal(e),
+        )
+    };
+    let (link, init) = match held_session(g).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    if req.method == methods::DISCOVER {
+        let mut meta = serde_json::Map::new();
+        if let Some(info) = init.get("serverInfo") {
+            meta.insert(mcp_protocol::meta::SERVER_INFO.into(), info.clone());
+        }
+        let mut result = json!({
+            "resultType": "complete",
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "supportedVersions": [MODERN, init.get("protocolVersion").cloned().unwrap_or(Value::Null)],
+            "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            "_meta": meta,
+        });
+        if let Some(i) = init.get("instructions") {
+            result["instructions"] = i.clone();
+        }
+        return json_reply(
+            StatusCode::OK,
+            &Message::Response(mcp_protocol::Response::new(id, result)),
+        );
+    }
+    let params = req.params.clone().unwrap_or_else(|| json!({}));
+    let state = params.get("requestState").and_then(Value::as_str);
+    let resumed = state.and_then(|s| lock(&g.rounds).remove(s));
+    let (conn, mut rx) = match resumed {
+        Some(round) if round.method == req.method => {
+            // The client's answer goes to the child's question; the call goes on.
+            let answer = params
+                .get("inputResponses")
+                .and_then(Value::as_object)
+                .and_then(|m| m.values().next().cloned())
+                .unwrap_or_else(|| json!({"action": "cancel"}));
+            let reply = Message::Response(mcp_protocol::Response::new(round.asked, answer));
+            round.link.other(&round.conn, reply).await;
+            (round.conn, round.rx)
+        }
+        Some(round) => {
+            round.link.detach(round.conn.key);
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Some(id),
+                ErrorObject::invalid_params("requestState belongs to another method"),
+            );
+        }
+        None if state.is_some() => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Some(id),
+                ErrorObject::invalid_params("unknown or expired requestState"),
+            )
+        }
+        None => {
+            let mut legacy = req.clone();
+            if let Some(p) = legacy.params.as_mut().and_then(Value::as_object_mut) {
+                p.remove("inputResponses");
+                p.remove("requestState");
+                if let Some(meta) = p.get_mut("_meta").and_then(Value::as_object_mut) {
+                    meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+                    if meta.is_empty() {
+                        p.remove("_meta");
+                    }
+                }
+            }
+            let conn = g.conn();
+            link.attach(&conn);
+            let (tx, rx) = mpsc::channel(64);
+            link.request(&conn, legacy, tx).await;
+            (conn, rx)
+        }
+    };
+    loop {
+        let Some(m) = rx.recv().await else {
+            link.detach(conn.key);
+            return fail(CliError::Connect("the server process exited".into()));
+        };
+        match m {
+            Message::Response(mut r) => {
+                link.detach(conn.key);
+                if let Some(o) = r.result.as_object_mut() {
+                    o.entry("resultType").or_insert_with(|| json!("complete"));
+                    if CACHEABLE.contains(&req.method.as_str()) {
+                        // The legacy child says nothing about freshness: not to be reused, nor shared.
+                        o.entry("ttlMs").or_insert_with(|| json!(0));
+                        o.entry("cacheScope").or_insert_with(|| json!("private"));
+                    }
+                }
+                r.id = id;
+                return json_reply(StatusCode::OK, &Message::Response(r));
+            }
+            Message::Error(mut e) => {
+                link.detach(conn.key);
+                e.id = Some(id);
+                return json_reply(modern_status(e.error.code), &Message::Error(e));
+            }
+            Message::Request(ask) if ask.method == methods::PING => {
+                let pong = Message::Response(mcp_protocol::Response::new(ask.id, json!({})));
+                link.other(&conn, pong).await;
+            }
+            Message::Request(ask) => {
+                let token = session_id();
+                let mut input = json!({"method": ask.method});
+                if let Some(p) = &ask.params {
+                    input["params"] = p.clone();
+                }
+                let result = json!({
+                    "resultType": "input_required",
+                    "inputRequests": {"input": input},
+                    "requestState": token,
+                });
+                lock(&g.rounds).insert(
+                    token.clone(),
+                    Round {
+                        link: link.clone(),
+                        conn: conn.clone(),
+                        rx,
+                        asked: ask.id,
+                        method: req.method.clone(),
+                    },
+                );
+                expire_round(g, token);
+                return json_reply(
+                    StatusCode::OK,
+                    &Message::Response(mcp_protocol::Response::new(id, result)),
+                );
+            }
+            // No stream for a modern answer here: progress and log messages are not relayed.
+            Message::Notification(_) => {}
+        }
+    }
+}
+
+/// Forget a paused call the client never resumed, and tell the child it is cancelled.
+fn expire_round(g: &Gateway, token: String) {
+    let rounds = g.rounds.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(ROUND_TTL).await;
+        let round = rounds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&token);
+        if let Some(r) = round {
+            let wires: Vec<RequestId> = lock(&r.conn.running)
+                .iter()
+                .map(|(w, _)| w.clone())
+                .collect();
+            r.link.abandon(&wires).await;
+            r.link.detach(r.conn.key);
+        }
+    });
+}

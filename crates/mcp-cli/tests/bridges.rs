@@ -1,0 +1,875 @@
+//! `mcp bridge` and `mcp serve` with real peers on both sides: our conformance server (HTTP and stdio), the
+//! official `@modelcontextprotocol/server-everything`, and the TypeScript 1.x/2.x and Python SDK clients of
+//! `peers/`. Tests that need the peers skip when they are not installed (run `.ci/install-peers.sh`), unless
+//! `MCP_REQUIRE_PEERS=1` (CI), which makes a missing peer a failure.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// The installed peers: node, its modules, the Python venv, and the client scripts.
+struct Peers {
+    node: String,
+    modules: PathBuf,
+    python: String,
+    scripts: PathBuf,
+    /// Every variable of env.sh, for the clients (they find their modules through PEERS_NODE_MODULES).
+    env: Vec<(String, String)>,
+}
+
+fn peers() -> Option<Peers> {
+    let path = std::env::var("MCP_PEERS_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/env.sh")
+        });
+    let required = std::env::var("MCP_REQUIRE_PEERS").is_ok_and(|v| v == "1");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if required => panic!(
+            "peers required but {} is unreadable ({e}); run .ci/install-peers.sh",
+            path.display()
+        ),
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: peers not installed ({} missing); run .ci/install-peers.sh",
+                path.display()
+            );
+            return None;
+        }
+    };
+    let env: HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k, v.trim_matches(['\'', '"'])))
+        .collect();
+    let get = |k: &str| {
+        env.get(k)
+            .unwrap_or_else(|| panic!("{k} missing from env.sh"))
+            .to_string()
+    };
+    Some(Peers {
+        node: get("NODE22"),
+        modules: PathBuf::from(get("PEERS_NODE_MODULES")),
+        python: get("PEERS_PYTHON"),
+        scripts: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../peers"),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+impl Peers {
+    fn everything(&self) -> String {
+        self.modules
+            .join("@modelcontextprotocol/server-everything/dist/index.js")
+            .display()
+            .to_string()
+    }
+
+    /// A peer client (`ts-client-v1.mjs`, `ts-client-v2.mjs`, `py_client.py`) with its arguments.
+    fn client(&self, script: &str, args: &[&str]) -> Command {
+        let program = if script.ends_with(".py") {
+            &self.python
+        } else {
+            &self.node
+        };
+        let mut c = Command::new(program);
+        c.arg(self.scripts.join(script))
+            .args(args)
+            .args(["--timeout-ms", "30000"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+/// Run a peer client to the end; every step must pass. Returns its step lines.
+fn all_steps_pass(what: &str, c: Command) -> Vec<Value> {
+    let r = run(c);
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let summary = lines
+        .iter()
+        .find_map(|l| l.get("summary"))
+        .unwrap_or_else(|| panic!("{what}: no summary: {r:?}"));
+    assert_eq!(summary["failed"], 0, "{what}: {}", r.stdout);
+    assert!(
+        summary["passed"].as_u64().unwrap_or(0) >= 5,
+        "{what}: {}",
+        r.stdout
+    );
+    assert_eq!(r.code, Some(0), "{what}: {r:?}");
+    lines
+}
+
+fn step<'a>(lines: &'a [Value], name: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {lines:?}"))
+}
+
+/// conformance-server over HTTP on `port`; killed on drop.
+struct HttpOn(Child);
+
+impl HttpOn {
+    fn start(port: u16) -> Self {
+        let child = Command::new(server_bin())
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn conformance-server");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "no listener");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for HttpOn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A host driving `mcp bridge` over its stdin/stdout, one JSON-RPC message a line.
+struct Host {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<Value>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Host {
+    fn start(args: &[&str]) -> Self {
+        let mut child = mcp(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mcp bridge");
+        let stdout = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&l)
+                    .unwrap_or_else(|e| panic!("bridge wrote a non-JSON line ({e}): {l}"));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn send(&mut self, v: Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The answer to request `id` (notifications before it are skipped).
+    fn answer(&self, id: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no answer to {id}: {e}"));
+            if v["id"] == id && v.get("method").is_none() {
+                return v;
+            }
+        }
+    }
+
+    fn initialize(&mut self) {
+        self.send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test-host", "version": "1"}}}),
+        );
+        let r = self.answer(1);
+        assert_eq!(r["result"]["protocolVersion"], "2025-06-18", "{r}");
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
+    fn call(&mut self, id: i64, name: &str, args: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": args}}));
+        self.answer(id)
+    }
+
+    /// Close stdin (or not) and wait for the exit: (code, stderr).
+    fn finish(mut self, close_stdin: bool) -> (Option<i32>, String) {
+        let keep = if close_stdin {
+            drop(self.stdin.take());
+            None
+        } else {
+            self.stdin.take()
+        };
+        let code = wait_timeout(&mut self.child, Duration::from_secs(30));
+        drop(keep);
+        (code, self.stderr.join().unwrap())
+    }
+}
+
+#[test]
+fn the_bridge_hides_tools_and_refuses_calls_to_them() {
+    let s = HttpServer::start();
+    let url = s.url();
+    let mut h = Host::start(&[
+        "bridge",
+        &url,
+        "--allow-tools",
+        "echo_typed_arguments,test_simple_text",
+        "--deny-tools",
+        "test_simple_text",
+    ]);
+    h.initialize();
+    h.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let names: Vec<Value> = h.answer(2)["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("echo_typed_arguments")]);
+    let refused = h.call(3, "test_simple_text", json!({}));
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let ok = h.call(4, "echo_typed_arguments", json!({"code": "007"}));
+    assert_eq!(ok["result"]["structuredContent"]["code"], "007", "{ok}");
+    let (code, stderr) = h.finish(true);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// The next message from the bridge, whatever it is.
+fn next(h: &Host) -> Value {
+    h.lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge said nothing")
+}
+
+#[test]
+fn the_bridge_relays_progress_and_the_servers_questions() {
+    let s = HttpServer::start();
+    let url = s.url();
+    let mut h = Host::start(&["bridge", &url]);
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "test-host", "version": "1"}}}),
+    );
+    h.answer(1);
+    h.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+
+    // Progress arrives with the host's own token, before the answer.
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "tok-7"}}}),
+    );
+    let mut progress = 0;
+    loop {
+        let m = next(&h);
+        if m["method"] == "notifications/progress" {
+            assert_eq!(m["params"]["progressToken"], "tok-7", "{m}");
+            progress += 1;
+        } else if m["id"] == 2 {
+            assert!(m["result"].is_object(), "{m}");
+            break;
+        }
+    }
+    assert!(progress >= 2, "{progress} progress notifications");
+
+    // The server's elicitation request reaches the host; the host's answer reaches the tool.
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "test_elicitation", "arguments": {"message": "who?"}}}),
+    );
+    let ask = loop {
+        let m = next(&h);
+        if m["method"] == "elicitation/create" {
+            break m;
+        }
+        assert_ne!(m["id"], 3, "answered without asking: {m}");
+    };
+    assert_eq!(ask["params"]["message"], "who?", "{ask}");
+    h.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {
+        "action": "accept", "content": {"username": "ada", "email": "ada@example.com"}}}));
+    let r = h.answer(3);
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("ada@example.com"), "{r}");
+    let (code, stderr) = h.finish(true);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn a_host_that_closes_stdin_after_its_requests_still_gets_every_answer() {
+    let s = HttpServer::start();
+    let mut child = mcp(&["bridge", &s.url()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "slow_compute", "arguments": {"label": "late", "seconds": 1}}}),
+    ];
+    let mut stdin = child.stdin.take().unwrap();
+    for m in &script {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ids: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(1), json!(2), json!(3)], "{out:?}");
+}
+
+#[test]
+fn a_modern_host_calling_an_unlisted_tool_gets_its_param_headers() {
+    let s = HttpServer::start();
+    let mut h = Host::start(&["bridge", &s.url()]);
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "h", "version": "1"},
+    });
+    // No tools/list first: the server requires Mcp-Param-Region, which the bridge learns by itself.
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "test_custom_header", "arguments": {"region": "eu-west"}, "_meta": meta}}),
+    );
+    let r = h.answer(1);
+    assert_eq!(r["result"]["content"][0]["text"], "region: eu-west", "{r}");
+    assert_eq!(r["result"]["resultType"], "complete", "{r}");
+    let (code, stderr) = h.finish(true);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn the_bridge_recovers_when_the_server_forgets_the_session() {
+    let port = free_port();
+    let first = HttpOn::start(port);
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let mut h = Host::start(&["bridge", &url]);
+    h.initialize();
+    let r = h.call(2, "echo_typed_arguments", json!({"code": "1"}));
+    assert_eq!(r["result"]["structuredContent"]["code"], "1", "{r}");
+    // A restart loses every session: the next message meets 404, and the host must not notice.
+    drop(first);
+    let _second = HttpOn::start(port);
+    let r = h.call(3, "echo_typed_arguments", json!({"code": "2"}));
+    assert_eq!(r["result"]["structuredContent"]["code"], "2", "{r}");
+    let (code, stderr) = h.finish(true);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn the_bridge_ends_with_one_line_when_the_server_cannot_be_reached() {
+    // An unreachable URL: the host's initialize is answered with an error, then the bridge exits 3.
+    let url = format!("http://127.0.0.1:{}/mcp", free_port());
+    let mut h = Host::start(&["bridge", &url]);
+    h.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}}));
+    let r = h.answer(1);
+    assert!(r["error"]["message"].is_string(), "{r}");
+    let (code, stderr) = h.finish(false);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("mcp: "), "{stderr}");
+
+    // A child that exits at once: the bridge notices by itself, with the host's stdin still open.
+    let h = Host::start(&["bridge", "--", "sh", "-c", "exit 7"]);
+    let (code, stderr) = h.finish(false);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("the connection ended"), "{stderr}");
+}
+
+#[test]
+fn python_stdio_client_through_the_bridge_to_our_http_server_both_eras() {
+    let Some(p) = peers() else { return };
+    let s = HttpServer::start();
+    let bridge = format!("{MCP} bridge {}", s.url());
+    for era in ["legacy", "modern"] {
+        let lines = all_steps_pass(
+            &format!("python {era}"),
+            p.client("py_client.py", &["--stdio", &bridge, "--era", era]),
+        );
+        let want = if era == "legacy" {
+            "2025-11-25"
+        } else {
+            "2026-07-28"
+        };
+        assert_eq!(
+            step(&lines, "connect")["detail"]["protocolVersion"],
+            want,
+            "{era}"
+        );
+        // The server's questions reached the Python client and its answers came back.
+        assert_eq!(step(&lines, "elicitation")["ok"], true, "{era}");
+        assert_eq!(step(&lines, "sampling")["ok"], true, "{era}");
+    }
+}
+
+/// `mcp serve --port 0 ARGS...`, its URL read from its first stderr line; killed on drop.
+struct Serve {
+    child: Child,
+    url: String,
+    port: u16,
+    /// The rest of its stderr, line by line.
+    log: mpsc::Receiver<String>,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Self {
+        let mut all = vec!["serve", "--port", "0"];
+        all.extend_from_slice(args);
+        let mut child = mcp(&all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mcp serve");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("mcp serve printed nothing");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_owned();
+        let port = url
+            .trim_start_matches("http://127.0.0.1:")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        Self {
+            child,
+            url,
+            port,
+            log: rx,
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn conformance_stdio() -> Vec<String> {
+    vec![
+        "--".into(),
+        server_bin().display().to_string(),
+        "--stdio".into(),
+    ]
+}
+
+#[test]
+fn ts_and_python_http_clients_through_serve_to_our_stdio_server() {
+    let Some(p) = peers() else { return };
+    let child = conformance_stdio();
+    for shared in [false, true] {
+        let mut args: Vec<&str> = if shared { vec!["--shared"] } else { vec![] };
+        args.extend(child.iter().map(String::as_str));
+        let s = Serve::start(&args);
+        let url = s.url.as_str();
+        let runs = [
+            ("ts-client-v1.mjs", "legacy"),
+            ("ts-client-v2.mjs", "legacy"),
+            ("ts-client-v2.mjs", "modern"),
+            ("ts-client-v2.mjs", "auto"),
+            ("py_client.py", "legacy"),
+            ("py_client.py", "modern"),
+        ];
+        for (script, era) in runs {
+            let what = format!("{script} {era} shared={shared}");
+            let lines = all_steps_pass(&what, p.client(script, &["--url", url, "--era", era]));
+            let detail = &step(&lines, "elicitation")["detail"]["text"];
+            // Legacy: the child's elicitation/create reached the client; modern: input_required rounds.
+            let want = if era == "legacy" { "testuser" } else { "Alice" };
+            assert!(
+                detail.as_str().is_some_and(|t| t.contains(want)),
+                "{what}: {detail}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ts_and_python_http_clients_through_serve_to_server_everything() {
+    let Some(p) = peers() else { return };
+    let entry = p.everything();
+    let s = Serve::start(&["--", &p.node, &entry, "stdio"]);
+    let url = s.url.as_str();
+    for (script, era) in [
+        ("ts-client-v1.mjs", "legacy"),
+        ("ts-client-v2.mjs", "legacy"),
+        ("ts-client-v2.mjs", "auto"),
+        ("ts-client-v2.mjs", "modern"),
+        ("py_client.py", "legacy"),
+        ("py_client.py", "auto"),
+        ("py_client.py", "modern"),
+    ] {
+        let what = format!("{script} {era}");
+        let lines = all_steps_pass(
+            &what,
+            p.client(
+                script,
+                &["--url", url, "--era", era, "--profile", "everything"],
+            ),
+        );
+        // An `auto` client finds 2026-07-28 too: the gateway speaks it for the legacy-only child.
+        let want = if era == "legacy" { "legacy" } else { "modern" };
+        assert_eq!(step(&lines, "connect")["detail"]["era"], want, "{what}");
+        // server-everything's elicitation and sampling requests: real requests for legacy clients,
+        // input_required rounds translated by the gateway for modern ones.
+        let elicited = &step(&lines, "elicitation")["detail"]["text"];
+        assert!(
+            elicited.as_str().is_some_and(|t| t.contains("Name: Alice")),
+            "{what}: {elicited}"
+        );
+        let sampled = &step(&lines, "sampling")["detail"]["text"];
+        assert!(
+            sampled
+                .as_str()
+                .is_some_and(|t| t.contains("This is a test response from the client")),
+            "{what}: {sampled}"
+        );
+    }
+}
+
+#[test]
+fn clients_sharing_a_child_never_see_each_others_replies() {
+    let child = conformance_stdio();
+    let mut args = vec!["--shared"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    for protocol in ["legacy", "modern"] {
+        // Both clients number their requests the same way and both calls run at once at the child.
+        let spawn = |label: &str| {
+            mcp(&[
+                "call",
+                &s.url,
+                "slow_compute",
+                &format!("label={label}"),
+                "seconds=1",
+                "--protocol",
+                protocol,
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        };
+        let (a, b) = (spawn("alpha"), spawn("beta"));
+        for (child, mine, other) in [(a, "alpha", "beta"), (b, "beta", "alpha")] {
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{protocol} {mine}: {out:?}");
+            assert!(
+                text.contains(mine) && !text.contains(other),
+                "{protocol} {mine}: {text}"
+            );
+        }
+    }
+}
+
+/// One HTTP/1.1 exchange: (status, head, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[test]
+fn serve_keeps_our_servers_security_defaults() {
+    let child = conformance_stdio();
+    let mut args = vec!["--bearer", "s3cret", "--max-body", "2000"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let port = s.port;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}})
+    .to_string();
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let auth = ("Authorization", "Bearer s3cret");
+
+    assert_eq!(http(port, "GET", "/healthz", &[], "").0, 200);
+    assert_eq!(http(port, "POST", "/mcp", &[json_ct, accept], &init).0, 401);
+    let wrong = ("Authorization", "Bearer s3creT");
+    assert_eq!(
+        http(port, "POST", "/mcp", &[json_ct, accept, wrong], &init).0,
+        401
+    );
+    let evil = ("Host", "evil.example");
+    assert_eq!(
+        http(port, "POST", "/mcp", &[json_ct, accept, auth, evil], &init).0,
+        403
+    );
+    let origin = ("Origin", "https://evil.example");
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/mcp",
+            &[json_ct, accept, auth, origin],
+            &init
+        )
+        .0,
+        403
+    );
+    let text = ("Content-Type", "text/plain");
+    assert_eq!(
+        http(port, "POST", "/mcp", &[text, accept, auth], &init).0,
+        415
+    );
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(3000));
+    assert_eq!(
+        http(port, "POST", "/mcp", &[json_ct, accept, auth], &big).0,
+        413
+    );
+    assert_eq!(
+        http(port, "POST", "/mcp", &[json_ct, accept, auth], "{nope").0,
+        400
+    );
+    let unknown = ("Mcp-Session-Id", "no-such-session");
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/mcp",
+            &[json_ct, accept, auth, unknown],
+            &list
+        )
+        .0,
+        404
+    );
+
+    let (status, head, body) = http(port, "POST", "/mcp", &[json_ct, accept, auth], &init);
+    assert_eq!(status, 200, "{head}{body}");
+    assert!(head.contains("mcp-session-id: "), "{head}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        r["result"]["serverInfo"]["name"], "mcp-rs-conformance-server",
+        "{r}"
+    );
+}
+
+#[test]
+fn serve_fails_fast_on_a_bad_child_or_a_url() {
+    let r = mcp_run(&["serve", "--port", "0", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(r.stderr.starts_with("mcp: "), "{r:?}");
+    let r = mcp_run(&["serve", "http://127.0.0.1:9/mcp"]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+}
+
+#[test]
+fn shared_clients_get_only_their_own_progress() {
+    let child = conformance_stdio();
+    let mut args = vec!["--shared"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let port = s.port;
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let open = || {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}});
+        let (status, head, body) =
+            http(port, "POST", "/mcp", &[json_ct, accept], &init.to_string());
+        assert_eq!(status, 200, "{head}{body}");
+        let sid = head
+            .lines()
+            .find_map(|l| l.strip_prefix("mcp-session-id: "))
+            .expect("a session id")
+            .trim()
+            .to_owned();
+        let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+        let (status, _, _) = http(
+            port,
+            "POST",
+            "/mcp",
+            &[json_ct, accept, ("Mcp-Session-Id", &sid)],
+            &done,
+        );
+        assert_eq!(status, 202);
+        sid
+    };
+    let sessions = [open(), open()];
+    // The same request id and the same progress token from both clients, at once.
+    let calls: Vec<_> = sessions
+        .iter()
+        .cloned()
+        .map(|sid| {
+            std::thread::spawn(move || {
+                let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                    "name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "same"}}});
+                http(
+                    port,
+                    "POST",
+                    "/mcp",
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("Accept", "application/json, text/event-stream"),
+                        ("Mcp-Session-Id", &sid),
+                    ],
+                    &call.to_string(),
+                )
+            })
+        })
+        .collect();
+    for c in calls {
+        let (status, _, body) = c.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let msgs: Vec<Value> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let progress: Vec<&Value> = msgs
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), 3, "{body}");
+        assert!(
+            progress
+                .iter()
+                .all(|p| p["params"]["progressToken"] == "same"),
+            "{body}"
+        );
+        let answers: Vec<&Value> = msgs.iter().filter(|m| m.get("result").is_some()).collect();
+        assert_eq!(answers.len(), 1, "{body}");
+        assert_eq!(answers[0]["id"], 2, "{body}");
+    }
+}
+
+#[test]
+fn serve_closes_sessions_whose_clients_went_away() {
+    let child = conformance_stdio();
+    let mut args = vec!["--session-idle", "1"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}});
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let (status, head, _) = http(
+        s.port,
+        "POST",
+        "/mcp",
+        &[json_ct, accept],
+        &init.to_string(),
+    );
+    assert_eq!(status, 200);
+    let sid = head
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The client says nothing more; the gateway reports the session closed (other lines are the child's).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = s.log.recv_timeout(left).expect("no idle session closed");
+        if line.contains("closed an idle session") {
+            break;
+        }
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    let (status, _, body) = http(
+        s.port,
+        "POST",
+        "/mcp",
+        &[json_ct, accept, ("Mcp-Session-Id", &sid)],
+        &list,
+    );
+    assert_eq!(status, 404, "{body}");
+}
