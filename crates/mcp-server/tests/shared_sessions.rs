@@ -523,3 +523,28 @@ async fn a_listen_on_one_node_hears_events_raised_on_another() {
     assert_eq!(n["method"], "notifications/resources/updated", "{n}");
     assert_eq!(n["params"]["uri"], "file:///x");
 }
+
+#[tokio::test]
+async fn a_record_change_answered_on_a_stream_is_stored_before_the_answer() {
+    // With SSE answers, `logging/setLevel` is answered on a stream; the level must be in the shared record
+    // by then, since the client's next request may land on another node.
+    let store = Arc::new(MemorySessionStore::new(10));
+    let a = McpService::new(
+        server(),
+        HttpConfig::default()
+            .session_store(store.clone())
+            .response_mode(mcp_server::http::ResponseMode::Sse),
+    );
+    let sid = open(&a).await;
+    let set =
+        json!({"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"warning"}});
+    let (st, _, body) = send(&a, post(set, &sid)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert!(body.contains("\"id\":2"), "answered on the stream: {body}");
+    let record = store
+        .load(&sid)
+        .await
+        .unwrap()
+        .expect("the session's record");
+    assert_eq!(record.log_level, Some(LoggingLevel::Warning));
+}

@@ -480,6 +480,31 @@ impl State {
                     Some(outcome) => tokio::spawn(async move { outcome }),
                     None => handler.spawn(),
                 };
+                // A change to the session record (a subscription, a log level) answered on a stream is
+                // written to the shared store before the answer goes out, as on a JSON answer: the client's
+                // next request may land on another node.
+                let task = if persists {
+                    let (state, session) = (self.clone(), session.clone());
+                    tokio::spawn(async move {
+                        let outcome = task.await.unwrap_or_else(|e| {
+                            Some(Err(ErrorObject::internal(format!(
+                                "handler task failed: {e}"
+                            ))))
+                        });
+                        if matches!(outcome, Some(Ok(_))) {
+                            if let Err(e) = state.persist(&session).await {
+                                tracing::warn!(session = %session.id, error = %e, "session change not stored");
+                                return Some(Err(ErrorObject::new(
+                                    error_code::SERVER_ERROR,
+                                    format!("Service Unavailable: {e}"),
+                                )));
+                            }
+                        }
+                        outcome
+                    })
+                } else {
+                    task
+                };
                 // The request counts against the in-flight cap until its handler is done, whether or not the
                 // client stays to read the stream.
                 let permit = permit.clone();
