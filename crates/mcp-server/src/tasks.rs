@@ -207,7 +207,13 @@ pub(crate) struct Tasks {
     store: Arc<dyn TaskStore>,
     live: Mutex<HashMap<String, Live>>,
     events: tokio::sync::broadcast::Sender<TaskEvent>,
+    /// Hands "resume this task" to the other nodes of a fleet (set by an HTTP endpoint with a bus), for a
+    /// task whose live half is on another node.
+    fleet: std::sync::OnceLock<ResumeElsewhere>,
 }
+
+/// Sends "resume task *id*" to the other nodes of a fleet.
+pub(crate) type ResumeElsewhere = Arc<dyn Fn(String) + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -249,6 +255,7 @@ impl Tasks {
             store,
             live: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(256).0,
+            fleet: std::sync::OnceLock::new(),
         }
     }
 
@@ -510,30 +517,45 @@ impl Tasks {
         }
     }
 
-    /// Start the next round of `id`, whose questions are all answered: here if this node runs it.
-    ///
-    /// This is the seam for several nodes (see [`store`]): a message bus delivers "resume *id*" to the node
-    /// holding the task's live half, which calls this. Without one, a task that does not run here is marked
-    /// `failed` rather than left `working` with nobody to run it.
+    /// Answers for tasks this node does not run go to the other nodes through `forward` (the first call wins).
+    pub(crate) fn resume_elsewhere_with(&self, forward: ResumeElsewhere) {
+        let _ = self.fleet.set(forward);
+    }
+
+    /// Start the next round of `id`, whose questions are all answered: here if this node runs it, else on
+    /// the node of the fleet that does (told through the bus, which calls [`Tasks::resume_here`] there).
+    /// Alone, a task that does not run here is marked `failed` rather than left `working` with nobody to
+    /// run it.
     pub async fn resume(self: &Arc<Self>, id: &str) {
+        if self.resume_here(id).await {
+            return;
+        }
+        if let Some(forward) = self.fleet.get() {
+            forward(id.to_owned());
+            return;
+        }
+        tracing::warn!(task = %id, "answers for a task this node does not run, and no bus to forward them");
+        let _ = self
+            .modify(id, None, true, |r| {
+                if r.status() != TaskStatus::Working {
+                    return false;
+                }
+                r.fail(ErrorObject::internal(
+                    "the server that ran this task is gone (restarted, or another node without a way to \
+                     reach it); call the tool again",
+                ));
+                true
+            })
+            .await;
+    }
+
+    /// Start the next round of `id` if this node holds its live half; `false` (nothing done) if not.
+    pub async fn resume_here(self: &Arc<Self>, id: &str) -> bool {
         let local = lock(&self.live)
             .get(id)
             .and_then(|l| l.rerun.clone().map(|r| (r, l.cancel.clone())));
         let Some((rerun, cancel)) = local else {
-            tracing::warn!(task = %id, "answers for a task this node does not run, and no bus to forward them");
-            let _ = self
-                .modify(id, None, true, |r| {
-                    if r.status() != TaskStatus::Working {
-                        return false;
-                    }
-                    r.fail(ErrorObject::internal(
-                        "the server that ran this task is gone (restarted, or another node without a way to \
-                         reach it); call the tool again",
-                    ));
-                    true
-                })
-                .await;
-            return;
+            return false;
         };
         let mut taken = None;
         // Only the answers move from the record to the round: nothing the client sees changes.
@@ -549,6 +571,7 @@ impl Tasks {
         if let (Ok(Some((_, true))), Some((responses, round_state))) = (started, taken) {
             self.spawn_round(id.to_owned(), cancel, rerun, responses, round_state);
         }
+        true
     }
 
     /// Run a round in the background and record how it ends.

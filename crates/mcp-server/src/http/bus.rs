@@ -86,6 +86,12 @@ pub enum BusEvent {
         /// The task as `tasks/get` answers it.
         task: Value,
     },
+    /// The client answered a task's questions (`tasks/update`) on the sending node, which does not run the
+    /// task: the node holding the task's live half starts its next round. [`BusMessage::session`] is empty.
+    ResumeTask {
+        /// The task id.
+        id: String,
+    },
 }
 
 impl BusEvent {

@@ -663,6 +663,17 @@ impl State {
                     }
                 });
                 if let Some(tasks) = &self.server.inner.tasks {
+                    // Answers for a task another node runs go to that node.
+                    let (out, node) = (bus.clone(), bus.node());
+                    tasks.resume_elsewhere_with(Arc::new(move |id: String| {
+                        let out = out.clone();
+                        tokio::spawn(async move {
+                            let msg = BusMessage::new(node, "", BusEvent::ResumeTask { id });
+                            if let Err(e) = out.publish(msg).await {
+                                tracing::warn!(error = %e, "a task's answers not sent to the other nodes");
+                            }
+                        });
+                    }));
                     // Task status changes made here go to the other nodes, for their listen streams.
                     let mut changes = tasks.subscribe();
                     let (out, node) = (bus.clone(), bus.node());
@@ -745,6 +756,13 @@ impl State {
         if let BusEvent::TaskStatus { id, owner, task } = msg.event {
             if let Some(tasks) = &self.server.inner.tasks {
                 tasks.emit_remote(&id, owner, task);
+            }
+            return;
+        }
+        if let BusEvent::ResumeTask { id } = msg.event {
+            if let Some(tasks) = &self.server.inner.tasks {
+                // Every node hears it; only the one running the task acts.
+                tasks.resume_here(&id).await;
             }
             return;
         }
