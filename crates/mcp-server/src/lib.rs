@@ -123,7 +123,7 @@ pub use handler::{
     ResourceHandler, TemplateHandler, ToolHandler,
 };
 pub use legacy::LegacySession;
-pub use request_state::StateKey;
+pub use request_state::{StateKey, StateKeyError};
 pub use server::{PromptArgs, Server, ServerBuilder, ServerEvent, ServerOptions};
 #[cfg(feature = "stdio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stdio")))]

@@ -29,12 +29,62 @@ impl StateKey {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Self(bytes.into().into())
     }
+    /// A key from hex digits (either case), as a fleet's nodes read it from their configuration (e.g.
+    /// `openssl rand -hex 32`). At least [`StateKey::MIN_BYTES`] bytes: an HMAC-SHA256 key shorter than its
+    /// output is weaker.
+    ///
+    /// ```
+    /// use mcp_server::StateKey;
+    /// assert!(StateKey::from_hex(&"ab".repeat(32)).is_ok());
+    /// let short = StateKey::from_hex("abcd").unwrap_err();
+    /// assert!(short.to_string().contains("at least 32 bytes"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`StateKeyError`] when the text is not hex or the key is too short.
+    pub fn from_hex(hex: &str) -> Result<Self, StateKeyError> {
+        let hex = hex.trim();
+        if !hex.len().is_multiple_of(2) {
+            return Err(StateKeyError::OddLength);
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or(StateKeyError::NotHex)?;
+        if bytes.len() < Self::MIN_BYTES {
+            return Err(StateKeyError::TooShort(bytes.len()));
+        }
+        Ok(Self::new(bytes))
+    }
+
+    /// The shortest key [`StateKey::from_hex`] accepts, in bytes.
+    pub const MIN_BYTES: usize = 32;
+
     /// A fresh random key (fine for one process; share a fixed key across a fleet).
     pub fn random() -> Self {
         let mut b = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut b);
         Self::new(b.to_vec())
     }
+}
+
+/// Why [`StateKey::from_hex`] refused a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateKeyError {
+    /// An odd number of hex digits.
+    #[error("a state key must be hex with an even number of digits")]
+    OddLength,
+    /// Something other than hex digits.
+    #[error("a state key must be hex (0-9, a-f)")]
+    NotHex,
+    /// Fewer than [`StateKey::MIN_BYTES`] bytes (it has this many).
+    #[error("a state key must be at least 32 bytes (64 hex digits); it has {0}")]
+    TooShort(usize),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -243,5 +293,24 @@ mod tests {
             k.open("garbage", "tools/call", &d).unwrap_err(),
             StateError::Malformed
         );
+    }
+
+    #[test]
+    fn hex_keys_are_checked() {
+        assert!(StateKey::from_hex(&"AB".repeat(40)).is_ok());
+        assert_eq!(
+            StateKey::from_hex(&"ab".repeat(31)).unwrap_err(),
+            StateKeyError::TooShort(31)
+        );
+        assert_eq!(
+            StateKey::from_hex(&format!("{}a", "ab".repeat(32))).unwrap_err(),
+            StateKeyError::OddLength
+        );
+        assert_eq!(
+            StateKey::from_hex(&"zz".repeat(32)).unwrap_err(),
+            StateKeyError::NotHex
+        );
+        // A multi-byte character is refused, not split mid-character.
+        assert!(StateKey::from_hex(&format!("é{}", "a".repeat(62))).is_err());
     }
 }

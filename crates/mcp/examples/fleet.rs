@@ -6,7 +6,7 @@
 //! ```text
 //! redis-server --port 6379 --save '' --appendonly no &
 //! export MCP_REDIS_URL=redis://127.0.0.1:6379/
-//! export MCP_STATE_KEY="$(openssl rand -base64 32)"   # the same on every node
+//! export MCP_STATE_KEY="$(openssl rand -hex 32)"      # the same on every node
 //! cargo build --release -p mcp --example fleet
 //! PORT=3001 ./target/release/examples/fleet &
 //! PORT=3002 ./target/release/examples/fleet &
@@ -25,7 +25,7 @@
 //! to any other: the session record lives in Redis, a DELETE or an expiry is a 404 on every node, and the
 //! client's answer to a server→client request reaches the node that asked. A 2026-07-28 client's
 //! `input_required` retry may land on any node, because every node seals and opens `requestState` with the
-//! same `MCP_STATE_KEY` (its bytes as given; use 32 random bytes or more). Nodes bind `BIND` (default
+//! same `MCP_STATE_KEY` (hex, 32 random bytes or more, as `conformance-server` reads it). Nodes bind `BIND` (default
 //! `127.0.0.1`); a load balancer on another machine needs `BIND=0.0.0.0` and `MCP_ALLOWED_HOSTS` (the
 //! comma-separated host names clients use: the default admits loopback names only).
 //!
@@ -113,7 +113,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .parse()?;
             let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1".into());
             let addr = SocketAddr::new(bind.parse()?, port);
-            let bound = node(&format!("node-{port}"), &url, StateKey::new(key), addr).await?;
+            let key = StateKey::from_hex(&key).map_err(|e| format!("MCP_STATE_KEY: {e}"))?;
+            let bound = node(&format!("node-{port}"), &url, key, addr).await?;
             eprintln!("fleet node serving http://{addr}/mcp on {url}");
             bound.run().await?;
             Ok(())
