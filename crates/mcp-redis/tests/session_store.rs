@@ -3,59 +3,12 @@
 //! call. Without the binary the tests are skipped with a loud message, unless `MCP_REQUIRE_PEERS=1` (as CI
 //! sets), when they fail.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use mcp_server::http::{SessionRecord, SessionStore};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-/// A `redis-server` of this test's own, killed on drop.
-struct RedisServer {
-    _child: Child,
-    url: String,
-}
-
-async fn redis_server() -> Option<RedisServer> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let spawned = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                std::env::var("MCP_REQUIRE_PEERS").as_deref() != Ok("1"),
-                "redis-server is required (MCP_REQUIRE_PEERS=1) but cannot start: {e}"
-            );
-            eprintln!("\n!!! SKIPPED: redis-server not found ({e}) !!!\n");
-            return None;
-        }
-    };
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Ok(Some(l)) = lines.next_line().await {
-            if l.contains("Ready to accept connections") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(ready, Ok(true), "redis-server did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(RedisServer {
-        _child: child,
-        url: format!("redis://127.0.0.1:{port}/"),
-    })
-}
+mod common;
+use common::RedisServer;
 
 fn record(id: &str, level: Option<&str>) -> SessionRecord {
     let mut r = serde_json::json!({
@@ -83,10 +36,10 @@ async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
 
 #[tokio::test]
 async fn records_round_trip_with_revisions_and_are_gone_after_remove() {
-    let Some(srv) = redis_server().await else {
+    let Some(srv) = RedisServer::start(None).await else {
         return;
     };
-    let store = mcp_redis::Redis::open(&srv.url).unwrap().session_store();
+    let store = mcp_redis::Redis::open(&srv.url()).unwrap().session_store();
     let idle = Duration::from_secs(60);
     let first = record("s1", None);
     store.create(&first, idle).await.unwrap();
@@ -113,11 +66,11 @@ async fn records_round_trip_with_revisions_and_are_gone_after_remove() {
 
 #[tokio::test]
 async fn touch_and_update_slide_the_expiry() {
-    let Some(srv) = redis_server().await else {
+    let Some(srv) = RedisServer::start(None).await else {
         return;
     };
-    let store = mcp_redis::Redis::open(&srv.url).unwrap().session_store();
-    let mut c = raw(&srv.url).await;
+    let store = mcp_redis::Redis::open(&srv.url()).unwrap().session_store();
+    let mut c = raw(&srv.url()).await;
     let pttl = |c: &mut redis::aio::MultiplexedConnection| {
         let mut c = c.clone();
         async move {
@@ -148,11 +101,11 @@ async fn touch_and_update_slide_the_expiry() {
 /// The per-request cost on a fleet: a touch is one command in one round trip, and so is a create.
 #[tokio::test]
 async fn touch_and_create_are_one_command_each() {
-    let Some(srv) = redis_server().await else {
+    let Some(srv) = RedisServer::start(None).await else {
         return;
     };
-    let store = mcp_redis::Redis::open(&srv.url).unwrap().session_store();
-    let mut c = raw(&srv.url).await;
+    let store = mcp_redis::Redis::open(&srv.url()).unwrap().session_store();
+    let mut c = raw(&srv.url()).await;
     let idle = Duration::from_secs(60);
     // Warm the store's connection, then count from zero.
     store.touch("nobody", idle).await.unwrap();
