@@ -26,6 +26,8 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod peers;
+
 const V: &str = "2025-11-25";
 /// How long any single step may take before the test fails (rather than hangs).
 const STEP: Duration = Duration::from_secs(15);
@@ -1216,4 +1218,44 @@ async fn subscriptions_listen_receives_events_published_on_another_node() {
         })
         .expect("the subscription is open");
     assert_eq!(n.method, "notifications/tools/list_changed");
+}
+
+/// The official TypeScript (2.x and 1.x) and Python clients run our interop checks through the proxy: every
+/// request of theirs goes to the next node, so each check crosses nodes (the GET stream, the answers to the
+/// server's questions, the session itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_and_python_clients_pass_their_interop_checks_through_the_fleet() {
+    let Some(p) = peers::Peers::load() else {
+        return;
+    };
+    let Some(fleet) = Fleet::start().await else {
+        return;
+    };
+    let url = fleet.url();
+    let cases = [
+        ("ts-client-v2.mjs", "legacy"),
+        ("ts-client-v2.mjs", "modern"),
+        ("ts-client-v1.mjs", "legacy"),
+        ("py_client.py", "legacy"),
+        ("py_client.py", "modern"),
+    ];
+    let failures = tokio::task::spawn_blocking(move || {
+        let mut failures = Vec::new();
+        for (client, era) in cases {
+            let args = ["--url".to_string(), url.clone(), "--era".into(), era.into()];
+            let run = p.run_client(client, &args);
+            println!("{client} {era} through the fleet: {}", run.summary());
+            if !run.ok() || run.era.as_deref() != Some(era) || run.passed == 0 {
+                failures.push(format!("{client} ({era}):\n{}", run.output));
+            }
+        }
+        failures
+    })
+    .await
+    .expect("the peer runs");
+    assert!(
+        failures.is_empty(),
+        "interop failures through the fleet:\n{}",
+        failures.join("\n\n")
+    );
 }
