@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use clap::Args;
 use mcp_client::transport::{
-    ChildProcessTransport, HttpTransport, LegacySseTransport, SendOptions, StderrMode, Transport,
-    TransportEvent, TransportKind,
+    ChildProcessTransport, LegacySseTransport, SendOptions, StderrMode, Transport, TransportEvent,
+    TransportKind,
 };
 use mcp_client::ErrorKind;
 use mcp_protocol::headers::{self, HeaderParam};
@@ -132,17 +132,7 @@ pub(crate) async fn open(
             Arc::new(t)
         }
         ServerSpec::Http { url, headers, .. } => {
-            let mut b = HttpTransport::builder(url.clone());
-            for (k, v) in headers {
-                b = b.header(k.clone(), v.clone());
-            }
-            // A server signed in to with `mcp login` gets its stored token, as every command does.
-            if !crate::auth::has_authorization(headers) {
-                if let Some(auth) = crate::auth::provider(url, global) {
-                    b = b.auth(auth);
-                }
-            }
-            Arc::new(b.build().map_err(|e| CliError::Usage(e.to_string()))?)
+            Arc::new(crate::target::http_transport(url, headers, global)?)
         }
         ServerSpec::Stdio {
             program,

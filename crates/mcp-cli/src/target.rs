@@ -219,17 +219,7 @@ pub async fn connect(
             (Arc::new(t), Arc::new(|| "http+sse"))
         }
         ServerSpec::Http { url, headers, .. } => {
-            let mut b = HttpTransport::builder(url.clone());
-            for (k, v) in headers {
-                b = b.header(k.clone(), v.clone());
-            }
-            // A signed-in server gets its stored token (unless the command line gives credentials).
-            if !crate::auth::has_authorization(headers) {
-                if let Some(auth) = crate::auth::provider(url, global) {
-                    b = b.auth(auth);
-                }
-            }
-            let t = Arc::new(b.build().map_err(|e| CliError::Usage(e.to_string()))?);
+            let t = Arc::new(http_transport(url, headers, global)?);
             let probe = t.clone();
             let kind = Arc::new(move || {
                 if probe.is_legacy_sse() {
@@ -315,6 +305,25 @@ pub fn timeout(global: &Global) -> Result<Duration, CliError> {
                 global.timeout
             ))
         })
+}
+
+/// The Streamable HTTP transport to `url` with the given headers; a server signed in to with `mcp login` gets
+/// its stored token, unless the headers already carry credentials.
+pub(crate) fn http_transport(
+    url: &str,
+    headers: &[(String, String)],
+    global: &Global,
+) -> Result<HttpTransport, CliError> {
+    let mut b = HttpTransport::builder(url.to_owned());
+    for (k, v) in headers {
+        b = b.header(k.clone(), v.clone());
+    }
+    if !crate::auth::has_authorization(headers) {
+        if let Some(auth) = crate::auth::provider(url, global) {
+            b = b.auth(auth);
+        }
+    }
+    b.build().map_err(|e| CliError::Usage(e.to_string()))
 }
 
 #[cfg(test)]
