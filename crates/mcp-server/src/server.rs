@@ -328,6 +328,7 @@ impl Server {
 
     /// The channel of server events raised on other nodes (see [`Inner::fleet_events`]), made when an
     /// endpoint joins a fleet.
+    #[cfg(feature = "http")]
     pub(crate) fn fleet_events(&self) -> &broadcast::Sender<ServerEvent> {
         self.inner
             .fleet_events
@@ -335,6 +336,7 @@ impl Server {
     }
 
     /// A server event raised on another node of the fleet: tell this node's listen streams.
+    #[cfg(feature = "http")]
     pub(crate) fn raise_from_fleet(&self, e: ServerEvent) {
         let _ = self.fleet_events().send(e);
     }

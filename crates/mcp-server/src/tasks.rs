@@ -196,6 +196,7 @@ pub(crate) struct TaskEvent {
     /// The `DetailedTask`, as `tasks/get` would answer it now.
     pub task: Arc<Value>,
     /// It happened on another node of a fleet (and came over the bus): never sent back to the fleet.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub remote: bool,
 }
 
@@ -277,6 +278,7 @@ impl Tasks {
     }
 
     /// A task's status changed on another node of the fleet: tell this node's listeners.
+    #[cfg(feature = "http")]
     pub(crate) fn emit_remote(&self, id: &str, owner: Option<TaskOwner>, task: Value) {
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(TaskEvent {
@@ -518,6 +520,7 @@ impl Tasks {
     }
 
     /// Answers for tasks this node does not run go to the other nodes through `forward` (the first call wins).
+    #[cfg(feature = "http")]
     pub(crate) fn resume_elsewhere_with(&self, forward: ResumeElsewhere) {
         let _ = self.fleet.set(forward);
     }
