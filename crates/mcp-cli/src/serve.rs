@@ -1163,8 +1163,10 @@ async fn held_session(g: &Gateway) -> Result<(Arc<Link>, Value), CliError> {
         methods::INITIALIZE,
         Some(json!({
             "protocolVersion": mcp_protocol::ProtocolVersion::LATEST_LEGACY.as_str(),
-            // What a modern client may answer through input_required rounds.
-            "capabilities": {"elicitation": {"form": {}}, "sampling": {}, "roots": {}},
+            // What a modern client may answer through input_required rounds. Not roots: a child may ask for
+            // them at any moment (server-everything does once initialized), and the question would go to
+            // whatever call is running, whose client may not have roots at all.
+            "capabilities": {"elicitation": {"form": {}}, "sampling": {}},
             "clientInfo": {"name": "mcp-serve", "version": env!("CARGO_PKG_VERSION")},
         })),
     );

@@ -122,22 +122,33 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn start() -> Self {
-        let port = free_port();
-        let child = Command::new(server_bin())
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn conformance-server");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
+        // A free port may be taken by another test's server between our look and our child's bind: then the
+        // connect below reaches that other server while ours exits. So ours must still be running a moment
+        // after the port answers, or it starts again on another port.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(server_bin())
+                .args(["--port", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn conformance-server");
+            let start = Instant::now();
+            while TcpStream::connect(("127.0.0.1", port)).is_err()
+                && child.try_wait().ok().flatten().is_none()
+            {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "server did not listen on {port}"
+                );
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            if child.try_wait().ok().flatten().is_none() {
+                return Self { child, port };
+            }
         }
-        Self { child, port }
+        panic!("conformance-server did not start on a free port in 5 tries");
     }
 
     pub fn url(&self) -> String {
