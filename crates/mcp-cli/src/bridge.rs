@@ -28,7 +28,9 @@
 //!   for one is refused with a JSON-RPC error without reaching the server.
 //!
 //! The bridge ends when the host closes stdin (the session is ended with DELETE, a child is stopped), or when
-//! the connection to the server ends (exit code 3, with one line on stderr).
+//! the connection to the server ends (exit code 3, with one line on stderr). A server that wants a sign-in
+//! (`mcp login`, whose stored tokens the bridge sends and renews) is no reason to end: each refused message is
+//! answered with an error that says what to run, and once it has run, the next message goes through.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -625,16 +627,25 @@ impl Relay {
         if init {
             self.handshake.send_replace(false);
         }
-        let msg = match e {
+        let (msg, refused) = match e {
             // The host cancelled it: no answer is expected.
             Failure::Client(e) if e.kind() == ErrorKind::Cancelled => {
                 self.answered(&id);
                 return;
             }
-            Failure::Client(e) => one_line(&CliError::from_client(e).to_string()),
-            Failure::Recovery(m) => m,
+            Failure::Client(e) => {
+                let refused = matches!(e.kind(), ErrorKind::Unauthorized | ErrorKind::Auth);
+                (one_line(&CliError::from_client(e).to_string()), refused)
+            }
+            Failure::Recovery(m) => (m, false),
         };
-        if !self.reached.load(Ordering::Relaxed) {
+        if refused {
+            // The server answered: it wants a sign-in the bridge cannot do alone. The bridge stays up, so
+            // that after `mcp login` (which the answer names) the host's next message goes through, and says
+            // it on stderr too, where hosts keep their servers' logs.
+            self.reached.store(true, Ordering::Relaxed);
+            eprintln!("mcp: {}: {msg}", self.describe);
+        } else if !self.reached.load(Ordering::Relaxed) {
             // Nothing ever came back: a host would wait for a server that is not there. Said before the
             // answer, so a bridge draining its last requests ends with this failure.
             let _ = self

@@ -1,8 +1,11 @@
 //! `mcp login`, `mcp logout`, `mcp auth list` and the stored sign-in, with the real binary against a real
-//! (small) authorization server and our MCP server behind bearer-token protection, both on 127.0.0.1.
+//! (small) authorization server and our MCP server behind bearer-token protection, both on 127.0.0.1; and
+//! `mcp bridge` to that server with the stored sign-in, driven by the Python SDK's stdio client (skipped
+//! without the peers, see tests/peers) and by a host of our own.
 
 mod common;
 mod oauth_world;
+mod peers;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use common::{run, wait_timeout, Run};
 use oauth_world::{World, ROBOT_ID, ROBOT_SECRET};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// A private config folder per test: the sign-in file lives there.
 fn config_dir(name: &str) -> PathBuf {
@@ -521,4 +524,167 @@ fn commands_run_at_a_terminal_sign_in_with_one_browser_window_however_many_start
     );
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&other).unwrap();
+}
+
+/// The lines of a peer client's run that say a step failed.
+fn failed_steps(r: &Run) -> Vec<Value> {
+    r.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["ok"] == false)
+        .collect()
+}
+
+#[test]
+fn python_stdio_client_through_the_bridge_to_a_signed_in_server_both_eras() {
+    let Some(p) = peers::peers() else { return };
+    let world = World::start(300);
+    let dir = config_dir("py-bridge");
+    let url = world.mcp_url.clone();
+    // The SDK starts its server with a fixed environment of its own: the folder goes through `env`.
+    let bridge = format!(
+        "env MCP_CONFIG_DIR={} {} bridge {url}",
+        dir.display(),
+        common::MCP
+    );
+    let client = |era: &str| {
+        p.client(
+            "py_client.py",
+            &["--stdio", &bridge, "--era", era, "--profile", "protected"],
+        )
+    };
+
+    // Not signed in: the server refuses, and the host hears what to run instead of waiting.
+    for era in ["legacy", "modern"] {
+        let mut c = client(era);
+        // Later occurrences win: a step that waited would fail within 10 s rather than 30.
+        c.args(["--timeout-ms", "10000"]);
+        let r = run(c);
+        assert_eq!(r.code, Some(1), "{era}: {r:?}");
+        let failed = failed_steps(&r);
+        let told = format!("mcp login {url}");
+        assert!(
+            failed.iter().any(|l| l["detail"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(&told))),
+            "{era}: no step failed saying {told:?}: {}",
+            r.stdout
+        );
+        assert!(
+            failed.iter().all(|l| !l["detail"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("timed out")),
+            "{era}: a step waited for an answer that never came: {}",
+            r.stdout
+        );
+    }
+    // [registrations, authorizations, code exchanges, refreshes, client credentials]
+    assert_eq!(world.counts.get(), [0; 5], "no sign-in without mcp login");
+
+    login_pasting(&world, &dir);
+    for era in ["legacy", "modern"] {
+        let lines = peers::all_steps_pass(&format!("python {era}"), client(era));
+        let want = if era == "legacy" {
+            "2025-11-25"
+        } else {
+            "2026-07-28"
+        };
+        assert_eq!(
+            peers::step(&lines, "connect")["detail"]["protocolVersion"],
+            want,
+            "{era}"
+        );
+        // The server saw the user's token: its principal is the signed-in user and our registered client.
+        let who = &peers::step(&lines, "whoami")["detail"]["text"];
+        assert!(
+            who.as_str()
+                .is_some_and(|t| t.starts_with("user-1 via client-")),
+            "{era}: {who}"
+        );
+        // The server's questions reached the Python client through the bridge and its answers came back.
+        assert_eq!(peers::step(&lines, "elicitation")["ok"], true, "{era}");
+        assert_eq!(peers::step(&lines, "sampling")["ok"], true, "{era}");
+    }
+    // Both runs used the stored token as it was: no refresh, no second sign-in.
+    assert_eq!(world.counts.get(), [1, 1, 1, 0, 0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bridged_session_waits_for_a_sign_in_outlives_its_tokens_and_says_when_it_is_gone() {
+    let world = World::start(300);
+    let dir = config_dir("bridge-renew");
+    let url = world.mcp_url.clone();
+
+    // Without a sign-in the host's initialize is answered at once with the way out.
+    let mut h = common::Host::spawn(mcp_in(&dir, &["bridge", &url]));
+    h.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}}));
+    let r = h.answer(1);
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&format!("mcp login {url}")), "{r}");
+
+    // The user signs in while the host keeps the bridge running: the host's next try goes through.
+    login_pasting(&world, &dir);
+    let token = || entry(&dir)["credentials"]["tokens"]["access_token"].clone();
+    h.initialize();
+    let whoami = |h: &mut common::Host, id: i64| {
+        let r = h.call(id, "whoami", json!({}));
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("call {id}: {r}"))
+            .to_owned()
+    };
+    assert!(whoami(&mut h, 2).starts_with("user-1 via client-"));
+    // [registrations, authorizations, code exchanges, refreshes, client credentials]
+    assert_eq!(world.counts.get(), [1, 1, 1, 0, 0]);
+
+    // The stored token reaches its end: the next message renews it first, in the same session.
+    let first = token();
+    expire_tokens(&dir);
+    assert!(whoami(&mut h, 3).starts_with("user-1 via client-"));
+    assert_eq!(world.counts.get(), [1, 1, 1, 1, 0]);
+    let second = token();
+    assert_ne!(second, first, "the renewed token is stored");
+
+    // The server stops accepting the token before its stored expiry (401 mid-session): the bridge
+    // renews it and sends the refused message again; the host sees only the answer.
+    world.expire_access_tokens();
+    assert!(whoami(&mut h, 4).starts_with("user-1 via client-"));
+    assert_eq!(world.counts.get(), [1, 1, 1, 2, 0]);
+    assert_ne!(token(), second);
+
+    // A 2026-07-28 message through the same bridge carries the sign-in too.
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "h", "version": "1"},
+    });
+    h.send(
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "whoami", "arguments": {}, "_meta": meta}}),
+    );
+    let r = h.answer(5);
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("user-1 via client-")),
+        "{r}"
+    );
+
+    // The sign-in is gone for good (the refresh token revoked, the access token refused): the call is
+    // answered at once with what to run, and the bridge stays up for the host.
+    world.revoke_refresh_tokens();
+    world.expire_access_tokens();
+    let r = h.call(6, "whoami", json!({}));
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&format!("mcp login {url}")), "{r}");
+    let (code, stderr) = h.finish(true);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Each refusal is on stderr too, one line each, where hosts keep their servers' logs.
+    let told: Vec<&str> = stderr.lines().filter(|l| l.contains("mcp login")).collect();
+    assert_eq!(told.len(), 2, "{stderr}");
+    assert!(told.iter().all(|l| l.starts_with("mcp: ")), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

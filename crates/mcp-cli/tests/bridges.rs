@@ -4,125 +4,17 @@
 //! `MCP_REQUIRE_PEERS=1` (CI), which makes a missing peer a failure.
 
 mod common;
+mod peers;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use peers::*;
 use serde_json::{json, Value};
-
-/// The installed peers: node, its modules, the Python venv, and the client scripts.
-struct Peers {
-    node: String,
-    modules: PathBuf,
-    python: String,
-    scripts: PathBuf,
-    /// Every variable of env.sh, for the clients (they find their modules through PEERS_NODE_MODULES).
-    env: Vec<(String, String)>,
-}
-
-fn peers() -> Option<Peers> {
-    let path = std::env::var("MCP_PEERS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/env.sh")
-        });
-    let required = std::env::var("MCP_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if required => panic!(
-            "peers required but {} is unreadable ({e}); run .ci/install-peers.sh",
-            path.display()
-        ),
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: peers not installed ({} missing); run .ci/install-peers.sh",
-                path.display()
-            );
-            return None;
-        }
-    };
-    let env: HashMap<&str, &str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k, v.trim_matches(['\'', '"'])))
-        .collect();
-    let get = |k: &str| {
-        env.get(k)
-            .unwrap_or_else(|| panic!("{k} missing from env.sh"))
-            .to_string()
-    };
-    Some(Peers {
-        node: get("NODE22"),
-        modules: PathBuf::from(get("PEERS_NODE_MODULES")),
-        python: get("PEERS_PYTHON"),
-        scripts: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../peers"),
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    })
-}
-
-impl Peers {
-    fn everything(&self) -> String {
-        self.modules
-            .join("@modelcontextprotocol/server-everything/dist/index.js")
-            .display()
-            .to_string()
-    }
-
-    /// A peer client (`ts-client-v1.mjs`, `ts-client-v2.mjs`, `py_client.py`) with its arguments.
-    fn client(&self, script: &str, args: &[&str]) -> Command {
-        let program = if script.ends_with(".py") {
-            &self.python
-        } else {
-            &self.node
-        };
-        let mut c = Command::new(program);
-        c.arg(self.scripts.join(script))
-            .args(args)
-            .args(["--timeout-ms", "30000"])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null());
-        c
-    }
-}
-
-/// Run a peer client to the end; every step must pass. Returns its step lines.
-fn all_steps_pass(what: &str, c: Command) -> Vec<Value> {
-    let r = run(c);
-    let lines: Vec<Value> = r
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let summary = lines
-        .iter()
-        .find_map(|l| l.get("summary"))
-        .unwrap_or_else(|| panic!("{what}: no summary: {r:?}"));
-    assert_eq!(summary["failed"], 0, "{what}: {}", r.stdout);
-    assert!(
-        summary["passed"].as_u64().unwrap_or(0) >= 5,
-        "{what}: {}",
-        r.stdout
-    );
-    assert_eq!(r.code, Some(0), "{what}: {r:?}");
-    lines
-}
-
-fn step<'a>(lines: &'a [Value], name: &str) -> &'a Value {
-    lines
-        .iter()
-        .find(|l| l["step"] == name)
-        .unwrap_or_else(|| panic!("no step {name}: {lines:?}"))
-}
 
 /// conformance-server over HTTP on `port`; killed on drop.
 struct HttpOn(Child);
@@ -148,99 +40,6 @@ impl Drop for HttpOn {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A host driving `mcp bridge` over its stdin/stdout, one JSON-RPC message a line.
-struct Host {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<Value>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Host {
-    fn start(args: &[&str]) -> Self {
-        let mut child = mcp(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mcp bridge");
-        let stdout = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&l)
-                    .unwrap_or_else(|e| panic!("bridge wrote a non-JSON line ({e}): {l}"));
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
-        });
-        Self {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn send(&mut self, v: Value) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{v}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The answer to request `id` (notifications before it are skipped).
-    fn answer(&self, id: i64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("no answer to {id}: {e}"));
-            if v["id"] == id && v.get("method").is_none() {
-                return v;
-            }
-        }
-    }
-
-    fn initialize(&mut self) {
-        self.send(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "test-host", "version": "1"}}}),
-        );
-        let r = self.answer(1);
-        assert_eq!(r["result"]["protocolVersion"], "2025-06-18", "{r}");
-        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-    }
-
-    fn call(&mut self, id: i64, name: &str, args: Value) -> Value {
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": name, "arguments": args}}));
-        self.answer(id)
-    }
-
-    /// Close stdin (or not) and wait for the exit: (code, stderr).
-    fn finish(mut self, close_stdin: bool) -> (Option<i32>, String) {
-        let keep = if close_stdin {
-            drop(self.stdin.take());
-            None
-        } else {
-            self.stdin.take()
-        };
-        let code = wait_timeout(&mut self.child, Duration::from_secs(30));
-        drop(keep);
-        (code, self.stderr.join().unwrap())
     }
 }
 
@@ -873,3 +672,4 @@ fn serve_closes_sessions_whose_clients_went_away() {
     );
     assert_eq!(status, 404, "{body}");
 }
+

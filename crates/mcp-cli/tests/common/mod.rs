@@ -1,11 +1,14 @@
 //! Running the real `mcp` binary against real servers.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
 
 pub const MCP: &str = env!("CARGO_BIN_EXE_mcp");
 
@@ -206,5 +209,103 @@ pub fn http(s: &HttpServer) -> Server {
         name: "http",
         before: vec![s.url()],
         after: vec![],
+    }
+}
+
+/// A host driving `mcp bridge` over its stdin/stdout, one JSON-RPC message a line.
+pub struct Host {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub lines: mpsc::Receiver<Value>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Host {
+    pub fn start(args: &[&str]) -> Self {
+        Self::spawn(mcp(args))
+    }
+
+    /// Drive `cmd` (a `mcp bridge` with its environment set).
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mcp bridge");
+        let stdout = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&l)
+                    .unwrap_or_else(|e| panic!("bridge wrote a non-JSON line ({e}): {l}"));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    pub fn send(&mut self, v: Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The answer to request `id` (notifications before it are skipped).
+    pub fn answer(&self, id: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no answer to {id}: {e}"));
+            if v["id"] == id && v.get("method").is_none() {
+                return v;
+            }
+        }
+    }
+
+    pub fn initialize(&mut self) {
+        self.send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test-host", "version": "1"}}}),
+        );
+        let r = self.answer(1);
+        assert_eq!(r["result"]["protocolVersion"], "2025-06-18", "{r}");
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
+    pub fn call(&mut self, id: i64, name: &str, args: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": args}}));
+        self.answer(id)
+    }
+
+    /// Close stdin (or not) and wait for the exit: (code, stderr).
+    pub fn finish(mut self, close_stdin: bool) -> (Option<i32>, String) {
+        let keep = if close_stdin {
+            drop(self.stdin.take());
+            None
+        } else {
+            self.stdin.take()
+        };
+        let code = wait_timeout(&mut self.child, Duration::from_secs(30));
+        drop(keep);
+        (code, self.stderr.join().unwrap())
     }
 }

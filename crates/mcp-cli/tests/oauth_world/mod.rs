@@ -1,6 +1,7 @@
 //! A small OAuth 2.1 authorization server (metadata, dynamic registration, authorization code with PKCE
 //! that the user always approves, refresh token rotation, client credentials for one pre-registered
-//! machine client) and our MCP server behind `BearerAuthLayer`, which accepts the tokens it issued. Both on
+//! machine client) and our MCP server behind `BearerAuthLayer`, which accepts the tokens it issued (tools
+//! `whoami`, `ask_name` which elicits, `ask_model` which samples). Both on
 //! 127.0.0.1, in the test process, counting what the `mcp` processes ask of them.
 #![allow(dead_code)]
 
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use mcp_protocol::types::{CallToolResult, Tool};
+use mcp_protocol::types::{CallToolResult, CreateMessageParams, ElicitRequestParams, Tool};
 use mcp_server::auth::{AuthConfig, BearerAuthLayer, TokenError, TokenVerifier, VerifiedToken};
 use mcp_server::http::{HttpConfig, McpService};
 use mcp_server::{Error, RequestContext, Server};
@@ -403,6 +404,49 @@ impl World {
                         )))
                     },
                 )
+                // What goes through a signed-in connection besides plain calls: the server asking the
+                // client (elicitation, sampling), a real request on legacy sessions and an input_required
+                // round on 2026-07-28.
+                .tool(
+                    Tool {
+                        name: "ask_name".into(),
+                        description: Some("Asks the user's name, then greets them".into()),
+                        input_schema: json!({"type": "object"}),
+                        ..Default::default()
+                    },
+                    |ctx: RequestContext, _a: mcp_protocol::JsonObject| async move {
+                        let form = ElicitRequestParams::form(
+                            "What is your name?",
+                            json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}),
+                        );
+                        let r = ctx.elicit("name", form).await?;
+                        let name = r
+                            .content
+                            .as_ref()
+                            .and_then(|c| c.get("name"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("stranger")
+                            .to_owned();
+                        Ok::<_, Error>(CallToolResult::text(format!("Hello, {name}!")))
+                    },
+                )
+                .tool(
+                    Tool {
+                        name: "ask_model".into(),
+                        description: Some("Asks the client's model".into()),
+                        input_schema: json!({"type": "object"}),
+                        ..Default::default()
+                    },
+                    |ctx: RequestContext, _a: mcp_protocol::JsonObject| async move {
+                        let r = ctx
+                            .sample("q", CreateMessageParams::user_text("Say something", 50))
+                            .await?;
+                        Ok::<_, Error>(CallToolResult::text(format!(
+                            "The model said: {}",
+                            r.text().unwrap_or_default()
+                        )))
+                    },
+                )
                 .build();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -452,6 +496,20 @@ impl World {
             assert_eq!(resp.status(), 302, "the authorization server refused {url}");
             resp.headers()["location"].to_str().unwrap().to_owned()
         })
+    }
+
+    /// The protected server stops accepting every access token issued so far (they expire now), as when a
+    /// token's life ends before its holder expected: the next request meets 401 `invalid_token`.
+    pub fn expire_access_tokens(&self) {
+        let past = now() - 1;
+        for v in self.state.access.lock().unwrap().values_mut() {
+            v.3 = past;
+        }
+    }
+
+    /// The authorization server forgets every refresh token: only a new sign-in gets tokens again.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state.refresh_tokens.lock().unwrap().clear();
     }
 
     /// Whether `token` is one the authorization server issued.
