@@ -13,9 +13,12 @@
 //!   child's requests (elicitation, sampling, roots) get ids of the gateway's, and progress tokens are
 //!   rewritten the same way. So clients sharing a child never see each other's answers, progress or questions.
 //! - **Routing.** An answer goes to the POST that asked; progress to the stream of the request it is about;
-//!   the child's own requests and log messages to the stream of the most recent request still running (the
-//!   stdio child cannot say which request they belong to; the most recent one is where a tool that asks
-//!   something is waiting), else to the session's GET stream; list changes to every session of the child.
+//!   list changes to every session of the child. The child's own requests (elicitation, sampling, roots)
+//!   go to the call they name by a progress token of the gateway's in their `_meta`; else, the stdio child
+//!   being unable to say which request they belong to, to the only client, or to the only client with
+//!   requests running (the stream of its most recent one, else its GET stream); when several clients have
+//!   requests running the child's request is refused with a JSON-RPC error rather than shown to a client it
+//!   may not be for. Log messages go to the only client, else to the one whose request was sent last.
 //! - **Both eras.** A request without a session that carries the 2026-07-28 revision is a modern request.
 //!   When the child speaks 2026-07-28 (found by a probe at start), it goes, with a fresh id, to one child kept
 //!   for modern traffic (the shared child with `--shared`), which answers it statelessly, `input_required`
@@ -26,6 +29,8 @@
 //!   child sends during a call ends the HTTP exchange with an `input_required` result whose `requestState` (192
 //!   random bits) names the paused call; the client's retry carries the answer to the child and the call goes
 //!   on, for as many rounds as the child asks (a call not resumed within 5 minutes is cancelled at the child).
+//!   The child's progress for the call reaches the client under the token of the client's request (the
+//!   answer then comes as a stream); a client that hangs up cancels the call at the child.
 //! - **Security.** The loopback `Host`/`Origin` check of our server ([`HostPolicy::Loopback`]), a body cap
 //!   (413), `Content-Type: application/json` (415), an optional `--bearer TOKEN` (401 otherwise), a cap on
 //!   sessions (each costs a process). `GET /healthz` answers 200 without them.
@@ -33,8 +38,8 @@
 //! A session with no message for `--session-idle` seconds, no request running and no GET stream open is
 //! closed (its process stopped); its client's next message meets 404 and it starts a new session.
 //!
-//! Not done: SSE resumption (`Last-Event-ID`), and progress or log notifications for
-//! modern clients of a legacy-only child (a translated call answers with one JSON body, no stream).
+//! Not done: SSE resumption (`Last-Event-ID`), and log messages for modern clients of a legacy-only child
+//! (they name no request).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -297,22 +302,39 @@ impl Link {
                 }
             }
             Message::Request(mut req) => {
-                let target = {
-                    let r = lock(&self.routes);
-                    self.current(&r)
-                        .and_then(|c| c.latest().map(|tx| (c.key, tx)))
+                let target = asker(&lock(&self.routes), &req).and_then(|(conn, call)| {
+                    let tx = match &call {
+                        Some((_, wire)) => conn.stream_of(wire).or_else(|| conn.latest()),
+                        None => conn.latest(),
+                    };
+                    let tx = tx.ok_or("no client is connected to answer this request")?;
+                    Ok((conn.key, tx, call.map(|(token, _)| token)))
+                });
+                let (key, tx, token) = match target {
+                    Ok(t) => t,
+                    Err(why) => {
+                        tracing::info!(method = %req.method, "refused the server's request: {why}");
+                        let refusal = ErrorResponse::new(
+                            Some(req.id),
+                            ErrorObject::internal(format!("mcp serve: {why}")),
+                        );
+                        let _ = self
+                            .transport
+                            .send(Message::Error(refusal), SendOptions::default())
+                            .await;
+                        return;
+                    }
                 };
-                let Some((key, tx)) = target else {
-                    let refusal = ErrorResponse::new(
-                        Some(req.id),
-                        ErrorObject::internal("no client is connected to answer this request"),
-                    );
-                    let _ = self
-                        .transport
-                        .send(Message::Error(refusal), SendOptions::default())
-                        .await;
-                    return;
-                };
+                if let (Some(token), Some(meta)) = (
+                    token,
+                    req.params
+                        .as_mut()
+                        .and_then(|p| p.get_mut("_meta"))
+                        .and_then(Value::as_object_mut),
+                ) {
+                    // The client knows its call by its own token.
+                    meta.insert(mcp_protocol::meta::PROGRESS_TOKEN.into(), token);
+                }
                 let outer = self.id("s");
                 lock(&self.routes)
                     .asked
@@ -323,7 +345,7 @@ impl Link {
         }
     }
 
-    /// The client the child's unattributed messages go to: the only one, else the one with a request
+    /// The client the child's unattributed notifications go to: the only one, else the one with a request
     /// running that was sent last.
     fn current(&self, r: &Routes) -> Option<Arc<Conn>> {
         if r.conns.len() == 1 {
@@ -466,6 +488,38 @@ impl Link {
                     .await;
             }
         }
+    }
+}
+
+/// The call a request of the child's names: the client's progress token, and the call's wire id.
+type NamedCall = (Value, RequestId);
+
+/// Which client a request of the child's (elicitation, sampling, roots) is for, and when it names its call,
+/// that call (the client's progress token and the wire id): a request whose `_meta.progressToken` is one the
+/// gateway gave a call belongs to that call; otherwise to the only client, else to the only client with
+/// requests running. When several clients have requests running, nothing says whose question it is (stdio
+/// carries no request context), and guessing could show one client's question to another: refused.
+fn asker(r: &Routes, req: &Request) -> Result<(Arc<Conn>, Option<NamedCall>), &'static str> {
+    let named = req
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(mcp_protocol::meta::PROGRESS_TOKEN))
+        .and_then(|t| r.progress.get(&token_key(t)));
+    if let Some((conn, token, wire)) = named {
+        return Ok((conn.clone(), Some((token.clone(), wire.clone()))));
+    }
+    if let (1, Some(only)) = (r.conns.len(), r.conns.values().next()) {
+        return Ok((only.clone(), None));
+    }
+    let mut busy = r.conns.values().filter(|c| c.has_running());
+    match (busy.next(), busy.next()) {
+        (Some(c), None) => Ok((c.clone(), None)),
+        (None, _) => Err("no client has a request running to answer this request"),
+        (Some(_), Some(_)) => Err(
+            "several clients have requests running and this request does not name its call \
+             (a progressToken of the call in its _meta would)",
+        ),
     }
 }
 
@@ -1124,13 +1178,150 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
 
 /// A modern call to a legacy-only child, paused while the client answers the child's question.
 struct Round {
-    link: Arc<Link>,
-    conn: Arc<Conn>,
-    /// The rest of the call's messages.
-    rx: mpsc::Receiver<Message>,
+    /// The rest of the call (its receiver of the child's messages included).
+    call: Call,
     /// The id (ours) of the child's request that the client's answer goes to.
     asked: RequestId,
     method: String,
+}
+
+/// A 2026-07-28 call running in the gateway's legacy session with a legacy-only child: what the child
+/// sends for it, until its answer or a question that pauses it.
+struct Call {
+    link: Arc<Link>,
+    conn: Arc<Conn>,
+    rx: mpsc::Receiver<Message>,
+    /// The id of the client's request this HTTP exchange answers.
+    id: RequestId,
+    method: String,
+    /// The progress token of the client's request: the child's progress for the call goes out with it
+    /// (the child speaks of the token of the call's first request; a resumed call may carry another).
+    progress: Option<Value>,
+    rounds: Arc<Mutex<HashMap<String, Round>>>,
+    /// Answered, or handed to a round: nothing to cancel when it is dropped.
+    settled: bool,
+}
+
+/// What a translated call has for the client next.
+enum Step {
+    /// A progress notification, on the way to the answer.
+    Progress(Message),
+    /// The end of this exchange: the answer, an error, or an `input_required` round.
+    End(StatusCode, Message),
+}
+
+impl Call {
+    fn end(&mut self, status: StatusCode, m: Message) -> Step {
+        self.settled = true;
+        self.link.detach(self.conn.key);
+        Step::End(status, m)
+    }
+
+    async fn next(&mut self) -> Step {
+        loop {
+            let Some(m) = self.rx.recv().await else {
+                let gone = ErrorResponse::new(
+                    Some(self.id.clone()),
+                    ErrorObject::internal(CliError::Connect("the server process exited".into())),
+                );
+                return self.end(StatusCode::BAD_GATEWAY, Message::Error(gone));
+            };
+            match m {
+                Message::Response(mut r) => {
+                    if let Some(o) = r.result.as_object_mut() {
+                        o.entry("resultType").or_insert_with(|| json!("complete"));
+                        if CACHEABLE.contains(&self.method.as_str()) {
+                            // The legacy child says nothing about freshness: not to be reused, nor shared.
+                            o.entry("ttlMs").or_insert_with(|| json!(0));
+                            o.entry("cacheScope").or_insert_with(|| json!("private"));
+                        }
+                    }
+                    r.id = self.id.clone();
+                    return self.end(StatusCode::OK, Message::Response(r));
+                }
+                Message::Error(mut e) => {
+                    e.id = Some(self.id.clone());
+                    let status = modern_status(e.error.code);
+                    return self.end(status, Message::Error(e));
+                }
+                Message::Request(ask) if ask.method == methods::PING => {
+                    let pong = Message::Response(mcp_protocol::Response::new(ask.id, json!({})));
+                    self.link.other(&self.conn, pong).await;
+                }
+                Message::Request(ask) => return self.pause(ask),
+                Message::Notification(mut n) if n.method == methods::NOTIF_PROGRESS => {
+                    // A client that sent no token this time asked for no progress.
+                    let Some(token) = self.progress.clone() else {
+                        continue;
+                    };
+                    if let Some(p) = n.params.as_mut().and_then(Value::as_object_mut) {
+                        p.insert("progressToken".into(), token);
+                    }
+                    return Step::Progress(Message::Notification(n));
+                }
+                // Log messages name no request: the child's are not relayed to modern clients.
+                Message::Notification(_) => {}
+            }
+        }
+    }
+
+    /// The child asks the client something: this exchange ends with `input_required`, and the call waits in
+    /// a round for the client's retry.
+    fn pause(&mut self, ask: Request) -> Step {
+        let token = session_id();
+        let mut input = json!({"method": ask.method});
+        if let Some(p) = &ask.params {
+            input["params"] = p.clone();
+        }
+        let result = json!({
+            "resultType": "input_required",
+            "inputRequests": {"input": input},
+            "requestState": token,
+        });
+        let answer = Message::Response(mcp_protocol::Response::new(self.id.clone(), result));
+        self.settled = true;
+        let (tx, rx) = mpsc::channel(1);
+        drop(tx);
+        let call = Call {
+            link: self.link.clone(),
+            conn: self.conn.clone(),
+            rx: std::mem::replace(&mut self.rx, rx),
+            id: self.id.clone(),
+            method: self.method.clone(),
+            progress: None,
+            rounds: self.rounds.clone(),
+            settled: false,
+        };
+        lock(&self.rounds).insert(
+            token.clone(),
+            Round {
+                call,
+                asked: ask.id,
+                method: self.method.clone(),
+            },
+        );
+        expire_round(self.rounds.clone(), token);
+        Step::End(StatusCode::OK, answer)
+    }
+}
+
+impl Drop for Call {
+    /// The client went away before the answer: the child is told the call is cancelled.
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let link = self.link.clone();
+        let conn = self.conn.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let wires: Vec<RequestId> =
+                    lock(&conn.running).iter().map(|(w, _)| w.clone()).collect();
+                link.abandon(&wires).await;
+                link.detach(conn.key);
+            });
+        }
+    }
 }
 
 /// Methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`.
@@ -1251,7 +1442,11 @@ async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
     let params = req.params.clone().unwrap_or_else(|| json!({}));
     let state = params.get("requestState").and_then(Value::as_str);
     let resumed = state.and_then(|s| lock(&g.rounds).remove(s));
-    let (conn, mut rx) = match resumed {
+    let progress = req
+        .meta()
+        .and_then(|m| m.get(mcp_protocol::meta::PROGRESS_TOKEN))
+        .cloned();
+    let mut call = match resumed {
         Some(round) if round.method == req.method => {
             // The client's answer goes to the child's question; the call goes on.
             let answer = params
@@ -1259,12 +1454,16 @@ async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
                 .and_then(Value::as_object)
                 .and_then(|m| m.values().next().cloned())
                 .unwrap_or_else(|| json!({"action": "cancel"}));
+            let mut call = round.call;
             let reply = Message::Response(mcp_protocol::Response::new(round.asked, answer));
-            round.link.other(&round.conn, reply).await;
-            (round.conn, round.rx)
+            call.link.other(&call.conn, reply).await;
+            call.id = id;
+            call.progress = progress;
+            call
         }
         Some(round) => {
-            round.link.detach(round.conn.key);
+            // Dropped unsettled: cancelled at the child.
+            drop(round);
             return rpc_error(
                 StatusCode::BAD_REQUEST,
                 Some(id),
@@ -1293,87 +1492,105 @@ async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
             let conn = g.conn();
             link.attach(&conn);
             let (tx, rx) = mpsc::channel(64);
+            // Progress goes under a token of the gateway's to the child, and back under the client's.
             link.request(&conn, legacy, tx).await;
-            (conn, rx)
+            Call {
+                link,
+                conn,
+                rx,
+                id,
+                method: req.method.clone(),
+                progress,
+                rounds: g.rounds.clone(),
+                settled: false,
+            }
         }
     };
-    loop {
-        let Some(m) = rx.recv().await else {
-            link.detach(conn.key);
-            return fail(CliError::Connect("the server process exited".into()));
+    // The first message decides the shape, as for legacy requests: the answer alone is JSON; progress
+    // before it makes a stream that ends with the answer (or the round's `input_required`).
+    let first = match call.next().await {
+        Step::End(status, m) => return json_reply(status, &m),
+        Step::Progress(n) => n,
+    };
+    let stream = futures::stream::unfold((Some(first), Some(call)), |(next, call)| async move {
+        let mut call = call?;
+        let (m, call) = match next {
+            Some(m) => (m, Some(call)),
+            None => match call.next().await {
+                Step::Progress(n) => (n, Some(call)),
+                Step::End(_, m) => (m, None),
+            },
         };
-        match m {
-            Message::Response(mut r) => {
-                link.detach(conn.key);
-                if let Some(o) = r.result.as_object_mut() {
-                    o.entry("resultType").or_insert_with(|| json!("complete"));
-                    if CACHEABLE.contains(&req.method.as_str()) {
-                        // The legacy child says nothing about freshness: not to be reused, nor shared.
-                        o.entry("ttlMs").or_insert_with(|| json!(0));
-                        o.entry("cacheScope").or_insert_with(|| json!("private"));
-                    }
-                }
-                r.id = id;
-                return json_reply(StatusCode::OK, &Message::Response(r));
-            }
-            Message::Error(mut e) => {
-                link.detach(conn.key);
-                e.id = Some(id);
-                return json_reply(modern_status(e.error.code), &Message::Error(e));
-            }
-            Message::Request(ask) if ask.method == methods::PING => {
-                let pong = Message::Response(mcp_protocol::Response::new(ask.id, json!({})));
-                link.other(&conn, pong).await;
-            }
-            Message::Request(ask) => {
-                let token = session_id();
-                let mut input = json!({"method": ask.method});
-                if let Some(p) = &ask.params {
-                    input["params"] = p.clone();
-                }
-                let result = json!({
-                    "resultType": "input_required",
-                    "inputRequests": {"input": input},
-                    "requestState": token,
-                });
-                lock(&g.rounds).insert(
-                    token.clone(),
-                    Round {
-                        link: link.clone(),
-                        conn: conn.clone(),
-                        rx,
-                        asked: ask.id,
-                        method: req.method.clone(),
-                    },
-                );
-                expire_round(g, token);
-                return json_reply(
-                    StatusCode::OK,
-                    &Message::Response(mcp_protocol::Response::new(id, result)),
-                );
-            }
-            // No stream for a modern answer here: progress and log messages are not relayed.
-            Message::Notification(_) => {}
-        }
-    }
+        let frame = format!("event: message\ndata: {}\n\n", m.to_json());
+        Some((Ok::<_, Infallible>(Bytes::from(frame)), (None, call)))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
 }
 
 /// Forget a paused call the client never resumed, and tell the child it is cancelled.
-fn expire_round(g: &Gateway, token: String) {
-    let rounds = g.rounds.clone();
+fn expire_round(rounds: Arc<Mutex<HashMap<String, Round>>>, token: String) {
     tokio::spawn(async move {
         tokio::time::sleep(ROUND_TTL).await;
-        let round = rounds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&token);
-        if let Some(r) = round {
-            let wires: Vec<RequestId> = lock(&r.conn.running)
-                .iter()
-                .map(|(w, _)| w.clone())
-                .collect();
-            r.link.abandon(&wires).await;
-            r.link.detach(r.conn.key);
-        }
+        // Dropped unsettled, the call is cancelled at the child.
+        let round = lock(&rounds).remove(&token);
+        drop(round);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(conn: &Arc<Conn>, wire: &str) -> mpsc::Receiver<Message> {
+        let (tx, rx) = mpsc::channel(1);
+        lock(&conn.running).push((RequestId::String(wire.into()), tx));
+        rx
+    }
+
+    fn elicit(meta: Option<Value>) -> Request {
+        let mut params = json!({"message": "?", "requestedSchema": {"type": "object"}});
+        if let Some(m) = meta {
+            params["_meta"] = m;
+        }
+        Request::new(RequestId::Number(7), "elicitation/create", Some(params))
+    }
+
+    #[test]
+    fn the_childs_questions_go_to_the_call_they_name_or_the_only_one_running_else_nowhere() {
+        let (a, b) = (Conn::new(1), Conn::new(2));
+        let mut r = Routes::default();
+        r.conns.insert(1, a.clone());
+        // One client: it gets the question, running or not (its GET stream may be open).
+        assert_eq!(asker(&r, &elicit(None)).map(|(c, _)| c.key), Ok(1));
+        r.conns.insert(2, b.clone());
+        assert!(asker(&r, &elicit(None)).is_err(), "two clients, none busy");
+        let _a1 = running(&a, "g1");
+        assert_eq!(asker(&r, &elicit(None)).map(|(c, _)| c.key), Ok(1));
+        let _b1 = running(&b, "g2");
+        let refused = asker(&r, &elicit(None)).map(|(c, _)| c.key);
+        assert!(
+            refused.is_err_and(|why| why.contains("several clients")),
+            "two calls running and nothing names one"
+        );
+        // A progress token the gateway gave b's call names it.
+        r.progress.insert(
+            "p9".into(),
+            (b.clone(), json!("bs-token"), RequestId::String("g2".into())),
+        );
+        let (conn, call) = asker(&r, &elicit(Some(json!({"progressToken": "p9"})))).unwrap();
+        assert_eq!(conn.key, 2);
+        assert_eq!(
+            call,
+            Some((json!("bs-token"), RequestId::String("g2".into())))
+        );
+        // A token the gateway never gave names nothing.
+        assert!(asker(&r, &elicit(Some(json!({"progressToken": "bs-token"})))).is_err());
+    }
 }

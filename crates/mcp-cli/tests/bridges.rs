@@ -673,3 +673,217 @@ fn serve_closes_sessions_whose_clients_went_away() {
     assert_eq!(status, 404, "{body}");
 }
 
+/// A POST whose answer is read as it arrives: its status, and on the channel each JSON-RPC message of its
+/// event stream (or its JSON body).
+fn post_streaming(port: u16, headers: &[(&str, &str)], body: &str) -> (u16, mpsc::Receiver<Value>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut status_line = String::new();
+    r.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Header lines, chunk sizes and event names are not JSON; `data:` lines and a JSON body are.
+        for line in r.lines().map_while(Result::ok) {
+            let json = line.strip_prefix("data: ").unwrap_or(&line);
+            if let Ok(v) = serde_json::from_str::<Value>(json) {
+                if v.is_object() && tx.send(v).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (status, rx)
+}
+
+fn next_message(rx: &mpsc::Receiver<Value>, what: &str) -> Value {
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{what}: nothing came ({e})"))
+}
+
+/// A legacy session with `mcp serve`, initialized: its id.
+fn legacy_session(port: u16) -> String {
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "h", "version": "1"}}});
+    let (status, head, body) = http(port, "POST", "/mcp", &[json_ct, accept], &init.to_string());
+    assert_eq!(status, 200, "{head}{body}");
+    let sid = head
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: "))
+        .expect("a session id")
+        .trim()
+        .to_owned();
+    let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+    let (status, _, _) = http(
+        port,
+        "POST",
+        "/mcp",
+        &[json_ct, accept, ("Mcp-Session-Id", &sid)],
+        &done,
+    );
+    assert_eq!(status, 202);
+    sid
+}
+
+fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "h", "version": "1"},
+    })
+}
+
+#[test]
+fn a_modern_client_of_a_legacy_only_child_gets_its_calls_progress() {
+    let Some(p) = peers() else { return };
+    let entry = p.everything();
+    let s = Serve::start(&["--", &p.node, &entry, "stdio"]);
+    let modern = ("MCP-Protocol-Version", "2026-07-28");
+    let call = |id: &str, token: Option<&str>| {
+        let mut meta = modern_meta();
+        if let Some(t) = token {
+            meta["progressToken"] = json!(t);
+        }
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "trigger-long-running-operation", "arguments": {"duration": 0.3, "steps": 3},
+            "_meta": meta}})
+        .to_string()
+    };
+
+    // With a progress token: the child's progress comes first, under the client's token, then the answer.
+    let (status, rx) = post_streaming(s.port, &[modern], &call("c1", Some("my-token")));
+    assert_eq!(status, 200);
+    let mut progress = Vec::new();
+    let answer = loop {
+        let m = next_message(&rx, "c1");
+        if m["id"] == "c1" {
+            break m;
+        }
+        assert_eq!(m["method"], "notifications/progress", "{m}");
+        progress.push(m);
+    };
+    assert_eq!(progress.len(), 3, "{progress:?}");
+    for (i, n) in progress.iter().enumerate() {
+        assert_eq!(n["params"]["progressToken"], "my-token", "{n}");
+        assert_eq!(n["params"]["progress"], i as u64 + 1, "{n}");
+    }
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Long running operation completed")),
+        "{answer}"
+    );
+
+    // Without one, nothing was asked for: the answer alone.
+    let (status, rx) = post_streaming(s.port, &[modern], &call("c2", None));
+    assert_eq!(status, 200);
+    let m = next_message(&rx, "c2");
+    assert_eq!(m["id"], "c2", "{m}");
+    assert_eq!(m["result"]["resultType"], "complete", "{m}");
+
+    // Our own client, pinned to 2026-07-28, gets the notifications through its progress channel.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen: Vec<f64> = rt.block_on(async {
+        let transport = mcp_client::transport::HttpTransport::builder(s.url.clone())
+            .build()
+            .unwrap();
+        let client = mcp_client::Client::builder()
+            .version_mode(mcp_client::VersionMode::Pinned(
+                mcp_protocol::ProtocolVersion::V2026_07_28,
+            ))
+            .connect(transport)
+            .await
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let r = client
+            .call_tool_with(
+                "trigger-long-running-operation",
+                json!({"duration": 0.3, "steps": 3}),
+                mcp_client::CallOptions::default().progress(tx),
+            )
+            .await
+            .unwrap();
+        assert!(!r.is_error.unwrap_or(false), "{r:?}");
+        client.close().await;
+        let mut seen = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            seen.push(p.progress);
+        }
+        seen
+    });
+    assert_eq!(seen, [1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn a_shared_childs_question_goes_to_the_only_call_running_and_is_refused_when_two_are() {
+    let child = conformance_stdio();
+    let mut args = vec!["--shared"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let (a, b) = (legacy_session(s.port), legacy_session(s.port));
+    let ask = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "test_elicitation", "arguments": {"message": "Who are you?"}}})
+        .to_string()
+    };
+
+    // A's call is the only one running: the child's question is A's.
+    let (status, from_a) = post_streaming(s.port, &[("Mcp-Session-Id", &a)], &ask(2));
+    assert_eq!(status, 200);
+    let question = next_message(&from_a, "A's question");
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+
+    // While A thinks, B's call asks too: two calls running, and the child's request names neither.
+    // It is refused at the child rather than shown to whichever client; B's call ends with that.
+    let (status, from_b) = post_streaming(s.port, &[("Mcp-Session-Id", &b)], &ask(2));
+    assert_eq!(status, 200);
+    let b_end = next_message(&from_b, "B's answer");
+    assert_eq!(b_end["id"], 2, "B saw a question that may be A's: {b_end}");
+    assert!(b_end.get("method").is_none(), "{b_end}");
+    let refused = b_end["error"].is_object() || b_end["result"]["isError"] == true;
+    assert!(refused, "{b_end}");
+    assert!(
+        b_end.to_string().contains("several clients"),
+        "the child's error says why: {b_end}"
+    );
+
+    // A answers its question; its call completes with A's answer.
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept",
+        "content": {"username": "alice-a", "email": "a@example.com"}}});
+    let (status, _, body) = http(
+        s.port,
+        "POST",
+        "/mcp",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &a),
+        ],
+        &answer.to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    let a_end = next_message(&from_a, "A's answer");
+    assert_eq!(a_end["id"], 2, "{a_end}");
+    assert!(a_end.to_string().contains("alice-a"), "{a_end}");
+}
