@@ -122,10 +122,11 @@ pub enum Command {
     Ping(Target),
     /// An interactive prompt on one session: `mcp shell SERVER`, then `tools`, `call TOOL k=v`, `read URI`...
     ///
-    /// The same commands as above, without the server, with history (in <user config dir>/mcp/shell_history)
-    /// and Tab completion of commands, tool, prompt and resource names and argument names. An error prints
-    /// one line and the shell goes on. Lines piped on stdin are run in order (`--json`: one JSON line per
-    /// result).
+    /// `info`, `tools`, `resources`, `templates`, `prompts`, `call`, `read`, `prompt`, `complete` and `ping`
+    /// as one-shot commands take them, without the server; `help`, and `exit` (or Ctrl-D). History is kept in
+    /// <user config dir>/mcp/shell_history; Tab completes commands, tool, prompt and resource names and a
+    /// tool's argument names. An error prints one line and the shell goes on. Lines piped on stdin are run in
+    /// order (`--json`: one JSON line per result).
     Shell(Target),
     /// Sign in to a server that asks for OAuth; every command then uses the sign-in for that URL.
     ///

@@ -197,7 +197,6 @@ async fn interactive(
     closed: &AtomicBool,
 ) -> Result<(), CliError> {
     let config = Config::builder()
-        .auto_add_history(true)
         .history_ignore_space(true)
         .completion_type(CompletionType::List)
         .max_history_size(1000)
@@ -239,8 +238,11 @@ async fn interactive(
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(CliError::Usage(format!("cannot read the terminal: {e}"))),
         };
-        if let Some(path) = &history {
-            save_history(&mut editor, path);
+        // Kept as run, without the space a completion leaves at the end.
+        if editor.add_history_entry(text.trim_end()).unwrap_or(false) {
+            if let Some(path) = &history {
+                save_history(&mut editor, path);
+            }
         }
         let flow = tokio::select! {
             r = run_line(conn, g, &text) => r,
