@@ -164,20 +164,27 @@ struct Screen {
 impl Screen {
     /// Read the pty until `want` shows up after what was already matched (panics after 20 s).
     fn wait_for(&mut self, chunks: &mpsc::Receiver<String>, want: &str) {
+        if !self.shows(chunks, want, Duration::from_secs(20)) {
+            panic!(
+                "no {want:?} within 20 s; the terminal showed {:?}",
+                self.seen
+            );
+        }
+    }
+
+    /// Whether `want` shows up within `limit`.
+    fn shows(&mut self, chunks: &mpsc::Receiver<String>, want: &str, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
         loop {
             if let Some(i) = self.seen[self.read..].find(want) {
                 self.read += i + want.len();
-                return;
+                return true;
             }
-            let chunk = chunks
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "no {want:?} within 20 s; the terminal showed {:?}",
-                        self.seen
-                    )
-                });
-            self.seen.push_str(&chunk);
+            let left = limit.saturating_sub(start.elapsed());
+            match chunks.recv_timeout(left) {
+                Ok(chunk) => self.seen.push_str(&chunk),
+                Err(_) => return false,
+            }
         }
     }
 }
@@ -222,7 +229,7 @@ fn sampling_reads_the_reply_typed_on_the_terminal() {
 }
 
 #[test]
-fn the_shell_completes_tool_names_and_keeps_its_history() {
+fn the_shell_completes_tool_names_follows_list_changes_and_keeps_its_history() {
     let Some((master, slave)) = pty() else { return };
     let [bin, flag] = conformance_stdio();
     let config = std::env::temp_dir().join(format!("mcp-cli-shell-pty-{}", std::process::id()));
@@ -247,6 +254,25 @@ fn the_shell_completes_tool_names_and_keeps_its_history() {
     typist.write_all(b"\r").unwrap();
     screen.wait_for(&chunks, "This is a simple text response for testing.");
     screen.wait_for(&chunks, "mcp> ");
+    // A tool the server adds (it says so with tools/list_changed) is completed once the shell has the new
+    // list: asked again until then.
+    typist
+        .write_all(b"call test_trigger_tool_change\r")
+        .unwrap();
+    screen.wait_for(&chunks, "test_dynamic_tool added");
+    screen.wait_for(&chunks, "mcp> ");
+    let mut completed = false;
+    for _ in 0..20 {
+        typist.write_all(b"call test_dyn\t").unwrap();
+        if screen.shows(&chunks, "test_dynamic_tool", Duration::from_millis(500)) {
+            completed = true;
+            break;
+        }
+        // Ctrl-U: drop the line and try again.
+        typist.write_all(b"\x15").unwrap();
+    }
+    assert!(completed, "the new tool never completed: {:?}", screen.seen);
+    typist.write_all(b"\x15").unwrap();
     // Ctrl-D on an empty line leaves.
     typist.write_all(b"\x04").unwrap();
     let code = wait_timeout(&mut child, Duration::from_secs(30));
