@@ -284,3 +284,37 @@ fn the_shell_completes_tool_names_follows_list_changes_and_keeps_its_history() {
     );
     std::fs::remove_dir_all(&config).unwrap();
 }
+
+#[test]
+fn an_empty_reply_rejects_sampling_in_both_eras() {
+    for era in ["legacy", "modern"] {
+        let Some((master, slave)) = pty() else { return };
+        let [bin, flag] = conformance_stdio();
+        let mut child = Command::new(MCP)
+            .args([
+                "call",
+                "test_sampling",
+                "prompt=Capital?",
+                "--protocol",
+                era,
+                "--",
+                &bin,
+                &flag,
+            ])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut typist = master.try_clone().unwrap();
+        let chunks = reader(master);
+        let mut screen = Screen::default();
+        screen.wait_for(&chunks, "an empty reply declines");
+        typist.write_all(b"\n").unwrap();
+        // The legacy server hears the rejection and fails the call; a modern call stops at the client.
+        screen.wait_for(&chunks, "User rejected sampling request");
+        let code = wait_timeout(&mut child, Duration::from_secs(30));
+        assert_eq!(code, Some(4), "{era}: {:?}", screen.seen);
+    }
+}
