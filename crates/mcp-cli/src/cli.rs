@@ -19,6 +19,11 @@ Exit codes:
   4  protocol or server error (a JSON-RPC error, a malformed answer)
   5  the tool ran and returned a result with isError: true
 
+Questions from the server (during a call, a prompt, a shell):
+  elicitation  asked on the terminal; or answered with --answer FIELD=VALUE; else declined (--no-input, no terminal)
+  sampling     the model's reply is typed on the terminal (an empty reply declines), or --sample-reply TEXT
+               answers every request; with neither (--no-input, no terminal) sampling is not offered
+
 Errors are one line on stderr; with --json, one line of JSON: {\"error\":{\"kind\",\"code\",\"message\"}}.
 Colour is off when NO_COLOR is set or the output is not a terminal.";
 
@@ -64,9 +69,14 @@ pub struct Global {
     /// Answer a server's elicitation question: field=value (repeatable).
     #[arg(long = "answer", global = true, value_name = "K=V")]
     pub answers: Vec<String>,
-    /// Never ask on the terminal: decline what `--answer` does not cover.
+    /// Never ask on the terminal: decline what `--answer` does not cover, and offer the server sampling only
+    /// with `--sample-reply`.
     #[arg(long, global = true)]
     pub no_input: bool,
+    /// Answer every sampling request of the server (`sampling/createMessage`) with this text, as the model's
+    /// reply. Without it, the reply is asked on the terminal; with neither, sampling is not offered.
+    #[arg(long, global = true, value_name = "TEXT")]
+    pub sample_reply: Option<String>,
     /// Show a stdio server's stderr as it runs (by default it is shown only when the connection fails).
     #[arg(long, global = true)]
     pub server_stderr: bool,
@@ -110,6 +120,14 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Check that the server answers, and how fast.
     Ping(Target),
+    /// An interactive prompt on one session: `mcp shell SERVER`, then `tools`, `call TOOL k=v`, `read URI`...
+    ///
+    /// `info`, `tools`, `resources`, `templates`, `prompts`, `call`, `read`, `prompt`, `complete` and `ping`
+    /// as one-shot commands take them, without the server; `help`, and `exit` (or Ctrl-D). History is kept in
+    /// <user config dir>/mcp/shell_history; Tab completes commands, tool, prompt and resource names and a
+    /// tool's argument names. An error prints one line and the shell goes on. Lines piped on stdin are run in
+    /// order (`--json`: one JSON line per result).
+    Shell(Target),
     /// Sign in to a server that asks for OAuth; every command then uses the sign-in for that URL.
     ///
     /// `mcp login URL` opens a browser; `--no-browser` prints the URL and reads back the address the

@@ -18,6 +18,7 @@ use crate::cli::{CallArgs, Cli, Command, CompleteArgs, Global};
 use crate::elicit::Elicitor;
 use crate::error::CliError;
 use crate::output::{self, first_line, schema_summary};
+use crate::sample::Sampler;
 use crate::target::{self, Connection};
 
 fn env_var(k: &str) -> Option<String> {
@@ -28,6 +29,7 @@ fn env_var(k: &str) -> Option<String> {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let global = cli.global;
     let elicitor = Elicitor::new(&global.answers, global.no_input)?;
+    let sampler = Sampler::new(global.sample_reply.as_deref(), elicitor.interactive());
     let target = match &cli.command {
         Command::Info(t)
         | Command::Tools(t)
@@ -36,7 +38,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Prompts(t)
         | Command::Read(t)
         | Command::Prompt(t)
-        | Command::Ping(t) => t.clone(),
+        | Command::Ping(t)
+        | Command::Shell(t) => t.clone(),
         Command::Call(c) => c.target.clone(),
         Command::Complete(c) => c.target.clone(),
         Command::Login(a) => return crate::auth::login(a, &global).await,
@@ -49,21 +52,26 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     let (spec, words) = target::resolve(&target, &global, &env_var)?;
     check_words(&cli.command, &words)?;
-    let conn = target::connect(&spec, &global, elicitor).await?;
-    let r = dispatch(&cli.command, &conn, &words, &global).await;
+    let conn = target::connect(&spec, &global, elicitor, sampler).await?;
+    let r = match &cli.command {
+        Command::Shell(_) => crate::shell::run(&conn, &global).await,
+        _ => dispatch(&cli.command, &conn, &words, &global).await,
+    };
     conn.client.close().await;
     r
 }
 
-/// Usage errors in the command's own words are reported before connecting.
-fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
+/// Usage errors in the command's own words are reported before connecting (and in `mcp shell`, before
+/// running a line).
+pub(crate) fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
     let (min, max, usage) = match cmd {
         Command::Info(_)
         | Command::Tools(_)
         | Command::Resources(_)
         | Command::Templates(_)
         | Command::Prompts(_)
-        | Command::Ping(_) => (0, 0, "takes no arguments after the server"),
+        | Command::Ping(_)
+        | Command::Shell(_) => (0, 0, "takes no arguments after the server"),
         Command::Call(_) => (
             1,
             usize::MAX,
@@ -107,7 +115,8 @@ fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn dispatch(
+/// Run a command on an open session: a one-shot command, or a line of `mcp shell`.
+pub(crate) async fn dispatch(
     cmd: &Command,
     conn: &Connection,
     words: &[String],
@@ -248,7 +257,8 @@ async fn dispatch(
         | Command::Record(_)
         | Command::Replay(_)
         | Command::Bridge(_)
-        | Command::Serve(_) => Ok(()),
+        | Command::Serve(_)
+        | Command::Shell(_) => Ok(()),
         Command::Ping(_) => {
             let start = Instant::now();
             match client.era() {

@@ -37,6 +37,11 @@ impl Elicitor {
         })
     }
 
+    /// Whether the terminal may be asked (stdin and stderr are terminals, `--no-input` was not given).
+    pub fn interactive(&self) -> bool {
+        self.interactive
+    }
+
     /// The answer to one request.
     pub fn answer(
         &self,

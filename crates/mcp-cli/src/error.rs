@@ -66,9 +66,10 @@ impl CliError {
         }
         if let Some(rpc) = e.rpc_error() {
             return Self::Protocol(format!(
-                "the server refused: {} (code {})",
+                "the server refused: {} (code {}){}",
                 one_line(&rpc.message),
-                rpc.code
+                rpc.code,
+                missing_capability_hint(rpc)
             ));
         }
         match e.kind() {
@@ -85,6 +86,28 @@ impl CliError {
             _ => Self::Protocol(msg),
         }
     }
+}
+
+/// For a -32021 refusal, which capability the server wanted and how `mcp` offers it.
+fn missing_capability_hint(rpc: &mcp_protocol::ErrorObject) -> String {
+    if rpc.code != mcp_protocol::error_code::MISSING_REQUIRED_CLIENT_CAPABILITY {
+        return String::new();
+    }
+    let Some(required) = rpc
+        .data
+        .as_ref()
+        .and_then(|d| d.get("requiredCapabilities"))
+        .and_then(|r| r.as_object())
+    else {
+        return String::new();
+    };
+    let names: Vec<&str> = required.keys().map(String::as_str).collect();
+    let how = if required.contains_key("sampling") {
+        "; to answer its sampling requests give --sample-reply TEXT, or run at a terminal without --no-input"
+    } else {
+        ""
+    };
+    format!(": it needs {}{how}", names.join(", "))
 }
 
 /// `s` on one line: line breaks become spaces, so every error is one line on stderr.
@@ -105,6 +128,24 @@ mod tests {
             CliError::Tool(String::new()).exit_code(),
         ];
         assert_eq!(codes, [2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_missing_sampling_capability_says_how_to_offer_it() {
+        let rpc = mcp_protocol::ErrorObject::new(-32021, "Missing required client capability")
+            .with_data(serde_json::json!({"requiredCapabilities": {"sampling": {}}}));
+        let hint = missing_capability_hint(&rpc);
+        assert!(
+            hint.starts_with(": it needs sampling;") && hint.contains("--sample-reply"),
+            "{hint}"
+        );
+        let roots = mcp_protocol::ErrorObject::new(-32021, "Missing")
+            .with_data(serde_json::json!({"requiredCapabilities": {"roots": {}}}));
+        assert_eq!(missing_capability_hint(&roots), ": it needs roots");
+        assert_eq!(
+            missing_capability_hint(&mcp_protocol::ErrorObject::new(-32602, "x")),
+            ""
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! ```
 //!
 //! Commands: `info`, `tools`, `resources`, `templates`, `prompts`, `call`, `read`, `prompt`, `complete`,
-//! `ping`. Every command takes the server the same way (a URL, `-- CMD ARGS...`, or a config `NAME` with
-//! `${VAR}` expansion) and the options `--header K:V`, `--env K=V`, `--timeout SECONDS`,
-//! `--protocol auto|legacy|modern`, `--json`.
+//! `ping`, and `shell` (an interactive prompt running those on one session). Every command takes the server
+//! the same way (a URL, `-- CMD ARGS...`, or a config `NAME` with `${VAR}` expansion) and the options
+//! `--header K:V`, `--env K=V`, `--timeout SECONDS`, `--protocol auto|legacy|modern`, `--json`.
 //!
 //! `mcp login URL` signs in to a server that asks for OAuth (a browser, `--no-browser` to paste the
 //! redirect, or `--client-credentials` for machines); every command then sends that server the stored
@@ -21,7 +21,8 @@
 //! `mcp call` types `k=v` from the tool's `inputSchema` (a string property stays a string even when it is all
 //! digits; an array property takes JSON or a comma list); `k:=JSON` is sent as written and `@FILE`/`@-`
 //! merges a JSON object; `--raw` turns typing off. A server's elicitation is answered from `--answer K=V`,
-//! asked on the terminal, or declined (`--no-input`, or no terminal).
+//! asked on the terminal, or declined (`--no-input`, or no terminal). A server's sampling request is answered
+//! with `--sample-reply TEXT` or by the reply typed on the terminal; with neither, sampling is not offered.
 //!
 //! # Exit codes
 //!
@@ -54,7 +55,9 @@ mod elicit;
 mod error;
 mod output;
 mod record;
+mod sample;
 mod serve;
+mod shell;
 mod target;
 mod tokens;
 
@@ -113,7 +116,7 @@ fn main() -> ExitCode {
 }
 
 /// Print `e` as one line on stderr: plain for people, JSON for scripts.
-fn report(e: &CliError, json: bool) {
+pub(crate) fn report(e: &CliError, json: bool) {
     let msg = one_line(&e.to_string());
     let mut err = std::io::stderr().lock();
     if json {

@@ -1,6 +1,7 @@
 //! Printing for people (tables, content) and for scripts (JSON).
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
 use serde::Serialize;
@@ -13,10 +14,22 @@ pub fn styled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
+/// Each JSON result on one line (`mcp shell --json`), instead of pretty-printed.
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
+
+/// Print every later JSON result on one line.
+pub fn json_lines() {
+    JSON_LINES.store(true, Ordering::Relaxed);
+}
+
 /// `v` as JSON on stdout.
 pub fn json<T: Serialize>(v: &T) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(v)
-        .map_err(|e| CliError::Protocol(format!("cannot print the result as JSON: {e}")))?;
+    let text = if JSON_LINES.load(Ordering::Relaxed) {
+        serde_json::to_string(v)
+    } else {
+        serde_json::to_string_pretty(v)
+    }
+    .map_err(|e| CliError::Protocol(format!("cannot print the result as JSON: {e}")))?;
     out!("{text}");
     Ok(())
 }

@@ -1105,7 +1105,7 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
     // MCP server is reported now, and which eras it speaks decides how modern clients are served.
     let mut probe_global = global.clone();
     probe_global.protocol = crate::cli::Protocol::Auto;
-    let probe = target::connect(&spec, &probe_global, Elicitor::new(&[], true)?).await?;
+    let probe = target::connect(&spec, &probe_global, Elicitor::new(&[], true)?, None).await?;
     let modern = probe.client.era() == mcp_protocol::Era::Modern;
     let name = probe
         .client

@@ -15,6 +15,7 @@ use crate::cli::{Global, Protocol, Target};
 use crate::config;
 use crate::elicit::Elicitor;
 use crate::error::CliError;
+use crate::sample::Sampler;
 
 /// A server, resolved from the command line and the config file.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +183,7 @@ pub async fn connect(
     spec: &ServerSpec,
     global: &Global,
     elicitor: Elicitor,
+    sampler: Option<Sampler>,
 ) -> Result<Connection, CliError> {
     let timeout = timeout(global)?;
     let old_sse = matches!(spec, ServerSpec::Http { sse: true, .. });
@@ -192,7 +194,7 @@ pub async fn connect(
         Protocol::Legacy => VersionMode::Legacy,
         Protocol::Modern => VersionMode::Pinned(ProtocolVersion::V2026_07_28),
     };
-    let builder = Client::builder()
+    let mut builder = Client::builder()
         .client_info(Implementation::new("mcp-cli", env!("CARGO_PKG_VERSION")))
         .version_mode(mode)
         .options(
@@ -201,6 +203,10 @@ pub async fn connect(
                 .probe_timeout(timeout.min(Duration::from_secs(5))),
         )
         .elicitation_handler(move |p| elicitor.answer(p));
+    // Declared only when a request can be answered: a server with another way to its result takes it.
+    if let Some(sampler) = sampler {
+        builder = builder.sampling_handler(move |p| sampler.answer(p));
+    }
     let tail = StderrTail::default();
     let (transport, kind): (
         Arc<dyn Transport>,

@@ -32,6 +32,15 @@ pub enum GrantKind {
     ClientCredentials,
 }
 
+/// The folder of the user's `mcp` files (sign-ins, shell history): `$MCP_CONFIG_DIR`, else
+/// `<user config dir>/mcp`.
+pub fn config_dir() -> Option<PathBuf> {
+    std::env::var_os("MCP_CONFIG_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::config_dir().map(|d| d.join("mcp")))
+}
+
 /// What is kept for one server.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ServerEntry {
@@ -96,15 +105,11 @@ fn storage(what: impl std::fmt::Display) -> CliError {
 }
 
 impl AuthFile {
-    /// `$MCP_CONFIG_DIR`, else `<user config dir>/mcp`.
+    /// In [`config_dir`].
     pub fn locate() -> Result<Self, CliError> {
-        let dir = std::env::var_os("MCP_CONFIG_DIR")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| dirs::config_dir().map(|d| d.join("mcp")))
-            .ok_or_else(|| {
-                storage("no config folder for this user; set MCP_CONFIG_DIR to choose one")
-            })?;
+        let dir = config_dir().ok_or_else(|| {
+            storage("no config folder for this user; set MCP_CONFIG_DIR to choose one")
+        })?;
         Ok(Self { dir })
     }
 

@@ -153,3 +153,168 @@ fn progress_draws_a_bar_on_a_terminal() {
         "no progress bar: {shown:?}"
     );
 }
+
+/// What the terminal showed, and how far the test has read it.
+#[derive(Default)]
+struct Screen {
+    seen: String,
+    read: usize,
+}
+
+impl Screen {
+    /// Read the pty until `want` shows up after what was already matched (panics after 20 s).
+    fn wait_for(&mut self, chunks: &mpsc::Receiver<String>, want: &str) {
+        if !self.shows(chunks, want, Duration::from_secs(20)) {
+            panic!(
+                "no {want:?} within 20 s; the terminal showed {:?}",
+                self.seen
+            );
+        }
+    }
+
+    /// Whether `want` shows up within `limit`.
+    fn shows(&mut self, chunks: &mpsc::Receiver<String>, want: &str, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(i) = self.seen[self.read..].find(want) {
+                self.read += i + want.len();
+                return true;
+            }
+            let left = limit.saturating_sub(start.elapsed());
+            match chunks.recv_timeout(left) {
+                Ok(chunk) => self.seen.push_str(&chunk),
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+#[test]
+fn sampling_reads_the_reply_typed_on_the_terminal() {
+    let Some((master, slave)) = pty() else { return };
+    let [bin, flag] = conformance_stdio();
+    let mut child = Command::new(MCP)
+        .args([
+            "call",
+            "test_sampling",
+            "prompt=Capital of France?",
+            "--",
+            &bin,
+            &flag,
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut typist = master.try_clone().unwrap();
+    let chunks = reader(master);
+    let mut screen = Screen::default();
+    screen.wait_for(&chunks, "an empty reply declines");
+    let seen = &screen.seen;
+    assert!(seen.contains("[user] Capital of France?"), "{seen:?}");
+    assert!(seen.contains("at most 100 tokens"), "{seen:?}");
+    typist.write_all(b"Paris,\nof course.\n\n").unwrap();
+    let code = wait_timeout(&mut child, Duration::from_secs(30));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(code, Some(0), "{out} / {seen:?}");
+    assert_eq!(out.trim(), "LLM response: Paris,\nof course.");
+}
+
+#[test]
+fn the_shell_completes_tool_names_follows_list_changes_and_keeps_its_history() {
+    let Some((master, slave)) = pty() else { return };
+    let [bin, flag] = conformance_stdio();
+    let config = std::env::temp_dir().join(format!("mcp-cli-shell-pty-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&config);
+    let mut child = Command::new(MCP)
+        .args(["shell", "--", &bin, &flag])
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("MCP_CONFIG_DIR", &config)
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let mut typist = master.try_clone().unwrap();
+    let chunks = reader(master);
+    let mut screen = Screen::default();
+    screen.wait_for(&chunks, "mcp> ");
+    typist.write_all(b"call test_simple_te\t").unwrap();
+    screen.wait_for(&chunks, "test_simple_text");
+    // Enter (a carriage return: the editor's terminal is raw).
+    typist.write_all(b"\r").unwrap();
+    screen.wait_for(&chunks, "This is a simple text response for testing.");
+    screen.wait_for(&chunks, "mcp> ");
+    // A tool the server adds (it says so with tools/list_changed) is completed once the shell has the new
+    // list: asked again until then.
+    typist
+        .write_all(b"call test_trigger_tool_change\r")
+        .unwrap();
+    screen.wait_for(&chunks, "test_dynamic_tool added");
+    screen.wait_for(&chunks, "mcp> ");
+    let mut completed = false;
+    for _ in 0..20 {
+        typist.write_all(b"call test_dyn\t").unwrap();
+        if screen.shows(&chunks, "test_dynamic_tool", Duration::from_millis(500)) {
+            completed = true;
+            break;
+        }
+        // Ctrl-U: drop the line and try again.
+        typist.write_all(b"\x15").unwrap();
+    }
+    assert!(completed, "the new tool never completed: {:?}", screen.seen);
+    typist.write_all(b"\x15").unwrap();
+    // Ctrl-D on an empty line leaves.
+    typist.write_all(b"\x04").unwrap();
+    let code = wait_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{:?}", screen.seen);
+    let history = std::fs::read_to_string(config.join("shell_history")).unwrap();
+    assert!(
+        history.lines().any(|l| l == "call test_simple_text"),
+        "{history:?}"
+    );
+    std::fs::remove_dir_all(&config).unwrap();
+}
+
+#[test]
+fn an_empty_reply_rejects_sampling_in_both_eras() {
+    for era in ["legacy", "modern"] {
+        let Some((master, slave)) = pty() else { return };
+        let [bin, flag] = conformance_stdio();
+        let mut child = Command::new(MCP)
+            .args([
+                "call",
+                "test_sampling",
+                "prompt=Capital?",
+                "--protocol",
+                era,
+                "--",
+                &bin,
+                &flag,
+            ])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut typist = master.try_clone().unwrap();
+        let chunks = reader(master);
+        let mut screen = Screen::default();
+        screen.wait_for(&chunks, "an empty reply declines");
+        typist.write_all(b"\n").unwrap();
+        // The legacy server hears the rejection and fails the call; a modern call stops at the client.
+        screen.wait_for(&chunks, "User rejected sampling request");
+        let code = wait_timeout(&mut child, Duration::from_secs(30));
+        assert_eq!(code, Some(4), "{era}: {:?}", screen.seen);
+    }
+}
