@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Commands: `info`, `tools`, `resources`, `templates`, `prompts`, `call`, `read`, `prompt`, `complete`,
-//! `ping`. Every command takes the server the same way (a URL, `-- CMD ARGS...`, or a config `NAME` with
-//! `${VAR}` expansion) and the options `--header K:V`, `--env K=V`, `--timeout SECONDS`,
+//! `ping`, `bench`. Every command takes the server the same way (a URL, `-- CMD ARGS...`, or a config
+//! `NAME` with `${VAR}` expansion) and the options `--header K:V`, `--env K=V`, `--timeout SECONDS`,
 //! `--protocol auto|legacy|modern`, `--json`.
 //!
 //! `mcp login URL` signs in to a server that asks for OAuth (a browser, `--no-browser` to paste the
@@ -22,6 +22,10 @@
 //! digits; an array property takes JSON or a comma list); `k:=JSON` is sent as written and `@FILE`/`@-`
 //! merges a JSON object; `--raw` turns typing off. A server's elicitation is answered from `--answer K=V`,
 //! asked on the terminal, or declined (`--no-input`, or no terminal).
+//!
+//! `mcp bench TOOL k=v -c C -d SECONDS` has C callers call one tool back to back (arguments typed as `call`
+//! types them) and prints calls/s, errors by kind and p50/p90/p99/max latency; failed calls are counted, and
+//! the exit code is then the one `call` gives for the gravest failure seen (3, 4, then 5).
 //!
 //! # Exit codes
 //!
@@ -46,6 +50,7 @@ macro_rules! out {
 
 mod args;
 mod auth;
+mod bench;
 mod bridge;
 mod cli;
 mod commands;
