@@ -189,9 +189,9 @@ impl ProgressLine {
     }
 }
 
-/// Milliseconds, for JSON.
+/// Milliseconds to the microsecond, for JSON (no float noise like 3.1948800000000004).
 fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    (d.as_secs_f64() * 1e6).round() / 1000.0
 }
 
 /// A latency for people: µs under a millisecond, else ms.
@@ -234,7 +234,7 @@ fn print(
             "seconds": r.elapsed.as_secs_f64(),
             "calls": r.calls(),
             "ok": r.ok(),
-            "callsPerSecond": r.calls_per_second(),
+            "callsPerSecond": (r.calls_per_second() * 10.0).round() / 10.0,
             "errors": errors,
             "firstErrors": first,
             "latencyMs": {
@@ -246,12 +246,12 @@ fn print(
         }));
     }
     let warmup = if plan.warmup.is_zero() {
-        "no warm-up".to_owned()
+        ", no warm-up".to_owned()
     } else {
-        format!("after {} s of warm-up", plan.warmup.as_secs_f64())
+        format!(" after {} s of warm-up", plan.warmup.as_secs_f64())
     };
     out!(
-        "{tool} on {server} ({}, {}): {} callers on {} connection{}, {:.1} s measured, {warmup}",
+        "{tool} on {server} ({}, {}): {} callers on {} connection{}, {:.1} s measured{warmup}",
         conn.transport,
         conn.client.protocol_version().as_str(),
         plan.concurrency,
