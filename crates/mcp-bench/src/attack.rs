@@ -49,9 +49,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch, Semaphore};
 
-use crate::hist::Histogram;
 use crate::wire::{check_call, open_session, CallSpec, Conn, LEGACY_VERSION, MODERN_VERSION};
 use crate::{fmt_d, loadavg, rss_kib};
+use mcp_cli::load::Histogram;
 
 /// Arguments of `mcp-bench attack`.
 #[derive(Args)]

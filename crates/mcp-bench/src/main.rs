@@ -30,7 +30,6 @@
 
 mod attack;
 mod fleet;
-mod hist;
 mod http_cpu;
 mod stdio;
 mod targets;
@@ -43,7 +42,7 @@ use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mcp::server::http::ResponseMode;
 
-use hist::Histogram;
+use mcp_cli::load::Histogram;
 use targets::{start_ceiling, start_mcp, McpOpts};
 use wire::{check_call, close_session, open_session, open_session_raw, CallSpec, Conn, Era};
 

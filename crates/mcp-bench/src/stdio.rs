@@ -16,7 +16,7 @@ use mcp::client::transport::{ChildProcessTransport, StderrMode};
 use mcp::client::{Client, VersionMode};
 use serde_json::json;
 
-use crate::hist::Histogram;
+use mcp_cli::load::{drive, Failure, Histogram, Outcome};
 
 /// The tool every target serves and every call asks for.
 const TOOL: &str = "test_simple_text";
@@ -259,39 +259,24 @@ async fn run_one(t: &Target, c: usize, warmup: f64, seconds: f64) -> Result<Run,
     })
 }
 
-/// `c` tasks calling back to back until `dur` has passed; their latencies and the count of failures.
+/// `c` tasks calling back to back until `dur` has passed: the latencies of the calls that succeeded, and the
+/// count of those that failed (a JSON-RPC error, `isError`, or no answer within 5 s).
 async fn load(client: &Client, c: usize, dur: Duration) -> (Histogram, u64) {
-    let deadline = Instant::now() + dur;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..c {
+    let client = client.clone();
+    let report = drive(c, dur, move |_caller| {
         let client = client.clone();
-        tasks.spawn(async move {
-            let mut h = Histogram::default();
-            let mut errors = 0u64;
-            while Instant::now() < deadline {
-                let t0 = Instant::now();
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    client.call_tool(TOOL, json!({})),
-                )
+        async move {
+            match tokio::time::timeout(Duration::from_secs(5), client.call_tool(TOOL, json!({})))
                 .await
-                {
-                    Ok(Ok(r)) if r.is_error != Some(true) => h.record(t0.elapsed()),
-                    _ => errors += 1,
-                }
+            {
+                Ok(r) => Outcome::of_call(&r),
+                Err(_) => Outcome::Failed(Failure::Timeout, "no answer within 5 s".into()),
             }
-            (h, errors)
-        });
-    }
-    let mut hist = Histogram::default();
-    let mut errors = 0;
-    while let Some(r) = tasks.join_next().await {
-        if let Ok((h, e)) = r {
-            hist.merge(&h);
-            errors += e;
         }
-    }
-    (hist, errors)
+    })
+    .await;
+    let errors = report.failed();
+    (report.latency, errors)
 }
 
 /// User plus system CPU of a process, all its threads including exited ones (`/proc/<pid>/stat`, in clock

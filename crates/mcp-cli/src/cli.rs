@@ -18,6 +18,8 @@ Exit codes:
   3  connection failure (unreachable, timed out, the server process exited)
   4  protocol or server error (a JSON-RPC error, a malformed answer)
   5  the tool ran and returned a result with isError: true
+  mcp bench counts failed calls and prints its report, then exits with the code of the gravest failure seen
+  (3 timeout or connection, 4 JSON-RPC error or malformed answer, 5 isError)
 
 Questions from the server (during a call, a prompt, a shell):
   elicitation  asked on the terminal; or answered with --answer FIELD=VALUE; else declined (--no-input, no terminal)
@@ -128,6 +130,18 @@ pub enum Command {
     /// tool's argument names. An error prints one line and the shell goes on. Lines piped on stdin are run in
     /// order (`--json`: one JSON line per result).
     Shell(Target),
+    /// Load-test a tool: `mcp bench SERVER TOOL [k=v ...] -c 16 -d 10`: calls/s, errors by kind, latency.
+    ///
+    /// C callers (`--concurrency`) call the tool back to back for D seconds (`--duration`) after a warm-up
+    /// whose calls are not counted, spread over `--connections` sessions (stdio: child processes). Arguments
+    /// are typed as `mcp call` types them, once, and every call sends the same ones. Each call waits up to
+    /// --timeout. Prints calls, calls/s, errors by kind (JSON-RPC error, isError result, timeout, transport,
+    /// protocol) and p50/p90/p99/max latency of the calls that succeeded; `--json` prints one object.
+    ///
+    /// Failed calls are counted, not fatal: the report is printed in full, then the exit code is the one
+    /// `mcp call` gives for the gravest failure seen: 3 if any call timed out or lost its connection, else 4
+    /// for a JSON-RPC error or a malformed answer, else 5 for isError results; 0 when every call succeeded.
+    Bench(BenchArgs),
     /// Sign in to a server that asks for OAuth; every command then uses the sign-in for that URL.
     ///
     /// `mcp login URL` opens a browser; `--no-browser` prints the URL and reads back the address the
@@ -166,6 +180,29 @@ pub struct CallArgs {
     /// The server and the call.
     #[command(flatten)]
     pub target: Target,
+    /// Send every `k=v` as a string, whatever the schema says.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// `mcp bench`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// The server, the tool and its arguments.
+    #[command(flatten)]
+    pub target: Target,
+    /// Callers calling at the same time, each one call after another.
+    #[arg(long, short = 'c', default_value_t = 16, value_name = "C")]
+    pub concurrency: usize,
+    /// Seconds measured.
+    #[arg(long, short = 'd', default_value_t = 10.0, value_name = "SECONDS")]
+    pub duration: f64,
+    /// Seconds of calls made first and not counted.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub warmup: f64,
+    /// Sessions the callers are spread over (stdio: one child process each).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub connections: usize,
     /// Send every `k=v` as a string, whatever the schema says.
     #[arg(long)]
     pub raw: bool,

@@ -21,7 +21,7 @@ use crate::output::{self, first_line, schema_summary};
 use crate::sample::Sampler;
 use crate::target::{self, Connection};
 
-fn env_var(k: &str) -> Option<String> {
+pub(crate) fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Replay(a) => return crate::record::replay(a).await,
         Command::Bridge(b) => return crate::bridge::run(b, &global).await,
         Command::Serve(s) => return crate::serve::run(s, &global).await,
+        Command::Bench(b) => return crate::bench::run(b, &global).await,
     };
     let (spec, words) = target::resolve(&target, &global, &env_var)?;
     check_words(&cli.command, &words)?;
@@ -95,7 +96,8 @@ pub(crate) fn check_words(cmd: &Command, words: &[String]) -> Result<(), CliErro
         | Command::Record(_)
         | Command::Replay(_)
         | Command::Bridge(_)
-        | Command::Serve(_) => return Ok(()),
+        | Command::Serve(_)
+        | Command::Bench(_) => return Ok(()),
     };
     if words.len() < min || words.len() > max {
         let extra = if words.len() > max {
@@ -258,7 +260,8 @@ pub(crate) async fn dispatch(
         | Command::Replay(_)
         | Command::Bridge(_)
         | Command::Serve(_)
-        | Command::Shell(_) => Ok(()),
+        | Command::Shell(_)
+        | Command::Bench(_) => Ok(()),
         Command::Ping(_) => {
             let start = Instant::now();
             match client.era() {
@@ -344,11 +347,17 @@ fn info(conn: &Connection, g: &Global) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn call(client: &Client, c: &CallArgs, words: &[String], g: &Global) -> Result<(), CliError> {
-    let name = &words[0];
-    // The schema types the arguments; a server that cannot list its tools is called untyped.
+/// The arguments of a call to tool `name` from the command's words, typed by the tool's inputSchema (`mcp call`
+/// and `mcp bench`). A tool the server does not list is a usage error naming the ones it has; a server that
+/// cannot list its tools is called untyped.
+pub(crate) async fn tool_arguments(
+    client: &Client,
+    name: &str,
+    words: &[String],
+    raw: bool,
+) -> Result<Value, CliError> {
     let schema = match client.list_all_tools().await {
-        Ok(tools) => match tools.iter().find(|t| &t.name == name) {
+        Ok(tools) => match tools.iter().find(|t| t.name == name) {
             Some(t) => Some(t.input_schema.clone()),
             None => {
                 let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
@@ -365,16 +374,20 @@ async fn call(client: &Client, c: &CallArgs, words: &[String], g: &Global) -> Re
         Err(e) if e.rpc_error().is_some() => None,
         Err(e) => return Err(CliError::from_client(e)),
     };
-    let arguments = args::build(&words[1..], schema.as_ref(), c.raw, &mut std::io::stdin())?;
+    let arguments = args::build(words, schema.as_ref(), raw, &mut std::io::stdin())?;
+    Ok(Value::Object(arguments))
+}
+
+async fn call(client: &Client, c: &CallArgs, words: &[String], g: &Global) -> Result<(), CliError> {
+    let name = &words[0];
+    let arguments = tool_arguments(client, name, &words[1..], c.raw).await?;
     let mut opts = CallOptions::default();
     let bar = std::io::stderr().is_terminal().then(|| {
         let (tx, rx) = mpsc::channel(64);
         opts = CallOptions::default().progress(tx);
         tokio::spawn(drive_bar(rx))
     });
-    let r = client
-        .call_tool_with(name, Value::Object(arguments), opts)
-        .await;
+    let r = client.call_tool_with(name, arguments, opts).await;
     if let Some(b) = bar {
         // The sender is gone with the call's options: the bar's task ends and clears itself.
         let _ = b.await;

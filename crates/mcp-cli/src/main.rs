@@ -7,9 +7,10 @@
 //! ```
 //!
 //! Commands: `info`, `tools`, `resources`, `templates`, `prompts`, `call`, `read`, `prompt`, `complete`,
-//! `ping`, and `shell` (an interactive prompt running those on one session). Every command takes the server
-//! the same way (a URL, `-- CMD ARGS...`, or a config `NAME` with `${VAR}` expansion) and the options
-//! `--header K:V`, `--env K=V`, `--timeout SECONDS`, `--protocol auto|legacy|modern`, `--json`.
+//! `ping`, `shell` (an interactive prompt running those on one session) and `bench` (C callers of a tool for
+//! D seconds). Every command takes the server the same way (a URL, `-- CMD ARGS...`, or a config `NAME` with
+//! `${VAR}` expansion) and the options `--header K:V`, `--env K=V`, `--timeout SECONDS`,
+//! `--protocol auto|legacy|modern`, `--json`.
 //!
 //! `mcp login URL` signs in to a server that asks for OAuth (a browser, `--no-browser` to paste the
 //! redirect, or `--client-credentials` for machines); every command then sends that server the stored
@@ -23,6 +24,10 @@
 //! merges a JSON object; `--raw` turns typing off. A server's elicitation is answered from `--answer K=V`,
 //! asked on the terminal, or declined (`--no-input`, or no terminal). A server's sampling request is answered
 //! with `--sample-reply TEXT` or by the reply typed on the terminal; with neither, sampling is not offered.
+//!
+//! `mcp bench TOOL k=v -c C -d SECONDS` has C callers call one tool back to back (arguments typed as `call`
+//! types them) and prints calls/s, errors by kind and p50/p90/p99/max latency; failed calls are counted, and
+//! the exit code is then the one `call` gives for the gravest failure seen (3, 4, then 5).
 //!
 //! # Exit codes
 //!
@@ -47,6 +52,7 @@ macro_rules! out {
 
 mod args;
 mod auth;
+mod bench;
 mod bridge;
 mod cli;
 mod commands;

@@ -318,3 +318,59 @@ fn an_empty_reply_rejects_sampling_in_both_eras() {
         assert_eq!(code, Some(4), "{era}: {:?}", screen.seen);
     }
 }
+
+#[test]
+fn bench_shows_a_progress_line_on_a_terminal_only() {
+    let Some((master, slave)) = pty() else { return };
+    let [bin, flag] = conformance_stdio();
+    let mut child = Command::new(MCP)
+        .args([
+            "bench",
+            "test_simple_text",
+            "-d",
+            "1",
+            "--warmup",
+            "0.5",
+            "-c",
+            "2",
+            "--",
+            &bin,
+            &flag,
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let chunks = reader(master);
+    let code = wait_timeout(&mut child, Duration::from_secs(30));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut shown = String::new();
+    loop {
+        match chunks.recv_timeout(Duration::from_secs(10)) {
+            Ok(c) => shown.push_str(&c),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the terminal never closed: {shown:?}"),
+        }
+    }
+    assert_eq!(code, Some(0), "{out} / {shown:?}");
+    assert!(
+        shown.contains("warm-up") && shown.contains("measuring") && shown.contains(" calls"),
+        "no progress line: {shown:?}"
+    );
+    // NO_COLOR: the line has no colour codes (cursor movement only).
+    assert!(
+        !shown.contains("\x1b[3") && !shown.contains("\x1b[1;"),
+        "{shown:?}"
+    );
+    // The report goes to stdout, untouched by the line.
+    assert!(out.starts_with("test_simple_text on "), "{out}");
+    assert!(!out.contains("measuring"), "{out}");
+}
