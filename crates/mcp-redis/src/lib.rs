@@ -48,6 +48,9 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::sync::Arc;
 use std::time::Duration;
 
