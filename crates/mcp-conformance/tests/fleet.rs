@@ -23,6 +23,7 @@ use mcp::protocol::types::{
 };
 use mcp::protocol::{ErrorObject, ProtocolVersion};
 use mcp_redis::testing::RedisServer;
+use mcp_test_support::ServerProcess;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -48,7 +49,7 @@ struct FleetOptions {
 struct Fleet {
     redis: Option<RedisServer>,
     redis_port: u16,
-    nodes: Vec<Option<Child>>,
+    nodes: Vec<Option<ServerProcess>>,
     node_ports: Vec<u16>,
     proxy: Child,
     proxy_port: u16,
@@ -60,20 +61,10 @@ struct Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        // SIGKILL each of our own children (by handle, so by PID); tokio reaps them. Redis goes with its
-        // handle.
+        // SIGKILL our own child (by handle, so by PID); tokio reaps it. The nodes and Redis go with their
+        // handles.
         let _ = self.proxy.start_kill();
-        for n in self.nodes.iter_mut().flatten() {
-            let _ = n.start_kill();
-        }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 /// 32 bytes of key material as hex, different for each `seed` and each process.
@@ -107,25 +98,6 @@ async fn start_redis() -> Option<RedisServer> {
     }
 }
 
-/// Wait until something accepts connections on `port`, failing if `child` exits first.
-async fn wait_listening(port: u16, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening on {port}: {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        // Polling a port that is not open yet: there is no event to wait on.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 impl Fleet {
     async fn start() -> Option<Self> {
         Self::start_with(FleetOptions::default()).await
@@ -138,9 +110,8 @@ impl Fleet {
         let mut nodes = Vec::new();
         let mut node_ports = Vec::new();
         for i in 0..3u8 {
-            let port = free_port();
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_conformance-server"));
-            cmd.env("PORT", port.to_string())
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_conformance-server"));
+            cmd.args(["--port", "0"])
                 .env("MCP_REDIS_URL", redis.url())
                 .env(
                     "MCP_STATE_KEY",
@@ -150,17 +121,16 @@ impl Fleet {
                         shared.clone()
                     },
                 )
-                .env_remove("RUST_LOG")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true);
+                .env_remove("RUST_LOG");
             if let Some(s) = opts.idle_secs {
                 cmd.env("MCP_SESSION_IDLE_SECS", s.to_string());
             }
-            let mut child = cmd.spawn().expect("spawn conformance-server");
-            wait_listening(port, &mut child, "conformance-server").await;
-            nodes.push(Some(child));
-            node_ports.push(port);
+            // It binds port 0 and names the port it got: no other test can take it first.
+            let node = tokio::task::spawn_blocking(move || ServerProcess::start(&mut cmd))
+                .await
+                .expect("conformance-server starts");
+            node_ports.push(node.port);
+            nodes.push(Some(node));
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet-proxy"));
         cmd.args(["--port", "0", "--log"]);
@@ -254,8 +224,8 @@ impl Fleet {
 
     /// `kill -9` node `i`.
     async fn kill_node(&mut self, i: usize) {
-        let mut n = self.nodes[i].take().expect("node is running");
-        n.kill().await.expect("kill -9 the node");
+        // Dropping it is SIGKILL and reaping.
+        drop(self.nodes[i].take().expect("node is running"));
     }
 
     async fn kill_redis(&mut self) {
