@@ -9,10 +9,10 @@
 //! clients of that Redis skew its memory and CPU figures.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use mcp_redis::testing::RedisServer;
 
 use super::targets::{start_mcp, McpOpts, RedisBackend};
 use super::wire::{open_session, Conn, Era};
@@ -56,16 +56,7 @@ pub struct RedisArgs {
 pub struct RedisUnderTest {
     pub backend: RedisBackend,
     conn: redis::aio::MultiplexedConnection,
-    private: Option<Child>,
-}
-
-impl Drop for RedisUnderTest {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.private {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    private: Option<RedisServer>,
 }
 
 /// What Redis says it has done so far (`INFO commandstats`, `cpu`, `stats`).
@@ -96,46 +87,21 @@ impl RedisUnderTest {
                 None,
             ),
             None => {
-                let port = std::net::TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .map_err(|e| format!("free port: {e}"))?
-                    .port();
-                let child = Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--save", "", "--appendonly", "no"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .map_err(|e| {
-                        format!("cannot start redis-server (install it, or pass --redis URL): {e}")
-                    })?;
-                (
-                    format!("redis://127.0.0.1:{port}/"),
-                    "mcp:".to_owned(),
-                    Some(child),
-                )
+                let private = RedisServer::start()
+                    .await
+                    .map_err(|e| format!("{e} (or pass --redis URL)"))?;
+                (private.url(), "mcp:".to_owned(), Some(private))
             }
         };
         let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
-        // A private server takes a moment to listen: try until it answers (bounded).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let conn = loop {
-            match client.get_multiplexed_async_connection().await {
-                Ok(mut c) => {
-                    if redis::cmd("PING")
-                        .query_async::<String>(&mut c)
-                        .await
-                        .is_ok()
-                    {
-                        break c;
-                    }
-                }
-                Err(e) if Instant::now() > deadline => return Err(format!("redis at {url}: {e}")),
-                Err(_) => {}
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| format!("redis at {url}: {e}"))?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| format!("redis at {url}: {e}"))?;
         Ok(Self {
             backend: RedisBackend { url, prefix },
             conn,

@@ -8,40 +8,13 @@ mod peers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use peers::*;
 use serde_json::{json, Value};
-
-/// conformance-server over HTTP on `port`; killed on drop.
-struct HttpOn(Child);
-
-impl HttpOn {
-    fn start(port: u16) -> Self {
-        let child = Command::new(server_bin())
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn conformance-server");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "no listener");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Self(child)
-    }
-}
-
-impl Drop for HttpOn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn the_bridge_hides_tools_and_refuses_calls_to_them() {
@@ -188,16 +161,16 @@ fn a_modern_host_calling_an_unlisted_tool_gets_its_param_headers() {
 
 #[test]
 fn the_bridge_recovers_when_the_server_forgets_the_session() {
-    let port = free_port();
-    let first = HttpOn::start(port);
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let first = HttpServer::start();
+    let url = first.url();
     let mut h = Host::start(&["bridge", &url]);
     h.initialize();
     let r = h.call(2, "echo_typed_arguments", json!({"code": "1"}));
     assert_eq!(r["result"]["structuredContent"]["code"], "1", "{r}");
     // A restart loses every session: the next message meets 404, and the host must not notice.
+    let first_port = first.port;
     drop(first);
-    let _second = HttpOn::start(port);
+    let _second = HttpServer::start_on(first_port);
     let r = h.call(3, "echo_typed_arguments", json!({"code": "2"}));
     assert_eq!(r["result"]["structuredContent"]["code"], "2", "{r}");
     let (code, stderr) = h.finish(true);

@@ -6,10 +6,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::*;
 
@@ -50,36 +48,18 @@ fn everything() -> Option<(String, String)> {
     Some((node.to_string(), entry.display().to_string()))
 }
 
-/// server-everything over Streamable HTTP on a free port; killed on drop.
-struct EverythingHttp(Child, u16);
-
-impl EverythingHttp {
-    fn start(node: &str, entry: &str) -> Self {
-        let port = free_port();
-        let child = Command::new(node)
-            .args([entry, "streamableHttp"])
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn server-everything");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "server-everything did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self(child, port)
-    }
-}
-
-impl Drop for EverythingHttp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// server-everything over Streamable HTTP on a free port (retried on another when one is taken meanwhile:
+/// it cannot be given port 0 and name the port it got); killed on drop.
+fn everything_http(node: &str, entry: &str) -> ServerProcess {
+    ServerProcess::start_on_free_port(
+        |port| {
+            let mut c = Command::new(node);
+            c.args([entry, "streamableHttp"])
+                .env("PORT", port.to_string());
+            c
+        },
+        "listening on port",
+    )
 }
 
 #[test]
@@ -87,7 +67,7 @@ fn server_everything_over_stdio_and_http() {
     let Some((node, entry)) = everything() else {
         return;
     };
-    let h = EverythingHttp::start(&node, &entry);
+    let h = everything_http(&node, &entry);
     let servers = [
         Server {
             name: "stdio",
@@ -96,7 +76,7 @@ fn server_everything_over_stdio_and_http() {
         },
         Server {
             name: "http",
-            before: vec![format!("http://127.0.0.1:{}/mcp", h.1)],
+            before: vec![h.mcp_url()],
             after: vec![],
         },
     ];

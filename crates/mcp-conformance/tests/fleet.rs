@@ -22,6 +22,8 @@ use mcp::protocol::types::{
     OneOrMany, Role, SamplingContent, SubscriptionFilter,
 };
 use mcp::protocol::{ErrorObject, ProtocolVersion};
+use mcp_redis::testing::RedisServer;
+use mcp_test_support::ServerProcess;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -45,9 +47,9 @@ struct FleetOptions {
 
 /// Redis, 3 nodes and the proxy, as child processes; all killed on drop.
 struct Fleet {
-    redis: Option<Child>,
+    redis: Option<RedisServer>,
     redis_port: u16,
-    nodes: Vec<Option<Child>>,
+    nodes: Vec<Option<ServerProcess>>,
     node_ports: Vec<u16>,
     proxy: Child,
     proxy_port: u16,
@@ -59,22 +61,10 @@ struct Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        // SIGKILL each of our own children (by handle, so by PID); tokio reaps them.
+        // SIGKILL our own child (by handle, so by PID); tokio reaps it. The nodes and Redis go with their
+        // handles.
         let _ = self.proxy.start_kill();
-        for n in self.nodes.iter_mut().flatten() {
-            let _ = n.start_kill();
-        }
-        if let Some(r) = self.redis.as_mut() {
-            let _ = r.start_kill();
-        }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 /// 32 bytes of key material as hex, different for each `seed` and each process.
@@ -91,68 +81,20 @@ fn key_hex(seed: u8) -> String {
         .collect()
 }
 
-/// Start `redis-server` on `port`; `None` when the binary is missing (and skipping is allowed).
-async fn start_redis(port: u16) -> Option<Child> {
-    let spawned = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
+/// A `redis-server` of the fleet's own; `None` when the binary is missing (and skipping is allowed).
+async fn start_redis() -> Option<RedisServer> {
+    match RedisServer::start().await {
+        Ok(r) => Some(r),
+        Err(e) if e.is_not_installed() => {
             let required = std::env::var_os("CI").is_some()
                 || std::env::var("MCP_REQUIRE_PEERS").as_deref() == Ok("1");
-            assert!(
-                !required,
-                "redis-server is required (CI is set) but cannot start: {e}"
+            assert!(!required, "redis-server is required (CI is set): {e}");
+            eprintln!(
+                "\n!!! SKIPPED: {e}; `apt-get install redis-server` to run the fleet tests !!!\n"
             );
-            eprintln!("\n!!! SKIPPED: redis-server not found ({e}); `apt-get install redis-server` to run the fleet tests !!!\n");
-            return None;
+            None
         }
-    };
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Ok(Some(l)) = lines.next_line().await {
-            if l.contains("Ready to accept connections") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(ready, Ok(true), "redis-server did not start on port {port}");
-    // Keep draining its log so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(child)
-}
-
-/// Wait until something accepts connections on `port`, failing if `child` exits first.
-async fn wait_listening(port: u16, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening on {port}: {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        // Polling a port that is not open yet: there is no event to wait on.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(e) => panic!("{e}"),
     }
 }
 
@@ -162,16 +104,15 @@ impl Fleet {
     }
 
     async fn start_with(opts: FleetOptions) -> Option<Self> {
-        let redis_port = free_port();
-        let redis = start_redis(redis_port).await?;
+        let redis = start_redis().await?;
+        let redis_port = redis.port();
         let shared = key_hex(0);
         let mut nodes = Vec::new();
         let mut node_ports = Vec::new();
         for i in 0..3u8 {
-            let port = free_port();
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_conformance-server"));
-            cmd.env("PORT", port.to_string())
-                .env("MCP_REDIS_URL", format!("redis://127.0.0.1:{redis_port}/"))
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_conformance-server"));
+            cmd.args(["--port", "0"])
+                .env("MCP_REDIS_URL", redis.url())
                 .env(
                     "MCP_STATE_KEY",
                     if opts.distinct_keys {
@@ -180,17 +121,16 @@ impl Fleet {
                         shared.clone()
                     },
                 )
-                .env_remove("RUST_LOG")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true);
+                .env_remove("RUST_LOG");
             if let Some(s) = opts.idle_secs {
                 cmd.env("MCP_SESSION_IDLE_SECS", s.to_string());
             }
-            let mut child = cmd.spawn().expect("spawn conformance-server");
-            wait_listening(port, &mut child, "conformance-server").await;
-            nodes.push(Some(child));
-            node_ports.push(port);
+            // It binds port 0 and names the port it got: no other test can take it first.
+            let node = tokio::task::spawn_blocking(move || ServerProcess::start(&mut cmd))
+                .await
+                .expect("conformance-server starts");
+            node_ports.push(node.port);
+            nodes.push(Some(node));
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet-proxy"));
         cmd.args(["--port", "0", "--log"]);
@@ -284,19 +224,18 @@ impl Fleet {
 
     /// `kill -9` node `i`.
     async fn kill_node(&mut self, i: usize) {
-        let mut n = self.nodes[i].take().expect("node is running");
-        n.kill().await.expect("kill -9 the node");
+        // Dropping it is SIGKILL and reaping.
+        drop(self.nodes[i].take().expect("node is running"));
     }
 
     async fn kill_redis(&mut self) {
-        let mut r = self.redis.take().expect("redis is running");
-        r.kill().await.expect("kill redis-server");
+        self.redis.take().expect("redis is running").stop().await;
     }
 
     async fn restart_redis(&mut self) {
         assert!(self.redis.is_none(), "redis is still running");
         self.redis = Some(
-            start_redis(self.redis_port)
+            RedisServer::start_on(self.redis_port)
                 .await
                 .expect("redis-server restarts"),
         );

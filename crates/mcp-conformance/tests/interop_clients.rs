@@ -9,12 +9,12 @@ use peers::{Peers, ServerProcess};
 const SERVER: &str = env!("CARGO_BIN_EXE_conformance-server");
 
 fn run_matrix(p: &Peers, cases: &[(&str, &str, &str)]) {
-    let http = ServerProcess::start(SERVER, &[]);
+    let http = ServerProcess::start(std::process::Command::new(SERVER).args(["--port", "0"]));
     let mut failures = Vec::new();
     for (client, transport, era) in cases {
         let target: Vec<String> = match *transport {
             "stdio" => vec!["--stdio".into(), format!("{SERVER} --stdio")],
-            _ => vec!["--url".into(), http.url.clone()],
+            _ => vec!["--url".into(), http.mcp_url()],
         };
         let mut args = target;
         args.extend(["--era".to_string(), era.to_string()]);

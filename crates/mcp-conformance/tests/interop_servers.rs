@@ -224,7 +224,11 @@ fn args_for(tool: &Tool) -> Value {
 async fn our_client_calls_every_server_everything_tool() {
     let Some(p) = Peers::load() else { return };
     let server = p.start_everything_http();
-    let client = connect(HttpTransport::new(&server.url).unwrap(), VersionMode::Auto).await;
+    let client = connect(
+        HttpTransport::new(server.mcp_url()).unwrap(),
+        VersionMode::Auto,
+    )
+    .await;
     let tools = client.list_all_tools().await.expect("list tools");
     assert!(
         tools.len() >= 10,

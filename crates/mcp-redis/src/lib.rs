@@ -48,6 +48,9 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -345,6 +348,41 @@ impl RedisEventStore {
     fn meta_key(&self, session: &str, stream: u64) -> String {
         self.redis.key("evm", &format!("{session}:{stream}"))
     }
+
+    /// Add entry `1-<seq>` with one field to the stream (bounded by `MAXLEN ~`), and slide the expiry of
+    /// the stream and of the session's set of streams, which names it.
+    async fn xadd(
+        &self,
+        session: &str,
+        stream: u64,
+        seq: u64,
+        field: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let key = self.stream_key(session, stream);
+        let set = self.redis.key("evs", session);
+        let ttl = ms(self.ttl) as i64;
+        let mut c = self.redis.conn.clone();
+        redis::pipe()
+            .cmd("XADD")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.redis.max_events)
+            .arg(format!("1-{seq}"))
+            .arg(field)
+            .arg(value)
+            .ignore()
+            .pexpire(&key, ttl)
+            .ignore()
+            .sadd(&set, &key)
+            .ignore()
+            .pexpire(&set, ttl)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(down)
+    }
 }
 
 /// How long one blocking read of a followed stream waits before the follower reports a quiet spell.
@@ -446,31 +484,7 @@ impl EventStore for RedisEventStore {
         seq: u64,
         frame: Bytes,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let key = self.stream_key(session, stream);
-            let set = self.redis.key("evs", session);
-            let ttl = ms(self.ttl) as i64;
-            let mut c = self.redis.conn.clone();
-            redis::pipe()
-                .cmd("XADD")
-                .arg(&key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.redis.max_events)
-                .arg(format!("1-{seq}"))
-                .arg("f")
-                .arg(frame.as_ref())
-                .ignore()
-                .pexpire(&key, ttl)
-                .ignore()
-                .sadd(&set, &key)
-                .ignore()
-                .pexpire(&set, ttl)
-                .ignore()
-                .query_async::<()>(&mut c)
-                .await
-                .map_err(down)
-        })
+        Box::pin(async move { self.xadd(session, stream, seq, "f", &frame).await })
     }
 
     fn replay<'a>(
@@ -542,33 +556,9 @@ impl EventStore for RedisEventStore {
         stream: u64,
         seq: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            // The end is an entry of the stream itself, after its last event: a follower reading in order
-            // cannot see it before any event.
-            let key = self.stream_key(session, stream);
-            let set = self.redis.key("evs", session);
-            let ttl = ms(self.ttl) as i64;
-            let mut c = self.redis.conn.clone();
-            redis::pipe()
-                .cmd("XADD")
-                .arg(&key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.redis.max_events)
-                .arg(format!("1-{seq}"))
-                .arg("e")
-                .arg(1)
-                .ignore()
-                .pexpire(&key, ttl)
-                .ignore()
-                .sadd(&set, &key)
-                .ignore()
-                .pexpire(&set, ttl)
-                .ignore()
-                .query_async::<()>(&mut c)
-                .await
-                .map_err(down)
-        })
+        // The end is an entry of the stream itself, after its last event: a follower reading in order cannot
+        // see it before any event.
+        Box::pin(self.xadd(session, stream, seq, "e", b"1"))
     }
 
     fn follow<'a>(

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 const V: &str = "2025-11-25";
 
 mod common;
-use common::RedisServer;
+use common::redis_server;
+use mcp_redis::testing::RedisServer;
 
 fn tool(name: &str) -> Tool {
     Tool {
@@ -183,7 +184,7 @@ impl Events {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_redis_serve_one_session() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let ((a, _), (b, server_b)) = (
@@ -299,10 +300,10 @@ async fn two_nodes_on_one_redis_serve_one_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_is_503_naming_the_cause_and_service_resumes_when_it_is_back() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
-    let port = redis.port;
+    let port = redis.port();
     let url = redis.url();
     let (a, _) = node(&url, "t2:").await;
     let c = Client::new();
@@ -317,7 +318,7 @@ async fn redis_down_is_503_naming_the_cause_and_service_resumes_when_it_is_back(
     assert!(msg.contains("redis"), "the cause is named: {msg}");
 
     // Redis back (empty: it kept nothing): the node serves again by itself.
-    let redis = RedisServer::start(Some(port)).await.expect("restarted");
+    let redis = RedisServer::start_on(port).await.expect("restarted");
     let mut reopened = None;
     for _ in 0..50 {
         let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":V,
@@ -359,7 +360,7 @@ fn task_record(id: &str, version: u64, status: &str, ttl_ms: u64) -> mcp_server:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_on_redis_are_shared_and_changed_only_by_compare_and_set() {
     use mcp_server::tasks::{TaskStore, TaskStoreError};
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let a = mcp_redis::Redis::open(&redis.url()).unwrap().task_store();
@@ -494,7 +495,7 @@ async fn peek(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_resumed_on_another_node_follows_its_live_rest() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let gate = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -539,7 +540,7 @@ async fn a_stream_resumed_on_another_node_follows_its_live_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_nodes_orphaned_request_gets_an_error_on_resume_and_a_completed_one_does_not() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let heartbeat = Duration::from_millis(600);
@@ -618,7 +619,7 @@ async fn a_dead_nodes_orphaned_request_gets_an_error_on_resume_and_a_completed_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_while_following_is_not_a_death() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let gate = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -697,7 +698,7 @@ fn meta() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_streams_hear_events_raised_on_other_nodes() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let ((a, _), (b, server_b)) = (
@@ -779,7 +780,7 @@ async fn commands(p: &mut redis::aio::MultiplexedConnection) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modern_tools_call_makes_no_redis_round_trip() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     // A heartbeat far longer than the test: its first beat is the only one.
@@ -886,7 +887,7 @@ async fn on_the_bus(redis: &RedisServer, prefix: &str, n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listen_hears_of_a_task_that_changed_on_another_node() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let task_node = || async {
@@ -941,7 +942,7 @@ async fn a_listen_hears_of_a_task_that_changed_on_another_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_and_a_roots_answer_posted_to_another_node_reach_the_request_on_the_first() {
-    let Some(redis) = RedisServer::start(None).await else {
+    let Some(redis) = redis_server().await else {
         return;
     };
     let cancelled = std::sync::Arc::new(tokio::sync::Notify::new());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mcp_server::http::{SessionRecord, SessionStore};
 
 mod common;
-use common::RedisServer;
+use common::redis_server;
 
 fn record(id: &str, level: Option<&str>) -> SessionRecord {
     let mut r = serde_json::json!({
@@ -36,7 +36,7 @@ async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
 
 #[tokio::test]
 async fn records_round_trip_with_revisions_and_are_gone_after_remove() {
-    let Some(srv) = RedisServer::start(None).await else {
+    let Some(srv) = redis_server().await else {
         return;
     };
     let store = mcp_redis::Redis::open(&srv.url()).unwrap().session_store();
@@ -66,7 +66,7 @@ async fn records_round_trip_with_revisions_and_are_gone_after_remove() {
 
 #[tokio::test]
 async fn touch_and_update_slide_the_expiry() {
-    let Some(srv) = RedisServer::start(None).await else {
+    let Some(srv) = redis_server().await else {
         return;
     };
     let store = mcp_redis::Redis::open(&srv.url()).unwrap().session_store();
@@ -101,7 +101,7 @@ async fn touch_and_update_slide_the_expiry() {
 /// The per-request cost on a fleet: a touch is one command in one round trip, and so is a create.
 #[tokio::test]
 async fn touch_and_create_are_one_command_each() {
-    let Some(srv) = RedisServer::start(None).await else {
+    let Some(srv) = redis_server().await else {
         return;
     };
     let store = mcp_redis::Redis::open(&srv.url()).unwrap().session_store();

@@ -35,13 +35,12 @@
 //! it exits 0 when every answer is right (or, without `redis-server` and unless `MCP_REQUIRE_PEERS=1`,
 //! says it skipped).
 
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use mcp::server::http::{serve_listener, Bound, HostPolicy, HttpConfig};
 use mcp::server::{Error, RequestContext, Server, StateKey};
 use mcp::types::ElicitRequestParams;
+use mcp_redis::testing::RedisServer;
 use serde_json::{json, Value};
 
 /// The server every node runs: one tool that names the node answering, one that asks for input.
@@ -123,49 +122,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// A `redis-server` of this run's own, on a free loopback port, without persistence; killed on drop.
-struct PrivateRedis(std::process::Child);
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn private_redis() -> Result<(PrivateRedis, String), Box<dyn std::error::Error>> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!("this example needs redis-server (apt-get install redis-server): {e}")
-        })?;
-    let out = child.stdout.take().ok_or("no stdout")?;
-    let redis = PrivateRedis(child);
-    // Ready when its log says so; the log is read to its end so the server never blocks on a full pipe.
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut ready_tx = Some(ready_tx);
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("Ready to accept connections") {
-                if let Some(tx) = ready_tx.take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
-    tokio::time::timeout(std::time::Duration::from_secs(10), ready_rx)
-        .await
-        .map_err(|_| "redis-server did not start within 10 s")??;
-    Ok((redis, format!("redis://127.0.0.1:{port}/")))
-}
-
 /// POST (or DELETE, with no body) to a node's `/mcp`; the status, the session id header, and the JSON-RPC
 /// message in the reply (a JSON body, or the last `data:` of an SSE body).
 async fn send(
@@ -213,15 +169,19 @@ fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn self_check() -> Result<(), Box<dyn std::error::Error>> {
-    let (_redis, url) = match private_redis().await {
+    // A redis-server of this run's own, on a free loopback port, without persistence; killed on drop.
+    let redis = match RedisServer::start().await {
         Ok(r) => r,
         // CI (`MCP_REQUIRE_PEERS=1`, set by .ci/run, which installs redis-server) fails instead.
-        Err(e) if std::env::var("MCP_REQUIRE_PEERS").as_deref() != Ok("1") => {
+        Err(e)
+            if e.is_not_installed() && std::env::var("MCP_REQUIRE_PEERS").as_deref() != Ok("1") =>
+        {
             println!("!!! SKIPPED: {e} !!!");
             return Ok(());
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
+    let url = redis.url();
     // One key for every node; a real fleet reads it from MCP_STATE_KEY.
     let key = StateKey::random();
     let mut nodes = Vec::new();

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -109,60 +108,32 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// Each test file uses a part of what is here.
+#[allow(unused_imports)]
+pub use mcp_test_support::{free_port, ServerProcess};
 
-/// `conformance-server` over HTTP on a free loopback port; killed and reaped on drop.
+/// `conformance-server` over HTTP on a loopback port; killed and reaped on drop.
 pub struct HttpServer {
-    child: Child,
+    process: ServerProcess,
     pub port: u16,
 }
 
 impl HttpServer {
+    /// On a free port, which it picks itself (`--port 0`) and names.
     pub fn start() -> Self {
-        // A free port may be taken by another test's server between our look and our child's bind: then the
-        // connect below reaches that other server while ours exits. So ours must still be running a moment
-        // after the port answers, or it starts again on another port.
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new(server_bin())
-                .args(["--port", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn conformance-server");
-            let start = Instant::now();
-            while TcpStream::connect(("127.0.0.1", port)).is_err()
-                && child.try_wait().ok().flatten().is_none()
-            {
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "server did not listen on {port}"
-                );
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            std::thread::sleep(Duration::from_millis(300));
-            if child.try_wait().ok().flatten().is_none() {
-                return Self { child, port };
-            }
-        }
-        panic!("conformance-server did not start on a free port in 5 tries");
+        Self::start_on(0)
+    }
+
+    /// On `port`, e.g. again on the port of one that was dropped (a server restart, to its clients).
+    pub fn start_on(port: u16) -> Self {
+        let process =
+            ServerProcess::start(Command::new(server_bin()).args(["--port", &port.to_string()]));
+        let port = process.port;
+        Self { process, port }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.mcp_url()
     }
 }
 

@@ -1,5 +1,7 @@
 //! `conformance-server`: every fixture of the official conformance suite, over Streamable HTTP at
-//! `http://localhost:$PORT/mcp` (PORT defaults to 3000), or over stdio with `--stdio`.
+//! `http://localhost:$PORT/mcp` (PORT defaults to 3000), or over stdio with `--stdio`. Once it listens it says
+//! `conformance-server listening on http://localhost:PORT/mcp` on stderr (`--port 0`: on a free port, named
+//! there).
 //!
 //! As one node of a fleet (see `.ci/fleet.sh`), from the environment:
 //! - `MCP_REDIS_URL` (`redis://host:port/db`): sessions, stream events, messages between nodes and task
@@ -15,7 +17,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mcp::server::http::{serve, HttpConfig, OldSsePaths};
+use mcp::server::http::{serve_listener, HttpConfig, OldSsePaths};
 use mcp::server::StateKey;
 
 /// Serve the conformance fixtures.
@@ -25,7 +27,7 @@ struct Args {
     /// Serve over stdio (newline-delimited JSON-RPC) instead of HTTP.
     #[arg(long)]
     stdio: bool,
-    /// HTTP port; defaults to $PORT, else 3000.
+    /// HTTP port (0: a free one, named on stderr once listening); defaults to $PORT, else 3000.
     #[arg(long)]
     port: Option<u16>,
 }
@@ -38,6 +40,20 @@ fn parse_state_key(hex: &str) -> Result<StateKey, String> {
 /// An environment variable that is set (to anything but the empty string).
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Serve on `port` (0: a free one), saying where once it listens: a harness that started it with port 0
+/// reads the port from that line.
+async fn serve_http(
+    server: mcp::server::Server,
+    config: HttpConfig,
+    port: u16,
+    backend: &str,
+) -> std::io::Result<()> {
+    let bound = serve_listener(server, config, ([127, 0, 0, 1], port).into()).await?;
+    let port = bound.local_addr()?.port();
+    eprintln!("conformance-server listening on http://localhost:{port}/mcp{backend}");
+    bound.run().await
 }
 
 #[tokio::main]
@@ -106,8 +122,7 @@ async fn main() -> ExitCode {
             config = redis.configure(config);
         }
         let backend = if redis.is_some() { " (redis)" } else { "" };
-        eprintln!("conformance-server listening on http://localhost:{port}/mcp{backend}");
-        serve(server, config, ([127, 0, 0, 1], port).into()).await
+        serve_http(server, config, port, backend).await
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

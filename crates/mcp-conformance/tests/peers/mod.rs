@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -152,54 +151,7 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
     }
 }
 
-/// A server process listening on a free loopback port; killed and reaped on drop.
-pub struct ServerProcess {
-    child: Child,
-    pub port: u16,
-    pub url: String,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl ServerProcess {
-    /// Start `bin` with `PORT` set and wait until it accepts connections.
-    pub fn start(bin: &str, args: &[&str]) -> Self {
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(args)
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn server");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Self {
-            child,
-            port,
-            url: format!("http://localhost:{port}/mcp"),
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use mcp_test_support::ServerProcess;
 
 impl Peers {
     /// The interpreter and script path of a peer program, with its environment.
@@ -246,29 +198,19 @@ impl Peers {
         PeerServer { child, url }
     }
 
-    /// Start server-everything in streamable HTTP mode on a free port.
-    pub fn start_everything_http(&self) -> PeerServer {
-        let port = free_port();
-        let child = Command::new(self.var("NODE22"))
-            .arg(self.everything())
-            .arg("streamableHttp")
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn server-everything");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "server-everything did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PeerServer {
-            child,
-            url: format!("http://localhost:{port}/mcp"),
-        }
+    /// Start server-everything in streamable HTTP mode on a free port (it cannot take port 0 and name the
+    /// port it got: one taken meanwhile is retried on another).
+    pub fn start_everything_http(&self) -> ServerProcess {
+        ServerProcess::start_on_free_port(
+            |port| {
+                let mut c = Command::new(self.var("NODE22"));
+                c.arg(self.everything())
+                    .arg("streamableHttp")
+                    .env("PORT", port.to_string());
+                c
+            },
+            "listening on port",
+        )
     }
 }
 
