@@ -47,6 +47,7 @@ pub fn build(
     }
     if let (Some(schema), false) = (schema, raw) {
         check_known(&out, schema)?;
+        check_required(&out, schema)?;
     }
     Ok(out)
 }
@@ -105,6 +106,31 @@ fn check_known(args: &Map<String, Value>, schema: &Value) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+/// A property the schema requires but no word gave is a usage error, named with its type, before the
+/// server is asked (which would only answer with an `isError` result).
+fn check_required(args: &Map<String, Value>, schema: &Value) -> Result<(), CliError> {
+    let Some(required) = schema.get("required").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let missing: Vec<String> = required
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|k| !args.contains_key(*k))
+        .map(|k| match property(schema, k).map(|p| types(schema, p)) {
+            Some(t) if !t.is_empty() => format!("{k} ({})", t.join(" or ")),
+            _ => k.to_owned(),
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "missing required argument{} {} (give NAME=VALUE; --raw skips this check)",
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join(", ")
+    )))
 }
 
 /// The schema of property `key`, with a local `$ref` followed.
@@ -328,6 +354,33 @@ mod tests {
         let s = json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false});
         let e = build(&["b=1".into()], Some(&s), false, &mut std::io::empty()).unwrap_err();
         assert!(e.to_string().contains("takes: a"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_required_argument_is_named_with_its_type_unless_raw() {
+        let s = json!({"type": "object", "properties": {"message": {"type": "string"}, "n": {"type": "integer"}},
+            "required": ["message", "n"]});
+        let e = build(&["n=1".into()], Some(&s), false, &mut std::io::empty()).unwrap_err();
+        assert!(matches!(e, CliError::Usage(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("missing required argument message (string)"),
+            "{e}"
+        );
+        let e = build(&[], Some(&s), false, &mut std::io::empty()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("arguments message (string), n (integer)"),
+            "{e}"
+        );
+        assert!(build(&[], Some(&s), true, &mut std::io::empty()).is_ok());
+        let given = build(
+            &["message=hi".into(), "n=2".into()],
+            Some(&s),
+            false,
+            &mut std::io::empty(),
+        );
+        assert!(given.is_ok());
     }
 
     #[test]
