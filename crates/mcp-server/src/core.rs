@@ -648,7 +648,12 @@ impl Server {
         };
         let version = env.version;
         let args_value = Value::Object(p.arguments.take().unwrap_or_default());
-        if let Some(v) = &entry.validator {
+        // `is_valid` allocates nothing; the errors are only collected for arguments that fail it.
+        if let Some(v) = entry
+            .validator
+            .as_ref()
+            .filter(|v| !v.is_valid(&args_value))
+        {
             let errors: Vec<String> = v
                 .iter_errors(&args_value)
                 .take(5)
@@ -675,9 +680,8 @@ impl Server {
             let Value::Object(args) = args_value else {
                 unreachable!("built as an object above")
             };
-            return self
-                .call_tool_as_task(req, env, p, entry, args, tasks, policy)
-                .await;
+            // Boxed: its state is large, and the common call would otherwise carry (and move) it too.
+            return Box::pin(self.call_tool_as_task(req, env, p, entry, args, tasks, policy)).await;
         }
         // The digest that binds a requestState to this call is computed only when a round needs it. Only the
         // modern era has rounds, and only there is a copy of the arguments kept for it (the handler takes
