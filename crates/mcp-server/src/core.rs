@@ -271,18 +271,23 @@ impl Server {
         let cancel = env.cancel.clone();
         // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes
         // (with the `otel` feature the span becomes the caller's child: see `crate::otel`).
-        let params = req.params.as_ref();
-        let target = params
-            .and_then(|p| p.get("name").or_else(|| p.get("uri")))
-            .and_then(Value::as_str)
-            .map(span_target)
-            .unwrap_or_default();
+        // The span's fields are looked up in the params only when the span can be recorded: with no
+        // subscriber at INFO that is work for nothing, on every request.
+        let recorded = tracing::level_enabled!(tracing::Level::INFO);
+        let target = || {
+            req.params
+                .as_ref()
+                .and_then(|p| p.get("name").or_else(|| p.get("uri")))
+                .and_then(Value::as_str)
+                .map(span_target)
+                .unwrap_or_default()
+        };
         let era = match env.version.era() {
             Era::Legacy => "legacy",
             Era::Modern => "modern",
         };
         #[cfg(not(feature = "otel"))]
-        let span = {
+        let span = if recorded {
             let traceparent = req
                 .meta()
                 .and_then(|m| m.get(mcp_protocol::meta::TRACEPARENT))
@@ -292,7 +297,7 @@ impl Server {
                 "mcp.request",
                 method = %req.method,
                 id = %req.id,
-                target,
+                target = target(),
                 traceparent,
                 version = %env.version,
                 era,
@@ -300,10 +305,16 @@ impl Server {
                 outcome = tracing::field::Empty,
                 error_code = tracing::field::Empty,
             )
+        } else {
+            tracing::Span::none()
         };
         #[cfg(feature = "otel")]
-        let span = crate::otel::request_span(&req, env.version, era, session, target);
-        crate::trace_context::adopt(&span, req.meta(), &env.trace);
+        let span = if recorded {
+            crate::otel::request_span(&req, env.version, era, session, target())
+        } else {
+            tracing::Span::none()
+        };
+        crate::trace_context::adopt(&span, &req, &env.trace);
         // Kept to record the outcome on: a clone of a span nobody records is free.
         let outcome_span = span.clone();
         // The work owns the request and a handle on the server, so it can outlive this future (see Graceful).

@@ -241,7 +241,7 @@ impl State {
         let server = self.server.clone();
         let req_id = req.id.clone();
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, era = "modern");
-        trace_context::adopt(&span, req.meta(), &t.trace);
+        trace_context::adopt(&span, &req, &t.trace);
         // The handler runs inside this request's future until it answers or starts streaming: no task to
         // spawn and no hop to another worker for the common single-answer call. If the client goes away
         // meanwhile, dropping this future cancels the handler (on 2026-07-28 that is the cancel), which then
