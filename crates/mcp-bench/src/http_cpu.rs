@@ -107,15 +107,32 @@ pub fn http_child(a: HttpChildArgs) -> u64 {
 }
 
 /// A server child process and its address.
-struct ChildServer {
+pub(crate) struct ChildServer {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl ChildServer {
-    fn start(args: &[&str], threads: Option<usize>) -> Result<Self, String> {
+    pub(crate) fn start(args: &[&str], threads: Option<usize>) -> Result<Self, String> {
+        Self::start_under(&[], args, threads)
+    }
+
+    /// [`ChildServer::start`] with the child run by `wrapper` (e.g. `valgrind --tool=callgrind`), if not
+    /// empty.
+    pub(crate) fn start_under(
+        wrapper: &[String],
+        args: &[&str],
+        threads: Option<usize>,
+    ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(exe);
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         cmd.arg("http-child").args(args);
         if let Some(t) = threads {
             cmd.arg("--threads").arg(t.to_string());
@@ -136,6 +153,22 @@ impl ChildServer {
             .parse()
             .map_err(|e| format!("http-child address {line:?}: {e}"))?;
         Ok(Self { child, addr })
+    }
+
+    /// Stop the child (close its stdin) and wait up to `limit` for it to exit by itself, as a child under
+    /// valgrind must to write its output.
+    pub(crate) fn finish(&mut self, limit: Duration) -> Result<(), String> {
+        drop(self.child.stdin.take());
+        let end = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < end {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("http-child exited with {status}")),
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(e) => return Err(format!("http-child: {e}")),
+            }
+        }
+        Err(format!("http-child still running after {limit:?}"))
     }
 
     /// User plus system CPU of the child so far.

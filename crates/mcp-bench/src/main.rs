@@ -18,6 +18,7 @@
 //! mcp-bench redis [--redis URL]                        # the same on the Redis fleet backend vs in memory
 //! mcp-bench attack [--quick]                           # hostile traffic vs a well-behaved client
 //! mcp-bench http-cpu                                   # server CPU/call, servers in child processes
+//! mcp-bench http-ir                                    # instructions/call of those children, under valgrind
 //! ```
 //!
 //! Each load run connects C clients (one keep-alive HTTP/1.1 connection each, `TCP_NODELAY`) to both targets,
@@ -31,6 +32,7 @@
 mod attack;
 mod fleet;
 mod http_cpu;
+mod http_ir;
 mod stdio;
 mod targets;
 mod wire;
@@ -82,6 +84,9 @@ enum Cmd {
     /// Server CPU per tools/call over HTTP, ours (both eras) against the raw hyper ceiling, each server in a
     /// child process measured on its own (`/proc/<pid>/stat`), with a PASS/FAIL line per era.
     HttpCpu(http_cpu::HttpCpuArgs),
+    /// Instructions and mallocs per tools/call over HTTP of a server child run under valgrind, ours (both
+    /// eras) against the raw hyper ceiling: unlike CPU time, barely moved by other load on the machine.
+    HttpIr(http_ir::HttpIrArgs),
     /// (child of `http-cpu`) Serve the MCP endpoint or the ceiling; print the address; stop when stdin closes.
     #[command(hide = true)]
     HttpChild(http_cpu::HttpChildArgs),
@@ -250,6 +255,12 @@ fn main() {
             }
             return;
         }
+        Cmd::HttpIr(a) => {
+            if http_ir::http_ir_cmd(a) > 0 {
+                std::process::exit(1);
+            }
+            return;
+        }
         Cmd::HttpChild(a) => std::process::exit(i32::from(http_cpu::http_child(a) > 0)),
         _ => cli,
     };
@@ -267,7 +278,11 @@ fn main() {
             Cmd::Attack(a) => attack::attack_cmd(a).await,
             Cmd::ServeStdio => child_exit(stdio::serve_stdio().await),
             Cmd::RmcpStdio => child_exit(stdio::rmcp_stdio().await),
-            Cmd::Stdio(_) | Cmd::PipeFloor | Cmd::HttpCpu(_) | Cmd::HttpChild(_) => {
+            Cmd::Stdio(_)
+            | Cmd::PipeFloor
+            | Cmd::HttpCpu(_)
+            | Cmd::HttpIr(_)
+            | Cmd::HttpChild(_) => {
                 unreachable!("handled before the runtime starts")
             }
         }

@@ -271,18 +271,23 @@ impl Server {
         let cancel = env.cancel.clone();
         // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes
         // (with the `otel` feature the span becomes the caller's child: see `crate::otel`).
-        let params = req.params.as_ref();
-        let target = params
-            .and_then(|p| p.get("name").or_else(|| p.get("uri")))
-            .and_then(Value::as_str)
-            .map(span_target)
-            .unwrap_or_default();
+        // The span's fields are looked up in the params only when the span can be recorded: with no
+        // subscriber at INFO that is work for nothing, on every request.
+        let recorded = tracing::level_enabled!(tracing::Level::INFO);
+        let target = || {
+            req.params
+                .as_ref()
+                .and_then(|p| p.get("name").or_else(|| p.get("uri")))
+                .and_then(Value::as_str)
+                .map(span_target)
+                .unwrap_or_default()
+        };
         let era = match env.version.era() {
             Era::Legacy => "legacy",
             Era::Modern => "modern",
         };
         #[cfg(not(feature = "otel"))]
-        let span = {
+        let span = if recorded {
             let traceparent = req
                 .meta()
                 .and_then(|m| m.get(mcp_protocol::meta::TRACEPARENT))
@@ -292,7 +297,7 @@ impl Server {
                 "mcp.request",
                 method = %req.method,
                 id = %req.id,
-                target,
+                target = target(),
                 traceparent,
                 version = %env.version,
                 era,
@@ -300,10 +305,16 @@ impl Server {
                 outcome = tracing::field::Empty,
                 error_code = tracing::field::Empty,
             )
+        } else {
+            tracing::Span::none()
         };
         #[cfg(feature = "otel")]
-        let span = crate::otel::request_span(&req, env.version, era, session, target);
-        crate::trace_context::adopt(&span, req.meta(), &env.trace);
+        let span = if recorded {
+            crate::otel::request_span(&req, env.version, era, session, target())
+        } else {
+            tracing::Span::none()
+        };
+        crate::trace_context::adopt(&span, &req, &env.trace);
         // Kept to record the outcome on: a clone of a span nobody records is free.
         let outcome_span = span.clone();
         // The work owns the request and a handle on the server, so it can outlive this future (see Graceful).
@@ -648,7 +659,12 @@ impl Server {
         };
         let version = env.version;
         let args_value = Value::Object(p.arguments.take().unwrap_or_default());
-        if let Some(v) = &entry.validator {
+        // `is_valid` allocates nothing; the errors are only collected for arguments that fail it.
+        if let Some(v) = entry
+            .validator
+            .as_ref()
+            .filter(|v| !v.is_valid(&args_value))
+        {
             let errors: Vec<String> = v
                 .iter_errors(&args_value)
                 .take(5)
@@ -675,9 +691,8 @@ impl Server {
             let Value::Object(args) = args_value else {
                 unreachable!("built as an object above")
             };
-            return self
-                .call_tool_as_task(req, env, p, entry, args, tasks, policy)
-                .await;
+            // Boxed: its state is large, and the common call would otherwise carry (and move) it too.
+            return Box::pin(self.call_tool_as_task(req, env, p, entry, args, tasks, policy)).await;
         }
         // The digest that binds a requestState to this call is computed only when a round needs it. Only the
         // modern era has rounds, and only there is a copy of the arguments kept for it (the handler takes

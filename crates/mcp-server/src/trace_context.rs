@@ -1,7 +1,7 @@
 //! What the request path needs of trace context, whether or not the `otel` feature is on. Without it these are
 //! empty types and functions that compile to nothing, so a request pays nothing for the feature it does not use.
 
-use mcp_protocol::JsonObject;
+use mcp_protocol::Request;
 
 /// The W3C trace headers of the HTTP request that carried a message: the fallback when its `_meta` has no
 /// `traceparent` (a gateway or an HTTP client instrumented at the HTTP level sets only the header). Empty, and
@@ -51,12 +51,13 @@ impl TraceHeaders {
     }
 }
 
-/// Make `span` a child of the caller's span, read from `meta` (or, failing that, from `headers`), when the
-/// `otel` feature is on and the span is recorded. See [`crate::otel`] for the rules.
+/// Make `span` a child of the caller's span, read from the request's `_meta` (or, failing that, from
+/// `headers`), when the `otel` feature is on and the span is recorded. See [`crate::otel`] for the rules.
+/// Takes the request rather than its `_meta`, so that without the feature nothing is looked up.
 #[inline]
-pub(crate) fn adopt(span: &tracing::Span, meta: Option<&JsonObject>, headers: &TraceHeaders) {
+pub(crate) fn adopt(span: &tracing::Span, req: &Request, headers: &TraceHeaders) {
     #[cfg(feature = "otel")]
-    crate::otel::adopt(span, meta, headers);
+    crate::otel::adopt(span, req.meta(), headers);
     #[cfg(not(feature = "otel"))]
-    let _ = (span, meta, headers);
+    let _ = (span, req, headers);
 }

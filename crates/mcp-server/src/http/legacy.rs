@@ -423,7 +423,7 @@ impl State {
         let s2 = session.clone();
         let id = req.id.clone();
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, session = %session.id, era = "legacy");
-        trace_context::adopt(&span, req.meta(), &t.trace);
+        trace_context::adopt(&span, &req, &t.trace);
         // The handler runs in this request's future until it answers or streams (no spawn, no hop to
         // another worker). On the legacy era a disconnect is not a cancel: if this future is dropped first,
         // the handler is detached and finishes on its own.

@@ -69,6 +69,15 @@ fn modern_by(h: &HeaderMap, meta_version: bool, method: Option<&str>) -> bool {
     }
 }
 
+/// Whether a raw header value, taken literally (not base64-wrapped), is `expected`: what `decode_value` would
+/// say, without decoding into a new string.
+fn literal_equals(raw: &str, expected: &str) -> bool {
+    // The start of `decode_value`'s base64 wrapping: such a value is left to it.
+    const WRAPPED: &str = "=?base64?";
+    let v = raw.trim_matches([' ', '\t']);
+    v == expected && !v.starts_with(WRAPPED)
+}
+
 /// Whether a header value (already decoded) equals the body value it mirrors.
 fn same_value(header: &str, body: &Value) -> bool {
     match body {
@@ -122,7 +131,12 @@ impl State {
         let name_key = mcp_protocol::headers::name_param(&req.method);
         if let Some(key) = name_key {
             if let Some(expected) = params.and_then(|p| p.get(key)).and_then(Value::as_str) {
-                match header_str(h, &names::NAME).map(decode_value) {
+                let raw = header_str(h, &names::NAME);
+                match raw
+                    .filter(|r| !literal_equals(r, expected))
+                    .map(decode_value)
+                {
+                    None if raw.is_some() => {}
                     None => problems.push(format!(
                         "missing Mcp-Name header (must be params.{key}, {expected:?})"
                     )),
@@ -227,7 +241,7 @@ impl State {
         let server = self.server.clone();
         let req_id = req.id.clone();
         let span = tracing::debug_span!("mcp", method = %req.method, id = %req.id, era = "modern");
-        trace_context::adopt(&span, req.meta(), &t.trace);
+        trace_context::adopt(&span, &req, &t.trace);
         // The handler runs inside this request's future until it answers or starts streaming: no task to
         // spawn and no hop to another worker for the common single-answer call. If the client goes away
         // meanwhile, dropping this future cancels the handler (on 2026-07-28 that is the cancel), which then

@@ -1,0 +1,269 @@
+//! `mcp-bench http-ir`: instructions (and `malloc` calls) per `tools/call` of a server child run under
+//! valgrind, ours (legacy and modern era) against the raw hyper ceiling. Instruction counts barely move with
+//! other load on the machine, unlike CPU time.
+//!
+//! Each target is run twice under valgrind, serving `--base` calls and then `--base + --calls` calls over
+//! the same C keep-alive connections; the per-call figure is the difference of the two totals divided by
+//! `--calls`, so the child's start-up, the connections, the sessions and the shutdown cancel out. The two
+//! output files are kept (`--out`), so `callgrind_annotate` (or `cg_diff` with `--tool cachegrind`) shows
+//! where the instructions go.
+//!
+//! ```text
+//! mcp-bench http-ir --calls 2000            # callgrind: Ir and malloc calls per call
+//! mcp-bench http-ir --tool cachegrind       # faster; Ir only, cg_diff the two files per target
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::http_cpu::ChildServer;
+use crate::wire::{check_call, open_session, CallSpec, Conn, Era};
+use crate::{probe, EraSel};
+
+#[derive(Args)]
+pub struct HttpIrArgs {
+    /// Calls of the first run of each target (the second makes `--calls` more).
+    #[arg(long, default_value_t = 300)]
+    base: u64,
+    /// Calls the per-call figures are taken over.
+    #[arg(long, default_value_t = 2000)]
+    calls: u64,
+    /// Concurrent clients, each on its own keep-alive connection.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Worker threads of the server child's runtime.
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
+    /// Which era(s) to measure.
+    #[arg(long, value_enum, default_value_t = EraSel::Both)]
+    era: EraSel,
+    /// Measure only this target.
+    #[arg(long, value_enum)]
+    only: Option<crate::Only>,
+    /// The valgrind tool.
+    #[arg(long, value_enum, default_value_t = Tool::Callgrind)]
+    tool: Tool,
+    /// Where the valgrind output files go.
+    #[arg(long, default_value = "target/http-ir")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Tool {
+    /// Instructions, inclusive costs and call counts (`malloc` calls per call are reported).
+    Callgrind,
+    /// Instructions only; faster.
+    Cachegrind,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Callgrind => "callgrind",
+            Tool::Cachegrind => "cachegrind",
+        }
+    }
+
+    fn wrapper(self, file: &Path) -> Vec<String> {
+        let mut w = vec!["valgrind".to_owned(), "-q".to_owned()];
+        match self {
+            Tool::Callgrind => {
+                w.push("--tool=callgrind".into());
+                w.push(format!("--callgrind-out-file={}", file.display()));
+            }
+            Tool::Cachegrind => {
+                w.push("--tool=cachegrind".into());
+                w.push("--cache-sim=no".into());
+                w.push(format!("--cachegrind-out-file={}", file.display()));
+            }
+        }
+        w
+    }
+}
+
+/// Totals of one valgrind output file.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    ir: u64,
+    /// Calls to malloc, calloc and realloc (callgrind only).
+    allocs: u64,
+}
+
+/// Read the totals of a callgrind or cachegrind output file.
+fn read_totals(file: &Path) -> Result<Totals, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut t = Totals::default();
+    let mut names: std::collections::HashMap<String, String> = Default::default();
+    // The function the next `calls=` line calls (callgrind compresses names to `(id)` after first use).
+    let mut callee_is_alloc = false;
+    for line in text.lines() {
+        if let Some(rest) = line
+            .strip_prefix("summary:")
+            .or_else(|| line.strip_prefix("totals:"))
+        {
+            t.ir = rest
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("{}: bad summary line", file.display()))?;
+        } else if let Some(rest) = line
+            .strip_prefix("cfn=")
+            .or_else(|| line.strip_prefix("fn="))
+        {
+            let callee = line.starts_with("cfn=");
+            let name = match rest.split_once(' ') {
+                Some((id, name)) => {
+                    names.insert(id.to_owned(), name.to_owned());
+                    name.to_owned()
+                }
+                None => names.get(rest).cloned().unwrap_or_default(),
+            };
+            if callee {
+                let base = name.split('\'').next().unwrap_or_default();
+                callee_is_alloc = matches!(base, "malloc" | "calloc" | "realloc");
+            }
+        } else if let Some(rest) = line.strip_prefix("calls=") {
+            if callee_is_alloc {
+                t.allocs += rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+            callee_is_alloc = false;
+        }
+    }
+    Ok(t)
+}
+
+/// Run `target` (`mcp` or `ceiling`) under valgrind for `calls` calls of `era`; the totals of its output.
+async fn run_once(
+    a: &HttpIrArgs,
+    target: &str,
+    era: Era,
+    ceiling_body: &str,
+    calls: u64,
+) -> Result<(Totals, PathBuf), String> {
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let file = a
+        .out
+        .join(format!("{}.{target}.{}.{calls}", a.tool.name(), era.name()));
+    let args: Vec<&str> = match target {
+        "mcp" => vec!["mcp"],
+        _ => vec!["ceiling", "--body", ceiling_body],
+    };
+    let mut child =
+        ChildServer::start_under(&a.tool.wrapper(&file), &args, Some(a.server_threads))?;
+    let addr = child.addr;
+    let sessions = target == "mcp";
+    let left = Arc::new(AtomicU64::new(calls));
+    let mut tasks = Vec::new();
+    for _ in 0..a.clients.max(1) {
+        let left = left.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(addr).await?;
+            let spec = match (era, sessions) {
+                (Era::Modern, _) => CallSpec::modern(),
+                (Era::Legacy, true) => CallSpec::legacy(&open_session(&mut conn).await?),
+                (Era::Legacy, false) => CallSpec::legacy(&"A".repeat(32)),
+            };
+            let mut id = 1;
+            while left
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                let r = conn
+                    .post_within(Duration::from_secs(120), &spec.headers, spec.body(id))
+                    .await?;
+                check_call(&r)?;
+                id += 1;
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    child.finish(Duration::from_secs(300))?;
+    Ok((read_totals(&file)?, file))
+}
+
+/// Run the measurement; returns the number of failures.
+pub fn http_ir_cmd(a: HttpIrArgs) -> u64 {
+    let rt = crate::client_runtime(1);
+    match rt.block_on(run(&a)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("http-ir: {e}");
+            1
+        }
+    }
+}
+
+async fn run(a: &HttpIrArgs) -> Result<(), String> {
+    println!(
+        "http-ir: tools/call under valgrind --tool={}, C={} (one keep-alive connection each), server child of \
+         {} worker thread(s); per call = (run of {} calls - run of {}) / {}",
+        a.tool.name(),
+        a.clients,
+        a.server_threads,
+        a.base + a.calls,
+        a.base,
+        a.calls
+    );
+    // The ceiling answers with the bytes our server answers each era's call with.
+    let native = ChildServer::start(&["mcp"], Some(a.server_threads))?;
+    let mut bodies = Vec::new();
+    for era in a.era.eras() {
+        let body = probe(native.addr, era).await?;
+        bodies.push((
+            era,
+            String::from_utf8(body.to_vec()).map_err(|e| e.to_string())?,
+        ));
+    }
+    drop(native);
+    let targets: Vec<&str> = match a.only {
+        Some(crate::Only::Mcp) => vec!["mcp"],
+        Some(crate::Only::Ceiling) => vec!["ceiling"],
+        None => vec!["ceiling", "mcp"],
+    };
+    println!(
+        "{:<8} {:<7} {:>12} {:>13} {:>8}  files",
+        "target", "era", "Ir/call", "mallocs/call", "ratio"
+    );
+    for (era, body) in &bodies {
+        let mut ceiling_ir = None;
+        for &target in &targets {
+            let (short, f1) = run_once(a, target, *era, body, a.base).await?;
+            let (long, f2) = run_once(a, target, *era, body, a.base + a.calls).await?;
+            let ir = long.ir.saturating_sub(short.ir) as f64 / a.calls as f64;
+            let allocs = long.allocs.saturating_sub(short.allocs) as f64 / a.calls as f64;
+            if target == "ceiling" {
+                ceiling_ir = Some(ir);
+            }
+            let ratio = ceiling_ir
+                .filter(|_| target == "mcp")
+                .map_or_else(String::new, |c| format!("{:.2}", ir / c));
+            let allocs = if a.tool == Tool::Callgrind {
+                format!("{allocs:.1}")
+            } else {
+                "-".into()
+            };
+            println!(
+                "{:<8} {:<7} {:>12.0} {:>13} {:>8}  {} {}",
+                target,
+                era.name(),
+                ir,
+                allocs,
+                ratio,
+                f1.display(),
+                f2.display()
+            );
+        }
+    }
+    Ok(())
+}
