@@ -39,5 +39,22 @@ for name in "${examples[@]}"; do
     fi
 done
 
+# The README's quick start: the `mcp` command listing and calling the example stdio server's tools.
+tools=""
+start=$(date +%s)
+# `mcp` as the test stage built it (building it alone would unify other features and rebuild it).
+MCP="$REPO/target/release/mcp" SERVER="$REPO/target/release/examples/stdio_server"
+if { [ -x "$MCP" ] || cargo build -q --release -p mcp-cli --bin mcp >"$LOGS/readme-mcp.log" 2>&1; } &&
+    tools="$(timeout 60 "$MCP" tools -- "$SERVER" --stdio 2>>"$LOGS/readme-mcp.log")" &&
+    grep -q 'upper' <<<"$tools" && grep -q 'word-count' <<<"$tools" &&
+    [ "$(timeout 60 "$MCP" call upper text=hello -- "$SERVER" --stdio 2>>"$LOGS/readme-mcp.log")" = HELLO ]; then
+    passed=$((passed + 1))
+    echo "example readme-mcp-tools (mcp tools/call -- stdio_server --stdio): ok ($(( $(date +%s) - start ))s)"
+else
+    failed=$((failed + 1))
+    echo "example readme-mcp-tools: FAILED; last lines:"
+    { echo "$tools"; tail -n 20 "$LOGS/readme-mcp.log"; } | sed 's/^/    /'
+fi
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
