@@ -163,6 +163,26 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
 }
 
+impl Command {
+    /// The server and words of a command that runs once on a session (`info` … `ping`, `call`, `complete`):
+    /// what the one-shot commands and the shell's lines share. `None` for the others.
+    pub fn session_target(&self) -> Option<&Target> {
+        match self {
+            Command::Info(t)
+            | Command::Tools(t)
+            | Command::Resources(t)
+            | Command::Templates(t)
+            | Command::Prompts(t)
+            | Command::Read(t)
+            | Command::Prompt(t)
+            | Command::Ping(t) => Some(t),
+            Command::Call(c) => Some(&c.target),
+            Command::Complete(c) => Some(&c.target),
+            _ => None,
+        }
+    }
+}
+
 /// A server and the command's own words.
 #[derive(Debug, Args, Clone)]
 pub struct Target {

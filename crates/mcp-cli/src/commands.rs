@@ -31,17 +31,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let elicitor = Elicitor::new(&global.answers, global.no_input)?;
     let sampler = Sampler::new(global.sample_reply.as_deref(), elicitor.interactive());
     let target = match &cli.command {
-        Command::Info(t)
-        | Command::Tools(t)
-        | Command::Resources(t)
-        | Command::Templates(t)
-        | Command::Prompts(t)
-        | Command::Read(t)
-        | Command::Prompt(t)
-        | Command::Ping(t)
-        | Command::Shell(t) => t.clone(),
-        Command::Call(c) => c.target.clone(),
-        Command::Complete(c) => c.target.clone(),
+        Command::Shell(t) => t.clone(),
         Command::Login(a) => return crate::auth::login(a, &global).await,
         Command::Logout(a) => return crate::auth::logout(a, &global).await,
         Command::Auth(a) => return crate::auth::auth(a, &global).await,
@@ -50,6 +40,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bridge(b) => return crate::bridge::run(b, &global).await,
         Command::Serve(s) => return crate::serve::run(s, &global).await,
         Command::Bench(b) => return crate::bench::run(b, &global).await,
+        other => other
+            .session_target()
+            .cloned()
+            .ok_or_else(|| CliError::Usage(format!("{other:?} takes no server")))?,
     };
     let (spec, words) = target::resolve(&target, &global, &env_var)?;
     check_words(&cli.command, &words)?;

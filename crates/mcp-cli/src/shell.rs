@@ -134,22 +134,10 @@ async fn run_line(conn: &Connection, g: &Global, text: &str) -> Result<Flow, Cli
             return Err(CliError::Usage(format!("{msg} (type help)")));
         }
     };
-    let target = match &line.command {
-        Command::Info(t)
-        | Command::Tools(t)
-        | Command::Resources(t)
-        | Command::Templates(t)
-        | Command::Prompts(t)
-        | Command::Read(t)
-        | Command::Prompt(t)
-        | Command::Ping(t) => t,
-        Command::Call(c) => &c.target,
-        Command::Complete(c) => &c.target,
-        _ => {
-            return Err(CliError::Usage(format!(
-                "{first} is not a shell command (type help)"
-            )))
-        }
+    let Some(target) = line.command.session_target() else {
+        return Err(CliError::Usage(format!(
+            "{first} is not a shell command (type help)"
+        )));
     };
     if !target.command.is_empty() {
         return Err(CliError::Usage(

@@ -4,48 +4,17 @@
 //! convention as `crates/mcp-conformance/tests/peers`.
 
 mod common;
+mod peers;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
 
-/// `node` and server-everything's entry point, from `env.sh`.
+/// `node` and server-everything's entry point, from the installed peers.
 fn everything() -> Option<(String, String)> {
-    let path = std::env::var("MCP_PEERS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/env.sh")
-        });
-    let required = std::env::var("MCP_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if required => panic!(
-            "peers required but {} is unreadable ({e}); run .ci/install-peers.sh",
-            path.display()
-        ),
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: peers not installed ({} missing); run .ci/install-peers.sh",
-                path.display()
-            );
-            return None;
-        }
-    };
-    let env: HashMap<&str, &str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k, v.trim_matches(['\'', '"'])))
-        .collect();
-    let node = env.get("NODE22").expect("NODE22 missing from env.sh");
-    let modules = env
-        .get("PEERS_NODE_MODULES")
-        .expect("PEERS_NODE_MODULES missing from env.sh");
-    let entry =
-        PathBuf::from(modules).join("@modelcontextprotocol/server-everything/dist/index.js");
-    Some((node.to_string(), entry.display().to_string()))
+    let p = peers::peers()?;
+    let entry = p.everything();
+    Some((p.node, entry))
 }
 
 /// server-everything over Streamable HTTP on a free port (retried on another when one is taken meanwhile:
