@@ -24,6 +24,7 @@ use mcp::protocol::types::{
 use mcp::protocol::{ErrorObject, ProtocolVersion};
 use mcp_redis::testing::RedisServer;
 use mcp_test_support::ServerProcess;
+use peers::PeerRuns;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

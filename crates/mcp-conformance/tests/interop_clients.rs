@@ -4,7 +4,7 @@
 
 mod peers;
 
-use peers::{Peers, ServerProcess};
+use peers::{PeerRuns, Peers, ServerProcess};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_conformance-server");
 

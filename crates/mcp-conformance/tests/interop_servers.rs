@@ -12,7 +12,7 @@ use mcp::protocol::types::{
     ResourceContents, Role, Root, RootsCapability, SamplingCapability, SamplingContent, Tool,
 };
 use mcp::protocol::{Era, ErrorObject};
-use peers::Peers;
+use peers::{PeerRuns, Peers};
 use serde_json::{json, Map, Value};
 
 async fn connect(transport: impl Transport, mode: VersionMode) -> Client {
@@ -151,11 +151,10 @@ async fn our_client_against_typescript_and_python_servers() {
     for script in ["ts-server-v2.mjs", "py_server.py"] {
         for mode in [VersionMode::Auto, VersionMode::Legacy] {
             // stdio: the peer is our child process.
-            let (interp, path, env) = p.program(script);
-            let mut cmd = ChildProcessTransport::command(interp)
-                .arg(path)
+            let mut cmd = ChildProcessTransport::command(p.interpreter(script))
+                .arg(p.script(script))
                 .arg("--stdio");
-            for (k, v) in &env {
+            for (k, v) in p.env() {
                 cmd = cmd.env(k, v);
             }
             let client = connect(cmd.spawn().expect("spawn"), mode).await;

@@ -92,25 +92,9 @@ pub fn mcp_run(args: &[&str]) -> Run {
     run(mcp(args))
 }
 
-/// Wait for a child, killing it after `limit`. Returns its exit code.
-pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 // Each test file uses a part of what is here.
 #[allow(unused_imports)]
-pub use mcp_test_support::{free_port, ServerProcess};
+pub use mcp_test_support::{free_port, wait_timeout, ServerProcess};
 
 /// `conformance-server` over HTTP on a loopback port; killed and reaped on drop.
 pub struct HttpServer {

@@ -2,7 +2,6 @@
 //! found through `MCP_PEERS_ENV`, and running their client scripts to the end.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -21,46 +20,13 @@ pub struct Peers {
 }
 
 pub fn peers() -> Option<Peers> {
-    let path = std::env::var("MCP_PEERS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/env.sh")
-        });
-    let required = std::env::var("MCP_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if required => panic!(
-            "peers required but {} is unreadable ({e}); run .ci/install-peers.sh",
-            path.display()
-        ),
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: peers not installed ({} missing); run .ci/install-peers.sh",
-                path.display()
-            );
-            return None;
-        }
-    };
-    let env: HashMap<&str, &str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k, v.trim_matches(['\'', '"'])))
-        .collect();
-    let get = |k: &str| {
-        env.get(k)
-            .unwrap_or_else(|| panic!("{k} missing from env.sh"))
-            .to_string()
-    };
+    let p = mcp_test_support::Peers::load()?;
     Some(Peers {
-        node: get("NODE22"),
-        modules: PathBuf::from(get("PEERS_NODE_MODULES")),
-        python: get("PEERS_PYTHON"),
-        scripts: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../peers"),
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        node: p.node().to_owned(),
+        modules: PathBuf::from(p.var("PEERS_NODE_MODULES")),
+        python: p.python().to_owned(),
+        scripts: p.script(""),
+        env: p.env().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
     })
 }
 

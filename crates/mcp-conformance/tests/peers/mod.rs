@@ -2,16 +2,11 @@
 //! `.ci/install-peers.sh`.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The installed peers.
-pub struct Peers {
-    env: HashMap<String, String>,
-}
+pub use mcp_test_support::{wait_timeout, Peers, ServerProcess};
 
 /// What a peer client printed.
 pub struct ClientRun {
@@ -38,66 +33,19 @@ impl ClientRun {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// Running the peers' scripts the way these tests need.
+pub trait PeerRuns {
+    /// Run a peer client to completion (bounded by a timeout) and read its summary line.
+    fn run_client(&self, script: &str, args: &[String]) -> ClientRun;
+    /// Start a peer server script over HTTP on a free port and wait for its `{"listening": url}` line.
+    fn start_http_server(&self, script: &str) -> PeerServer;
+    /// Start server-everything in streamable HTTP mode on a free port (it cannot take port 0 and name the
+    /// port it got: one taken meanwhile is retried on another).
+    fn start_everything_http(&self) -> ServerProcess;
 }
 
-impl Peers {
-    /// Load `env.sh` (from `MCP_PEERS_ENV`, else `target/peers/env.sh`). `None` (with a printed reason) when
-    /// the peers are not installed and not required.
-    pub fn load() -> Option<Self> {
-        let path = std::env::var("MCP_PEERS_ENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace_root().join("target/peers/env.sh"));
-        let required = std::env::var("MCP_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if required => panic!(
-                "peers required but {} is unreadable ({e}); run .ci/install-peers.sh",
-                path.display()
-            ),
-            Err(_) => {
-                eprintln!(
-                    "SKIPPED: peers not installed ({} missing); run .ci/install-peers.sh",
-                    path.display()
-                );
-                return None;
-            }
-        };
-        let env = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches(['\'', '"']).to_owned()))
-            .collect();
-        Some(Self { env })
-    }
-
-    fn var(&self, k: &str) -> &str {
-        self.env
-            .get(k)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("{k} missing from env.sh"))
-    }
-
-    /// A command running a peer script with the right interpreter and environment.
-    pub fn command(&self, script: &str) -> Command {
-        let path = workspace_root().join("peers").join(script);
-        let interp = if script.ends_with(".py") {
-            self.var("PEERS_PYTHON")
-        } else {
-            self.var("NODE22")
-        };
-        let mut c = Command::new(interp);
-        c.arg(path);
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    /// Run a peer client to completion (bounded by a timeout) and read its summary line.
-    pub fn run_client(&self, script: &str, args: &[String]) -> ClientRun {
+impl PeerRuns for Peers {
+    fn run_client(&self, script: &str, args: &[String]) -> ClientRun {
         let mut child = self
             .command(script)
             .args(args)
@@ -128,58 +76,8 @@ impl Peers {
             output: format!("{out}\n--- stderr ---\n{}", tail(&err, 40)),
         }
     }
-}
 
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// Wait for a child, killing it after `limit`. Returns its exit code.
-pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-pub use mcp_test_support::ServerProcess;
-
-impl Peers {
-    /// The interpreter and script path of a peer program, with its environment.
-    pub fn program(&self, script: &str) -> (String, PathBuf, Vec<(String, String)>) {
-        let path = workspace_root().join("peers").join(script);
-        let interp = if script.ends_with(".py") {
-            self.var("PEERS_PYTHON")
-        } else {
-            self.var("NODE22")
-        };
-        (
-            interp.to_owned(),
-            path,
-            self.env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
-    }
-
-    /// The installed `@modelcontextprotocol/server-everything` entry point.
-    pub fn everything(&self) -> PathBuf {
-        PathBuf::from(self.var("PEERS_NODE_MODULES"))
-            .join("@modelcontextprotocol/server-everything/dist/index.js")
-    }
-
-    /// Start a peer server script over HTTP on a free port and wait for its `{"listening": url}` line.
-    pub fn start_http_server(&self, script: &str) -> PeerServer {
+    fn start_http_server(&self, script: &str) -> PeerServer {
         let mut child = self
             .command(script)
             .args(["--http", "0"])
@@ -198,12 +96,10 @@ impl Peers {
         PeerServer { child, url }
     }
 
-    /// Start server-everything in streamable HTTP mode on a free port (it cannot take port 0 and name the
-    /// port it got: one taken meanwhile is retried on another).
-    pub fn start_everything_http(&self) -> ServerProcess {
+    fn start_everything_http(&self) -> ServerProcess {
         ServerProcess::start_on_free_port(
             |port| {
-                let mut c = Command::new(self.var("NODE22"));
+                let mut c = Command::new(self.node());
                 c.arg(self.everything())
                     .arg("streamableHttp")
                     .env("PORT", port.to_string());
@@ -212,6 +108,11 @@ impl Peers {
             "listening on port",
         )
     }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A peer server process; killed and reaped on drop.
