@@ -17,10 +17,11 @@
 #   client-all         client --suite all (every client scenario, auth and extensions included)
 #
 # Environment:
-#   CONFORMANCE_SERVER_BIN  default target/release/conformance-server (started as PORT=<port> BIN;
+#   CONFORMANCE_SERVER_BIN  default target/release/conformance-server (started as PORT=0 BIN, it names its port in a
+#                           "listening on http://HOST:PORT" line; with CONFORMANCE_PORT as PORT=<port> BIN;
 #                           must serve http://localhost:<port>/mcp)
 #   CONFORMANCE_CLIENT_BIN  default target/release/conformance-client (the harness appends the URL)
-#   CONFORMANCE_PORT        default: a free port
+#   CONFORMANCE_PORT        default: the free port the server picks itself (port 0)
 #   CONFORMANCE_SERVER      all (default) | none      - run the server suites?
 #   CONFORMANCE_CLIENT      all (default) | nonauth | none
 #       all:     client --requirements V (includes the auth/* scenarios), then the backcompat and
@@ -41,6 +42,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/.ci/listen.sh"
 cd "$REPO" || exit 2
 if [[ -z "${NODE22:-}" || -z "${CONFORMANCE:-}" ]]; then
   ENV_SH="${MCP_PEERS_ENV:-$REPO/target/peers/env.sh}"
@@ -122,9 +124,7 @@ PY
 
 # ---------------------------------------------------------------- server side
 run_server_suites() {
-  local port pid ok=0 url log
-  port="${CONFORMANCE_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
-  url="http://localhost:$port/mcp"
+  local port pid url log
   log="$LOGS/conformance-server-process.log"
   if [[ ! -x "$SERVER_BIN" ]]; then
     for s in 2025-11-25 2026-07-28 pending all; do
@@ -132,23 +132,23 @@ run_server_suites() {
     done
     return
   fi
-  PORT="$port" "$SERVER_BIN" >"$log" 2>&1 &
+  # Port 0 unless told otherwise: the server names the port it got.
+  PORT="${CONFORMANCE_PORT:-0}" "$SERVER_BIN" >"$log" 2>&1 &
   pid=$!
   SERVER_PID=$pid
-  for _ in $(seq 1 300); do  # up to 30 s
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || (exec 3<>"/dev/tcp/localhost/$port") 2>/dev/null; then
-      ok=1; break
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ $ok != 1 ]]; then
+  if [[ -n ${CONFORMANCE_PORT:-} ]]; then
+    wait_port "$CONFORMANCE_PORT" "$pid" && port=$CONFORMANCE_PORT
+  else
+    port="$(listened_port "$log" "$pid")"
+  fi
+  if [[ -z ${port:-} ]]; then
     for s in 2025-11-25 2026-07-28 pending all; do
-      summary "server-$s" 1 "conformance server $s: 0 passed, 0 failed (server did not listen on port $port; see $log)"
+      summary "server-$s" 1 "conformance server $s: 0 passed, 0 failed (server did not listen; see $log)"
     done
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; SERVER_PID=
     return
   fi
+  url="http://localhost:$port/mcp"
 
   local rev out rc line
   for rev in 2025-11-25 2026-07-28; do

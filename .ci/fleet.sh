@@ -63,45 +63,42 @@ fail_all() {
   exit 1
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# wait_port PORT PID: until something listens on PORT (30 s), or PID dies.
-wait_port() {
-  local _
-  for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
+source "$REPO/.ci/listen.sh"
 
 command -v redis-server >/dev/null 2>&1 || fail_all "redis-server not installed"
 for b in "$SERVER_BIN" "$PROXY_BIN"; do [[ -x "$b" ]] || fail_all "binary missing: $b"; done
 
 # ---------------------------------------------------------------- the fleet
-REDIS_PORT="$(free_port)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-  >"$LOGS/fleet-redis.log" 2>&1 &
-PIDS+=($!)
-wait_port "$REDIS_PORT" "${PIDS[-1]}" || fail_all "redis-server did not start (see $LOGS/fleet-redis.log)"
+# redis-server cannot take port 0 and name the one it got: a port taken between the pick and the bind is
+# retried on another.
+for _ in 1 2 3 4 5; do
+  REDIS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$LOGS/fleet-redis.log" 2>&1 &
+  REDIS_PID=$!
+  wait_port "$REDIS_PORT" "$REDIS_PID" && break
+  kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=
+done
+[[ -n ${REDIS_PID:-} ]] || fail_all "redis-server did not start (see $LOGS/fleet-redis.log)"
+PIDS+=("$REDIS_PID")
 
 # One key for the whole fleet: a 2026-07-28 retry sealed by one node is opened by another.
 STATE_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 UPSTREAMS=()
 for n in $(seq 1 "$NODES"); do
-  port="$(free_port)"
-  MCP_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" MCP_STATE_KEY="$STATE_KEY" PORT="$port" \
+  MCP_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" MCP_STATE_KEY="$STATE_KEY" PORT=0 \
     "$SERVER_BIN" >"$LOGS/fleet-node-$n.log" 2>&1 &
   PIDS+=($!)
-  wait_port "$port" "${PIDS[-1]}" || fail_all "node $n did not listen (see $LOGS/fleet-node-$n.log)"
+  port="$(listened_port "$LOGS/fleet-node-$n.log" "${PIDS[-1]}")" ||
+    fail_all "node $n did not listen (see $LOGS/fleet-node-$n.log)"
   UPSTREAMS+=(--upstream "http://127.0.0.1:$port")
 done
 
-PROXY_PORT="$(free_port)"
 # --log: one line per request naming its node, to show below that every node served its share.
-"$PROXY_BIN" --port "$PROXY_PORT" --log "${UPSTREAMS[@]}" >"$LOGS/fleet-proxy.log" 2>&1 &
+"$PROXY_BIN" --port 0 --log "${UPSTREAMS[@]}" >"$LOGS/fleet-proxy.log" 2>&1 &
 PIDS+=($!)
-wait_port "$PROXY_PORT" "${PIDS[-1]}" || fail_all "fleet-proxy did not listen (see $LOGS/fleet-proxy.log)"
+PROXY_PORT="$(listened_port "$LOGS/fleet-proxy.log" "${PIDS[-1]}")" ||
+  fail_all "fleet-proxy did not listen (see $LOGS/fleet-proxy.log)"
 
 # ---------------------------------------------------------------- the suite, through the proxy
 # summarize LOG: "P/T scenarios, K checks (details)" over the scored scenarios of one run.

@@ -4,7 +4,7 @@
 #
 #   1. installs what it needs: the wasm32-unknown-unknown target (rustup), and wasm-bindgen-cli at the version of
 #      the wasm-bindgen crate in Cargo.lock (cargo install, skipped when that version is already installed);
-#   2. builds and starts target/release/conformance-server on a free loopback port;
+#   2. builds and starts target/release/conformance-server on a free loopback port (port 0, read back);
 #   3. runs `cargo test -p mcp-wasm-test --target wasm32-unknown-unknown` with the server's URL compiled in;
 #   4. prints one line: `wasm: N passed, M failed`; exits non-zero when anything failed.
 #
@@ -13,6 +13,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/.ci/listen.sh"
 cd "$REPO"
 LOGS="$REPO/target/ci-logs"
 mkdir -p "$LOGS"
@@ -55,15 +56,10 @@ echo "wasm: node $(node --version), wasm-bindgen-test-runner $WB_VERSION" >>"$LO
 # ---------------------------------------------------------------- 2. server
 cargo build --release -p mcp-conformance --bin conformance-server >>"$LOG" 2>&1 ||
   fail "building conformance-server failed (see $LOG)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-PORT="$port" target/release/conformance-server >"$LOGS/wasm-server.log" 2>&1 &
+PORT=0 target/release/conformance-server >"$LOGS/wasm-server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "conformance-server exited (see $LOGS/wasm-server.log)"
-  sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || fail "conformance-server did not listen on $port"
+port="$(listened_port "$LOGS/wasm-server.log" "$SERVER_PID")" ||
+  fail "conformance-server did not listen (see $LOGS/wasm-server.log)"
 
 # ---------------------------------------------------------------- 3. tests
 # The URL is compiled into the test (wasm has no environment at run time); cargo rebuilds when it changes.

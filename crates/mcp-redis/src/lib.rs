@@ -349,6 +349,24 @@ impl RedisEventStore {
         self.redis.key("evm", &format!("{session}:{stream}"))
     }
 
+    /// Add to `pipe`: slide `key`'s expiry, and name it in the session's set of stream keys (whose expiry
+    /// slides too), so that ending the session finds every key of its streams.
+    fn kept_with_session<'p>(
+        &self,
+        pipe: &'p mut redis::Pipeline,
+        session: &str,
+        key: &str,
+    ) -> &'p mut redis::Pipeline {
+        let set = self.redis.key("evs", session);
+        let ttl = ms(self.ttl) as i64;
+        pipe.pexpire(key, ttl)
+            .ignore()
+            .sadd(&set, key)
+            .ignore()
+            .pexpire(&set, ttl)
+            .ignore()
+    }
+
     /// Add entry `1-<seq>` with one field to the stream (bounded by `MAXLEN ~`), and slide the expiry of
     /// the stream and of the session's set of streams, which names it.
     async fn xadd(
@@ -360,11 +378,8 @@ impl RedisEventStore {
         value: &[u8],
     ) -> Result<(), StoreError> {
         let key = self.stream_key(session, stream);
-        let set = self.redis.key("evs", session);
-        let ttl = ms(self.ttl) as i64;
-        let mut c = self.redis.conn.clone();
-        redis::pipe()
-            .cmd("XADD")
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
             .arg(&key)
             .arg("MAXLEN")
             .arg("~")
@@ -372,13 +387,9 @@ impl RedisEventStore {
             .arg(format!("1-{seq}"))
             .arg(field)
             .arg(value)
-            .ignore()
-            .pexpire(&key, ttl)
-            .ignore()
-            .sadd(&set, &key)
-            .ignore()
-            .pexpire(&set, ttl)
-            .ignore()
+            .ignore();
+        let mut c = self.redis.conn.clone();
+        self.kept_with_session(&mut pipe, session, &key)
             .query_async::<()>(&mut c)
             .await
             .map_err(down)
@@ -528,22 +539,15 @@ impl EventStore for RedisEventStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let meta = self.meta_key(session, stream);
-            let set = self.redis.key("evs", session);
-            let ttl = ms(self.ttl) as i64;
             let request = match &owner.request {
                 Some(id) => serde_json::to_string(id).map_err(StoreError::unavailable)?,
                 None => String::new(),
             };
+            let mut pipe = redis::pipe();
+            pipe.hset_multiple(&meta, &[("o", owner.node.to_string()), ("r", request)])
+                .ignore();
             let mut c = self.redis.conn.clone();
-            redis::pipe()
-                .hset_multiple(&meta, &[("o", owner.node.to_string()), ("r", request)])
-                .ignore()
-                .pexpire(&meta, ttl)
-                .ignore()
-                .sadd(&set, &meta)
-                .ignore()
-                .pexpire(&set, ttl)
-                .ignore()
+            self.kept_with_session(&mut pipe, session, &meta)
                 .query_async::<()>(&mut c)
                 .await
                 .map_err(down)
