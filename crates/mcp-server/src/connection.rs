@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use futures::StreamExt;
 use mcp_protocol::types::{methods, CancelledParams};
 use mcp_protocol::{ErrorObject, ErrorResponse, Message, ProtocolVersion, Request, RequestId};
 use mcp_rpc::framing::{encode_batch, encode_message, Frame, FrameReader, DEFAULT_MAX_MESSAGE};
-use mcp_rpc::{Admission, PendingRequests};
+use mcp_rpc::Admission;
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -23,7 +22,7 @@ use crate::context::ClientRequester;
 use crate::legacy::LegacySession;
 use crate::modern::{has_modern_meta, read_meta, TransportEnv};
 use crate::reply::{Outcome, Reply, ResultJson};
-use crate::requester::ChannelRequester;
+use crate::requester::{ChannelRequester, RequestTable};
 use crate::Server;
 
 /// The writer stops gathering queued frames into one `write` past this many bytes.
@@ -90,7 +89,8 @@ struct Conn {
     batch_out: mpsc::Sender<Vec<Message>>,
     session: Mutex<Option<Arc<LegacySession>>>,
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
-    pending: Arc<PendingRequests>,
+    /// Server→client requests awaiting the client's answers.
+    requests: Arc<RequestTable>,
     requester: Arc<dyn ClientRequester>,
     admission: Admission,
     closed: CancellationToken,
@@ -241,7 +241,7 @@ where
 {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
     let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Message>>(16);
-    let pending = Arc::new(PendingRequests::new());
+    let requests = Arc::new(RequestTable::new(1));
     let conn = Arc::new(Conn {
         admission: Admission::new(server.options().max_in_flight),
         server: server.clone(),
@@ -251,11 +251,10 @@ where
         in_flight: Mutex::new(HashMap::new()),
         requester: Arc::new(ChannelRequester {
             out: out_tx.clone().into(),
-            pending: pending.clone(),
-            ids: Arc::new(AtomicI64::new(1)),
+            holder: requests.clone(),
             timeout: opts.client_request_timeout,
         }),
-        pending,
+        requests,
         closed: CancellationToken::new(),
     });
 
@@ -341,12 +340,12 @@ where
                 // the cancelled handlers' answers still go out.
                 grace_until = None;
                 conn.closed.cancel();
-                conn.pending.fail_all(mcp_rpc::Error::closed());
+                conn.requests.pending().fail_all(mcp_rpc::Error::closed());
             }
         }
     }
     conn.closed.cancel();
-    conn.pending.fail_all(mcp_rpc::Error::closed());
+    conn.requests.pending().fail_all(mcp_rpc::Error::closed());
     events_task.abort();
     Ok(())
 }
@@ -567,7 +566,7 @@ async fn process(conn: &Arc<Conn>, v: Value) -> Option<Message> {
             None
         }
         Ok(m @ (Message::Response(_) | Message::Error(_))) => {
-            if !conn.pending.resolve(m) {
+            if !conn.requests.pending().resolve(m) {
                 tracing::debug!("response for an unknown request id ignored");
             }
             None

@@ -15,27 +15,63 @@ use serde_json::Value;
 use crate::context::ClientRequester;
 use crate::notifier::Notifier;
 
-/// Sends requests on `out` and waits for the responses that the transport hands to `pending`.
-pub(crate) struct ChannelRequester {
+/// Where server→client requests wait for their answers, and where their ids come from.
+pub(crate) struct RequestTable {
+    pending: PendingRequests,
+    next_id: AtomicI64,
+}
+
+impl RequestTable {
+    /// A table whose first request id is `s{first_id}`.
+    pub fn new(first_id: i64) -> Self {
+        Self {
+            pending: PendingRequests::new(),
+            next_id: AtomicI64::new(first_id),
+        }
+    }
+
+    /// The requests awaiting their answers.
+    pub fn pending(&self) -> &PendingRequests {
+        &self.pending
+    }
+}
+
+/// What holds the [`RequestTable`] a [`ChannelRequester`] uses: the table itself (a stdio connection's), or a
+/// legacy HTTP session, which makes its table at the first server→client request (most sessions make none,
+/// and an idle session should cost as little as it can).
+pub(crate) trait TableHolder: Send + Sync + 'static {
+    fn table(&self) -> &RequestTable;
+}
+
+impl TableHolder for RequestTable {
+    fn table(&self) -> &RequestTable {
+        self
+    }
+}
+
+/// Sends requests on `out` and waits for the responses that the transport hands to the holder's table.
+pub(crate) struct ChannelRequester<H: ?Sized> {
     pub out: Notifier,
-    pub pending: Arc<PendingRequests>,
-    pub ids: Arc<AtomicI64>,
+    pub holder: Arc<H>,
     pub timeout: Duration,
 }
 
-impl ClientRequester for ChannelRequester {
+impl<H: TableHolder + ?Sized> ClientRequester for ChannelRequester<H> {
     fn request(
         &self,
         method: &'static str,
         params: Value,
     ) -> BoxFuture<'_, Result<Value, mcp_rpc::Error>> {
+        let table = self.holder.table();
         // Server-chosen ids are strings so they never collide with the client's numeric ids in logs.
-        let id = RequestId::String(format!("s{}", self.ids.fetch_add(1, Ordering::Relaxed)).into());
+        let id =
+            RequestId::String(format!("s{}", table.next_id.fetch_add(1, Ordering::Relaxed)).into());
         // One deadline for the whole wait: a human may be answering, and the client sends no progress.
         let opts = RequestOptions::default()
             .timeout(self.timeout)
             .max_total(self.timeout);
-        self.pending
+        table
+            .pending
             .request(self.out.sender(), id, method, Some(params), opts)
             .boxed()
     }
@@ -48,12 +84,11 @@ mod tests {
     use mcp_protocol::Response;
     use tokio::sync::mpsc;
 
-    fn requester(timeout: Duration) -> (ChannelRequester, mpsc::Receiver<Message>) {
+    fn requester(timeout: Duration) -> (ChannelRequester<RequestTable>, mpsc::Receiver<Message>) {
         let (out, rx) = mpsc::channel(8);
         let r = ChannelRequester {
             out: out.into(),
-            pending: Arc::new(PendingRequests::new()),
-            ids: Arc::new(AtomicI64::new(1)),
+            holder: Arc::new(RequestTable::new(1)),
             timeout,
         };
         (r, rx)
@@ -68,16 +103,17 @@ mod tests {
             panic!()
         };
         assert_eq!(req.id, RequestId::from("s1"));
-        assert_eq!(r.pending.len(), 1);
+        assert_eq!(r.holder.pending().len(), 1);
         drop(fut);
-        assert_eq!(r.pending.len(), 0);
+        assert_eq!(r.holder.pending().len(), 0);
         let Some(Message::Notification(n)) = rx.recv().await else {
             panic!("no cancellation")
         };
         assert_eq!(n.method, "notifications/cancelled");
         assert_eq!(n.params.unwrap()["requestId"], "s1");
         assert!(!r
-            .pending
+            .holder
+            .pending()
             .resolve(Message::Response(Response::new(req.id, Value::Null))));
     }
 
@@ -90,16 +126,16 @@ mod tests {
         assert!(
             matches!(rx.recv().await, Some(Message::Notification(n)) if n.method == "notifications/cancelled")
         );
-        assert!(r.pending.is_empty());
+        assert!(r.holder.pending().is_empty());
 
         let fut = r.request("roots/list", Value::Null);
-        let pending = r.pending.clone();
+        let holder = r.holder.clone();
         let answer = async move {
             let Some(Message::Request(req)) = rx.recv().await else {
                 panic!()
             };
             assert_eq!(req.id, RequestId::from("s2"));
-            pending.resolve(Message::Response(Response::new(
+            holder.pending().resolve(Message::Response(Response::new(
                 req.id,
                 serde_json::json!({"roots": []}),
             )));

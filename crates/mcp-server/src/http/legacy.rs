@@ -245,13 +245,13 @@ impl State {
     /// The client answered a server→client request: wake the handler awaiting it, here or on another node.
     async fn legacy_answer(&self, session: &HttpSession, m: Message) -> Result<(), StoreError> {
         if self.bus.is_none() {
-            if !session.pending.resolve(m) {
+            if !session.pending().is_some_and(|p| p.resolve(m)) {
                 tracing::debug!(session = %session.id, "response for an unknown server request ignored");
             }
             return Ok(());
         }
         let json = serde_json::to_value(&m).unwrap_or_default();
-        if session.pending.resolve(m) {
+        if session.pending().is_some_and(|p| p.resolve(m)) {
             return Ok(());
         }
         self.publish(session, BusEvent::Answer { message: json })
@@ -404,8 +404,7 @@ impl State {
         let requester: Option<Arc<dyn ClientRequester>> = (mode != ResponseMode::Json).then(|| {
             Arc::new(ChannelRequester {
                 out: tx.clone(),
-                pending: session.pending.clone(),
-                ids: session.ids.clone(),
+                holder: session.clone(),
                 timeout: self.config.client_request_timeout,
             }) as Arc<dyn ClientRequester>
         });

@@ -789,8 +789,8 @@ impl State {
         };
         match msg.event {
             BusEvent::Answer { message } => {
-                if let Ok(m) = Message::from_value(message) {
-                    s.pending.resolve(m);
+                if let (Ok(m), Some(pending)) = (Message::from_value(message), s.pending()) {
+                    pending.resolve(m);
                 }
             }
             BusEvent::Cancel { request } => {
@@ -834,7 +834,9 @@ impl State {
         for t in s.cancels.lock().unwrap_or_else(|p| p.into_inner()).values() {
             t.cancel();
         }
-        s.pending.fail_all(mcp_rpc::Error::closed());
+        if let Some(pending) = s.pending() {
+            pending.fail_all(mcp_rpc::Error::closed());
+        }
         s.standalone
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -3,8 +3,8 @@
 //! requests), in a node-local map.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::sse::{EventStore, StreamLog};
 use crate::context::ClientDescription;
+use crate::requester::{RequestTable, TableHolder};
 use crate::{LegacySession, Principal};
 
 /// One legacy session as this node holds it: the protocol state, plus this node's live streams, handlers in
@@ -27,9 +28,9 @@ pub struct HttpSession {
     pub(crate) id: Arc<str>,
     pub(crate) legacy: LegacySession,
     pub(crate) principal: Option<Principal>,
-    /// Server→client requests awaiting the client's POSTed responses.
-    pub(crate) pending: Arc<PendingRequests>,
-    pub(crate) ids: Arc<AtomicI64>,
+    /// Server→client requests awaiting the client's POSTed responses, and their ids: made at the first such
+    /// request (boxed, so a session that never makes one pays a pointer for it).
+    requests: OnceLock<Box<RequestTable>>,
     last_seen: AtomicU64,
     /// The record revision this copy reflects (shared stores only): a newer one in the store is reloaded.
     pub(crate) revision: AtomicU64,
@@ -59,6 +60,17 @@ impl std::fmt::Debug for HttpSession {
 /// Streams a session remembers for resumption.
 const MAX_STREAMS_KEPT: usize = 16;
 
+impl TableHolder for HttpSession {
+    fn table(&self) -> &RequestTable {
+        self.requests.get_or_init(|| {
+            // The copy's tag (see `new`) sets its ids apart; below 2^52, the ids stay exact in clients that
+            // read JSON numbers as doubles.
+            let tag = (self.stream_base >> 32) as i64 & 0xF_FFFF;
+            Box::new(RequestTable::new((tag << 32) + 1))
+        })
+    }
+}
+
 /// Whether stream number `no` is a standalone GET stream (the first number of each copy's range).
 pub(crate) fn is_standalone(no: u64) -> bool {
     no & 0xFFFF_FFFF == 0
@@ -80,9 +92,7 @@ impl HttpSession {
             id,
             legacy,
             principal,
-            pending: Arc::new(PendingRequests::new()),
-            // Below 2^52: the ids stay exact in clients that read JSON numbers as doubles.
-            ids: Arc::new(AtomicI64::new(((i64::from(tag) & 0xF_FFFF) << 32) + 1)),
+            requests: OnceLock::new(),
             last_seen: AtomicU64::new(epoch.elapsed().as_millis() as u64),
             revision: AtomicU64::new(0),
             streams: Mutex::new(VecDeque::new()),
@@ -93,6 +103,11 @@ impl HttpSession {
             cancels: Mutex::new(std::collections::HashMap::new()),
             ended: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// The server→client requests awaiting the client's answers; `None` when the session never made one.
+    pub(crate) fn pending(&self) -> Option<&PendingRequests> {
+        self.requests.get().map(|t| t.pending())
     }
 
     /// A node's copy of a session another node (or this one, earlier) recorded.
