@@ -857,6 +857,12 @@ impl RequestContext {
     }
 }
 
+/// Whether a client with `caps` could be asked anything: each question `check_capability`
+/// lets through needs one of these. Without any, no handler of its request can end with `input_required`.
+pub(crate) fn may_ask(caps: &ClientCapabilities) -> bool {
+    caps.elicitation.is_some() || caps.sampling.is_some() || caps.roots.is_some()
+}
+
 fn input_params(q: &InputRequest) -> Value {
     match q {
         InputRequest::Elicit(p) => serde_json::to_value(p).unwrap_or_default(),

@@ -737,8 +737,11 @@ impl Server {
         }
         // The digest that binds a requestState to this call is computed only when a round needs it. Only the
         // modern era has rounds, and only there is a copy of the arguments kept for it (the handler takes
-        // them).
-        let round_args = (version.era() == Era::Modern).then(|| args_value.clone());
+        // them): when the request opens a round's state, or when the handler may ask a question, which it
+        // can only do of a client that declared a capability to answer one.
+        let round_args = (version.era() == Era::Modern
+            && (p.request_state.is_some() || crate::context::may_ask(&env.client.caps)))
+        .then(|| args_value.clone());
         let digest = || request_digest(&p.name, round_args.as_ref());
         let ctx = match self.mrtr_context(
             req,
