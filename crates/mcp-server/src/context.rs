@@ -1,6 +1,7 @@
 //! The handler's view of one request: who is asking, how to report progress and logs, and one API for asking
 //! the client (elicitation, sampling, roots) that works on both eras.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
@@ -113,7 +114,7 @@ struct Round {
 
 pub(crate) struct Inner {
     pub id: RequestId,
-    pub method: String,
+    pub method: Cow<'static, str>,
     pub env: Envelope,
     pub progress_token: Option<Value>,
     pub meta: JsonObject,
@@ -186,7 +187,7 @@ impl RequestContext {
         Self {
             inner: Arc::new(Inner {
                 id,
-                method: method.to_owned(),
+                method: known_method(method),
                 env,
                 progress_token,
                 meta,
@@ -855,6 +856,23 @@ impl RequestContext {
             Err(Error::missing_capability(needed))
         }
     }
+}
+
+/// `method` without a copy when it is one of the methods whose handlers get a context (the common case).
+fn known_method(method: &str) -> Cow<'static, str> {
+    match method {
+        methods::TOOLS_CALL => Cow::Borrowed(methods::TOOLS_CALL),
+        methods::RESOURCES_READ => Cow::Borrowed(methods::RESOURCES_READ),
+        methods::PROMPTS_GET => Cow::Borrowed(methods::PROMPTS_GET),
+        methods::COMPLETION_COMPLETE => Cow::Borrowed(methods::COMPLETION_COMPLETE),
+        other => Cow::Owned(other.to_owned()),
+    }
+}
+
+/// Whether a client with `caps` could be asked anything: each question `check_capability`
+/// lets through needs one of these. Without any, no handler of its request can end with `input_required`.
+pub(crate) fn may_ask(caps: &ClientCapabilities) -> bool {
+    caps.elicitation.is_some() || caps.sampling.is_some() || caps.roots.is_some()
 }
 
 fn input_params(q: &InputRequest) -> Value {

@@ -68,37 +68,78 @@ fn parse_owned<T: DeserializeOwned>(params: Option<Value>) -> Result<T, ErrorObj
         .map_err(ErrorObject::invalid_params)
 }
 
-/// `tools/call` params from the request's own value. The object-valued fields (arguments, `_meta`, input
-/// responses, task) are moved out whole: deserializing them would rebuild each map entry by entry. Anything
-/// that is not an object or null goes through serde unchanged, so the errors are serde's.
+/// `tools/call` params from the request's own value, in one pass over its map. Every member moves into the
+/// params whole (deserializing the object-valued ones would rebuild each map entry by entry, and serde would
+/// look each key up again); unknown members are ignored, as serde ignores them. A member of the wrong type,
+/// or a missing name, sends the whole value through serde unchanged, so the errors are serde's.
 fn call_params(params: Option<Value>) -> Result<CallToolParams, ErrorObject> {
-    let Some(Value::Object(mut m)) = params else {
+    let Some(Value::Object(m)) = params else {
         return parse_owned(params);
     };
-    let mut take = |key: &str| match m.remove(key) {
-        Some(Value::Object(o)) => Ok(Some(o)),
-        Some(Value::Null) | None => Ok(None),
-        Some(other) => Err((key.to_owned(), other)),
-    };
-    let moved = (|| {
-        Ok((
-            take("arguments")?,
-            take("_meta")?,
-            take("inputResponses")?,
-            take("task")?,
-        ))
-    })();
-    match moved {
-        Ok((arguments, meta, input_responses, task)) => {
-            let mut p: CallToolParams = parse_owned(Some(Value::Object(m)))?;
-            p.arguments = arguments;
-            p.meta = meta;
-            p.input_responses = input_responses;
-            p.task = task;
+    let mut p = CallToolParams::default();
+    let mut name = None;
+    // Members of a type serde would refuse: with them, the value goes through serde for its error.
+    let mut refused = JsonObject::new();
+    for (key, value) in m {
+        let object_slot = match key.as_str() {
+            "arguments" => &mut p.arguments,
+            "_meta" => &mut p.meta,
+            "inputResponses" => &mut p.input_responses,
+            "task" => &mut p.task,
+            "name" => {
+                match value {
+                    Value::String(s) => name = Some(s),
+                    other => {
+                        refused.insert(key, other);
+                    }
+                }
+                continue;
+            }
+            "requestState" => {
+                match value {
+                    Value::String(s) => p.request_state = Some(s),
+                    Value::Null => {}
+                    other => {
+                        refused.insert(key, other);
+                    }
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        match value {
+            Value::Object(o) => *object_slot = Some(o),
+            Value::Null => {}
+            other => {
+                refused.insert(key, other);
+            }
+        }
+    }
+    match name {
+        Some(name) if refused.is_empty() => {
+            p.name = name;
             Ok(p)
         }
-        Err((key, other)) => {
-            m.insert(key, other);
+        _ => {
+            // Rare: put the members back as they came (unknown ones do not change serde's answer).
+            let mut m = refused;
+            let objects = [
+                ("arguments", p.arguments),
+                ("_meta", p.meta),
+                ("inputResponses", p.input_responses),
+                ("task", p.task),
+            ];
+            for (key, o) in objects {
+                if let Some(o) = o {
+                    m.insert(key.to_owned(), Value::Object(o));
+                }
+            }
+            if let Some(s) = name {
+                m.insert("name".to_owned(), Value::String(s));
+            }
+            if let Some(s) = p.request_state {
+                m.insert("requestState".to_owned(), Value::String(s));
+            }
             parse_owned(Some(Value::Object(m)))
         }
     }
@@ -696,8 +737,11 @@ impl Server {
         }
         // The digest that binds a requestState to this call is computed only when a round needs it. Only the
         // modern era has rounds, and only there is a copy of the arguments kept for it (the handler takes
-        // them).
-        let round_args = (version.era() == Era::Modern).then(|| args_value.clone());
+        // them): when the request opens a round's state, or when the handler may ask a question, which it
+        // can only do of a client that declared a capability to answer one.
+        let round_args = (version.era() == Era::Modern
+            && (p.request_state.is_some() || crate::context::may_ask(&env.client.caps)))
+        .then(|| args_value.clone());
         let digest = || request_digest(&p.name, round_args.as_ref());
         let ctx = match self.mrtr_context(
             req,
@@ -1043,6 +1087,11 @@ mod tests {
             serde_json::json!({"name": "t", "arguments": {}, "_meta": 5}),
             serde_json::json!({"arguments": {}}),
             serde_json::json!({"name": 7}),
+            serde_json::json!({"name": null}),
+            serde_json::json!({"name": "t", "requestState": 5, "arguments": {"a": 1}}),
+            serde_json::json!({"name": "t", "requestState": null, "unknown": [1], "_meta": null}),
+            serde_json::json!({"name": "t", "task": [], "arguments": 3}),
+            serde_json::json!({"zzz": 1, "_meta": {}}),
             serde_json::json!([1, 2]),
         ];
         for c in cases {

@@ -49,8 +49,7 @@ impl TransportEnv {
 /// The per-request metadata of a modern request, validated.
 pub(crate) struct ModernMeta {
     pub version: ProtocolVersion,
-    pub caps: ClientCapabilities,
-    pub info: Option<Implementation>,
+    pub client: Arc<ClientDescription>,
     pub log_level: Option<LoggingLevel>,
 }
 
@@ -102,23 +101,48 @@ pub(crate) fn problems_message(problems: &[String]) -> String {
 /// try to learn what to fix. The version's support is judged later (it is a different error).
 #[cfg(feature = "http")]
 pub(crate) fn meta_problems(req: &Request) -> Vec<String> {
-    read_meta_fields(req).1
+    read_meta_fields(req).problems
 }
 
-fn read_meta_fields(req: &Request) -> (Option<(&str, ClientCapabilities)>, Vec<String>) {
-    let Some(m) = req.meta() else {
-        return (
-            None,
-            vec![format!(
-                "params._meta is required on 2026-07-28, with \"{}\" and \"{}\" (clients of 2025-11-25 and \
-                 earlier send initialize first)",
-                meta::PROTOCOL_VERSION,
-                meta::CLIENT_CAPABILITIES
-            )],
-        );
+/// The members of a modern request's `_meta` the server reads, and everything wrong with them.
+struct MetaFields<'a> {
+    version: Option<&'a str>,
+    caps: Option<ClientCapabilities>,
+    info: Option<&'a Value>,
+    log_level: Option<&'a Value>,
+    problems: Vec<String>,
+}
+
+fn read_meta_fields(req: &Request) -> MetaFields<'_> {
+    let mut fields = MetaFields {
+        version: None,
+        caps: None,
+        info: None,
+        log_level: None,
+        problems: Vec::new(),
     };
-    let mut problems = Vec::new();
-    let version = match m.get(meta::PROTOCOL_VERSION) {
+    let Some(m) = req.meta() else {
+        fields.problems.push(format!(
+            "params._meta is required on 2026-07-28, with \"{}\" and \"{}\" (clients of 2025-11-25 and \
+             earlier send initialize first)",
+            meta::PROTOCOL_VERSION,
+            meta::CLIENT_CAPABILITIES
+        ));
+        return fields;
+    };
+    // One pass over the members rather than a lookup of each (the keys share a long prefix).
+    let (mut version, mut caps) = (None, None);
+    for (key, value) in m {
+        match key.as_str() {
+            meta::PROTOCOL_VERSION => version = Some(value),
+            meta::CLIENT_CAPABILITIES => caps = Some(value),
+            meta::CLIENT_INFO => fields.info = Some(value),
+            meta::LOG_LEVEL => fields.log_level = Some(value),
+            _ => {}
+        }
+    }
+    let problems = &mut fields.problems;
+    fields.version = match version {
         Some(Value::String(v)) => Some(v.as_str()),
         Some(other) => {
             problems.push(format!(
@@ -135,7 +159,7 @@ fn read_meta_fields(req: &Request) -> (Option<(&str, ClientCapabilities)>, Vec<S
             None
         }
     };
-    let caps = match m.get(meta::CLIENT_CAPABILITIES) {
+    fields.caps = match caps {
         Some(v @ Value::Object(_)) => match ClientCapabilities::deserialize(v) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -158,31 +182,33 @@ fn read_meta_fields(req: &Request) -> (Option<(&str, ClientCapabilities)>, Vec<S
             None
         }
     };
-    (version.zip(caps), problems)
+    fields
 }
 
 /// Validate the `_meta` of a modern request. Every missing or invalid field is named in one error.
 pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
-    let (fields, problems) = read_meta_fields(req);
-    let Some((version, caps)) = fields.filter(|_| problems.is_empty()) else {
-        return Err(ErrorObject::invalid_params(problems_message(&problems))
-            .with_data(json!({ "problems": problems })));
+    let fields = read_meta_fields(req);
+    let (Some(version), Some(caps), true) =
+        (fields.version, fields.caps, fields.problems.is_empty())
+    else {
+        return Err(
+            ErrorObject::invalid_params(problems_message(&fields.problems))
+                .with_data(json!({ "problems": fields.problems })),
+        );
     };
     let version = match version.parse::<ProtocolVersion>() {
         Ok(v) if v.era() == mcp_protocol::Era::Modern => v,
         _ => return Err(unsupported_version(version)),
     };
-    let m = req.meta();
-    let info = m
-        .and_then(|m| m.get(meta::CLIENT_INFO))
+    let info = fields
+        .info
         .and_then(|v| Implementation::deserialize(v).ok());
-    let log_level = m
-        .and_then(|m| m.get(meta::LOG_LEVEL))
+    let log_level = fields
+        .log_level
         .and_then(|v| LoggingLevel::deserialize(v).ok());
     Ok(ModernMeta {
         version,
-        caps,
-        info,
+        client: Arc::new(ClientDescription { caps, info }),
         log_level,
     })
 }
@@ -207,10 +233,7 @@ impl Server {
         };
         let env = Envelope {
             version: m.version,
-            client: Arc::new(ClientDescription {
-                caps: m.caps,
-                info: m.info,
-            }),
+            client: m.client,
             log_level: m.log_level,
             notifier: t.notifier,
             asker: Asker::Modern,
@@ -364,7 +387,8 @@ impl Server {
             return Ok(None);
         };
         let declares = read_meta(req).is_ok_and(|m| {
-            m.caps
+            m.client
+                .caps
                 .extensions
                 .as_ref()
                 .is_some_and(|e| e.contains_key(TASKS_EXTENSION))

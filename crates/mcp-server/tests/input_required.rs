@@ -126,3 +126,26 @@ async fn other_question_errors_are_still_the_handlers_to_shape() {
     let r = p.call(modern(2, json!({"name": "fallback"}), false)).await;
     assert_eq!(r["result"]["content"][0]["text"], "Hello, stranger!", "{r}");
 }
+
+#[tokio::test]
+async fn a_round_state_opens_for_its_own_arguments_whatever_the_next_round_declares() {
+    // The state is bound to the call's arguments; the server keeps them for that only when a round can
+    // need them, which includes a request that brings a state but declares nothing a question needs.
+    let mut p = connect();
+    let first = json!({"name": "map_err", "arguments": {"greeting": "hi"}});
+    let r = p.call(modern(1, first, true)).await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let state = r["result"]["requestState"].clone();
+    let responses = json!({"name": {"action":"accept","content":{"name":"Mo"}}});
+
+    let same = json!({"name": "map_err", "arguments": {"greeting": "hi"},
+        "requestState": state, "inputResponses": responses});
+    let r = p.call(modern(2, same, false)).await;
+    // The state opened; the handler ran and its question failed on the missing capability.
+    assert_eq!(r["result"]["isError"], true, "{r}");
+
+    let other = json!({"name": "map_err", "arguments": {"greeting": "bye"},
+        "requestState": state, "inputResponses": responses});
+    let r = p.call(modern(3, other, false)).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+}
