@@ -502,6 +502,22 @@ pub(crate) fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Respons
     r
 }
 
+/// Give `resp` the request's header map, emptied, when it has more room than the response's own.
+///
+/// hyper keeps a response's header map, emptied, for the connection's next request. Ours are made for one to
+/// three headers (room for 6); a client that sends more (a 2026-07-28 call sends 7, browsers many more) would
+/// have hyper grow that map, two allocations and a rehash, on every request, and the request's own map freed
+/// each time. The request's map has the room its client needs, so handing it on makes neither happen.
+fn reuse_request_headers(resp: &mut Response<McpBody>, mut request: HeaderMap) {
+    if request.capacity() <= resp.headers().capacity() {
+        return;
+    }
+    request.clear();
+    // `drain` and `extend` keep every value, in order (a name's further values come as `None`).
+    request.extend(resp.headers_mut().drain());
+    *resp.headers_mut() = request;
+}
+
 /// An error response with a JSON-RPC error body.
 pub(crate) fn error_response(
     status: StatusCode,
@@ -902,6 +918,7 @@ impl State {
                     .post(&parts.headers, body, principal, guard, &permit)
                     .await;
                 r.body_mut().hold_permit(permit);
+                reuse_request_headers(&mut r, parts.headers);
                 r
             }
             Method::GET => {
@@ -1101,6 +1118,43 @@ pub(crate) fn sse_response(body: McpBody) -> Response<McpBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_takes_the_larger_request_header_map_with_its_own_headers_unchanged() {
+        let mut request = HeaderMap::new();
+        for i in 0..10 {
+            request.insert(
+                http::HeaderName::try_from(format!("x-request-{i}")).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        let room = request.capacity();
+        let mut resp = json_bytes_response(StatusCode::OK, b"{}".to_vec());
+        resp.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("a"));
+        resp.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("b"));
+        let before: Vec<_> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        assert!(room > resp.headers().capacity());
+        reuse_request_headers(&mut resp, request);
+        let after: Vec<_> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        assert_eq!(after, before);
+        assert_eq!(resp.headers().capacity(), room);
+        // A request map with no more room than the response's own is not taken.
+        let mut resp = json_bytes_response(StatusCode::OK, b"{}".to_vec());
+        let own = resp.headers().capacity();
+        reuse_request_headers(&mut resp, HeaderMap::new());
+        assert_eq!(resp.headers().capacity(), own);
+        assert_eq!(resp.headers().len(), 1);
+    }
 
     fn accept(values: &[&str]) -> (bool, bool) {
         let mut h = HeaderMap::new();
