@@ -250,7 +250,7 @@ impl State {
             async move { server.handle_modern(req, t).await },
             span,
         ));
-        let guard = cancel.clone().drop_guard();
+        let guard = cancel.drop_guard();
         respond(
             self.config.response_mode,
             self.stream_opts(),
