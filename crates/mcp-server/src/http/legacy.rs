@@ -18,7 +18,7 @@ use super::session::{is_standalone, new_session_id, new_tag, HttpSession, StoreE
 use super::sse::{self, parse_event_id, FollowEvent, Following, StreamLog, StreamOwner};
 use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
-    McpBody, Parsed, Permit, ResponseMode, State,
+    Heads, McpBody, Parsed, Permit, ResponseMode, State,
 };
 use crate::context::ClientRequester;
 use crate::middleware::{McpResponse, SessionHandle};
@@ -82,10 +82,10 @@ impl State {
     #[allow(clippy::result_large_err)]
     async fn lookup(
         &self,
-        h: &HeaderMap,
+        sid: Option<&str>,
         principal: &Option<Principal>,
     ) -> Result<Arc<HttpSession>, Response<McpBody>> {
-        let Some(sid) = header_str(h, &names::SESSION_ID) else {
+        let Some(sid) = sid else {
             return Err(session_error(
                 StatusCode::BAD_REQUEST,
                 error_code::SERVER_ERROR,
@@ -184,7 +184,7 @@ impl State {
 
     pub(crate) async fn legacy_post(
         self: Arc<Self>,
-        h: &HeaderMap,
+        h: &Heads<'_>,
         msg: Parsed,
         principal: Option<Principal>,
         scope_guard: Option<ScopeGuard>,
@@ -205,11 +205,11 @@ impl State {
                 return self.legacy_initialize(req, principal).await;
             }
         }
-        let session = match self.lookup(h, &principal).await {
+        let session = match self.lookup(h.session_id(), &principal).await {
             Ok(s) => s,
             Err(r) => return r,
         };
-        if let Some(v) = header_str(h, &names::PROTOCOL_VERSION) {
+        if let Some(v) = h.protocol_version() {
             if v.trim().parse::<ProtocolVersion>().is_err() {
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -220,7 +220,7 @@ impl State {
         }
         match msg {
             Message::Request(req) => {
-                let trace = TraceHeaders::from_headers(h);
+                let trace = TraceHeaders::from_headers(h.all);
                 self.legacy_request(session, req, principal, scope_guard, permit, trace)
                     .await
             }
@@ -539,7 +539,10 @@ impl State {
         principal: Option<Principal>,
         scope_guard: Option<ScopeGuard>,
     ) -> Response<McpBody> {
-        let session = match self.lookup(h, &principal).await {
+        let session = match self
+            .lookup(header_str(h, &names::SESSION_ID), &principal)
+            .await
+        {
             Ok(s) => s,
             Err(r) => return r,
         };
@@ -627,7 +630,10 @@ impl State {
                 "Not Acceptable: Accept must list text/event-stream",
             );
         }
-        let session = match self.lookup(h, &principal).await {
+        let session = match self
+            .lookup(header_str(h, &names::SESSION_ID), &principal)
+            .await
+        {
             Ok(s) => s,
             Err(r) => return r,
         };
@@ -823,7 +829,10 @@ impl State {
         h: &HeaderMap,
         principal: Option<Principal>,
     ) -> Response<McpBody> {
-        let session = match self.lookup(h, &principal).await {
+        let session = match self
+            .lookup(header_str(h, &names::SESSION_ID), &principal)
+            .await
+        {
             Ok(s) => s,
             Err(r) => return r,
         };

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use mcp_protocol::headers as mcp_headers;
 use mcp_protocol::{error_code, ErrorObject, ErrorResponse, Message, RequestId};
 use mcp_rpc::Admission;
 use serde_json::Value;
@@ -502,6 +503,22 @@ pub(crate) fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Respons
     r
 }
 
+/// Give `resp` the request's header map, emptied, when it has more room than the response's own.
+///
+/// hyper keeps a response's header map, emptied, for the connection's next request. Ours are made for one to
+/// three headers (room for 6); a client that sends more (a 2026-07-28 call sends 7, browsers many more) would
+/// have hyper grow that map, two allocations and a rehash, on every request, and the request's own map freed
+/// each time. The request's map has the room its client needs, so handing it on makes neither happen.
+fn reuse_request_headers(resp: &mut Response<McpBody>, mut request: HeaderMap) {
+    if request.capacity() <= resp.headers().capacity() {
+        return;
+    }
+    request.clear();
+    // `drain` and `extend` keep every value, in order (a name's further values come as `None`).
+    request.extend(resp.headers_mut().drain());
+    *resp.headers_mut() = request;
+}
+
 /// An error response with a JSON-RPC error body.
 pub(crate) fn error_response(
     status: StatusCode,
@@ -594,32 +611,116 @@ fn header_str(h: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&s
 pub(crate) mod names {
     use http::HeaderName;
     pub static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-    pub static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-    pub static METHOD: HeaderName = HeaderName::from_static("mcp-method");
-    pub static NAME: HeaderName = HeaderName::from_static("mcp-name");
     pub static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 }
 
 /// Which of the two media types the `Accept` header admits: `(application/json, text/event-stream)`.
 /// One pass over the bytes (this runs on every POST); `*/*` admits both, parameters such as `;q=` are ignored.
 fn accepted(h: &HeaderMap) -> (bool, bool) {
-    let (mut json, mut sse) = (false, false);
+    let mut admitted = (false, false);
     for v in h.get_all(header::ACCEPT) {
-        // What the SDK clients send, byte for byte: no need to take it apart.
-        if v.as_bytes() == b"application/json, text/event-stream" {
-            return (true, true);
-        }
-        for part in v.as_bytes().split(|&b| b == b',') {
-            let media = part.split(|&b| b == b';').next().unwrap_or_default();
-            let media = media.trim_ascii();
-            if media == b"*/*" {
-                return (true, true);
-            }
-            json |= media.eq_ignore_ascii_case(b"application/json");
-            sse |= media.eq_ignore_ascii_case(b"text/event-stream");
-        }
+        admit_media(v.as_bytes(), &mut admitted);
     }
-    (json, sse)
+    admitted
+}
+
+/// Add what one `Accept` value admits to `admitted` (see [`accepted`]).
+fn admit_media(value: &[u8], admitted: &mut (bool, bool)) {
+    // What the SDK clients send, byte for byte: no need to take it apart.
+    if value == b"application/json, text/event-stream" {
+        *admitted = (true, true);
+        return;
+    }
+    for part in value.split(|&b| b == b',') {
+        let media = part.split(|&b| b == b';').next().unwrap_or_default();
+        let media = media.trim_ascii();
+        if media == b"*/*" {
+            *admitted = (true, true);
+            return;
+        }
+        admitted.0 |= media.eq_ignore_ascii_case(b"application/json");
+        admitted.1 |= media.eq_ignore_ascii_case(b"text/event-stream");
+    }
+}
+
+/// The request headers a POST reads, found in one walk over the map.
+///
+/// Each `HeaderMap::get` hashes the name it looks for, and a POST reads seven (`Host`, `Origin`,
+/// `Content-Type`, `Accept` and the MCP ones); one walk over the few headers a request carries, telling them
+/// apart by name, costs less. A header sent twice counts with its first value, as `get` would have it.
+#[derive(Clone, Copy)]
+pub(crate) struct Heads<'a> {
+    /// All the request's headers, for those read on rare paths.
+    pub all: &'a HeaderMap,
+    host: Option<&'a HeaderValue>,
+    origin: Option<&'a HeaderValue>,
+    content_type: Option<&'a HeaderValue>,
+    session_id: Option<&'a HeaderValue>,
+    protocol_version: Option<&'a HeaderValue>,
+    method: Option<&'a HeaderValue>,
+    name: Option<&'a HeaderValue>,
+    /// What `Accept` admits, as [`accepted`] says.
+    accept: (bool, bool),
+}
+
+impl<'a> Heads<'a> {
+    pub(crate) fn of(all: &'a HeaderMap) -> Self {
+        let mut heads = Heads {
+            all,
+            host: None,
+            origin: None,
+            content_type: None,
+            session_id: None,
+            protocol_version: None,
+            method: None,
+            name: None,
+            accept: (false, false),
+        };
+        for (name, value) in all {
+            // `match` takes the standard names spelled out (a test checks them against `header::*`).
+            let slot = match name.as_str() {
+                "host" => &mut heads.host,
+                "origin" => &mut heads.origin,
+                "content-type" => &mut heads.content_type,
+                mcp_headers::SESSION_ID => &mut heads.session_id,
+                mcp_headers::PROTOCOL_VERSION => &mut heads.protocol_version,
+                mcp_headers::METHOD => &mut heads.method,
+                mcp_headers::NAME => &mut heads.name,
+                "accept" => {
+                    admit_media(value.as_bytes(), &mut heads.accept);
+                    continue;
+                }
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        heads
+    }
+
+    fn text(value: Option<&'a HeaderValue>) -> Option<&'a str> {
+        value.and_then(|v| v.to_str().ok())
+    }
+    pub(crate) fn host(&self) -> Option<&'a str> {
+        Self::text(self.host)
+    }
+    pub(crate) fn origin(&self) -> Option<&'a str> {
+        Self::text(self.origin)
+    }
+    pub(crate) fn content_type(&self) -> Option<&'a str> {
+        Self::text(self.content_type)
+    }
+    pub(crate) fn session_id(&self) -> Option<&'a str> {
+        Self::text(self.session_id)
+    }
+    pub(crate) fn protocol_version(&self) -> Option<&'a str> {
+        Self::text(self.protocol_version)
+    }
+    pub(crate) fn method(&self) -> Option<&'a str> {
+        Self::text(self.method)
+    }
+    pub(crate) fn name(&self) -> Option<&'a str> {
+        Self::text(self.name)
+    }
 }
 
 impl State {
@@ -852,7 +953,12 @@ impl State {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
-        if let Some(why) = self.config.host_policy.refusal(&parts.headers) {
+        let heads = Heads::of(&parts.headers);
+        if let Some(why) = self
+            .config
+            .host_policy
+            .refusal_of(heads.host(), heads.origin())
+        {
             return error_response(
                 StatusCode::FORBIDDEN,
                 None,
@@ -900,10 +1006,9 @@ impl State {
                     Ok(p) => p,
                     Err(r) => return r,
                 };
-                let mut r = self
-                    .post(&parts.headers, body, principal, guard, &permit)
-                    .await;
+                let mut r = self.post(&heads, body, principal, guard, &permit).await;
                 r.body_mut().hold_permit(permit);
+                reuse_request_headers(&mut r, parts.headers);
                 r
             }
             Method::GET => {
@@ -946,13 +1051,13 @@ impl State {
 
     async fn post(
         self: Arc<Self>,
-        h: &HeaderMap,
+        h: &Heads<'_>,
         body: Bytes,
         principal: Option<Principal>,
         guard: Option<&ScopeGuard>,
         permit: &Permit,
     ) -> Response<McpBody> {
-        let ct_ok = header_str(h, &header::CONTENT_TYPE).is_some_and(|ct| {
+        let ct_ok = h.content_type().is_some_and(|ct| {
             ct.split(';')
                 .next()
                 .unwrap_or("")
@@ -969,7 +1074,7 @@ impl State {
                 ),
             );
         }
-        if accepted(h) != (true, true) {
+        if h.accept != (true, true) {
             return error_response(
                 StatusCode::NOT_ACCEPTABLE,
                 None,
@@ -979,7 +1084,7 @@ impl State {
                 ),
             );
         }
-        let session_id = header_str(h, &names::SESSION_ID);
+        let session_id = h.session_id();
         // A plain message is read straight from the bytes; anything else (a batch, bad JSON, a wrong shape)
         // goes through a parsed value, which also says exactly what is wrong.
         // Per-item scopes (an auth layer's guard) are checked by the server with each message; the endpoint
@@ -1010,7 +1115,7 @@ impl State {
                 if let Some(r) = refused {
                     return r;
                 }
-                return self.legacy_batch(h, batch, principal, guard).await;
+                return self.legacy_batch(h.all, batch, principal, guard).await;
             }
         }
         let id = Message::id_of(&value);
@@ -1021,7 +1126,7 @@ impl State {
 
     async fn post_message(
         self: Arc<Self>,
-        h: &HeaderMap,
+        h: &Heads<'_>,
         msg: Parsed,
         modern: bool,
         principal: Option<Principal>,
@@ -1103,6 +1208,88 @@ pub(crate) fn sse_response(body: McpBody) -> Response<McpBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mcp_name(name: &str) -> http::HeaderName {
+        http::HeaderName::try_from(name).unwrap()
+    }
+
+    #[test]
+    fn heads_finds_the_headers_get_would_with_their_first_values() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            (header::HOST, "localhost:3000"),
+            (header::ORIGIN, "http://localhost"),
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCEPT, "application/json"),
+            (header::ACCEPT, "text/event-stream"),
+            (names::SESSION_ID.clone(), "s1"),
+            (names::SESSION_ID.clone(), "s2"),
+            (mcp_name(mcp_headers::PROTOCOL_VERSION), "2026-07-28"),
+            (mcp_name(mcp_headers::METHOD), "tools/call"),
+            (mcp_name(mcp_headers::NAME), "echo"),
+            (http::HeaderName::from_static("x-other"), "x"),
+        ] {
+            h.append(name, HeaderValue::from_static(value));
+        }
+        let heads = Heads::of(&h);
+        let get = |name: &http::HeaderName| header_str(&h, name);
+        assert_eq!(heads.host(), get(&header::HOST));
+        assert_eq!(heads.origin(), get(&header::ORIGIN));
+        assert_eq!(heads.content_type(), get(&header::CONTENT_TYPE));
+        assert_eq!(heads.session_id(), Some("s1"));
+        assert_eq!(heads.session_id(), get(&names::SESSION_ID));
+        assert_eq!(
+            heads.protocol_version(),
+            get(&mcp_name(mcp_headers::PROTOCOL_VERSION))
+        );
+        assert_eq!(heads.method(), Some("tools/call"));
+        assert_eq!(heads.name(), Some("echo"));
+        assert_eq!(heads.accept, (true, true));
+        assert_eq!(heads.accept, accepted(&h));
+        let none = HeaderMap::new();
+        let heads = Heads::of(&none);
+        assert_eq!(
+            (heads.host(), heads.session_id(), heads.accept),
+            (None, None, (false, false))
+        );
+    }
+
+    #[test]
+    fn a_response_takes_the_larger_request_header_map_with_its_own_headers_unchanged() {
+        let mut request = HeaderMap::new();
+        for i in 0..10 {
+            request.insert(
+                http::HeaderName::try_from(format!("x-request-{i}")).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        let room = request.capacity();
+        let mut resp = json_bytes_response(StatusCode::OK, b"{}".to_vec());
+        resp.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("a"));
+        resp.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("b"));
+        let before: Vec<_> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        assert!(room > resp.headers().capacity());
+        reuse_request_headers(&mut resp, request);
+        let after: Vec<_> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        assert_eq!(after, before);
+        assert_eq!(resp.headers().capacity(), room);
+        // A request map with no more room than the response's own is not taken.
+        let mut resp = json_bytes_response(StatusCode::OK, b"{}".to_vec());
+        let own = resp.headers().capacity();
+        reuse_request_headers(&mut resp, HeaderMap::new());
+        assert_eq!(resp.headers().capacity(), own);
+        assert_eq!(resp.headers().len(), 1);
+    }
 
     fn accept(values: &[&str]) -> (bool, bool) {
         let mut h = HeaderMap::new();

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode};
+use http::{Response, StatusCode};
 use mcp_protocol::headers::{self, decode_value};
 use mcp_protocol::types::methods;
 use mcp_protocol::{error_code, meta, ErrorObject, Message, ProtocolVersion, Request};
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::respond::{self, BodySink, Start};
 use super::{
-    error_response, header_str, modern_status, names, sse_response, status_only, McpBody, Parsed,
+    error_response, header_str, modern_status, sse_response, status_only, Heads, McpBody, Parsed,
     Permit, ResponseMode, State,
 };
 use crate::middleware::McpResponse;
@@ -26,7 +26,7 @@ use crate::Principal;
 use crate::ScopeGuard;
 
 /// Whether a session-less POST speaks the modern era (the body as a parsed value; see [`is_modern_message`]).
-pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {
+pub(crate) fn is_modern_post(h: &Heads<'_>, body: &Value) -> bool {
     if body.is_array() {
         return false;
     }
@@ -38,7 +38,7 @@ pub(crate) fn is_modern_post(h: &HeaderMap, body: &Value) -> bool {
 }
 
 /// [`is_modern_post`] for a message read by `Message::from_slice_fast` (same answer, no value of the body).
-pub(crate) fn is_modern_message(h: &HeaderMap, msg: &Message) -> bool {
+pub(crate) fn is_modern_message(h: &Heads<'_>, msg: &Message) -> bool {
     let (method, params) = match msg {
         Message::Request(r) => (Some(r.method.as_str()), r.params.as_ref()),
         Message::Notification(n) => (Some(n.method.as_str()), n.params.as_ref()),
@@ -52,14 +52,14 @@ pub(crate) fn is_modern_message(h: &HeaderMap, msg: &Message) -> bool {
     modern_by(h, meta_version, method)
 }
 
-fn modern_by(h: &HeaderMap, meta_version: bool, method: Option<&str>) -> bool {
+fn modern_by(h: &Heads<'_>, meta_version: bool, method: Option<&str>) -> bool {
     if meta_version {
         return true;
     }
     if method == Some(methods::INITIALIZE) {
         return false;
     }
-    match header_str(h, &names::PROTOCOL_VERSION) {
+    match h.protocol_version() {
         // A legacy version header without `_meta` is legacy traffic; any other version is modern.
         Some(v) => v
             .trim()
@@ -104,19 +104,19 @@ impl State {
 
     /// Validate `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` against the body: every
     /// header that is missing or does not match, named (one -32020 error lists them all).
-    fn header_problems(&self, h: &HeaderMap, req: &Request) -> Vec<String> {
+    fn header_problems(&self, h: &Heads<'_>, req: &Request) -> Vec<String> {
         let mut problems = Vec::new();
         let meta_version = req
             .meta()
             .and_then(|m| m.get(meta::PROTOCOL_VERSION))
             .and_then(Value::as_str);
-        match (header_str(h, &names::PROTOCOL_VERSION), meta_version) {
+        match (h.protocol_version(), meta_version) {
             (Some(hv), Some(mv)) if hv.trim() != mv => problems.push(format!(
                 "MCP-Protocol-Version header {hv:?} does not match _meta protocolVersion {mv:?}"
             )),
             _ => {}
         }
-        match header_str(h, &names::METHOD) {
+        match h.method() {
             None => problems.push(format!(
                 "missing Mcp-Method header (must be {:?}, the body's method)",
                 req.method
@@ -131,7 +131,7 @@ impl State {
         let name_key = mcp_protocol::headers::name_param(&req.method);
         if let Some(key) = name_key {
             if let Some(expected) = params.and_then(|p| p.get(key)).and_then(Value::as_str) {
-                let raw = header_str(h, &names::NAME);
+                let raw = h.name();
                 match raw
                     .filter(|r| !literal_equals(r, expected))
                     .map(decode_value)
@@ -161,7 +161,7 @@ impl State {
                     let body_val = args
                         .and_then(|a| a.get(&p.property))
                         .filter(|v| !v.is_null());
-                    match (header_str(h, hname.as_str()), body_val) {
+                    match (header_str(h.all, hname.as_str()), body_val) {
                         (None, None) => {}
                         (Some(_), None) => problems.push(format!(
                             "{hname} present but argument {} is absent",
@@ -186,7 +186,7 @@ impl State {
 
     /// -32020 naming every header problem, and any `_meta` problem too, so one answer lists all there is to
     /// fix; `None` when the headers are right (the `_meta` is then checked on its own).
-    fn check_headers(&self, h: &HeaderMap, req: &Request) -> Option<ErrorObject> {
+    fn check_headers(&self, h: &Heads<'_>, req: &Request) -> Option<ErrorObject> {
         let headers = self.header_problems(h, req);
         if headers.is_empty() {
             return None;
@@ -201,7 +201,7 @@ impl State {
 
     pub(crate) async fn modern_post(
         self: Arc<Self>,
-        h: &HeaderMap,
+        h: &Heads<'_>,
         msg: Parsed,
         principal: Option<Principal>,
         scope_guard: Option<ScopeGuard>,
@@ -236,7 +236,7 @@ impl State {
             principal,
             stream_control: None,
             scope_guard,
-            trace: TraceHeaders::from_headers(h),
+            trace: TraceHeaders::from_headers(h.all),
         };
         let server = self.server.clone();
         let req_id = req.id.clone();
@@ -250,7 +250,7 @@ impl State {
             async move { server.handle_modern(req, t).await },
             span,
         ));
-        let guard = cancel.clone().drop_guard();
+        let guard = cancel.drop_guard();
         respond(
             self.config.response_mode,
             self.stream_opts(),

@@ -62,12 +62,12 @@ impl HostPolicy {
     /// Why the request's `Host` or `Origin` does not pass: which header, its value, and the setting to
     /// change. `None` when both pass.
     pub(crate) fn refusal(&self, headers: &HeaderMap) -> Option<String> {
-        let host = headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok());
-        let origin = headers
-            .get(http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        self.refusal_of(text(http::header::HOST), text(http::header::ORIGIN))
+    }
+
+    /// [`refusal`](Self::refusal) for a request's `Host` and `Origin` values, already found.
+    pub(crate) fn refusal_of(&self, host: Option<&str>, origin: Option<&str>) -> Option<String> {
         let (host_ok, origin_ok) = match self {
             Self::Any => (true, true),
             Self::Loopback => (
