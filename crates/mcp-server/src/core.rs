@@ -122,12 +122,22 @@ fn call_params(params: Option<Value>) -> Result<CallToolParams, ErrorObject> {
         }
         _ => {
             // Rare: put the members back as they came (unknown ones do not change serde's answer).
+            // Destructured field by field: a member added to `CallToolParams` does not compile here until the
+            // loop above reads it too (it would otherwise be dropped without a word).
+            let CallToolParams {
+                name: _,
+                arguments,
+                input_responses,
+                request_state,
+                task,
+                meta,
+            } = p;
             let mut m = refused;
             let objects = [
-                ("arguments", p.arguments),
-                ("_meta", p.meta),
-                ("inputResponses", p.input_responses),
-                ("task", p.task),
+                ("arguments", arguments),
+                ("_meta", meta),
+                ("inputResponses", input_responses),
+                ("task", task),
             ];
             for (key, o) in objects {
                 if let Some(o) = o {
@@ -137,7 +147,7 @@ fn call_params(params: Option<Value>) -> Result<CallToolParams, ErrorObject> {
             if let Some(s) = name {
                 m.insert("name".to_owned(), Value::String(s));
             }
-            if let Some(s) = p.request_state {
+            if let Some(s) = request_state {
                 m.insert("requestState".to_owned(), Value::String(s));
             }
             parse_owned(Some(Value::Object(m)))
