@@ -16,6 +16,9 @@ pub enum Frame {
     Malformed(String),
     /// A line longer than the cap; it was skipped without being buffered.
     TooLarge(usize),
+    /// A line that is one plain message, parsed straight from its bytes: only from
+    /// [`FrameReader::next_message`].
+    Message(Message),
 }
 
 /// Reads newline-delimited frames, never buffering more than the cap for one line.
@@ -38,6 +41,48 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
 
     /// The next frame, or `None` at end of input. Blank lines are skipped.
     pub async fn next(&mut self) -> std::io::Result<Option<Frame>> {
+        Ok(match self.next_line().await? {
+            None => None,
+            Some(Err(oversized)) => Some(Frame::TooLarge(oversized)),
+            Some(Ok(())) => Some(self.line_as_json()),
+        })
+    }
+
+    /// [`FrameReader::next`], except that a line holding one plain message comes as [`Frame::Message`],
+    /// parsed by [`Message::from_slice_fast`] without first building a [`serde_json::Value`] of the whole
+    /// line. Anything else (a batch, a malformed message, a line that is not JSON) comes as from `next`.
+    ///
+    /// ```
+    /// use mcp_rpc::framing::{Frame, FrameReader};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let input: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n[1]\n";
+    /// let mut frames = FrameReader::new(input, 1024);
+    /// assert!(matches!(frames.next_message().await.unwrap(), Some(Frame::Message(_))));
+    /// assert!(matches!(frames.next_message().await.unwrap(), Some(Frame::Json(_))));
+    /// assert!(frames.next_message().await.unwrap().is_none());
+    /// # });
+    /// ```
+    pub async fn next_message(&mut self) -> std::io::Result<Option<Frame>> {
+        Ok(match self.next_line().await? {
+            None => None,
+            Some(Err(oversized)) => Some(Frame::TooLarge(oversized)),
+            Some(Ok(())) => match Message::from_slice_fast(trim_line(&self.buf)) {
+                Some(m) => Some(Frame::Message(m)),
+                None => Some(self.line_as_json()),
+            },
+        })
+    }
+
+    fn line_as_json(&self) -> Frame {
+        match serde_json::from_slice(trim_line(&self.buf)) {
+            Ok(v) => Frame::Json(v),
+            Err(e) => Frame::Malformed(e.to_string()),
+        }
+    }
+
+    /// Read the next non-blank line into `buf`: `Ok` when it is there, `Err(bytes)` when it was longer
+    /// than the cap (and skipped), `None` at end of input.
+    async fn next_line(&mut self) -> std::io::Result<Option<Result<(), usize>>> {
         loop {
             self.buf.clear();
             let mut oversized = 0usize;
@@ -65,16 +110,11 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
                 }
             }
             if oversized > 0 {
-                return Ok(Some(Frame::TooLarge(oversized)));
+                return Ok(Some(Err(oversized)));
             }
-            let line = trim_line(&self.buf);
-            if line.is_empty() {
-                continue;
+            if !trim_line(&self.buf).is_empty() {
+                return Ok(Some(Ok(())));
             }
-            return Ok(Some(match serde_json::from_slice(line) {
-                Ok(v) => Frame::Json(v),
-                Err(e) => Frame::Malformed(e.to_string()),
-            }));
         }
     }
 }
@@ -153,5 +193,49 @@ mod tests {
         assert!(matches!(r.next().await.unwrap(), Some(Frame::TooLarge(n)) if n > 50));
         assert!(matches!(r.next().await.unwrap(), Some(Frame::Json(v)) if v["b"] == 2));
         assert!(r.next().await.unwrap().is_none());
+    }
+
+    /// `next_message` gives a parsed message only for a plain one, and everything else exactly as `next`
+    /// does, so a reader switching to it answers bad input as before.
+    #[tokio::test]
+    async fn next_message_parses_plain_messages_and_leaves_the_rest_to_next() {
+        let big = "x".repeat(100);
+        let input = format!(
+            concat!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{{\"name\":\"t\"}}}}\r\n",
+                "\n",
+                "[{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}}]\n",
+                "{{\"jsonrpc\":\"1.0\",\"id\":2,\"method\":\"ping\"}}\n",
+                "not json\n",
+                "\"{big}\"\n",
+                "{{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{{}}}}",
+            ),
+            big = big
+        );
+        let mut r = FrameReader::new(std::io::Cursor::new(input.into_bytes()), 100);
+        match r.next_message().await.unwrap() {
+            Some(Frame::Message(Message::Request(req))) => {
+                assert_eq!(req.method, "tools/call");
+                assert_eq!(req.params.unwrap()["name"], "t");
+            }
+            other => panic!("expected a request, got {other:?}"),
+        }
+        assert!(
+            matches!(r.next_message().await.unwrap(), Some(Frame::Json(serde_json::Value::Array(a))) if a.len() == 1)
+        );
+        // Wrong version: left as JSON, for the reader's own -32600 with the id.
+        assert!(
+            matches!(r.next_message().await.unwrap(), Some(Frame::Json(v)) if v["jsonrpc"] == "1.0")
+        );
+        assert!(matches!(
+            r.next_message().await.unwrap(),
+            Some(Frame::Malformed(_))
+        ));
+        assert!(matches!(r.next_message().await.unwrap(), Some(Frame::TooLarge(n)) if n > 100));
+        assert!(matches!(
+            r.next_message().await.unwrap(),
+            Some(Frame::Message(Message::Response(_)))
+        ));
+        assert!(r.next_message().await.unwrap().is_none());
     }
 }

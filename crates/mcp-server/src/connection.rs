@@ -287,7 +287,7 @@ where
     let mut frames = Box::pin(futures::stream::unfold(
         FrameReader::new(reader, opts.max_message_size),
         |mut f| async move {
-            match f.next().await {
+            match f.next_message().await {
                 Ok(Some(frame)) => Some((frame, f)),
                 Ok(None) => None,
                 Err(e) => {
@@ -368,11 +368,12 @@ const MAX_SLOW_KEYS: usize = 1024;
 
 /// What identifies a handler for [`SLOW_FIRST_POLL`]: a hash of the method and of the name or URI it is
 /// called with (hashed, so the fast path allocates nothing).
-fn handler_key(v: &Value) -> u64 {
+fn handler_key(req: &Request) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.get("method").and_then(Value::as_str).hash(&mut h);
-    v.get("params")
+    req.method.hash(&mut h);
+    req.params
+        .as_ref()
         .and_then(|p| p.get("name").or_else(|| p.get("uri")))
         .and_then(Value::as_str)
         .hash(&mut h);
@@ -426,45 +427,65 @@ async fn on_frame<W: AsyncWrite + Unpin>(
                 }
             });
         }
+        Frame::Message(m) => on_message(conn, m, tasks, slow, out, out_rx, batch_rx).await,
         Frame::Json(v) => {
-            // Responses and notifications are quick, and so is `initialize` (it never waits): they run to the
-            // end here, in order, so a client that sends its first calls right behind `initialize` finds the
-            // session it opens.
-            let is_initialize =
-                v.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE);
-            if v.get("method").is_none() || v.get("id").is_none() || is_initialize {
-                if let Some(m) = process(conn, v).await {
-                    out.push(&m);
-                }
-                return;
-            }
-            let key = handler_key(&v);
-            let conn2 = conn.clone();
-            let mut handling: Handling = Box::pin(async move { process(&conn2, v).await });
-            if slow.contains(&key) {
-                spawn_handling(tasks, conn.clone(), handling);
-                return;
-            }
-            let started = std::time::Instant::now();
-            let polled = futures::poll!(handling.as_mut());
-            if started.elapsed() > SLOW_FIRST_POLL && slow.len() < MAX_SLOW_KEYS {
-                slow.insert(key);
-            }
-            match polled {
-                Poll::Ready(reply) => {
-                    if let Some(m) = reply {
-                        // Whatever the handler sent before it returned goes first.
-                        out.drain(out_rx, batch_rx);
-                        out.push(&m);
-                    }
-                }
-                Poll::Pending => spawn_handling(tasks, conn.clone(), handling),
+            let id = Message::id_of(&v);
+            match Message::from_value(v) {
+                Ok(m) => on_message(conn, m, tasks, slow, out, out_rx, batch_rx).await,
+                Err(e) => out.push(&Message::Error(ErrorResponse::new(id, e))),
             }
         }
         // A kind of frame this server does not know yet: nothing to answer.
         _ => {}
     }
 }
+/// One message read from the connection: answered here when it is quick, else in a task of its own.
+async fn on_message<W: AsyncWrite + Unpin>(
+    conn: &Arc<Conn>,
+    m: Message,
+    tasks: &mut tokio::task::JoinSet<()>,
+    slow: &mut HashSet<u64>,
+    out: &mut Output<W>,
+    out_rx: &mut mpsc::Receiver<Message>,
+    batch_rx: &mut mpsc::Receiver<Vec<Message>>,
+) {
+    // Responses and notifications are quick, and so is `initialize` (it never waits): they run to the end
+    // here, in order, so a client that sends its first calls right behind `initialize` finds the session it
+    // opens.
+    let req = match m {
+        Message::Request(req) if req.method != methods::INITIALIZE => req,
+        other => {
+            if let Some(m) = process_message(conn, other).await {
+                out.push(&m);
+            }
+            return;
+        }
+    };
+    let key = handler_key(&req);
+    let conn2 = conn.clone();
+    let mut handling: Handling =
+        Box::pin(async move { process_message(&conn2, Message::Request(req)).await });
+    if slow.contains(&key) {
+        spawn_handling(tasks, conn.clone(), handling);
+        return;
+    }
+    let started = std::time::Instant::now();
+    let polled = futures::poll!(handling.as_mut());
+    if started.elapsed() > SLOW_FIRST_POLL && slow.len() < MAX_SLOW_KEYS {
+        slow.insert(key);
+    }
+    match polled {
+        Poll::Ready(reply) => {
+            if let Some(m) = reply {
+                // Whatever the handler sent before it returned goes first.
+                out.drain(out_rx, batch_rx);
+                out.push(&m);
+            }
+        }
+        Poll::Pending => spawn_handling(tasks, conn.clone(), handling),
+    }
+}
+
 fn spawn_handling(tasks: &mut tokio::task::JoinSet<()>, conn: Arc<Conn>, handling: Handling) {
     tasks.spawn(async move {
         if let Some(m) = handling.await {
@@ -552,7 +573,14 @@ async fn process(conn: &Arc<Conn>, v: Value) -> Option<Message> {
     let id = Message::id_of(&v);
     match Message::from_value(v) {
         Err(e) => Some(Message::Error(ErrorResponse::new(id, e))),
-        Ok(Message::Request(req)) => {
+        Ok(m) => process_message(conn, m).await,
+    }
+}
+
+/// Handle one message; returns what to send back, if anything.
+async fn process_message(conn: &Arc<Conn>, m: Message) -> Option<Message> {
+    match m {
+        Message::Request(req) => {
             let _permit = match conn.admission.try_admit() {
                 Ok(p) => p,
                 Err(e) => return Some(Message::Error(ErrorResponse::new(Some(req.id), e))),
@@ -561,11 +589,11 @@ async fn process(conn: &Arc<Conn>, v: Value) -> Option<Message> {
             let r = conn.handle_request(req).await?;
             Some(Reply::new(id, r).into_message())
         }
-        Ok(Message::Notification(n)) => {
+        Message::Notification(n) => {
             conn.handle_notification(&n.method, n.params);
             None
         }
-        Ok(m @ (Message::Response(_) | Message::Error(_))) => {
+        m @ (Message::Response(_) | Message::Error(_)) => {
             if !conn.requests.pending().resolve(m) {
                 tracing::debug!("response for an unknown request id ignored");
             }

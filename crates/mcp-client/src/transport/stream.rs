@@ -100,7 +100,12 @@ impl StreamTransport {
         let task = rt::spawn(async move {
             let mut frames = FrameReader::new(reader, max);
             let reason = loop {
-                match frames.next().await {
+                match frames.next_message().await {
+                    Ok(Some(Frame::Message(m))) => {
+                        if events.send(TransportEvent::Message(m)).await.is_err() {
+                            return;
+                        }
+                    }
                     Ok(Some(Frame::Json(v))) => match Message::from_value(v) {
                         Ok(m) => {
                             if events.send(TransportEvent::Message(m)).await.is_err() {
