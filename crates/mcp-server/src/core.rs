@@ -313,6 +313,32 @@ impl Server {
     /// Run a request through the core. `env` says which era and how to reach the client; `session` is the
     /// legacy HTTP session's id, for the request's span. A cancel of `env.cancel`, or dropping this future,
     /// cancels the handler under the grace rule (see [`Graceful`]).
+    /// The handler's work, owning the request and a handle on the server so it can outlive the caller's
+    /// future (see [`Graceful`]). Built here, outside any `async fn`, so only the box lives in the caller's
+    /// future: built inline, the work's whole state would sit in that future as well.
+    fn boxed_work(&self, req: Request, env: Envelope, span: tracing::Span) -> Work {
+        let server = self.clone();
+        let work = async move {
+            let mut req = req;
+            match AssertUnwindSafe(server.dispatch(&mut req, env))
+                .catch_unwind()
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "handler panicked".into());
+                    tracing::error!(method = %req.method, id = %req.id, panic = %msg, "handler panicked");
+                    CoreOutcome::Error(ErrorObject::internal("handler panicked"))
+                }
+            }
+        };
+        Box::pin(tracing::Instrument::instrument(work, span))
+    }
+
     pub(crate) async fn run_core(
         &self,
         req: Request,
@@ -368,28 +394,8 @@ impl Server {
         crate::trace_context::adopt(&span, &req, &env.trace);
         // Kept to record the outcome on: a clone of a span nobody records is free.
         let outcome_span = span.clone();
-        // The work owns the request and a handle on the server, so it can outlive this future (see Graceful).
-        let server = self.clone();
-        let work = async move {
-            let mut req = req;
-            match AssertUnwindSafe(server.dispatch(&mut req, env))
-                .catch_unwind()
-                .await
-            {
-                Ok(outcome) => outcome,
-                Err(panic) => {
-                    let msg = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "handler panicked".into());
-                    tracing::error!(method = %req.method, id = %req.id, panic = %msg, "handler panicked");
-                    CoreOutcome::Error(ErrorObject::internal("handler panicked"))
-                }
-            }
-        };
         let mut work = Graceful {
-            work: Some(Box::pin(tracing::Instrument::instrument(work, span))),
+            work: Some(self.boxed_work(req, env, span)),
             cancel,
             grace: self.inner.options.cancel_grace,
         };
