@@ -28,6 +28,12 @@ use crate::Server;
 /// The writer stops gathering queued frames into one `write` past this many bytes.
 const COALESCE_LIMIT: usize = 256 * 1024;
 
+/// Once this many bytes of replies wait, they are written before more frames are read, so the peer starts on
+/// them while the rest are handled (a few small replies per `write`, rather than one `write` for everything a
+/// read brought in). On `mcp-bench stdio` at C=16: about 1.1x the raw-pipe floor's calls/s with 256, about
+/// 0.65x when replies waited for every frame already read.
+const WRITE_AT: usize = 256;
+
 fn log_unencodable(r: std::io::Result<()>) {
     if let Err(e) = r {
         tracing::warn!(error = %e, "dropping an outgoing message that cannot be serialized");
@@ -314,10 +320,22 @@ where
         if !reading && tasks.is_empty() && !out.has_work() {
             break;
         }
+        // Replies waiting: written now, before the next frame is read. If the peer is not reading (the pipe is
+        // full), reading goes on up to the coalescing limit, so a peer that writes many requests before it
+        // reads any answer is not stalled by this.
+        let mut write_blocked = false;
+        if out.buf.len() >= WRITE_AT {
+            match futures::FutureExt::now_or_never(out.write_some()) {
+                Some(r) => out.check_written(r),
+                None => write_blocked = true,
+            }
+        }
+        let may_read =
+            out.buf.len() < WRITE_AT || (write_blocked && out.buf.len() < COALESCE_LIMIT);
         let grace = grace_until;
         tokio::select! {
             biased;
-            frame = frames.next(), if reading && out.buf.len() < COALESCE_LIMIT => match frame {
+            frame = frames.next(), if reading && may_read => match frame {
                 Some(frame) => on_frame(&conn, frame, &opts, &mut tasks, &mut slow, &mut out, &mut out_rx, &mut batch_rx).await,
                 None => {
                     reading = false;
@@ -327,14 +345,7 @@ where
             Some(m) = out_rx.recv() => out.push(&m),
             Some(b) = batch_rx.recv() => out.push_batch(&b),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            r = out.write_some(), if out.has_work() => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "connection writer closed");
-                    out.dead = true;
-                    out.buf.clear();
-                    out.needs_flush = false;
-                }
-            }
+            r = out.write_some(), if out.has_work() => out.check_written(r),
             _ = sleep_until_opt(grace), if !reading && grace.is_some() => {
                 // End of input and the grace is over: cancel what still runs and fail server→client requests;
                 // the cancelled handlers' answers still go out.
@@ -532,6 +543,16 @@ impl<W: AsyncWrite + Unpin> Output<W> {
             } else {
                 break;
             }
+        }
+    }
+
+    /// After a write: a failed one means the peer is gone, and what is produced from now on is dropped.
+    fn check_written(&mut self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "connection writer closed");
+            self.dead = true;
+            self.buf.clear();
+            self.needs_flush = false;
         }
     }
 

@@ -100,6 +100,13 @@ fn server(max_in_flight: usize) -> Server {
             },
         )
         .tool(
+            tool("block_long"),
+            |_c: RequestContext, _a: JsonObject| async move {
+                std::thread::sleep(Duration::from_millis(1500));
+                Ok::<_, Error>(CallToolResult::text("block done"))
+            },
+        )
+        .tool(
             tool("report"),
             |ctx: RequestContext, _a: JsonObject| async move {
                 for i in 1..=3 {
@@ -139,7 +146,12 @@ fn server(max_in_flight: usize) -> Server {
 }
 
 fn connect(server: Server, max_message_size: usize) -> Pipe {
-    let (client, srv) = tokio::io::duplex(1 << 20);
+    connect_buffered(server, max_message_size, 1 << 20)
+}
+
+/// [`connect`] over pipes that hold at most `pipe_bytes` each way.
+fn connect_buffered(server: Server, max_message_size: usize, pipe_bytes: usize) -> Pipe {
+    let (client, srv) = tokio::io::duplex(pipe_bytes);
     let (sr, sw) = tokio::io::split(srv);
     let opts = ConnectionOptions::default().max_message_size(max_message_size);
     tokio::spawn(serve_connection(server, BufReader::new(sr), sw, opts));
@@ -395,4 +407,60 @@ async fn a_handler_that_blocked_once_no_longer_holds_up_reading() {
     );
     let second = p.recv().await;
     assert_eq!(second["result"]["content"][0]["text"], "block done");
+}
+
+/// Replies already made are written before the connection goes on to the next frame it has read, so the peer
+/// gets them while the rest are handled: here the four echoes' answers arrive while the blocking call that was
+/// read with them still runs (they used to wait for everything read in the same chunk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_go_out_while_later_frames_are_handled() {
+    let mut p = connect(server(16), 1 << 20);
+    legacy(&mut p, "2025-11-25").await;
+    let mut burst = String::new();
+    for id in 1..=4 {
+        let text = "x".repeat(60);
+        burst += &json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"text":text}}}).to_string();
+        burst.push('\n');
+    }
+    burst += &json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"block_long"}})
+        .to_string();
+    let started = std::time::Instant::now();
+    p.send_raw(&burst).await;
+    let first = p.recv().await;
+    assert_eq!(first["id"], 1, "{first}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "the first answer waited {:?}, for the 1.5 s call read after it",
+        started.elapsed()
+    );
+    let rest = p.until_id(json!(5)).await;
+    assert_eq!(rest.len(), 4, "{rest:?}");
+}
+
+/// A peer that writes all its requests before it reads any answer still gets them all: while the peer does
+/// not read, the connection keeps reading (up to its coalescing limit) instead of waiting for its answers to
+/// be taken. With pipes of 4 KiB, 1,000 calls (about 90 KB of requests, 100 KB of answers) stall both sides
+/// if it did not.
+#[tokio::test]
+async fn a_peer_that_writes_everything_before_reading_gets_every_answer() {
+    let mut p = connect_buffered(server(2000), 1 << 20, 4096);
+    legacy(&mut p, "2025-11-25").await;
+    let calls = 1000;
+    let mut all = String::new();
+    for id in 1..=calls {
+        all += &json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"n":id}}}).to_string();
+        all.push('\n');
+    }
+    tokio::time::timeout(Duration::from_secs(10), p.w.write_all(all.as_bytes()))
+        .await
+        .expect("the server stopped reading while its answers were not taken")
+        .unwrap();
+    for id in 1..=calls {
+        let r = p.recv().await;
+        assert_eq!(r["id"], id, "{r}");
+        assert_eq!(
+            r["result"]["content"][0]["text"],
+            json!({"n": id}).to_string()
+        );
+    }
 }
