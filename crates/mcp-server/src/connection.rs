@@ -450,6 +450,7 @@ async fn on_frame<W: AsyncWrite + Unpin>(
         _ => {}
     }
 }
+
 /// One message read from the connection: answered here when it is quick, else in a task of its own.
 async fn on_message<W: AsyncWrite + Unpin>(
     conn: &Arc<Conn>,

@@ -310,9 +310,6 @@ fn record_outcome(span: &tracing::Span, outcome: &CoreOutcome) {
 }
 
 impl Server {
-    /// Run a request through the core. `env` says which era and how to reach the client; `session` is the
-    /// legacy HTTP session's id, for the request's span. A cancel of `env.cancel`, or dropping this future,
-    /// cancels the handler under the grace rule (see [`Graceful`]).
     /// The handler's work, owning the request and a handle on the server so it can outlive the caller's
     /// future (see [`Graceful`]). Built here, outside any `async fn`, so only the box lives in the caller's
     /// future: built inline, the work's whole state would sit in that future as well.
@@ -339,6 +336,9 @@ impl Server {
         Box::pin(tracing::Instrument::instrument(work, span))
     }
 
+    /// Run a request through the core. `env` says which era and how to reach the client; `session` is the
+    /// legacy HTTP session's id, for the request's span. A cancel of `env.cancel`, or dropping this future,
+    /// cancels the handler under the grace rule (see [`Graceful`]).
     pub(crate) async fn run_core(
         &self,
         req: Request,
