@@ -439,13 +439,10 @@ async fn on_frame<W: AsyncWrite + Unpin>(
             });
         }
         Frame::Message(m) => on_message(conn, m, tasks, slow, out, out_rx, batch_rx).await,
-        Frame::Json(v) => {
-            let id = Message::id_of(&v);
-            match Message::from_value(v) {
-                Ok(m) => on_message(conn, m, tasks, slow, out, out_rx, batch_rx).await,
-                Err(e) => out.push(&Message::Error(ErrorResponse::new(id, e))),
-            }
-        }
+        Frame::Json(v) => match classify(v) {
+            Ok(m) => on_message(conn, m, tasks, slow, out, out_rx, batch_rx).await,
+            Err(refusal) => out.push(&refusal),
+        },
         // A kind of frame this server does not know yet: nothing to answer.
         _ => {}
     }
@@ -592,11 +589,16 @@ impl<W: AsyncWrite + Unpin> Output<W> {
 
 /// Handle one parsed message; returns what to send back, if anything.
 async fn process(conn: &Arc<Conn>, v: Value) -> Option<Message> {
-    let id = Message::id_of(&v);
-    match Message::from_value(v) {
-        Err(e) => Some(Message::Error(ErrorResponse::new(id, e))),
+    match classify(v) {
         Ok(m) => process_message(conn, m).await,
+        Err(refusal) => Some(refusal),
     }
+}
+
+/// A parsed line as a message, or the error to answer it with (addressed to its id when it has a valid one).
+fn classify(v: Value) -> Result<Message, Message> {
+    let id = Message::id_of(&v);
+    Message::from_value(v).map_err(|e| Message::Error(ErrorResponse::new(id, e)))
 }
 
 /// Handle one message; returns what to send back, if anything.

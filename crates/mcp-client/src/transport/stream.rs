@@ -100,29 +100,29 @@ impl StreamTransport {
         let task = rt::spawn(async move {
             let mut frames = FrameReader::new(reader, max);
             let reason = loop {
-                match frames.next_message().await {
-                    Ok(Some(Frame::Message(m))) => {
-                        if events.send(TransportEvent::Message(m)).await.is_err() {
-                            return;
-                        }
-                    }
+                let m = match frames.next_message().await {
+                    Ok(Some(Frame::Message(m))) => m,
                     Ok(Some(Frame::Json(v))) => match Message::from_value(v) {
-                        Ok(m) => {
-                            if events.send(TransportEvent::Message(m)).await.is_err() {
-                                return;
-                            }
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(error = %e.message, "ignoring invalid message");
+                            continue;
                         }
-                        Err(e) => tracing::warn!(error = %e.message, "ignoring invalid message"),
                     },
                     Ok(Some(Frame::Malformed(e))) => {
-                        tracing::warn!(error = %e, "ignoring a line that is not JSON")
+                        tracing::warn!(error = %e, "ignoring a line that is not JSON");
+                        continue;
                     }
                     Ok(Some(Frame::TooLarge(n))) => {
-                        tracing::warn!(bytes = n, "ignoring an oversized message")
+                        tracing::warn!(bytes = n, "ignoring an oversized message");
+                        continue;
                     }
-                    Ok(Some(_)) => {}
+                    Ok(Some(_)) => continue,
                     Ok(None) => break None,
                     Err(e) => break Some(e.to_string()),
+                };
+                if events.send(TransportEvent::Message(m)).await.is_err() {
+                    return;
                 }
             };
             let _ = events.send(TransportEvent::Closed(reason)).await;
