@@ -46,6 +46,12 @@ pub struct StdioArgs {
     /// Skip the rmcp comparison.
     #[arg(long)]
     no_rmcp: bool,
+    /// Pin this process (the client) to CPU 0 and every server child to CPU 1 (with util-linux's
+    /// `taskset`). Unpinned, the scheduler sometimes runs client and server on one core and sometimes on
+    /// two, and on a 2-vCPU VM the same binary then measures ~110k or ~230k calls/s; pinned, every round
+    /// measures the two-core case, so ratios between targets hold from round to round.
+    #[arg(long)]
+    pin: bool,
 }
 
 #[derive(Clone)]
@@ -75,6 +81,13 @@ impl Run {
 
 /// Run the benchmark; returns the number of failed calls.
 pub fn stdio_cmd(a: StdioArgs) -> u64 {
+    if a.pin {
+        // Before the runtime exists: threads started later inherit the mask of the thread that starts them.
+        if let Err(e) = pin_self(CLIENT_CPU) {
+            eprintln!("mcp-bench stdio --pin: {e}");
+            return 1;
+        }
+    }
     let rt = crate::client_runtime(a.client_threads);
     rt.block_on(run_all(a))
 }
@@ -104,11 +117,26 @@ async fn run_all(a: StdioArgs) -> u64 {
             args: parts.collect(),
         });
     }
+    if a.pin {
+        // `taskset -c N program args…` execs the program, so the child's pid (whose CPU we read) is the
+        // server's own.
+        for t in &mut targets {
+            let mut args = vec!["-c".to_string(), SERVER_CPU.to_string(), t.program.clone()];
+            args.append(&mut t.args);
+            t.program = "taskset".into();
+            t.args = args;
+        }
+    }
     println!(
-        "stdio: {TOOL} on one connection per target; client runtime {} thread(s); {} s measured, {} s warm-up",
+        "stdio: {TOOL} on one connection per target; client runtime {} thread(s); {} s measured, {} s warm-up{}",
         a.client_threads.max(1),
         a.seconds,
-        a.warmup
+        a.warmup,
+        if a.pin {
+            format!("; client pinned to CPU {CLIENT_CPU}, servers to CPU {SERVER_CPU}")
+        } else {
+            String::new()
+        }
     );
     if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average at start: {}", l.trim());
@@ -216,6 +244,36 @@ fn verdicts(a: &StdioArgs, results: &[Vec<Vec<Run>>]) {
             hi,
             if ok { "PASS" } else { "FAIL" }
         );
+    }
+}
+
+/// The CPUs `--pin` gives the client and the server children.
+const CLIENT_CPU: usize = 0;
+const SERVER_CPU: usize = 1;
+
+/// Pin every thread of this process to `cpu` with `taskset` (no `unsafe` affinity call of our own).
+fn pin_self(cpu: usize) -> Result<(), String> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus <= SERVER_CPU.max(CLIENT_CPU) {
+        return Err(format!(
+            "needs at least 2 CPUs, this process may use {cpus}"
+        ));
+    }
+    let status = std::process::Command::new("taskset")
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &cpu.to_string(),
+            &std::process::id().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("run taskset (util-linux): {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("taskset exited with {status}"))
     }
 }
 
