@@ -254,7 +254,7 @@ const SERVER_CPU: usize = 1;
 /// Pin every thread of this process to `cpu` with `taskset` (no `unsafe` affinity call of our own).
 fn pin_self(cpu: usize) -> Result<(), String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus <= SERVER_CPU.max(CLIENT_CPU) {
+    if cpus <= SERVER_CPU {
         return Err(format!(
             "needs at least 2 CPUs, this process may use {cpus}"
         ));
