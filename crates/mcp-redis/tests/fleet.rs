@@ -457,6 +457,17 @@ fn mortal_node(
     prefix: &str,
     heartbeat: Duration,
 ) -> (SocketAddr, tokio::runtime::Runtime) {
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    mortal_node_of(url, prefix, heartbeat, |_| gated_server(gate))
+}
+
+/// [`mortal_node`] serving the server `make` builds (given the node's Redis, for its stores).
+fn mortal_node_of(
+    url: &str,
+    prefix: &str,
+    heartbeat: Duration,
+    make: impl FnOnce(&mcp_redis::Redis) -> Server + Send,
+) -> (SocketAddr, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -466,11 +477,15 @@ fn mortal_node(
         .unwrap()
         .prefix(prefix)
         .heartbeat(heartbeat);
-    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
     let addr = std::thread::scope(|s| {
-        s.spawn(|| rt.block_on(node_with(redis, gated_server(gate))))
-            .join()
-            .unwrap()
+        s.spawn(|| {
+            rt.block_on(async {
+                let server = make(&redis);
+                node_with(redis, server).await
+            })
+        })
+        .join()
+        .unwrap()
     });
     (addr, rt)
 }
@@ -1026,5 +1041,135 @@ async fn a_cancel_and_a_roots_answer_posted_to_another_node_reach_the_request_on
         result["result"]["content"][0]["text"], "file:///work",
         "{result}"
     );
+    redis.stop().await;
+}
+
+/// A server whose tools run as tasks: `forever` never ends, `ask` asks a question and then never ends.
+fn task_server(r: &mcp_redis::Redis) -> Server {
+    Server::builder("fleet", "1.0.0")
+        .tool(tool("forever"), |_c: RequestContext, _a| async move {
+            std::future::pending::<()>().await;
+            Ok::<_, Error>(CallToolResult::text("never"))
+        })
+        .tool(tool("ask"), |ctx: RequestContext, _a| async move {
+            let form = ElicitRequestParams::form(
+                "Who?",
+                json!({"type":"object","properties":{"name":{"type":"string"}}}),
+            );
+            ctx.elicit("who", form).await?;
+            std::future::pending::<()>().await;
+            Ok::<_, Error>(CallToolResult::text("never"))
+        })
+        .tool_tasks("forever", mcp_server::TaskPolicy::required())
+        .tool_tasks("ask", mcp_server::TaskPolicy::required())
+        .task_store(r.task_store())
+        .build()
+}
+
+/// Call `body` (a modern request) on `to` and return its JSON-RPC result (`name`: the `Mcp-Name` header).
+async fn modern_result(c: &Client, to: SocketAddr, method: &str, name: &str, body: Value) -> Value {
+    let r = modern(c, to, method, Some(name), body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v.get("error").is_none(), "{method}: {v}");
+    v["result"].clone()
+}
+
+/// The task `id` as stored in Redis, read from outside the nodes.
+async fn stored_task(p: &mut redis::aio::MultiplexedConnection, prefix: &str, id: &str) -> Value {
+    let json: String = redis::cmd("HGET")
+        .arg(format!("{prefix}task:{id}"))
+        .arg("r")
+        .query_async(p)
+        .await
+        .unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_tasks_fail_instead_of_working_until_their_ttl() {
+    let Some(redis) = redis_server().await else {
+        return;
+    };
+    let heartbeat = Duration::from_millis(600);
+    let (a, a_rt) = mortal_node_of(&redis.url(), "t12:", heartbeat, task_server);
+    let b_redis = mcp_redis::Redis::open(&redis.url())
+        .unwrap()
+        .prefix("t12:")
+        .heartbeat(heartbeat);
+    let b = node_with(b_redis.clone(), task_server(&b_redis)).await;
+    let c = Client::new();
+    let caps = json!({"io.modelcontextprotocol/protocolVersion":MODERN,
+        "io.modelcontextprotocol/clientCapabilities":{"elicitation":{},"extensions":{"io.modelcontextprotocol/tasks":{}}}});
+    let call = |id: u64, name: &str| json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"_meta":caps}});
+    let get = |id: &str| json!({"jsonrpc":"2.0","id":9,"method":"tasks/get","params":{"taskId":id,"_meta":caps}});
+
+    // Both run on A: one working, one waiting for its answer.
+    let working = modern_result(&c, a, "tools/call", "forever", call(1, "forever")).await;
+    let working = working["taskId"].as_str().expect("a task").to_owned();
+    let asking = modern_result(&c, a, "tools/call", "ask", call(2, "ask")).await;
+    let asking = asking["taskId"].as_str().expect("a task").to_owned();
+    let waited = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let t = modern_result(&c, b, "tasks/get", &asking, get(&asking)).await;
+            if t["status"] == "input_required" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    waited.await.expect("the question recorded");
+    // While A lives, B reads its task as it is.
+    let t = modern_result(&c, b, "tasks/get", &working, get(&working)).await;
+    assert_eq!(t["status"], "working", "{t}");
+
+    // A dies. Its heartbeat key outlives it by up to one heartbeat: until then B rightly takes A for alive.
+    let mut p = peek(&redis).await;
+    let node = stored_task(&mut p, "t12:", &working).await["node"].clone();
+    let node = node
+        .as_u64()
+        .expect("the running node recorded in the task");
+    a_rt.shutdown_background();
+    let started = std::time::Instant::now();
+    let heartbeat_key = format!("t12:node:{node}");
+    let gone = async {
+        loop {
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(&heartbeat_key)
+                .query_async(&mut p)
+                .await
+                .unwrap();
+            if !exists {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), gone)
+        .await
+        .expect("A's heartbeat key expires");
+
+    // The answer lands on B: with nobody to forward it to, the task fails at once.
+    let answer = json!({"jsonrpc":"2.0","id":3,"method":"tasks/update","params":{"taskId":asking,
+        "inputResponses":{"who":{"action":"accept","content":{"name":"Ada"}}},"_meta":caps}});
+    modern_result(&c, b, "tasks/update", &asking, answer).await;
+    let stored = stored_task(&mut p, "t12:", &asking).await;
+    assert_eq!(stored["status"], "failed", "{stored}");
+
+    // The working one: its next poll finds it failed, with why.
+    let t = modern_result(&c, b, "tasks/get", &working, get(&working)).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    let why = t["error"]["message"].as_str().unwrap_or_default();
+    assert!(why.contains("stopped"), "{t}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "found dead within a few heartbeats: {:?}",
+        started.elapsed()
+    );
+    // Written once, for every node: the record says so too.
+    let stored = stored_task(&mut p, "t12:", &working).await;
+    assert_eq!(stored["status"], "failed", "{stored}");
     redis.stop().await;
 }

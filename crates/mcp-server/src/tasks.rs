@@ -208,13 +208,25 @@ pub(crate) struct Tasks {
     store: Arc<dyn TaskStore>,
     live: Mutex<HashMap<String, Live>>,
     events: tokio::sync::broadcast::Sender<TaskEvent>,
-    /// Hands "resume this task" to the other nodes of a fleet (set by an HTTP endpoint with a bus), for a
-    /// task whose live half is on another node.
-    fleet: std::sync::OnceLock<ResumeElsewhere>,
+    /// How this node reaches the rest of its fleet (set by an HTTP endpoint with a bus).
+    fleet: std::sync::OnceLock<Fleet>,
 }
 
-/// Sends "resume task *id*" to the other nodes of a fleet.
-pub(crate) type ResumeElsewhere = Arc<dyn Fn(String) + Send + Sync>;
+/// What the tasks of a node in a fleet need from its bus.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct Fleet {
+    /// This node's id, recorded in the tasks it makes.
+    pub node: u64,
+    /// Sends "resume task *id*" to the other nodes, for a task whose live half is on another node.
+    pub resume_elsewhere: Arc<dyn Fn(String) + Send + Sync>,
+    /// Whether a node is known to be dead (its heartbeat expired). A bus that cannot tell says no: an outage
+    /// is never taken for a death.
+    pub dead: Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync>,
+}
+
+/// Why a task of a dead node failed.
+const ORPHANED: &str =
+    "the server node running this task stopped before it ended (its heartbeat expired); call the tool again";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -305,7 +317,8 @@ impl Tasks {
                 owner.clone(),
                 self.options.ttl,
                 self.options.poll_interval,
-            );
+            )
+            .on_node(self.fleet.get().map(|f| f.node));
             match self.store.create(record.clone()).await {
                 Ok(()) => {
                     let now = Instant::now();
@@ -415,9 +428,32 @@ impl Tasks {
     ) -> Result<TaskRecord, ErrorObject> {
         let caller = TaskOwner::of(caller);
         match self.load(id).await? {
-            Some(r) if TaskOwner::allows(r.owner_opt(), &caller) => Ok(r),
+            Some(r) if TaskOwner::allows(r.owner_opt(), &caller) => self.unless_orphaned(r).await,
             _ => Err(unknown_task(id)),
         }
+    }
+
+    /// `r`, or `r` marked `failed` if the fleet node running it died: nothing can end such a task, and
+    /// without this its client would see `working` (or wait on questions nobody will read) until the TTL.
+    /// Whichever node sees it first writes the failure; the others find it written.
+    async fn unless_orphaned(&self, r: TaskRecord) -> Result<TaskRecord, ErrorObject> {
+        let (Some(node), Some(fleet)) = (r.node(), self.fleet.get()) else {
+            return Ok(r);
+        };
+        if r.status().is_terminal() || node == fleet.node || !(fleet.dead)(node).await {
+            return Ok(r);
+        }
+        tracing::warn!(task = %r.id(), node, "task orphaned: the node running it stopped");
+        let failed = self
+            .modify(r.id(), None, true, |r| {
+                if r.status().is_terminal() {
+                    return false;
+                }
+                r.fail(ErrorObject::internal(ORPHANED));
+                true
+            })
+            .await?;
+        Ok(failed.map_or(r, |(now, _)| now))
     }
 
     /// The task's wire form (`CreateTaskResult` body, or `tasks/get` with `detailed`).
@@ -512,17 +548,22 @@ impl Tasks {
         match changed {
             None => Err(unknown_task(&p.task_id)),
             Some((r, true)) if r.status() == TaskStatus::Working => {
-                self.resume(r.id()).await;
+                // Answers for a dead node's task would be forwarded to nobody.
+                let r = self.unless_orphaned(r).await?;
+                if r.status() == TaskStatus::Working {
+                    self.resume(r.id()).await;
+                }
                 Ok(())
             }
             Some(_) => Ok(()),
         }
     }
 
-    /// Answers for tasks this node does not run go to the other nodes through `forward` (the first call wins).
+    /// This node is part of a fleet: answers for tasks it does not run go to the other nodes, and tasks of
+    /// dead nodes fail (the first call wins).
     #[cfg(feature = "http")]
-    pub(crate) fn resume_elsewhere_with(&self, forward: ResumeElsewhere) {
-        let _ = self.fleet.set(forward);
+    pub(crate) fn join_fleet(&self, fleet: Fleet) {
+        let _ = self.fleet.set(fleet);
     }
 
     /// Start the next round of `id`, whose questions are all answered: here if this node runs it, else on
@@ -533,8 +574,8 @@ impl Tasks {
         if self.resume_here(id).await {
             return;
         }
-        if let Some(forward) = self.fleet.get() {
-            forward(id.to_owned());
+        if let Some(fleet) = self.fleet.get() {
+            (fleet.resume_elsewhere)(id.to_owned());
             return;
         }
         tracing::warn!(task = %id, "answers for a task this node does not run, and no bus to forward them");

@@ -764,17 +764,25 @@ impl State {
                     }
                 });
                 if let Some(tasks) = &self.server.inner.tasks {
-                    // Answers for a task another node runs go to that node.
+                    // Answers for a task another node runs go to that node; a dead node's tasks fail.
                     let (out, node) = (bus.clone(), bus.node());
-                    tasks.resume_elsewhere_with(Arc::new(move |id: String| {
-                        let out = out.clone();
-                        tokio::spawn(async move {
-                            let msg = BusMessage::new(node, "", BusEvent::ResumeTask { id });
-                            if let Err(e) = out.publish(msg).await {
-                                tracing::warn!(error = %e, "a task's answers not sent to the other nodes");
-                            }
-                        });
-                    }));
+                    let watch = bus.clone();
+                    tasks.join_fleet(crate::tasks::Fleet {
+                        node,
+                        resume_elsewhere: Arc::new(move |id: String| {
+                            let out = out.clone();
+                            tokio::spawn(async move {
+                                let msg = BusMessage::new(node, "", BusEvent::ResumeTask { id });
+                                if let Err(e) = out.publish(msg).await {
+                                    tracing::warn!(error = %e, "a task's answers not sent to the other nodes");
+                                }
+                            });
+                        }),
+                        dead: Arc::new(move |other: u64| {
+                            let watch = watch.clone();
+                            Box::pin(async move { matches!(watch.alive(other).await, Ok(false)) })
+                        }),
+                    });
                     // Task status changes made here go to the other nodes, for their listen streams.
                     let mut changes = tasks.subscribe();
                     let (out, node) = (bus.clone(), bus.node());

@@ -171,6 +171,11 @@ pub struct TaskRecord {
     id: String,
     version: u64,
     owner: Option<TaskOwner>,
+    /// The fleet node holding the live half (the running handler), when the task was made by an HTTP
+    /// endpoint with a bus: another node that finds this node dead fails the task instead of leaving it
+    /// `working` until its TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<u64>,
     status: TaskStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status_message: Option<String>,
@@ -206,6 +211,7 @@ impl TaskRecord {
             id,
             version: 0,
             owner,
+            node: None,
             status: TaskStatus::Working,
             status_message: None,
             created_at: now,
@@ -231,6 +237,15 @@ impl TaskRecord {
     /// Who created it.
     pub fn owner(&self) -> Option<&TaskOwner> {
         self.owner.as_ref()
+    }
+    /// The fleet node running it ([`Bus::node`](crate::http::Bus::node) of the endpoint that made it), if
+    /// it was made by an endpoint with a bus.
+    pub fn node(&self) -> Option<u64> {
+        self.node
+    }
+    pub(crate) fn on_node(mut self, node: Option<u64>) -> Self {
+        self.node = node;
+        self
     }
     /// Where it is.
     pub fn status(&self) -> TaskStatus {
