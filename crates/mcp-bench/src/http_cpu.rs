@@ -16,7 +16,7 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use mcp::server::http::ResponseMode;
 
-use crate::targets::{start_ceiling, start_mcp, McpOpts};
+use crate::targets::{start_ceiling, start_json_ceiling, start_mcp, McpOpts};
 use crate::wire::Era;
 use crate::{fmt_d, probe, ClientSet};
 
@@ -65,6 +65,8 @@ pub struct HttpChildArgs {
 enum ChildKind {
     Mcp,
     Ceiling,
+    /// The ceiling parsing each request and serializing a JSON-RPC response with its id.
+    JsonCeiling,
 }
 
 /// `mcp-bench http-child`: serve on 127.0.0.1:0, print the address on stdout, stop when stdin closes.
@@ -86,6 +88,7 @@ pub fn http_child(a: HttpChildArgs) -> u64 {
                 .await
             }
             ChildKind::Ceiling => start_ceiling(Bytes::from(a.body)).await,
+            ChildKind::JsonCeiling => start_json_ceiling(Bytes::from(a.body)).await,
         }?;
         println!("{}", running.addr);
         // Stdin closing (the parent is done, or died) is the stop signal.
@@ -251,7 +254,7 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
     println!("load average at start: {}", crate::loadavg());
     let mcp = ChildServer::start(&["mcp"], a.server_threads)?;
     let eras = a.era.eras();
-    let mut ceilings = Vec::new();
+    let (mut ceilings, mut json_ceilings) = (Vec::new(), Vec::new());
     for &era in &eras {
         let body = probe(mcp.addr, era).await?;
         let body = String::from_utf8(body.to_vec()).map_err(|e| e.to_string())?;
@@ -260,10 +263,15 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             &["ceiling", "--body", &body],
             a.server_threads,
         )?);
+        json_ceilings.push(ChildServer::start(
+            &["json-ceiling", "--body", &body],
+            a.server_threads,
+        )?);
     }
     let mut errors = 0;
-    // ratios[era index] = mcp / ceiling server CPU per call, one per round.
+    // ratios[era index] = mcp / ceiling server CPU per call, one per round; to_json: mcp / JSON-RPC ceiling.
     let mut ratios = vec![Vec::new(); eras.len()];
+    let mut to_json = vec![Vec::new(); eras.len()];
     for round in 0..a.rounds.max(1) {
         println!("\nround {}", round + 1);
         println!(
@@ -271,11 +279,15 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             "target", "era", "calls/s", "p50", "server CPU"
         );
         for (i, &era) in eras.iter().enumerate() {
-            let mut order = [("ceiling", &ceilings[i]), ("mcp", &mcp)];
+            let mut order = [
+                ("ceiling", &ceilings[i]),
+                ("json", &json_ceilings[i]),
+                ("mcp", &mcp),
+            ];
             if round % 2 == 1 {
                 order.reverse();
             }
-            let mut per_call = [Duration::ZERO; 2];
+            let mut per_call = [Duration::ZERO; 3];
             for (name, server) in order {
                 let m = measure(name, server, era, a).await;
                 errors += m.errors;
@@ -290,14 +302,23 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
                 if let Some(e) = &m.first_error {
                     println!("         first error: {e}");
                 }
-                per_call[usize::from(name == "mcp")] = m.per_call();
+                per_call[match name {
+                    "ceiling" => 0,
+                    "json" => 1,
+                    _ => 2,
+                }] = m.per_call();
             }
-            let r = per_call[1].as_secs_f64() / per_call[0].as_secs_f64().max(1e-12);
+            let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-12);
+            let (r, j) = (
+                ratio(per_call[2], per_call[0]),
+                ratio(per_call[2], per_call[1]),
+            );
             println!(
-                "         {} mcp/ceiling server CPU per call: {r:.2}",
+                "         {} mcp/ceiling server CPU per call: {r:.2} (mcp/JSON-RPC ceiling {j:.2})",
                 era.name()
             );
             ratios[i].push(r);
+            to_json[i].push(j);
         }
     }
     println!("\nload average at end: {}", crate::loadavg());
@@ -315,6 +336,16 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             each.join(", "),
             sorted[sorted.len() / 2],
             if ok { "PASS" } else { "FAIL" }
+        );
+    }
+    println!("for reference (no target): the JSON-RPC ceiling also parses each request and serializes a response");
+    for (i, era) in eras.iter().enumerate() {
+        let each: Vec<String> = to_json[i].iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "  {:<7} C={} mcp / JSON-RPC ceiling       rounds [{}]",
+            era.name(),
+            a.clients,
+            each.join(", ")
         );
     }
     Ok(errors)

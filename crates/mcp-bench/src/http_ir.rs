@@ -154,6 +154,7 @@ async fn run_once(
         .join(format!("{}.{target}.{}.{calls}", a.tool.name(), era.name()));
     let args: Vec<&str> = match target {
         "mcp" => vec!["mcp"],
+        "json" => vec!["json-ceiling", "--body", ceiling_body],
         _ => vec!["ceiling", "--body", ceiling_body],
     };
     let mut child =
@@ -228,38 +229,45 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
     drop(native);
     let targets: Vec<&str> = match a.only {
         Some(crate::Only::Mcp) => vec!["mcp"],
-        Some(crate::Only::Ceiling) => vec!["ceiling"],
-        None => vec!["ceiling", "mcp"],
+        Some(crate::Only::Ceiling) => vec!["ceiling", "json"],
+        None => vec!["ceiling", "json", "mcp"],
     };
+    // `ratio` is to the raw ceiling; `/json` is ours to the JSON-RPC ceiling (what JSON costs any server).
     println!(
-        "{:<8} {:<7} {:>12} {:>13} {:>8}  files",
-        "target", "era", "Ir/call", "mallocs/call", "ratio"
+        "{:<8} {:<7} {:>12} {:>13} {:>8} {:>6}  files",
+        "target", "era", "Ir/call", "mallocs/call", "ratio", "/json"
     );
     for (era, body) in &bodies {
-        let mut ceiling_ir = None;
+        let (mut ceiling_ir, mut json_ir) = (None, None);
         for &target in &targets {
             let (short, f1) = run_once(a, target, *era, body, a.base).await?;
             let (long, f2) = run_once(a, target, *era, body, a.base + a.calls).await?;
             let ir = long.ir.saturating_sub(short.ir) as f64 / a.calls as f64;
             let allocs = long.allocs.saturating_sub(short.allocs) as f64 / a.calls as f64;
-            if target == "ceiling" {
-                ceiling_ir = Some(ir);
+            match target {
+                "ceiling" => ceiling_ir = Some(ir),
+                "json" => json_ir = Some(ir),
+                _ => {}
             }
             let ratio = ceiling_ir
-                .filter(|_| target == "mcp")
+                .filter(|_| target != "ceiling")
                 .map_or_else(String::new, |c| format!("{:.2}", ir / c));
+            let to_json = json_ir
+                .filter(|_| target == "mcp")
+                .map_or_else(String::new, |j| format!("{:.2}", ir / j));
             let allocs = if a.tool == Tool::Callgrind {
                 format!("{allocs:.1}")
             } else {
                 "-".into()
             };
             println!(
-                "{:<8} {:<7} {:>12.0} {:>13} {:>8}  {} {}",
+                "{:<8} {:<7} {:>12.0} {:>13} {:>8} {:>6}  {} {}",
                 target,
                 era.name(),
                 ir,
                 allocs,
                 ratio,
+                to_json,
                 f1.display(),
                 f2.display()
             );

@@ -40,6 +40,55 @@ impl Running {
 /// Answers every request with `body` (after reading the request body), over plain HTTP/1.1 with
 /// `TCP_NODELAY`: the least any HTTP server on this machine can do per call.
 pub async fn start_ceiling(body: Bytes) -> std::io::Result<Running> {
+    start_raw(Reply::Fixed(body)).await
+}
+
+/// [`start_ceiling`] that also does the least any JSON-RPC server does: parse the request body into a
+/// `serde_json::Value` and serialize a response carrying its `id` and the `result` of `body` (a JSON-RPC
+/// response). What our server spends beyond this is the SDK's own cost; the rest is JSON's.
+pub async fn start_json_ceiling(body: Bytes) -> std::io::Result<Running> {
+    let reply: serde_json::Value = serde_json::from_slice(&body).map_err(std::io::Error::other)?;
+    let result = reply
+        .get("result")
+        .cloned()
+        .ok_or_else(|| std::io::Error::other("the JSON ceiling's body must be a JSON-RPC result"))?;
+    start_raw(Reply::JsonRpc(std::sync::Arc::new(result))).await
+}
+
+#[derive(Clone)]
+enum Reply {
+    Fixed(Bytes),
+    JsonRpc(std::sync::Arc<serde_json::Value>),
+}
+
+impl Reply {
+    fn to(&self, request: &[u8]) -> Bytes {
+        match self {
+            Reply::Fixed(b) => b.clone(),
+            Reply::JsonRpc(result) => {
+                let id = serde_json::from_slice::<serde_json::Value>(request)
+                    .ok()
+                    .and_then(|mut v| v.get_mut("id").map(serde_json::Value::take))
+                    .unwrap_or_default();
+                // Serialized from borrowed parts: the result is not copied per call.
+                #[derive(serde::Serialize)]
+                struct Response<'a> {
+                    jsonrpc: &'static str,
+                    id: serde_json::Value,
+                    result: &'a serde_json::Value,
+                }
+                let response = Response {
+                    jsonrpc: "2.0",
+                    id,
+                    result,
+                };
+                Bytes::from(serde_json::to_vec(&response).unwrap_or_default())
+            }
+        }
+    }
+}
+
+async fn start_raw(body: Reply) -> std::io::Result<Running> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = oneshot::channel::<()>();
@@ -61,8 +110,13 @@ pub async fn start_ceiling(body: Bytes) -> std::io::Result<Running> {
                 let svc = service_fn(move |req: http::Request<Incoming>| {
                     let body = body.clone();
                     async move {
-                        let _ = req.into_body().collect().await;
-                        let mut r = Response::new(Full::new(body));
+                        let request = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let mut r = Response::new(Full::new(body.to(&request)));
                         r.headers_mut()
                             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                         Ok::<_, Infallible>(r)
