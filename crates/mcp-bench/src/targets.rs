@@ -48,10 +48,9 @@ pub async fn start_ceiling(body: Bytes) -> std::io::Result<Running> {
 /// response). What our server spends beyond this is the SDK's own cost; the rest is JSON's.
 pub async fn start_json_ceiling(body: Bytes) -> std::io::Result<Running> {
     let reply: serde_json::Value = serde_json::from_slice(&body).map_err(std::io::Error::other)?;
-    let result = reply
-        .get("result")
-        .cloned()
-        .ok_or_else(|| std::io::Error::other("the JSON ceiling's body must be a JSON-RPC result"))?;
+    let result = reply.get("result").cloned().ok_or_else(|| {
+        std::io::Error::other("the JSON ceiling's body must be a JSON-RPC result")
+    })?;
     start_raw(Reply::JsonRpc(std::sync::Arc::new(result))).await
 }
 

@@ -721,33 +721,8 @@ async fn listen_streams_hear_events_raised_on_other_nodes() {
         node(&redis.url(), "t8:").await,
     );
     let c = Client::new();
-    // Both nodes serving (each subscribes to the bus at its first request).
-    let echo = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":meta()}});
-    for n in [a, b] {
-        let r = modern(&c, n, "tools/call", Some("echo"), echo.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    let mut p = peek(&redis).await;
-    let subscribed = async {
-        loop {
-            let (_, n): (String, u64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg("t8:bus:")
-                .query_async(&mut p)
-                .await
-                .unwrap();
-            if n >= 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), subscribed)
-        .await
-        .expect("both nodes on the bus");
+    // Both nodes join the bus when they start serving: B gets no request at all in this test.
+    on_the_bus(&redis, "t8:", 2).await;
 
     let listen = json!({"jsonrpc":"2.0","id":7,"method":"subscriptions/listen","params":{
         "notifications":{"toolsListChanged":true,"resourceSubscriptions":["file:///x"]},"_meta":meta()}});

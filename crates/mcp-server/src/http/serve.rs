@@ -57,6 +57,9 @@ impl Bound {
     /// ```
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Bound { listener, service } = self;
+        // Join the fleet (bus, heartbeat) and start the sweeper now, not at the first request: a node that has
+        // served nothing yet still sends the events its server raises to the others, and is seen alive.
+        service.state().ensure_sweeper();
         let config = service.state().config.clone();
         let limits = ConnLimits::from(&config);
         let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
