@@ -716,7 +716,7 @@ async fn listen_streams_hear_events_raised_on_other_nodes() {
     let Some(redis) = redis_server().await else {
         return;
     };
-    let ((a, _), (b, server_b)) = (
+    let ((a, _), (_, server_b)) = (
         node(&redis.url(), "t8:").await,
         node(&redis.url(), "t8:").await,
     );
