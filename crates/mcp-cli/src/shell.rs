@@ -61,6 +61,8 @@ pub struct Catalog {
     pub prompts: Vec<(String, Vec<String>)>,
     /// Resource URIs.
     pub resources: Vec<String>,
+    /// Resource template URIs (RFC 6570), e.g. `users://{id}/profile`.
+    pub templates: Vec<String>,
 }
 
 /// A line of the shell, parsed with the one-shot commands' own definitions.
@@ -342,6 +344,10 @@ async fn refresh(client: &Client, catalog: &Mutex<Catalog>, which: Lists) {
         if let Ok(resources) = client.list_all_resources().await {
             lock(catalog).resources = resources.into_iter().map(|r| r.uri).collect();
         }
+        // Templates have no list-changed notification of their own: they go with the resources'.
+        if let Ok(templates) = client.list_all_resource_templates().await {
+            lock(catalog).templates = templates.into_iter().map(|t| t.uri_template).collect();
+        }
     }
 }
 
@@ -458,7 +464,11 @@ pub fn completions(catalog: &Catalog, before: &str) -> (usize, Vec<Pair>) {
         ["help"] => names(&mut COMMANDS.iter().map(|(w, _)| *w)),
         ["call"] => names(&mut catalog.tools.iter().map(|(n, _)| n.as_str())),
         ["prompt"] => names(&mut catalog.prompts.iter().map(|(n, _)| n.as_str())),
-        ["read"] => names(&mut catalog.resources.iter().map(String::as_str)),
+        ["read"] => {
+            let mut v = names(&mut catalog.resources.iter().map(String::as_str));
+            v.extend(template_prefixes(&catalog.templates, partial));
+            v
+        }
         ["call", tool, ..] if !partial.contains('=') => {
             let props: Vec<String> = catalog
                 .tools
@@ -479,6 +489,22 @@ pub fn completions(catalog: &Catalog, before: &str) -> (usize, Vec<Pair>) {
         _ => Vec::new(),
     };
     (start, candidates)
+}
+
+/// For `read`: each template whose fixed part (up to its first `{`) extends `partial` offers that part,
+/// shown as the whole template and with no space after it, so the user types the variable part next.
+fn template_prefixes(templates: &[String], partial: &str) -> Vec<Pair> {
+    let mut v: Vec<Pair> = templates
+        .iter()
+        .filter_map(|t| {
+            let fixed = &t[..t.find('{').unwrap_or(t.len())];
+            (!fixed.is_empty() && fixed.starts_with(partial) && fixed != partial)
+                .then(|| pair(t, fixed.to_owned()))
+        })
+        .collect();
+    v.sort_by(|a, b| a.display.cmp(&b.display));
+    v.dedup_by(|a, b| a.replacement == b.replacement);
+    v
 }
 
 #[cfg(test)]
@@ -503,6 +529,12 @@ mod tests {
                 vec!["arg1".into(), "arg2".into()],
             )],
             resources: vec!["test://static-text".into(), "test://static-binary".into()],
+            templates: vec![
+                "test://template/{id}/data".into(),
+                "users://{id}".into(),
+                "users://{id}/posts/{post}".into(),
+                "{+path}".into(),
+            ],
         }
     }
 
@@ -543,6 +575,30 @@ mod tests {
             shown("prompt test_").1,
             ["test_prompt_with_arguments "].map(String::from).to_vec()
         );
+    }
+
+    #[test]
+    fn read_offers_the_fixed_part_of_templates_after_the_resources() {
+        assert_eq!(
+            shown("read test://"),
+            (
+                5,
+                [
+                    "test://static-binary ",
+                    "test://static-text ",
+                    "test://template/"
+                ]
+                .map(String::from)
+                .to_vec()
+            )
+        );
+        // Shown whole, completed to the first variable (no space: the value comes next), once per prefix.
+        let (_, c) = completions(&catalog(), "read us");
+        let c: Vec<(String, String)> = c.into_iter().map(|p| (p.display, p.replacement)).collect();
+        assert_eq!(c, vec![("users://{id}".into(), "users://".into())]);
+        // Typed up to the variable: nothing more to offer; a template that starts with one offers nothing.
+        assert!(shown("read users://").1.is_empty());
+        assert!(shown("read {").1.is_empty());
     }
 
     #[test]
