@@ -38,8 +38,15 @@
 //! A session with no message for `--session-idle` seconds, no request running and no GET stream open is
 //! closed (its process stopped); its client's next message meets 404 and it starts a new session.
 //!
-//! Not done: SSE resumption (`Last-Event-ID`), and log messages for modern clients of a legacy-only child
-//! (they name no request).
+//! - **Resumption.** The event stream of a POST in a session gives every event an id; a client whose stream
+//!   was cut sends `GET` with `Last-Event-ID` and gets the events it missed, then the rest as they come (see
+//!   [`replay`]). The call goes on at the child meanwhile: a dropped connection is not a cancellation (a
+//!   client cancels with `notifications/cancelled`).
+//!
+//! Not done: resuming the GET stream itself (its events carry no id), and log messages for modern clients of
+//! a legacy-only child (they name no request).
+
+mod replay;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -546,6 +553,8 @@ struct Session {
     link: Arc<Link>,
     /// When the client last sent something.
     seen: Mutex<std::time::Instant>,
+    /// Its POST streams, for `Last-Event-ID`.
+    replay: Arc<replay::Replay>,
 }
 
 impl Session {
@@ -554,6 +563,7 @@ impl Session {
             conn,
             link,
             seen: Mutex::new(std::time::Instant::now()),
+            replay: Arc::default(),
         })
     }
 
@@ -772,6 +782,7 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let replay = session.as_ref().map(|(_, s)| s.replay.clone());
     let init = msgs.iter().find_map(|m| match m {
         Message::Request(r) if r.method == methods::INITIALIZE => Some(r.clone()),
         _ => None,
@@ -933,14 +944,47 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
         }
         return r;
     }
-    // A stream: every message for these requests, ending after the last answer. If the client goes away
-    // first, the child is told the requests are cancelled.
+    // A stream: every message for these requests, ending after the last answer.
     let guard = Abandon {
         link: link.clone(),
         wires,
         conn: transient.then(|| conn.key),
         done: false,
     };
+    if let Some(replay) = replay {
+        // In a session: resumable. The messages go through the session's replay, read by this response
+        // and by any resume after it; the requests run on when no one reads (the child is told they are
+        // cancelled only if it exits first).
+        let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
+        let no = replay.open(body_tx);
+        tokio::spawn(async move {
+            // The whole guard moves in (not just the field set below): it acts when this task ends.
+            let mut guard = guard;
+            let (mut next, mut left) = (Some(first), expected);
+            while left > 0 {
+                let m = match next.take() {
+                    Some(m) => m,
+                    None => match rx.recv().await {
+                        Some(m) => m,
+                        None => break,
+                    },
+                };
+                if matches!(m, Message::Response(_) | Message::Error(_)) {
+                    left -= 1;
+                }
+                replay.push(no, &m.to_json()).await;
+            }
+            guard.done = left == 0;
+            replay.finish(no);
+        });
+        let stream = futures::stream::unfold(body_rx, |mut rx| async move {
+            let frame = rx.recv().await?;
+            Some((Ok::<_, Infallible>(frame), rx))
+        });
+        return event_stream(Body::from_stream(stream), session_header);
+    }
+    // A modern request's stream: if the client goes away first, the child is told the requests are
+    // cancelled (there is no session to resume in).
     let stream = futures::stream::unfold(
         (Some(first), rx, expected, guard),
         |(next, mut rx, mut left, mut guard)| async move {
@@ -963,14 +1007,19 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
             ))
         },
     );
-    let mut r = Response::new(Body::from_stream(stream));
+    event_stream(Body::from_stream(stream), session_header)
+}
+
+/// An event-stream response with `body`, naming the new session if there is one.
+fn event_stream(body: Body, session: Option<HeaderValue>) -> Response {
+    let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Some(v) = session_header {
+    if let Some(v) = session {
         h.insert(mcp_protocol::headers::SESSION_ID, v);
     }
     r
@@ -1030,6 +1079,32 @@ async fn get(g: &Gateway, headers: HeaderMap) -> Response {
         }
         Err(r) => return *r,
     };
+    if let Some(last) = headers.get("last-event-id") {
+        // The rest of a POST's stream, from after the last event the client got.
+        let resumed = last
+            .to_str()
+            .map_err(|_| replay::ResumeError::Malformed)
+            .and_then(|id| session.replay.resume(id));
+        return match resumed {
+            Ok(rx) => {
+                let stream = futures::stream::unfold(rx, |mut rx| async move {
+                    let frame = rx.recv().await?;
+                    Some((Ok::<_, Infallible>(frame), rx))
+                });
+                event_stream(Body::from_stream(stream), None)
+            }
+            Err(e) => rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::invalid_request(match e {
+                    replay::ResumeError::Malformed => "Last-Event-ID is not an event id of this endpoint",
+                    replay::ResumeError::Unknown => {
+                        "Last-Event-ID names no stream of this session (unknown, or finished long ago)"
+                    }
+                }),
+            ),
+        };
+    }
     let (tx, rx) = mpsc::channel::<Message>(64);
     *lock(&session.conn.get) = Some(tx);
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -1037,14 +1112,7 @@ async fn get(g: &Gateway, headers: HeaderMap) -> Response {
         let frame = format!("event: message\ndata: {}\n\n", m.to_json());
         Some((Ok::<_, Infallible>(Bytes::from(frame)), rx))
     });
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    r
+    event_stream(Body::from_stream(stream), None)
 }
 
 async fn delete(g: &Gateway, headers: HeaderMap) -> Response {

@@ -860,3 +860,98 @@ fn a_shared_childs_question_goes_to_the_only_call_running_and_is_refused_when_tw
     assert_eq!(a_end["id"], 2, "{a_end}");
     assert!(a_end.to_string().contains("alice-a"), "{a_end}");
 }
+
+/// An exchange whose event stream is read as it arrives: its status, each message with the `id:` of its
+/// event, and the socket (shut it down to cut the stream as a dropped connection would).
+fn sse_exchange(
+    port: u16,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, mpsc::Receiver<(Option<String>, Value)>, TcpStream) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!(
+        "{method} /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let cut = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut status_line = String::new();
+    r.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut id = None;
+        for line in r.lines().map_while(Result::ok) {
+            if let Some(i) = line.strip_prefix("id: ") {
+                id = Some(i.trim().to_owned());
+            } else if let Some(Ok(v)) = line
+                .strip_prefix("data: ")
+                .map(serde_json::from_str::<Value>)
+            {
+                if tx.send((id.take(), v)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (status, rx, cut)
+}
+
+#[test]
+fn a_cut_stream_resumes_with_last_event_id_and_the_call_goes_on() {
+    let child = conformance_stdio();
+    let args: Vec<&str> = child.iter().map(String::as_str).collect();
+    let s = Serve::start(&args);
+    let sid = legacy_session(s.port);
+    let json_ct = ("Content-Type", "application/json");
+    let session = ("Mcp-Session-Id", sid.as_str());
+    // Three progress notifications 50 ms apart, then the answer.
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "p"}}});
+    let (status, rx, cut) = sse_exchange(s.port, "POST", &[json_ct, session], &call.to_string());
+    assert_eq!(status, 200);
+    let (first_id, first) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a first event");
+    assert_eq!(first["method"], "notifications/progress", "{first}");
+    let first_id = first_id.expect("events of a session's stream carry ids");
+    // The connection drops after the first event.
+    cut.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(rx);
+
+    let (status, rx, _) = sse_exchange(s.port, "GET", &[session, ("Last-Event-ID", &first_id)], "");
+    assert_eq!(status, 200);
+    let rest: Vec<(Option<String>, Value)> = rx.iter().collect();
+    let progress: Vec<f64> = rest
+        .iter()
+        .filter(|(_, m)| m["method"] == "notifications/progress")
+        .map(|(_, m)| m["params"]["progress"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        progress,
+        [50.0, 100.0],
+        "what followed the first event, once each: {rest:?}"
+    );
+    let (_, answer) = rest.last().expect("the answer");
+    assert_eq!(answer["id"], 7, "{rest:?}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        "Progress test completed"
+    );
+    assert!(rest.iter().all(|(id, _)| id.is_some()), "{rest:?}");
+
+    // An id the gateway never gave is refused, not taken for a new stream.
+    let (status, _, _) = sse_exchange(s.port, "GET", &[session, ("Last-Event-ID", "99-0")], "");
+    assert_eq!(status, 400);
+}
