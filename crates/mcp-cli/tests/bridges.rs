@@ -649,34 +649,14 @@ fn serve_closes_sessions_whose_clients_went_away() {
 /// A POST whose answer is read as it arrives: its status, and on the channel each JSON-RPC message of its
 /// event stream (or its JSON body).
 fn post_streaming(port: u16, headers: &[(&str, &str)], body: &str) -> (u16, mpsc::Receiver<Value>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!(
-        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut r = BufReader::new(s);
-    let mut status_line = String::new();
-    r.read_line(&mut status_line).unwrap();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    let (status, events, _) = sse_exchange(port, "POST", &all, body);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        // Header lines, chunk sizes and event names are not JSON; `data:` lines and a JSON body are.
-        for line in r.lines().map_while(Result::ok) {
-            let json = line.strip_prefix("data: ").unwrap_or(&line);
-            if let Ok(v) = serde_json::from_str::<Value>(json) {
-                if v.is_object() && tx.send(v).is_err() {
-                    return;
-                }
+        for (_, m) in events {
+            if tx.send(m).is_err() {
+                return;
             }
         }
     });
@@ -861,8 +841,9 @@ fn a_shared_childs_question_goes_to_the_only_call_running_and_is_refused_when_tw
     assert!(a_end.to_string().contains("alice-a"), "{a_end}");
 }
 
-/// An exchange whose event stream is read as it arrives: its status, each message with the `id:` of its
-/// event, and the socket (shut it down to cut the stream as a dropped connection would).
+/// An exchange whose answer is read as it arrives: its status, each JSON-RPC message of its event stream
+/// (or its JSON body) with the `id:` of its event, and the socket (shut it down to cut the stream as a
+/// dropped connection would).
 fn sse_exchange(
     port: u16,
     method: &str,
@@ -891,15 +872,16 @@ fn sse_exchange(
         .unwrap_or(0);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Header lines, chunk sizes and event names are not JSON; `data:` lines and a JSON body are.
         let mut id = None;
         for line in r.lines().map_while(Result::ok) {
             if let Some(i) = line.strip_prefix("id: ") {
                 id = Some(i.trim().to_owned());
-            } else if let Some(Ok(v)) = line
-                .strip_prefix("data: ")
-                .map(serde_json::from_str::<Value>)
-            {
-                if tx.send((id.take(), v)).is_err() {
+                continue;
+            }
+            let json = line.strip_prefix("data: ").unwrap_or(&line);
+            if let Ok(v) = serde_json::from_str::<Value>(json) {
+                if v.is_object() && tx.send((id.take(), v)).is_err() {
                     return;
                 }
             }
