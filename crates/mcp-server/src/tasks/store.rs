@@ -238,7 +238,7 @@ impl TaskRecord {
     pub fn owner(&self) -> Option<&TaskOwner> {
         self.owner.as_ref()
     }
-    /// The fleet node running it ([`Bus::node`](crate::http::Bus::node) of the endpoint that made it), if
+    /// The fleet node running it (`Bus::node` of the HTTP endpoint that made it), if
     /// it was made by an endpoint with a bus.
     pub fn node(&self) -> Option<u64> {
         self.node
