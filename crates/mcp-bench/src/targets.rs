@@ -61,6 +61,7 @@ enum Reply {
 }
 
 impl Reply {
+    /// The reply to `request`.
     fn to(&self, request: &[u8]) -> Bytes {
         match self {
             Reply::Fixed(b) => b.clone(),
@@ -109,13 +110,13 @@ async fn start_raw(body: Reply) -> std::io::Result<Running> {
                 let svc = service_fn(move |req: http::Request<Incoming>| {
                     let body = body.clone();
                     async move {
-                        let request = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let mut r = Response::new(Full::new(body.to(&request)));
+                        let request = req.into_body().collect().await;
+                        let reply = match &body {
+                            // The raw ceiling does not look at the request.
+                            Reply::Fixed(b) => b.clone(),
+                            json => json.to(&request.map(|b| b.to_bytes()).unwrap_or_default()),
+                        };
+                        let mut r = Response::new(Full::new(reply));
                         r.headers_mut()
                             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                         Ok::<_, Infallible>(r)
