@@ -102,7 +102,7 @@ pub(crate) struct Envelope {
     pub asker: Asker,
     pub cancel: CancellationToken,
     pub principal: Option<Principal>,
-    pub stream_control: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub stream_control: Option<Arc<tokio::sync::Notify>>,
     /// The HTTP request's trace headers (empty without the `otel` feature).
     pub trace: crate::trace_context::TraceHeaders,
 }
@@ -369,7 +369,7 @@ impl RequestContext {
     /// transports.
     pub fn close_sse_stream(&self) {
         if let Some(close) = &self.inner.env.stream_control {
-            close();
+            close.notify_one();
         }
     }
 

@@ -29,8 +29,8 @@ pub(crate) struct TransportEnv {
     pub notifier: Option<crate::notifier::Notifier>,
     pub cancel: CancellationToken,
     pub principal: Option<Principal>,
-    /// Lets the handler close its SSE stream for polling (legacy HTTP only).
-    pub stream_control: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// Lets the handler close its SSE stream for polling (legacy HTTP only): notified once to close it.
+    pub stream_control: Option<std::sync::Arc<tokio::sync::Notify>>,
     /// Per-item scopes an HTTP auth layer asks to be checked before the request runs (see
     /// [`crate::auth::ScopeLayer`]); the transport only carries it.
     pub scope_guard: Option<ScopeGuard>,

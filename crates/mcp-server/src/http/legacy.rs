@@ -409,12 +409,11 @@ impl State {
             }) as Arc<dyn ClientRequester>
         });
         let close = Arc::new(Notify::new());
-        let close2 = close.clone();
         let t = TransportEnv {
             notifier: Some(tx),
             cancel,
             principal,
-            stream_control: Some(Arc::new(move || close2.notify_one())),
+            stream_control: Some(close.clone()),
             scope_guard,
             trace,
         };
