@@ -239,7 +239,22 @@ impl TaskRecord {
         self.owner.as_ref()
     }
     /// The fleet node running it (`Bus::node` of the HTTP endpoint that made it), if
-    /// it was made by an endpoint with a bus.
+    /// it was made by an endpoint with a bus. Records stored before nodes were recorded read as `None`.
+    ///
+    /// ```
+    /// use mcp_server::tasks::TaskRecord;
+    /// let at = serde_json::json!({"secs_since_epoch": 1_780_000_000u64, "nanos_since_epoch": 0});
+    /// let mut record = serde_json::json!({
+    ///     "id": "t1", "version": 0, "owner": null, "status": "working",
+    ///     "createdAt": at, "lastUpdatedAt": at,
+    ///     "ttl": {"secs": 60, "nanos": 0}, "pollInterval": {"secs": 1, "nanos": 0},
+    /// });
+    /// let old: TaskRecord = serde_json::from_value(record.clone()).unwrap();
+    /// assert_eq!(old.node(), None);
+    /// record["node"] = 7.into();
+    /// let made_in_a_fleet: TaskRecord = serde_json::from_value(record).unwrap();
+    /// assert_eq!(made_in_a_fleet.node(), Some(7));
+    /// ```
     pub fn node(&self) -> Option<u64> {
         self.node
     }
