@@ -279,16 +279,17 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             "target", "era", "calls/s", "p50", "server CPU"
         );
         for (i, &era) in eras.iter().enumerate() {
+            // (slot in per_call, name, server)
             let mut order = [
-                ("ceiling", &ceilings[i]),
-                ("json", &json_ceilings[i]),
-                ("mcp", &mcp),
+                (0, "ceiling", &ceilings[i]),
+                (1, "json", &json_ceilings[i]),
+                (2, "mcp", &mcp),
             ];
             if round % 2 == 1 {
                 order.reverse();
             }
             let mut per_call = [Duration::ZERO; 3];
-            for (name, server) in order {
+            for (slot, name, server) in order {
                 let m = measure(name, server, era, a).await;
                 errors += m.errors;
                 println!(
@@ -302,11 +303,7 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
                 if let Some(e) = &m.first_error {
                     println!("         first error: {e}");
                 }
-                per_call[match name {
-                    "ceiling" => 0,
-                    "json" => 1,
-                    _ => 2,
-                }] = m.per_call();
+                per_call[slot] = m.per_call();
             }
             let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-12);
             let (r, j) = (

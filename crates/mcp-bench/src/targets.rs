@@ -54,38 +54,32 @@ pub async fn start_json_ceiling(body: Bytes) -> std::io::Result<Running> {
     start_raw(Reply::JsonRpc(std::sync::Arc::new(result))).await
 }
 
+/// What a raw server answers: the same bytes every time, or a JSON-RPC response to each request.
 #[derive(Clone)]
 enum Reply {
     Fixed(Bytes),
     JsonRpc(std::sync::Arc<serde_json::Value>),
 }
 
-impl Reply {
-    /// The reply to `request`.
-    fn to(&self, request: &[u8]) -> Bytes {
-        match self {
-            Reply::Fixed(b) => b.clone(),
-            Reply::JsonRpc(result) => {
-                let id = serde_json::from_slice::<serde_json::Value>(request)
-                    .ok()
-                    .and_then(|mut v| v.get_mut("id").map(serde_json::Value::take))
-                    .unwrap_or_default();
-                // Serialized from borrowed parts: the result is not copied per call.
-                #[derive(serde::Serialize)]
-                struct Response<'a> {
-                    jsonrpc: &'static str,
-                    id: serde_json::Value,
-                    result: &'a serde_json::Value,
-                }
-                let response = Response {
-                    jsonrpc: "2.0",
-                    id,
-                    result,
-                };
-                Bytes::from(serde_json::to_vec(&response).unwrap_or_default())
-            }
-        }
+/// The JSON-RPC ceiling's reply to `request`: its id, and `result`.
+fn json_rpc_reply(result: &serde_json::Value, request: &[u8]) -> Bytes {
+    let id = serde_json::from_slice::<serde_json::Value>(request)
+        .ok()
+        .and_then(|mut v| v.get_mut("id").map(serde_json::Value::take))
+        .unwrap_or_default();
+    // Serialized from borrowed parts: the result is not copied per call.
+    #[derive(serde::Serialize)]
+    struct Response<'a> {
+        jsonrpc: &'static str,
+        id: serde_json::Value,
+        result: &'a serde_json::Value,
     }
+    let response = Response {
+        jsonrpc: "2.0",
+        id,
+        result,
+    };
+    Bytes::from(serde_json::to_vec(&response).unwrap_or_default())
 }
 
 async fn start_raw(body: Reply) -> std::io::Result<Running> {
@@ -114,7 +108,10 @@ async fn start_raw(body: Reply) -> std::io::Result<Running> {
                         let reply = match &body {
                             // The raw ceiling does not look at the request.
                             Reply::Fixed(b) => b.clone(),
-                            json => json.to(&request.map(|b| b.to_bytes()).unwrap_or_default()),
+                            Reply::JsonRpc(result) => json_rpc_reply(
+                                result,
+                                &request.map(|b| b.to_bytes()).unwrap_or_default(),
+                            ),
                         };
                         let mut r = Response::new(Full::new(reply));
                         r.headers_mut()

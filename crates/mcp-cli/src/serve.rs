@@ -977,11 +977,7 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
             guard.done = left == 0;
             replay.finish(no);
         });
-        let stream = futures::stream::unfold(body_rx, |mut rx| async move {
-            let frame = rx.recv().await?;
-            Some((Ok::<_, Infallible>(frame), rx))
-        });
-        return event_stream(Body::from_stream(stream), session_header);
+        return event_stream(frames_body(body_rx), session_header);
     }
     // A modern request's stream: if the client goes away first, the child is told the requests are
     // cancelled (there is no session to resume in).
@@ -1000,14 +996,29 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
             if matches!(m, Message::Response(_) | Message::Error(_)) {
                 left -= 1;
             }
-            let frame = format!("event: message\ndata: {}\n\n", m.to_json());
             Some((
-                Ok::<_, Infallible>(Bytes::from(frame)),
+                Ok::<_, Infallible>(sse_frame(None, &m.to_json())),
                 (None, rx, left, guard),
             ))
         },
     );
     event_stream(Body::from_stream(stream), session_header)
+}
+
+/// One SSE event carrying a message (its JSON), with `id` if the stream is resumable.
+fn sse_frame(id: Option<&str>, json: &str) -> Bytes {
+    Bytes::from(match id {
+        Some(id) => format!("id: {id}\nevent: message\ndata: {json}\n\n"),
+        None => format!("event: message\ndata: {json}\n\n"),
+    })
+}
+
+/// A response body of the SSE frames sent on `rx`, ending when its senders are gone.
+fn frames_body(rx: mpsc::Receiver<Bytes>) -> Body {
+    Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        let frame = rx.recv().await?;
+        Some((Ok::<_, Infallible>(frame), rx))
+    }))
 }
 
 /// An event-stream response with `body`, naming the new session if there is one.
@@ -1086,13 +1097,7 @@ async fn get(g: &Gateway, headers: HeaderMap) -> Response {
             .map_err(|_| replay::ResumeError::Malformed)
             .and_then(|id| session.replay.resume(id));
         return match resumed {
-            Ok(rx) => {
-                let stream = futures::stream::unfold(rx, |mut rx| async move {
-                    let frame = rx.recv().await?;
-                    Some((Ok::<_, Infallible>(frame), rx))
-                });
-                event_stream(Body::from_stream(stream), None)
-            }
+            Ok(rx) => event_stream(frames_body(rx), None),
             Err(e) => rpc_error(
                 StatusCode::BAD_REQUEST,
                 None,
@@ -1109,8 +1114,7 @@ async fn get(g: &Gateway, headers: HeaderMap) -> Response {
     *lock(&session.conn.get) = Some(tx);
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let m = rx.recv().await?;
-        let frame = format!("event: message\ndata: {}\n\n", m.to_json());
-        Some((Ok::<_, Infallible>(Bytes::from(frame)), rx))
+        Some((Ok::<_, Infallible>(sse_frame(None, &m.to_json())), rx))
     });
     event_stream(Body::from_stream(stream), None)
 }
@@ -1589,17 +1593,12 @@ async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
                 Step::End(_, m) => (m, None),
             },
         };
-        let frame = format!("event: message\ndata: {}\n\n", m.to_json());
-        Some((Ok::<_, Infallible>(Bytes::from(frame)), (None, call)))
+        Some((
+            Ok::<_, Infallible>(sse_frame(None, &m.to_json())),
+            (None, call),
+        ))
     });
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    r
+    event_stream(Body::from_stream(stream), None)
 }
 
 /// Forget a paused call the client never resumed, and tell the child it is cancelled.

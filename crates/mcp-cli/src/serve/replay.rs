@@ -80,9 +80,7 @@ impl Replay {
             };
             let seq = log.next_seq;
             log.next_seq += 1;
-            let frame = Bytes::from(format!(
-                "id: {stream}-{seq}\nevent: message\ndata: {json}\n\n"
-            ));
+            let frame = super::sse_frame(Some(&format!("{stream}-{seq}")), json);
             if log.kept.len() == KEPT_EVENTS {
                 log.kept.pop_front();
             }
