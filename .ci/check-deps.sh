@@ -51,9 +51,12 @@ expect_absent() {
 # expect_present FEATURES CRATE: the feature set does pull CRATE (so an absence above is not a vacuous pass,
 # e.g. from a misspelt name or a changed output format).
 expect_present() {
-  local features=$1 crate=$2
-  if cargo tree -p mcp --no-default-features --features "$features" -e normal --prefix none \
-    --format '{p}' 2>/dev/null | awk '{print $1}' | grep -qx -- "$crate"; then
+  local features=$1 crate=$2 names
+  # The tree is read whole before grep: `grep -q` stops at the first match, and under pipefail the
+  # SIGPIPE that gives a still-writing `cargo tree` would fail the check at random.
+  names=$(cargo tree -p mcp --no-default-features --features "$features" -e normal --prefix none \
+    --format '{p}' 2>/dev/null | awk '{print $1}')
+  if grep -qx -- "$crate" <<<"$names"; then
     echo "ok   mcp[$features]: pulls $crate"
     passed=$((passed + 1))
   else
