@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_protocol::ErrorObject;
+use mcp_protocol::{ErrorObject, Message};
 
 /// An underlying cause, shared so [`Error`] stays `Clone` (one failure can end several requests).
 type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
@@ -132,10 +132,12 @@ pub(crate) enum Repr {
         reason: String,
     },
     /// A transport saw the server answer 404 to a message with a session id: the message never ran and may
-    /// be re-sent once a new session exists. `generation` is the transport's session generation at send.
+    /// be re-sent once a new session exists. `generation` is the transport's session generation at send;
+    /// `unsent` is the message, handed back so that the writer need not keep a copy of every message it sends.
     SessionGone {
         session_id: Option<String>,
         generation: u64,
+        unsent: Option<Box<Message>>,
     },
     OutcomeUnknown {
         method: String,
@@ -409,6 +411,23 @@ impl Error {
         }
     }
 
+    /// The message a [`Repr::SessionGone`] hands back, taken out of it.
+    pub(crate) fn take_unsent(&mut self) -> Option<Message> {
+        match &mut self.inner.repr {
+            Repr::SessionGone { unsent, .. } => unsent.take().map(|m| *m),
+            _ => None,
+        }
+    }
+
+    /// `self`, handing `msg` back if it is a [`Repr::SessionGone`] (the refused message never ran).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn returning(mut self, msg: impl FnOnce() -> Message) -> Self {
+        if let Repr::SessionGone { unsent, .. } = &mut self.inner.repr {
+            *unsent = Some(Box::new(msg()));
+        }
+        self
+    }
+
     /// How long the request waited, when it timed out on the client's clock.
     pub fn timeout_after(&self) -> Option<Duration> {
         match &self.inner.repr {
@@ -632,6 +651,7 @@ mod tests {
         let gone = Error::from(Repr::SessionGone {
             session_id: Some("s".into()),
             generation: 1,
+            unsent: None,
         });
         let lost = Error::from(Repr::SessionExpired {
             session_id: None,

@@ -10,6 +10,10 @@ use crate::Error;
 
 type Slot = oneshot::Sender<Result<Value, Error>>;
 
+/// A map keyed by ids this side chose, looked up on every request and response: hashed with foldhash
+/// (randomly seeded per process) rather than SipHash, which costs several times as much on short keys.
+type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub(crate) struct ProgressRoute {
     pub(crate) tx: mpsc::Sender<ProgressParams>,
     pub(crate) touched: Arc<tokio::sync::Notify>,
@@ -23,8 +27,8 @@ pub(crate) struct ProgressRoute {
 /// client request that caused it.
 #[derive(Default)]
 pub struct PendingRequests {
-    slots: Mutex<HashMap<RequestId, Slot>>,
-    pub(crate) progress: Mutex<HashMap<String, ProgressRoute>>,
+    slots: Mutex<IdMap<RequestId, Slot>>,
+    pub(crate) progress: Mutex<IdMap<String, ProgressRoute>>,
 }
 
 impl std::fmt::Debug for PendingRequests {
@@ -89,7 +93,7 @@ impl PendingRequests {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdMap<RequestId, Slot>> {
         // A poisoned lock only means another thread panicked mid-insert; the map itself is still valid.
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }

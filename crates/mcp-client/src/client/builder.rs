@@ -1,7 +1,7 @@
 //! The builder: handlers, version mode and options; `connect` spawns the background tasks and negotiates.
 
 use mcp_rpc::rt;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 use mcp_protocol::types::{
@@ -164,12 +164,17 @@ impl ClientBuilder {
             VersionMode::Legacy => ProtocolVersion::LATEST_LEGACY,
             VersionMode::Auto => ProtocolVersion::LATEST,
         };
+        let info_and_caps_json = (
+            serde_json::to_value(&self.info).unwrap_or_default(),
+            serde_json::to_value(&caps).unwrap_or_else(|_| serde_json::json!({})),
+        );
         let inner = Arc::new(Inner {
             transport: transport.clone(),
             kind,
             peer: Peer::new(out_tx),
             info: self.info,
             caps,
+            info_and_caps_json,
             elicitation: self.elicitation,
             sampling: self.sampling,
             roots: self.roots,
@@ -186,14 +191,14 @@ impl ClientBuilder {
                 log_level: None,
                 subscriptions: BTreeSet::new(),
             }),
-            tools: RwLock::new(HashMap::new()),
+            tools: RwLock::default(),
             cache,
-            listens: Mutex::new(HashMap::new()),
-            hints: Mutex::new(HashMap::new()),
-            internal: Mutex::new(HashSet::new()),
-            failures: Mutex::new(HashMap::new()),
+            listens: Mutex::default(),
+            hints: Mutex::default(),
+            internal: Mutex::default(),
+            failures: Mutex::default(),
             recovery: tokio::sync::Mutex::new(()),
-            server_requests: Mutex::new(HashMap::new()),
+            server_requests: Mutex::default(),
             events,
             closed: CancellationToken::new(),
             disconnected: Default::default(),

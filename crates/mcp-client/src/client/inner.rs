@@ -2,6 +2,10 @@
 //! request path (with the -32022 retry) and the result cache.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Maps and sets looked up on every request (ids, tool names): foldhash, randomly seeded per process, costs a
+/// fraction of SipHash on such short keys.
+pub(super) type FastHash = foldhash::fast::RandomState;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -53,6 +57,8 @@ pub(super) struct Inner {
     pub(super) peer: Peer,
     pub(super) info: Implementation,
     pub(super) caps: ClientCapabilities,
+    /// `info` and `caps` as JSON, serialized once: every modern request carries them in its `_meta`.
+    pub(super) info_and_caps_json: (Value, Value),
     pub(super) elicitation: Option<Arc<dyn ElicitationHandler>>,
     pub(super) sampling: Option<Arc<dyn SamplingHandler>>,
     pub(super) roots: Option<Arc<dyn RootsHandler>>,
@@ -60,15 +66,15 @@ pub(super) struct Inner {
     pub(super) reissue: ReissuePolicy,
     pub(super) opts: ClientOptions,
     pub(super) state: RwLock<ConnState>,
-    pub(super) tools: RwLock<HashMap<String, Arc<ToolMeta>>>,
+    pub(super) tools: RwLock<HashMap<String, Arc<ToolMeta>, FastHash>>,
     pub(super) cache: ResultCache,
-    pub(super) listens: Mutex<HashMap<RequestId, ListenRoute>>,
-    pub(super) hints: Mutex<HashMap<RequestId, SendOptions>>,
+    pub(super) listens: Mutex<HashMap<RequestId, ListenRoute, FastHash>>,
+    pub(super) hints: Mutex<HashMap<RequestId, SendOptions, FastHash>>,
     /// Requests of session recovery itself: a refusal of these is not recovered (it would wait on itself).
-    pub(super) internal: Mutex<HashSet<RequestId>>,
-    pub(super) failures: Mutex<HashMap<RequestId, Error>>,
+    pub(super) internal: Mutex<HashSet<RequestId, FastHash>>,
+    pub(super) failures: Mutex<HashMap<RequestId, Error, FastHash>>,
     pub(super) recovery: tokio::sync::Mutex<()>,
-    pub(super) server_requests: Mutex<HashMap<RequestId, CancellationToken>>,
+    pub(super) server_requests: Mutex<HashMap<RequestId, CancellationToken, FastHash>>,
     pub(super) events: broadcast::Sender<ClientEvent>,
     pub(super) closed: CancellationToken,
     /// The server side closed the connection (stdio EOF).
@@ -166,14 +172,9 @@ impl Inner {
             .or_insert_with(|| Value::Object(JsonObject::new()));
         if let Value::Object(m) = meta {
             m.insert(meta::PROTOCOL_VERSION.into(), json!(version.as_str()));
-            m.insert(
-                meta::CLIENT_CAPABILITIES.into(),
-                serde_json::to_value(&self.caps).unwrap_or_else(|_| json!({})),
-            );
-            m.insert(
-                meta::CLIENT_INFO.into(),
-                serde_json::to_value(&self.info).unwrap_or_default(),
-            );
+            let (info, caps) = &self.info_and_caps_json;
+            m.insert(meta::CLIENT_CAPABILITIES.into(), caps.clone());
+            m.insert(meta::CLIENT_INFO.into(), info.clone());
             if let Some(level) = log_level {
                 m.insert(
                     meta::LOG_LEVEL.into(),
@@ -238,16 +239,6 @@ impl Inner {
             lock(&self.failures).remove(id);
         }
     }
-
-    pub(super) fn fail_message(&self, msg: &Message, err: Error) {
-        match msg {
-            Message::Request(r) => self.fail_request(&r.id, err),
-            other => {
-                tracing::debug!(method = ?other.method(), error = %err, "could not send a message")
-            }
-        }
-    }
-
     /// Send one request (retrying once with another version on -32022) and return its raw result.
     pub(super) async fn request(
         &self,

@@ -5,7 +5,7 @@ use mcp_rpc::rt;
 use std::sync::{Arc, Weak};
 
 use mcp_protocol::types::methods;
-use mcp_protocol::{Era, Message};
+use mcp_protocol::{Era, Message, RequestId};
 use tokio::sync::mpsc;
 
 use super::inner::{lock, Inner, MAX_RESENDS};
@@ -42,34 +42,30 @@ pub(super) async fn writer_loop(
 pub(super) async fn deliver(
     weak: Weak<Inner>,
     transport: Arc<dyn Transport>,
-    msg: Message,
+    mut msg: Message,
     opts: SendOptions,
 ) {
+    // No copy is kept: a message refused for its expired session comes back with the refusal.
+    let sent = Sent::of(&msg);
     let mut resends = 0;
     loop {
-        let err = match transport.send(msg.clone(), opts.clone()).await {
+        let mut err = match transport.send(msg, opts.clone()).await {
             Ok(()) => return,
             Err(e) => e,
         };
         let Some(inner) = weak.upgrade() else { return };
+        let unsent = err.take_unsent();
         match err.repr() {
             Repr::SessionGone {
                 session_id,
                 generation,
+                ..
             } => {
                 let (session_id, generation) = (session_id.clone(), *generation);
-                let resendable = match &msg {
-                    Message::Request(r) => !lock(&inner.internal).contains(&r.id),
-                    Message::Notification(n) => {
-                        n.method != methods::NOTIF_CANCELLED
-                            && n.method != methods::NOTIF_INITIALIZED
-                    }
-                    // The server request this answers died with the session.
-                    Message::Response(_) | Message::Error(_) => false,
-                };
-                if !resendable || resends >= MAX_RESENDS {
-                    inner.fail_message(
-                        &msg,
+                let again = unsent.filter(|_| resends < MAX_RESENDS && sent.resendable(&inner));
+                let Some(again) = again else {
+                    sent.fail(
+                        &inner,
                         Repr::SessionExpired {
                             session_id,
                             reason: "the server refused the message after its session expired"
@@ -78,11 +74,12 @@ pub(super) async fn deliver(
                         .into(),
                     );
                     return;
-                }
+                };
+                msg = again;
                 resends += 1;
                 // 404 means the message never ran: once a new session exists, send it again.
                 if let Err(e) = inner.recover(session_id, generation).await {
-                    inner.fail_message(&msg, e);
+                    sent.fail(&inner, e);
                     return;
                 }
             }
@@ -90,13 +87,56 @@ pub(super) async fn deliver(
             Repr::StreamBroken(reason) if inner.era() == Era::Modern => {
                 let reason = reason.clone();
                 // Not re-issued (or re-issued to no avail): the server may have run it.
-                let method = msg.method().unwrap_or_default().to_owned();
-                inner.fail_message(&msg, Repr::OutcomeUnknown { method, reason }.into());
+                let method = sent.method.clone().unwrap_or_default();
+                sent.fail(&inner, Repr::OutcomeUnknown { method, reason }.into());
                 return;
             }
             _ => {
-                inner.fail_message(&msg, err);
+                sent.fail(&inner, err);
                 return;
+            }
+        }
+    }
+}
+
+/// What [`deliver`] keeps of a message the transport took: enough to fail it, or to tell whether it may
+/// go again.
+struct Sent {
+    /// The id, for a request.
+    request: Option<RequestId>,
+    method: Option<String>,
+    /// A response or an error (to a server request).
+    reply: bool,
+}
+
+impl Sent {
+    fn of(msg: &Message) -> Self {
+        Self {
+            request: match msg {
+                Message::Request(r) => Some(r.id.clone()),
+                _ => None,
+            },
+            method: msg.method().map(str::to_owned),
+            reply: matches!(msg, Message::Response(_) | Message::Error(_)),
+        }
+    }
+
+    /// Whether the message may be sent again on a new session.
+    fn resendable(&self, inner: &Inner) -> bool {
+        if let Some(id) = &self.request {
+            return !lock(&inner.internal).contains(id);
+        }
+        // A reply: the server request it answers died with the session.
+        !self.reply
+            && self.method.as_deref() != Some(methods::NOTIF_CANCELLED)
+            && self.method.as_deref() != Some(methods::NOTIF_INITIALIZED)
+    }
+
+    fn fail(&self, inner: &Inner, err: crate::Error) {
+        match &self.request {
+            Some(id) => inner.fail_request(id, err),
+            None => {
+                tracing::debug!(method = ?self.method, error = %err, "could not send a message")
             }
         }
     }

@@ -13,7 +13,6 @@ use mcp_protocol::Message;
 use mcp_rpc::rt::{self, JoinHandle};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -310,9 +309,7 @@ async fn read_stream(
             if ev.data.trim().is_empty() {
                 continue;
             }
-            let msg = serde_json::from_str::<Value>(&ev.data)
-                .map_err(|e| e.to_string())
-                .and_then(|v| Message::from_value(v).map_err(|e| e.message));
+            let msg = crate::transport::parse_message(ev.data.as_bytes());
             match msg {
                 Ok(m) => {
                     if tx.send(TransportEvent::Message(m)).await.is_err() {

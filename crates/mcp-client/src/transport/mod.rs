@@ -106,9 +106,27 @@ pub(crate) async fn read_capped(
     resp: reqwest::Response,
     cap: usize,
 ) -> Result<CappedBody, reqwest::Error> {
-    let mut buf = bytes::BytesMut::new();
     let mut body = Chunks::new(resp);
-    while let Some(chunk) = body.chunk().await? {
+    // Most replies come in one chunk: it is the body, uncopied, unless another follows.
+    let first = match body.chunk().await? {
+        Some(chunk) if chunk.len() <= cap => chunk,
+        Some(chunk) => {
+            return Ok(CappedBody {
+                bytes: chunk.slice(..cap),
+                truncated: true,
+            })
+        }
+        None => bytes::Bytes::new(),
+    };
+    let Some(second) = body.chunk().await? else {
+        return Ok(CappedBody {
+            bytes: first,
+            truncated: false,
+        });
+    };
+    let mut buf = bytes::BytesMut::from(&first[..]);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
         let room = cap - buf.len();
         if chunk.len() > room {
             buf.extend_from_slice(&chunk[..room]);
@@ -118,11 +136,24 @@ pub(crate) async fn read_capped(
             });
         }
         buf.extend_from_slice(&chunk);
+        next = body.chunk().await?;
     }
     Ok(CappedBody {
         bytes: buf.freeze(),
         truncated: false,
     })
+}
+
+/// One message from JSON text: straight from the bytes when it is one plain message (most are), else
+/// through a [`serde_json::Value`], whose errors say what is wrong.
+#[cfg(feature = "http")]
+pub(crate) fn parse_message(json: &[u8]) -> Result<Message, String> {
+    if let Some(m) = Message::from_slice_fast(json) {
+        return Ok(m);
+    }
+    serde_json::from_slice::<serde_json::Value>(json)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Message::from_value(v).map_err(|e| e.message))
 }
 
 /// An error response's body (at most [`MAX_ERROR_BODY`]), or nothing if it could not be read.

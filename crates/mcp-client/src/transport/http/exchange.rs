@@ -21,10 +21,14 @@ impl Inner {
         opts: &SendOptions,
         parser: &mut SseParser,
     ) -> Result<(StreamEnd, Option<String>), Error> {
-        let msg = Message::Request(wire.clone());
-        let (sid, generation) = self.session_for(&msg).await?;
-        let extra = self.protocol_headers(&msg, opts);
-        let resp = self.post(&msg, sid.as_deref(), &extra).await?;
+        // A refused message goes back to the client's writer, to be sent again on a new session.
+        let unsent = || Message::Request(wire.clone());
+        let (sid, generation) = self
+            .session_for(Some(&wire.method))
+            .await
+            .map_err(|e| e.returning(unsent))?;
+        let extra = self.protocol_headers(Some(wire), opts);
+        let resp = self.post(wire, sid.as_deref(), &extra).await?;
         let status = resp.status();
         if wire.method == methods::INITIALIZE && status.is_success() {
             self.capture_session(&resp);
@@ -32,11 +36,12 @@ impl Inner {
         if status == StatusCode::NOT_FOUND {
             if let Some(sid) = &sid {
                 self.expire(sid);
-                return Err(Repr::SessionGone {
+                return Err(Error::from(Repr::SessionGone {
                     session_id: Some(sid.clone()),
                     generation,
-                }
-                .into());
+                    unsent: None,
+                })
+                .returning(unsent));
             }
         }
         let done = |replied| StreamEnd {
@@ -83,19 +88,27 @@ impl Inner {
             )));
         }
         let body = body.bytes;
-        let value: Value = serde_json::from_slice(&body).map_err(|e| {
-            Error::transport_protocol(format!(
-                "reply is not JSON ({e}): {}",
-                truncate(&String::from_utf8_lossy(&body))
-            ))
-        })?;
-        let items = match value {
-            Value::Array(items) => items,
-            v => vec![v],
+        // One plain message straight from the bytes; a batch, or a reply with something wrong, through a
+        // `Value`, which says what.
+        let messages = match Message::from_slice_fast(&body) {
+            Some(m) => vec![Ok(m)],
+            None => {
+                let value: Value = serde_json::from_slice(&body).map_err(|e| {
+                    Error::transport_protocol(format!(
+                        "reply is not JSON ({e}): {}",
+                        truncate(&String::from_utf8_lossy(&body))
+                    ))
+                })?;
+                let items = match value {
+                    Value::Array(items) => items,
+                    v => vec![v],
+                };
+                items.into_iter().map(Message::from_value).collect()
+            }
         };
         let mut replied = false;
-        for v in items {
-            match Message::from_value(v) {
+        for m in messages {
+            match m {
                 Ok(m) => replied |= self.deliver(m, Some((&wire.id, orig))).await,
                 Err(e) => {
                     tracing::warn!(error = %e.message, "ignoring an invalid message in a reply")
@@ -167,8 +180,15 @@ impl Inner {
 
     /// POST a notification or a response; the server accepts it with 202.
     pub(super) async fn post_simple(&self, msg: Message, opts: SendOptions) -> Result<(), Error> {
-        let (sid, generation) = self.session_for(&msg).await?;
-        let extra = self.protocol_headers(&msg, &opts);
+        let (sid, generation) = self
+            .session_for(msg.method())
+            .await
+            .map_err(|e| e.returning(|| msg.clone()))?;
+        let request = match &msg {
+            Message::Request(r) => Some(r),
+            _ => None,
+        };
+        let extra = self.protocol_headers(request, &opts);
         let resp = self.post(&msg, sid.as_deref(), &extra).await?;
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
@@ -177,6 +197,7 @@ impl Inner {
                 return Err(Repr::SessionGone {
                     session_id: Some(sid),
                     generation,
+                    unsent: Some(Box::new(msg)),
                 }
                 .into());
             }

@@ -11,7 +11,6 @@ use mcp_protocol::{headers, meta, ErrorObject, Message, ProtocolVersion, Request
 use mcp_rpc::rt::{self, JoinHandle};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
-use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -106,8 +105,7 @@ pub(super) fn is_sse(resp: &reqwest::Response) -> bool {
 
 /// The JSON-RPC error in an error response body, if it is one.
 pub(super) fn jsonrpc_error_of(body: &[u8]) -> Option<ErrorObject> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    match Message::from_value(v).ok()? {
+    match crate::transport::parse_message(body).ok()? {
         Message::Error(e) => Some(e.error),
         _ => None,
     }
@@ -159,21 +157,18 @@ impl Inner {
     /// The headers the protocol puts on a message.
     pub(super) fn protocol_headers(
         &self,
-        msg: &Message,
+        request: Option<&Request>,
         opts: &SendOptions,
     ) -> Vec<(String, String)> {
         let mut h = Vec::new();
-        let modern = match msg {
-            Message::Request(r) => modern_version(r).map(|v| (r, v)),
-            _ => None,
-        };
+        let modern = request.and_then(|r| modern_version(r).map(|v| (r, v)));
         if let Some((req, version)) = modern {
             h.push((headers::PROTOCOL_VERSION.to_owned(), version.to_owned()));
             h.push((headers::METHOD.to_owned(), req.method.clone()));
             if let Some(name) = mcp_name(req) {
                 h.push((headers::NAME.to_owned(), headers::encode_value(name)));
             }
-        } else if msg.method() != Some(methods::INITIALIZE) {
+        } else if request.map(|r| r.method.as_str()) != Some(methods::INITIALIZE) {
             if let Some(v) = self.legacy_version() {
                 h.push((headers::PROTOCOL_VERSION.to_owned(), v.as_str().to_owned()));
             }
@@ -182,9 +177,10 @@ impl Inner {
         h
     }
 
+    /// POST `msg` (a [`Message`], or the [`Request`] of one: they serialize alike).
     pub(super) async fn post(
         &self,
-        msg: &Message,
+        msg: &impl serde::Serialize,
         sid: Option<&str>,
         extra: &[(String, String)],
     ) -> Result<reqwest::Response, Error> {

@@ -4,7 +4,6 @@
 use futures::StreamExt;
 use mcp_protocol::{meta, Message, RequestId};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use super::inner::{is_sse, Inner, StreamEnd};
 use crate::error::Error;
@@ -81,10 +80,7 @@ impl Inner {
                             tracing::debug!(event = ?ev.event, "ignoring SSE event of another type");
                             continue;
                         }
-                        let msg = match serde_json::from_str::<Value>(&ev.data)
-                            .map_err(|e| e.to_string())
-                            .and_then(|v| Message::from_value(v).map_err(|e| e.message))
-                        {
+                        let msg = match crate::transport::parse_message(ev.data.as_bytes()) {
                             Ok(m) => m,
                             Err(e) => {
                                 tracing::warn!(error = %e, "ignoring an SSE event that is not a JSON-RPC message");

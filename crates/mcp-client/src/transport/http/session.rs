@@ -3,8 +3,8 @@
 use mcp_rpc::rt;
 use std::time::Duration;
 
+use mcp_protocol::headers;
 use mcp_protocol::types::methods;
-use mcp_protocol::{headers, Message};
 use reqwest::{Method, StatusCode};
 
 use super::inner::{Inner, SessionState};
@@ -12,8 +12,10 @@ use crate::error::{Error, Repr};
 
 impl Inner {
     /// The session id a message goes with, waiting while a session is being (re-)established.
-    pub(super) async fn session_for(&self, msg: &Message) -> Result<(Option<String>, u64), Error> {
-        let method = msg.method();
+    pub(super) async fn session_for(
+        &self,
+        method: Option<&str>,
+    ) -> Result<(Option<String>, u64), Error> {
         if method == Some(methods::INITIALIZE) {
             // `initialize` never carries a session id.
             return Ok((None, self.session.borrow().generation));
@@ -30,6 +32,7 @@ impl Inner {
                     return Err(Repr::SessionGone {
                         session_id: None,
                         generation: slot.generation,
+                        unsent: None,
                     }
                     .into())
                 }
