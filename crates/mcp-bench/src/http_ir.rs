@@ -87,14 +87,14 @@ impl Tool {
 
 /// Totals of one valgrind output file.
 #[derive(Debug, Clone, Copy, Default)]
-struct Totals {
-    ir: u64,
+pub(crate) struct Totals {
+    pub(crate) ir: u64,
     /// Calls to malloc, calloc and realloc (callgrind only).
-    allocs: u64,
+    pub(crate) allocs: u64,
 }
 
 /// Read the totals of a callgrind or cachegrind output file.
-fn read_totals(file: &Path) -> Result<Totals, String> {
+pub(crate) fn read_totals(file: &Path) -> Result<Totals, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut t = Totals::default();
     let mut names: std::collections::HashMap<String, String> = Default::default();

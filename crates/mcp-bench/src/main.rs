@@ -30,6 +30,7 @@
 //! `--release` for measurements. The process exits with status 1 if any request failed.
 
 mod attack;
+mod client_ir;
 mod fleet;
 mod http_cpu;
 mod http_ir;
@@ -87,6 +88,12 @@ enum Cmd {
     /// Instructions and mallocs per tools/call over HTTP of a server child run under valgrind, ours (both
     /// eras) against the raw hyper ceiling: unlike CPU time, barely moved by other load on the machine.
     HttpIr(http_ir::HttpIrArgs),
+    /// Instructions and mallocs per tools/call of our client (run under valgrind), over Streamable HTTP and
+    /// stdio, in both eras; the server runs outside valgrind.
+    ClientIr(client_ir::ClientIrArgs),
+    /// (child of `client-ir`) Our client making a given number of calls, then exiting.
+    #[command(hide = true)]
+    ClientChild(client_ir::ClientChildArgs),
     /// (child of `http-cpu`) Serve the MCP endpoint or the ceiling; print the address; stop when stdin closes.
     #[command(hide = true)]
     HttpChild(http_cpu::HttpChildArgs),
@@ -261,6 +268,16 @@ fn main() {
             }
             return;
         }
+        Cmd::ClientIr(a) => {
+            if client_ir::client_ir_cmd(a) > 0 {
+                std::process::exit(1);
+            }
+            return;
+        }
+        Cmd::ClientChild(a) => {
+            let rt = crate::client_runtime(1);
+            std::process::exit(i32::from(rt.block_on(client_ir::client_child(a)) > 0));
+        }
         Cmd::HttpChild(a) => std::process::exit(i32::from(http_cpu::http_child(a) > 0)),
         _ => cli,
     };
@@ -282,6 +299,8 @@ fn main() {
             | Cmd::PipeFloor
             | Cmd::HttpCpu(_)
             | Cmd::HttpIr(_)
+            | Cmd::ClientIr(_)
+            | Cmd::ClientChild(_)
             | Cmd::HttpChild(_) => {
                 unreachable!("handled before the runtime starts")
             }

@@ -19,8 +19,8 @@ use serde_json::json;
 use mcp_cli::load::{drive, Failure, Histogram, Outcome};
 
 /// The tool every target serves and every call asks for.
-const TOOL: &str = "test_simple_text";
-const TOOL_TEXT: &str = "This is a simple text response for testing.";
+pub(crate) const TOOL: &str = "test_simple_text";
+pub(crate) const TOOL_TEXT: &str = "This is a simple text response for testing.";
 
 #[derive(Args)]
 pub struct StdioArgs {
