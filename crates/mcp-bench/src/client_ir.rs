@@ -91,14 +91,7 @@ pub struct ClientChildArgs {
 
 /// Run the measurement; returns the number of failures.
 pub fn client_ir_cmd(a: ClientIrArgs) -> u64 {
-    let rt = crate::client_runtime(1);
-    match rt.block_on(run(&a)) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("client-ir: {e}");
-            1
-        }
-    }
+    crate::run_measurement("client-ir", run(&a))
 }
 
 async fn run(a: &ClientIrArgs) -> Result<(), String> {
@@ -189,15 +182,9 @@ fn run_child(
     Ok(())
 }
 
-/// `mcp-bench client-child`: exits 0 only if every call succeeded, in the era asked for.
-pub async fn client_child(a: ClientChildArgs) -> u64 {
-    match client_calls(&a).await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("client-child: {e}");
-            1
-        }
-    }
+/// `mcp-bench client-child`: 0 only if every call succeeded, in the era asked for.
+pub fn client_child(a: ClientChildArgs) -> u64 {
+    crate::run_measurement("client-child", client_calls(&a))
 }
 
 async fn client_calls(a: &ClientChildArgs) -> Result<(), String> {

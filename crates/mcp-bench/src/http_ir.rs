@@ -195,14 +195,7 @@ async fn run_once(
 
 /// Run the measurement; returns the number of failures.
 pub fn http_ir_cmd(a: HttpIrArgs) -> u64 {
-    let rt = crate::client_runtime(1);
-    match rt.block_on(run(&a)) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("http-ir: {e}");
-            1
-        }
-    }
+    crate::run_measurement("http-ir", run(&a))
 }
 
 async fn run(a: &HttpIrArgs) -> Result<(), String> {

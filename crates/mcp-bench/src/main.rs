@@ -274,10 +274,7 @@ fn main() {
             }
             return;
         }
-        Cmd::ClientChild(a) => {
-            let rt = crate::client_runtime(1);
-            std::process::exit(i32::from(rt.block_on(client_ir::client_child(a)) > 0));
-        }
+        Cmd::ClientChild(a) => std::process::exit(i32::from(client_ir::client_child(a) > 0)),
         Cmd::HttpChild(a) => std::process::exit(i32::from(http_cpu::http_child(a) > 0)),
         _ => cli,
     };
@@ -1188,6 +1185,20 @@ async fn all_cmd(a: AllArgs) -> u64 {
 }
 
 /// The load generator's runtime: one thread is a current-thread runtime (no hand-offs between workers).
+/// Run a measurement on a one-thread runtime: 0, or 1 after printing why it failed.
+pub(crate) fn run_measurement(
+    name: &str,
+    measurement: impl std::future::Future<Output = Result<(), String>>,
+) -> u64 {
+    match client_runtime(1).block_on(measurement) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            1
+        }
+    }
+}
+
 pub(crate) fn client_runtime(threads: usize) -> tokio::runtime::Runtime {
     let mut rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()

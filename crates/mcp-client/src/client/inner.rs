@@ -2,10 +2,6 @@
 //! request path (with the -32022 retry) and the result cache.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-
-/// Maps and sets looked up on every request (ids, tool names): foldhash, randomly seeded per process, costs a
-/// fraction of SipHash on such short keys.
-pub(super) type FastHash = foldhash::fast::RandomState;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -30,6 +26,10 @@ use crate::handlers::{ElicitationHandler, RootsHandler, SamplingHandler};
 use crate::trace_context::{Outgoing, RequestFacts};
 use crate::transport::{SendOptions, Transport, TransportKind};
 use crate::{Error, ReissuePolicy, ReissueRequest};
+
+/// Maps and sets looked up on every request (ids, tool names): foldhash, randomly seeded per process, costs a
+/// fraction of SipHash on such short keys.
+pub(super) type FastHash = foldhash::fast::RandomState;
 
 /// What the client keeps about one tool: the headers its arguments are mirrored into, its output schema, and
 /// its annotations (whether a call may be re-issued).

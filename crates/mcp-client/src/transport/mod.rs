@@ -310,3 +310,55 @@ pub trait Transport: Send + Sync + 'static {
     /// Close the connection: end the session (HTTP DELETE), or close stdin and stop the child process.
     fn close(&self) -> BoxFuture<'_, Result<(), Error>>;
 }
+
+#[cfg(all(test, feature = "http"))]
+mod tests {
+    use super::*;
+
+    /// A response whose body arrives in `chunks`.
+    fn response(chunks: &[&'static str]) -> reqwest::Response {
+        let parts: Vec<Result<bytes::Bytes, std::io::Error>> = chunks
+            .iter()
+            .map(|c| Ok(bytes::Bytes::from_static(c.as_bytes())))
+            .collect();
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(parts));
+        reqwest::Response::from(::http::Response::new(body))
+    }
+
+    async fn capped(chunks: &[&'static str], cap: usize) -> (String, bool) {
+        let b = read_capped(response(chunks), cap).await.unwrap();
+        (String::from_utf8(b.bytes.to_vec()).unwrap(), b.truncated)
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_up_to_the_cap_in_one_chunk_or_several() {
+        assert_eq!(capped(&[], 8).await, (String::new(), false));
+        assert_eq!(capped(&["abc"], 8).await, ("abc".into(), false));
+        assert_eq!(capped(&["abcdefgh"], 8).await, ("abcdefgh".into(), false));
+        assert_eq!(
+            capped(&["abc", "de", "f"], 8).await,
+            ("abcdef".into(), false)
+        );
+        // Past the cap: the first `cap` bytes, marked truncated, from a first chunk or a later one.
+        assert_eq!(capped(&["abcdefghij"], 8).await, ("abcdefgh".into(), true));
+        assert_eq!(
+            capped(&["abc", "defghij"], 8).await,
+            ("abcdefgh".into(), true)
+        );
+        assert_eq!(
+            capped(&["abc", "def", "ghi", "j"], 8).await,
+            ("abcdefgh".into(), true)
+        );
+    }
+
+    #[test]
+    fn a_message_parses_the_same_straight_from_bytes_or_through_a_value() {
+        let plain = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"_meta":{"k":1}}}"#;
+        let slow = Message::from_value(serde_json::from_slice(plain).unwrap()).unwrap();
+        assert_eq!(parse_message(plain).unwrap(), slow);
+        // Not a plain message: the error says what is wrong, as the `Value` path says it.
+        let no_version = br#"{"id":7,"result":{}}"#;
+        assert!(parse_message(no_version).unwrap_err().contains("jsonrpc"));
+        assert!(parse_message(b"not json").is_err());
+    }
+}
