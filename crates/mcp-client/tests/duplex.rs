@@ -573,6 +573,52 @@ async fn unsupported_version_is_retried_once_with_a_common_version() {
 }
 
 #[tokio::test]
+async fn a_call_retried_for_its_version_carries_its_arguments_again() {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let r2 = refused.clone();
+    let (transport, seen) = scripted(move |m| {
+        let id = &m["id"];
+        if m["method"] == "tools/call" && r2.fetch_add(1, Ordering::SeqCst) == 0 {
+            return vec![error(
+                id,
+                -32022,
+                "Unsupported protocol version",
+                Some(json!({"supported": ["2026-07-28"], "requested": "2026-07-28"})),
+            )];
+        }
+        match m["method"].as_str() {
+            Some("server/discover") => vec![result(id, discover_result())],
+            Some("tools/call") => vec![result(
+                id,
+                json!({"resultType": "complete", "content": [{"type": "text", "text": "done"}]}),
+            )],
+            _ => vec![],
+        }
+    });
+    let client = Client::builder().connect(transport).await.unwrap();
+    client
+        .call_tool("add", json!({"a": 1, "b": [2, 3]}))
+        .await
+        .unwrap();
+    let calls: Vec<Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m["method"] == "tools/call")
+        .cloned()
+        .collect();
+    assert_eq!(calls.len(), 2);
+    for c in &calls {
+        assert_eq!(c["params"]["name"], "add", "{c}");
+        assert_eq!(
+            c["params"]["arguments"],
+            json!({"a": 1, "b": [2, 3]}),
+            "{c}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn falls_back_to_initialize_when_discover_is_unknown() {
     let (transport, seen) = scripted(|m| {
         let id = &m["id"];

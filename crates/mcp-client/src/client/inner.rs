@@ -250,12 +250,20 @@ impl Inner {
         {
             return Err(Error::closed());
         }
+        let mut params = params;
         let mut version_retried = false;
         loop {
             let (era, version) = self.era_version();
+            // A copy is kept only for the one retry a modern server's -32022 can ask for.
+            let may_retry = era == Era::Modern && !version_retried;
+            let this = if may_retry {
+                params.clone()
+            } else {
+                params.take()
+            };
             let mut p = match era {
-                Era::Modern => self.decorate(params.clone(), version),
-                Era::Legacy => params.clone(),
+                Era::Modern => self.decorate(this, version),
+                Era::Legacy => this,
             };
             let id = self.peer.next_id();
             let mut hints = ctx.hints.clone();
