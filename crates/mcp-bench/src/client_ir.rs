@@ -24,18 +24,14 @@ use mcp::protocol::Era as ProtocolEra;
 use serde_json::json;
 
 use crate::http_cpu::ChildServer;
-use crate::http_ir::read_totals;
+use crate::http_ir::{read_totals, DiffRuns};
 use crate::wire::Era;
 use crate::EraSel;
 
 #[derive(Args)]
 pub struct ClientIrArgs {
-    /// Calls of the first run of each case (the second makes `--calls` more).
-    #[arg(long, default_value_t = 300)]
-    base: u64,
-    /// Calls the per-call figures are taken over.
-    #[arg(long, default_value_t = 2000)]
-    calls: u64,
+    #[command(flatten)]
+    runs: DiffRuns,
     /// Concurrent callers, all on the client's one connection.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -99,9 +95,9 @@ async fn run(a: &ClientIrArgs) -> Result<(), String> {
         "client-ir: our client's tools/call under valgrind --tool=callgrind, C={} on one connection; per call \
          = (run of {} calls - run of {}) / {}",
         a.clients,
-        a.base + a.calls,
-        a.base,
-        a.calls
+        a.runs.base + a.runs.calls,
+        a.runs.base,
+        a.runs.calls
     );
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let transports = match a.transport {
@@ -122,7 +118,7 @@ async fn run(a: &ClientIrArgs) -> Result<(), String> {
         let addr = server.as_ref().map(|s| s.addr.to_string());
         for era in a.era.eras() {
             let mut runs = Vec::new();
-            for calls in [a.base, a.base + a.calls] {
+            for calls in [a.runs.base, a.runs.base + a.runs.calls] {
                 let file = a.out.join(format!(
                     "callgrind.{}.{}.{calls}",
                     transport.name(),
@@ -132,7 +128,7 @@ async fn run(a: &ClientIrArgs) -> Result<(), String> {
                 runs.push((read_totals(&file)?, file));
             }
             let (short, long) = (&runs[0], &runs[1]);
-            let per = |l: u64, s: u64| l.saturating_sub(s) as f64 / a.calls as f64;
+            let per = |l: u64, s: u64| l.saturating_sub(s) as f64 / a.runs.calls as f64;
             println!(
                 "{:<6} {:<7} {:>10.0} {:>13.1}  {} {}",
                 transport.name(),

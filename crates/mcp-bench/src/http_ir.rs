@@ -24,14 +24,21 @@ use crate::http_cpu::ChildServer;
 use crate::wire::{check_call, open_session, CallSpec, Conn, Era};
 use crate::{probe, EraSel};
 
+/// How many calls the two runs of a difference measurement make (`http-ir`, `client-ir`).
 #[derive(Args)]
-pub struct HttpIrArgs {
-    /// Calls of the first run of each target (the second makes `--calls` more).
+pub(crate) struct DiffRuns {
+    /// Calls of the first run of each case (the second makes `--calls` more).
     #[arg(long, default_value_t = 300)]
-    base: u64,
+    pub(crate) base: u64,
     /// Calls the per-call figures are taken over.
     #[arg(long, default_value_t = 2000)]
-    calls: u64,
+    pub(crate) calls: u64,
+}
+
+#[derive(Args)]
+pub struct HttpIrArgs {
+    #[command(flatten)]
+    runs: DiffRuns,
     /// Concurrent clients, each on its own keep-alive connection.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -205,9 +212,9 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
         a.tool.name(),
         a.clients,
         a.server_threads,
-        a.base + a.calls,
-        a.base,
-        a.calls
+        a.runs.base + a.runs.calls,
+        a.runs.base,
+        a.runs.calls
     );
     // The ceiling answers with the bytes our server answers each era's call with.
     let native = ChildServer::start(&["mcp"], Some(a.server_threads))?;
@@ -233,10 +240,10 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
     for (era, body) in &bodies {
         let (mut ceiling_ir, mut json_ir) = (None, None);
         for &target in &targets {
-            let (short, f1) = run_once(a, target, *era, body, a.base).await?;
-            let (long, f2) = run_once(a, target, *era, body, a.base + a.calls).await?;
-            let ir = long.ir.saturating_sub(short.ir) as f64 / a.calls as f64;
-            let allocs = long.allocs.saturating_sub(short.allocs) as f64 / a.calls as f64;
+            let (short, f1) = run_once(a, target, *era, body, a.runs.base).await?;
+            let (long, f2) = run_once(a, target, *era, body, a.runs.base + a.runs.calls).await?;
+            let ir = long.ir.saturating_sub(short.ir) as f64 / a.runs.calls as f64;
+            let allocs = long.allocs.saturating_sub(short.allocs) as f64 / a.runs.calls as f64;
             match target {
                 "ceiling" => ceiling_ir = Some(ir),
                 "json" => json_ir = Some(ir),

@@ -539,13 +539,16 @@ async fn modern_requests_carry_meta_and_mrtr_follows_the_wire_rules() {
     );
 }
 
-#[tokio::test]
-async fn unsupported_version_is_retried_once_with_a_common_version() {
+/// A modern server that refuses the first `method` request with -32022 and answers the next ones with
+/// `answer`: the client, and the `method` requests it sent.
+async fn refusing_the_first(
+    method: &'static str,
+    answer: Value,
+) -> (Client, impl Fn() -> Vec<Value>) {
     let refused = Arc::new(AtomicUsize::new(0));
-    let r2 = refused.clone();
     let (transport, seen) = scripted(move |m| {
         let id = &m["id"];
-        if m["method"] == "tools/list" && r2.fetch_add(1, Ordering::SeqCst) == 0 {
+        if m["method"] == method && refused.fetch_add(1, Ordering::SeqCst) == 0 {
             return vec![error(
                 id,
                 -32022,
@@ -555,58 +558,44 @@ async fn unsupported_version_is_retried_once_with_a_common_version() {
         }
         match m["method"].as_str() {
             Some("server/discover") => vec![result(id, discover_result())],
-            Some("tools/list") => vec![result(id, json!({"resultType": "complete", "tools": []}))],
+            Some(x) if x == method => vec![result(id, answer.clone())],
             _ => vec![],
         }
     });
     let client = Client::builder().connect(transport).await.unwrap();
+    let sent = move || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m["method"] == method)
+            .cloned()
+            .collect()
+    };
+    (client, sent)
+}
+
+#[tokio::test]
+async fn unsupported_version_is_retried_once_with_a_common_version() {
+    let (client, sent) =
+        refusing_the_first("tools/list", json!({"resultType": "complete", "tools": []})).await;
     client.list_tools(None).await.unwrap();
-    let lists: Vec<Value> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m["method"] == "tools/list")
-        .cloned()
-        .collect();
+    let lists = sent();
     assert_eq!(lists.len(), 2);
     assert_ne!(lists[0]["id"], lists[1]["id"]);
 }
 
 #[tokio::test]
 async fn a_call_retried_for_its_version_carries_its_arguments_again() {
-    let refused = Arc::new(AtomicUsize::new(0));
-    let r2 = refused.clone();
-    let (transport, seen) = scripted(move |m| {
-        let id = &m["id"];
-        if m["method"] == "tools/call" && r2.fetch_add(1, Ordering::SeqCst) == 0 {
-            return vec![error(
-                id,
-                -32022,
-                "Unsupported protocol version",
-                Some(json!({"supported": ["2026-07-28"], "requested": "2026-07-28"})),
-            )];
-        }
-        match m["method"].as_str() {
-            Some("server/discover") => vec![result(id, discover_result())],
-            Some("tools/call") => vec![result(
-                id,
-                json!({"resultType": "complete", "content": [{"type": "text", "text": "done"}]}),
-            )],
-            _ => vec![],
-        }
-    });
-    let client = Client::builder().connect(transport).await.unwrap();
+    let (client, sent) = refusing_the_first(
+        "tools/call",
+        json!({"resultType": "complete", "content": [{"type": "text", "text": "done"}]}),
+    )
+    .await;
     client
         .call_tool("add", json!({"a": 1, "b": [2, 3]}))
         .await
         .unwrap();
-    let calls: Vec<Value> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m["method"] == "tools/call")
-        .cloned()
-        .collect();
+    let calls = sent();
     assert_eq!(calls.len(), 2);
     for c in &calls {
         assert_eq!(c["params"]["name"], "add", "{c}");
