@@ -529,7 +529,9 @@ impl Server {
             methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL
                 if self.inner.tasks.is_some() =>
             {
-                self.task_method(req, &env).await
+                // Boxed: its state is several times any other method's, and the work's box (one per
+                // request, whatever the method) would be that big for all of them.
+                Box::pin(self.task_method(req, &env)).await
             }
             other => match self.inner.methods.get(other).cloned() {
                 Some(h) => {

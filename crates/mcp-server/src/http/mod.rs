@@ -1123,7 +1123,8 @@ impl State {
                 if let Some(r) = refused {
                     return r;
                 }
-                return self.legacy_batch(h.all, batch, principal, guard).await;
+                // Boxed: a batch's state would otherwise size every request's future (it is the largest).
+                return Box::pin(self.legacy_batch(h.all, batch, principal, guard)).await;
             }
         }
         let id = Message::id_of(&value);
