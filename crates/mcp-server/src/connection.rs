@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::ClientRequester;
+use crate::context::{Asker, ClientRequester};
 use crate::legacy::LegacySession;
 use crate::modern::{has_modern_meta, read_meta, TransportEnv};
 use crate::reply::{Outcome, Reply, ResultJson};
@@ -162,7 +162,7 @@ impl Conn {
             }
         } else if let Some(session) = self.session() {
             self.server
-                .handle_legacy(&session, req, t, Some(self.requester.clone()))
+                .handle_legacy(&session, req, t, Asker::Legacy(self.requester.clone()))
                 .await
                 .outcome
         } else if req.method == methods::PING {

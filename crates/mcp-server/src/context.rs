@@ -44,9 +44,17 @@ pub trait ClientRequester: Send + Sync {
 
 /// How a handler's questions reach the client.
 #[derive(Clone)]
+// Without HTTP only the stdio connection builds one, always `Legacy`.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) enum Asker {
     /// Legacy: send a real request.
     Legacy(Arc<dyn ClientRequester>),
+    /// Legacy, sent on the request's own channel (the envelope's notifier) and answered through `holder`'s
+    /// table: the requester is made at the first question, not with every request (most ask none).
+    OnRequestChannel {
+        holder: Arc<dyn crate::requester::TableHolder>,
+        timeout: std::time::Duration,
+    },
     /// Modern: answer from `inputResponses`, else end with `input_required`.
     Modern,
     /// Nowhere to send (e.g. a legacy request answered with plain JSON).
@@ -788,18 +796,17 @@ impl RequestContext {
             self.check_capability(q)?;
         }
         match &self.inner.env.asker {
-            Asker::Legacy(req) => {
-                let mut out = Vec::with_capacity(questions.len());
-                for (_, q) in questions {
-                    let params = input_params(&q);
-                    let fut = req.request(q.method(), params);
-                    let v = tokio::select! {
-                        r = fut => r?,
-                        _ = self.inner.env.cancel.cancelled() => return Err(Error::cancelled()),
-                    };
-                    out.push(v);
-                }
-                Ok(out)
+            Asker::Legacy(req) => self.ask_client(req.as_ref(), questions).await,
+            Asker::OnRequestChannel { holder, timeout } => {
+                let Some(out) = self.inner.env.notifier.clone() else {
+                    return Err(unreachable_client());
+                };
+                let req = crate::requester::ChannelRequester {
+                    out,
+                    holder: holder.clone(),
+                    timeout: *timeout,
+                };
+                self.ask_client(&req, questions).await
             }
             Asker::Modern => {
                 let round = self.inner.round.lock().unwrap_or_else(|p| p.into_inner());
@@ -828,10 +835,27 @@ impl RequestContext {
                     Err(Error::input_required(missing))
                 }
             }
-            Asker::Unavailable => Err(Error::internal(
-                "this request cannot reach the client (open an SSE response stream to allow server requests)",
-            )),
+            Asker::Unavailable => Err(unreachable_client()),
         }
+    }
+
+    /// Legacy questions: real requests to the client, one after the other.
+    async fn ask_client(
+        &self,
+        req: &dyn ClientRequester,
+        questions: Vec<(String, InputRequest)>,
+    ) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::with_capacity(questions.len());
+        for (_, q) in questions {
+            let params = input_params(&q);
+            let fut = req.request(q.method(), params);
+            let v = tokio::select! {
+                r = fut => r?,
+                _ = self.inner.env.cancel.cancelled() => return Err(Error::cancelled()),
+            };
+            out.push(v);
+        }
+        Ok(out)
     }
 
     fn check_capability(&self, q: &InputRequest) -> Result<(), Error> {
@@ -894,4 +918,10 @@ fn answer_fits(q: &InputRequest, v: &Value) -> bool {
         InputRequest::Sample(_) => serde_json::from_value::<CreateMessageResult>(v.clone()).is_ok(),
         InputRequest::ListRoots(_) => serde_json::from_value::<ListRootsResult>(v.clone()).is_ok(),
     }
+}
+
+fn unreachable_client() -> Error {
+    Error::internal(
+        "this request cannot reach the client (open an SSE response stream to allow server requests)",
+    )
 }

@@ -12,7 +12,7 @@ use mcp_protocol::{Era, ErrorObject, Notification, ProtocolVersion, Request};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::context::{Asker, ClientDescription, ClientRequester, Envelope};
+use crate::context::{Asker, ClientDescription, Envelope};
 use crate::core::CoreOutcome;
 use crate::middleware::{McpResponse, Route, SessionHandle};
 use crate::modern::TransportEnv;
@@ -124,7 +124,7 @@ impl Server {
         session: &Arc<S>,
         req: Request,
         t: TransportEnv,
-        requester: Option<Arc<dyn ClientRequester>>,
+        asker: Asker,
     ) -> McpResponse {
         if req.method == methods::INITIALIZE {
             return McpResponse::error(ErrorObject::invalid_request("session already initialized"));
@@ -138,7 +138,7 @@ impl Server {
             client: legacy.client.clone(),
             log_level: *legacy.log_level.lock().unwrap_or_else(|p| p.into_inner()),
             notifier: t.notifier,
-            asker: requester.map(Asker::Legacy).unwrap_or(Asker::Unavailable),
+            asker,
             cancel: t.cancel,
             principal: t.principal,
             stream_control: t.stream_control,

@@ -477,6 +477,26 @@ async fn legacy_elicitation_round_trip_on_the_post_stream() {
     );
 }
 
+/// With JSON responses there is no stream to carry a server→client request: the handler's question fails at
+/// once with an error that says why, instead of waiting for an answer that cannot come.
+#[tokio::test]
+async fn a_legacy_question_without_a_stream_fails_at_once_saying_why() {
+    let f = fixture(HttpConfig::default().response_mode(ResponseMode::Json));
+    let sid = open_session(&f, "2025-03-26").await;
+    let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ask"}});
+    let (st, _, body) = tokio::time::timeout(
+        Duration::from_secs(5),
+        send(&f, post(call, &[("mcp-session-id", &sid)])),
+    )
+    .await
+    .expect("the question waited instead of failing");
+    assert_eq!(st, StatusCode::OK);
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["id"], 3);
+    let error = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("cannot reach the client"), "{body}");
+}
+
 #[tokio::test]
 async fn polling_stream_resumes_with_last_event_id() {
     let f = fixture(HttpConfig::default());

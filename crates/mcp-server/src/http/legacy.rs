@@ -20,12 +20,11 @@ use super::{
     accepted, error_response, header_str, json_bytes_response, names, sse_response, status_only,
     Heads, McpBody, Parsed, Permit, ResponseMode, State,
 };
-use crate::context::ClientRequester;
+use crate::context::Asker;
 use crate::middleware::{McpResponse, SessionHandle};
 use crate::modern::TransportEnv;
 use crate::notifier;
 use crate::reply::{Outcome, Reply};
-use crate::requester::ChannelRequester;
 use crate::trace_context::{self, TraceHeaders};
 use crate::Principal;
 use crate::ScopeGuard;
@@ -401,13 +400,14 @@ impl State {
         // Made on the handler's first notification: most send none.
         let (tx, rx) = notifier::lane();
         let mode = self.config.response_mode;
-        let requester: Option<Arc<dyn ClientRequester>> = (mode != ResponseMode::Json).then(|| {
-            Arc::new(ChannelRequester {
-                out: tx.clone(),
+        let asker = if mode == ResponseMode::Json {
+            Asker::Unavailable
+        } else {
+            Asker::OnRequestChannel {
                 holder: session.clone(),
                 timeout: self.config.client_request_timeout,
-            }) as Arc<dyn ClientRequester>
-        });
+            }
+        };
         let close = Arc::new(Notify::new());
         let t = TransportEnv {
             notifier: Some(tx),
@@ -427,7 +427,7 @@ impl State {
         // the handler is detached and finishes on its own.
         let mut handler = Detached::new(
             Box::pin(tracing::Instrument::instrument(
-                async move { server.handle_legacy(&s2, req, t, requester).await },
+                async move { server.handle_legacy(&s2, req, t, asker).await },
                 span,
             )),
             session.clone(),
@@ -578,7 +578,10 @@ impl State {
                     };
                     let rid = req.id.clone();
                     changed |= changes_record(&req.method);
-                    let r = self.server.handle_legacy(&session, req, t, None).await;
+                    let r = self
+                        .server
+                        .handle_legacy(&session, req, t, Asker::Unavailable)
+                        .await;
                     if hint.is_none() {
                         hint = r.http;
                     }
