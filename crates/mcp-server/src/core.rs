@@ -223,14 +223,18 @@ struct Graceful {
     work: Option<Work>,
     cancel: CancellationToken,
     grace: Duration,
+    /// Whether `run` began: work dropped before that never ran, and is not started for its grace period.
+    started: bool,
 }
 
 impl Graceful {
     async fn run(&mut self) -> CoreOutcome {
+        self.started = true;
         let Self {
             work: Some(work),
             cancel,
             grace,
+            ..
         } = self
         else {
             return CoreOutcome::Cancelled;
@@ -258,7 +262,7 @@ impl Drop for Graceful {
     /// closed its stream or connection, a connection was torn down). That is a cancel too, under the same rule,
     /// so the rest of the handler moves to a task of its own for the grace period.
     fn drop(&mut self) {
-        let Some(work) = self.work.take() else {
+        let Some(work) = self.work.take().filter(|_| self.started) else {
             return;
         };
         self.cancel.cancel();
@@ -337,14 +341,18 @@ impl Server {
     }
 
     /// Run a request through the core. `env` says which era and how to reach the client; `session` is the
-    /// legacy HTTP session's id, for the request's span. A cancel of `env.cancel`, or dropping this future,
-    /// cancels the handler under the grace rule (see [`Graceful`]).
-    pub(crate) async fn run_core(
+    /// legacy HTTP session's id, for the request's span. A cancel of `env.cancel`, or dropping this future
+    /// once polled, cancels the handler under the grace rule (see [`Graceful`]); dropped before, it never ran.
+    ///
+    /// Not an `async fn`, like the layers above it (`through_layers`, `legacy_dispatch`): their work before
+    /// the handler is synchronous, and as `async fn`s each would keep its arguments in its state and copy
+    /// the state below into it, in the future every request boxes.
+    pub(crate) fn run_core(
         &self,
         req: Request,
         env: Envelope,
         session: Option<&str>,
-    ) -> CoreOutcome {
+    ) -> impl Future<Output = CoreOutcome> + Send + 'static {
         let cancel = env.cancel.clone();
         // One span per request; a W3C `traceparent` in `_meta` is recorded so traces join up across processes
         // (with the `otel` feature the span becomes the caller's child: see `crate::otel`).
@@ -398,10 +406,13 @@ impl Server {
             work: Some(self.boxed_work(req, env, span)),
             cancel,
             grace: self.inner.options.cancel_grace,
+            started: false,
         };
-        let outcome = work.run().await;
-        record_outcome(&outcome_span, &outcome);
-        outcome
+        async move {
+            let outcome = work.run().await;
+            record_outcome(&outcome_span, &outcome);
+            outcome
+        }
     }
 
     /// -32602 when a URI is longer than [`crate::ServerOptions::max_uri_length`]. Called before anything
@@ -1094,6 +1105,68 @@ fn meta_of(meta: &Option<JsonObject>) -> JsonObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request's work that records that it started, waits for its cancel, then records that it finished.
+    fn watched_work(
+        cancel: &CancellationToken,
+    ) -> (
+        Work,
+        Arc<std::sync::atomic::AtomicBool>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (started, finished) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (s, f, c) = (started.clone(), finished.clone(), cancel.clone());
+        let work: Work = Box::pin(async move {
+            s.store(true, Ordering::SeqCst);
+            c.cancelled().await;
+            f.store(true, Ordering::SeqCst);
+            CoreOutcome::Cancelled
+        });
+        (work, started, finished)
+    }
+
+    #[tokio::test]
+    async fn work_dropped_before_it_runs_never_starts_and_once_running_gets_its_grace() {
+        use std::sync::atomic::Ordering;
+        let graceful = |work, cancel: &CancellationToken| Graceful {
+            work: Some(work),
+            cancel: cancel.clone(),
+            grace: Duration::from_secs(5),
+            started: false,
+        };
+        // Dropped unpolled (the transport gave up before the core ran it): nothing runs, nothing is cancelled.
+        let cancel = CancellationToken::new();
+        let (work, started, finished) = watched_work(&cancel);
+        drop(graceful(work, &cancel));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !started.load(Ordering::SeqCst),
+            "work dropped before it ran was started"
+        );
+        assert!(!finished.load(Ordering::SeqCst));
+        assert!(!cancel.is_cancelled());
+        // Dropped while running: cancelled, and the work finishes on its own within its grace.
+        let cancel = CancellationToken::new();
+        let (work, started, finished) = watched_work(&cancel);
+        let mut g = graceful(work, &cancel);
+        {
+            let run = g.run();
+            futures::pin_mut!(run);
+            assert!(futures::poll!(run).is_pending());
+        }
+        assert!(started.load(Ordering::SeqCst));
+        drop(g);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(cancel.is_cancelled());
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "running work was not given its grace"
+        );
+    }
 
     #[test]
     fn call_params_moved_out_equal_deserialized_ones() {

@@ -1,9 +1,12 @@
 //! The legacy era (2024-11-05 … 2025-11-25): the adapter that owns session state around the stateless core.
 
 use std::collections::HashSet;
+use std::future::{ready, Future};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures::future::Either;
+use futures::FutureExt as _;
 use mcp_protocol::types::{
     methods, ClientCapabilities, Implementation, InitializeParams, InitializeResult, LoggingLevel,
     ResourceUriParams, SetLevelParams,
@@ -118,19 +121,21 @@ impl Server {
     }
 
     /// Serve one request of an initialized legacy session, through the server's layers. A cancelled request
-    /// answers nothing.
-    pub(crate) async fn handle_legacy<S: SessionHandle>(
-        &self,
+    /// answers nothing. (Not an `async fn`, for the reason given at [`Server::run_core`].)
+    pub(crate) fn handle_legacy<'a, S: SessionHandle>(
+        &'a self,
         session: &Arc<S>,
         req: Request,
         t: TransportEnv,
         asker: Asker,
-    ) -> McpResponse {
+    ) -> impl Future<Output = McpResponse> + Send + 'a {
         if req.method == methods::INITIALIZE {
-            return McpResponse::error(ErrorObject::invalid_request("session already initialized"));
+            return Either::Left(ready(McpResponse::error(ErrorObject::invalid_request(
+                "session already initialized",
+            ))));
         }
         if let Some(refusal) = t.refuse(&req) {
-            return refusal;
+            return Either::Left(ready(refusal));
         }
         let legacy = session.legacy();
         let env = Envelope {
@@ -145,22 +150,44 @@ impl Server {
             trace: t.trace,
         };
         let session: Arc<dyn SessionHandle> = session.clone();
-        self.through_layers(req, Route::Legacy { session, env })
-            .await
+        Either::Right(self.through_layers(req, Route::Legacy { session, env }))
     }
 
     /// The core's side of a legacy request: the session's own methods, else the stateless core.
     /// `session_id` is the transport's name for the session (HTTP), for the request's span.
-    pub(crate) async fn legacy_dispatch(
+    pub(crate) fn legacy_dispatch(
         &self,
         session: &LegacySession,
         session_id: Option<&str>,
         req: Request,
         env: Envelope,
-    ) -> Outcome {
+    ) -> impl Future<Output = Outcome> + Send + 'static {
+        if let Some(answer) = self.session_method(session, &req) {
+            return Either::Left(ready(Some(answer)));
+        }
+        Either::Right(
+            self.run_core(req, env, session_id)
+                .map(|outcome| match outcome {
+                    // Tasks are created only for 2026-07-28 requests.
+                    CoreOutcome::Complete(r) | CoreOutcome::Task(r) => Some(Ok(r)),
+                    CoreOutcome::Error(e) => Some(Err(e)),
+                    CoreOutcome::InputRequired(_) => Some(Err(ErrorObject::internal(
+                        "unexpected input_required on legacy era",
+                    ))),
+                    CoreOutcome::Cancelled => None,
+                }),
+        )
+    }
+
+    /// The answer to a method of the session itself; `None` for the others (the core's).
+    fn session_method(
+        &self,
+        session: &LegacySession,
+        req: &Request,
+    ) -> Option<Result<ResultJson, ErrorObject>> {
         let empty = || Some(Ok(ResultJson::empty()));
         match req.method.as_str() {
-            methods::PING => return empty(),
+            methods::PING => empty(),
             methods::LOGGING_SET_LEVEL => {
                 let p: SetLevelParams =
                     match serde_json::from_value(req.params.clone().unwrap_or(Value::Null)) {
@@ -168,7 +195,7 @@ impl Server {
                         Err(e) => return Some(Err(ErrorObject::invalid_params(e))),
                     };
                 *session.log_level.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.level);
-                return empty();
+                empty()
             }
             methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE => {
                 // Checked before the params are copied: a session keeps the URIs it subscribed to.
@@ -196,21 +223,10 @@ impl Server {
                 } else {
                     subs.remove(&p.uri);
                 }
-                return empty();
+                empty()
             }
-            methods::SUBSCRIPTIONS_LISTEN => {
-                return Some(Err(ErrorObject::method_not_found(&req.method)))
-            }
-            _ => {}
-        }
-        match self.run_core(req, env, session_id).await {
-            // Tasks are created only for 2026-07-28 requests.
-            CoreOutcome::Complete(r) | CoreOutcome::Task(r) => Some(Ok(r)),
-            CoreOutcome::Error(e) => Some(Err(e)),
-            CoreOutcome::InputRequired(_) => Some(Err(ErrorObject::internal(
-                "unexpected input_required on legacy era",
-            ))),
-            CoreOutcome::Cancelled => None,
+            methods::SUBSCRIPTIONS_LISTEN => Some(Err(ErrorObject::method_not_found(&req.method))),
+            _ => None,
         }
     }
 

@@ -72,6 +72,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures::future::Either;
+use futures::FutureExt as _;
 use mcp_protocol::types::{methods, CacheScope};
 use mcp_protocol::{Era, ErrorObject, ProtocolVersion, Request, RequestId};
 use serde_json::Value;
@@ -491,36 +493,47 @@ impl Next {
 
 impl Server {
     /// Run a request through the layers, if any, then the core. With no layers this is the core itself:
-    /// nothing is boxed or cloned on the way.
-    pub(crate) async fn through_layers(&self, request: Request, route: Route) -> McpResponse {
+    /// nothing is boxed or cloned on the way. (Not an `async fn`, for the reason given at
+    /// [`Server::run_core`].)
+    pub(crate) fn through_layers(
+        &self,
+        request: Request,
+        route: Route,
+    ) -> impl Future<Output = McpResponse> + Send + '_ {
         match &self.inner.layers {
-            None => self.dispatch_route(request, route).await,
+            None => Either::Left(self.dispatch_route(request, route)),
             Some(next) => {
                 let req = McpRequest {
                     server: self.clone(),
                     request,
                     route,
                 };
-                match next.clone().oneshot(req).await {
+                Either::Right(next.clone().oneshot(req).map(|r| match r {
                     Ok(r) => r,
                     Err(never) => match never {},
-                }
+                }))
             }
         }
     }
 
     /// The core's side of a request the layers let through.
-    async fn dispatch_route(&self, request: Request, route: Route) -> McpResponse {
+    fn dispatch_route(
+        &self,
+        request: Request,
+        route: Route,
+    ) -> impl Future<Output = McpResponse> + Send + '_ {
         match route {
             Route::Modern { env, scope } => {
                 let cacheable = is_cacheable(&request.method);
-                let outcome = self.run_core(request, env, None).await;
-                self.decorate_modern(cacheable, outcome, scope).into()
+                Either::Left(
+                    self.run_core(request, env, None)
+                        .map(move |outcome| self.decorate_modern(cacheable, outcome, scope).into()),
+                )
             }
-            Route::Legacy { session, env } => self
-                .legacy_dispatch(session.legacy(), session.session_id(), request, env)
-                .await
-                .into(),
+            Route::Legacy { session, env } => Either::Right(
+                self.legacy_dispatch(session.legacy(), session.session_id(), request, env)
+                    .map(McpResponse::from),
+            ),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The modern era (2026-07-28): every request carries its own `_meta`; no state between requests.
 
+use futures::future::Either;
 use mcp_protocol::types::{
     methods, CacheScope, ClientCapabilities, Implementation, ListenParams, LoggingLevel,
     SubscriptionFilter,
@@ -9,6 +10,7 @@ use mcp_protocol::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::future::{ready, Future};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -215,16 +217,23 @@ pub(crate) fn read_meta(req: &Request) -> Result<ModernMeta, ErrorObject> {
 
 impl Server {
     /// Serve one modern request, through the server's layers. A cancelled request answers nothing.
-    pub(crate) async fn handle_modern(&self, req: Request, t: TransportEnv) -> McpResponse {
+    /// (Not an `async fn`, for the reason given at [`Server::run_core`].)
+    pub(crate) fn handle_modern(
+        &self,
+        req: Request,
+        t: TransportEnv,
+    ) -> impl Future<Output = McpResponse> + Send + '_ {
         if is_legacy_only(&req.method) {
-            return McpResponse::error(ErrorObject::method_not_found(&req.method));
+            return Either::Left(ready(McpResponse::error(ErrorObject::method_not_found(
+                &req.method,
+            ))));
         }
         let m = match read_meta(&req) {
             Ok(m) => m,
-            Err(e) => return McpResponse::error(e),
+            Err(e) => return Either::Left(ready(McpResponse::error(e))),
         };
         if let Some(refusal) = t.refuse(&req) {
-            return refusal;
+            return Either::Left(ready(refusal));
         }
         let scope = if t.principal.is_some() {
             CacheScope::Private
@@ -242,7 +251,7 @@ impl Server {
             stream_control: None,
             trace: t.trace,
         };
-        self.through_layers(req, Route::Modern { env, scope }).await
+        Either::Right(self.through_layers(req, Route::Modern { env, scope }))
     }
 
     /// Add the modern result fields: `resultType`, `_meta.serverInfo`, and `ttlMs`/`cacheScope` on cacheable
