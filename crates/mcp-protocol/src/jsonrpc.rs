@@ -362,7 +362,9 @@ impl Message {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return None;
         }
-        let w: Wire<'_> = serde_json::from_slice(bytes).ok()?;
+        // Checked as UTF-8 once, whole: `from_slice` would check every string it reads, one call each.
+        let text = std::str::from_utf8(bytes).ok()?;
+        let w: Wire<'_> = serde_json::from_str(text).ok()?;
         if w.jsonrpc != Some("2.0") {
             return None;
         }
@@ -533,6 +535,19 @@ mod tests {
                 let slow = Message::from_value(serde_json::from_str(text).unwrap()).unwrap();
                 assert_eq!(m, slow, "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn a_message_that_is_not_utf8_is_left_to_the_slow_path() {
+        // Invalid UTF-8 in a string, and in a value the fast path would otherwise skip over.
+        let mut in_method = br#"{"jsonrpc":"2.0","id":1,"method":"p"#.to_vec();
+        in_method.extend_from_slice(b"\xff\"}");
+        let mut in_params = br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":""#.to_vec();
+        in_params.extend_from_slice(b"\xc3\"}}");
+        for bytes in [in_method, in_params] {
+            assert!(Message::from_slice_fast(&bytes).is_none());
+            assert!(serde_json::from_slice::<Value>(&bytes).is_err());
         }
     }
 
