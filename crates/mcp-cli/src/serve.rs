@@ -38,13 +38,13 @@
 //! A session with no message for `--session-idle` seconds, no request running and no GET stream open is
 //! closed (its process stopped); its client's next message meets 404 and it starts a new session.
 //!
-//! - **Resumption.** The event stream of a POST in a session gives every event an id; a client whose stream
-//!   was cut sends `GET` with `Last-Event-ID` and gets the events it missed, then the rest as they come (see
-//!   [`replay`]). The call goes on at the child meanwhile: a dropped connection is not a cancellation (a
-//!   client cancels with `notifications/cancelled`).
+//! - **Resumption.** The event streams of a session (each POST's, and its GET stream) give every event an
+//!   id; a client whose stream was cut sends `GET` with `Last-Event-ID` and gets the events it missed, then
+//!   the rest as they come (see [`replay`]). The call goes on at the child meanwhile: a dropped connection is
+//!   not a cancellation (a client cancels with `notifications/cancelled`). What the child sends to a GET
+//!   stream nobody reads is kept for its resume (the last 256 events).
 //!
-//! Not done: resuming the GET stream itself (its events carry no id), and log messages for modern clients of
-//! a legacy-only child (they name no request).
+//! Not done: log messages for modern clients of a legacy-only child (they name no request).
 
 mod replay;
 
@@ -553,8 +553,10 @@ struct Session {
     link: Arc<Link>,
     /// When the client last sent something.
     seen: Mutex<std::time::Instant>,
-    /// Its POST streams, for `Last-Event-ID`.
+    /// Its POST streams and its GET stream, for `Last-Event-ID`.
     replay: Arc<replay::Replay>,
+    /// Its GET stream's number in `replay`, once it opened one.
+    get_stream: Mutex<Option<u64>>,
 }
 
 impl Session {
@@ -564,16 +566,17 @@ impl Session {
             link,
             seen: Mutex::new(std::time::Instant::now()),
             replay: Arc::default(),
+            get_stream: Mutex::new(None),
         })
     }
 
-    /// Idle: nothing sent for `limit`, no request running, no GET stream open.
+    /// Idle: nothing sent for `limit`, no request running, no client reading its GET stream. (A GET stream
+    /// whose connection dropped still keeps what the child sends, for a resume, but does not keep the
+    /// session alive by itself.)
     fn idle(&self, limit: Duration) -> bool {
         lock(&self.seen).elapsed() >= limit
             && !self.conn.has_running()
-            && lock(&self.conn.get)
-                .as_ref()
-                .is_none_or(|tx| tx.is_closed())
+            && lock(&self.get_stream).is_none_or(|no| !self.replay.reading(no))
     }
 }
 
@@ -1110,13 +1113,23 @@ async fn get(g: &Gateway, headers: HeaderMap) -> Response {
             ),
         };
     }
-    let (tx, rx) = mpsc::channel::<Message>(64);
-    *lock(&session.conn.get) = Some(tx);
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let m = rx.recv().await?;
-        Some((Ok::<_, Infallible>(sse_frame(None, &m.to_json())), rx))
+    // A new GET stream, resumable like a POST's: the child's messages for it go through the session's
+    // replay, kept while no client reads it (a client whose connection dropped resumes with the id of the
+    // last event it got). It ends when the session does, or when the client opens another GET stream
+    // (its sender is then dropped here).
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
+    let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
+    let no = session.replay.open(body_tx);
+    *lock(&session.get_stream) = Some(no);
+    drop(lock(&session.conn.get).replace(tx));
+    let replay = session.replay.clone();
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            replay.push(no, &m.to_json()).await;
+        }
+        replay.finish(no);
     });
-    event_stream(Body::from_stream(stream), None)
+    event_stream(frames_body(body_rx), None)
 }
 
 async fn delete(g: &Gateway, headers: HeaderMap) -> Response {

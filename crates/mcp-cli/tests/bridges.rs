@@ -646,6 +646,48 @@ fn serve_closes_sessions_whose_clients_went_away() {
     assert_eq!(status, 404, "{body}");
 }
 
+#[test]
+fn a_session_whose_get_stream_is_read_stays_and_is_closed_once_that_connection_drops() {
+    let child = conformance_stdio();
+    let mut args = vec!["--session-idle", "1"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let sid = legacy_session(s.port);
+    let session = ("Mcp-Session-Id", sid.as_str());
+    let (status, _rx, cut) = sse_exchange(s.port, "GET", &[session], "");
+    assert_eq!(status, 200);
+    // Three idle periods with the GET stream read: the session stays.
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        if let Ok(line) = s.log.recv_timeout(left) {
+            assert!(!line.contains("closed an idle session"), "{line}");
+        }
+    }
+    // The connection drops: what the child sends is still kept for a resume, but the session is idle now.
+    cut.shutdown(std::net::Shutdown::Both).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = s.log.recv_timeout(left).expect("no idle session closed");
+        if line.contains("closed an idle session") {
+            break;
+        }
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    let (status, _, body) = http(
+        s.port,
+        "POST",
+        "/mcp",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            session,
+        ],
+        &list,
+    );
+    assert_eq!(status, 404, "{body}");
+}
+
 /// A POST whose answer is read as it arrives: its status, and on the channel each JSON-RPC message of its
 /// event stream (or its JSON body).
 fn post_streaming(port: u16, headers: &[(&str, &str)], body: &str) -> (u16, mpsc::Receiver<Value>) {
@@ -936,4 +978,68 @@ fn a_cut_stream_resumes_with_last_event_id_and_the_call_goes_on() {
     // An id the gateway never gave is refused, not taken for a new stream.
     let (status, _, _) = sse_exchange(s.port, "GET", &[session, ("Last-Event-ID", "99-0")], "");
     assert_eq!(status, 400);
+}
+
+#[test]
+fn a_cut_get_stream_resumes_with_what_the_child_sent_meanwhile() {
+    // Two sessions on one child: A's calls change the tool list, and the change reaches B's GET stream (B
+    // has no request running).
+    let child = conformance_stdio();
+    let mut args = vec!["--shared"];
+    args.extend(child.iter().map(String::as_str));
+    let s = Serve::start(&args);
+    let a = legacy_session(s.port);
+    let b = legacy_session(s.port);
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let change = |n: u64| {
+        let call = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {
+            "name": "test_trigger_tool_change", "arguments": {}}});
+        let (status, _, body) = http(
+            s.port,
+            "POST",
+            "/mcp",
+            &[json_ct, accept, ("Mcp-Session-Id", &a)],
+            &call.to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    let b_session = ("Mcp-Session-Id", b.as_str());
+    let (status, rx, cut) = sse_exchange(s.port, "GET", &[b_session], "");
+    assert_eq!(status, 200);
+    change(2);
+    let (first_id, first) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the first change on B's GET stream");
+    assert_eq!(first["method"], "notifications/tools/list_changed");
+    let first_id = first_id.expect("the events of a GET stream carry ids");
+
+    // B's connection drops; the child changes its tools again while nobody reads B's stream.
+    cut.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(rx);
+    change(3);
+    let (status, rx, _cut) = sse_exchange(
+        s.port,
+        "GET",
+        &[b_session, ("Last-Event-ID", &first_id)],
+        "",
+    );
+    assert_eq!(status, 200);
+    let (missed_id, missed) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the change sent while the stream was cut");
+    assert_eq!(missed["method"], "notifications/tools/list_changed");
+    let missed_id = missed_id.expect("an id");
+    assert_ne!(missed_id, first_id, "the first change is not sent again");
+    // And the resumed stream goes on live.
+    change(4);
+    let (live_id, live) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a change after the resume");
+    assert_eq!(live["method"], "notifications/tools/list_changed");
+    assert!(live_id.is_some_and(|id| id != missed_id));
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "each change comes once"
+    );
 }

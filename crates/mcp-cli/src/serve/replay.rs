@@ -1,5 +1,5 @@
-//! What `mcp serve` keeps of a session's POST streams, so that a client whose stream was cut resumes it
-//! with `GET` and `Last-Event-ID` instead of losing the answer. Each event of such a stream gets the id
+//! What `mcp serve` keeps of a session's streams (its POST streams and its GET stream), so that a client
+//! whose stream was cut resumes it with `GET` and `Last-Event-ID` instead of losing what it carried. Each event of such a stream gets the id
 //! `<stream>-<seq>`; the last events of every stream are kept (bounded), and a resuming client gets those
 //! after its id, then the rest live. The call itself goes on at the child while no client reads its stream:
 //! a dropped connection is not a cancellation.
@@ -99,6 +99,15 @@ impl Replay {
                 }
             }
         }
+    }
+
+    /// Whether a client reads `stream` now (a body is attached and its connection still there).
+    pub(super) fn reading(&self, stream: u64) -> bool {
+        lock(&self.inner)
+            .logs
+            .get(&stream)
+            .and_then(|log| log.reader.as_ref())
+            .is_some_and(|r| !r.is_closed())
     }
 
     /// `stream` has all its messages: its reader's body ends, and it stays resumable for a while.
