@@ -13,7 +13,8 @@
 //!   records itself as the owner of each request stream it opens. A client resuming the stream of a
 //!   request whose node died gets the stored events, then a JSON-RPC error for the unanswered request, and
 //!   the end of the stream; a request that completed is replayed as it was. Redis being unreachable is
-//!   never taken for a death: the request gets 503.
+//!   never taken for a death: the request gets 503. A node found alive is taken for alive for the TTL its
+//!   key had left ([`RedisBus`] does not ask again before then).
 //! - [`RedisTaskStore`]: the records of the tasks extension (`ServerBuilder::task_store`), one key per task
 //!   with the task's TTL, changed only by compare-and-set on the record's version: `tasks/get` answers on any
 //!   node, and two nodes can never both apply a transition.
@@ -51,8 +52,9 @@
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -174,6 +176,7 @@ impl Redis {
         RedisBus {
             redis: self.clone(),
             node: rand_node(),
+            alive_until: Arc::default(),
         }
     }
 
@@ -204,6 +207,10 @@ fn rand_node() -> u64 {
     );
     h.write_u32(std::process::id());
     h.finish()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn down(e: redis::RedisError) -> StoreError {
@@ -638,6 +645,10 @@ impl EventStore for RedisEventStore {
 pub struct RedisBus {
     redis: Redis,
     node: u64,
+    /// Other nodes found alive, each with the time until which its heartbeat key is sure to stay (when it
+    /// was read, plus the TTL it had left): asked again before then, the answer is the same, so Redis is not
+    /// asked. A task polled on this node every few hundred milliseconds costs one read per heartbeat.
+    alive_until: Arc<Mutex<HashMap<u64, Instant>>>,
 }
 
 impl Bus for RedisBus {
@@ -730,16 +741,41 @@ impl Bus for RedisBus {
             if node == self.node {
                 return Ok(true);
             }
-            let key = self.redis.key("node", &node.to_string());
-            let mut c = self.redis.conn.clone();
-            if c.exists::<_, bool>(&key).await.map_err(down)? {
+            let now = Instant::now();
+            if lock(&self.alive_until)
+                .get(&node)
+                .is_some_and(|until| *until > now)
+            {
+                return Ok(true);
+            }
+            if self.heartbeat_present(node).await? {
                 return Ok(true);
             }
             // Gone, or not refreshed yet (Redis just restarted empty, or the node just started): a live
             // node sets it again within a refresh period.
             tokio::time::sleep(self.redis.heartbeat / 3 + Duration::from_millis(100)).await;
-            c.exists::<_, bool>(&key).await.map_err(down)
+            self.heartbeat_present(node).await
         })
+    }
+}
+
+impl RedisBus {
+    /// Whether `node`'s heartbeat key is there; if it is, the node is known alive for the TTL it has left.
+    async fn heartbeat_present(&self, node: u64) -> Result<bool, StoreError> {
+        let key = self.redis.key("node", &node.to_string());
+        let asked = Instant::now();
+        // Milliseconds the key has left; -2 when there is none, -1 when it never expires.
+        let left: i64 = self.redis.conn.clone().pttl(&key).await.map_err(down)?;
+        if left == -2 {
+            return Ok(false);
+        }
+        if let Ok(left) = u64::try_from(left) {
+            // The key outlives `asked + left`: Redis read its TTL after `asked`.
+            let mut known = lock(&self.alive_until);
+            known.retain(|_, until| *until > asked);
+            known.insert(node, asked + Duration::from_millis(left));
+        }
+        Ok(true)
     }
 }
 
