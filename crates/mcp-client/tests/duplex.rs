@@ -12,7 +12,7 @@ use mcp_client::{CallOptions, Client, ClientEvent, ClientOptions, ErrorKind, Ver
 use mcp_protocol::types::{
     CallToolResult, CreateMessageParams, CreateMessageResult, ElicitAction, ElicitRequestParams,
     ElicitResult, GetPromptResult, ListRootsResult, LoggingLevel, Prompt, PromptMessage, Root,
-    ServerCapabilities, SubscriptionFilter, Tool,
+    ServerCapabilities, StructuredContentError, SubscriptionFilter, Tool,
 };
 use mcp_protocol::{Era, ErrorObject, ProtocolVersion};
 use mcp_server::{Error, Json, RequestContext, Server, ServerOptions};
@@ -246,6 +246,46 @@ async fn modern_mrtr_sampling_and_roots() {
     let (client, _s) = connect(VersionMode::Auto, Arc::default()).await;
     let r = client.call_tool("poet", json!({})).await.unwrap();
     assert_eq!(r.text_content(), "file:///work | old pond, frog");
+}
+
+#[tokio::test]
+async fn a_typed_tool_output_reads_back_as_a_type_on_the_client() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Seen {
+        temperature: f64,
+        city: String,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Other {
+        humidity: u8,
+    }
+    for mode in [VersionMode::Auto, VersionMode::Legacy] {
+        let (client, _s) = connect(mode, Arc::default()).await;
+        let r = client.call_tool("weather", json!({})).await.unwrap();
+        assert_eq!(
+            r.structured_as::<Seen>().unwrap(),
+            Seen {
+                temperature: 21.5,
+                city: "Paris".into()
+            },
+            "{mode:?}"
+        );
+        let wrong = r.structured_as::<Other>().unwrap_err();
+        assert!(
+            matches!(wrong, StructuredContentError::Shape(_))
+                && wrong.to_string().contains("humidity"),
+            "{wrong}"
+        );
+        let plain = client
+            .call_tool("add", json!({"a": 2, "b": 3}))
+            .await
+            .unwrap();
+        assert!(matches!(
+            plain.into_structured::<Seen>(),
+            Err(StructuredContentError::Missing)
+        ));
+    }
 }
 
 #[tokio::test]

@@ -231,4 +231,67 @@ impl CallToolResult {
             .collect::<Vec<_>>()
             .join("\n")
     }
+
+    /// The structured content read as a `T`: the other end of a server's typed output (`Json<T>` in
+    /// `mcp-server`). A tool error, a result without structured content and content of another shape are
+    /// errors, each saying which.
+    ///
+    /// ```
+    /// use mcp_protocol::types::{CallToolResult, StructuredContentError};
+    ///
+    /// #[derive(serde::Deserialize, Debug, PartialEq)]
+    /// struct Sum { sum: f64 }
+    ///
+    /// let ok = CallToolResult::structured(serde_json::json!({"sum": 3.0}));
+    /// assert_eq!(ok.structured_as::<Sum>().unwrap(), Sum { sum: 3.0 });
+    ///
+    /// let failed = CallToolResult::error("division by zero");
+    /// assert!(matches!(
+    ///     failed.structured_as::<Sum>(),
+    ///     Err(StructuredContentError::ToolError(m)) if m == "division by zero"
+    /// ));
+    /// assert!(matches!(
+    ///     CallToolResult::text("3").structured_as::<Sum>(),
+    ///     Err(StructuredContentError::Missing)
+    /// ));
+    /// ```
+    pub fn structured_as<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<T, StructuredContentError> {
+        if self.is_error() {
+            return Err(StructuredContentError::ToolError(self.text_content()));
+        }
+        let value = self
+            .structured_content
+            .as_ref()
+            .ok_or(StructuredContentError::Missing)?;
+        T::deserialize(value).map_err(StructuredContentError::Shape)
+    }
+
+    /// [`CallToolResult::structured_as`], taking the result (its structured content is not copied).
+    pub fn into_structured<T: serde::de::DeserializeOwned>(
+        self,
+    ) -> Result<T, StructuredContentError> {
+        if self.is_error() {
+            return Err(StructuredContentError::ToolError(self.text_content()));
+        }
+        let value = self
+            .structured_content
+            .ok_or(StructuredContentError::Missing)?;
+        serde_json::from_value(value).map_err(StructuredContentError::Shape)
+    }
+}
+
+/// Why a [`CallToolResult`]'s structured content could not be read as the type asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum StructuredContentError {
+    /// The tool reported an error (`isError: true`); its text content.
+    #[error("the tool failed: {0}")]
+    ToolError(String),
+    /// The result carries no `structuredContent`.
+    #[error("the result has no structuredContent")]
+    Missing,
+    /// The structured content is not of the type asked for.
+    #[error("the structuredContent is not of the type asked for: {0}")]
+    Shape(#[source] serde_json::Error),
 }
