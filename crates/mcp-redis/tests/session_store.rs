@@ -8,7 +8,7 @@ use std::time::Duration;
 use mcp_server::http::{SessionRecord, SessionStore};
 
 mod common;
-use common::redis_server;
+use common::{command_counts, raw, redis_server, reset_command_counts};
 
 fn record(id: &str, level: Option<&str>) -> SessionRecord {
     let mut r = serde_json::json!({
@@ -24,14 +24,6 @@ fn record(id: &str, level: Option<&str>) -> SessionRecord {
         r["logLevel"] = l.into();
     }
     serde_json::from_value(r).unwrap()
-}
-
-async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -109,11 +101,7 @@ async fn touch_and_create_are_one_command_each() {
     let idle = Duration::from_secs(60);
     // Warm the store's connection, then count from zero.
     store.touch("nobody", idle).await.unwrap();
-    redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async::<()>(&mut c)
-        .await
-        .unwrap();
+    reset_command_counts(&mut c).await;
     for i in 0..10 {
         store
             .create(&record(&format!("c{i}"), None), idle)
@@ -123,21 +111,7 @@ async fn touch_and_create_are_one_command_each() {
     for i in 0..10 {
         assert_eq!(store.touch(&format!("c{i}"), idle).await.unwrap(), Some(0));
     }
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let calls: std::collections::BTreeMap<String, u64> = stats
-        .lines()
-        .filter_map(|l| {
-            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let n = rest.split(',').find_map(|f| f.strip_prefix("calls="))?;
-            let n = n.parse().ok()?;
-            // The test's own (`config|resetstat` in Redis 7).
-            (name != "info" && !name.starts_with("config")).then(|| (name.to_owned(), n))
-        })
-        .collect();
+    let calls = command_counts(&mut c, &[]).await;
     assert_eq!(
         calls.into_iter().collect::<Vec<_>>(),
         [("getex".to_owned(), 10), ("set".to_owned(), 10)]

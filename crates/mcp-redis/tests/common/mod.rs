@@ -16,3 +16,47 @@ pub async fn redis_server() -> Option<RedisServer> {
         Err(e) => panic!("redis-server: {e}"),
     }
 }
+
+/// A plain connection of the test's own, to look at what the code under test left in Redis.
+#[allow(dead_code)] // not every test file looks
+pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Forget the command counts so far (`CONFIG RESETSTAT`).
+#[allow(dead_code)]
+pub async fn reset_command_counts(c: &mut redis::aio::MultiplexedConnection) {
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async::<()>(c)
+        .await
+        .unwrap();
+}
+
+/// The commands Redis ran since the last reset and how many times each (`INFO commandstats`), without the
+/// test's own (`info`, `config|...`) and those named in `ignored`.
+#[allow(dead_code)]
+pub async fn command_counts(
+    c: &mut redis::aio::MultiplexedConnection,
+    ignored: &[&str],
+) -> std::collections::BTreeMap<String, u64> {
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(c)
+        .await
+        .unwrap();
+    stats
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let n = rest.split(',').find_map(|f| f.strip_prefix("calls="))?;
+            let n = n.parse().ok()?;
+            (name != "info" && !name.starts_with("config") && !ignored.contains(&name))
+                .then(|| (name.to_owned(), n))
+        })
+        .collect()
+}
