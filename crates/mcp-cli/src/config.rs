@@ -53,16 +53,11 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
-/// The entry `name` of the config file, with every `${VAR}` expanded from `env`.
-pub fn lookup(
-    explicit: Option<&Path>,
-    name: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<ServerEntry, CliError> {
+/// The config file: where it is, and what it says. `none` is the error when there is none.
+fn read(explicit: Option<&Path>, none: &str) -> Result<(PathBuf, ConfigFile), CliError> {
     let path = locate(explicit).ok_or_else(|| {
         CliError::Usage(format!(
-            "{name:?} is not a URL and there is no config file to look it up in \
-             (give --config FILE, or create ./mcp.json or {}); to run a command, put it after --",
+            "{none} (give --config FILE, or create ./mcp.json or {}); to run a command, put it after --",
             dirs::config_dir()
                 .map(|d| d.join("mcp").join("mcp.json").display().to_string())
                 .unwrap_or_else(|| "<config dir>/mcp/mcp.json".into())
@@ -72,6 +67,28 @@ pub fn lookup(
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
     let file: ConfigFile = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{} is not a valid config: {e}", path.display())))?;
+    Ok((path, file))
+}
+
+/// The names of the config file's servers, in order.
+pub fn server_names(explicit: Option<&Path>) -> Result<Vec<String>, CliError> {
+    let (_, file) = read(
+        explicit,
+        "--all serves the servers of a config file, and there is none",
+    )?;
+    Ok(file.mcp_servers.into_keys().collect())
+}
+
+/// The entry `name` of the config file, with every `${VAR}` expanded from `env`.
+pub fn lookup(
+    explicit: Option<&Path>,
+    name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ServerEntry, CliError> {
+    let (path, file) = read(
+        explicit,
+        &format!("{name:?} is not a URL and there is no config file to look it up in"),
+    )?;
     let Some(entry) = file.mcp_servers.get(name) else {
         let known: Vec<&str> = file.mcp_servers.keys().map(String::as_str).collect();
         return Err(CliError::Usage(format!(

@@ -1,4 +1,6 @@
-//! `mcp serve -- CMD...`: a Streamable HTTP endpoint on 127.0.0.1 in front of a stdio server.
+//! `mcp serve -- CMD...`: a Streamable HTTP endpoint on 127.0.0.1 in front of a stdio server. Several config
+//! names, or `--all` of the config's stdio servers, are served on one port, each at `/NAME` + `--path` with a
+//! gateway of its own (sessions, processes, limits).
 //!
 //! Like the bridge, the gateway forwards JSON-RPC messages rather than re-serving the child through an SDK
 //! `Server`: each client's `initialize` (capabilities, client info, revision) reaches the child as the
@@ -67,6 +69,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::cli::{Global, Target};
+use crate::config;
 use crate::elicit::Elicitor;
 use crate::error::CliError;
 use crate::target::{self, ServerSpec};
@@ -101,9 +104,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_sessions: usize,
     /// Close a session (and stop its process) after this many seconds without a message, a running
-    /// request or an open GET stream (0: never).
+    /// request or a GET stream being read (0: never).
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     pub session_idle: u64,
+    /// Serve every stdio server of the config file, each at `/NAME` + `--path` (several names given
+    /// instead of one do the same for those).
+    #[arg(long)]
+    pub all: bool,
 }
 
 const MODERN: &str = "2026-07-28";
@@ -1169,35 +1176,22 @@ async fn endpoint(
 
 /// Run `mcp serve`.
 pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
-    let (spec, words) = target::resolve(&args.target, global, &|k| std::env::var(k).ok())?;
-    if let Some(w) = words.first() {
-        return Err(CliError::Usage(format!(
-            "serve takes only the server (unexpected {w:?})"
-        )));
-    }
-    if matches!(spec, ServerSpec::Http { .. }) {
-        return Err(CliError::Usage(
-            "serve puts a stdio server on HTTP: give a command after -- or a config name with \"command\" (for a URL, use mcp bridge)".into(),
-        ));
-    }
     if !args.path.starts_with('/') {
         return Err(CliError::Usage(format!(
             "--path {:?} must start with /",
             args.path
         )));
     }
-    // A first child answers before the port opens: a command that does not start, exits at once or is no
-    // MCP server is reported now, and which eras it speaks decides how modern clients are served.
-    let mut probe_global = global.clone();
-    probe_global.protocol = crate::cli::Protocol::Auto;
-    let probe = target::connect(&spec, &probe_global, Elicitor::new(&[], true)?, None).await?;
-    let modern = probe.client.era() == mcp_protocol::Era::Modern;
-    let name = probe
-        .client
-        .server_info()
-        .map(|i| format!("{} {}", i.name, i.version))
-        .unwrap_or_else(|| spec.describe());
-    probe.client.close().await;
+    let servers = servers_to_serve(args, global)?;
+    let mut gateways = Vec::with_capacity(servers.len());
+    for (mount, spec) in servers {
+        let (gateway, name) = Gateway::start(spec, args, global).await?;
+        let path = match &mount {
+            Some(m) => format!("/{m}{}", args.path),
+            None => args.path.clone(),
+        };
+        gateways.push((path, gateway, name));
+    }
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -1205,60 +1199,160 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Connect(e.to_string()))?;
-    let gateway = Arc::new(Gateway {
-        spec,
-        global: global.clone(),
-        args: args.clone(),
-        modern,
-        policy: HostPolicy::Loopback,
-        sessions: Mutex::default(),
-        common: tokio::sync::Mutex::new(None),
-        next_conn: AtomicU64::new(1),
-        held: tokio::sync::Mutex::new(None),
-        rounds: Arc::default(),
-    });
-    let app = axum::Router::new()
-        .route(
-            "/healthz",
-            axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }),
-        )
-        .route(&args.path, axum::routing::any(endpoint))
-        .layer(DefaultBodyLimit::max(args.max_body))
-        .with_state(gateway.clone());
-    if args.session_idle > 0 {
-        tokio::spawn(reap(
-            gateway.clone(),
-            Duration::from_secs(args.session_idle),
-        ));
-    }
-    eprintln!(
-        "mcp serve: {name} on http://{addr}{} ({}, {})",
-        args.path,
-        if modern {
-            "both eras"
-        } else {
-            "a legacy-only server, spoken to modern clients through a session held by the gateway"
-        },
-        if args.shared {
-            "one shared process"
-        } else {
-            "one process per session"
-        },
+    let mut app = axum::Router::new().route(
+        "/healthz",
+        axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }),
     );
+    for (path, gateway, name) in &gateways {
+        app = app.merge(
+            axum::Router::new()
+                .route(path, axum::routing::any(endpoint))
+                .with_state(gateway.clone()),
+        );
+        if args.session_idle > 0 {
+            tokio::spawn(reap(
+                gateway.clone(),
+                Duration::from_secs(args.session_idle),
+            ));
+        }
+        eprintln!(
+            "mcp serve: {name} on http://{addr}{path} ({}, {})",
+            if gateway.modern {
+                "both eras"
+            } else {
+                "a legacy-only server, spoken to modern clients through a session held by the gateway"
+            },
+            if args.shared {
+                "one shared process"
+            } else {
+                "one process per session"
+            },
+        );
+    }
+    let app = app.layer(DefaultBodyLimit::max(args.max_body));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .map_err(|e| CliError::Connect(e.to_string()))?;
-    let links: Vec<Arc<Link>> = lock(&gateway.sessions)
-        .values()
-        .map(|s| s.link.clone())
-        .collect();
-    for l in links.into_iter().chain(gateway.common.lock().await.take()) {
-        let _ = tokio::time::timeout(Duration::from_secs(3), l.transport.close()).await;
+    for (_, gateway, _) in gateways {
+        let links: Vec<Arc<Link>> = lock(&gateway.sessions)
+            .values()
+            .map(|s| s.link.clone())
+            .collect();
+        for l in links.into_iter().chain(gateway.common.lock().await.take()) {
+            let _ = tokio::time::timeout(Duration::from_secs(3), l.transport.close()).await;
+        }
     }
     Ok(())
+}
+
+/// The stdio servers to serve, each with the name it is mounted under (`None`: the one server, at
+/// `--path` itself): a command after `--` or one config name; several config names; or `--all` of them.
+fn servers_to_serve(
+    args: &ServeArgs,
+    global: &Global,
+) -> Result<Vec<(Option<String>, ServerSpec)>, CliError> {
+    let env = |k: &str| std::env::var(k).ok();
+    let target = &args.target;
+    let stdio_only = |name: &str, spec: &ServerSpec| match spec {
+        ServerSpec::Http { .. } => Err(CliError::Usage(format!(
+            "serve puts a stdio server on HTTP: {name:?} is a URL (for a URL, use mcp bridge)"
+        ))),
+        _ => Ok(()),
+    };
+    let names: Vec<String> = if args.all {
+        if !target.words.is_empty() || !target.command.is_empty() {
+            return Err(CliError::Usage(
+                "--all serves every stdio server of the config file: give no server with it".into(),
+            ));
+        }
+        config::server_names(global.config.as_deref())?
+    } else if target.command.is_empty() && target.words.len() > 1 {
+        target.words.clone()
+    } else {
+        let (spec, words) = target::resolve(target, global, &env)?;
+        if let Some(w) = words.first() {
+            return Err(CliError::Usage(format!(
+                "serve takes only the server (unexpected {w:?})"
+            )));
+        }
+        if matches!(spec, ServerSpec::Http { .. }) {
+            return Err(CliError::Usage(
+                "serve puts a stdio server on HTTP: give a command after -- or a config name with \"command\" (for a URL, use mcp bridge)".into(),
+            ));
+        }
+        return Ok(vec![(None, spec)]);
+    };
+    let mut servers: Vec<(Option<String>, ServerSpec)> = Vec::with_capacity(names.len());
+    for name in names {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+        {
+            return Err(CliError::Usage(format!(
+                "server {name:?} cannot be a path segment: serving several servers mounts each at /NAME, \
+                 so their names may hold only letters, digits, - _ . ~"
+            )));
+        }
+        if servers.iter().any(|(n, _)| n.as_ref() == Some(&name)) {
+            return Err(CliError::Usage(format!("server {name:?} is named twice")));
+        }
+        let one = Target {
+            words: vec![name.clone()],
+            command: Vec::new(),
+        };
+        let (spec, _) = target::resolve(&one, global, &env)?;
+        if matches!(spec, ServerSpec::Http { .. }) && args.all {
+            eprintln!("mcp serve: {name} left out (a URL, not a stdio server; mcp bridge serves it on stdio)");
+            continue;
+        }
+        stdio_only(&name, &spec)?;
+        servers.push((Some(name), spec));
+    }
+    if servers.is_empty() {
+        return Err(CliError::Usage(
+            "the config file has no stdio server (one with \"command\") to serve".into(),
+        ));
+    }
+    Ok(servers)
+}
+
+impl Gateway {
+    /// A gateway for `spec`, and the name its server gives (or its description). A first child answers
+    /// before the port opens: a command that does not start, exits at once or is no MCP server is reported
+    /// now, and which eras it speaks decides how modern clients are served.
+    async fn start(
+        spec: ServerSpec,
+        args: &ServeArgs,
+        global: &Global,
+    ) -> Result<(Arc<Self>, String), CliError> {
+        let mut probe_global = global.clone();
+        probe_global.protocol = crate::cli::Protocol::Auto;
+        let probe = target::connect(&spec, &probe_global, Elicitor::new(&[], true)?, None).await?;
+        let modern = probe.client.era() == mcp_protocol::Era::Modern;
+        let name = probe
+            .client
+            .server_info()
+            .map(|i| format!("{} {}", i.name, i.version))
+            .unwrap_or_else(|| spec.describe());
+        probe.client.close().await;
+        let gateway = Arc::new(Gateway {
+            spec,
+            global: global.clone(),
+            args: args.clone(),
+            modern,
+            policy: HostPolicy::Loopback,
+            sessions: Mutex::default(),
+            common: tokio::sync::Mutex::new(None),
+            next_conn: AtomicU64::new(1),
+            held: tokio::sync::Mutex::new(None),
+            rounds: Arc::default(),
+        });
+        Ok((gateway, name))
+    }
 }
 
 /// A modern call to a legacy-only child, paused while the client answers the child's question.

@@ -232,6 +232,8 @@ struct Serve {
     port: u16,
     /// The rest of its stderr, line by line.
     log: mpsc::Receiver<String>,
+    /// What it printed before its first URL.
+    before: Vec<String>,
 }
 
 impl Serve {
@@ -250,14 +252,17 @@ impl Serve {
                 let _ = tx.send(l);
             }
         });
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("mcp serve printed nothing");
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_owned();
+        // Lines before the first URL (servers left out) are kept.
+        let mut before = Vec::new();
+        let url = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("mcp serve printed no URL: {before:?}"));
+            match line.split_whitespace().find(|w| w.starts_with("http://")) {
+                Some(url) => break url.to_owned(),
+                None => before.push(line),
+            }
+        };
         let port = url
             .trim_start_matches("http://127.0.0.1:")
             .split('/')
@@ -270,6 +275,7 @@ impl Serve {
             url,
             port,
             log: rx,
+            before,
         }
     }
 }
@@ -654,6 +660,100 @@ fn closed_when_idle(s: &Serve, sid: &str) {
         &list,
     );
     assert_eq!(status, 404, "{body}");
+}
+
+#[test]
+fn serve_mounts_every_stdio_server_of_a_config_at_its_own_path() {
+    let bin = server_bin().display().to_string();
+    let stdio = json!({"command": bin, "args": ["--stdio"]});
+    let config = write_config(
+        "serve-all",
+        &json!({"mcpServers": {
+            "alpha": stdio, "beta": stdio, "remote": {"url": "http://127.0.0.1:9/mcp"}}}),
+    );
+    let config_arg = config.display().to_string();
+    let s = Serve::start(&["--config", &config_arg, "--all"]);
+    assert!(
+        s.before.iter().any(|l| l.contains("remote left out")),
+        "{:?}",
+        s.before
+    );
+    assert!(s.url.ends_with("/alpha/mcp"), "{}", s.url);
+    let beta_line = s.log.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(beta_line.contains("/beta/mcp"), "{beta_line}");
+
+    let json_ct = ("Content-Type", "application/json");
+    let accept = ("Accept", "application/json, text/event-stream");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}})
+    .to_string();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    let mut sessions = Vec::new();
+    for path in ["/alpha/mcp", "/beta/mcp"] {
+        let (status, head, body) = http(s.port, "POST", path, &[json_ct, accept], &init);
+        assert_eq!(status, 200, "{path}: {body}");
+        let sid = head
+            .lines()
+            .find_map(|l| l.strip_prefix("mcp-session-id: "))
+            .expect("a session id")
+            .trim()
+            .to_owned();
+        let (status, _, body) = http(
+            s.port,
+            "POST",
+            path,
+            &[json_ct, accept, ("Mcp-Session-Id", &sid)],
+            &list,
+        );
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains("test_simple_text"), "{body}");
+        sessions.push(sid);
+    }
+    // Each server has its own sessions: alpha's id means nothing to beta.
+    let (status, _, _) = http(
+        s.port,
+        "POST",
+        "/beta/mcp",
+        &[json_ct, accept, ("Mcp-Session-Id", &sessions[0])],
+        &list,
+    );
+    assert_eq!(status, 404);
+    // Nothing is served at the bare path when several servers are.
+    let (status, _, _) = http(s.port, "POST", "/mcp", &[json_ct, accept], &init);
+    assert_eq!(status, 404);
+
+    // Several names instead of --all: those only. A URL among them, or a name that is no path segment, is a
+    // usage error.
+    let named = Serve::start(&["--config", &config_arg, "beta", "alpha"]);
+    assert!(named.url.ends_with("/beta/mcp") || named.url.ends_with("/alpha/mcp"));
+    for (words, why) in [
+        (vec!["alpha", "remote"], "is a URL"),
+        (vec!["--all", "alpha"], "give no server with it"),
+    ] {
+        let mut all = vec!["serve", "--port", "0", "--config", &config_arg];
+        all.extend(words);
+        let out = mcp(&all).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+    let odd = write_config("serve-all-odd", &json!({"mcpServers": {"a b": stdio}}));
+    let out = mcp(&[
+        "serve",
+        "--port",
+        "0",
+        "--config",
+        &odd.display().to_string(),
+        "--all",
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot be a path segment"), "{err}");
+    for c in [config, odd] {
+        std::fs::remove_dir_all(c.parent().unwrap()).unwrap();
+    }
 }
 
 #[test]

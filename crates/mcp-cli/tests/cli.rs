@@ -456,14 +456,6 @@ fn a_config_entry_of_type_sse_speaks_the_2024_11_05_transport() {
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
-fn write_config(name: &str, body: &Value) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mcp-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("mcp.json");
-    std::fs::write(&path, body.to_string()).unwrap();
-    path
-}
-
 #[test]
 fn a_config_name_runs_its_command_with_variables_expanded() {
     let bin = server_bin();

@@ -264,3 +264,12 @@ impl Host {
         (code, self.stderr.join().unwrap())
     }
 }
+
+/// A config file `mcp.json` with `body`, in a directory of the test's own (`name`); remove its parent when done.
+pub fn write_config(name: &str, body: &Value) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcp-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mcp.json");
+    std::fs::write(&path, body.to_string()).unwrap();
+    path
+}
