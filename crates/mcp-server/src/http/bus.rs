@@ -57,10 +57,11 @@ pub enum BusEvent {
     },
     /// The session was deleted: end its streams and requests.
     Close,
-    /// A server-wide event raised on the sending node ([`Server::notify_tools_list_changed`]): every node
-    /// tells the GET streams it holds, as if it were raised there. [`BusMessage::session`] is empty.
+    /// A server-wide event raised on the sending node ([`Server::add_tool`], [`Server::remove_tool`]): every
+    /// node tells the GET streams it holds, as if it were raised there. [`BusMessage::session`] is empty.
     ///
-    /// [`Server::notify_tools_list_changed`]: crate::Server::notify_tools_list_changed
+    /// [`Server::add_tool`]: crate::Server::add_tool
+    /// [`Server::remove_tool`]: crate::Server::remove_tool
     ToolsListChanged,
     /// See [`ToolsListChanged`](Self::ToolsListChanged).
     PromptsListChanged,
