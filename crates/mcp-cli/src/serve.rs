@@ -37,8 +37,8 @@
 //!   (413), `Content-Type: application/json` (415), an optional `--bearer TOKEN` (401 otherwise), a cap on
 //!   sessions (each costs a process). `GET /healthz` answers 200 without them.
 //!
-//! A session with no message for `--session-idle` seconds, no request running and no GET stream open is
-//! closed (its process stopped); its client's next message meets 404 and it starts a new session.
+//! A session with no message for `--session-idle` seconds, no request running and no client reading its GET
+//! stream is closed (its process stopped); its client's next message meets 404 and it starts a new session.
 //!
 //! - **Resumption.** The event streams of a session (each POST's, and its GET stream) give every event an
 //!   id; a client whose stream was cut sends `GET` with `Last-Event-ID` and gets the events it missed, then

@@ -647,7 +647,9 @@ pub struct RedisBus {
     node: u64,
     /// Other nodes found alive, each with the time until which its heartbeat key is sure to stay (when it
     /// was read, plus the TTL it had left): asked again before then, the answer is the same, so Redis is not
-    /// asked. A task polled on this node every few hundred milliseconds costs one read per heartbeat.
+    /// asked. The key is refreshed every third of its TTL, so what is left is at least two thirds of it: a
+    /// task polled on this node every few hundred milliseconds costs a read every two thirds of a heartbeat
+    /// at most.
     alive_until: Arc<Mutex<HashMap<u64, Instant>>>,
 }
 
