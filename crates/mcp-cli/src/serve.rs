@@ -220,11 +220,45 @@ impl Link {
         lock(&self.routes).conns.insert(conn.key, conn.clone());
     }
 
+    /// The client `key` is gone (its session closed, its call over). What the child asked it and was not
+    /// answered is refused to the child, so that a child that lives on (`--shared`, or the one of modern
+    /// traffic) does not wait for an answer that cannot come.
     fn detach(&self, key: u64) {
-        let mut r = lock(&self.routes);
-        r.conns.remove(&key);
-        r.asked.retain(|_, (k, _)| *k != key);
-        r.progress.retain(|_, (c, _, _)| c.key != key);
+        let unanswered: Vec<RequestId> = {
+            let mut r = lock(&self.routes);
+            r.conns.remove(&key);
+            r.progress.retain(|_, (c, _, _)| c.key != key);
+            let mut unanswered = Vec::new();
+            r.asked.retain(|_, (k, child_id)| {
+                let keep = *k != key;
+                if !keep {
+                    unanswered.push(child_id.clone());
+                }
+                keep
+            });
+            unanswered
+        };
+        if unanswered.is_empty() || self.dead.load(Ordering::Relaxed) {
+            return;
+        }
+        // Called from drops too: without a runtime (shutting down) there is no child left to tell.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let transport = self.transport.clone();
+        rt.spawn(async move {
+            for id in unanswered {
+                let refusal = ErrorResponse::new(
+                    Some(id),
+                    ErrorObject::internal(
+                        "mcp serve: the client this was asked of is gone (its session or call ended)",
+                    ),
+                );
+                let _ = transport
+                    .send(Message::Error(refusal), SendOptions::default())
+                    .await;
+            }
+        });
     }
 
     /// Route the child's messages to clients until it exits.
@@ -1734,6 +1768,68 @@ mod tests {
             params["_meta"] = m;
         }
         Request::new(RequestId::Number(7), "elicitation/create", Some(params))
+    }
+
+    /// A child that records what the gateway sends it.
+    struct Recorder(Arc<Mutex<Vec<Message>>>);
+
+    impl Transport for Recorder {
+        fn kind(&self) -> mcp_client::transport::TransportKind {
+            mcp_client::transport::TransportKind::Stream
+        }
+        fn start(
+            &self,
+            _events: mpsc::Sender<TransportEvent>,
+        ) -> futures::future::BoxFuture<'_, Result<(), mcp_client::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn send(
+            &self,
+            msg: Message,
+            _opts: SendOptions,
+        ) -> futures::future::BoxFuture<'_, Result<(), mcp_client::Error>> {
+            lock(&self.0).push(msg);
+            Box::pin(async { Ok(()) })
+        }
+        fn close(&self) -> futures::future::BoxFuture<'_, Result<(), mcp_client::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gone_clients_unanswered_questions_are_refused_to_the_child() {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let link = Link {
+            transport: Arc::new(Recorder(sent.clone())),
+            routes: Mutex::default(),
+            next: AtomicU64::new(1),
+            dead: AtomicBool::new(false),
+            init: Mutex::new(None),
+            init_lock: tokio::sync::Mutex::new(()),
+            initialized_sent: AtomicBool::new(false),
+        };
+        let (a, b) = (Conn::new(1), Conn::new(2));
+        link.attach(&a);
+        link.attach(&b);
+        {
+            let mut r = lock(&link.routes);
+            r.asked.insert("s1".into(), (1, RequestId::Number(7)));
+            r.asked.insert("s2".into(), (2, RequestId::Number(8)));
+        }
+        link.detach(1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while lock(&sent).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let sent = lock(&sent).clone();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let Message::Error(e) = &sent[0] else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(e.id, Some(RequestId::Number(7)));
+        assert!(e.error.message.contains("is gone"), "{e:?}");
+        // b's question is still waiting for b.
+        assert_eq!(lock(&link.routes).asked.len(), 1);
     }
 
     #[test]
