@@ -20,7 +20,8 @@
 //!   being unable to say which request they belong to, to the only client, or to the only client with
 //!   requests running (the stream of its most recent one, else its GET stream); when several clients have
 //!   requests running the child's request is refused with a JSON-RPC error rather than shown to a client it
-//!   may not be for. Log messages go to the only client, else to the one whose request was sent last.
+//!   may not be for, and so is one still unanswered when its client is gone (session closed, call over).
+//!   Log messages go to the only client, else to the one whose request was sent last.
 //! - **Both eras.** A request without a session that carries the 2026-07-28 revision is a modern request.
 //!   When the child speaks 2026-07-28 (found by a probe at start), it goes, with a fresh id, to one child kept
 //!   for modern traffic (the shared child with `--shared`), which answers it statelessly, `input_required`
