@@ -200,7 +200,14 @@ impl Link {
             .start(tx)
             .await
             .map_err(|e| CliError::Connect(format!("{}: {e}", spec.describe())))?;
-        let link = Arc::new(Self {
+        let link = Arc::new(Self::new(transport));
+        tokio::spawn(link.clone().pump(rx));
+        Ok(link)
+    }
+
+    /// A link over a started transport, with no client yet.
+    fn new(transport: Arc<dyn Transport>) -> Self {
+        Self {
             transport,
             routes: Mutex::default(),
             next: AtomicU64::new(1),
@@ -208,9 +215,7 @@ impl Link {
             init: Mutex::new(None),
             init_lock: tokio::sync::Mutex::new(()),
             initialized_sent: AtomicBool::new(false),
-        });
-        tokio::spawn(link.clone().pump(rx));
-        Ok(link)
+        }
     }
 
     fn id(&self, prefix: &str) -> String {
@@ -1291,12 +1296,6 @@ fn servers_to_serve(
 ) -> Result<Vec<(Option<String>, ServerSpec)>, CliError> {
     let env = |k: &str| std::env::var(k).ok();
     let target = &args.target;
-    let stdio_only = |name: &str, spec: &ServerSpec| match spec {
-        ServerSpec::Http { .. } => Err(CliError::Usage(format!(
-            "serve puts a stdio server on HTTP: {name:?} is a URL (for a URL, use mcp bridge)"
-        ))),
-        _ => Ok(()),
-    };
     let names: Vec<String> = if args.all {
         if !target.words.is_empty() || !target.command.is_empty() {
             return Err(CliError::Usage(
@@ -1322,6 +1321,20 @@ fn servers_to_serve(
     };
     let mut servers: Vec<(Option<String>, ServerSpec)> = Vec::with_capacity(names.len());
     for name in names {
+        let one = Target {
+            words: vec![name.clone()],
+            command: Vec::new(),
+        };
+        let (spec, _) = target::resolve(&one, global, &env)?;
+        if matches!(spec, ServerSpec::Http { .. }) {
+            if args.all {
+                eprintln!("mcp serve: {name} left out (a URL, not a stdio server; mcp bridge serves it on stdio)");
+                continue;
+            }
+            return Err(CliError::Usage(format!(
+                "serve puts a stdio server on HTTP: {name:?} is a URL (for a URL, use mcp bridge)"
+            )));
+        }
         if name.is_empty()
             || !name
                 .chars()
@@ -1335,16 +1348,6 @@ fn servers_to_serve(
         if servers.iter().any(|(n, _)| n.as_ref() == Some(&name)) {
             return Err(CliError::Usage(format!("server {name:?} is named twice")));
         }
-        let one = Target {
-            words: vec![name.clone()],
-            command: Vec::new(),
-        };
-        let (spec, _) = target::resolve(&one, global, &env)?;
-        if matches!(spec, ServerSpec::Http { .. }) && args.all {
-            eprintln!("mcp serve: {name} left out (a URL, not a stdio server; mcp bridge serves it on stdio)");
-            continue;
-        }
-        stdio_only(&name, &spec)?;
         servers.push((Some(name), spec));
     }
     if servers.is_empty() {
@@ -1800,15 +1803,7 @@ mod tests {
     #[tokio::test]
     async fn a_gone_clients_unanswered_questions_are_refused_to_the_child() {
         let sent = Arc::new(Mutex::new(Vec::new()));
-        let link = Link {
-            transport: Arc::new(Recorder(sent.clone())),
-            routes: Mutex::default(),
-            next: AtomicU64::new(1),
-            dead: AtomicBool::new(false),
-            init: Mutex::new(None),
-            init_lock: tokio::sync::Mutex::new(()),
-            initialized_sent: AtomicBool::new(false),
-        };
+        let link = Link::new(Arc::new(Recorder(sent.clone())));
         let (a, b) = (Conn::new(1), Conn::new(2));
         link.attach(&a);
         link.attach(&b);

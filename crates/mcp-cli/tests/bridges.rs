@@ -287,6 +287,14 @@ impl Drop for Serve {
     }
 }
 
+/// `mcp serve` with `options`, in front of our conformance server on stdio.
+fn serve_conformance(options: &[&str]) -> Serve {
+    let child = conformance_stdio();
+    let mut args = options.to_vec();
+    args.extend(child.iter().map(String::as_str));
+    Serve::start(&args)
+}
+
 fn conformance_stdio() -> Vec<String> {
     vec![
         "--".into(),
@@ -298,11 +306,8 @@ fn conformance_stdio() -> Vec<String> {
 #[test]
 fn ts_and_python_http_clients_through_serve_to_our_stdio_server() {
     let Some(p) = peers() else { return };
-    let child = conformance_stdio();
     for shared in [false, true] {
-        let mut args: Vec<&str> = if shared { vec!["--shared"] } else { vec![] };
-        args.extend(child.iter().map(String::as_str));
-        let s = Serve::start(&args);
+        let s = serve_conformance(if shared { &["--shared"] } else { &[] });
         let url = s.url.as_str();
         let runs = [
             ("ts-client-v1.mjs", "legacy"),
@@ -371,10 +376,7 @@ fn ts_and_python_http_clients_through_serve_to_server_everything() {
 
 #[test]
 fn clients_sharing_a_child_never_see_each_others_replies() {
-    let child = conformance_stdio();
-    let mut args = vec!["--shared"];
-    args.extend(child.iter().map(String::as_str));
-    let s = Serve::start(&args);
+    let s = serve_conformance(&["--shared"]);
     for protocol in ["legacy", "modern"] {
         // Both clients number their requests the same way and both calls run at once at the child.
         let spawn = |label: &str| {
@@ -443,10 +445,7 @@ fn http(
 
 #[test]
 fn serve_keeps_our_servers_security_defaults() {
-    let child = conformance_stdio();
-    let mut args = vec!["--bearer", "s3cret", "--max-body", "2000"];
-    args.extend(child.iter().map(String::as_str));
-    let s = Serve::start(&args);
+    let s = serve_conformance(&["--bearer", "s3cret", "--max-body", "2000"]);
     let port = s.port;
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}})
@@ -530,10 +529,7 @@ fn serve_fails_fast_on_a_bad_child_or_a_url() {
 
 #[test]
 fn shared_clients_get_only_their_own_progress() {
-    let child = conformance_stdio();
-    let mut args = vec!["--shared"];
-    args.extend(child.iter().map(String::as_str));
-    let s = Serve::start(&args);
+    let s = serve_conformance(&["--shared"]);
     let port = s.port;
     let json_ct = ("Content-Type", "application/json");
     let accept = ("Accept", "application/json, text/event-stream");
@@ -610,10 +606,7 @@ fn shared_clients_get_only_their_own_progress() {
 
 #[test]
 fn serve_closes_sessions_whose_clients_went_away() {
-    let child = conformance_stdio();
-    let mut args = vec!["--session-idle", "1"];
-    args.extend(child.iter().map(String::as_str));
-    let s = Serve::start(&args);
+    let s = serve_conformance(&["--session-idle", "1"]);
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}});
     let json_ct = ("Content-Type", "application/json");
@@ -684,20 +677,10 @@ fn serve_mounts_every_stdio_server_of_a_config_at_its_own_path() {
 
     let json_ct = ("Content-Type", "application/json");
     let accept = ("Accept", "application/json, text/event-stream");
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}})
-    .to_string();
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
     let mut sessions = Vec::new();
     for path in ["/alpha/mcp", "/beta/mcp"] {
-        let (status, head, body) = http(s.port, "POST", path, &[json_ct, accept], &init);
-        assert_eq!(status, 200, "{path}: {body}");
-        let sid = head
-            .lines()
-            .find_map(|l| l.strip_prefix("mcp-session-id: "))
-            .expect("a session id")
-            .trim()
-            .to_owned();
+        let sid = legacy_session_at(s.port, path);
         let (status, _, body) = http(
             s.port,
             "POST",
@@ -719,7 +702,15 @@ fn serve_mounts_every_stdio_server_of_a_config_at_its_own_path() {
     );
     assert_eq!(status, 404);
     // Nothing is served at the bare path when several servers are.
-    let (status, _, _) = http(s.port, "POST", "/mcp", &[json_ct, accept], &init);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}});
+    let (status, _, _) = http(
+        s.port,
+        "POST",
+        "/mcp",
+        &[json_ct, accept],
+        &init.to_string(),
+    );
     assert_eq!(status, 404);
 
     // Several names instead of --all: those only. A URL among them, or a name that is no path segment, is a
@@ -758,10 +749,7 @@ fn serve_mounts_every_stdio_server_of_a_config_at_its_own_path() {
 
 #[test]
 fn a_session_whose_get_stream_is_read_stays_and_is_closed_once_that_connection_drops() {
-    let child = conformance_stdio();
-    let mut args = vec!["--session-idle", "1"];
-    args.extend(child.iter().map(String::as_str));
-    let s = Serve::start(&args);
+    let s = serve_conformance(&["--session-idle", "1"]);
     let sid = legacy_session(s.port);
     let session = ("Mcp-Session-Id", sid.as_str());
     let (status, _rx, cut) = sse_exchange(s.port, "GET", &[session], "");
@@ -802,12 +790,17 @@ fn next_message(rx: &mpsc::Receiver<Value>, what: &str) -> Value {
 
 /// A legacy session with `mcp serve`, initialized: its id.
 fn legacy_session(port: u16) -> String {
+    legacy_session_at(port, "/mcp")
+}
+
+/// [`legacy_session`] with the endpoint at `path`.
+fn legacy_session_at(port: u16, path: &str) -> String {
     let json_ct = ("Content-Type", "application/json");
     let accept = ("Accept", "application/json, text/event-stream");
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}},
         "clientInfo": {"name": "h", "version": "1"}}});
-    let (status, head, body) = http(port, "POST", "/mcp", &[json_ct, accept], &init.to_string());
+    let (status, head, body) = http(port, "POST", path, &[json_ct, accept], &init.to_string());
     assert_eq!(status, 200, "{head}{body}");
     let sid = head
         .lines()
@@ -819,7 +812,7 @@ fn legacy_session(port: u16) -> String {
     let (status, _, _) = http(
         port,
         "POST",
-        "/mcp",
+        path,
         &[json_ct, accept, ("Mcp-Session-Id", &sid)],
         &done,
     );
@@ -922,10 +915,7 @@ fn a_modern_client_of_a_legacy_only_child_gets_its_calls_progress() {
 
 #[test]
 fn a_shared_childs_question_goes_to_the_only_call_running_and_is_refused_when_two_are() {
-    let child = conformance_stdio();
-    let mut args = vec!["--shared"];
-    args.extend(child.iter().map(String::as_str));
-    let s = Serve::start(&args);
+    let s = serve_conformance(&["--shared"]);
     let (a, b) = (legacy_session(s.port), legacy_session(s.port));
     let ask = |id: i64| {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
@@ -1024,9 +1014,7 @@ fn sse_exchange(
 
 #[test]
 fn a_cut_stream_resumes_with_last_event_id_and_the_call_goes_on() {
-    let child = conformance_stdio();
-    let args: Vec<&str> = child.iter().map(String::as_str).collect();
-    let s = Serve::start(&args);
+    let s = serve_conformance(&[]);
     let sid = legacy_session(s.port);
     let json_ct = ("Content-Type", "application/json");
     let session = ("Mcp-Session-Id", sid.as_str());
@@ -1074,10 +1062,7 @@ fn a_cut_stream_resumes_with_last_event_id_and_the_call_goes_on() {
 fn a_cut_get_stream_resumes_with_what_the_child_sent_meanwhile() {
     // Two sessions on one child: A's calls change the tool list, and the change reaches B's GET stream (B
     // has no request running).
-    let child = conformance_stdio();
-    let mut args = vec!["--shared"];
-    args.extend(child.iter().map(String::as_str));
-    let s = Serve::start(&args);
+    let s = serve_conformance(&["--shared"]);
     let a = legacy_session(s.port);
     let b = legacy_session(s.port);
     let json_ct = ("Content-Type", "application/json");
