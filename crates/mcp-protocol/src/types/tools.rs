@@ -269,6 +269,15 @@ impl CallToolResult {
     }
 
     /// [`CallToolResult::structured_as`], taking the result (its structured content is not copied).
+    ///
+    /// ```
+    /// use mcp_protocol::types::{CallToolResult, StructuredContentError};
+    ///
+    /// let result = CallToolResult::structured(serde_json::json!({"city": "Paris", "temperature": 21.5}));
+    /// let weather: std::collections::BTreeMap<String, serde_json::Value> = result.into_structured()?;
+    /// assert_eq!(weather["city"], "Paris");
+    /// # Ok::<(), StructuredContentError>(())
+    /// ```
     pub fn into_structured<T: serde::de::DeserializeOwned>(
         self,
     ) -> Result<T, StructuredContentError> {
@@ -283,6 +292,15 @@ impl CallToolResult {
 }
 
 /// Why a [`CallToolResult`]'s structured content could not be read as the type asked for.
+///
+/// ```
+/// use mcp_protocol::types::{CallToolResult, StructuredContentError};
+///
+/// let wrong = CallToolResult::structured(serde_json::json!({"sum": "three"}));
+/// let err = wrong.structured_as::<f64>().unwrap_err();
+/// assert!(matches!(err, StructuredContentError::Shape(_)));
+/// assert!(err.to_string().starts_with("the structuredContent is not of the type asked for"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StructuredContentError {
     /// The tool reported an error (`isError: true`); its text content.
