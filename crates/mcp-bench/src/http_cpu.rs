@@ -6,6 +6,9 @@
 //! ceiling as `mcp-bench load`, on a Tokio runtime of `--server-threads` workers. The ceiling of each era
 //! answers with the exact bytes our server answers that era's call with. Targets are measured in turns
 //! (ceiling, mcp, mcp, ceiling per era, reversed every other round), and the ratio is taken within a round.
+//! Each server's CPU is shown split into user and system time (the kernel's share: socket reads and writes,
+//! epoll). `--pin` puts the load generator on one core and every server on the other, with one worker
+//! thread each, which takes the scheduler out of the ratio.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -46,6 +49,11 @@ pub struct HttpCpuArgs {
     /// Which era(s) to measure.
     #[arg(long, value_enum, default_value_t = crate::EraSel::Both)]
     era: crate::EraSel,
+    /// Pin the load generator to CPU 0 and every server child to CPU 1 with one worker thread (needs
+    /// `taskset`). Unpinned, each server's two workers share both cores with the load generator, and how
+    /// often they park, wake and steal from each other varies from round to round.
+    #[arg(long)]
+    pin: bool,
 }
 
 #[derive(Args)]
@@ -120,6 +128,17 @@ impl ChildServer {
         Self::start_under(&[], args, threads)
     }
 
+    /// [`ChildServer::start`], pinned to the server CPU of `--pin` if `pin`.
+    fn start_pinned(pin: bool, args: &[&str], threads: Option<usize>) -> Result<Self, String> {
+        // `taskset` execs the program, so the pid whose CPU is read is the server's own.
+        let taskset = [
+            "taskset".to_owned(),
+            "-c".to_owned(),
+            crate::stdio::SERVER_CPU.to_string(),
+        ];
+        Self::start_under(if pin { &taskset } else { &[] }, args, threads)
+    }
+
     /// [`ChildServer::start`] with the child run by `wrapper` (e.g. `valgrind --tool=callgrind`), if not
     /// empty.
     pub(crate) fn start_under(
@@ -174,9 +193,9 @@ impl ChildServer {
         Err(format!("http-child still running after {limit:?}"))
     }
 
-    /// User plus system CPU of the child so far.
-    fn cpu(&self) -> Duration {
-        crate::stdio::proc_cpu(self.child.id())
+    /// User and system CPU of the child so far.
+    fn cpu(&self) -> (Duration, Duration) {
+        crate::stdio::proc_cpu_split(self.child.id())
     }
 }
 
@@ -199,14 +218,27 @@ struct Measured {
     calls: u64,
     secs: f64,
     p50: Duration,
-    server_cpu: Duration,
+    /// The server's user and system CPU over the measured seconds.
+    server_cpu: (Duration, Duration),
     errors: u64,
     first_error: Option<String>,
 }
 
 impl Measured {
     fn per_call(&self) -> Duration {
-        Duration::from_nanos((self.server_cpu.as_nanos() / u128::from(self.calls.max(1))) as u64)
+        self.user_per_call() + self.system_per_call()
+    }
+
+    fn user_per_call(&self) -> Duration {
+        self.divided(self.server_cpu.0)
+    }
+
+    fn system_per_call(&self) -> Duration {
+        self.divided(self.server_cpu.1)
+    }
+
+    fn divided(&self, d: Duration) -> Duration {
+        Duration::from_nanos((d.as_nanos() / u128::from(self.calls.max(1))) as u64)
     }
 }
 
@@ -217,7 +249,8 @@ async fn measure(name: &'static str, server: &ChildServer, era: Era, a: &HttpCpu
     let cpu0 = server.cpu();
     let dur = crate::secs(a.seconds);
     set.drive(dur, true).await;
-    let server_cpu = server.cpu().saturating_sub(cpu0);
+    let cpu1 = server.cpu();
+    let server_cpu = (cpu1.0.saturating_sub(cpu0.0), cpu1.1.saturating_sub(cpu0.1));
     let r = set.result(a.clients, dur.as_secs_f64(), 0);
     Measured {
         calls: r.calls,
@@ -230,7 +263,14 @@ async fn measure(name: &'static str, server: &ChildServer, era: Era, a: &HttpCpu
 }
 
 /// Run the benchmark; returns the number of failed requests.
-pub fn http_cpu_cmd(a: HttpCpuArgs) -> u64 {
+pub fn http_cpu_cmd(mut a: HttpCpuArgs) -> u64 {
+    if a.pin {
+        if let Err(e) = crate::stdio::pin_self(crate::stdio::CLIENT_CPU) {
+            eprintln!("mcp-bench http-cpu --pin: {e}");
+            return 1;
+        }
+        a.server_threads = Some(1);
+    }
     let rt = crate::client_runtime(a.client_threads);
     match rt.block_on(run(&a)) {
         Ok(errors) => errors,
@@ -252,18 +292,27 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
         a.client_threads.max(1)
     );
     println!("load average at start: {}", crate::loadavg());
-    let mcp = ChildServer::start(&["mcp"], a.server_threads)?;
+    if a.pin {
+        println!(
+            "load generator pinned to CPU {}, every server to CPU {} (one worker thread)",
+            crate::stdio::CLIENT_CPU,
+            crate::stdio::SERVER_CPU
+        );
+    }
+    let mcp = ChildServer::start_pinned(a.pin, &["mcp"], a.server_threads)?;
     let eras = a.era.eras();
     let (mut ceilings, mut json_ceilings) = (Vec::new(), Vec::new());
     for &era in &eras {
         let body = probe(mcp.addr, era).await?;
         let body = String::from_utf8(body.to_vec()).map_err(|e| e.to_string())?;
         println!("{} reply: {} bytes", era.name(), body.len());
-        ceilings.push(ChildServer::start(
+        ceilings.push(ChildServer::start_pinned(
+            a.pin,
             &["ceiling", "--body", &body],
             a.server_threads,
         )?);
-        json_ceilings.push(ChildServer::start(
+        json_ceilings.push(ChildServer::start_pinned(
+            a.pin,
             &["json-ceiling", "--body", &body],
             a.server_threads,
         )?);
@@ -272,11 +321,13 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
     // ratios[era index] = mcp / ceiling server CPU per call, one per round; to_json: mcp / JSON-RPC ceiling.
     let mut ratios = vec![Vec::new(); eras.len()];
     let mut to_json = vec![Vec::new(); eras.len()];
+    // json_to_raw: the JSON-RPC ceiling / raw hyper, how much of the bound parsing and serializing alone use.
+    let mut json_to_raw = vec![Vec::new(); eras.len()];
     for round in 0..a.rounds.max(1) {
         println!("\nround {}", round + 1);
         println!(
-            "{:<8} {:<7} {:>10} {:>9} {:>14}",
-            "target", "era", "calls/s", "p50", "server CPU"
+            "{:<8} {:<7} {:>10} {:>9} {:>14} {:>9} {:>9}",
+            "target", "era", "calls/s", "p50", "server CPU", "user", "system"
         );
         for (i, &era) in eras.iter().enumerate() {
             // (slot in per_call, name, server)
@@ -293,12 +344,14 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
                 let m = measure(name, server, era, a).await;
                 errors += m.errors;
                 println!(
-                    "{:<8} {:<7} {:>10.0} {:>9} {:>9}/call",
+                    "{:<8} {:<7} {:>10.0} {:>9} {:>9}/call {:>9} {:>9}",
                     name,
                     era.name(),
                     m.calls as f64 / m.secs,
                     fmt_d(m.p50),
                     fmt_d(m.per_call()),
+                    fmt_d(m.user_per_call()),
+                    fmt_d(m.system_per_call()),
                 );
                 if let Some(e) = &m.first_error {
                     println!("         first error: {e}");
@@ -316,6 +369,7 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             );
             ratios[i].push(r);
             to_json[i].push(j);
+            json_to_raw[i].push(ratio(per_call[1], per_call[0]));
         }
     }
     println!("\nload average at end: {}", crate::loadavg());
@@ -336,13 +390,24 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
         );
     }
     println!("for reference (no target): the JSON-RPC ceiling also parses each request and serializes a response");
+    let rounds = |rs: &[f64]| {
+        rs.iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for (i, era) in eras.iter().enumerate() {
-        let each: Vec<String> = to_json[i].iter().map(|r| format!("{r:.2}")).collect();
         println!(
             "  {:<7} C={} mcp / JSON-RPC ceiling       rounds [{}]",
             era.name(),
             a.clients,
-            each.join(", ")
+            rounds(&to_json[i])
+        );
+        println!(
+            "  {:<7} C={} JSON-RPC ceiling / raw hyper rounds [{}]",
+            era.name(),
+            a.clients,
+            rounds(&json_to_raw[i])
         );
     }
     Ok(errors)

@@ -11,6 +11,7 @@
 //! ```text
 //! mcp-bench http-ir --calls 2000            # callgrind: Ir and malloc calls per call
 //! mcp-bench http-ir --tool cachegrind       # faster; Ir only, cg_diff the two files per target
+//! mcp-bench http-ir --cache-sim             # also simulated L1 cache misses and mispredicted branches
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,11 @@ pub struct HttpIrArgs {
     /// The valgrind tool.
     #[arg(long, value_enum, default_value_t = Tool::Callgrind)]
     tool: Tool,
+    /// Simulate the caches and branch predictors too, and print L1 instruction and data misses and
+    /// mispredicted branches per call: why an instruction of one server costs more time than another's.
+    /// (valgrind warns that it models the last-level cache inexactly; only L1 figures are printed.)
+    #[arg(long)]
+    cache_sim: bool,
     /// Where the valgrind output files go.
     #[arg(long, default_value = "target/http-ir")]
     out: PathBuf,
@@ -75,16 +81,20 @@ impl Tool {
         }
     }
 
-    fn wrapper(self, file: &Path) -> Vec<String> {
+    fn wrapper(self, file: &Path, cache_sim: bool) -> Vec<String> {
         let mut w = vec!["valgrind".to_owned(), "-q".to_owned()];
+        let sim = if cache_sim { "yes" } else { "no" };
         match self {
             Tool::Callgrind => {
                 w.push("--tool=callgrind".into());
+                w.push(format!("--cache-sim={sim}"));
+                w.push(format!("--branch-sim={sim}"));
                 w.push(format!("--callgrind-out-file={}", file.display()));
             }
             Tool::Cachegrind => {
                 w.push("--tool=cachegrind".into());
-                w.push("--cache-sim=no".into());
+                w.push(format!("--cache-sim={sim}"));
+                w.push(format!("--branch-sim={sim}"));
                 w.push(format!("--cachegrind-out-file={}", file.display()));
             }
         }
@@ -98,6 +108,12 @@ pub(crate) struct Totals {
     pub(crate) ir: u64,
     /// Calls to malloc, calloc and realloc (callgrind only).
     pub(crate) allocs: u64,
+    /// L1 instruction cache misses (with `--cache-sim`).
+    pub(crate) i1_misses: u64,
+    /// L1 data cache misses, reads and writes (with `--cache-sim`).
+    pub(crate) d1_misses: u64,
+    /// Mispredicted branches, conditional and indirect (with `--cache-sim`).
+    pub(crate) mispredicts: u64,
 }
 
 /// Read the totals of a callgrind or cachegrind output file.
@@ -107,16 +123,35 @@ pub(crate) fn read_totals(file: &Path) -> Result<Totals, String> {
     let mut names: std::collections::HashMap<String, String> = Default::default();
     // The function the next `calls=` line calls (callgrind compresses names to `(id)` after first use).
     let mut callee_is_alloc = false;
+    // The event names of the summary line's columns (`events: Ir I1mr ...`); Ir comes first.
+    let mut events: Vec<&str> = vec!["Ir"];
     for line in text.lines() {
-        if let Some(rest) = line
+        if let Some(rest) = line.strip_prefix("events:") {
+            events = rest.split_whitespace().collect();
+        } else if let Some(rest) = line
             .strip_prefix("summary:")
             .or_else(|| line.strip_prefix("totals:"))
         {
-            t.ir = rest
+            let counts: Vec<u64> = rest
                 .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
+                .map(|n| n.parse().unwrap_or(0))
+                .collect();
+            let count = |names: &[&str]| -> u64 {
+                events
+                    .iter()
+                    .zip(&counts)
+                    .filter(|(e, _)| names.contains(e))
+                    .map(|(_, n)| n)
+                    .sum()
+            };
+            t.ir = counts
+                .first()
+                .copied()
+                .filter(|_| events.first() == Some(&"Ir"))
                 .ok_or_else(|| format!("{}: bad summary line", file.display()))?;
+            t.i1_misses = count(&["I1mr"]);
+            t.d1_misses = count(&["D1mr", "D1mw"]);
+            t.mispredicts = count(&["Bcm", "Bim"]);
         } else if let Some(rest) = line
             .strip_prefix("cfn=")
             .or_else(|| line.strip_prefix("fn="))
@@ -164,8 +199,11 @@ async fn run_once(
         "json" => vec!["json-ceiling", "--body", ceiling_body],
         _ => vec!["ceiling", "--body", ceiling_body],
     };
-    let mut child =
-        ChildServer::start_under(&a.tool.wrapper(&file), &args, Some(a.server_threads))?;
+    let mut child = ChildServer::start_under(
+        &a.tool.wrapper(&file, a.cache_sim),
+        &args,
+        Some(a.server_threads),
+    )?;
     let addr = child.addr;
     let sessions = target == "mcp";
     let left = Arc::new(AtomicU64::new(calls));
@@ -233,8 +271,13 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
         None => vec!["ceiling", "json", "mcp"],
     };
     // `ratio` is to the raw ceiling; `/json` is ours to the JSON-RPC ceiling (what JSON costs any server).
+    let sim_header = if a.cache_sim {
+        format!("{:>9} {:>9} {:>9}  ", "I1miss", "D1miss", "mispred")
+    } else {
+        String::new()
+    };
     println!(
-        "{:<8} {:<7} {:>12} {:>13} {:>8} {:>6}  files",
+        "{:<8} {:<7} {:>12} {:>13} {:>8} {:>6}  {sim_header}files",
         "target", "era", "Ir/call", "mallocs/call", "ratio", "/json"
     );
     for (era, body) in &bodies {
@@ -255,13 +298,26 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
             let to_json = json_ir
                 .filter(|_| target == "mcp")
                 .map_or_else(String::new, |j| format!("{:.2}", ir / j));
+            let per_call = |f: fn(&Totals) -> u64| {
+                f(&long).saturating_sub(f(&short)) as f64 / a.runs.calls as f64
+            };
+            let sim = if a.cache_sim {
+                format!(
+                    "{:>9.0} {:>9.0} {:>9.0}  ",
+                    per_call(|t| t.i1_misses),
+                    per_call(|t| t.d1_misses),
+                    per_call(|t| t.mispredicts)
+                )
+            } else {
+                String::new()
+            };
             let allocs = if a.tool == Tool::Callgrind {
                 format!("{allocs:.1}")
             } else {
                 "-".into()
             };
             println!(
-                "{:<8} {:<7} {:>12.0} {:>13} {:>8} {:>6}  {} {}",
+                "{:<8} {:<7} {:>12.0} {:>13} {:>8} {:>6}  {sim}{} {}",
                 target,
                 era.name(),
                 ir,
@@ -274,4 +330,47 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_are_read_by_event_name_with_allocations_counted_from_calls() {
+        let dir = std::env::temp_dir().join(format!("http-ir-totals-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("callgrind.out");
+        std::fs::write(
+            &file,
+            "events: Ir Dr Dw I1mr D1mr D1mw Bc Bcm Bi Bim\n\
+             fn=(1) main\n\
+             cfn=(2) malloc\n\
+             calls=7 0\n\
+             1 10\n\
+             cfn=(3) free\n\
+             calls=5 0\n\
+             1 10\n\
+             cfn=(2)\n\
+             calls=4 0\n\
+             1 10\n\
+             summary: 1000 300 200 11 22 33 90 4 9 5\n",
+        )
+        .unwrap();
+        let t = read_totals(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((t.ir, t.allocs), (1000, 11));
+        assert_eq!((t.i1_misses, t.d1_misses, t.mispredicts), (11, 55, 9));
+    }
+
+    #[test]
+    fn a_summary_without_instructions_first_is_refused() {
+        let dir = std::env::temp_dir().join(format!("http-ir-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("callgrind.out");
+        std::fs::write(&file, "events: Dr Ir\nsummary: 5 6\n").unwrap();
+        let r = read_totals(&file);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(r.is_err());
+    }
 }

@@ -248,11 +248,11 @@ fn verdicts(a: &StdioArgs, results: &[Vec<Vec<Run>>]) {
 }
 
 /// The CPUs `--pin` gives the client and the server children.
-const CLIENT_CPU: usize = 0;
-const SERVER_CPU: usize = 1;
+pub(crate) const CLIENT_CPU: usize = 0;
+pub(crate) const SERVER_CPU: usize = 1;
 
 /// Pin every thread of this process to `cpu` with `taskset` (no `unsafe` affinity call of our own).
-fn pin_self(cpu: usize) -> Result<(), String> {
+pub(crate) fn pin_self(cpu: usize) -> Result<(), String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus <= SERVER_CPU {
         return Err(format!(
@@ -340,20 +340,26 @@ async fn load(client: &Client, c: usize, dur: Duration) -> (Histogram, u64) {
 /// User plus system CPU of a process, all its threads including exited ones (`/proc/<pid>/stat`, in clock
 /// ticks of 1/100 s: USER_HZ is 100 on Linux).
 pub(crate) fn proc_cpu(pid: u32) -> Duration {
+    let (user, system) = proc_cpu_split(pid);
+    user + system
+}
+
+/// User and system CPU of process `pid` so far (every thread, live or exited), in 10 ms ticks.
+pub(crate) fn proc_cpu_split(pid: u32) -> (Duration, Duration) {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
+        return (Duration::ZERO, Duration::ZERO);
     };
     // The command name (field 2) may hold spaces; fields after its closing parenthesis are plain.
     let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return Duration::ZERO;
+        return (Duration::ZERO, Duration::ZERO);
     };
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i)?.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
+    let ticks = |i: usize| {
+        let n = f.get(i).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        Duration::from_millis(n * 10)
+    };
+    (ticks(11), ticks(12))
 }
 
 fn fmt_d(d: Duration) -> String {
