@@ -1010,22 +1010,7 @@ async fn post(g: &Gateway, headers: HeaderMap, body: Bytes) -> Response {
         tokio::spawn(async move {
             // The whole guard moves in (not just the field set below): it acts when this task ends.
             let mut guard = guard;
-            let (mut next, mut left) = (Some(first), expected);
-            while left > 0 {
-                let m = match next.take() {
-                    Some(m) => m,
-                    None => match rx.recv().await {
-                        Some(m) => m,
-                        None => break,
-                    },
-                };
-                if matches!(m, Message::Response(_) | Message::Error(_)) {
-                    left -= 1;
-                }
-                replay.push(no, &m.to_json()).await;
-            }
-            guard.done = left == 0;
-            replay.finish(no);
+            guard.done = relay(&replay, no, Some(first), rx, Some(expected)).await;
         });
         return event_stream(frames_body(body_rx), session_header);
     }
@@ -1164,19 +1149,41 @@ async fn get(g: &Gateway, headers: HeaderMap) -> Response {
     // replay, kept while no client reads it (a client whose connection dropped resumes with the id of the
     // last event it got). It ends when the session does, or when the client opens another GET stream
     // (its sender is then dropped here).
-    let (tx, mut rx) = mpsc::channel::<Message>(64);
+    let (tx, rx) = mpsc::channel::<Message>(64);
     let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
     let no = session.replay.open(body_tx);
     *lock(&session.get_stream) = Some(no);
     drop(lock(&session.conn.get).replace(tx));
     let replay = session.replay.clone();
-    tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            replay.push(no, &m.to_json()).await;
-        }
-        replay.finish(no);
-    });
+    tokio::spawn(async move { relay(&replay, no, None, rx, None).await });
     event_stream(frames_body(body_rx), None)
+}
+
+/// Push `first`, then what `rx` brings, into stream `no` of `replay` until `answers` responses or errors
+/// have gone through (`None`: until `rx` ends), then end that stream. Whether every answer came.
+async fn relay(
+    replay: &replay::Replay,
+    no: u64,
+    mut next: Option<Message>,
+    mut rx: mpsc::Receiver<Message>,
+    answers: Option<usize>,
+) -> bool {
+    let mut left = answers;
+    while left != Some(0) {
+        let m = match next.take() {
+            Some(m) => m,
+            None => match rx.recv().await {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        if let (Some(n), Message::Response(_) | Message::Error(_)) = (&mut left, &m) {
+            *n -= 1;
+        }
+        replay.push(no, &m.to_json()).await;
+    }
+    replay.finish(no);
+    left == Some(0)
 }
 
 async fn delete(g: &Gateway, headers: HeaderMap) -> Response {
@@ -1314,7 +1321,9 @@ fn servers_to_serve(
         }
         if matches!(spec, ServerSpec::Http { .. }) {
             return Err(CliError::Usage(
-                "serve puts a stdio server on HTTP: give a command after -- or a config name with \"command\" (for a URL, use mcp bridge)".into(),
+                "serve puts a stdio server on HTTP: give a command after -- or a config name with \"command\" \
+                 (for a URL, use mcp bridge)"
+                    .into(),
             ));
         }
         return Ok(vec![(None, spec)]);

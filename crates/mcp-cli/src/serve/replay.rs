@@ -1,8 +1,8 @@
 //! What `mcp serve` keeps of a session's streams (its POST streams and its GET stream), so that a client
-//! whose stream was cut resumes it with `GET` and `Last-Event-ID` instead of losing what it carried. Each event of such a stream gets the id
-//! `<stream>-<seq>`; the last events of every stream are kept (bounded), and a resuming client gets those
-//! after its id, then the rest live. The call itself goes on at the child while no client reads its stream:
-//! a dropped connection is not a cancellation.
+//! whose stream was cut resumes it with `GET` and `Last-Event-ID` instead of losing what it carried. Each
+//! event of such a stream gets the id `<stream>-<seq>`; the last events of every stream are kept (bounded),
+//! and a resuming client gets those after its id, then the rest live. The call itself goes on at the child
+//! while no client reads its stream: a dropped connection is not a cancellation.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
