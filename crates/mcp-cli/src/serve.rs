@@ -33,7 +33,10 @@
 //!   random bits) names the paused call; the client's retry carries the answer to the child and the call goes
 //!   on, for as many rounds as the child asks (a call not resumed within 5 minutes is cancelled at the child).
 //!   The child's progress for the call reaches the client under the token of the client's request (the
-//!   answer then comes as a stream); a client that hangs up cancels the call at the child.
+//!   answer then comes as a stream); a client that hangs up cancels the call at the child. The child's log
+//!   messages name no request, so a call gets them only if its request asked (`_meta` logLevel, from that
+//!   level up, as 2026-07-28 requires) and only while it is the one call running in that session; with
+//!   several running, nobody gets them rather than a client they may not be for.
 //! - **Security.** The loopback `Host`/`Origin` check of our server ([`HostPolicy::Loopback`]), a body cap
 //!   (413), `Content-Type: application/json` (415), an optional `--bearer TOKEN` (401 otherwise), a cap on
 //!   sessions (each costs a process). `GET /healthz` answers 200 without them.
@@ -46,8 +49,6 @@
 //!   the rest as they come (see [`replay`]). The call goes on at the child meanwhile: a dropped connection is
 //!   not a cancellation (a client cancels with `notifications/cancelled`). What the child sends to a GET
 //!   stream nobody reads is kept for its resume (the last 256 events).
-//!
-//! Not done: log messages for modern clients of a legacy-only child (they name no request).
 
 mod replay;
 
@@ -63,7 +64,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 use mcp_client::transport::{SendOptions, Transport, TransportEvent};
-use mcp_protocol::types::methods;
+use mcp_protocol::types::{methods, LoggingLevel};
 use mcp_protocol::{error_code, ErrorObject, ErrorResponse, Message, Request, RequestId};
 use mcp_server::http::HostPolicy;
 use serde_json::{json, Value};
@@ -190,6 +191,9 @@ struct Link {
     /// Held from a `--shared` `initialize` until its result is kept, so only the first reaches the child.
     init_lock: tokio::sync::Mutex<()>,
     initialized_sent: AtomicBool,
+    /// The session the gateway holds for modern calls to a legacy-only child: the child's log messages
+    /// go to the one call running, else to none (they name no request, and each call is another client).
+    for_modern_calls: AtomicBool,
 }
 
 impl Link {
@@ -215,6 +219,7 @@ impl Link {
             init: Mutex::new(None),
             init_lock: tokio::sync::Mutex::new(()),
             initialized_sent: AtomicBool::new(false),
+            for_modern_calls: AtomicBool::new(false),
         }
     }
 
@@ -344,6 +349,12 @@ impl Link {
                     let r = lock(&self.routes);
                     if everyone {
                         r.conns.values().filter_map(|c| c.latest()).collect()
+                    } else if n.method == methods::NOTIF_MESSAGE
+                        && self.for_modern_calls.load(Ordering::Relaxed)
+                    {
+                        // Decided here, in the child's order: once the call's answer has come by, the
+                        // call is no longer running.
+                        sole_busy(&r).and_then(|c| c.latest()).into_iter().collect()
                     } else {
                         self.current(&r)
                             .and_then(|c| c.latest())
@@ -553,6 +564,15 @@ type NamedCall = (Value, RequestId);
 /// gateway gave a call belongs to that call; otherwise to the only client, else to the only client with
 /// requests running. When several clients have requests running, nothing says whose question it is (stdio
 /// carries no request context), and guessing could show one client's question to another: refused.
+/// The one client with a request running, if only one has.
+fn sole_busy(r: &Routes) -> Option<Arc<Conn>> {
+    let mut busy = r.conns.values().filter(|c| c.has_running());
+    match (busy.next(), busy.next()) {
+        (Some(c), None) => Some(c.clone()),
+        _ => None,
+    }
+}
+
 fn asker(r: &Routes, req: &Request) -> Result<(Arc<Conn>, Option<NamedCall>), &'static str> {
     let named = req
         .params
@@ -1423,6 +1443,9 @@ struct Call {
     /// The progress token of the client's request: the child's progress for the call goes out with it
     /// (the child speaks of the token of the call's first request; a resumed call may carry another).
     progress: Option<Value>,
+    /// The least severe log message the client's request asked for (`_meta` logLevel): the child's log
+    /// messages from that level up are relayed (those the link gives this call: see `for_modern_calls`).
+    log_level: Option<LoggingLevel>,
     rounds: Arc<Mutex<HashMap<String, Round>>>,
     /// Answered, or handed to a round: nothing to cancel when it is dropped.
     settled: bool,
@@ -1430,13 +1453,27 @@ struct Call {
 
 /// What a translated call has for the client next.
 enum Step {
-    /// A progress notification, on the way to the answer.
-    Progress(Message),
+    /// A progress notification or a log message, on the way to the answer.
+    Notify(Message),
     /// The end of this exchange: the answer, an error, or an `input_required` round.
     End(StatusCode, Message),
 }
 
 impl Call {
+    /// Whether `n` is a log message this call's client asked for (a modern server MUST NOT send logs a
+    /// request did not ask for). The link gave it to this call only if no other call was running.
+    fn wants_log(&self, n: &mcp_protocol::Notification) -> bool {
+        let Some(least) = self.log_level else {
+            return false;
+        };
+        let level = n
+            .params
+            .as_ref()
+            .and_then(|p| p.get("level"))
+            .and_then(|l| serde_json::from_value::<LoggingLevel>(l.clone()).ok());
+        n.method == methods::NOTIF_MESSAGE && level.is_some_and(|l| l >= least)
+    }
+
     fn end(&mut self, status: StatusCode, m: Message) -> Step {
         self.settled = true;
         self.link.detach(self.conn.key);
@@ -1483,9 +1520,11 @@ impl Call {
                     if let Some(p) = n.params.as_mut().and_then(Value::as_object_mut) {
                         p.insert("progressToken".into(), token);
                     }
-                    return Step::Progress(Message::Notification(n));
+                    return Step::Notify(Message::Notification(n));
                 }
-                // Log messages name no request: the child's are not relayed to modern clients.
+                Message::Notification(n) if self.wants_log(&n) => {
+                    return Step::Notify(Message::Notification(n))
+                }
                 Message::Notification(_) => {}
             }
         }
@@ -1514,7 +1553,9 @@ impl Call {
             rx: std::mem::replace(&mut self.rx, rx),
             id: self.id.clone(),
             method: self.method.clone(),
+            // The client's retry says what it wants from then on.
             progress: None,
+            log_level: None,
             rounds: self.rounds.clone(),
             settled: false,
         };
@@ -1572,6 +1613,7 @@ async fn held_session(g: &Gateway) -> Result<(Arc<Link>, Value), CliError> {
         return Ok((l.clone(), init.clone()));
     }
     let link = Link::spawn(&g.spec, &g.global).await?;
+    link.for_modern_calls.store(true, Ordering::Relaxed);
     let conn = g.conn();
     link.attach(&conn);
     let (tx, mut rx) = mpsc::channel(8);
@@ -1672,6 +1714,10 @@ async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
         .meta()
         .and_then(|m| m.get(mcp_protocol::meta::PROGRESS_TOKEN))
         .cloned();
+    let log_level = req
+        .meta()
+        .and_then(|m| m.get(mcp_protocol::meta::LOG_LEVEL))
+        .and_then(|l| serde_json::from_value::<LoggingLevel>(l.clone()).ok());
     let mut call = match resumed {
         Some(round) if round.method == req.method => {
             // The client's answer goes to the child's question; the call goes on.
@@ -1685,6 +1731,7 @@ async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
             call.link.other(&call.conn, reply).await;
             call.id = id;
             call.progress = progress;
+            call.log_level = log_level;
             call
         }
         Some(round) => {
@@ -1727,23 +1774,24 @@ async fn translate(g: &Gateway, msgs: Vec<Message>) -> Response {
                 id,
                 method: req.method.clone(),
                 progress,
+                log_level,
                 rounds: g.rounds.clone(),
                 settled: false,
             }
         }
     };
-    // The first message decides the shape, as for legacy requests: the answer alone is JSON; progress
-    // before it makes a stream that ends with the answer (or the round's `input_required`).
+    // The first message decides the shape, as for legacy requests: the answer alone is JSON; progress or
+    // logs before it make a stream that ends with the answer (or the round's `input_required`).
     let first = match call.next().await {
         Step::End(status, m) => return json_reply(status, &m),
-        Step::Progress(n) => n,
+        Step::Notify(n) => n,
     };
     let stream = futures::stream::unfold((Some(first), Some(call)), |(next, call)| async move {
         let mut call = call?;
         let (m, call) = match next {
             Some(m) => (m, Some(call)),
             None => match call.next().await {
-                Step::Progress(n) => (n, Some(call)),
+                Step::Notify(n) => (n, Some(call)),
                 Step::End(_, m) => (m, None),
             },
         };
@@ -1835,6 +1883,109 @@ mod tests {
         assert!(e.error.message.contains("is gone"), "{e:?}");
         // b's question is still waiting for b.
         assert_eq!(lock(&link.routes).asked.len(), 1);
+    }
+
+    fn log(level: &str) -> Message {
+        Message::Notification(mcp_protocol::Notification::new(
+            methods::NOTIF_MESSAGE,
+            Some(json!({"level": level, "data": format!("a {level} message")})),
+        ))
+    }
+
+    /// A translated call of client `conn` whose child messages come from the returned sender.
+    fn call(
+        link: &Arc<Link>,
+        conn: &Arc<Conn>,
+        log_level: Option<LoggingLevel>,
+    ) -> (Call, mpsc::Sender<Message>) {
+        let (tx, rx) = mpsc::channel(8);
+        let call = Call {
+            link: link.clone(),
+            conn: conn.clone(),
+            rx,
+            id: RequestId::Number(1),
+            method: methods::TOOLS_CALL.into(),
+            progress: None,
+            log_level,
+            rounds: Arc::default(),
+            settled: false,
+        };
+        (call, tx)
+    }
+
+    fn level_of(step: &Step) -> Option<String> {
+        match step {
+            Step::Notify(Message::Notification(n)) => {
+                Some(n.params.as_ref()?["level"].as_str()?.to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_modern_call_gets_the_childs_logs_from_the_level_it_asked_for() {
+        let link = Arc::new(Link::new(Arc::new(Recorder(Arc::default()))));
+        let a = Conn::new(1);
+        link.attach(&a);
+        let _a_running = running(&a, "g1");
+        let answer = || {
+            Message::Response(mcp_protocol::Response::new(
+                RequestId::String("g1".into()),
+                json!({}),
+            ))
+        };
+
+        // Asked for warning and up: debug and info are dropped, warning and error come, then the answer.
+        let (mut c, tx) = call(&link, &a, Some(LoggingLevel::Warning));
+        for m in [
+            log("debug"),
+            log("warning"),
+            log("info"),
+            log("error"),
+            answer(),
+        ] {
+            tx.send(m).await.unwrap();
+        }
+        assert_eq!(level_of(&c.next().await).as_deref(), Some("warning"));
+        assert_eq!(level_of(&c.next().await).as_deref(), Some("error"));
+        assert!(matches!(
+            c.next().await,
+            Step::End(StatusCode::OK, Message::Response(_))
+        ));
+
+        // Asked for none: none, whatever the level.
+        let (mut c, tx) = call(&link, &a, None);
+        for m in [log("emergency"), answer()] {
+            tx.send(m).await.unwrap();
+        }
+        assert!(matches!(c.next().await, Step::End(..)));
+    }
+
+    #[tokio::test]
+    async fn the_held_sessions_logs_go_to_the_one_call_running_else_to_none() {
+        let link = Link::new(Arc::new(Recorder(Arc::default())));
+        link.for_modern_calls.store(true, Ordering::Relaxed);
+        let (a, b) = (Conn::new(1), Conn::new(2));
+        link.attach(&a);
+        link.attach(&b);
+        let mut a_stream = running(&a, "g1");
+        link.route(log("error")).await;
+        assert!(
+            a_stream.try_recv().is_ok(),
+            "a's call is the only one running"
+        );
+
+        // Both calls running: the log could be either's, so neither gets it.
+        let mut b_stream = running(&b, "g2");
+        link.route(log("error")).await;
+        assert!(a_stream.try_recv().is_err());
+        assert!(b_stream.try_recv().is_err());
+
+        // A legacy session's link keeps its rule: the client whose request was sent last.
+        link.for_modern_calls.store(false, Ordering::Relaxed);
+        lock(&link.routes).last = Some(2);
+        link.route(log("error")).await;
+        assert!(b_stream.try_recv().is_ok());
     }
 
     #[test]

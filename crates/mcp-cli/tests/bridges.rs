@@ -913,6 +913,91 @@ fn a_modern_client_of_a_legacy_only_child_gets_its_calls_progress() {
     assert_eq!(seen, [1.0, 2.0, 3.0]);
 }
 
+/// A stdio server that speaks only 2025-06-18, with one tool that logs at four levels before it answers.
+const LEGACY_LOGGER: &str = r#"
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    def reply(**kw):
+        print(json.dumps({"jsonrpc": "2.0", "id": m["id"], **kw}), flush=True)
+    method = m.get("method")
+    if method == "initialize":
+        reply(result={"protocolVersion": "2025-06-18", "capabilities": {"tools": {}, "logging": {}},
+                      "serverInfo": {"name": "legacy-logger", "version": "1"}})
+    elif method == "tools/list":
+        reply(result={"tools": [{"name": "chatty", "inputSchema": {"type": "object"}}]})
+    elif method == "tools/call":
+        for level in ["debug", "info", "warning", "error"]:
+            print(json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                              "params": {"level": level, "data": level + " from chatty"}}), flush=True)
+        reply(result={"content": [{"type": "text", "text": "done"}]})
+    elif method == "ping":
+        reply(result={})
+    else:
+        reply(error={"code": -32601, "message": "Method not found"})
+"#;
+
+#[test]
+fn a_modern_client_of_a_legacy_only_child_gets_the_logs_its_call_asked_for() {
+    // The peers' Python when installed, else the system's; without either there is no child to run.
+    let python = match peers() {
+        Some(p) => p.python,
+        None if std::process::Command::new("python3")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()) =>
+        {
+            "python3".to_owned()
+        }
+        None => {
+            eprintln!("skipped: no python3 to run the legacy-only child");
+            return;
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("mcp-legacy-logger-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("legacy_logger.py");
+    std::fs::write(&script, LEGACY_LOGGER).unwrap();
+    let s = Serve::start(&["--", &python, script.to_str().unwrap()]);
+    let modern = ("MCP-Protocol-Version", "2026-07-28");
+    let call = |id: &str, level: Option<&str>| {
+        let mut meta = modern_meta();
+        if let Some(l) = level {
+            meta["io.modelcontextprotocol/logLevel"] = json!(l);
+        }
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "chatty", "arguments": {}, "_meta": meta}})
+        .to_string()
+    };
+
+    // Asked for warning and up: those two come on the call's stream, in order, then the answer.
+    let (status, rx) = post_streaming(s.port, &[modern], &call("w", Some("warning")));
+    assert_eq!(status, 200);
+    let mut levels = Vec::new();
+    let answer = loop {
+        let m = next_message(&rx, "w");
+        if m["id"] == "w" {
+            break m;
+        }
+        assert_eq!(m["method"], "notifications/message", "{m}");
+        levels.push(m["params"]["level"].as_str().unwrap_or_default().to_owned());
+    };
+    assert_eq!(levels, ["warning", "error"]);
+    assert_eq!(answer["result"]["content"][0]["text"], "done", "{answer}");
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+
+    // Asked for none: the answer alone (a modern server sends no logs a request did not ask for).
+    let (status, rx) = post_streaming(s.port, &[modern], &call("n", None));
+    assert_eq!(status, 200);
+    let m = next_message(&rx, "n");
+    assert_eq!(m["id"], "n", "{m}");
+    assert_eq!(m["result"]["content"][0]["text"], "done", "{m}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_shared_childs_question_goes_to_the_only_call_running_and_is_refused_when_two_are() {
     let s = serve_conformance(&["--shared"]);
