@@ -6,6 +6,7 @@
 #   PEERS_DIR   install root (default <repo>/target/peers)
 #   NPM         npm client to use (default: npm on PATH; system node >= 20)
 #   PYTHON      python used to create the venv (default: python3, >= 3.10)
+#   INSTALL_ATTEMPT_SECONDS  bound on each npm / pip attempt (default 600; three attempts each)
 #
 # Layout:
 #   $PEERS_DIR/node/node_modules   all npm packages, one prefix
@@ -60,6 +61,18 @@ up_to_date() {
   [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$NODE22" && -f "$CONFORMANCE" && -x "$VENV/bin/python" ]]
 }
 
+# A stalled download (seen once: npm stuck 20 minutes on a tarball it had half fetched; a second try took
+# 14 s) must not eat CI's budget: each attempt is bounded, and a failed one is tried again (npm's cache
+# keeps what finished).
+attempts() {
+  local n
+  for n in 1 2 3; do
+    timeout "${INSTALL_ATTEMPT_SECONDS:-600}" "$@" && return 0
+    echo "== attempt $n of 3 failed or timed out: $1"
+  done
+  return 1
+}
+
 if up_to_date; then
   what="already up to date"
 else
@@ -73,7 +86,7 @@ else
   [[ -f "$NODE_PREFIX/package.json" ]] || echo '{"name":"mcp-peers","private":true}' >"$NODE_PREFIX/package.json"
   {
     echo "== npm install $(date -u +%FT%TZ)"
-    "$NPM" install --prefix "$NODE_PREFIX" --no-audit --no-fund --no-update-notifier \
+    attempts "$NPM" install --prefix "$NODE_PREFIX" --no-audit --no-fund --no-update-notifier \
       --save-exact --loglevel=warn "${NPM_PKGS[@]%% *}"
   } >>"$LOG" 2>&1 || fail "npm install"
   "$NODE22" --version >>"$LOG" 2>&1 || fail "node 22 binary does not run"
@@ -82,7 +95,7 @@ else
   {
     echo "== python venv $(date -u +%FT%TZ)"
     [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
+    attempts "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
   } >>"$LOG" 2>&1 || fail "python venv / pip install"
   "$VENV/bin/python" -c 'import mcp' >>"$LOG" 2>&1 || fail "import mcp"
 
