@@ -336,13 +336,21 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn totals_are_read_by_event_name_with_allocations_counted_from_calls() {
-        let dir = std::env::temp_dir().join(format!("http-ir-totals-{}", std::process::id()));
+    /// [`read_totals`] of a file holding `text`.
+    fn totals_of(name: &str, text: &str) -> Result<Totals, String> {
+        let dir = std::env::temp_dir().join(format!("http-ir-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("callgrind.out");
-        std::fs::write(
-            &file,
+        std::fs::write(&file, text).unwrap();
+        let totals = read_totals(&file);
+        std::fs::remove_dir_all(&dir).unwrap();
+        totals
+    }
+
+    #[test]
+    fn totals_are_read_by_event_name_with_allocations_counted_from_calls() {
+        let t = totals_of(
+            "totals",
             "events: Ir Dr Dw I1mr D1mr D1mw Bc Bcm Bi Bim\n\
              fn=(1) main\n\
              cfn=(2) malloc\n\
@@ -357,20 +365,12 @@ mod tests {
              summary: 1000 300 200 11 22 33 90 4 9 5\n",
         )
         .unwrap();
-        let t = read_totals(&file).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!((t.ir, t.allocs), (1000, 11));
         assert_eq!((t.i1_misses, t.d1_misses, t.mispredicts), (11, 55, 9));
     }
 
     #[test]
     fn a_summary_without_instructions_first_is_refused() {
-        let dir = std::env::temp_dir().join(format!("http-ir-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("callgrind.out");
-        std::fs::write(&file, "events: Dr Ir\nsummary: 5 6\n").unwrap();
-        let r = read_totals(&file);
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(r.is_err());
+        assert!(totals_of("bad", "events: Dr Ir\nsummary: 5 6\n").is_err());
     }
 }

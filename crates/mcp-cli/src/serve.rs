@@ -556,14 +556,6 @@ impl Link {
     }
 }
 
-/// The call a request of the child's names: the client's progress token, and the call's wire id.
-type NamedCall = (Value, RequestId);
-
-/// Which client a request of the child's (elicitation, sampling, roots) is for, and when it names its call,
-/// that call (the client's progress token and the wire id): a request whose `_meta.progressToken` is one the
-/// gateway gave a call belongs to that call; otherwise to the only client, else to the only client with
-/// requests running. When several clients have requests running, nothing says whose question it is (stdio
-/// carries no request context), and guessing could show one client's question to another: refused.
 /// The one client with a request running, if only one has.
 fn sole_busy(r: &Routes) -> Option<Arc<Conn>> {
     let mut busy = r.conns.values().filter(|c| c.has_running());
@@ -573,6 +565,14 @@ fn sole_busy(r: &Routes) -> Option<Arc<Conn>> {
     }
 }
 
+/// The call a request of the child's names: the client's progress token, and the call's wire id.
+type NamedCall = (Value, RequestId);
+
+/// Which client a request of the child's (elicitation, sampling, roots) is for, and when it names its call,
+/// that call (the client's progress token and the wire id): a request whose `_meta.progressToken` is one the
+/// gateway gave a call belongs to that call; otherwise to the only client, else to the only client with
+/// requests running. When several clients have requests running, nothing says whose question it is (stdio
+/// carries no request context), and guessing could show one client's question to another: refused.
 fn asker(r: &Routes, req: &Request) -> Result<(Arc<Conn>, Option<NamedCall>), &'static str> {
     let named = req
         .params
@@ -586,14 +586,16 @@ fn asker(r: &Routes, req: &Request) -> Result<(Arc<Conn>, Option<NamedCall>), &'
     if let (1, Some(only)) = (r.conns.len(), r.conns.values().next()) {
         return Ok((only.clone(), None));
     }
-    let mut busy = r.conns.values().filter(|c| c.has_running());
-    match (busy.next(), busy.next()) {
-        (Some(c), None) => Ok((c.clone(), None)),
-        (None, _) => Err("no client has a request running to answer this request"),
-        (Some(_), Some(_)) => Err(
+    if let Some(c) = sole_busy(r) {
+        return Ok((c, None));
+    }
+    if r.conns.values().any(|c| c.has_running()) {
+        Err(
             "several clients have requests running and this request does not name its call \
              (a progressToken of the call in its _meta would)",
-        ),
+        )
+    } else {
+        Err("no client has a request running to answer this request")
     }
 }
 

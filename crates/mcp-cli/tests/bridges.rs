@@ -788,6 +788,19 @@ fn next_message(rx: &mpsc::Receiver<Value>, what: &str) -> Value {
         .unwrap_or_else(|e| panic!("{what}: nothing came ({e})"))
 }
 
+/// The notifications (each checked to be `method`) that come before the answer to request `id`, and it.
+fn notes_then_answer(rx: &mpsc::Receiver<Value>, id: &str, method: &str) -> (Vec<Value>, Value) {
+    let mut notes = Vec::new();
+    loop {
+        let m = next_message(rx, id);
+        if m["id"] == id {
+            return (notes, m);
+        }
+        assert_eq!(m["method"], method, "{m}");
+        notes.push(m);
+    }
+}
+
 /// A legacy session with `mcp serve`, initialized: its id.
 fn legacy_session(port: u16) -> String {
     legacy_session_at(port, "/mcp")
@@ -848,15 +861,7 @@ fn a_modern_client_of_a_legacy_only_child_gets_its_calls_progress() {
     // With a progress token: the child's progress comes first, under the client's token, then the answer.
     let (status, rx) = post_streaming(s.port, &[modern], &call("c1", Some("my-token")));
     assert_eq!(status, 200);
-    let mut progress = Vec::new();
-    let answer = loop {
-        let m = next_message(&rx, "c1");
-        if m["id"] == "c1" {
-            break m;
-        }
-        assert_eq!(m["method"], "notifications/progress", "{m}");
-        progress.push(m);
-    };
+    let (progress, answer) = notes_then_answer(&rx, "c1", "notifications/progress");
     assert_eq!(progress.len(), 3, "{progress:?}");
     for (i, n) in progress.iter().enumerate() {
         assert_eq!(n["params"]["progressToken"], "my-token", "{n}");
@@ -976,15 +981,11 @@ fn a_modern_client_of_a_legacy_only_child_gets_the_logs_its_call_asked_for() {
     // Asked for warning and up: those two come on the call's stream, in order, then the answer.
     let (status, rx) = post_streaming(s.port, &[modern], &call("w", Some("warning")));
     assert_eq!(status, 200);
-    let mut levels = Vec::new();
-    let answer = loop {
-        let m = next_message(&rx, "w");
-        if m["id"] == "w" {
-            break m;
-        }
-        assert_eq!(m["method"], "notifications/message", "{m}");
-        levels.push(m["params"]["level"].as_str().unwrap_or_default().to_owned());
-    };
+    let (logs, answer) = notes_then_answer(&rx, "w", "notifications/message");
+    let levels: Vec<&str> = logs
+        .iter()
+        .filter_map(|m| m["params"]["level"].as_str())
+        .collect();
     assert_eq!(levels, ["warning", "error"]);
     assert_eq!(answer["result"]["content"][0]["text"], "done", "{answer}");
     assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
