@@ -21,7 +21,8 @@
 //!   requests running (the stream of its most recent one, else its GET stream); when several clients have
 //!   requests running the child's request is refused with a JSON-RPC error rather than shown to a client it
 //!   may not be for, and so is one still unanswered when its client is gone (session closed, call over).
-//!   Log messages go to the only client, else to the one whose request was sent last.
+//!   Log messages, which name no request either, go to the only client, else to the only client with
+//!   requests running, else to none.
 //! - **Both eras.** A request without a session that carries the 2026-07-28 revision is a modern request.
 //!   When the child speaks 2026-07-28 (found by a probe at start), it goes, with a fresh id, to one child kept
 //!   for modern traffic (the shared child with `--shared`), which answers it statelessly, `input_required`
@@ -35,8 +36,8 @@
 //!   The child's progress for the call reaches the client under the token of the client's request (the
 //!   answer then comes as a stream); a client that hangs up cancels the call at the child. The child's log
 //!   messages name no request, so a call gets them only if its request asked (`_meta` logLevel, from that
-//!   level up, as 2026-07-28 requires) and only while it is the one call running in that session; with
-//!   several running, nobody gets them rather than a client they may not be for.
+//!   level up, as 2026-07-28 requires) and only while it is the one call running in that session (the rule
+//!   above): with several running, nobody gets them rather than a client they may not be for.
 //! - **Security.** The loopback `Host`/`Origin` check of our server ([`HostPolicy::Loopback`]), a body cap
 //!   (413), `Content-Type: application/json` (415), an optional `--bearer TOKEN` (401 otherwise), a cap on
 //!   sessions (each costs a process). `GET /healthz` answers 200 without them.
@@ -191,9 +192,6 @@ struct Link {
     /// Held from a `--shared` `initialize` until its result is kept, so only the first reaches the child.
     init_lock: tokio::sync::Mutex<()>,
     initialized_sent: AtomicBool,
-    /// The session the gateway holds for modern calls to a legacy-only child: the child's log messages
-    /// go to the one call running, else to none (they name no request, and each call is another client).
-    for_modern_calls: AtomicBool,
 }
 
 impl Link {
@@ -219,7 +217,6 @@ impl Link {
             init: Mutex::new(None),
             init_lock: tokio::sync::Mutex::new(()),
             initialized_sent: AtomicBool::new(false),
-            for_modern_calls: AtomicBool::new(false),
         }
     }
 
@@ -349,12 +346,16 @@ impl Link {
                     let r = lock(&self.routes);
                     if everyone {
                         r.conns.values().filter_map(|c| c.latest()).collect()
-                    } else if n.method == methods::NOTIF_MESSAGE
-                        && self.for_modern_calls.load(Ordering::Relaxed)
-                    {
-                        // Decided here, in the child's order: once the call's answer has come by, the
-                        // call is no longer running.
-                        sole_busy(&r).and_then(|c| c.latest()).into_iter().collect()
+                    } else if n.method == methods::NOTIF_MESSAGE {
+                        // A log line names no request: the only client's, else the one busy client's,
+                        // else nobody's (never a guess between clients sharing the child). Decided here, in
+                        // the child's order: once a call's answer has come by, it is no longer running.
+                        let only = (r.conns.len() == 1).then(|| r.conns.values().next().cloned());
+                        only.flatten()
+                            .or_else(|| sole_busy(&r))
+                            .and_then(|c| c.latest())
+                            .into_iter()
+                            .collect()
                     } else {
                         self.current(&r)
                             .and_then(|c| c.latest())
@@ -1446,7 +1447,7 @@ struct Call {
     /// (the child speaks of the token of the call's first request; a resumed call may carry another).
     progress: Option<Value>,
     /// The least severe log message the client's request asked for (`_meta` logLevel): the child's log
-    /// messages from that level up are relayed (those the link gives this call: see `for_modern_calls`).
+    /// messages from that level up are relayed (those the link gives this call: see `Link::route`).
     log_level: Option<LoggingLevel>,
     rounds: Arc<Mutex<HashMap<String, Round>>>,
     /// Answered, or handed to a round: nothing to cancel when it is dropped.
@@ -1615,7 +1616,6 @@ async fn held_session(g: &Gateway) -> Result<(Arc<Link>, Value), CliError> {
         return Ok((l.clone(), init.clone()));
     }
     let link = Link::spawn(&g.spec, &g.global).await?;
-    link.for_modern_calls.store(true, Ordering::Relaxed);
     let conn = g.conn();
     link.attach(&conn);
     let (tx, mut rx) = mpsc::channel(8);
@@ -1964,12 +1964,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_held_sessions_logs_go_to_the_one_call_running_else_to_none() {
+    async fn the_childs_logs_go_to_the_only_client_else_the_one_busy_client_else_to_none() {
         let link = Link::new(Arc::new(Recorder(Arc::default())));
-        link.for_modern_calls.store(true, Ordering::Relaxed);
         let (a, b) = (Conn::new(1), Conn::new(2));
         link.attach(&a);
+        let (a_get, mut a_get_rx) = mpsc::channel(1);
+        drop(lock(&a.get).replace(a_get));
+        link.route(log("info")).await;
+        assert!(
+            a_get_rx.try_recv().is_ok(),
+            "the only client, on its GET stream"
+        );
+
         link.attach(&b);
+        link.route(log("info")).await;
+        assert!(a_get_rx.try_recv().is_err(), "two clients, neither busy");
+
         let mut a_stream = running(&a, "g1");
         link.route(log("error")).await;
         assert!(
@@ -1977,17 +1987,12 @@ mod tests {
             "a's call is the only one running"
         );
 
-        // Both calls running: the log could be either's, so neither gets it.
+        // Both running, b's request the latest: the log could be either's, so neither gets it.
         let mut b_stream = running(&b, "g2");
+        lock(&link.routes).last = Some(2);
         link.route(log("error")).await;
         assert!(a_stream.try_recv().is_err());
         assert!(b_stream.try_recv().is_err());
-
-        // A legacy session's link keeps its rule: the client whose request was sent last.
-        link.for_modern_calls.store(false, Ordering::Relaxed);
-        lock(&link.routes).last = Some(2);
-        link.route(log("error")).await;
-        assert!(b_stream.try_recv().is_ok());
     }
 
     #[test]
