@@ -130,13 +130,12 @@ impl ChildServer {
 
     /// [`ChildServer::start`], pinned to the server CPU of `--pin` if `pin`.
     fn start_pinned(pin: bool, args: &[&str], threads: Option<usize>) -> Result<Self, String> {
-        // `taskset` execs the program, so the pid whose CPU is read is the server's own.
-        let taskset = [
-            "taskset".to_owned(),
-            "-c".to_owned(),
-            crate::stdio::SERVER_CPU.to_string(),
-        ];
-        Self::start_under(if pin { &taskset } else { &[] }, args, threads)
+        let wrapper = if pin {
+            crate::pin::on_server_cpu().to_vec()
+        } else {
+            Vec::new()
+        };
+        Self::start_under(&wrapper, args, threads)
     }
 
     /// [`ChildServer::start`] with the child run by `wrapper` (e.g. `valgrind --tool=callgrind`), if not
@@ -265,7 +264,7 @@ async fn measure(name: &'static str, server: &ChildServer, era: Era, a: &HttpCpu
 /// Run the benchmark; returns the number of failed requests.
 pub fn http_cpu_cmd(mut a: HttpCpuArgs) -> u64 {
     if a.pin {
-        if let Err(e) = crate::stdio::pin_self(crate::stdio::CLIENT_CPU) {
+        if let Err(e) = crate::pin::pin_self() {
             eprintln!("mcp-bench http-cpu --pin: {e}");
             return 1;
         }
@@ -293,11 +292,7 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
     );
     println!("load average at start: {}", crate::loadavg());
     if a.pin {
-        println!(
-            "load generator pinned to CPU {}, every server to CPU {} (one worker thread)",
-            crate::stdio::CLIENT_CPU,
-            crate::stdio::SERVER_CPU
-        );
+        println!("{} (one worker thread)", crate::pin::describe());
     }
     let mcp = ChildServer::start_pinned(a.pin, &["mcp"], a.server_threads)?;
     let eras = a.era.eras();

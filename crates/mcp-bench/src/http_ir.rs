@@ -132,10 +132,11 @@ pub(crate) fn read_totals(file: &Path) -> Result<Totals, String> {
             .strip_prefix("summary:")
             .or_else(|| line.strip_prefix("totals:"))
         {
-            let counts: Vec<u64> = rest
+            let counts = rest
                 .split_whitespace()
-                .map(|n| n.parse().unwrap_or(0))
-                .collect();
+                .map(|n| n.parse::<u64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: bad summary line {line:?}: {e}", file.display()))?;
             let count = |names: &[&str]| -> u64 {
                 events
                     .iter()
@@ -372,5 +373,18 @@ mod tests {
     #[test]
     fn a_summary_without_instructions_first_is_refused() {
         assert!(totals_of("bad", "events: Dr Ir\nsummary: 5 6\n").is_err());
+    }
+
+    #[test]
+    fn a_summary_with_a_count_that_is_no_number_is_refused() {
+        // A count read as 0 would make a cache-miss or mispredict column silently look perfect.
+        let err = totals_of("nan", "events: Ir I1mr\nsummary: 1000 1x\n").unwrap_err();
+        assert!(err.contains("bad summary line"), "{err}");
+        assert_eq!(
+            totals_of("ok", "events: Ir I1mr\nsummary: 1000 7\n")
+                .unwrap()
+                .i1_misses,
+            7
+        );
     }
 }

@@ -34,6 +34,7 @@ mod client_ir;
 mod fleet;
 mod http_cpu;
 mod http_ir;
+mod pin;
 mod stdio;
 mod targets;
 mod wire;

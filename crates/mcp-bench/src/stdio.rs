@@ -83,7 +83,7 @@ impl Run {
 pub fn stdio_cmd(a: StdioArgs) -> u64 {
     if a.pin {
         // Before the runtime exists: threads started later inherit the mask of the thread that starts them.
-        if let Err(e) = pin_self(CLIENT_CPU) {
+        if let Err(e) = crate::pin::pin_self() {
             eprintln!("mcp-bench stdio --pin: {e}");
             return 1;
         }
@@ -118,12 +118,11 @@ async fn run_all(a: StdioArgs) -> u64 {
         });
     }
     if a.pin {
-        // `taskset -c N program args…` execs the program, so the child's pid (whose CPU we read) is the
-        // server's own.
         for t in &mut targets {
-            let mut args = vec!["-c".to_string(), SERVER_CPU.to_string(), t.program.clone()];
+            let [program, rest @ ..] = crate::pin::on_server_cpu();
+            let mut args = rest.to_vec();
+            args.push(std::mem::replace(&mut t.program, program));
             args.append(&mut t.args);
-            t.program = "taskset".into();
             t.args = args;
         }
     }
@@ -133,7 +132,7 @@ async fn run_all(a: StdioArgs) -> u64 {
         a.seconds,
         a.warmup,
         if a.pin {
-            format!("; client pinned to CPU {CLIENT_CPU}, servers to CPU {SERVER_CPU}")
+            format!("; {}", crate::pin::describe())
         } else {
             String::new()
         }
@@ -244,36 +243,6 @@ fn verdicts(a: &StdioArgs, results: &[Vec<Vec<Run>>]) {
             hi,
             if ok { "PASS" } else { "FAIL" }
         );
-    }
-}
-
-/// The CPUs `--pin` gives the client and the server children.
-pub(crate) const CLIENT_CPU: usize = 0;
-pub(crate) const SERVER_CPU: usize = 1;
-
-/// Pin every thread of this process to `cpu` with `taskset` (no `unsafe` affinity call of our own).
-pub(crate) fn pin_self(cpu: usize) -> Result<(), String> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus <= SERVER_CPU {
-        return Err(format!(
-            "needs at least 2 CPUs, this process may use {cpus}"
-        ));
-    }
-    let status = std::process::Command::new("taskset")
-        .args([
-            "-a",
-            "-p",
-            "-c",
-            &cpu.to_string(),
-            &std::process::id().to_string(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| format!("run taskset (util-linux): {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("taskset exited with {status}"))
     }
 }
 
