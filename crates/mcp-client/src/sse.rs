@@ -69,6 +69,9 @@ pub struct SseParser {
     data: String,
     has_data: bool,
     event: Option<String>,
+    /// The `id` field's value so far in this event: it becomes the last event id only when the event is
+    /// dispatched, so a stream cut inside an event resumes from the event before it.
+    id_buffer: Option<String>,
     last_event_id: Option<String>,
     retry: Option<u64>,
     max_line: usize,
@@ -85,6 +88,7 @@ impl Default for SseParser {
             data: String::new(),
             has_data: false,
             event: None,
+            id_buffer: None,
             last_event_id: None,
             retry: None,
             max_line: DEFAULT_MAX_LINE,
@@ -103,13 +107,23 @@ impl SseParser {
     /// A parser for a resumed stream: the last event id carries over.
     pub fn resuming(last_event_id: Option<String>, retry: Option<Duration>) -> Self {
         Self {
+            id_buffer: last_event_id.clone(),
             last_event_id,
             retry: retry.map(|d| d.as_millis() as u64),
             ..Self::default()
         }
     }
 
-    /// The last event id seen (the value to send as `Last-Event-ID` when reconnecting).
+    /// The last event id of a dispatched event (the value to send as `Last-Event-ID` when reconnecting).
+    /// An `id` inside an event that has not ended yet does not count: if the stream breaks there, that
+    /// event must come again.
+    ///
+    /// ```
+    /// use mcp_client::sse::SseParser;
+    /// let mut p = SseParser::new();
+    /// p.feed(b"id: 1\ndata: {}\n\nid: 2\ndata: {\"jsonrpc\"");
+    /// assert_eq!(p.last_event_id(), Some("1"));
+    /// ```
     pub fn last_event_id(&self) -> Option<&str> {
         self.last_event_id.as_deref()
     }
@@ -239,17 +253,25 @@ impl SseParser {
                 self.data.push('\n');
                 self.has_data = true;
             }
-            b"event" => self.event = Some(value.into_owned()),
+            // An empty type is the default one, `message`.
+            b"event" => self.event = (!value.is_empty()).then(|| value.into_owned()),
             // An id containing NUL is ignored, as the standard says.
-            b"id" if !value.contains('\0') => self.last_event_id = Some(value.into_owned()),
+            b"id" if !value.contains('\0') => self.id_buffer = Some(value.into_owned()),
             b"retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                self.retry = value.parse().ok();
+                // Digits too many for any delay are ignored like any other bad value.
+                if let Ok(ms) = value.parse() {
+                    self.retry = Some(ms);
+                }
             }
             _ => {}
         }
     }
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        // The last event id moves at every dispatch, one without data too (a server's priming event).
+        if self.last_event_id != self.id_buffer {
+            self.last_event_id.clone_from(&self.id_buffer);
+        }
         let event = self.event.take();
         if !self.has_data {
             self.data.clear();

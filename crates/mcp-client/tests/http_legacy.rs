@@ -251,6 +251,25 @@ async fn a_cut_reply_stream_is_resumed_after_exactly_retry_ms_and_delivered_once
 }
 
 #[tokio::test]
+async fn a_reply_stream_cut_inside_the_answers_event_resumes_from_the_event_before_it() {
+    // The answer's `id:` line arrived, its data did not: resuming from that id would skip the answer.
+    let (mock, http) = LegacyMock::start().await;
+    let client = connect(&http.url).await;
+    let r = tokio::time::timeout(Duration::from_secs(5), client.call_tool("torn", json!({})))
+        .await
+        .expect("the answer came on the resumed stream")
+        .unwrap();
+    assert_eq!(r.text_content(), "torn run 1");
+    assert_eq!(mock.runs("torn"), 1, "resumed, not re-sent");
+    let resumed = mock.resumed.lock().unwrap().clone();
+    assert_eq!(
+        resumed.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["ev-1"],
+        "Last-Event-ID is the last event received whole"
+    );
+}
+
+#[tokio::test]
 async fn server_requests_on_the_reply_stream_are_answered_by_post() {
     let (mock, http) = LegacyMock::start().await;
     let client = connect(&http.url).await;

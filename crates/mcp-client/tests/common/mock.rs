@@ -210,6 +210,7 @@ impl LegacyMock {
                         {"name": "count", "inputSchema": {"type": "object"}},
                         {"name": "boom", "inputSchema": {"type": "object"}},
                         {"name": "cut", "inputSchema": {"type": "object"}},
+                        {"name": "torn", "inputSchema": {"type": "object"}},
                         {"name": "reset", "inputSchema": {"type": "object"}},
                         {"name": "ask", "inputSchema": {"type": "object"}}
                     ]}),
@@ -245,14 +246,18 @@ impl LegacyMock {
                 self.bump("boom");
                 full(500, Some("text/plain"), "internal failure")
             }
-            "cut" => {
+            "cut" | "torn" => {
                 // SEP-1699: a priming event with an id and `retry`, then the connection closes; the reply is
-                // parked for the client's GET with Last-Event-ID.
-                let n = self.bump("cut");
+                // parked for the client's GET with Last-Event-ID. `torn` closes it inside the reply's event,
+                // after its id line: that event was not received, so resuming must ask from ev-1 again.
+                let n = self.bump(&name);
                 let reply = ok(
                     &id,
-                    json!({"content": [{"type": "text", "text": format!("cut run {n}")}]}),
+                    json!({"content": [{"type": "text", "text": format!("{name} run {n}")}]}),
                 );
+                let torn = name == "torn";
+                let retry = if torn { 50 } else { 500 };
+                let partial = format!("id: ev-2\ndata: {}", &reply.to_string()[..20]);
                 self.parked
                     .lock()
                     .unwrap()
@@ -260,7 +265,10 @@ impl LegacyMock {
                 let (tx, resp) = sse_stream();
                 let m = self.clone();
                 tokio::spawn(async move {
-                    let _ = tx.send(Ok("id: ev-1\nretry: 500\ndata: \n\n".into()));
+                    let _ = tx.send(Ok(format!("id: ev-1\nretry: {retry}\ndata: \n\n")));
+                    if torn {
+                        let _ = tx.send(Ok(partial));
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     *m.cut_at.lock().unwrap() = Some(Instant::now());
                     drop(tx);
