@@ -98,8 +98,11 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
                     Some(i) => (i + 1, true),
                     None => (chunk.len(), false),
                 };
-                if oversized > 0 || self.buf.len() + take > self.max + 1 {
-                    oversized += take;
+                // The cap is on the line's bytes before its newline, whether or not it has one.
+                let content = take - usize::from(found);
+                if oversized > 0 || self.buf.len() + content > self.max {
+                    // What was buffered of the line counts too: the length reported is the whole line's.
+                    oversized += self.buf.len() + take;
                     self.buf.clear();
                 } else {
                     self.buf.extend_from_slice(&chunk[..take]);
@@ -182,6 +185,18 @@ pub async fn write_batch<W: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_oversized_line_reports_its_whole_length_and_a_last_line_is_capped_alike() {
+        // Read 4 bytes at a time: the line overflows the cap in its third read, after 8 bytes were kept.
+        let input: &[u8] = b"123456789\n12345678\n123456789";
+        let mut r = FrameReader::new(tokio::io::BufReader::with_capacity(4, input), 8);
+        assert!(matches!(r.next().await.unwrap(), Some(Frame::TooLarge(10))));
+        assert!(matches!(r.next().await.unwrap(), Some(Frame::Json(v)) if v == 12345678));
+        // 9 bytes and no newline: as much over the cap as the first line.
+        assert!(matches!(r.next().await.unwrap(), Some(Frame::TooLarge(9))));
+        assert!(r.next().await.unwrap().is_none());
+    }
 
     #[tokio::test]
     async fn frames_lines_malformed_and_oversized() {
