@@ -9,11 +9,12 @@ fn main() -> std::io::Result<()> {
     );
     let http = mcp_fuzz::http::seeds();
     let types = mcp_fuzz::types::seeds();
-    let targets: [(&str, Vec<&[u8]>); 5] = [
+    let targets: [(&str, Vec<&[u8]>); 6] = [
         ("jsonrpc_message", mcp_fuzz::jsonrpc::SEEDS.to_vec()),
         ("sse_stream", mcp_fuzz::sse::SEEDS.to_vec()),
         ("stdio_frames", mcp_fuzz::frames::SEEDS.to_vec()),
         ("http_request", http.iter().map(Vec::as_slice).collect()),
+        ("auth_challenge", mcp_fuzz::challenge::SEEDS.to_vec()),
         ("types_payload", types.iter().map(Vec::as_slice).collect()),
     ];
     for (target, seeds) in targets {

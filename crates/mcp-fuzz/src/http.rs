@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp::server::http::{HttpConfig, McpService};
-use mcp::server::{Error, Server};
+use mcp::server::{Error, RequestContext, Server, ServerOptions, StateKey};
+use mcp::types::ElicitRequestParams;
 use serde_json::{json, Value};
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -31,6 +32,21 @@ async fn fail(_args: NoArgs) -> Result<String, Error> {
     Err(Error::tool("failed on purpose"))
 }
 
+/// Ask the user's name (a server→client request on a legacy session, an `input_required` round trip with a
+/// sealed `requestState` on 2026-07-28), then greet them.
+#[mcp::tool]
+async fn ask(ctx: RequestContext, _args: NoArgs) -> Result<String, Error> {
+    let schema =
+        json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]});
+    let answer = ctx
+        .elicit("name", ElicitRequestParams::form("Your name?", schema))
+        .await?;
+    let name = answer
+        .content
+        .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_owned));
+    Ok(format!("Hello, {}!", name.as_deref().unwrap_or("stranger")))
+}
+
 /// The endpoint under test and the session its own calls use.
 struct Endpoint {
     rt: tokio::runtime::Runtime,
@@ -49,6 +65,14 @@ fn endpoint() -> &'static Endpoint {
         let server = Server::builder("fuzz", "1.0.0")
             .with(echo_tool)
             .with(fail_tool)
+            .with(ask_tool)
+            // Fixed, and long-lived, so that a `requestState` in a seed written by one process opens in
+            // the fuzzing one.
+            .state_key(StateKey::new(b"mcp-fuzz: a fixed key, 32 bytes.".to_vec()))
+            .options(
+                ServerOptions::default()
+                    .request_state_ttl(Duration::from_secs(10 * 365 * 24 * 3600)),
+            )
             .build();
         let service = McpService::new(server, HttpConfig::default());
         let session = rt.block_on(open_session(&service));
@@ -309,12 +333,40 @@ fn content_type_of<B>(resp: &http::Response<B>) -> String {
         .to_owned()
 }
 
+/// A `requestState` the endpoint sealed, from a 2026-07-28 call of `ask`.
+fn sealed_state() -> String {
+    let e = endpoint();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}}},
+        "name": "ask", "arguments": {}}});
+    e.rt.block_on(async {
+        let mut req = post(&call, None, "2026-07-28");
+        req.headers_mut()
+            .insert("mcp-method", "tools/call".parse().expect("a header"));
+        req.headers_mut()
+            .insert("mcp-name", "ask".parse().expect("a header"));
+        let resp = e.service.handle(req).await;
+        let ct = content_type_of(&resp);
+        let body = resp.into_body().collect().await.expect("a body").to_bytes();
+        let answer = &messages(&ct, &body)[0];
+        answer["result"]["requestState"]
+            .as_str()
+            .unwrap_or_else(|| panic!("input_required with a requestState: {answer}"))
+            .to_owned()
+    })
+}
+
 /// Requests of both eras, for seeds: 3 bytes of method and headers, then the body.
 pub fn seeds() -> Vec<Vec<u8>> {
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"},
         "io.modelcontextprotocol/clientCapabilities": {}});
+    let mut asking = meta.clone();
+    asking["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {"form": {}}});
     let bodies = [
         // legacy, on the session (headers: both accepts, JSON, 2025-11-25, the session)
         (
@@ -365,6 +417,26 @@ pub fn seeds() -> Vec<Vec<u8>> {
             0b00_10_00_00,
             0x20,
             json!({"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"_meta":meta,"cursor":"zz"}}),
+        ),
+        (
+            0,
+            0b00_10_00_00,
+            0x20,
+            json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":asking,"name":"ask","arguments":{}}}),
+        ),
+        (
+            0,
+            0b00_10_00_00,
+            0x20,
+            json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"_meta":asking,"name":"ask","arguments":{},
+            "inputResponses":{"name":{"action":"accept","content":{"name":"fuzz"}}},"requestState":sealed_state()}}),
+        ),
+        // legacy, on the session, which cannot be asked (it declared no elicitation)
+        (
+            0,
+            0b01_01_00_00,
+            0,
+            json!({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"ask","arguments":{}}}),
         ),
         // other methods
         (5, 0b01_00_00_10, 0, json!(null)),
