@@ -302,27 +302,40 @@ async fn still_served(e: &Endpoint) {
         "{answer}"
     );
 
-    let mut modern = call(2);
-    modern["params"]["_meta"] = json!({
+    let (status, answer) = call_modern(e, "echo", json!({"text": "still here"}), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "a 2026-07-28 call");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "still here",
+        "{answer}"
+    );
+}
+
+/// The `_meta` of a 2026-07-28 request from a client that declares `capabilities`.
+fn modern_meta(capabilities: Value) -> Value {
+    json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}});
-    let req = {
-        let mut r = post(&modern, None, "2026-07-28");
-        r.headers_mut()
-            .insert("mcp-method", "tools/call".parse().expect("a header"));
-        r.headers_mut()
-            .insert("mcp-name", "echo".parse().expect("a header"));
-        r
-    };
+        "io.modelcontextprotocol/clientCapabilities": capabilities})
+}
+
+/// A 2026-07-28 `tools/call` with the headers that mirror it: the status and the answer's first message.
+async fn call_modern(
+    e: &Endpoint,
+    tool: &str,
+    arguments: Value,
+    capabilities: Value,
+) -> (StatusCode, Value) {
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "_meta": modern_meta(capabilities), "name": tool, "arguments": arguments}});
+    let mut req = post(&call, None, "2026-07-28");
+    req.headers_mut()
+        .insert("mcp-method", "tools/call".parse().expect("a header"));
+    req.headers_mut()
+        .insert("mcp-name", tool.parse().expect("a header"));
     let resp = e.service.handle(req).await;
-    assert_eq!(resp.status(), StatusCode::OK, "a 2026-07-28 call");
-    let ct = content_type_of(&resp);
+    let (status, ct) = (resp.status(), content_type_of(&resp));
     let body = resp.into_body().collect().await.expect("a body").to_bytes();
-    assert_eq!(
-        messages(&ct, &body)[0]["result"]["content"][0]["text"],
-        "still here"
-    );
+    (status, messages(&ct, &body).swap_remove(0))
 }
 
 fn content_type_of<B>(resp: &http::Response<B>) -> String {
@@ -336,37 +349,18 @@ fn content_type_of<B>(resp: &http::Response<B>) -> String {
 /// A `requestState` the endpoint sealed, from a 2026-07-28 call of `ask`.
 fn sealed_state() -> String {
     let e = endpoint();
-    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"},
-            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}}},
-        "name": "ask", "arguments": {}}});
-    e.rt.block_on(async {
-        let mut req = post(&call, None, "2026-07-28");
-        req.headers_mut()
-            .insert("mcp-method", "tools/call".parse().expect("a header"));
-        req.headers_mut()
-            .insert("mcp-name", "ask".parse().expect("a header"));
-        let resp = e.service.handle(req).await;
-        let ct = content_type_of(&resp);
-        let body = resp.into_body().collect().await.expect("a body").to_bytes();
-        let answer = &messages(&ct, &body)[0];
-        answer["result"]["requestState"]
-            .as_str()
-            .unwrap_or_else(|| panic!("input_required with a requestState: {answer}"))
-            .to_owned()
-    })
+    let asking = json!({"elicitation": {"form": {}}});
+    let (_, answer) = e.rt.block_on(call_modern(e, "ask", json!({}), asking));
+    answer["result"]["requestState"]
+        .as_str()
+        .unwrap_or_else(|| panic!("input_required with a requestState: {answer}"))
+        .to_owned()
 }
 
 /// Requests of both eras, for seeds: 3 bytes of method and headers, then the body.
 pub fn seeds() -> Vec<Vec<u8>> {
-    let meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}});
-    let mut asking = meta.clone();
-    asking["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {"form": {}}});
+    let meta = modern_meta(json!({}));
+    let asking = modern_meta(json!({"elicitation": {"form": {}}}));
     let bodies = [
         // legacy, on the session (headers: both accepts, JSON, 2025-11-25, the session)
         (
@@ -458,8 +452,30 @@ pub fn seeds() -> Vec<Vec<u8>> {
 mod tests {
     #[test]
     fn no_request_breaks_the_endpoint_or_gets_a_malformed_answer() {
+        crate::mutate::run(&super::seeds(), 3_000, super::request);
+    }
+
+    #[test]
+    fn the_retry_seed_carries_a_state_the_endpoint_opens() {
+        // Else the fuzzer would start from a refused state and rarely reach the tool's second round.
         let seeds = super::seeds();
-        let seeds: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
-        crate::mutate::run(&seeds, 3_000, super::request);
+        let retry = seeds
+            .iter()
+            .find(|s| String::from_utf8_lossy(s).contains("requestState"))
+            .expect("a retry seed");
+        let e = super::endpoint();
+        let session = e.session.lock().unwrap().clone();
+        let req = super::request_of(retry, &session).expect("a request");
+        let body = e.rt.block_on(async {
+            let resp = e.service.handle(req).await;
+            http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes()
+        });
+        assert!(
+            String::from_utf8_lossy(&body).contains("Hello, fuzz!"),
+            "{body:?}"
+        );
     }
 }

@@ -95,8 +95,9 @@ pub fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
 }
 
 /// Run `oracle` on every seed, then on `rounds` mutations of them.
-pub fn run(seeds: &[&[u8]], rounds: usize, mut oracle: impl FnMut(&[u8])) {
-    for s in seeds {
+pub fn run<S: AsRef<[u8]>>(seeds: &[S], rounds: usize, mut oracle: impl FnMut(&[u8])) {
+    let seeds: Vec<&[u8]> = seeds.iter().map(AsRef::as_ref).collect();
+    for s in &seeds {
         oracle(s);
     }
     let mut rng = Rng::new(0x6d63_702d_6675_7a7a);

@@ -133,8 +133,6 @@ fn seed(name: &str, json: &[u8]) -> Vec<u8> {
 mod tests {
     #[test]
     fn every_payload_we_parse_we_write_back_the_same() {
-        let seeds = super::seeds();
-        let seeds: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
-        crate::mutate::run(&seeds, 20_000, super::payload);
+        crate::mutate::run(&super::seeds(), 20_000, super::payload);
     }
 }
