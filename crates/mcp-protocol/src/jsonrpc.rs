@@ -346,7 +346,8 @@ impl Message {
     /// only `params` (and `result`) become values. On success the message is exactly what
     /// `Message::from_value(serde_json::from_slice(bytes)?)` gives, with one leniency: a member that is not
     /// part of a message is skipped without decoding its strings, so a lone surrogate escape (`"\ud800"`)
-    /// there, which RFC 8259 leaves to the reader, does not refuse the message.
+    /// there, which RFC 8259 leaves to the reader, or serde_json's private raw-value marker as a key there,
+    /// does not refuse the message.
     ///
     /// `None` means "not one plain, well-formed message": not JSON, not an object (a batch), a duplicated
     /// member, a wrong shape or type. Parse a [`Value`] then and use [`Message::from_value`] and
