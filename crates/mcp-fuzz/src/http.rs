@@ -249,6 +249,8 @@ pub fn request(data: &[u8]) {
         assert!(!status.is_server_error(), "{status} for {data:?}");
         if is_get && status == StatusCode::OK {
             // The standing stream: open until the client goes away, which is now.
+            drop(resp);
+            still_served(e).await;
             return;
         }
         let content_type = resp
@@ -294,9 +296,7 @@ async fn still_served(e: &Endpoint) {
             .await;
     }
     assert_eq!(resp.status(), StatusCode::OK, "the session's next call");
-    let ct = content_type_of(&resp);
-    let body = resp.into_body().collect().await.expect("a body").to_bytes();
-    let answer = &messages(&ct, &body)[0];
+    let answer = first_message(resp).await;
     assert_eq!(
         answer["result"]["content"][0]["text"], "still here",
         "{answer}"
@@ -333,9 +333,14 @@ async fn call_modern(
     req.headers_mut()
         .insert("mcp-name", tool.parse().expect("a header"));
     let resp = e.service.handle(req).await;
-    let (status, ct) = (resp.status(), content_type_of(&resp));
+    (resp.status(), first_message(resp).await)
+}
+
+/// The first JSON-RPC message of a whole (JSON or SSE) response.
+async fn first_message(resp: http::Response<mcp::server::http::McpBody>) -> Value {
+    let ct = content_type_of(&resp);
     let body = resp.into_body().collect().await.expect("a body").to_bytes();
-    (status, messages(&ct, &body).swap_remove(0))
+    messages(&ct, &body).swap_remove(0)
 }
 
 fn content_type_of<B>(resp: &http::Response<B>) -> String {
