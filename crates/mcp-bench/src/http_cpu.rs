@@ -19,7 +19,7 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use mcp::server::http::ResponseMode;
 
-use crate::targets::{start_ceiling, start_json_ceiling, start_mcp, McpOpts};
+use crate::targets::{start_ceiling, start_json_ceiling, start_mcp, start_typed_ceiling, McpOpts};
 use crate::wire::Era;
 use crate::{fmt_d, probe, ClientSet};
 
@@ -75,6 +75,8 @@ enum ChildKind {
     Ceiling,
     /// The ceiling parsing each request and serializing a JSON-RPC response with its id.
     JsonCeiling,
+    /// The ceiling parsing each request into typed structs and serializing a typed result.
+    TypedCeiling,
 }
 
 /// `mcp-bench http-child`: serve on 127.0.0.1:0, print the address on stdout, stop when stdin closes.
@@ -97,6 +99,7 @@ pub fn http_child(a: HttpChildArgs) -> u64 {
             }
             ChildKind::Ceiling => start_ceiling(Bytes::from(a.body)).await,
             ChildKind::JsonCeiling => start_json_ceiling(Bytes::from(a.body)).await,
+            ChildKind::TypedCeiling => start_typed_ceiling(Bytes::from(a.body)).await,
         }?;
         println!("{}", running.addr);
         // Stdin closing (the parent is done, or died) is the stop signal.
@@ -296,7 +299,8 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
     }
     let mcp = ChildServer::start_pinned(a.pin, &["mcp"], a.server_threads)?;
     let eras = a.era.eras();
-    let (mut ceilings, mut json_ceilings) = (Vec::new(), Vec::new());
+    let (mut ceilings, mut json_ceilings, mut typed_ceilings) =
+        (Vec::new(), Vec::new(), Vec::new());
     for &era in &eras {
         let body = probe(mcp.addr, era).await?;
         let body = String::from_utf8(body.to_vec()).map_err(|e| e.to_string())?;
@@ -311,6 +315,11 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             &["json-ceiling", "--body", &body],
             a.server_threads,
         )?);
+        typed_ceilings.push(ChildServer::start_pinned(
+            a.pin,
+            &["typed-ceiling", "--body", &body],
+            a.server_threads,
+        )?);
     }
     let mut errors = 0;
     // ratios[era index] = mcp / ceiling server CPU per call, one per round; to_json: mcp / JSON-RPC ceiling.
@@ -318,6 +327,9 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
     let mut to_json = vec![Vec::new(); eras.len()];
     // json_to_raw: the JSON-RPC ceiling / raw hyper, how much of the bound parsing and serializing alone use.
     let mut json_to_raw = vec![Vec::new(); eras.len()];
+    // The same two for the typed JSON-RPC ceiling (a typed message model's floor).
+    let mut to_typed = vec![Vec::new(); eras.len()];
+    let mut typed_to_raw = vec![Vec::new(); eras.len()];
     for round in 0..a.rounds.max(1) {
         println!("\nround {}", round + 1);
         println!(
@@ -329,12 +341,13 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             let mut order = [
                 (0, "ceiling", &ceilings[i]),
                 (1, "json", &json_ceilings[i]),
-                (2, "mcp", &mcp),
+                (2, "typed", &typed_ceilings[i]),
+                (3, "mcp", &mcp),
             ];
             if round % 2 == 1 {
                 order.reverse();
             }
-            let mut per_call = [Duration::ZERO; 3];
+            let mut per_call = [Duration::ZERO; 4];
             for (slot, name, server) in order {
                 let m = measure(name, server, era, a).await;
                 errors += m.errors;
@@ -354,17 +367,20 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
                 per_call[slot] = m.per_call();
             }
             let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-12);
-            let (r, j) = (
-                ratio(per_call[2], per_call[0]),
-                ratio(per_call[2], per_call[1]),
+            let (r, j, t) = (
+                ratio(per_call[3], per_call[0]),
+                ratio(per_call[3], per_call[1]),
+                ratio(per_call[3], per_call[2]),
             );
             println!(
-                "         {} mcp/ceiling server CPU per call: {r:.2} (mcp/JSON-RPC ceiling {j:.2})",
+                "         {} mcp/ceiling server CPU per call: {r:.2} (mcp/JSON-RPC ceiling {j:.2}, typed {t:.2})",
                 era.name()
             );
             ratios[i].push(r);
             to_json[i].push(j);
             json_to_raw[i].push(ratio(per_call[1], per_call[0]));
+            to_typed[i].push(t);
+            typed_to_raw[i].push(ratio(per_call[2], per_call[0]));
         }
     }
     println!("\nload average at end: {}", crate::loadavg());
@@ -384,7 +400,10 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             if ok { "PASS" } else { "FAIL" }
         );
     }
-    println!("for reference (no target): the JSON-RPC ceiling also parses each request and serializes a response");
+    println!(
+        "for reference (no target): the JSON-RPC ceilings also parse each request and serialize a response, \
+         through a Value (JSON-RPC) or typed structs (typed)"
+    );
     let rounds = |rs: &[f64]| {
         rs.iter()
             .map(|r| format!("{r:.2}"))
@@ -403,6 +422,18 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             era.name(),
             a.clients,
             rounds(&json_to_raw[i])
+        );
+        println!(
+            "  {:<7} C={} mcp / typed ceiling          rounds [{}]",
+            era.name(),
+            a.clients,
+            rounds(&to_typed[i])
+        );
+        println!(
+            "  {:<7} C={} typed ceiling / raw hyper    rounds [{}]",
+            era.name(),
+            a.clients,
+            rounds(&typed_to_raw[i])
         );
     }
     Ok(errors)

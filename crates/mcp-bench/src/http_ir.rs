@@ -198,6 +198,7 @@ async fn run_once(
     let args: Vec<&str> = match target {
         "mcp" => vec!["mcp"],
         "json" => vec!["json-ceiling", "--body", ceiling_body],
+        "typed" => vec!["typed-ceiling", "--body", ceiling_body],
         _ => vec!["ceiling", "--body", ceiling_body],
     };
     let mut child = ChildServer::start_under(
@@ -268,21 +269,22 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
     drop(native);
     let targets: Vec<&str> = match a.only {
         Some(crate::Only::Mcp) => vec!["mcp"],
-        Some(crate::Only::Ceiling) => vec!["ceiling", "json"],
-        None => vec!["ceiling", "json", "mcp"],
+        Some(crate::Only::Ceiling) => vec!["ceiling", "json", "typed"],
+        None => vec!["ceiling", "json", "typed", "mcp"],
     };
-    // `ratio` is to the raw ceiling; `/json` is ours to the JSON-RPC ceiling (what JSON costs any server).
+    // `ratio` is to the raw ceiling; `/json` and `/typed` are ours to the JSON-RPC ceilings (what JSON costs
+    // any server with a `Value` message model, and with a typed one).
     let sim_header = if a.cache_sim {
         format!("{:>9} {:>9} {:>9}  ", "I1miss", "D1miss", "mispred")
     } else {
         String::new()
     };
     println!(
-        "{:<8} {:<7} {:>12} {:>13} {:>8} {:>6}  {sim_header}files",
-        "target", "era", "Ir/call", "mallocs/call", "ratio", "/json"
+        "{:<8} {:<7} {:>12} {:>13} {:>8} {:>6} {:>6}  {sim_header}files",
+        "target", "era", "Ir/call", "mallocs/call", "ratio", "/json", "/typed"
     );
     for (era, body) in &bodies {
-        let (mut ceiling_ir, mut json_ir) = (None, None);
+        let (mut ceiling_ir, mut json_ir, mut typed_ir) = (None, None, None);
         for &target in &targets {
             let (short, f1) = run_once(a, target, *era, body, a.runs.base).await?;
             let (long, f2) = run_once(a, target, *era, body, a.runs.base + a.runs.calls).await?;
@@ -291,14 +293,18 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
             match target {
                 "ceiling" => ceiling_ir = Some(ir),
                 "json" => json_ir = Some(ir),
+                "typed" => typed_ir = Some(ir),
                 _ => {}
             }
             let ratio = ceiling_ir
                 .filter(|_| target != "ceiling")
                 .map_or_else(String::new, |c| format!("{:.2}", ir / c));
-            let to_json = json_ir
-                .filter(|_| target == "mcp")
-                .map_or_else(String::new, |j| format!("{:.2}", ir / j));
+            let to = |ceiling: Option<f64>| {
+                ceiling
+                    .filter(|_| target == "mcp")
+                    .map_or_else(String::new, |j| format!("{:.2}", ir / j))
+            };
+            let (to_json, to_typed) = (to(json_ir), to(typed_ir));
             let per_call = |f: fn(&Totals) -> u64| {
                 f(&long).saturating_sub(f(&short)) as f64 / a.runs.calls as f64
             };
@@ -318,13 +324,14 @@ async fn run(a: &HttpIrArgs) -> Result<(), String> {
                 "-".into()
             };
             println!(
-                "{:<8} {:<7} {:>12.0} {:>13} {:>8} {:>6}  {sim}{} {}",
+                "{:<8} {:<7} {:>12.0} {:>13} {:>8} {:>6} {:>6}  {sim}{} {}",
                 target,
                 era.name(),
                 ir,
                 allocs,
                 ratio,
                 to_json,
+                to_typed,
                 f1.display(),
                 f2.display()
             );

@@ -54,11 +54,93 @@ pub async fn start_json_ceiling(body: Bytes) -> std::io::Result<Running> {
     start_raw(Reply::JsonRpc(std::sync::Arc::new(result))).await
 }
 
+/// [`start_ceiling`] that does the least a JSON-RPC server with a *typed* message model does: parse the
+/// request body into borrowed typed structs (the id and `_meta` stay raw text, the tool's arguments
+/// deserialize straight into the echo tool's own type), run the echo tool, and serialize its
+/// `CallToolResult` with the fields of `body`'s result it lacks (the modern era's `resultType` and
+/// `_meta`) spliced in as text, as our server does. It answers with the same bytes as our server. What it
+/// spends beyond [`start_ceiling`] is the floor of a typed model, as [`start_json_ceiling`]'s is of a
+/// `Value` one.
+pub async fn start_typed_ceiling(body: Bytes) -> std::io::Result<Running> {
+    start_raw(Reply::Typed(std::sync::Arc::from(typed_extra(&body)?))).await
+}
+
+/// The fields of `body`'s result that `CallToolResult` does not write, as `,"name":value` text.
+fn typed_extra(body: &[u8]) -> std::io::Result<String> {
+    let reply: serde_json::Value = serde_json::from_slice(body).map_err(std::io::Error::other)?;
+    let Some(serde_json::Value::Object(result)) = reply.get("result") else {
+        return Err(std::io::Error::other(
+            "the typed ceiling's body must be a JSON-RPC result",
+        ));
+    };
+    let mut extra = String::new();
+    for (k, v) in result {
+        if !matches!(k.as_str(), "content" | "structuredContent" | "isError") {
+            extra.push(',');
+            extra.push_str(&serde_json::to_string(k).map_err(std::io::Error::other)?);
+            extra.push(':');
+            extra.push_str(&serde_json::to_string(v).map_err(std::io::Error::other)?);
+        }
+    }
+    Ok(extra)
+}
+
 /// What a raw server answers: the same bytes every time, or a JSON-RPC response to each request.
 #[derive(Clone)]
 enum Reply {
     Fixed(Bytes),
     JsonRpc(std::sync::Arc<serde_json::Value>),
+    /// The typed ceiling: the result's fields beyond `CallToolResult`'s, as `,"name":value` text.
+    Typed(std::sync::Arc<str>),
+}
+
+/// The typed ceiling's reply to `request` (see [`start_typed_ceiling`]); empty if it is not a call of the
+/// echo tool.
+fn typed_rpc_reply(extra: &str, request: &[u8]) -> Bytes {
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    use std::borrow::Cow;
+    #[derive(Deserialize)]
+    struct Request<'a> {
+        #[serde(borrow)]
+        id: &'a RawValue,
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+        #[serde(borrow)]
+        params: CallParams<'a>,
+    }
+    #[derive(Deserialize)]
+    struct CallParams<'a> {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(borrow)]
+        arguments: EchoArgs<'a>,
+        #[serde(rename = "_meta", borrow, default)]
+        _meta: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct EchoArgs<'a> {
+        #[serde(borrow)]
+        text: Cow<'a, str>,
+    }
+    let Ok(req) = serde_json::from_slice::<Request>(request) else {
+        return Bytes::new();
+    };
+    if req.method != "tools/call" || req.params.name != "echo" {
+        return Bytes::new();
+    }
+    let result = CallToolResult::text(format!("echo:{}", req.params.arguments.text));
+    let mut out = Vec::with_capacity(128 + extra.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(req.id.get().as_bytes());
+    out.extend_from_slice(br#","result":"#);
+    if serde_json::to_writer(&mut out, &result).is_err() {
+        return Bytes::new();
+    }
+    out.pop(); // the result's closing brace: its extra fields go before it
+    out.extend_from_slice(extra.as_bytes());
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
 }
 
 /// The JSON-RPC ceiling's reply to `request`: its id, and `result`.
@@ -110,6 +192,10 @@ async fn start_raw(body: Reply) -> std::io::Result<Running> {
                             Reply::Fixed(b) => b.clone(),
                             Reply::JsonRpc(result) => json_rpc_reply(
                                 result,
+                                &request.map(|b| b.to_bytes()).unwrap_or_default(),
+                            ),
+                            Reply::Typed(extra) => typed_rpc_reply(
+                                extra,
                                 &request.map(|b| b.to_bytes()).unwrap_or_default(),
                             ),
                         };
@@ -208,4 +294,27 @@ pub async fn start_mcp(opts: McpOpts) -> std::io::Result<Running> {
         stop: Some(stop),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::CallSpec;
+
+    /// The typed ceiling answers an echo call with what our server would: the call's id, the echoed text,
+    /// and the fields of the given reply that `CallToolResult` lacks.
+    #[test]
+    fn typed_ceiling_answers_like_the_server() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"echo:ok"}],"resultType":"complete","_meta":{"k":[1,"v"]}}}"#;
+        let extra = typed_extra(body).unwrap();
+        let reply = typed_rpc_reply(&extra, &CallSpec::modern().body(7));
+        let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+        let mut want: serde_json::Value = serde_json::from_slice(body).unwrap();
+        want["id"] = 7.into();
+        assert_eq!(reply, want);
+        // Not a call of the echo tool: no answer.
+        let other = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+        assert!(typed_rpc_reply(&extra, other).is_empty());
+        assert!(typed_extra(br#"{"jsonrpc":"2.0","id":1,"error":{}}"#).is_err());
+    }
 }
