@@ -23,7 +23,7 @@ failed=0
 expect_absent() {
   local features=$1 tree found=()
   shift
-  if ! tree=$(cargo tree -p mcp --no-default-features --features "$features" -e normal \
+  if ! tree=$(cargo tree -p mcp-rs --no-default-features --features "$features" -e normal \
     --prefix none --format '{p}' 2>&1); then
     echo "FAIL mcp[$features]: cargo tree failed:"
     echo "$tree" | tail -n 20 | sed 's/^/    /'
@@ -38,7 +38,7 @@ expect_absent() {
   if ((${#found[@]})); then
     echo "FAIL mcp[$features] pulls ${found[*]}; why:"
     for c in "${found[@]}"; do
-      cargo tree -p mcp --no-default-features --features "$features" -e normal -i "$c" 2>/dev/null |
+      cargo tree -p mcp-rs --no-default-features --features "$features" -e normal -i "$c" 2>/dev/null |
         head -n 12 | sed 's/^/    /'
     done
     failed=$((failed + 1))
@@ -54,7 +54,7 @@ expect_present() {
   local features=$1 crate=$2 names
   # The tree is read whole before grep: `grep -q` stops at the first match, and under pipefail the
   # SIGPIPE that gives a still-writing `cargo tree` would fail the check at random.
-  names=$(cargo tree -p mcp --no-default-features --features "$features" -e normal --prefix none \
+  names=$(cargo tree -p mcp-rs --no-default-features --features "$features" -e normal --prefix none \
     --format '{p}' 2>/dev/null | awk '{print $1}')
   if grep -qx -- "$crate" <<<"$names"; then
     echo "ok   mcp[$features]: pulls $crate"

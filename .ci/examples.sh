@@ -17,7 +17,7 @@ for f in crates/mcp/examples/*.rs; do
 done
 
 # One build for all, so a run's time is the example's own.
-if ! cargo build --release -p mcp --examples >"$LOGS/build.log" 2>&1; then
+if ! cargo build --release -p mcp-rs --examples >"$LOGS/build.log" 2>&1; then
     tail -n 30 "$LOGS/build.log"
     echo "examples: 0 passed, ${#examples[@]} failed"
     exit 1
@@ -27,7 +27,7 @@ passed=0
 failed=0
 for name in "${examples[@]}"; do
     start=$(date +%s)
-    if timeout --kill-after=10 "$TIMEOUT" cargo run -q --release -p mcp --example "$name" \
+    if timeout --kill-after=10 "$TIMEOUT" cargo run -q --release -p mcp-rs --example "$name" \
         </dev/null >"$LOGS/$name.log" 2>&1; then
         passed=$((passed + 1))
         echo "example $name: ok ($(( $(date +%s) - start ))s)"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks that mcp, mcp-server and mcp-client compile, without a warning, with no features, with each
+# Checks that mcp-rs, mcp-rs-server and mcp-rs-client (the packages of the mcp, mcp_server and mcp_client
+# crates) compile, without a warning, with no features, with each
 # feature on its own, and with the default set (what `cargo hack check --each-feature` does, with the
 # feature lists read from `cargo metadata` so nothing needs installing), then runs .ci/check-deps.sh (a
 # stdio-only server pulls no HTTP or TLS crate).
@@ -10,14 +11,14 @@
 # seconds per combination, a cold one a few minutes in all on 2 cores.
 #
 # Prints one line per combination and a last line `features: N passed, M failed`; exits 1 if any failed.
-# Knobs: FEATURES_PACKAGES (default "mcp mcp-server mcp-client"), FEATURES_TARGET_DIR.
+# Knobs: FEATURES_PACKAGES (default "mcp-rs mcp-rs-server mcp-rs-client"), FEATURES_TARGET_DIR.
 set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 export CARGO_TARGET_DIR="${FEATURES_TARGET_DIR:-$REPO/target/features}"
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
 export CARGO_TERM_COLOR=never
-PACKAGES=(${FEATURES_PACKAGES:-mcp mcp-server mcp-client})
+PACKAGES=(${FEATURES_PACKAGES:-mcp-rs mcp-rs-server mcp-rs-client})
 LOG="$CARGO_TARGET_DIR/features.log"
 mkdir -p "$CARGO_TARGET_DIR"
 : >"$LOG"

@@ -1,5 +1,5 @@
 //! A small MCP server on stdin/stdout, used by the client's child-process tests (and handy to try the client):
-//! `cargo run -p mcp-client --example echo_stdio_server`.
+//! `cargo run -p mcp-rs-client --example echo_stdio_server`.
 
 use mcp_protocol::types::CallToolResult;
 use mcp_server::{Error, Server};

@@ -166,13 +166,13 @@ fn example_server() -> PathBuf {
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join("examples").join("echo_stdio_server");
     if !path.exists() {
-        // `cargo test -p mcp-client` builds examples; `--test child` alone does not.
+        // `cargo test -p mcp-rs-client` builds examples; `--test child` alone does not.
         let status = std::process::Command::new(env!("CARGO"))
             .args([
                 "build",
                 "-q",
                 "-p",
-                "mcp-client",
+                "mcp-rs-client",
                 "--example",
                 "echo_stdio_server",
             ])

@@ -37,7 +37,8 @@
 //! # Paths in the generated code
 //!
 //! The expansion has to name `mcp-server`. The macros read the `Cargo.toml` of the crate being compiled
-//! (with `proc-macro-crate`):
+//! (with `proc-macro-crate`), where the packages appear under their crates.io names, `mcp-rs` (the `mcp`
+//! crate) and `mcp-rs-server` (`mcp_server`):
 //! - it depends on `mcp` (under any name): through the facade's hidden `__private` module, so `mcp` is the only
 //!   MCP dependency a user needs;
 //! - else it depends on `mcp-server`: `::mcp_server` (under its name there);
@@ -915,30 +916,74 @@ fn expand_fn(
 /// rustc's error names the crate to add.
 fn server_path() -> TokenStream2 {
     use proc_macro_crate::{crate_name, FoundCrate};
-    let named = |name: &str| Ident::new(&name.replace('-', "_"), Span::call_site());
-    match crate_name("mcp") {
+    match crate_name(FACADE.package) {
         // Examples, tests and doctests of `mcp` itself see it as `::mcp`; the library says
         // `extern crate self as mcp` so the same path works inside it.
         Ok(FoundCrate::Itself) => return quote!(::mcp::__private::mcp_server),
         Ok(FoundCrate::Name(n)) => {
-            let n = named(&n);
+            let n = FACADE.name_in_code(&n);
             return quote!(::#n::__private::mcp_server);
         }
         Err(_) => {}
     }
-    match crate_name("mcp-server") {
+    match crate_name(SERVER.package) {
         Ok(FoundCrate::Itself) => quote!(::mcp_server),
         Ok(FoundCrate::Name(n)) => {
-            let n = named(&n);
+            let n = SERVER.name_in_code(&n);
             quote!(::#n)
         }
         Err(_) => quote!(::mcp::__private::mcp_server),
     }
 }
 
+/// A package the expansion may name: its name on crates.io, and the shorter name of its library.
+struct Package {
+    package: &'static str,
+    lib: &'static str,
+}
+
+const FACADE: Package = Package {
+    package: "mcp-rs",
+    lib: "mcp",
+};
+const SERVER: Package = Package {
+    package: "mcp-rs-server",
+    lib: "mcp_server",
+};
+
+impl Package {
+    /// The crate's name in code, from what `proc-macro-crate` found: the dependency's key in `Cargo.toml`
+    /// (or, in an integration test of the package itself, the package name), with `-` as `_`. A key that
+    /// renames the package (`mcp = { package = "mcp-rs" }`) is the name in code; a key that is just the
+    /// package name (`mcp-rs = "0.1"`) means the library's own name (`mcp`), which cargo uses then.
+    fn name_in_code(&self, found: &str) -> Ident {
+        let name = if found == self.package.replace('-', "_") {
+            self.lib
+        } else {
+            found
+        };
+        Ident::new(name, Span::call_site())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dependency's key is its name in code only when it renames the package; the package name itself
+    /// stands for the library's shorter name.
+    #[test]
+    fn names_in_code_follow_cargo() {
+        assert_eq!(FACADE.name_in_code("mcp_rs").to_string(), "mcp");
+        assert_eq!(FACADE.name_in_code("mcp").to_string(), "mcp");
+        assert_eq!(FACADE.name_in_code("sdk").to_string(), "sdk");
+        assert_eq!(
+            SERVER.name_in_code("mcp_rs_server").to_string(),
+            "mcp_server"
+        );
+        assert_eq!(SERVER.name_in_code("mcp_server").to_string(), "mcp_server");
+        assert_eq!(SERVER.name_in_code("srv").to_string(), "srv");
+    }
 
     fn err(kind: Kind, attr: TokenStream2, item: TokenStream2) -> String {
         match expand(kind, attr, item) {

@@ -1,6 +1,6 @@
 //! An MCP endpoint mounted in an axum `Router` beside the application's own routes.
 //!
-//! `cargo run -p mcp --example axum_mount` serves `/health` and `/mcp` on one loopback port, checks both
+//! `cargo run -p mcp-rs --example axum_mount` serves `/health` and `/mcp` on one loopback port, checks both
 //! (a plain HTTP request to `/health`, an MCP client against `/mcp`), shuts down gracefully and exits 0.
 //! [`McpService`] is a `tower::Service`, so `Router::route_service` takes it as it is.
 

@@ -1,6 +1,6 @@
 //! A client using [`CallOptions`]: progress, a timeout and cancellation of one call.
 //!
-//! `cargo run -p mcp --example client_call_options` serves two tools on a loopback port, then calls them:
+//! `cargo run -p mcp-rs --example client_call_options` serves two tools on a loopback port, then calls them:
 //! once following progress, once with a timeout that expires, once cancelled after the first progress
 //! report. It checks that the server's handler saw each abandoned call cancelled, and exits 0.
 

@@ -1,6 +1,6 @@
 //! The README's first command: an example server and a client talking over stdio, on both protocol eras.
 //!
-//! `cargo run -p mcp --example demo` starts this same program again as a child process with `--server`
+//! `cargo run -p mcp-rs --example demo` starts this same program again as a child process with `--server`
 //! (an MCP server on stdin/stdout), then connects to it twice: once negotiating the modern era (2026-07-28)
 //! and once forcing the legacy `initialize` handshake, and prints what each exchange did.
 

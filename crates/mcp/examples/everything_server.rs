@@ -1,7 +1,7 @@
 //! A server using every feature, driven by a client: typed tools (collected with `#[mcp::collect]`),
 //! progress, cancellation, elicitation, a resource template, a prompt and resource subscriptions.
 //!
-//! `cargo run -p mcp --example everything_server` serves it on a loopback port, exercises each feature from
+//! `cargo run -p mcp-rs --example everything_server` serves it on a loopback port, exercises each feature from
 //! a client (negotiating the newest revision), checks every answer and exits 0.
 
 use std::collections::HashMap;

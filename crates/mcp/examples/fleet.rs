@@ -7,7 +7,7 @@
 //! redis-server --port 6379 --save '' --appendonly no &
 //! export MCP_REDIS_URL=redis://127.0.0.1:6379/
 //! export MCP_STATE_KEY="$(openssl rand -hex 32)"      # the same on every node
-//! cargo build --release -p mcp --example fleet
+//! cargo build --release -p mcp-rs --example fleet
 //! PORT=3001 ./target/release/examples/fleet &
 //! PORT=3002 ./target/release/examples/fleet &
 //! PORT=3003 ./target/release/examples/fleet &

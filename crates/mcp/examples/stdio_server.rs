@@ -1,7 +1,7 @@
 //! A stdio server, as a host (an IDE, a desktop assistant) runs it: the host starts the program and speaks
 //! MCP over its stdin and stdout.
 //!
-//! `cargo run -p mcp --example stdio_server -- --stdio` is the server a host would configure. Without
+//! `cargo run -p mcp-rs --example stdio_server -- --stdio` is the server a host would configure. Without
 //! `--stdio` the example plays the host: it starts itself with `--stdio` as a child process, connects with
 //! the client, calls the tools, checks the answers and exits 0 (that is the run CI does).
 

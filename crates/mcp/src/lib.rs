@@ -100,11 +100,12 @@
 //! | `oauth-loopback` | `client::auth::LoopbackAuthorizer`, the browser redirect on a loopback port (implies `oauth`) | hyper (server), tokio `net` |
 //! | `otel` (off by default) | OpenTelemetry trace context for whichever of `server` and `client` is on: `client::otel`, `server::otel` (client spans sent in `_meta` and HTTP headers; server request spans joined to them) | opentelemetry, opentelemetry_sdk, tracing-opentelemetry |
 //!
-//! A server for hosts that launch it over stdio, with no HTTP or TLS crate in its build:
+//! The package is `mcp-rs` (the name `mcp` on crates.io belongs to another project); the crate is `mcp` in
+//! code either way. A server for hosts that launch it over stdio, with no HTTP or TLS crate in its build:
 //!
 //! ```toml
 //! [dependencies]
-//! mcp = { version = "0.1", default-features = false, features = ["server", "stdio", "macros"] }
+//! mcp-rs = { version = "0.1", default-features = false, features = ["server", "stdio", "macros"] }
 //! ```
 //!
 //! # Macros and this crate

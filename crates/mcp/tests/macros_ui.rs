@@ -2,7 +2,7 @@
 //! `mcp` paths (plus serde and schemars for the derives), failing cases fail with the errors checked in
 //! beside them (`ui/fail/*.stderr`).
 //!
-//! After an intended change to a message: `TRYBUILD=overwrite cargo test --release -p mcp --test macros_ui`,
+//! After an intended change to a message: `TRYBUILD=overwrite cargo test --release -p mcp-rs --test macros_ui`,
 //! then read the new `.stderr` files before committing them.
 //!
 //! The `.stderr` files hold rustc's rendering of the errors, which changes between compiler releases (spans,
