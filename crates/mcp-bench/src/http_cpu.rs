@@ -411,30 +411,19 @@ async fn run(a: &HttpCpuArgs) -> Result<u64, String> {
             .join(", ")
     };
     for (i, era) in eras.iter().enumerate() {
-        println!(
-            "  {:<7} C={} mcp / JSON-RPC ceiling       rounds [{}]",
-            era.name(),
-            a.clients,
-            rounds(&to_json[i])
-        );
-        println!(
-            "  {:<7} C={} JSON-RPC ceiling / raw hyper rounds [{}]",
-            era.name(),
-            a.clients,
-            rounds(&json_to_raw[i])
-        );
-        println!(
-            "  {:<7} C={} mcp / typed ceiling          rounds [{}]",
-            era.name(),
-            a.clients,
-            rounds(&to_typed[i])
-        );
-        println!(
-            "  {:<7} C={} typed ceiling / raw hyper    rounds [{}]",
-            era.name(),
-            a.clients,
-            rounds(&typed_to_raw[i])
-        );
+        for (label, series) in [
+            ("mcp / JSON-RPC ceiling", &to_json),
+            ("JSON-RPC ceiling / raw hyper", &json_to_raw),
+            ("mcp / typed ceiling", &to_typed),
+            ("typed ceiling / raw hyper", &typed_to_raw),
+        ] {
+            println!(
+                "  {:<7} C={} {label:<28} rounds [{}]",
+                era.name(),
+                a.clients,
+                rounds(&series[i])
+            );
+        }
     }
     Ok(errors)
 }
