@@ -20,9 +20,32 @@ for c in "${CRATES[@]}"; do
   done
 done
 # --allow-dirty: CI's checkout is clean, but a local run should not need a commit first.
-if cargo package --locked --allow-dirty "${args[@]}"; then
-  echo "package: ok (${#CRATES[@]} crates packaged and built from their packages, $(($(date +%s) - t))s)"
-else
-  echo "package: FAILED"
-  exit 1
-fi
+cargo package --locked --allow-dirty "${args[@]}" || { echo "package: FAILED"; exit 1; }
+
+# A user's crate with a `#[mcp::tool]`, depending on the facade under each name the README gives
+# (`mcp-rs = ...` and `mcp = { package = "mcp-rs", ... }`): the macros must find the server through it.
+REPO=$(pwd)
+for key in mcp-rs mcp; do
+  dir="$REPO/target/package/user-$key"
+  rm -rf "$dir" && mkdir -p "$dir/src"
+  spec="path = \"$REPO/crates/mcp\", default-features = false, features = [\"server\", \"macros\"]"
+  [[ $key == mcp ]] && spec="package = \"mcp-rs\", $spec"
+  printf '%s\n' '[package]' "name = \"user-$key\"" 'version = "0.1.0"' 'edition = "2021"' 'publish = false' \
+    '' '[workspace]' '' '[dependencies]' "$key = { $spec }" \
+    'serde = { version = "1", features = ["derive"] }' 'schemars = "1"' >"$dir/Cargo.toml"
+  printf '%s\n' 'use mcp::server::{Error, Server};' '' \
+    '#[derive(serde::Deserialize, schemars::JsonSchema)]' 'struct Args {' '    text: String,' '}' '' \
+    '/// Echo the text.' '#[mcp::tool]' 'async fn echo(args: Args) -> Result<String, Error> {' \
+    '    Ok(args.text)' '}' '' 'fn main() {' \
+    '    let _server = Server::builder("user", "1.0.0").with(echo_tool).build();' \
+    '    println!("{}", echo_tool::NAME);' '}' >"$dir/src/main.rs"
+  cp Cargo.lock "$dir/Cargo.lock" # the workspace's versions: nothing newer is fetched
+  out=$(CARGO_TARGET_DIR="$REPO/target" cargo run -q --manifest-path "$dir/Cargo.toml" 2>&1)
+  if [[ $out != echo ]]; then
+    echo "$out" | tail -n 20
+    echo "package: FAILED (a crate depending on it as '$key')"
+    exit 1
+  fi
+done
+echo "package: ok (${#CRATES[@]} crates packaged and built from their packages; #[mcp::tool] works through" \
+  "'mcp-rs' and 'mcp = { package = \"mcp-rs\" }'; $(($(date +%s) - t))s)"
