@@ -121,9 +121,10 @@
 // The macros name `::mcp`; inside this crate (its doctests and examples are separate crates) that is `crate`.
 extern crate self as mcp;
 
-// The README's examples are compiled as doctests so they cannot drift from the API.
+// The README's examples are compiled as doctests so they cannot drift from the API (crates/mcp/README.md is
+// the workspace README, linked, so the path holds in the package too).
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 /// Wire types for every revision, the JSON-RPC envelope, protocol versions and header encoding (the
