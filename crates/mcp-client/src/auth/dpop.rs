@@ -70,8 +70,8 @@ impl DpopKey {
         json!({
             "kty": "EC",
             "crv": "P-256",
-            "x": URL_SAFE_NO_PAD.encode(point.x().map(|x| x.as_slice()).unwrap_or_default()),
-            "y": URL_SAFE_NO_PAD.encode(point.y().map(|y| y.as_slice()).unwrap_or_default()),
+            "x": URL_SAFE_NO_PAD.encode(point.x().map(|x| &x[..]).unwrap_or_default()),
+            "y": URL_SAFE_NO_PAD.encode(point.y().map(|y| &y[..]).unwrap_or_default()),
         })
     }
 
